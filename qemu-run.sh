@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Build and boot the foldkern kernel in qemu-system-s390x.
+#
+#   ./qemu-run.sh                 build and boot the narrated demo (the main job)
+#   ./qemu-run.sh test            run every test: host unit/property tests and every
+#                                 in-kernel test, each reported by cargo test by name
+#   ./qemu-run.sh kernel-test [F] boot the in-kernel suite directly (filter F)
+#   ./qemu-run.sh gup=3:0x1007ffff000-0x10080001000   walk a scenario of your own
+#   ./qemu-run.sh bench           deterministic benchmark (-icount shift=0)
+#   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
+#   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2)
+#   ./qemu-run.sh --kernel ELF [...]  boot a given ELF (cargo's runner uses this)
+#
+# Installs what is missing when it can (the Rust target comes from
+# rust-toolchain.toml via rustup; QEMU from Debian's qemu-system-misc when root),
+# otherwise stops with the exact command to run.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+TARGET=s390x-unknown-linux-gnu
+PROFILE=${FOLDKERN_PROFILE:-release}
+KERNEL=target/$TARGET/$PROFILE/foldkern
+
+need_qemu() {
+    command -v qemu-system-s390x >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "qemu-run.sh: installing qemu-system-misc (qemu-system-s390x)..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get install -y -q qemu-system-misc >&2 || { apt-get update -q >&2 && apt-get install -y -q qemu-system-misc >&2; }
+        command -v qemu-system-s390x >/dev/null && return 0
+    fi
+    echo "qemu-run.sh: qemu-system-s390x is missing; install it with:" >&2
+    echo "    sudo apt-get install qemu-system-misc" >&2
+    exit 127
+}
+
+need_cargo() {
+    command -v cargo >/dev/null && return 0
+    echo "qemu-run.sh: cargo is missing; install Rust with:" >&2
+    echo "    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh" >&2
+    exit 127
+}
+
+build() {
+    need_cargo
+    local flags=()
+    [ "$PROFILE" = release ] && flags+=(--release)
+    cargo build -q --target "$TARGET" --bin foldkern "${flags[@]}" "$@"
+}
+
+GDB=()
+APPEND=""
+ICOUNT=()
+QEMU_EXTRA=()
+MODE=demo
+GIVEN_KERNEL=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --) shift; QEMU_EXTRA+=("$@"); break ;;
+        --gdb) GDB=(-s -S); shift ;;
+        --kernel) GIVEN_KERNEL=$2; shift 2 ;;
+        test) MODE=test; shift ;;
+        kernel-test) MODE=kernel-test; shift; APPEND="test${1:+=$1}"; [ $# -gt 0 ] && shift ;;
+        bench) MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift ;;
+        demo) APPEND=demo; shift ;;
+        list|gup=*|test=*) APPEND="$1"; MODE=custom; shift ;;
+        *) echo "qemu-run.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$MODE" = test ]; then
+    need_cargo
+    need_qemu
+    exec cargo test "${QEMU_EXTRA[@]}"
+fi
+
+need_qemu
+if [ -n "$GIVEN_KERNEL" ]; then
+    KERNEL=$GIVEN_KERNEL
+else
+    build
+fi
+[ -n "$APPEND" ] || APPEND=demo
+if [ ${#GDB[@]} -gt 0 ]; then
+    echo "qemu-run.sh: waiting for gdb: gdb-multiarch -ex 'set architecture s390:64-bit' -ex 'target remote :1234' $KERNEL" >&2
+fi
+exec qemu-system-s390x -nodefaults -nographic -no-reboot \
+    -machine s390-ccw-virtio,accel=tcg -m 256M \
+    -chardev stdio,id=con0 -device sclpconsole,chardev=con0 \
+    -action panic=exit-failure \
+    "${ICOUNT[@]}" "${GDB[@]}" \
+    -kernel "$KERNEL" -append "$APPEND" "${QEMU_EXTRA[@]}"

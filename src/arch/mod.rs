@@ -1,0 +1,3 @@
+//! Architecture support. Only s390x exists; everything privileged lives in
+//! [`s390x`], and nothing outside this folder contains `asm!`.
+pub mod s390x;

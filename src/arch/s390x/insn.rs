@@ -1,0 +1,203 @@
+//! Thin wrappers around privileged z/Architecture instructions. Each wrapper names
+//! the instruction, cites what it guarantees (Principles of Operation, SA22-7832)
+//! and says why calling it is sound. This is the only file that issues them.
+use core::arch::asm;
+
+/// PSW mask of the kernel: 64-bit addressing (EA|BA), DAT off, all interrupts off.
+pub const PSW_MASK_KERNEL: u64 = 0x0000_0001_8000_0000;
+/// PSW bit 5: DAT (dynamic address translation) on.
+pub const PSW_MASK_DAT: u64 = 0x0400_0000_0000_0000;
+/// PSW bit 14: wait state.
+pub const PSW_MASK_WAIT: u64 = 0x0002_0000_0000_0000;
+/// PSW bit 7: external interruptions enabled.
+pub const PSW_MASK_EXT: u64 = 0x0100_0000_0000_0000;
+
+/// LCTLG: load control register `cr` with `val`.
+///
+/// # Safety
+/// The caller must know what the control register governs (CR0 interruption
+/// subclasses, CR1 primary ASCE, CR7 secondary ASCE) and that the new value keeps
+/// the running code translatable.
+pub unsafe fn lctlg<const CR: u8>(val: u64) {
+    // SAFETY: forwarded to the caller; LCTLG only reads the 8-byte operand.
+    unsafe { asm!("lctlg {cr},{cr},0({p})", cr = const CR, p = in(reg_addr) &val, options(nostack)) }
+}
+
+/// STCTG: store control register `CR`.
+pub fn stctg<const CR: u8>() -> u64 {
+    let mut val = 0u64;
+    // SAFETY: STCTG only writes the 8-byte local `val`.
+    unsafe { asm!("stctg {cr},{cr},0({p})", cr = const CR, p = in(reg_addr) &mut val, options(nostack)) }
+    val
+}
+
+/// STOSM: OR `mask` into the system-mask byte of the PSW (e.g. 0x04 turns DAT on).
+///
+/// # Safety
+/// Enabling DAT requires a valid primary ASCE in CR1 that maps the running code and
+/// stack at their current addresses; enabling interrupts requires handlers.
+pub unsafe fn stosm<const MASK: u8>() -> u8 {
+    let mut old = 0u8;
+    // SAFETY: forwarded to the caller; STOSM stores the old mask into `old`.
+    unsafe { asm!("stosm 0({p}),{m}", p = in(reg_addr) &mut old, m = const MASK, options(nostack)) }
+    old
+}
+
+/// STNSM: AND `mask` into the system mask (e.g. 0xfc disables I/O and external
+/// interruptions), returning the old mask for [`ssm`].
+pub fn stnsm<const MASK: u8>() -> u8 {
+    let mut old = 0u8;
+    // SAFETY: only disables facilities (interrupts/DAT bits cleared by the caller's
+    // mask); the kernel runs identity-mapped so turning DAT off keeps addresses valid.
+    unsafe { asm!("stnsm 0({p}),{m}", p = in(reg_addr) &mut old, m = const MASK, options(nostack)) }
+    old
+}
+
+/// SSM: restore a system mask saved by [`stnsm`]/[`stosm`].
+///
+/// # Safety
+/// Same conditions as [`stosm`] for whatever the mask enables.
+pub unsafe fn ssm(mask: u8) {
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("ssm 0({p})", p = in(reg_addr) &mask, options(nostack)) }
+}
+
+/// Result of LRAG: the real address, or the program-interruption code the
+/// translation would have raised (PoP "LOAD REAL ADDRESS": cc 3 puts it in R1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lra {
+    /// Translation succeeded; the real address.
+    Real(u64),
+    /// cc 1: a segment/page-table entry was invalid; the value is the entry's address.
+    InvalidEntry(u64),
+    /// cc 3: translation exception; the value is the program-interruption code.
+    Exception(u16),
+}
+
+/// LRAG in the current address-space mode. With DAT off QEMU does not translate,
+/// so callers run it inside [`with_secondary`](super::traps) or with DAT on.
+pub fn lrag(addr: u64) -> Lra {
+    let res: u64;
+    let cc: u64;
+    // SAFETY: LRAG reads translation tables only; exceptions it cannot report in
+    // the condition code (e.g. addressing) reach the program-check handler.
+    unsafe {
+        asm!("lrag {r},0({a})", "ipm {c}", "srlg {c},{c},28",
+             r = out(reg) res, a = in(reg_addr) addr, c = out(reg) cc, options(nostack));
+    }
+    match cc & 3 {
+        0 => Lra::Real(res),
+        3 => Lra::Exception((res & 0xffff) as u16),
+        _ => Lra::InvalidEntry(res),
+    }
+}
+
+/// IPTE with M4=0: set the invalid bit of the PTE for `addr` in the page table at
+/// `pto` and purge the TLBs of all CPUs (PoP "INVALIDATE PAGE TABLE ENTRY").
+///
+/// # Safety
+/// `pto` must be a live page table (256 PTEs, 2 KiB aligned) whose entries are
+/// only changed under the caller's lock.
+pub unsafe fn ipte(pto: u64, addr: u64) {
+    // SAFETY: forwarded to the caller; IPTE writes only that one PTE.
+    unsafe { asm!("ipte {o},{a}", o = in(reg_addr) pto, a = in(reg_addr) addr, options(nostack)) }
+}
+
+/// IDTE with M4=0: invalidate the region/segment entry selected by `addr` in the
+/// table designated by `table_designation` (origin | DT) and purge all TLBs
+/// (PoP "INVALIDATE DAT TABLE ENTRY", invalidation-and-clearing form).
+///
+/// # Safety
+/// `table_designation` must name a live table of the type its DT says.
+pub unsafe fn idte(table_designation: u64, addr: u64) {
+    // SAFETY: forwarded to the caller; IDTE writes only the selected entry.
+    unsafe {
+        asm!("idte {o},%r0,{a}", o = in(reg_addr) table_designation, a = in(reg_addr) addr,
+             options(nostack));
+    }
+}
+
+/// PTLB: purge this CPU's TLB.
+pub fn ptlb() {
+    // SAFETY: purging the TLB can only make translation slower, never wrong.
+    unsafe { asm!("ptlb", options(nostack)) }
+}
+
+/// STFLE: store facility list (up to 4 doublewords = facilities 0..255).
+pub fn stfle() -> [u64; 4] {
+    let mut list = [0u64; 4];
+    // SAFETY: r0 = 3 limits the store to the 32-byte local array.
+    unsafe {
+        asm!("lghi %r0,3", "stfle 0({p})", p = in(reg_addr) list.as_mut_ptr(),
+             out("r0") _, options(nostack));
+    }
+    list
+}
+
+/// STAP: the CPU address of the executing CPU.
+pub fn stap() -> u16 {
+    let mut a = 0u16;
+    // SAFETY: STAP writes the 2-byte local.
+    unsafe { asm!("stap 0({p})", p = in(reg_addr) &mut a, options(nostack)) }
+    a
+}
+
+/// STCKF: the TOD clock (bit 51 = 1 microsecond; under `-icount shift=0` one
+/// instruction = 4.096 units).
+pub fn stckf() -> u64 {
+    let mut t = 0u64;
+    // SAFETY: STCKF writes the 8-byte local.
+    unsafe { asm!("stckf 0({p})", p = in(reg_addr) &mut t, options(nostack)) }
+    t
+}
+
+/// SERVC: issue SCLP command `cmd` with the SCCB at real address `sccb`.
+/// Returns the condition code (0 accepted, 2 busy, 3 not operational).
+///
+/// # Safety
+/// `sccb` must point to a valid SCCB below 2 GiB that stays untouched until the
+/// command completes.
+pub unsafe fn servc(cmd: u32, sccb: u64) -> u32 {
+    let cc: u64;
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        asm!(".insn rre,0xb2200000,{c},{s}", "ipm {cc}", "srlg {cc},{cc},28",
+             c = in(reg) cmd as u64, s = in(reg) sccb, cc = out(reg) cc, options(nostack));
+    }
+    (cc & 3) as u32
+}
+
+/// SIGP: signal processor `cpu` with `order`, parameter `param`.
+/// Returns (condition code, status word stored on cc 1).
+///
+/// # Safety
+/// Orders such as RESTART or SET PREFIX start or reconfigure another CPU; the
+/// caller must have prepared its prefix area and handlers.
+pub unsafe fn sigp(cpu: u16, order: u8, param: u64) -> (u32, u32) {
+    let cc: u64;
+    let mut status: u64 = param;
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        asm!("sigp {st},{cpu},0({ord})", "ipm {cc}", "srlg {cc},{cc},28",
+             st = inout(reg) status, cpu = in(reg) cpu as u64, ord = in(reg_addr) order as u64,
+             cc = out(reg) cc, options(nostack));
+    }
+    ((cc & 3) as u32, status as u32)
+}
+
+/// SPX: set this CPU's prefix register.
+///
+/// # Safety
+/// The new prefix area must hold a valid lowcore with new PSWs.
+pub unsafe fn spx(prefix: u32) {
+    // SAFETY: forwarded to the caller.
+    unsafe { asm!("spx 0({p})", p = in(reg_addr) &prefix, options(nostack)) }
+}
+
+/// LPSWE a disabled-wait PSW: ends QEMU. Address 0xfff means success (exit
+/// status 0); with `-action panic=exit-failure` any other address is a failure.
+pub fn disabled_wait(addr: u64) -> ! {
+    let psw: [u64; 2] = [PSW_MASK_WAIT | PSW_MASK_KERNEL, addr];
+    // SAFETY: a disabled wait stops the CPU; nothing runs after it.
+    unsafe { asm!("lpswe 0({p})", p = in(reg_addr) psw.as_ptr(), options(noreturn, nostack)) }
+}

@@ -1,0 +1,139 @@
+//! The kernel's [`Platform`]: table memory is reached through the identity map with
+//! volatile accesses, invalidation uses the real IPTE/IDTE (M4=0: all CPUs), and an
+//! upgraded ASCE is reloaded into whichever of CR1/CR7/CR13 holds the old one.
+//! Also the helpers that access memory *through* another address space: they load
+//! its ASCE into CR7 and run one instruction in secondary-space mode, so the
+//! kernel's own code keeps running from its primary (identity) space.
+use super::insn::{self, Lra};
+use super::traps::{expect_pgm, ProgramCheck};
+use core::arch::asm;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use foldkern::mm::{Asce, Level, PhysAddr, Platform, VirtAddr};
+
+/// Live-hardware platform (a unit struct: all state is the machine's).
+pub struct KernelPlatform;
+
+/// Shared instance.
+pub static PLATFORM: KernelPlatform = KernelPlatform;
+
+static MEM_END: AtomicU64 = AtomicU64::new(0);
+static EDAT1: AtomicBool = AtomicBool::new(false);
+static EDAT2: AtomicBool = AtomicBool::new(false);
+
+/// Record machine facts the platform reports.
+pub fn init(mem_end: u64, edat1: bool, edat2: bool) {
+    MEM_END.store(mem_end, Ordering::Relaxed);
+    EDAT1.store(edat1, Ordering::Relaxed);
+    EDAT2.store(edat2, Ordering::Relaxed);
+}
+
+impl Platform for KernelPlatform {
+    fn read_u64(&self, pa: PhysAddr) -> u64 {
+        debug_assert!(pa.0 % 8 == 0 && pa.0 < self.mem_end().0);
+        // SAFETY: callers pass 8-aligned addresses inside memory (checked above in
+        // debug builds, and by EntryPtr bounds in walks); all memory is identity-mapped.
+        unsafe { core::ptr::read_volatile(pa.0 as *const u64) }
+    }
+    fn write_u64(&self, pa: PhysAddr, val: u64) {
+        debug_assert!(pa.0 % 8 == 0 && pa.0 < self.mem_end().0);
+        // SAFETY: as for read_u64; writers own the table or frame they write.
+        unsafe { core::ptr::write_volatile(pa.0 as *mut u64, val) }
+    }
+    fn mem_end(&self) -> PhysAddr {
+        PhysAddr(MEM_END.load(Ordering::Relaxed))
+    }
+    fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
+        // SAFETY: `pto` is a live page table of an address space the caller holds.
+        unsafe { insn::ipte(pto.0, addr.0) }
+    }
+    fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
+        let dt = level.type_bits();
+        // SAFETY: `table` is a live CRST of `level`; DT = its type; the address
+        // selects the entry and its low 12 bits (additional entries) are zero.
+        unsafe { insn::idte(table.0 | dt, addr.0 & !0xfff) }
+    }
+    fn asce_changed(&self, old: Asce, new: Asce) {
+        // SAFETY: `new` maps everything `old` did at the same addresses (upgrade
+        // only adds levels), so reloading a CR holding `old` keeps code running.
+        unsafe {
+            if insn::stctg::<1>() == old.0 {
+                insn::lctlg::<1>(new.0);
+            }
+            if insn::stctg::<7>() == old.0 {
+                insn::lctlg::<7>(new.0);
+            }
+            if insn::stctg::<13>() == old.0 {
+                insn::lctlg::<13>(new.0);
+            }
+        }
+        insn::ptlb();
+    }
+    fn edat1(&self) -> bool {
+        EDAT1.load(Ordering::Relaxed)
+    }
+    fn edat2(&self) -> bool {
+        EDAT2.load(Ordering::Relaxed)
+    }
+    fn local_irq_save(&self) -> u64 {
+        insn::stnsm::<0xfc>() as u64
+    }
+    fn local_irq_restore(&self, saved: u64) {
+        // SAFETY: restores the mask saved by local_irq_save on this CPU.
+        unsafe { insn::ssm(saved as u8) }
+    }
+}
+
+/// Make `asce` the secondary address space (CR7) if it is not already.
+fn set_secondary(asce: Asce) {
+    if insn::stctg::<7>() != asce.0 {
+        // SAFETY: CR7 is only used by the secondary-space helpers below; the
+        // primary space (CR1) that the kernel runs in is untouched.
+        unsafe { insn::lctlg::<7>(asce.0) };
+    }
+}
+
+/// Load a doubleword at `addr` translated through `asce` (secondary-space mode).
+pub fn load_via(asce: Asce, addr: u64) -> Result<u64, ProgramCheck> {
+    set_secondary(asce);
+    expect_pgm(|| {
+        let mut v: u64 = 0;
+        // SAFETY: SACF 256 switches operand translation to CR7 for the one LG; a
+        // failing translation is caught by expect_pgm, which skips the LG. Code
+        // keeps being fetched through the primary space.
+        unsafe { asm!("sacf 256", "lg {v},0({a})", "sacf 0", v = inout(reg) v, a = in(reg_addr) addr, options(nostack)) };
+        v
+    })
+}
+
+/// Store a doubleword at `addr` translated through `asce`.
+pub fn store_via(asce: Asce, addr: u64, val: u64) -> Result<(), ProgramCheck> {
+    set_secondary(asce);
+    expect_pgm(|| {
+        // SAFETY: as in load_via; the store goes to whatever frame `asce` maps,
+        // which tests own.
+        unsafe { asm!("sacf 256", "stg {v},0({a})", "sacf 0", v = in(reg) val, a = in(reg_addr) addr, options(nostack)) };
+    })
+}
+
+/// LRAG of `addr` through `asce`.
+pub fn lrag_via(asce: Asce, addr: u64) -> Lra {
+    set_secondary(asce);
+    let mut r = Lra::Exception(0xffff);
+    let pc = expect_pgm(|| {
+        // SAFETY: SACF switches LRAG's translation to CR7; LRAG reads tables only.
+        unsafe { asm!("sacf 256", options(nostack)) };
+        r = insn::lrag(addr);
+        // SAFETY: back to primary-space mode.
+        unsafe { asm!("sacf 0", options(nostack)) };
+    });
+    match pc {
+        Ok(()) => r,
+        // LRAG reports DAT exceptions in cc 3; anything else (e.g. translation
+        // specification) arrives as a program check. Report it the same way.
+        Err(p) => {
+            // SAFETY: the skipped LRAG left us in secondary mode: return to primary.
+            unsafe { asm!("sacf 0", options(nostack)) };
+            Lra::Exception(p.code)
+        }
+    }
+}

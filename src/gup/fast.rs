@@ -1,0 +1,453 @@
+//! The lockless walk `gup_fast` (Linux `mm/gup.c`: `gup_pgd_range` →
+//! `gup_p4d_range` → `gup_pud_range` → `gup_pmd_range` → `gup_pte_range`).
+//!
+//! The walk runs with interrupts disabled, reads every entry once into a local
+//! copy, and passes copies down. What it does with the copy at the next level is
+//! the whole story of the 2020 bug, so it is a [`Variant`]:
+//!
+//! * [`Variant::PreFix`] (v5.2..v5.8): `pud_offset(&p4d_copy, addr)`. On a folded
+//!   level that returns the address of the copy, the loop steps by the *static*
+//!   `pud_addr_end`, and `pudp++` reads the word after the copy.
+//! * [`Variant::AddrEndFolded`] (RFC v2): same pointers, but the step comes from
+//!   `pXd_addr_end_folded(entry, addr, end)`, so a folded loop runs exactly once.
+//! * [`Variant::OffsetLockless`] (merged, v5.9): `pud_offset_lockless(p4dp, p4d,
+//!   addr)` decides folding from the copy but, when folded, returns the *real*
+//!   table pointer, so `pudp++` walks the real table.
+//! * [`Variant::NextEntry`] (Jason Gunthorpe's idea in the thread): replace `pudp++`
+//!   with `pud_next_entry(p4dp, pudp, next)` = `pud_offset(p4dp, next)`. With
+//!   `p4dp` the address of the copy, a folded level hands back the *same* copy: the
+//!   walk re-reads the previous top entry and pins pages of the wrong region.
+//!
+//! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
+//! so stepping off a copy is detected (and the guard word shown) instead of
+//! reading somebody else's stack.
+use crate::mm::entry::{Asce, Pgd, P4d, Pmd, Pte, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
+use crate::mm::pgtable::*;
+use crate::mm::{Level, PhysAddr, Platform, PAGE_SIZE};
+use super::page::PageMap;
+use bitflags::bitflags;
+use core::fmt;
+
+bitflags! {
+    /// `FOLL_*` flags.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct GupFlags: u32 {
+        /// `FOLL_WRITE`: the caller will write; read-only PTEs stop the fast walk.
+        const WRITE = 1;
+        /// Slow path only: map zeroed frames where nothing is mapped (a fault).
+        const POPULATE = 2;
+    }
+}
+
+/// Which gup_fast the walk is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// Linux v5.2..v5.8: `pXd_offset(&copy)` with static `pXd_addr_end` (the bug).
+    PreFix,
+    /// RFC v2: `pXd_addr_end_folded(entry, addr, end)`.
+    AddrEndFolded,
+    /// Linux v5.9: `pXd_offset_lockless(pointer, value, addr)`.
+    OffsetLockless,
+    /// The thread's `pXd_next_entry(parentp, pXdp, next)` instead of `pXdp++`.
+    NextEntry,
+}
+
+impl Variant {
+    /// All variants, in the order the demo shows them.
+    pub const ALL: [Variant; 4] = [Variant::PreFix, Variant::AddrEndFolded, Variant::OffsetLockless, Variant::NextEntry];
+    /// The variants that are correct fixes.
+    pub const FIXED: [Variant; 2] = [Variant::AddrEndFolded, Variant::OffsetLockless];
+    /// Short name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Variant::PreFix => "pre-fix",
+            Variant::AddrEndFolded => "addr_end_folded",
+            Variant::OffsetLockless => "offset_lockless",
+            Variant::NextEntry => "next_entry",
+        }
+    }
+    /// Parse a short name.
+    pub fn from_name(s: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == s)
+    }
+}
+
+/// Guard word pattern ("STACK" + slot) around the copies.
+pub const GUARD: u64 = 0x5354_4143_4b00_0000;
+
+/// The frame holding a walker's per-level entry copies, each between guard words.
+#[derive(Clone, Copy, Debug)]
+pub struct WalkStack {
+    /// Base of the frame (4 KiB, the walker's own).
+    pub base: PhysAddr,
+}
+
+impl WalkStack {
+    /// Prepare a stack frame at `base` (one 4 KiB frame owned by the caller).
+    pub fn new<P: Platform + ?Sized>(p: &P, base: PhysAddr) -> WalkStack {
+        for i in 0..(PAGE_SIZE / 8) {
+            p.write_u64(base.add(i * 8), GUARD | i);
+        }
+        WalkStack { base }
+    }
+    /// Slot of the copy passed down from a `level` loop (pgd..pmd).
+    pub fn slot(&self, level: Level) -> PhysAddr {
+        self.base.add(16 + 32 * level as u64)
+    }
+}
+
+/// One step of the walk, for traces.
+#[derive(Clone, Copy, Debug)]
+pub struct Step {
+    /// Loop level (pgd..pte).
+    pub level: Level,
+    /// Address the entry is for.
+    pub addr: u64,
+    /// `pXd_addr_end` the loop computed (next address).
+    pub next: u64,
+    /// The pointer dereferenced.
+    pub ptr: EntryPtr,
+    /// The value read.
+    pub val: u64,
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.level {
+            Level::Pte => "pte",
+            _ if self.ptr.level() == Level::Pmd => "segment entry",
+            _ => match (self.val >> 2) & 3 {
+                3 => "region-first entry",
+                2 => "region-second entry",
+                1 => "region-third entry",
+                _ => "segment entry",
+            },
+        };
+        write!(f, "{:<3} addr {:#015x} next {:#015x} entry {:#018x} ({kind}) via {}", self.level.name(), self.addr, self.next, self.val, self.ptr)
+    }
+}
+
+/// A broken walk invariant: after `pXdp++` (or next_entry), the pointer is not the
+/// entry a fresh walk from the top reaches for the new address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// Loop level.
+    pub level: Level,
+    /// The new address.
+    pub addr: u64,
+    /// The walker's pointer.
+    pub got: EntryPtr,
+    /// `pXd_offset` of a fresh walk for `addr`.
+    pub expected: EntryPtr,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}p for {:#x} is {} but a walk from the top gives {}", self.level.name(), self.addr, self.got, self.expected)
+    }
+}
+
+/// What a gup_fast call did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct GupOutcome {
+    /// Pages pinned (always a prefix of the range).
+    pub pinned: usize,
+    /// The walk stopped abnormally (stepped off a copy, corrupt entry).
+    pub error: Option<WalkError>,
+    /// Invariant violations seen (when checking is on).
+    pub violations: u32,
+    /// The first violation.
+    pub first_violation: Option<Violation>,
+}
+
+struct Walker<'a, P: Platform + ?Sized> {
+    p: &'a P,
+    asce: Asce,
+    pagemap: &'a PageMap,
+    stack: WalkStack,
+    variant: Variant,
+    flags: GupFlags,
+    check: bool,
+    trace: Option<&'a mut dyn FnMut(&Step)>,
+    pages: &'a mut [PhysAddr],
+    nr: usize,
+    out: GupOutcome,
+}
+
+/// Options of one gup_fast call.
+pub struct GupFast<'a, P: Platform + ?Sized> {
+    /// Memory and privileged operations.
+    pub plat: &'a P,
+    /// The address space (`mm->context.asce`, read once).
+    pub asce: Asce,
+    /// Pin counts.
+    pub pagemap: &'a PageMap,
+    /// The walker's stack frame for entry copies.
+    pub stack: WalkStack,
+    /// Which walk.
+    pub variant: Variant,
+    /// Check the walk invariant after every pointer step (default: debug builds).
+    pub check_invariant: bool,
+    /// Called for every entry read.
+    pub trace: Option<&'a mut dyn FnMut(&Step)>,
+}
+
+/// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
+/// `start` without locks, interrupts disabled. Returns how many it pinned (the
+/// frames are in `pages[..pinned]`); it stops at the first page it cannot handle.
+pub fn gup_fast<'a, P: Platform + ?Sized>(g: GupFast<'a, P>, start: u64, nr_pages: usize, flags: GupFlags, pages: &'a mut [PhysAddr]) -> GupOutcome {
+    let start = start & !(PAGE_SIZE - 1);
+    let nr_pages = nr_pages.min(pages.len());
+    let len = nr_pages as u128 * PAGE_SIZE as u128;
+    let end128 = start as u128 + len;
+    // access_ok: the range must be non-empty, not wrap and lie inside the ASCE.
+    if nr_pages == 0 || end128 > 1u128 << 64 || (end128 - 1) as u64 > g.asce.asce_type().last_addr() {
+        return GupOutcome::default();
+    }
+    let end = end128 as u64;
+    let mut w = Walker {
+        p: g.plat,
+        asce: g.asce,
+        pagemap: g.pagemap,
+        stack: g.stack,
+        variant: g.variant,
+        flags,
+        check: g.check_invariant,
+        trace: g.trace,
+        pages,
+        nr: 0,
+        out: GupOutcome::default(),
+    };
+    let irq = g.plat.local_irq_save();
+    if let Err(e) = w.gup_pgd_range(start, end) {
+        w.out.error = Some(e);
+    }
+    g.plat.local_irq_restore(irq);
+    w.out.pinned = w.nr;
+    w.out
+}
+
+impl<P: Platform + ?Sized> Walker<'_, P> {
+    fn step(&mut self, level: Level, addr: u64, next: u64, ptr: EntryPtr, val: u64) {
+        if let Some(t) = self.trace.as_mut() {
+            t(&Step { level, addr, next, ptr, val });
+        }
+    }
+
+    /// READ_ONCE and sanity-check an entry.
+    fn read(&self, ptr: EntryPtr) -> Result<u64, WalkError> {
+        let v = read_entry(self.p, ptr)?;
+        check_entry(self.p, ptr, v)?;
+        Ok(v)
+    }
+
+    /// The pointer the next level's `pXd_offset` gets as parent: the address of the
+    /// caller's copy (`&pgd`), except for the lockless variant, which passes the
+    /// real pointer along with the value.
+    fn parent(&self, level: Level, real: EntryPtr, val: u64) -> EntryPtr {
+        match self.variant {
+            Variant::OffsetLockless => real,
+            _ => {
+                let slot = self.stack.slot(level);
+                self.p.write_u64(slot, val);
+                EntryPtr::stack_copy(real.level(), slot)
+            }
+        }
+    }
+
+    /// Jason's invariant, stated against the live tables: after stepping, the
+    /// pointer must be what a fresh top-down walk gives for the new address.
+    fn check_step(&mut self, level: Level, got: EntryPtr, addr: u64) {
+        if !self.check {
+            return;
+        }
+        if let Ok(expected) = walk_to(self.p, self.asce, addr, level) {
+            if expected.addr != got.addr {
+                self.out.violations += 1;
+                if self.out.first_violation.is_none() {
+                    self.out.first_violation = Some(Violation { level, addr, got, expected });
+                }
+            }
+        }
+    }
+
+    fn gup_pgd_range(&mut self, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+        let mut pgdp = pgd_offset(self.asce, addr);
+        loop {
+            let pgd = Pgd(self.read(pgdp)?);
+            let next = match self.variant {
+                Variant::AddrEndFolded => pgd_addr_end_folded(pgd, addr, end),
+                _ => pgd_addr_end(addr, end),
+            };
+            self.step(Level::Pgd, addr, next, pgdp, pgd.0);
+            if pgd_none(pgd) {
+                return Ok(false);
+            }
+            if !self.gup_p4d_range(pgdp, pgd, addr, next)? {
+                return Ok(false);
+            }
+            addr = next;
+            if addr == end {
+                return Ok(true);
+            }
+            pgdp = pgdp.add(1);
+            self.check_step(Level::Pgd, pgdp, addr);
+        }
+    }
+
+    fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+        let parent = self.parent(Level::Pgd, pgdp, pgd.0);
+        let mut p4dp = match self.variant {
+            Variant::OffsetLockless => p4d_offset_lockless(pgdp, pgd, addr),
+            _ => p4d_offset(self.p, parent, addr)?,
+        };
+        loop {
+            let p4d = P4d(self.read(p4dp)?);
+            let next = match self.variant {
+                Variant::AddrEndFolded => p4d_addr_end_folded(p4d, addr, end),
+                _ => p4d_addr_end(addr, end),
+            };
+            self.step(Level::P4d, addr, next, p4dp, p4d.0);
+            if p4d_none(p4d) {
+                return Ok(false);
+            }
+            if !self.gup_pud_range(p4dp, p4d, addr, next)? {
+                return Ok(false);
+            }
+            addr = next;
+            if addr == end {
+                return Ok(true);
+            }
+            p4dp = match self.variant {
+                Variant::NextEntry => p4d_offset(self.p, parent, addr)?,
+                _ => p4dp.add(1),
+            };
+            self.check_step(Level::P4d, p4dp, addr);
+        }
+    }
+
+    fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+        let parent = self.parent(Level::P4d, p4dp, p4d.0);
+        let mut pudp = match self.variant {
+            Variant::OffsetLockless => pud_offset_lockless(p4dp, p4d, addr),
+            _ => pud_offset(self.p, parent, addr)?,
+        };
+        loop {
+            let pud = Pud(self.read(pudp)?);
+            let next = match self.variant {
+                Variant::AddrEndFolded => pud_addr_end_folded(pud, addr, end),
+                _ => pud_addr_end(addr, end),
+            };
+            self.step(Level::Pud, addr, next, pudp, pud.0);
+            if pud_none(pud) {
+                return Ok(false);
+            }
+            if pud_large(pud) {
+                if !self.gup_huge(pudp, pud.0, Level::Pud, addr, next)? {
+                    return Ok(false);
+                }
+            } else if !self.gup_pmd_range(pudp, pud, addr, next)? {
+                return Ok(false);
+            }
+            addr = next;
+            if addr == end {
+                return Ok(true);
+            }
+            pudp = match self.variant {
+                Variant::NextEntry => pud_offset(self.p, parent, addr)?,
+                _ => pudp.add(1),
+            };
+            self.check_step(Level::Pud, pudp, addr);
+        }
+    }
+
+    fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+        let parent = self.parent(Level::Pud, pudp, pud.0);
+        let mut pmdp = match self.variant {
+            Variant::OffsetLockless => pmd_offset_lockless(pudp, pud, addr),
+            _ => pmd_offset(self.p, parent, addr)?,
+        };
+        loop {
+            let pmd = Pmd(self.read(pmdp)?);
+            // A segment entry maps 1 MiB whether or not this level is folded, so
+            // pmd_addr_end_folded would equal the static step here.
+            let next = pmd_addr_end(addr, end);
+            self.step(Level::Pmd, addr, next, pmdp, pmd.0);
+            if !pmd_present(pmd) {
+                return Ok(false);
+            }
+            if pmd_large(pmd) {
+                if !self.gup_huge(pmdp, pmd.0, Level::Pmd, addr, next)? {
+                    return Ok(false);
+                }
+            } else if !self.gup_pte_range(pmd, addr, next)? {
+                return Ok(false);
+            }
+            addr = next;
+            if addr == end {
+                return Ok(true);
+            }
+            pmdp = match self.variant {
+                Variant::NextEntry => pmd_offset(self.p, parent, addr)?,
+                _ => pmdp.add(1),
+            };
+            self.check_step(Level::Pmd, pmdp, addr);
+        }
+    }
+
+    fn gup_pte_range(&mut self, pmd: Pmd, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+        let mut ptep = pte_offset(pmd, addr);
+        loop {
+            let pte = Pte(self.read(ptep)?);
+            self.step(Level::Pte, addr, addr + PAGE_SIZE, ptep, pte.0);
+            if !pte.present() || pte.special() {
+                return Ok(false);
+            }
+            if self.flags.contains(GupFlags::WRITE) && !pte.write() {
+                return Ok(false);
+            }
+            let frame = PhysAddr(pte.0 & PAGE_ORIGIN);
+            if !self.pagemap.try_grab(frame) {
+                return Ok(false);
+            }
+            // Re-check: the PTE may have changed while we took the pin.
+            if read_entry(self.p, ptep)? != pte.0 {
+                let _ = self.pagemap.unpin(frame);
+                return Ok(false);
+            }
+            self.pages[self.nr] = frame;
+            self.nr += 1;
+            addr += PAGE_SIZE;
+            if addr == end {
+                return Ok(true);
+            }
+            ptep = ptep.add(1);
+        }
+    }
+
+    /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
+    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+        if self.flags.contains(GupFlags::WRITE) && val & 0x200 != 0 {
+            return Ok(false);
+        }
+        let base = val & if level == Level::Pmd { SEGMENT_LARGE_ORIGIN } else { REGION3_LARGE_ORIGIN };
+        let first = self.nr;
+        while addr != end {
+            let frame = PhysAddr(base + (addr & (level.size() - 1)));
+            if !self.pagemap.try_grab(frame) {
+                return Ok(false);
+            }
+            self.pages[self.nr] = frame;
+            self.nr += 1;
+            addr += PAGE_SIZE;
+        }
+        if read_entry(self.p, ptr)? != val {
+            for f in &self.pages[first..self.nr] {
+                let _ = self.pagemap.unpin(*f);
+            }
+            self.nr = first;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,10 @@
+//! `get_user_pages_fast` over live tables, shaped like Linux `mm/gup.c`, in four
+//! variants that differ exactly where the 2020 folding bug lived (see [`fast`]),
+//! plus `struct page` pin counts ([`page`]) and the locked slow path ([`slow`]).
+pub mod fast;
+pub mod page;
+pub mod slow;
+
+pub use fast::{gup_fast, GupFlags, GupOutcome, Step, Variant, WalkStack};
+pub use page::PageMap;
+pub use slow::get_user_pages_fast;

@@ -1,0 +1,114 @@
+//! The slow path: `get_user_pages_fast` = gup_fast, then for whatever it left the
+//! locked walk (`__gup_longterm_locked`): under the space's lock (`&mut`), look each
+//! page up, optionally fault a zeroed frame in, and pin it.
+use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
+use super::page::PageMap;
+use crate::mm::{AddressSpace, MapError, PhysAddr, Platform, Prot, WalkError, PAGE_SIZE};
+use core::fmt;
+use spin::Mutex;
+
+/// Why `get_user_pages_fast` pinned nothing (or stopped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GupError {
+    /// The lockless walk went wrong (only the pre-fix and next_entry variants do).
+    Walk(WalkError),
+    /// `-EFAULT`: the first page cannot be pinned (unmapped without POPULATE,
+    /// read-only with WRITE, special, or outside the address space).
+    Fault(u64),
+    /// Populating failed.
+    Map(MapError),
+}
+
+impl fmt::Display for GupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GupError::Walk(e) => write!(f, "gup_fast: {e}"),
+            GupError::Fault(a) => write!(f, "fault at {a:#x}"),
+            GupError::Map(e) => write!(f, "populate: {e}"),
+        }
+    }
+}
+
+/// Pin through the locked walk only (`get_user_pages` under the mmap lock).
+/// Returns pages pinned; stops at the first page it cannot pin.
+pub fn gup_locked<P: Platform>(
+    space: &mut AddressSpace<'_, P>,
+    frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
+    pagemap: &PageMap,
+    start: u64,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [PhysAddr],
+) -> Result<usize, GupError> {
+    let mut nr = 0;
+    while nr < nr_pages.min(pages.len()) {
+        let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
+        let t = match space.lookup(a).map_err(GupError::Walk)? {
+            Some(t) => t,
+            None if flags.contains(GupFlags::POPULATE) && a <= u64::MAX - PAGE_SIZE + 1 => {
+                let Some(fr) = frames_for_populate else { break };
+                let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
+                space.platform().fill(frame, PAGE_SIZE, 0);
+                if let Err(e) = space.map(a, frame, 1, Prot::RW) {
+                    let _ = fr.lock().free_frame(frame);
+                    return Err(GupError::Map(e));
+                }
+                space.lookup(a).map_err(GupError::Walk)?.expect("just mapped")
+            }
+            None => break,
+        };
+        if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
+            break;
+        }
+        let frame = PhysAddr(t.pa.0 & !(PAGE_SIZE - 1));
+        if !pagemap.try_grab(frame) {
+            break;
+        }
+        pages[nr] = frame;
+        nr += 1;
+    }
+    if nr == 0 && nr_pages > 0 {
+        return Err(GupError::Fault(start));
+    }
+    Ok(nr)
+}
+
+/// `get_user_pages_fast`: the lockless walk, then the locked walk for the rest.
+/// Returns the total pinned and the fast walk's outcome.
+#[allow(clippy::too_many_arguments)]
+pub fn get_user_pages_fast<P: Platform>(
+    space: &mut AddressSpace<'_, P>,
+    frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
+    pagemap: &PageMap,
+    stack: WalkStack,
+    variant: Variant,
+    start: u64,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [PhysAddr],
+) -> Result<(usize, GupOutcome), GupError> {
+    let g = GupFast {
+        plat: space.platform(),
+        asce: space.asce(),
+        pagemap,
+        stack,
+        variant,
+        check_invariant: cfg!(debug_assertions),
+        trace: None,
+    };
+    let out = gup_fast(g, start, nr_pages, flags, pages);
+    if let Some(e) = out.error {
+        let _ = super::page::unpin_user_pages(pagemap, &pages[..out.pinned]);
+        return Err(GupError::Walk(e));
+    }
+    let n = out.pinned;
+    if n == nr_pages.min(pages.len()) {
+        return Ok((n, out));
+    }
+    let rest_start = (start & !(PAGE_SIZE - 1)).wrapping_add(n as u64 * PAGE_SIZE);
+    match gup_locked(space, frames_for_populate, pagemap, rest_start, nr_pages - n, flags, &mut pages[n..]) {
+        Ok(m) => Ok((n + m, out)),
+        Err(_) if n > 0 => Ok((n, out)),
+        Err(e) => Err(e),
+    }
+}

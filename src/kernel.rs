@@ -1,0 +1,234 @@
+//! Kernel bring-up: handlers first, then console, machine facts (SCLP, STFLE),
+//! physical memory (frame allocator, page map), the identity-mapped kernel space
+//! with DAT on, and finally the job the command line names.
+use crate::arch::s390x::{entry, insn, lowcore, platform, sclp, traps};
+use core::sync::atomic::AtomicU32;
+use foldkern::gup::PageMap;
+use foldkern::mm::frame::storage_words;
+use foldkern::mm::{AddressSpace, AsceType, FrameAllocator, PhysAddr, Prot, PAGE_SIZE};
+use platform::{KernelPlatform, PLATFORM};
+use spin::{Mutex, Once};
+
+/// What the boot found out about the machine.
+pub struct Machine {
+    /// Bytes of memory (SCLP Read SCP Info).
+    pub mem: u64,
+    /// STFLE facility bits 0..255.
+    pub facilities: [u64; 4],
+    /// CPU address of the boot CPU.
+    pub cpu_addr: u16,
+    /// CPUs SCLP reports.
+    pub scp: sclp::ScpInfo,
+    /// Kernel image extent.
+    pub kernel: (u64, u64),
+    /// Memory used for allocator bitmaps and the page map.
+    pub metadata: (u64, u64),
+}
+
+impl Machine {
+    /// Whether STFLE reports facility `bit`.
+    pub fn has_facility(&self, bit: usize) -> bool {
+        self.facilities[bit / 64] >> (63 - bit % 64) & 1 != 0
+    }
+}
+
+/// Machine facts.
+pub static MACHINE: Once<Machine> = Once::new();
+/// The frame allocator over all memory.
+pub static FRAMES: Once<Mutex<FrameAllocator>> = Once::new();
+/// Pin counts of every frame.
+pub static PAGEMAP: Once<PageMap> = Once::new();
+/// The kernel's identity-mapped address space (CR1).
+pub static KSPACE: Once<Mutex<AddressSpace<'static, KernelPlatform>>> = Once::new();
+
+/// Smallest memory the kernel accepts (image, metadata and room for tests).
+pub const MIN_MEMORY: u64 = 24 << 20;
+
+/// The machine facts (after boot).
+pub fn machine() -> &'static Machine {
+    MACHINE.get().expect("machine not initialised")
+}
+/// The frame allocator.
+pub fn frames() -> &'static Mutex<FrameAllocator> {
+    FRAMES.get().expect("frames not initialised")
+}
+/// The page map.
+pub fn pagemap() -> &'static PageMap {
+    PAGEMAP.get().expect("page map not initialised")
+}
+
+/// End QEMU with status 0.
+pub fn exit_success() -> ! {
+    sclp::CONSOLE.lock().flush();
+    insn::disabled_wait(0xfff)
+}
+
+/// End QEMU with a failure status after saying why.
+pub fn exit_failure(why: &str) -> ! {
+    sclp::print_fatal(format_args!("kernel: stopping with failure: {why}\n"));
+    insn::disabled_wait(0xbad)
+}
+
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    sclp::print_fatal(format_args!("\n!!! kernel panic: {}\n", info));
+    exit_failure("panic")
+}
+
+/// The prebuilt `core` references this symbol; we never unwind.
+#[no_mangle]
+extern "C" fn rust_eh_personality() {}
+
+fn linker_addr(s: &u8) -> u64 {
+    s as *const u8 as u64
+}
+
+/// The kernel command line QEMU copied to 0x10480 (`-append`).
+pub fn cmdline() -> &'static str {
+    const CMDLINE: usize = 0x10480;
+    const MAX: usize = 0x10800 - CMDLINE;
+    // SAFETY: 0x10480..0x10800 is inside the kernel image's .head padding, which
+    // QEMU fills with the NUL-terminated command line before starting us.
+    let bytes = unsafe { core::slice::from_raw_parts(CMDLINE as *const u8, MAX) };
+    let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX);
+    core::str::from_utf8(&bytes[..len]).unwrap_or("").trim()
+}
+
+#[no_mangle]
+extern "C" fn kernel_main() -> ! {
+    lowcore::write::<u64>(lowcore::CPU_INDEX, 0);
+    let (pgm, ext) = traps::boot_stacks();
+    traps::install(pgm, ext);
+    if sclp::init_console() != 0x20 {
+        exit_failure("SCLP console not available");
+    }
+    println!("foldkern: s390x reference kernel for dynamic page-table folding and gup_fast");
+    let Some(scp) = sclp::read_scp_info() else { exit_failure("SCLP Read SCP Info failed") };
+    // SAFETY: only the addresses of linker symbols are taken.
+    let kernel = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__kernel_end)) };
+    let mem = scp.memory;
+    let nframes = (mem / PAGE_SIZE) as usize;
+    let (a, b) = storage_words(nframes);
+    let meta_start = kernel.1;
+    let meta_bytes = ((a + b) * 8 + nframes * 4) as u64;
+    let meta_end = (meta_start + meta_bytes).next_multiple_of(PAGE_SIZE);
+    if mem < MIN_MEMORY.max(meta_end + (8 << 20)) {
+        println!(
+            "foldkern: too little memory: {} KiB, need at least {} KiB (kernel {} KiB + metadata {} KiB + 8 MiB for tables and tests)",
+            mem >> 10, MIN_MEMORY.max(meta_end + (8 << 20)) >> 10, (kernel.1 - kernel.0) >> 10, meta_bytes >> 10
+        );
+        exit_failure("too little memory");
+    }
+    // SAFETY: [meta_start, meta_end) lies after the kernel image inside memory
+    // (checked above), is not used by anything else, and is reserved below.
+    let (used, halves, pins) = unsafe {
+        let base = meta_start as *mut u64;
+        core::ptr::write_bytes(base as *mut u8, 0, meta_bytes as usize);
+        (
+            core::slice::from_raw_parts_mut(base, a),
+            core::slice::from_raw_parts_mut(base.add(a), b),
+            core::slice::from_raw_parts(base.add(a + b) as *const AtomicU32, nframes),
+        )
+    };
+    let mut fa = FrameAllocator::new(nframes, used, halves);
+    fa.reserve(PhysAddr(0), PhysAddr(meta_end));
+    FRAMES.call_once(|| Mutex::new(fa));
+    PAGEMAP.call_once(|| PageMap::new(pins));
+    let facilities = insn::stfle();
+    let m = MACHINE.call_once(|| Machine {
+        mem,
+        facilities,
+        cpu_addr: insn::stap(),
+        scp,
+        kernel,
+        metadata: (meta_start, meta_end),
+    });
+    platform::init(mem, m.has_facility(8), m.has_facility(78));
+    enable_dat();
+    let cmd = cmdline();
+    dispatch(cmd)
+}
+
+/// Build the identity map of all memory (kernel text and read-only data mapped
+/// read-only), load it as the primary, secondary and home space, turn DAT on.
+fn enable_dat() {
+    let mem = machine().mem;
+    let mut space = AddressSpace::new_covering(&PLATFORM, frames(), mem - 1).unwrap_or_else(|e| {
+        println!("foldkern: cannot build the kernel address space: {e}");
+        exit_failure("no kernel address space")
+    });
+    // SAFETY: only linker symbol addresses are taken.
+    let (ro_start, ro_end) = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__rodata_end)) };
+    let rw = |s: &mut AddressSpace<'static, KernelPlatform>, from: u64, to: u64, prot| {
+        if to > from {
+            if let Err(e) = s.map(from, PhysAddr(from), (to - from) / PAGE_SIZE, prot) {
+                println!("foldkern: identity map {from:#x}..{to:#x}: {e}");
+                exit_failure("identity map failed");
+            }
+        }
+    };
+    rw(&mut space, 0, ro_start, Prot::RW);
+    rw(&mut space, ro_start, ro_end, Prot::RO);
+    rw(&mut space, ro_end, mem, Prot::RW);
+    let asce = space.asce();
+    // SAFETY: the space maps all memory at its own address, so the running code,
+    // stack, lowcore and every frame stay reachable when DAT turns on.
+    unsafe {
+        insn::lctlg::<1>(asce.0);
+        insn::lctlg::<7>(asce.0);
+        insn::lctlg::<13>(asce.0);
+        insn::stosm::<0x04>();
+    }
+    KSPACE.call_once(|| Mutex::new(space));
+}
+
+/// Kernel space ASCE type (for the boot banner).
+pub fn kspace_type() -> AsceType {
+    KSPACE.get().unwrap().lock().asce_type()
+}
+
+/// Print what the boot found: memory, CPUs, facilities, the kernel's extent.
+pub fn print_machine() {
+    let m = machine();
+    let f = frames().lock();
+    println!("machine:   {} MiB memory, {} CPU(s), boot CPU address {}", m.mem >> 20, m.scp.cpus, m.cpu_addr);
+    println!(
+        "facilities: z/Arch(2) {}  DAT-enh(3) {}  EDAT-1(8) {}  EDAT-2(78) {}  IEP(130) {}",
+        yn(m.has_facility(2)), yn(m.has_facility(3)), yn(m.has_facility(8)), yn(m.has_facility(78)), yn(m.has_facility(130))
+    );
+    println!(
+        "kernel:    image {:#x}..{:#x} ({} KiB), metadata {:#x}..{:#x}, {} of {} frames free",
+        m.kernel.0, m.kernel.1, (m.kernel.1 - m.kernel.0) >> 10, m.metadata.0, m.metadata.1, f.free_count(), f.total_frames()
+    );
+    drop(f);
+    let k = KSPACE.get().unwrap().lock();
+    println!(
+        "DAT:       on; kernel space {} ({} levels), identity map of all memory, text read-only, tables {} KiB",
+        k.asce_type().name(), k.asce_type().levels(), k.table_bytes() >> 10
+    );
+}
+
+fn yn(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+/// Run what the command line asks for: `demo` (default), `test[=filters]`,
+/// `list`, `gup=<levels>:<start>-<end>[:write]`, `bench`.
+pub fn dispatch(cmd: &str) -> ! {
+    print_machine();
+    let mut words = cmd.split_whitespace();
+    let first = words.next().unwrap_or("demo");
+    if first == "test" {
+        crate::ktest::run("")
+    } else if let Some(f) = first.strip_prefix("test=") {
+        crate::ktest::run(f)
+    } else if first == "list" {
+        crate::ktest::list();
+        exit_success()
+    } else if first == "demo" {
+        crate::tests::demo::run()
+    } else {
+        println!("unknown command '{first}'; use demo, test, test=<filter>[,...], list");
+        exit_failure("unknown command")
+    }
+}

@@ -1,0 +1,189 @@
+//! Entry formats of z/Architecture DAT (PoP "Translation Tables"), with Linux's
+//! names from `arch/s390/include/asm/pgtable.h`. Values are newtypes over the raw
+//! doubleword; bits are `bitflags`.
+use super::addr::PhysAddr;
+use super::level::{AsceType, Level};
+use bitflags::bitflags;
+
+bitflags! {
+    /// Bits of an address-space-control element (CR1/CR7/CR13).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct AsceBits: u64 {
+        /// Designation type (`_ASCE_TYPE_MASK`): which table the origin names.
+        const DT = 0x0c;
+        /// Table length in units of 512 entries, minus one (`_ASCE_TABLE_LENGTH`).
+        const TL = 0x03;
+    }
+}
+
+bitflags! {
+    /// Bits of a region-first/-second/-third table entry.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct RegionBits: u64 {
+        /// Large frame (region-third only, EDAT-2: maps 2 GiB directly).
+        const FC = 0x400;
+        /// Protection (with EDAT-1) (`_REGION_ENTRY_PROTECT`).
+        const P = 0x200;
+        /// Table offset of the next table, in 512-entry units (`_REGION_ENTRY_OFFSET`).
+        const TF = 0xc0;
+        /// Invalid (`_REGION_ENTRY_INVALID`).
+        const I = 0x20;
+        /// Type of the table holding this entry (`_REGION_ENTRY_TYPE_MASK`).
+        const TT = 0x0c;
+        /// Length of the next table (`_REGION_ENTRY_LENGTH`).
+        const TL = 0x03;
+    }
+}
+
+bitflags! {
+    /// Bits of a segment table entry.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct SegmentBits: u64 {
+        /// Large 1 MiB frame (EDAT-1) (`_SEGMENT_ENTRY_LARGE`).
+        const FC = 0x400;
+        /// Protection (`_SEGMENT_ENTRY_PROTECT`).
+        const P = 0x200;
+        /// Invalid (`_SEGMENT_ENTRY_INVALID`).
+        const I = 0x20;
+        /// Table type: always 0 for a segment table (`_SEGMENT_ENTRY_TYPE_MASK`).
+        const TT = 0x0c;
+    }
+}
+
+bitflags! {
+    /// Bits of a page table entry. Bits 0x0ff are ignored by the hardware and used
+    /// for software state, as Linux does.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub struct PteBits: u64 {
+        /// Must be zero, else translation-specification exception (`_PAGE_LARGE`).
+        const ZERO_BIT = 0x800;
+        /// Invalid (`_PAGE_INVALID`).
+        const I = 0x400;
+        /// Protection (`_PAGE_PROTECT`).
+        const P = 0x200;
+        /// Software: no `struct page` behind the frame (`_PAGE_SPECIAL`).
+        const SPECIAL = 0x040;
+    }
+}
+
+/// Origin mask of an ASCE or region entry (4 KiB aligned).
+pub const REGION_ORIGIN: u64 = !0xfff;
+/// Origin mask of a segment entry (page-table origin, 2 KiB aligned).
+pub const SEGMENT_ORIGIN: u64 = !0x7ff;
+/// Frame mask of a large segment entry (1 MiB).
+pub const SEGMENT_LARGE_ORIGIN: u64 = !0xfffff;
+/// Frame mask of a large region-third entry (2 GiB).
+pub const REGION3_LARGE_ORIGIN: u64 = !0x7fff_ffff;
+/// Frame mask of a PTE.
+pub const PAGE_ORIGIN: u64 = !0xfff;
+
+/// An address-space-control element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Asce(pub u64);
+
+impl Asce {
+    /// ASCE designating a full-length table of type `ty` at `origin`.
+    pub fn new(origin: PhysAddr, ty: AsceType) -> Asce {
+        Asce(origin.0 | ty.dt_bits() | AsceBits::TL.bits())
+    }
+    /// Table origin.
+    pub fn origin(self) -> PhysAddr {
+        PhysAddr(self.0 & REGION_ORIGIN)
+    }
+    /// Designation type.
+    pub fn asce_type(self) -> AsceType {
+        AsceType::from_dt_bits(self.0)
+    }
+}
+
+macro_rules! entry_type {
+    ($(#[$m:meta])* $t:ident, $lvl:expr) => {
+        $(#[$m])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $t(pub u64);
+        impl $t {
+            /// The level whose static (5-level) position this type names.
+            pub const LEVEL: Level = $lvl;
+            /// Raw value.
+            pub const fn val(self) -> u64 {
+                self.0
+            }
+        }
+    };
+}
+entry_type!(
+    /// A value read at the pgd position (`pgd_t`). Its TT bits say which table it really came from.
+    Pgd, Level::Pgd);
+entry_type!(
+    /// A value read at the p4d position (`p4d_t`); may be a folded pgd.
+    P4d, Level::P4d);
+entry_type!(
+    /// A value read at the pud position (`pud_t`); may be a folded p4d/pgd.
+    Pud, Level::Pud);
+entry_type!(
+    /// A value read at the pmd position (`pmd_t`): a segment entry, or a folded region entry.
+    Pmd, Level::Pmd);
+entry_type!(
+    /// A page table entry (`pte_t`).
+    Pte, Level::Pte);
+
+/// Empty (invalid) entry for a table of `level`: `_REGION1_ENTRY_EMPTY`,
+/// `_REGION2_ENTRY_EMPTY`, `_REGION3_ENTRY_EMPTY`, `_SEGMENT_ENTRY_EMPTY`,
+/// `_PAGE_INVALID`. Region entries keep their TT bits even when invalid.
+pub const fn empty_entry(level: Level) -> u64 {
+    match level {
+        Level::Pte => PteBits::I.bits(),
+        Level::Pmd => SegmentBits::I.bits(),
+        l => l.type_bits() | RegionBits::I.bits(),
+    }
+}
+
+/// Entry of a table of `level` pointing at the next-lower table at `next`
+/// (`pXd_populate`): origin | TT | full table length.
+pub const fn table_entry(level: Level, next: PhysAddr) -> u64 {
+    match level {
+        Level::Pmd => next.0,
+        Level::Pte => panic!("page tables have no next table"),
+        l => next.0 | l.type_bits() | RegionBits::TL.bits(),
+    }
+}
+
+/// A PTE mapping `frame`, read-only when `!writable` (`mk_pte`).
+pub const fn mk_pte(frame: PhysAddr, writable: bool) -> Pte {
+    Pte(frame.0 | if writable { 0 } else { PteBits::P.bits() })
+}
+
+/// Whether an entry value is invalid (I bit) for a table of `level`.
+pub const fn is_invalid(level: Level, v: u64) -> bool {
+    match level {
+        Level::Pte => v & PteBits::I.bits() != 0,
+        _ => v & RegionBits::I.bits() != 0,
+    }
+}
+
+impl Pte {
+    /// `pte_none`: empty.
+    pub const fn none(self) -> bool {
+        self.0 == PteBits::I.bits()
+    }
+    /// `pte_present`: translates.
+    pub const fn present(self) -> bool {
+        self.0 & PteBits::I.bits() == 0
+    }
+    /// `pte_write`: writable (protection bit clear).
+    pub const fn write(self) -> bool {
+        self.0 & PteBits::P.bits() == 0
+    }
+    /// `pte_special`: no struct page behind it.
+    pub const fn special(self) -> bool {
+        self.0 & PteBits::SPECIAL.bits() != 0
+    }
+    /// The frame (`pte_pfn << PAGE_SHIFT`).
+    pub const fn frame(self) -> PhysAddr {
+        PhysAddr(self.0 & PAGE_ORIGIN)
+    }
+    /// Bad: bit 0x800 set (the hardware raises translation-specification).
+    pub const fn bad(self) -> bool {
+        self.0 & PteBits::ZERO_BIT.bits() != 0
+    }
+}

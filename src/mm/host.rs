@@ -1,0 +1,88 @@
+//! Host backend: "physical memory" is an arena of doublewords; every access is
+//! bounds- and alignment-checked (a stray read is a reported error, not UB), and the
+//! privileged operations are recorded so tests can assert on invalidations.
+extern crate std;
+use super::addr::{PhysAddr, VirtAddr, PAGE_SIZE};
+use super::entry::{Asce, PteBits, RegionBits};
+use super::frame::{storage_words, FrameAllocator};
+use super::level::Level;
+use super::platform::Platform;
+use core::cell::{Cell, RefCell};
+use std::boxed::Box;
+use std::vec;
+use std::vec::Vec;
+
+/// A privileged operation the host backend was asked to perform.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// IPTE(page table origin, address).
+    Ipte(PhysAddr, VirtAddr),
+    /// IDTE(table, level, address).
+    Idte(PhysAddr, Level, VirtAddr),
+    /// ASCE replaced.
+    AsceChanged(Asce, Asce),
+}
+
+/// Memory arena plus flush log.
+pub struct HostPlatform {
+    mem: Vec<Cell<u64>>,
+    /// Every flush, in order.
+    pub flushes: RefCell<Vec<Flush>>,
+    /// Pretend EDAT-1 is installed.
+    pub edat1: bool,
+    /// Pretend EDAT-2 is installed.
+    pub edat2: bool,
+}
+
+impl HostPlatform {
+    /// `bytes` of zeroed memory at physical 0.
+    pub fn new(bytes: u64) -> HostPlatform {
+        HostPlatform { mem: vec![Cell::new(0); (bytes / 8) as usize], flushes: RefCell::new(Vec::new()), edat1: false, edat2: false }
+    }
+    fn cell(&self, pa: PhysAddr) -> &Cell<u64> {
+        assert!(pa.is_aligned(8), "host memory: misaligned access at {pa}");
+        match self.mem.get((pa.0 / 8) as usize) {
+            Some(c) => c,
+            None => panic!("host memory: access outside memory at {pa}"),
+        }
+    }
+    /// A frame allocator over this memory, with frame 0 reserved (like the lowcore).
+    pub fn allocator(&self) -> FrameAllocator {
+        let n = (self.mem.len() as u64 * 8 / PAGE_SIZE) as usize;
+        let (a, b) = storage_words(n);
+        let mut f = FrameAllocator::new(n, Box::leak(vec![0; a].into_boxed_slice()), Box::leak(vec![0; b].into_boxed_slice()));
+        f.reserve(PhysAddr(0), PhysAddr(PAGE_SIZE));
+        f
+    }
+}
+
+impl Platform for HostPlatform {
+    fn read_u64(&self, pa: PhysAddr) -> u64 {
+        self.cell(pa).get()
+    }
+    fn write_u64(&self, pa: PhysAddr, val: u64) {
+        self.cell(pa).set(val)
+    }
+    fn mem_end(&self) -> PhysAddr {
+        PhysAddr(self.mem.len() as u64 * 8)
+    }
+    fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
+        let pte = pto.add(Level::Pte.index(addr.0) as u64 * 8);
+        self.write_u64(pte, self.read_u64(pte) | PteBits::I.bits());
+        self.flushes.borrow_mut().push(Flush::Ipte(pto, addr));
+    }
+    fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
+        let e = table.add(level.index(addr.0) as u64 * 8);
+        self.write_u64(e, self.read_u64(e) | RegionBits::I.bits());
+        self.flushes.borrow_mut().push(Flush::Idte(table, level, addr));
+    }
+    fn asce_changed(&self, old: Asce, new: Asce) {
+        self.flushes.borrow_mut().push(Flush::AsceChanged(old, new));
+    }
+    fn edat1(&self) -> bool {
+        self.edat1
+    }
+    fn edat2(&self) -> bool {
+        self.edat2
+    }
+}

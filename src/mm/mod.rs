@@ -1,0 +1,20 @@
+//! Memory management: addresses, levels, entries, frames, the Linux-shaped walk API
+//! (`pgtable`), address spaces (`space`), and table dumps (`ptdump`).
+pub mod addr;
+pub mod entry;
+pub mod frame;
+#[cfg(not(target_arch = "s390x"))]
+pub mod host;
+pub mod level;
+pub mod pgtable;
+pub mod platform;
+pub mod ptdump;
+pub mod space;
+
+pub use addr::{PhysAddr, VirtAddr, PAGE_SIZE};
+pub use entry::{Asce, P4d, Pgd, Pmd, Pte, Pud};
+pub use frame::{AllocError, FrameAllocator};
+pub use level::{AsceType, Level};
+pub use pgtable::{EntryPtr, Object, WalkError};
+pub use platform::Platform;
+pub use space::{AddressSpace, MapError, Prot, Translation};

@@ -1,0 +1,411 @@
+//! The Linux-shaped walk API over live tables, with s390's *dynamic folding*
+//! (mirrors `arch/s390/include/asm/pgtable.h`).
+//!
+//! `pgd_offset` indexes the top table with the shift of its ASCE type. Each
+//! following `pXd_offset(parentp, addr)` looks at the *value* behind `parentp`: if
+//! its table-type bits say it is an entry of a table above the requested level,
+//! the entry points to a real next table and we index it; otherwise the level is
+//! folded and the function returns `parentp` itself. So in a region-third (3-level)
+//! space `pgd_offset`, `p4d_offset` and `pud_offset` all return the same pointer
+//! into the region-third table, and `pmd_offset` is the first real step down.
+//!
+//! | ASCE type      | pgd_offset → | p4d_offset     | pud_offset     | pmd_offset     |
+//! |----------------|--------------|----------------|----------------|----------------|
+//! | segment (2)    | segment tbl  | folded (same)  | folded (same)  | folded (same)  |
+//! | region-3 (3)   | region-3 tbl | folded (same)  | folded (same)  | segment tbl    |
+//! | region-2 (4)   | region-2 tbl | folded (same)  | region-3 tbl   | segment tbl    |
+//! | region-1 (5)   | region-1 tbl | region-2 tbl   | region-3 tbl   | segment tbl    |
+//!
+//! Pointers are [`EntryPtr`]s: an address plus the object it points into (a table of
+//! some level, or a one-entry stack copy). `EntryPtr::add` is C pointer arithmetic;
+//! [`read_entry`] refuses to read outside the object and reports it, which is how the
+//! pre-fix gup_fast walk is caught stepping off its stack copy without undefined
+//! behaviour.
+use super::addr::PhysAddr;
+use super::entry::*;
+use super::level::{Level, CRST_ENTRIES};
+use super::platform::Platform;
+use core::fmt;
+
+/// What an [`EntryPtr`] points into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Object {
+    /// A live translation table of this level.
+    Table(Level),
+    /// A one-entry copy of an entry (the walker's `READ_ONCE` copy on its stack)
+    /// that was read from a table of this level.
+    StackCopy(Level),
+}
+
+/// A pointer to a table entry (`pgd_t *` ... `pte_t *`), with the bounds of the
+/// object it was derived from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EntryPtr {
+    /// Address of the entry.
+    pub addr: PhysAddr,
+    /// Start of the object the pointer was derived from.
+    pub base: PhysAddr,
+    /// The object.
+    pub object: Object,
+}
+
+impl EntryPtr {
+    /// Pointer to entry `index` of the table of `level` at `origin`.
+    pub fn table(level: Level, origin: PhysAddr, index: usize) -> EntryPtr {
+        EntryPtr { addr: origin.add(index as u64 * 8), base: origin, object: Object::Table(level) }
+    }
+    /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
+    pub fn stack_copy(level: Level, slot: PhysAddr) -> EntryPtr {
+        EntryPtr { addr: slot, base: slot, object: Object::StackCopy(level) }
+    }
+    /// Bytes of the object.
+    pub fn object_len(&self) -> u64 {
+        match self.object {
+            Object::Table(l) => l.table_bytes(),
+            Object::StackCopy(_) => 8,
+        }
+    }
+    /// Whether the pointer is inside its object.
+    pub fn in_bounds(&self) -> bool {
+        self.addr >= self.base && self.addr.0 - self.base.0 < self.object_len()
+    }
+    /// `ptr + n` (C pointer arithmetic, e.g. `pudp++`). May leave the object.
+    pub fn add(self, n: i64) -> EntryPtr {
+        EntryPtr { addr: PhysAddr(self.addr.0.wrapping_add((n * 8) as u64)), ..self }
+    }
+    /// Entry index inside the object.
+    pub fn index(&self) -> i64 {
+        (self.addr.0.wrapping_sub(self.base.0) as i64) / 8
+    }
+    /// The level of the table the entry came from.
+    pub fn level(&self) -> Level {
+        match self.object {
+            Object::Table(l) | Object::StackCopy(l) => l,
+        }
+    }
+    /// Whether this points at a stack copy rather than a live table.
+    pub fn is_copy(&self) -> bool {
+        matches!(self.object, Object::StackCopy(_))
+    }
+}
+
+impl fmt::Display for EntryPtr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.object {
+            Object::Table(l) => write!(f, "{:#x} ({} table {:#x}[{:#x}])", self.addr.0, l.hw_name(), self.base.0, self.index()),
+            Object::StackCopy(l) => {
+                write!(f, "{:#x} (stack copy of a {} entry", self.addr.0, l.hw_name())?;
+                if self.index() != 0 {
+                    write!(f, ", {:+} bytes past it", self.index() * 8)?;
+                }
+                write!(f, ")")
+            }
+        }
+    }
+}
+
+/// Why a walk stopped abnormally.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WalkError {
+    /// The walker dereferenced a pointer outside the object it was derived from.
+    /// `word` is what lies there when the object is a stack copy (our own guard word).
+    OffObject {
+        /// The offending pointer.
+        ptr: EntryPtr,
+        /// The word an unchecked read would have used as an entry.
+        word: Option<u64>,
+    },
+    /// An entry is corrupt; the walk did not follow it.
+    BadEntry {
+        /// Where the entry was read.
+        at: EntryPtr,
+        /// Its value.
+        val: u64,
+        /// What is wrong.
+        why: &'static str,
+    },
+}
+
+impl fmt::Display for WalkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalkError::OffObject { ptr, word } if ptr.is_copy() => {
+                write!(f, "walked off the stack copy at {:#x} ({} bytes past the copy", ptr.addr.0, ptr.index() * 8)?;
+                match word {
+                    Some(w) => write!(f, "; it would read {w:#018x} as an entry)"),
+                    None => write!(f, ")"),
+                }
+            }
+            WalkError::OffObject { ptr, .. } => write!(f, "walked off the {} table at {:#x}", ptr.level().hw_name(), ptr.addr.0),
+            WalkError::BadEntry { at, val, why } => write!(f, "bad entry {val:#018x} at {at}: {why}"),
+        }
+    }
+}
+
+/// Read an entry once (`READ_ONCE(*ptr)`), refusing pointers outside their object.
+pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, WalkError> {
+    if !ptr.in_bounds() {
+        // The words around a stack copy are the walker's own guard words: safe to
+        // show. Beyond a real table lies somebody else's memory: do not touch it.
+        let word = if ptr.is_copy() && ptr.index().unsigned_abs() < 8 { Some(p.read_u64(ptr.addr)) } else { None };
+        return Err(WalkError::OffObject { ptr, word });
+    }
+    Ok(p.read_u64(ptr.addr))
+}
+
+const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
+
+/// Check that `val`, read through `at`, is a well-formed entry for the table it
+/// came from: type bits match the table, reserved bits clear, full table length,
+/// origin inside memory, large frames only with EDAT. Invalid entries only need
+/// the right type bits. This is the walkers' `pXd_bad`; it names what is wrong.
+pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
+    let bad = |why| Err(WalkError::BadEntry { at, val, why });
+    let level = at.level();
+    match level {
+        Level::Pte => {
+            if val & PteBits::ZERO_BIT.bits() != 0 {
+                return bad("PTE bit 0x800 is set (translation-specification)");
+            }
+            if val & PteBits::I.bits() == 0 && val & PAGE_ORIGIN >= p.mem_end().0 && val & PteBits::SPECIAL.bits() == 0 {
+                return bad("frame outside memory");
+            }
+            Ok(())
+        }
+        Level::Pmd => {
+            if val & SegmentBits::TT.bits() != 0 {
+                return bad("segment entry with non-zero table-type bits (translation-specification)");
+            }
+            if val & SegmentBits::I.bits() != 0 {
+                return Ok(());
+            }
+            if val & SegmentBits::FC.bits() != 0 {
+                if !p.edat1() {
+                    return bad("large-frame bit without EDAT-1 (translation-specification)");
+                }
+                if val & SEGMENT_LARGE_ORIGIN >= p.mem_end().0 {
+                    return bad("large frame outside memory");
+                }
+                return Ok(());
+            }
+            if val & SEGMENT_ORIGIN >= p.mem_end().0 {
+                return bad("page-table origin outside memory");
+            }
+            Ok(())
+        }
+        l => {
+            if val & RegionBits::TT.bits() != l.type_bits() {
+                return bad("table-type bits do not match the table (translation-specification)");
+            }
+            if val & RegionBits::I.bits() != 0 {
+                return Ok(());
+            }
+            if val & REGION_RESERVED != 0 {
+                return bad("reserved bits set");
+            }
+            if val & RegionBits::FC.bits() != 0 {
+                if l != Level::Pud || !p.edat2() {
+                    return bad("large-frame bit without EDAT-2 or above region-third (translation-specification)");
+                }
+                if val & REGION3_LARGE_ORIGIN >= p.mem_end().0 {
+                    return bad("large frame outside memory");
+                }
+                return Ok(());
+            }
+            if val & (RegionBits::TF | RegionBits::TL).bits() != RegionBits::TL.bits() {
+                return bad("next table offset/length does not cover all entries (region translation exception)");
+            }
+            if val & REGION_ORIGIN >= p.mem_end().0 {
+                return bad("next-table origin outside memory");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `pgd_offset`: the entry of the top table for `addr`, indexed with the shift of
+/// the ASCE's type (Linux `pgd_offset_raw`: shift = 20 + 11 × type).
+pub fn pgd_offset(asce: Asce, addr: u64) -> EntryPtr {
+    let top = asce.asce_type().top();
+    EntryPtr::table(top, asce.origin(), top.index(addr))
+}
+
+/// `pgd_folded`: this value is not a region-first entry, so the pgd level is folded.
+pub fn pgd_folded(pgd: Pgd) -> bool {
+    pgd.0 & RegionBits::TT.bits() < Level::Pgd.type_bits()
+}
+/// `p4d_folded`: the value is below region-second, so the p4d level is folded.
+pub fn p4d_folded(p4d: P4d) -> bool {
+    p4d.0 & RegionBits::TT.bits() < Level::P4d.type_bits()
+}
+/// `pud_folded`: the value is below region-third, so the pud level is folded.
+pub fn pud_folded(pud: Pud) -> bool {
+    pud.0 & RegionBits::TT.bits() < Level::Pud.type_bits()
+}
+/// `pgd_none`: a real, invalid region-first entry (never true when folded).
+pub fn pgd_none(pgd: Pgd) -> bool {
+    !pgd_folded(pgd) && pgd.0 & RegionBits::I.bits() != 0
+}
+/// `p4d_none`.
+pub fn p4d_none(p4d: P4d) -> bool {
+    !p4d_folded(p4d) && p4d.0 & RegionBits::I.bits() != 0
+}
+/// `pud_none`.
+pub fn pud_none(pud: Pud) -> bool {
+    !pud_folded(pud) && pud.0 & RegionBits::I.bits() != 0
+}
+/// `pmd_none`: an invalid segment entry.
+pub fn pmd_none(pmd: Pmd) -> bool {
+    pmd.0 & SegmentBits::I.bits() != 0
+}
+/// `pgd_present` (folded levels are always present).
+pub fn pgd_present(pgd: Pgd) -> bool {
+    !pgd_none(pgd)
+}
+/// `p4d_present`.
+pub fn p4d_present(p4d: P4d) -> bool {
+    !p4d_none(p4d)
+}
+/// `pud_present`.
+pub fn pud_present(pud: Pud) -> bool {
+    !pud_none(pud)
+}
+/// `pmd_present`.
+pub fn pmd_present(pmd: Pmd) -> bool {
+    !pmd_none(pmd)
+}
+/// `pud_large`: a region-third entry mapping a 2 GiB frame (EDAT-2).
+pub fn pud_large(pud: Pud) -> bool {
+    pud.0 & RegionBits::TT.bits() == Level::Pud.type_bits() && pud.0 & RegionBits::FC.bits() != 0
+}
+/// `pmd_large`: a segment entry mapping a 1 MiB frame (EDAT-1).
+pub fn pmd_large(pmd: Pmd) -> bool {
+    pmd.0 & SegmentBits::TT.bits() == 0 && pmd.0 & SegmentBits::FC.bits() != 0
+}
+
+/// `p4d_offset(pgdp, addr)` = `p4d_offset_lockless(pgdp, *pgdp, addr)`.
+pub fn p4d_offset<P: Platform + ?Sized>(p: &P, pgdp: EntryPtr, addr: u64) -> Result<EntryPtr, WalkError> {
+    Ok(p4d_offset_lockless(pgdp, Pgd(read_entry(p, pgdp)?), addr))
+}
+/// `pud_offset(p4dp, addr)` = `pud_offset_lockless(p4dp, *p4dp, addr)`.
+pub fn pud_offset<P: Platform + ?Sized>(p: &P, p4dp: EntryPtr, addr: u64) -> Result<EntryPtr, WalkError> {
+    Ok(pud_offset_lockless(p4dp, P4d(read_entry(p, p4dp)?), addr))
+}
+/// `pmd_offset(pudp, addr)` = `pmd_offset_lockless(pudp, *pudp, addr)`.
+pub fn pmd_offset<P: Platform + ?Sized>(p: &P, pudp: EntryPtr, addr: u64) -> Result<EntryPtr, WalkError> {
+    Ok(pmd_offset_lockless(pudp, Pud(read_entry(p, pudp)?), addr))
+}
+
+/// `p4d_offset_lockless(pgdp, pgd, addr)` (v5.9): decide folding from the *value*
+/// `pgd`; if folded, return the *pointer* `pgdp` (which must be the real table
+/// pointer for lockless walks to stay in the table).
+pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: u64) -> EntryPtr {
+    if pgd.0 & RegionBits::TT.bits() == Level::Pgd.type_bits() {
+        EntryPtr::table(Level::P4d, PhysAddr(pgd.0 & REGION_ORIGIN), Level::P4d.index(addr))
+    } else {
+        pgdp
+    }
+}
+/// `pud_offset_lockless(p4dp, p4d, addr)`.
+pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: u64) -> EntryPtr {
+    if p4d.0 & RegionBits::TT.bits() >= Level::P4d.type_bits() {
+        EntryPtr::table(Level::Pud, PhysAddr(p4d.0 & REGION_ORIGIN), Level::Pud.index(addr))
+    } else {
+        p4dp
+    }
+}
+/// `pmd_offset_lockless(pudp, pud, addr)`.
+pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: u64) -> EntryPtr {
+    if pud.0 & RegionBits::TT.bits() >= Level::Pud.type_bits() {
+        EntryPtr::table(Level::Pmd, PhysAddr(pud.0 & REGION_ORIGIN), Level::Pmd.index(addr))
+    } else {
+        pudp
+    }
+}
+/// `pte_offset_map(&pmd, addr)`: the PTE for `addr` in the page table the segment
+/// entry value `pmd` designates.
+pub fn pte_offset(pmd: Pmd, addr: u64) -> EntryPtr {
+    EntryPtr::table(Level::Pte, PhysAddr(pmd.0 & SEGMENT_ORIGIN), Level::Pte.index(addr))
+}
+
+/// `pXd_addr_end(addr, end)` with the *static* size of `level`: the next `level`
+/// boundary after `addr`, or `end` if that comes first. `end == 0` means 2^64.
+pub const fn addr_end(level: Level, addr: u64, end: u64) -> u64 {
+    let boundary = addr.wrapping_add(level.size()) & level.mask();
+    if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
+        boundary
+    } else {
+        end
+    }
+}
+/// `pgd_addr_end` (static 8 PiB).
+pub const fn pgd_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(Level::Pgd, addr, end)
+}
+/// `p4d_addr_end` (static 4 TiB).
+pub const fn p4d_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(Level::P4d, addr, end)
+}
+/// `pud_addr_end` (static 2 GiB).
+pub const fn pud_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(Level::Pud, addr, end)
+}
+/// `pmd_addr_end` (static 1 MiB).
+pub const fn pmd_addr_end(addr: u64, end: u64) -> u64 {
+    addr_end(Level::Pmd, addr, end)
+}
+
+/// `rste_addr_end_folded` (RFC v2): the step size comes from the entry's table-type
+/// bits, i.e. what one entry of the table it *really* came from maps. On a folded
+/// level that is the top table's entry size, so the loop over the copy runs once.
+pub const fn rste_addr_end_folded(rste: u64, addr: u64, end: u64) -> u64 {
+    let ty = (rste & RegionBits::TT.bits()) >> 2;
+    let size = 1u64 << (20 + 11 * ty);
+    let boundary = addr.wrapping_add(size) & !(size - 1);
+    if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
+        boundary
+    } else {
+        end
+    }
+}
+/// `pgd_addr_end_folded(pgd, addr, end)`.
+pub const fn pgd_addr_end_folded(pgd: Pgd, addr: u64, end: u64) -> u64 {
+    rste_addr_end_folded(pgd.0, addr, end)
+}
+/// `p4d_addr_end_folded(p4d, addr, end)`.
+pub const fn p4d_addr_end_folded(p4d: P4d, addr: u64, end: u64) -> u64 {
+    rste_addr_end_folded(p4d.0, addr, end)
+}
+/// `pud_addr_end_folded(pud, addr, end)`.
+pub const fn pud_addr_end_folded(pud: Pud, addr: u64, end: u64) -> u64 {
+    rste_addr_end_folded(pud.0, addr, end)
+}
+
+/// The pointer a fresh top-down walk reaches for `addr` at Linux level `level`
+/// (`pgd_offset` then `p4d_offset` ... on live tables). This is the reference for
+/// the walk invariant "after `pXdp++`, `pXdp` is the entry for `next`".
+pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: u64, level: Level) -> Result<EntryPtr, WalkError> {
+    let mut ptr = pgd_offset(asce, addr);
+    for l in [Level::P4d, Level::Pud, Level::Pmd, Level::Pte] {
+        if l > level {
+            break;
+        }
+        let v = read_entry(p, ptr)?;
+        check_entry(p, ptr, v)?;
+        if is_invalid(ptr.level(), v) && !(l <= asce.asce_type().top()) {
+            return Err(WalkError::BadEntry { at: ptr, val: v, why: "invalid entry on the way down" });
+        }
+        ptr = match l {
+            Level::P4d => p4d_offset_lockless(ptr, Pgd(v), addr),
+            Level::Pud => pud_offset_lockless(ptr, P4d(v), addr),
+            Level::Pmd => pmd_offset_lockless(ptr, Pud(v), addr),
+            _ => pte_offset(Pmd(v), addr),
+        };
+    }
+    Ok(ptr)
+}
+
+/// Whether every entry of the CRST at `origin` (of `level`) is empty.
+pub fn crst_is_empty<P: Platform + ?Sized>(p: &P, origin: PhysAddr, level: Level) -> bool {
+    (0..CRST_ENTRIES).all(|i| p.read_u64(origin.add(i as u64 * 8)) == empty_entry(level))
+}

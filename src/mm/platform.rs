@@ -1,0 +1,50 @@
+//! The one seam between portable page-table code and the machine: memory access to
+//! table storage and the privileged TLB/ASCE operations. The kernel implements it
+//! with volatile loads through the identity map and real IPTE/IDTE/LCTLG
+//! (`src/arch/s390x/platform.rs`); the host with a bounds-checked arena that
+//! records every flush ([`super::host::HostPlatform`]).
+use super::addr::{PhysAddr, VirtAddr};
+use super::entry::Asce;
+use super::level::Level;
+
+/// Memory and privileged operations the page-table code needs.
+pub trait Platform {
+    /// Read the doubleword at `pa` exactly once (`READ_ONCE`).
+    fn read_u64(&self, pa: PhysAddr) -> u64;
+    /// Write the doubleword at `pa` exactly once (`WRITE_ONCE`).
+    fn write_u64(&self, pa: PhysAddr, val: u64);
+    /// One past the last byte of memory: table origins beyond it are corrupt.
+    fn mem_end(&self) -> PhysAddr;
+    /// IPTE: invalidate the PTE for `addr` in the page table at `pto` (sets its I
+    /// bit) and purge every TLB entry derived from it (Linux `__ptep_ipte`).
+    fn ipte(&self, pto: PhysAddr, addr: VirtAddr);
+    /// IDTE: invalidate the entry for `addr` in the CRST at `table` of `level`
+    /// (sets its I bit) and purge TLB entries derived from it (Linux `__pmdp_idte`,
+    /// `__pudp_idte`).
+    fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr);
+    /// An address space replaced its ASCE (upgrade): reload any control register
+    /// holding `old` and purge the TLB (Linux `crst_table_upgrade`'s reload).
+    fn asce_changed(&self, old: Asce, new: Asce);
+    /// Whether EDAT-1 (facility 8: 1 MiB segment frames) is installed.
+    fn edat1(&self) -> bool {
+        false
+    }
+    /// Whether EDAT-2 (facility 78: 2 GiB region-third frames) is installed.
+    fn edat2(&self) -> bool {
+        false
+    }
+    /// `local_irq_save`: disable interrupts, returning what to restore.
+    fn local_irq_save(&self) -> u64 {
+        0
+    }
+    /// `local_irq_restore`.
+    fn local_irq_restore(&self, _saved: u64) {}
+    /// Fill `bytes` at `pa` with copies of `val`.
+    fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
+        let mut off = 0;
+        while off < bytes {
+            self.write_u64(pa.add(off), val);
+            off += 8;
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! Address spaces: one ASCE and the tables under it, with `map`, `unmap`,
+//! `protect` of 4 KiB pages, run-time upgrade to more levels
+//! (`crst_table_upgrade`, `arch/s390/mm/pgalloc.c`), and the software translation
+//! used to check the hardware. A new space gets the smallest ASCE type that covers
+//! what it maps: that is dynamic folding.
+//!
+//! Callers hold `&mut AddressSpace` to change it (the "mmap lock"); lockless
+//! readers (gup_fast) need only the ASCE value and the platform.
+use super::addr::{PhysAddr, VirtAddr, PAGE_SIZE};
+use super::entry::*;
+use super::frame::{AllocError, FrameAllocator};
+use super::level::{AsceType, Level, CRST_BYTES, PT_BYTES};
+use super::pgtable::*;
+use super::platform::Platform;
+use core::fmt;
+use spin::Mutex;
+
+/// Access rights of a mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Prot {
+    /// Writable (PTE protection bit clear).
+    pub write: bool,
+    /// Special mapping: no `struct page`, gup_fast must not pin it (`pte_special`).
+    pub special: bool,
+}
+
+impl Prot {
+    /// Read/write.
+    pub const RW: Prot = Prot { write: true, special: false };
+    /// Read-only.
+    pub const RO: Prot = Prot { write: false, special: false };
+    fn pte(self, frame: PhysAddr) -> Pte {
+        let p = mk_pte(frame, self.write);
+        Pte(p.0 | if self.special { PteBits::SPECIAL.bits() } else { 0 })
+    }
+}
+
+/// Why `map`/`unmap`/`protect` refused. On every error the tables are unchanged
+/// (except that an upgrade done before running out of memory stays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapError {
+    /// An address is not 4 KiB aligned.
+    Misaligned(u64),
+    /// Zero pages requested.
+    Empty,
+    /// `start + pages * 4 KiB` exceeds 2^64.
+    Wraps {
+        /// Start address.
+        start: u64,
+        /// Pages requested.
+        pages: u64,
+    },
+    /// A frame lies outside physical memory.
+    FrameOutsideMemory(PhysAddr),
+    /// The page is already mapped.
+    AlreadyMapped(VirtAddr),
+    /// The page is not mapped.
+    NotMapped(VirtAddr),
+    /// The page is mapped by a large entry, which 4 KiB operations do not split.
+    LargeMapping(VirtAddr),
+    /// No memory for tables.
+    NoMemory,
+    /// The tables are corrupt.
+    Walk(WalkError),
+}
+
+impl From<WalkError> for MapError {
+    fn from(e: WalkError) -> Self {
+        MapError::Walk(e)
+    }
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::Misaligned(a) => write!(f, "address {a:#x} is not 4 KiB aligned"),
+            MapError::Empty => write!(f, "empty range"),
+            MapError::Wraps { start, pages } => write!(f, "range {start:#x} + {pages} pages wraps past 2^64"),
+            MapError::FrameOutsideMemory(p) => write!(f, "frame {p} is outside memory"),
+            MapError::AlreadyMapped(v) => write!(f, "{v} is already mapped"),
+            MapError::NotMapped(v) => write!(f, "{v} is not mapped"),
+            MapError::LargeMapping(v) => write!(f, "{v} is mapped by a large entry"),
+            MapError::NoMemory => write!(f, "out of memory for page tables"),
+            MapError::Walk(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// A successful software translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Translation {
+    /// The physical address `addr` translates to.
+    pub pa: PhysAddr,
+    /// Writable.
+    pub write: bool,
+    /// Special (no struct page).
+    pub special: bool,
+    /// Level of the entry that mapped it (Pte, or Pmd/Pud for large frames).
+    pub level: Level,
+}
+
+/// An address space: ASCE, tables, and the allocator they come from.
+pub struct AddressSpace<'a, P: Platform> {
+    plat: &'a P,
+    frames: &'a Mutex<FrameAllocator>,
+    asce: Asce,
+    crsts: u64,
+    pts: u64,
+}
+
+/// Validate a range of `pages` pages at `start`; return its exclusive end
+/// (0 = 2^64).
+pub fn range_end(start: u64, pages: u64) -> Result<u64, MapError> {
+    if start % PAGE_SIZE != 0 {
+        return Err(MapError::Misaligned(start));
+    }
+    if pages == 0 {
+        return Err(MapError::Empty);
+    }
+    let end = start as u128 + pages as u128 * PAGE_SIZE as u128;
+    if end > 1u128 << 64 {
+        return Err(MapError::Wraps { start, pages });
+    }
+    Ok(end as u64)
+}
+
+impl<'a, P: Platform> AddressSpace<'a, P> {
+    /// A new, empty space of type `ty`.
+    pub fn new(plat: &'a P, frames: &'a Mutex<FrameAllocator>, ty: AsceType) -> Result<Self, MapError> {
+        let top = frames.lock().alloc_crst().map_err(|_| MapError::NoMemory)?;
+        plat.fill(top, CRST_BYTES, empty_entry(ty.top()));
+        Ok(AddressSpace { plat, frames, asce: Asce::new(top, ty), crsts: 1, pts: 0 })
+    }
+    /// A new space of the smallest type that covers `last` (dynamic folding).
+    pub fn new_covering(plat: &'a P, frames: &'a Mutex<FrameAllocator>, last: u64) -> Result<Self, MapError> {
+        Self::new(plat, frames, AsceType::for_last_addr(last))
+    }
+    /// The ASCE (load it into CR1/CR7 to translate through this space).
+    pub fn asce(&self) -> Asce {
+        self.asce
+    }
+    /// The ASCE type.
+    pub fn asce_type(&self) -> AsceType {
+        self.asce.asce_type()
+    }
+    /// The platform.
+    pub fn platform(&self) -> &'a P {
+        self.plat
+    }
+    /// Highest address the current ASCE type translates (`asce_limit - 1`).
+    pub fn last_addr(&self) -> u64 {
+        self.asce_type().last_addr()
+    }
+    /// Bytes of translation tables this space uses.
+    pub fn table_bytes(&self) -> u64 {
+        self.crsts * CRST_BYTES + self.pts * PT_BYTES
+    }
+    /// (CRSTs, page tables) allocated.
+    pub fn table_counts(&self) -> (u64, u64) {
+        (self.crsts, self.pts)
+    }
+
+    /// The hardware's view: the entries DAT visits for `addr`, top first (PoP
+    /// 3.11.4), ending at the first invalid or leaf entry. Returns `None` past the
+    /// ASCE type's range (ASCE-type exception).
+    pub fn hw_walk(&self, addr: u64) -> Result<Option<([(EntryPtr, u64); 5], usize)>, WalkError> {
+        if addr > self.last_addr() {
+            return Ok(None);
+        }
+        let mut path = [(EntryPtr::table(Level::Pte, PhysAddr(0), 0), 0u64); 5];
+        let mut ptr = pgd_offset(self.asce, addr);
+        let mut n = 0;
+        loop {
+            let v = read_entry(self.plat, ptr)?;
+            check_entry(self.plat, ptr, v)?;
+            path[n] = (ptr, v);
+            n += 1;
+            let l = ptr.level();
+            if is_invalid(l, v) || l == Level::Pte || (l == Level::Pmd && pmd_large(Pmd(v))) || (l == Level::Pud && pud_large(Pud(v))) {
+                return Ok(Some((path, n)));
+            }
+            let below = l.below().unwrap();
+            let origin = if l == Level::Pmd { v & SEGMENT_ORIGIN } else { v & REGION_ORIGIN };
+            ptr = EntryPtr::table(below, PhysAddr(origin), below.index(addr));
+        }
+    }
+
+    /// Software translation (`follow_page`): where `addr` maps, if anywhere.
+    pub fn lookup(&self, addr: u64) -> Result<Option<Translation>, WalkError> {
+        let Some((path, n)) = self.hw_walk(addr)? else { return Ok(None) };
+        let (ptr, v) = path[n - 1];
+        let l = ptr.level();
+        if is_invalid(l, v) {
+            return Ok(None);
+        }
+        Ok(Some(match l {
+            Level::Pte => Translation {
+                pa: PhysAddr((v & PAGE_ORIGIN) | (addr & 0xfff)),
+                write: Pte(v).write(),
+                special: Pte(v).special(),
+                level: l,
+            },
+            Level::Pmd => Translation {
+                pa: PhysAddr((v & SEGMENT_LARGE_ORIGIN) | (addr & 0xfffff)),
+                write: v & SegmentBits::P.bits() == 0,
+                special: false,
+                level: l,
+            },
+            _ => Translation {
+                pa: PhysAddr((v & REGION3_LARGE_ORIGIN) | (addr & 0x7fff_ffff)),
+                write: v & RegionBits::P.bits() == 0,
+                special: false,
+                level: l,
+            },
+        }))
+    }
+
+    /// The program-interruption code the hardware must raise for an access to
+    /// `addr`, or `None` if it translates.
+    pub fn expected_exception(&self, addr: u64) -> Result<Option<u16>, WalkError> {
+        let Some((path, n)) = self.hw_walk(addr)? else { return Ok(Some(0x38)) };
+        let (ptr, v) = path[n - 1];
+        Ok(is_invalid(ptr.level(), v).then(|| ptr.level().translation_exception()))
+    }
+
+    fn alloc_table(&mut self, level: Level) -> Result<PhysAddr, MapError> {
+        let mut f = self.frames.lock();
+        let pa = if level == Level::Pte { f.alloc_pt() } else { f.alloc_crst() }.map_err(|_| MapError::NoMemory)?;
+        drop(f);
+        self.plat.fill(pa, level.table_bytes(), empty_entry(level));
+        if level == Level::Pte {
+            self.pts += 1;
+        } else {
+            self.crsts += 1;
+        }
+        Ok(pa)
+    }
+
+    fn free_table(&mut self, level: Level, pa: PhysAddr) -> Result<(), AllocError> {
+        let mut f = self.frames.lock();
+        if level == Level::Pte {
+            f.free_pt(pa)?;
+            self.pts -= 1;
+        } else {
+            f.free_crst(pa)?;
+            self.crsts -= 1;
+        }
+        Ok(())
+    }
+
+    /// `pXd_alloc`: if the real entry at `ptr` is empty, give it a new next table.
+    /// Folded positions are never "none", so nothing is allocated there.
+    fn populate(&mut self, ptr: EntryPtr, none: fn(u64) -> bool) -> Result<u64, MapError> {
+        let v = read_entry(self.plat, ptr)?;
+        check_entry(self.plat, ptr, v)?;
+        if !none(v) {
+            return Ok(v);
+        }
+        let below = ptr.level().below().unwrap();
+        let t = self.alloc_table(below)?;
+        let nv = table_entry(ptr.level(), t);
+        self.plat.write_u64(ptr.addr, nv);
+        Ok(nv)
+    }
+
+    /// The Linux allocation walk (`pgd_offset` → `p4d_alloc` → `pud_alloc` →
+    /// `pmd_alloc` → `pte_alloc`): the PTE pointer for `addr`, creating tables.
+    pub fn pte_alloc(&mut self, addr: u64) -> Result<EntryPtr, MapError> {
+        let pgdp = pgd_offset(self.asce, addr);
+        let pgd = self.populate(pgdp, |v| pgd_none(Pgd(v)))?;
+        let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), addr);
+        let p4d = self.populate(p4dp, |v| p4d_none(P4d(v)))?;
+        let pudp = pud_offset_lockless(p4dp, P4d(p4d), addr);
+        let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
+        if pud_large(Pud(pud)) {
+            return Err(MapError::LargeMapping(VirtAddr(addr)));
+        }
+        let pmdp = pmd_offset_lockless(pudp, Pud(pud), addr);
+        let pmd = self.populate(pmdp, |v| pmd_none(Pmd(v)))?;
+        if pmd_large(Pmd(pmd)) {
+            return Err(MapError::LargeMapping(VirtAddr(addr)));
+        }
+        Ok(pte_offset(Pmd(pmd), addr))
+    }
+
+    /// `crst_table_upgrade`: add top tables until the space covers `last`. Each new
+    /// top table's entry 0 points to the old top table; the new ASCE is installed
+    /// and the TLB purged. Existing mappings keep translating to the same frames.
+    pub fn crst_table_upgrade(&mut self, last: u64) -> Result<(), MapError> {
+        let old = self.asce;
+        let target = AsceType::for_last_addr(last);
+        let mut asce = self.asce;
+        while asce.asce_type() < target {
+            let ty = asce.asce_type().upgrade().unwrap();
+            let t = match self.alloc_table(ty.top()) {
+                Ok(t) => t,
+                Err(e) => {
+                    // Undo: free the tables built so far, keep the old ASCE.
+                    while asce != old {
+                        let below = PhysAddr(self.plat.read_u64(asce.origin()) & REGION_ORIGIN);
+                        let _ = self.free_table(asce.asce_type().top(), asce.origin());
+                        asce = Asce::new(below, AsceType::from_dt_bits(asce.asce_type().dt_bits() - 4));
+                    }
+                    return Err(e);
+                }
+            };
+            self.plat.write_u64(t, table_entry(ty.top(), asce.origin()));
+            asce = Asce::new(t, ty);
+        }
+        if asce != old {
+            self.asce = asce;
+            self.plat.asce_changed(old, asce);
+        }
+        Ok(())
+    }
+
+    /// Map `pages` pages at `va` to consecutive frames from `pa`.
+    pub fn map(&mut self, va: u64, pa: PhysAddr, pages: u64, prot: Prot) -> Result<(), MapError> {
+        let end = range_end(va, pages)?;
+        if !pa.is_aligned(PAGE_SIZE) {
+            return Err(MapError::Misaligned(pa.0));
+        }
+        if prot.special {
+            // Special frames need not be RAM (think PFN maps); anything else must be.
+        } else if pa.0 as u128 + pages as u128 * PAGE_SIZE as u128 > self.plat.mem_end().0 as u128 {
+            return Err(MapError::FrameOutsideMemory(pa));
+        }
+        for i in 0..pages {
+            let a = va + i * PAGE_SIZE;
+            if a <= self.last_addr() && self.lookup(a)?.is_some() {
+                return Err(MapError::AlreadyMapped(VirtAddr(a)));
+            }
+        }
+        self.crst_table_upgrade(end.wrapping_sub(1))?;
+        for i in 0..pages {
+            let a = va + i * PAGE_SIZE;
+            match self.pte_alloc(a) {
+                Ok(ptep) => self.plat.write_u64(ptep.addr, prot.pte(pa.add(i * PAGE_SIZE)).0),
+                Err(e) => {
+                    if i > 0 {
+                        let _ = self.unmap(va, i);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Map a large frame (`level` Pmd: 1 MiB with EDAT-1; Pud: 2 GiB with EDAT-2).
+    pub fn map_large(&mut self, va: u64, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
+        let ok = match level {
+            Level::Pmd => self.plat.edat1(),
+            Level::Pud => self.plat.edat2(),
+            _ => false,
+        };
+        if !ok {
+            return Err(MapError::Walk(WalkError::BadEntry {
+                at: EntryPtr::table(level, PhysAddr(0), 0),
+                val: 0,
+                why: "large frames need EDAT-1 (1 MiB) or EDAT-2 (2 GiB)",
+            }));
+        }
+        if va % level.size() != 0 || pa.0 % level.size() != 0 {
+            return Err(MapError::Misaligned(if va % level.size() != 0 { va } else { pa.0 }));
+        }
+        self.crst_table_upgrade(va.wrapping_add(level.size() - 1))?;
+        if self.lookup(va)?.is_some() {
+            return Err(MapError::AlreadyMapped(VirtAddr(va)));
+        }
+        let pgdp = pgd_offset(self.asce, va);
+        let pgd = self.populate(pgdp, |v| pgd_none(Pgd(v)))?;
+        let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), va);
+        let p4d = self.populate(p4dp, |v| p4d_none(P4d(v)))?;
+        let pudp = pud_offset_lockless(p4dp, P4d(p4d), va);
+        let prot_bit = if prot.write { 0 } else { 0x200 };
+        if level == Level::Pud {
+            if read_entry(self.plat, pudp)? != empty_entry(Level::Pud) || pudp.level() != Level::Pud {
+                return Err(MapError::AlreadyMapped(VirtAddr(va)));
+            }
+            self.plat.write_u64(pudp.addr, pa.0 | Level::Pud.type_bits() | RegionBits::FC.bits() | prot_bit);
+            return Ok(());
+        }
+        let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
+        let pmdp = pmd_offset_lockless(pudp, Pud(pud), va);
+        if read_entry(self.plat, pmdp)? != empty_entry(Level::Pmd) {
+            return Err(MapError::AlreadyMapped(VirtAddr(va)));
+        }
+        self.plat.write_u64(pmdp.addr, pa.0 | SegmentBits::FC.bits() | prot_bit);
+        Ok(())
+    }
+
+    /// Unmap `pages` pages at `va` (unmapped pages are skipped). PTEs are cleared
+    /// with IPTE; tables left empty are unhooked with IDTE and freed, except the top.
+    pub fn unmap(&mut self, va: u64, pages: u64) -> Result<(), MapError> {
+        let end = range_end(va, pages)?;
+        let mut addr = va;
+        while addr != end {
+            let next = pmd_addr_end(addr, end);
+            if addr <= self.last_addr() {
+                self.unmap_pmd_range(addr, next)?;
+            }
+            addr = next;
+        }
+        Ok(())
+    }
+
+    fn unmap_pmd_range(&mut self, addr: u64, end: u64) -> Result<(), MapError> {
+        let Some((path, n)) = self.hw_walk(addr)? else { return Ok(()) };
+        let (last, v) = path[n - 1];
+        if last.level() != Level::Pte {
+            if !is_invalid(last.level(), v) {
+                // A large entry: unmapping part of it would need a split.
+                if last.level() == Level::Pmd && addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size() {
+                    self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
+                    self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
+                } else {
+                    return Err(MapError::LargeMapping(VirtAddr(addr)));
+                }
+            }
+            return Ok(());
+        }
+        let pto = last.base;
+        let mut a = addr;
+        while a != end {
+            let ptep = EntryPtr::table(Level::Pte, pto, Level::Pte.index(a));
+            if Pte(self.plat.read_u64(ptep.addr)).present() {
+                self.plat.ipte(pto, VirtAddr(a));
+            }
+            self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
+            a += PAGE_SIZE;
+        }
+        // Free empty tables bottom-up; the top table (path[0]'s table) stays.
+        for i in (1..n).rev() {
+            let (child, _) = path[i];
+            let empty = if child.level() == Level::Pte {
+                (0..256).all(|k| self.plat.read_u64(child.base.add(k * 8)) == empty_entry(Level::Pte))
+            } else {
+                crst_is_empty(self.plat, child.base, child.level())
+            };
+            if !empty {
+                break;
+            }
+            let (parent, _) = path[i - 1];
+            self.plat.idte(parent.base, parent.level(), VirtAddr(addr));
+            self.plat.write_u64(parent.addr, empty_entry(parent.level()));
+            self.free_table(child.level(), child.base).map_err(|_| MapError::Walk(WalkError::BadEntry {
+                at: parent,
+                val: 0,
+                why: "freeing a table the allocator does not know",
+            }))?;
+        }
+        Ok(())
+    }
+
+    /// Change the rights of `pages` mapped pages at `va` (all must be mapped by PTEs).
+    pub fn protect(&mut self, va: u64, pages: u64, prot: Prot) -> Result<(), MapError> {
+        range_end(va, pages)?;
+        for i in 0..pages {
+            let a = va + i * PAGE_SIZE;
+            match self.lookup(a)? {
+                None => return Err(MapError::NotMapped(VirtAddr(a))),
+                Some(t) if t.level != Level::Pte => return Err(MapError::LargeMapping(VirtAddr(a))),
+                _ => {}
+            }
+        }
+        for i in 0..pages {
+            let a = va + i * PAGE_SIZE;
+            let ptep = walk_to(self.plat, self.asce, a, Level::Pte)?;
+            let old = Pte(read_entry(self.plat, ptep)?);
+            // ptep_modify_prot_start: invalidate (IPTE) before changing rights.
+            self.plat.ipte(ptep.base, VirtAddr(a));
+            self.plat.write_u64(ptep.addr, Prot { special: old.special(), ..prot }.pte(old.frame()).0);
+        }
+        Ok(())
+    }
+
+    /// Write a raw value into the entry at `level` for `addr` (tests of corrupted
+    /// tables). Returns the old value.
+    pub fn poke_entry(&mut self, addr: u64, level: Level, val: u64) -> Result<u64, WalkError> {
+        let Some((path, n)) = self.hw_walk(addr)? else {
+            return Err(WalkError::BadEntry { at: pgd_offset(self.asce, addr), val: 0, why: "beyond the ASCE" });
+        };
+        for (ptr, old) in &path[..n] {
+            if ptr.level() == level {
+                self.plat.write_u64(ptr.addr, val);
+                return Ok(*old);
+            }
+        }
+        Err(WalkError::BadEntry { at: path[n - 1].0, val: path[n - 1].1, why: "no table of that level on the path" })
+    }
+
+    fn free_subtree(&mut self, level: Level, origin: PhysAddr) {
+        if let Some(below) = level.below() {
+            for i in 0..level.entries() {
+                let v = self.plat.read_u64(origin.add(i as u64 * 8));
+                let large = (level == Level::Pmd && pmd_large(Pmd(v))) || (level == Level::Pud && pud_large(Pud(v)));
+                if !is_invalid(level, v) && !large && v & RegionBits::TT.bits() == level.type_bits() {
+                    let mask = if level == Level::Pmd { SEGMENT_ORIGIN } else { REGION_ORIGIN };
+                    self.free_subtree(below, PhysAddr(v & mask));
+                }
+            }
+        }
+        let _ = self.free_table(level, origin);
+    }
+}
+
+impl<P: Platform> Drop for AddressSpace<'_, P> {
+    /// Free every table (frames mapped by the space are not owned by it).
+    fn drop(&mut self) {
+        let asce = self.asce;
+        self.plat.asce_changed(asce, asce);
+        self.free_subtree(asce.asce_type().top(), asce.origin());
+    }
+}

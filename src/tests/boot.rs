@@ -1,0 +1,79 @@
+//! Foundation tests: console, caught program checks, the failure paths.
+use crate::arch::s390x::{sclp, traps};
+use crate::kernel;
+use crate::ktest::{check, check_eq, kernel_test};
+use core::arch::asm;
+
+kernel_test!(
+    /// A console write is accepted by the SCLP (response code 0x0020).
+    fn console_output() {
+        let rc = sclp::write_bytes(b"(console write from boot::console_output)\n");
+        check_eq!(rc, 0x0020u16, "SCLP write-event-data response code");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// An invalid opcode raises an operation exception (0x01, ILC 2), caught.
+    fn operation_exception_caught() {
+        let r = traps::expect_pgm(|| {
+            // SAFETY: opcode 0x0000 is invalid; the handler reports it and resumes
+            // after the 2-byte instruction.
+            unsafe { asm!(".short 0x0000", options(nostack)) }
+        });
+        let pc = match r {
+            Ok(()) => return Err(crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!("no program check")))),
+            Err(pc) => pc,
+        };
+        check_eq!(pc.code, 0x01u16, "interruption code");
+        check_eq!(pc.ilc, 2u8, "instruction length");
+        check!(pc.name() == "operation exception", "name {}", pc.name());
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Machine facts: SCLP memory size matches what the allocator manages, z/Arch
+    /// facility (2) is reported, the boot CPU has a CPU address SCLP lists.
+    fn machine_facts() {
+        let m = kernel::machine();
+        check!(m.mem >= kernel::MIN_MEMORY, "memory {} below minimum", m.mem);
+        check_eq!(kernel::frames().lock().total_frames() as u64 * 4096, m.mem, "frames managed");
+        check!(m.has_facility(2), "STFLE does not report z/Architecture (facility 2)");
+        check!(m.scp.cpu_addrs[..m.scp.cpus].contains(&m.cpu_addr), "boot CPU {} not in SCLP CPU list", m.cpu_addr);
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Deliberately panics: the host checks the panic path ends QEMU with failure.
+    explicit fn deliberate_panic() {
+        panic!("deliberate panic from boot::deliberate_panic");
+    }
+);
+
+kernel_test!(
+    /// Deliberately fails: the host checks a failed test fails the run.
+    explicit fn deliberate_failure() {
+        check!(1 + 1 == 3, "deliberate failure: 1 + 1 is not 3");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Takes an unexpected program check: the host checks the report and status.
+    explicit fn unexpected_program_check() {
+        // SAFETY: deliberately invalid opcode; the handler stops the machine.
+        unsafe { asm!(".short 0x0000", options(nostack)) };
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Never finishes: the host checks its timeout names this test.
+    explicit fn deliberate_hang() {
+        loop {
+            core::hint::spin_loop();
+        }
+    }
+);
