@@ -1,0 +1,336 @@
+//! Host harness for the kernel: builds it for s390x, boots it in QEMU with a
+//! timeout, parses the serial console and reports every in-kernel test as its own
+//! `cargo test` test (`kernel::<name>`), so `cargo test kernel::gup::seed` runs one
+//! and a failing one fails with the kernel's own message. Also checks the failure
+//! paths (panic, failed test, unexpected program check, hang, bad filter, too
+//! little memory), the suite under other machine shapes, and the demo.
+//!
+//! Environment: `FOLDKERN_TIMEOUT` (seconds per boot, default 600).
+use libtest_mimic::{Arguments, Failed, Trial};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const TARGET: &str = "s390x-unknown-linux-gnu";
+const INSTALL: &str = "qemu-system-s390x not found: install it with `sudo apt-get install qemu-system-misc` (or run ./qemu-run.sh test, which installs it when run as root)";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn build_kernel() -> Result<PathBuf, String> {
+    let out = Command::new(env!("CARGO"))
+        .current_dir(root())
+        .args(["build", "--release", "--target", TARGET, "--bin", "foldkern"])
+        .output()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("kernel build failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(root().join("target").join(TARGET).join("release").join("foldkern"))
+}
+
+fn have_qemu() -> bool {
+    Command::new("qemu-system-s390x").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+}
+
+/// One QEMU run.
+#[derive(Debug)]
+struct Boot {
+    output: String,
+    /// Exit status, or None on timeout.
+    status: Option<i32>,
+    timeout: Duration,
+}
+
+impl Boot {
+    fn timed_out(&self) -> bool {
+        self.status.is_none()
+    }
+    fn tail(&self, n: usize) -> String {
+        let lines: Vec<&str> = self.output.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+}
+
+fn timeout() -> Duration {
+    Duration::from_secs(std::env::var("FOLDKERN_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(600))
+}
+
+fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Result<Boot, String> {
+    if !have_qemu() {
+        return Err(INSTALL.into());
+    }
+    let mut child = Command::new("qemu-system-s390x")
+        .args(["-nodefaults", "-nographic", "-no-reboot", "-machine", "s390-ccw-virtio,accel=tcg", "-m", "256M"])
+        .args(["-chardev", "stdio,id=con0", "-device", "sclpconsole,chardev=con0", "-action", "panic=exit-failure"])
+        .arg("-kernel")
+        .arg(kernel)
+        .args(["-append", append])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start qemu-system-s390x: {e}"))?;
+    let output = Arc::new(Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+        let out = output.clone();
+        readers.push(std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                let mut o = out.lock().unwrap();
+                o.push_str(&line);
+                o.push('\n');
+            }
+        }));
+    }
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
+            break Some(s.code().unwrap_or(-1));
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    let output = output.lock().unwrap().clone();
+    Ok(Boot { output, status, timeout: limit })
+}
+
+#[derive(Clone, Debug)]
+enum Verdict {
+    Ok,
+    Failed(String),
+    Skipped(String),
+}
+
+/// Results per test name, the name of a test that started but never finished,
+/// and the summary line.
+struct Parsed {
+    verdicts: BTreeMap<String, Verdict>,
+    unfinished: Option<String>,
+    summary: Option<(u32, u32, u32)>,
+}
+
+fn verdict_of(rest: &str) -> Option<Verdict> {
+    let rest = rest.trim();
+    if rest == "ok" || rest.ends_with(" ok") {
+        Some(Verdict::Ok)
+    } else if let Some(i) = rest.find("FAILED: ") {
+        Some(Verdict::Failed(rest[i + 8..].to_string()))
+    } else {
+        rest.find("skipped: ").map(|i| Verdict::Skipped(rest[i + 9..].to_string()))
+    }
+}
+
+fn parse(output: &str) -> Parsed {
+    let mut p = Parsed { verdicts: BTreeMap::new(), unfinished: None, summary: None };
+    let mut current: Option<String> = None;
+    let mut fatal = String::new();
+    for line in output.lines() {
+        if let Some(rest) = line.strip_prefix("test ") {
+            if let Some((name, after)) = rest.split_once(" ... ") {
+                current = Some(name.to_string());
+                if let Some(v) = verdict_of(after) {
+                    p.verdicts.insert(name.to_string(), v);
+                    current = None;
+                }
+                continue;
+            }
+        }
+        if line.starts_with("!!!") || line.starts_with("kernel: stopping") {
+            fatal.push_str(line);
+            fatal.push_str(" | ");
+        }
+        if let Some(name) = &current {
+            if let Some(v) = verdict_of(line) {
+                p.verdicts.insert(name.clone(), v);
+                current = None;
+                continue;
+            }
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.len() == 6 && words[1] == "passed," && words[3] == "failed," && words[5] == "skipped" {
+            p.summary = Some((words[0].parse().unwrap_or(0), words[2].parse().unwrap_or(0), words[4].parse().unwrap_or(0)));
+        }
+    }
+    if let Some(name) = current {
+        if !fatal.is_empty() {
+            p.verdicts.insert(name.clone(), Verdict::Failed(format!("the kernel stopped: {fatal}")));
+        } else {
+            p.unfinished = Some(name);
+        }
+    }
+    p
+}
+
+fn check_suite(b: &Boot, what: &str) -> Result<(), Failed> {
+    let p = parse(&b.output);
+    if b.timed_out() {
+        return Err(format!("{what}: timed out after {:?}; last test started: {}\n{}", b.timeout, p.unfinished.unwrap_or_default(), b.tail(15)).into());
+    }
+    let failed: Vec<String> = p.verdicts.iter().filter_map(|(n, v)| matches!(v, Verdict::Failed(_)).then(|| format!("{n}: {v:?}"))).collect();
+    match p.summary {
+        Some((passed, 0, _)) if b.status == Some(0) && passed > 0 && failed.is_empty() => Ok(()),
+        _ => Err(format!("{what}: status {:?}, failures: {failed:?}\n{}", b.status, b.tail(20)).into()),
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let kernel = build_kernel();
+    let qemu = have_qemu();
+    let mut trials = Vec::new();
+
+    // The list of kernel tests comes from the kernel itself.
+    let names: Result<Vec<String>, String> = match (&kernel, qemu) {
+        (Err(e), _) => Err(e.clone()),
+        (_, false) => Err(INSTALL.into()),
+        (Ok(k), true) => boot(k, "list", &[], timeout()).and_then(|b| {
+            if b.status != Some(0) {
+                return Err(format!("listing kernel tests failed:\n{}", b.tail(20)));
+            }
+            let start = b.output.lines().position(|l| l.starts_with("DAT:")).map_or(0, |i| i + 1);
+            Ok(b.output.lines().skip(start).filter(|l| !l.is_empty() && !l.ends_with("(explicit)")).map(str::to_string).collect())
+        }),
+    };
+    let names = match names {
+        Ok(n) => n,
+        Err(e) => {
+            trials.push(Trial::test("kernel::suite", move || Err(e.into())));
+            libtest_mimic::run(&args, trials).exit();
+        }
+    };
+    let kernel = kernel.unwrap();
+
+    let selected = |full: &str| -> bool {
+        let by_filter = match &args.filter {
+            None => true,
+            Some(f) if args.exact => full == f,
+            Some(f) => full.contains(f.as_str()),
+        };
+        by_filter && !args.skip.iter().any(|s| full.contains(s.as_str()))
+    };
+    let wanted: Vec<&String> = names.iter().filter(|n| selected(&format!("kernel::{n}"))).collect();
+    let run: Option<Result<Boot, String>> = if args.list || wanted.is_empty() {
+        None
+    } else {
+        let filter = if wanted.len() == names.len() || wanted.len() > 24 {
+            "test".to_string()
+        } else {
+            format!("test={}", wanted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+        };
+        Some(boot(&kernel, &filter, &[], timeout()))
+    };
+    let parsed = run.as_ref().map(|r| r.as_ref().map(|b| (parse(&b.output), b)));
+    for n in &names {
+        let name = format!("kernel::{n}");
+        let result: Result<(), String> = match &parsed {
+            None => Ok(()),
+            Some(Err(e)) => Err(e.to_string()),
+            Some(Ok((p, b))) => match p.verdicts.get(n) {
+                Some(Verdict::Ok) => Ok(()),
+                Some(Verdict::Failed(m)) => Err(m.clone()),
+                Some(Verdict::Skipped(why)) => {
+                    eprintln!("kernel test {n} skipped: {why}");
+                    trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true));
+                    continue;
+                }
+                None if b.timed_out() => Err(format!(
+                    "timed out after {:?}: kernel test {} started but did not finish\n{}",
+                    b.timeout, p.unfinished.clone().unwrap_or_else(|| "(none)".into()), b.tail(10)
+                )),
+                None => Err(format!("no result: the kernel stopped (status {:?}) before this test\n{}", b.status, b.tail(10))),
+            },
+        };
+        trials.push(Trial::test(name, move || result.map_err(Failed::from)));
+    }
+
+    // Failure paths of the kernel itself.
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::panic_fails_the_run", move || {
+        let b = boot(&k, "test=boot::deliberate_panic", &[], timeout())?;
+        if b.status == Some(0) || !b.output.contains("kernel panic") || !b.output.contains("deliberate panic from boot::deliberate_panic") {
+            return Err(format!("expected a reported panic and a failure status, got {:?}:\n{}", b.status, b.tail(10)).into());
+        }
+        Ok(())
+    }));
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::failed_test_fails_the_run", move || {
+        let b = boot(&k, "test=boot::deliberate_failure", &[], timeout())?;
+        let p = parse(&b.output);
+        match p.verdicts.get("boot::deliberate_failure") {
+            Some(Verdict::Failed(m)) if m.contains("1 + 1 is not 3") && b.status != Some(0) && p.summary == Some((0, 1, 0)) => Ok(()),
+            v => Err(format!("expected FAILED with the kernel's message and status != 0, got {v:?} / {:?}:\n{}", b.status, b.tail(10)).into()),
+        }
+    }));
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::unexpected_program_check_is_reported", move || {
+        let b = boot(&k, "test=boot::unexpected_program_check", &[], timeout())?;
+        let ok = b.status != Some(0)
+            && b.output.contains("unexpected program check")
+            && b.output.contains("(operation exception)")
+            && b.output.contains("old PSW")
+            && b.output.contains("r0 -r3");
+        let p = parse(&b.output);
+        match (ok, p.verdicts.get("boot::unexpected_program_check")) {
+            (true, Some(Verdict::Failed(_))) => Ok(()),
+            (_, v) => Err(format!("expected a register dump, a FAILED verdict and a failure status; got {v:?} {:?}:\n{}", b.status, b.tail(12)).into()),
+        }
+    }));
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::hang_times_out_naming_the_test", move || {
+        let b = boot(&k, "test=boot::deliberate_hang", &[], Duration::from_secs(5))?;
+        let p = parse(&b.output);
+        if b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang") {
+            Ok(())
+        } else {
+            Err(format!("expected a timeout naming boot::deliberate_hang, got {:?} / {:?}", b.status, p.unfinished).into())
+        }
+    }));
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::unknown_filter_lists_tests_and_fails", move || {
+        let b = boot(&k, "test=no_such_test", &[], timeout())?;
+        if b.status != Some(0) && b.output.contains("unknown test filter 'no_such_test'") && b.output.contains("boot::console_output") {
+            Ok(())
+        } else {
+            Err(format!("expected the list of tests and a failure, got {:?}:\n{}", b.status, b.tail(10)).into())
+        }
+    }));
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::too_little_memory_is_refused", move || {
+        let b = boot(&k, "test", &["-m", "16M"], timeout())?;
+        if b.status != Some(0) && b.output.contains("too little memory") {
+            Ok(())
+        } else {
+            Err(format!("expected 'too little memory' and a failure, got {:?}:\n{}", b.status, b.tail(10)).into())
+        }
+    }));
+    // The whole suite under other machine shapes.
+    for (label, extra) in [("m64M", &["-m", "64M"][..]), ("m2G", &["-m", "2G"][..]), ("smp2", &["-smp", "2"][..])] {
+        let k = kernel.clone();
+        trials.push(Trial::test(format!("harness::suite_passes_with_{label}"), move || {
+            let b = boot(&k, "test", extra, timeout())?;
+            check_suite(&b, label)
+        }));
+    }
+    let k = kernel.clone();
+    trials.push(Trial::test("harness::demo_boots_and_exits_0", move || {
+        let b = boot(&k, "demo", &[], timeout())?;
+        if b.status != Some(0) {
+            return Err(format!("demo exited with {:?}:\n{}", b.status, b.tail(15)).into());
+        }
+        Ok(())
+    }));
+    libtest_mimic::run(&args, trials).exit();
+}
