@@ -399,7 +399,7 @@ impl<P: Platform + ?Sized> Walker<'_, P> {
         let mut ptep = pte_offset(pmd, addr);
         loop {
             let pte = Pte(self.read(ptep)?);
-            self.step(Level::Pte, addr, addr + PAGE_SIZE, ptep, pte.0);
+            self.step(Level::Pte, addr, addr.wrapping_add(PAGE_SIZE), ptep, pte.0);
             if !pte.present() || pte.special() {
                 return Ok(false);
             }
@@ -417,7 +417,7 @@ impl<P: Platform + ?Sized> Walker<'_, P> {
             }
             self.pages[self.nr] = frame;
             self.nr += 1;
-            addr += PAGE_SIZE;
+            addr = addr.wrapping_add(PAGE_SIZE);
             if addr == end {
                 return Ok(true);
             }
@@ -439,7 +439,7 @@ impl<P: Platform + ?Sized> Walker<'_, P> {
             }
             self.pages[self.nr] = frame;
             self.nr += 1;
-            addr += PAGE_SIZE;
+            addr = addr.wrapping_add(PAGE_SIZE);
         }
         if read_entry(self.p, ptr)? != val {
             for f in &self.pages[first..self.nr] {

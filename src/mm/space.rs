@@ -428,7 +428,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 self.plat.ipte(pto, VirtAddr(a));
             }
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
-            a += PAGE_SIZE;
+            a = a.wrapping_add(PAGE_SIZE);
         }
         // Free empty tables bottom-up; the top table (path[0]'s table) stays.
         for i in (1..n).rev() {

@@ -1,5 +1,102 @@
 //! In-kernel tests, one module per subject, plus the narrated demo. Every test
 //! asserts an outcome read from live hardware tables: what LRAG returns, what a
 //! load through the mapping reads, which program interruption an access raises.
+//! Shared helpers live here.
 pub mod boot;
 pub mod demo;
+pub mod gup;
+pub mod mm;
+
+use crate::arch::s390x::insn::Lra;
+use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
+use crate::kernel;
+use crate::ktest::{check, check_eq, TestResult};
+use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, PAGE_SIZE};
+
+/// A test address space on live tables.
+pub type Space = AddressSpace<'static, KernelPlatform>;
+
+/// A new space of type `ty`.
+pub fn space(ty: AsceType) -> Result<Space, crate::ktest::TestFail> {
+    Ok(AddressSpace::new(&PLATFORM, kernel::frames(), ty)?)
+}
+
+/// Frames owned by a test, freed when dropped.
+pub struct Frames {
+    list: [PhysAddr; 64],
+    n: usize,
+}
+
+impl Frames {
+    /// `n` fresh zeroed frames (at most 64).
+    pub fn new(n: usize) -> Result<Frames, crate::ktest::TestFail> {
+        let mut f = Frames { list: [PhysAddr(0); 64], n: 0 };
+        for _ in 0..n.min(64) {
+            let pa = kernel::frames().lock().alloc_frame()?;
+            PLATFORM.fill(pa, PAGE_SIZE, 0);
+            f.list[f.n] = pa;
+            f.n += 1;
+        }
+        Ok(f)
+    }
+    /// Frame `i`.
+    pub fn get(&self, i: usize) -> PhysAddr {
+        self.list[i]
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        for &f in &self.list[..self.n] {
+            let _ = kernel::frames().lock().free_frame(f);
+        }
+    }
+}
+
+/// Check one mapped page against the hardware: LRAG equals the software walk,
+/// a store through the mapping lands in the frame (read through the identity
+/// map) and a load through the mapping reads it back.
+pub fn verify_page(s: &Space, va: u64) -> TestResult {
+    let Some(t) = s.lookup(va)? else {
+        check!(false, "{va:#x} should be mapped");
+        return Ok(());
+    };
+    let lra = platform::lrag_via(s.asce(), va);
+    check_eq!(lra, Lra::Real(t.pa.0), "LRAG of {va:#x}");
+    let pattern = 0xf01d_0000_0000_0000 ^ va;
+    if t.write {
+        platform::store_via(s.asce(), va + 8, pattern).map_err(|pc| pc_fail(pc, va))?;
+        check_eq!(PLATFORM.read_u64(t.pa.add(8)), pattern, "frame word after storing through {va:#x}");
+    } else {
+        PLATFORM.write_u64(t.pa.add(8), pattern);
+    }
+    let v = platform::load_via(s.asce(), va + 8).map_err(|pc| pc_fail(pc, va))?;
+    check_eq!(v, pattern, "load through {va:#x}");
+    Ok(())
+}
+
+/// Check an access to `va` raises `code` (load, or store if `write`), with the
+/// TEID naming the page, LRAG agreeing, and the software predicting it.
+pub fn verify_fault(s: &Space, va: u64, code: u16, write: bool) -> TestResult {
+    if !write {
+        check_eq!(s.expected_exception(va)?, Some(code), "software prediction for {va:#x}");
+    }
+    let r = if write { platform::store_via(s.asce(), va, 1).map(|_| 0) } else { platform::load_via(s.asce(), va) };
+    match r {
+        Ok(v) => check!(false, "access to {va:#x} succeeded (read {v:#x}), expected code {code:#x}"),
+        Err(pc) => {
+            check_eq!(pc.code, code, "program-interruption code for {va:#x} ({})", pc.name());
+            check_eq!(pc.teid_addr(), va & !0xfff, "TEID address for {va:#x}");
+        }
+    }
+    if !write {
+        check_eq!(platform::lrag_via(s.asce(), va), Lra::Exception(code), "LRAG of {va:#x}");
+    }
+    Ok(())
+}
+
+fn pc_fail(pc: crate::arch::s390x::traps::ProgramCheck, va: u64) -> crate::ktest::TestFail {
+    crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!(
+        "access through {va:#x} raised {:#x} ({}) TEID {:#x}", pc.code, pc.name(), pc.teid
+    )))
+}

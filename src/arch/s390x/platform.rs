@@ -48,9 +48,10 @@ impl Platform for KernelPlatform {
     }
     fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
         let dt = level.type_bits();
-        // SAFETY: `table` is a live CRST of `level`; DT = its type; the address
-        // selects the entry and its low 12 bits (additional entries) are zero.
-        unsafe { insn::idte(table.0 | dt, addr.0 & !0xfff) }
+        // SAFETY: `table` is a live CRST of `level`; DT = its type. The address is
+        // cut to the entry's index bits: bits 44-51 must be zero (else
+        // specification exception) and bits 53-63 (additional entries) too.
+        unsafe { insn::idte(table.0 | dt, addr.0 & level.mask()) }
     }
     fn asce_changed(&self, old: Asce, new: Asce) {
         // SAFETY: `new` maps everything `old` did at the same addresses (upgrade

@@ -1,0 +1,1 @@
+//! Issue 5 on live tables: gup_fast variants (written next).

@@ -1,0 +1,343 @@
+//! Issue 4 on live tables: every ASCE type, mappings straddling every level
+//! boundary checked against LRAG and real loads/stores, the exact exception code
+//! of each level, upgrades 2→5 levels, invalidation, bad input.
+use super::{space, verify_fault, verify_page, Frames, Space};
+use crate::arch::s390x::platform::{self, PLATFORM};
+use crate::arch::s390x::insn::{self, Lra};
+use crate::kernel;
+use crate::ktest::{check, check_eq, kernel_test, TestResult};
+use core::fmt::Write;
+use foldkern::mm::space::MapError;
+use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Prot, VirtAddr, PAGE_SIZE};
+
+/// Pages either side of each level boundary a space of type `ty` can hold.
+fn boundary_pages(ty: AsceType) -> ([u64; 12], usize) {
+    let mut v = [0u64; 12];
+    let mut n = 0;
+    let mut push = |a: u64| {
+        v[n] = a;
+        n += 1;
+    };
+    // 1 MiB (segment), and the last page of the first 2 GiB.
+    push(0xff000);
+    push(0x100000);
+    push(0x7fff_f000);
+    if ty >= AsceType::Region3 {
+        push(0x8000_0000); // 2 GiB: region-third boundary
+        push(0x100_7fff_f000); // the seed's range
+        push(0x100_8000_0000);
+    }
+    if ty >= AsceType::Region2 {
+        push(0x3ff_ffff_f000); // 4 TiB: region-second boundary
+        push(0x400_0000_0000);
+    }
+    if ty >= AsceType::Region1 {
+        push(0x1f_ffff_ffff_f000); // 8 PiB: region-first boundary
+        push(0x20_0000_0000_0000);
+        push(0xffff_ffff_ffff_f000); // the very last page
+    }
+    (v, n)
+}
+
+fn boundaries(ty: AsceType) -> TestResult {
+    let (pages, n) = boundary_pages(ty);
+    let frames = Frames::new(n)?;
+    let mut s = space(ty)?;
+    let empty = s.table_bytes();
+    for (i, &va) in pages[..n].iter().enumerate() {
+        s.map(va, frames.get(i), 1, Prot::RW)?;
+    }
+    check_eq!(s.asce_type(), ty, "ASCE type after mapping inside its range");
+    for &va in &pages[..n] {
+        verify_page(&s, va)?;
+    }
+    for &va in &pages[..n] {
+        s.unmap(va, 1)?;
+        verify_fault(&s, va, s.expected_exception(va)?.unwrap_or(0), false)?;
+    }
+    check_eq!(s.table_bytes(), empty, "table bytes after unmapping everything");
+    Ok(())
+}
+
+kernel_test!(
+    /// Segment ASCE (2 levels): pages around 1 MiB and at the 2 GiB limit.
+    fn boundaries_segment() { boundaries(AsceType::Segment) }
+);
+kernel_test!(
+    /// Region-third ASCE (3 levels): + 2 GiB and the seed's 0x1007ffff000..0x10080001000.
+    fn boundaries_region_third() { boundaries(AsceType::Region3) }
+);
+kernel_test!(
+    /// Region-second ASCE (4 levels): + 4 TiB.
+    fn boundaries_region_second() { boundaries(AsceType::Region2) }
+);
+kernel_test!(
+    /// Region-first ASCE (5 levels): + 8 PiB and the last page below 2^64.
+    fn boundaries_region_first() { boundaries(AsceType::Region1) }
+);
+
+fn one_page_space(ty: AsceType, f: &Frames) -> Result<Space, crate::ktest::TestFail> {
+    let mut s = space(ty)?;
+    s.map(0x1000, f.get(0), 1, Prot::RW)?;
+    Ok(s)
+}
+
+kernel_test!(
+    /// Beyond what a segment ASCE covers: ASCE-type exception 0x38.
+    fn fault_asce_type_0x38() {
+        let f = Frames::new(1)?;
+        let s = one_page_space(AsceType::Segment, &f)?;
+        verify_fault(&s, 0x8000_0000, 0x38, false)
+    }
+);
+kernel_test!(
+    /// Invalid region-first entry: 0x39.
+    fn fault_region_first_0x39() {
+        let f = Frames::new(1)?;
+        let s = one_page_space(AsceType::Region1, &f)?;
+        verify_fault(&s, 0x20_0000_0000_0000, 0x39, false)
+    }
+);
+kernel_test!(
+    /// Invalid region-second entry: 0x3a.
+    fn fault_region_second_0x3a() {
+        let f = Frames::new(1)?;
+        let s = one_page_space(AsceType::Region2, &f)?;
+        verify_fault(&s, 0x400_0000_0000, 0x3a, false)
+    }
+);
+kernel_test!(
+    /// Invalid region-third entry: 0x3b.
+    fn fault_region_third_0x3b() {
+        let f = Frames::new(1)?;
+        let s = one_page_space(AsceType::Region3, &f)?;
+        verify_fault(&s, 0x8000_0000, 0x3b, false)
+    }
+);
+kernel_test!(
+    /// Invalid segment entry: 0x10.
+    fn fault_segment_0x10() {
+        let f = Frames::new(1)?;
+        let s = one_page_space(AsceType::Region3, &f)?;
+        verify_fault(&s, 0x10_0000, 0x10, false)
+    }
+);
+kernel_test!(
+    /// Invalid PTE: 0x11.
+    fn fault_page_0x11() {
+        let f = Frames::new(1)?;
+        let s = one_page_space(AsceType::Region3, &f)?;
+        verify_fault(&s, 0x2000, 0x11, false)
+    }
+);
+kernel_test!(
+    /// A store to a read-only page: protection exception 0x04; loads still work.
+    fn fault_protection_0x04() {
+        let f = Frames::new(1)?;
+        let mut s = space(AsceType::Region3)?;
+        s.map(0x5000, f.get(0), 1, Prot::RO)?;
+        verify_page(&s, 0x5000)?;
+        verify_fault(&s, 0x5000, 0x04, true)
+    }
+);
+
+kernel_test!(
+    /// Upgrade a live space 2→3→4→5 levels by mapping ever higher; after every
+    /// step every earlier mapping still translates to its frame.
+    fn upgrade_2_to_5_levels() {
+        let f = Frames::new(4)?;
+        let mut s = space(AsceType::Segment)?;
+        let empty = s.table_bytes();
+        let steps = [(0x10_0000u64, AsceType::Segment), (0x8000_0000, AsceType::Region3), (0x400_0000_0000, AsceType::Region2), (0x20_0000_0000_0000, AsceType::Region1)];
+        for (i, &(va, ty)) in steps.iter().enumerate() {
+            s.map(va, f.get(i), 1, Prot::RW)?;
+            check_eq!(s.asce_type(), ty, "type after mapping {va:#x}");
+            for &(old, _) in &steps[..=i] {
+                verify_page(&s, old)?;
+            }
+        }
+        for &(va, _) in &steps {
+            s.unmap(va, 1)?;
+        }
+        // Only the top table stays (the type stays region-first: no downgrade);
+        // the old top tables are ordinary lower tables now and were freed empty.
+        check_eq!(s.asce_type(), AsceType::Region1, "type after unmapping");
+        check_eq!(s.table_bytes(), empty, "tables after unmapping all");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Unmap invalidates live translations (IPTE/IDTE) and frees empty tables.
+    fn unmap_invalidates_and_frees() {
+        let f = Frames::new(8)?;
+        let mut s = space(AsceType::Region3)?;
+        let empty = s.table_bytes();
+        let base = 0x7ff_fc000u64; // straddles 2 GiB: two segment tables
+        for i in 0..8 {
+            s.map(base + i * PAGE_SIZE, f.get(i as usize), 1, Prot::RW)?;
+        }
+        for i in 0..8 {
+            verify_page(&s, base + i * PAGE_SIZE)?; // fills the TLB
+        }
+        s.unmap(base, 8)?;
+        for i in 0..8 {
+            let va = base + i * PAGE_SIZE;
+            // Both segment tables were freed, so the region-third entries are invalid.
+            verify_fault(&s, va, 0x3b, false)?;
+        }
+        check_eq!(s.table_bytes(), empty, "table bytes after unmap");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// `protect` changes rights on live tables: RW→RO makes stores fault, RO→RW
+    /// makes them land again.
+    fn protect_changes_rights() {
+        let f = Frames::new(2)?;
+        let mut s = space(AsceType::Region3)?;
+        s.map(0x40_0000, f.get(0), 2, Prot::RW)?;
+        verify_page(&s, 0x40_0000)?;
+        s.protect(0x40_0000, 2, Prot::RO)?;
+        verify_fault(&s, 0x40_0000, 0x04, true)?;
+        verify_fault(&s, 0x40_1000, 0x04, true)?;
+        s.protect(0x40_0000, 2, Prot::RW)?;
+        verify_page(&s, 0x40_0000)?;
+        verify_page(&s, 0x40_1000)
+    }
+);
+
+kernel_test!(
+    /// Bad requests get clear errors and change nothing.
+    fn bad_requests_change_nothing() {
+        let f = Frames::new(3)?;
+        let mut s = space(AsceType::Region3)?;
+        s.map(0x1000, f.get(0), 2, Prot::RW)?;
+        let bytes = s.table_bytes();
+        check_eq!(s.map(0x1800, f.get(2), 1, Prot::RW), Err(MapError::Misaligned(0x1800)), "misaligned va");
+        check_eq!(s.map(0x9000, PhysAddr(f.get(2).0 + 8), 1, Prot::RW), Err(MapError::Misaligned(f.get(2).0 + 8)), "misaligned frame");
+        check_eq!(s.map(0x9000, f.get(2), 0, Prot::RW), Err(MapError::Empty), "zero pages");
+        check_eq!(s.map(0xffff_ffff_ffff_f000, f.get(2), 2, Prot::RW), Err(MapError::Wraps { start: 0xffff_ffff_ffff_f000, pages: 2 }), "wrap");
+        let outside = kernel::machine().mem;
+        check_eq!(s.map(0x9000, PhysAddr(outside), 1, Prot::RW), Err(MapError::FrameOutsideMemory(PhysAddr(outside))), "frame outside memory");
+        check_eq!(s.map(0x0, f.get(2), 3, Prot::RW), Err(MapError::AlreadyMapped(VirtAddr(0x1000))), "overlap");
+        check_eq!(s.protect(0x2000, 2, Prot::RO), Err(MapError::NotMapped(VirtAddr(0x3000))), "protect unmapped");
+        check_eq!(s.asce_type(), AsceType::Region3, "type unchanged");
+        check_eq!(s.table_bytes(), bytes, "table bytes unchanged");
+        check!(s.lookup(0x0)?.is_none(), "0x0 got mapped by a failed request");
+        check!(s.lookup(0x9000)?.is_none(), "0x9000 got mapped by a failed request");
+        verify_page(&s, 0x1000)?;
+        verify_page(&s, 0x2000)?;
+        // Beyond the tables' range: a segment space cannot hold 2 GiB + but upgrades.
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// The kernel runs with DAT on in its identity space: CR1 holds its ASCE, LRAG
+    /// of kernel addresses is the identity, and kernel text is read-only.
+    fn kernel_space_identity_readonly_text() {
+        let k = kernel::KSPACE.get().unwrap().lock();
+        let asce = k.asce();
+        drop(k);
+        check_eq!(insn::stctg::<1>(), asce.0, "CR1");
+        let text = kernel_space_identity_readonly_text as *const () as u64;
+        let stack = &asce as *const _ as u64;
+        for a in [0x1d0u64, text, stack, kernel::machine().mem - 8] {
+            check_eq!(platform::lrag_via(asce, a), Lra::Real(a), "LRAG of {a:#x} in the kernel space");
+        }
+        match platform::store_via(asce, text & !7, 0) {
+            Ok(()) => check!(false, "store into kernel text succeeded"),
+            Err(pc) => check_eq!(pc.code, 0x04u16, "store into text"),
+        }
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// The allocator reports double frees, packs 2 KiB page tables two per frame
+    /// and aligns CRSTs to 16 KiB.
+    fn allocator_double_free_and_packing() {
+        let mut fa = kernel::frames().lock();
+        let free = fa.free_count();
+        let a = fa.alloc_frame()?;
+        fa.free_frame(a)?;
+        check_eq!(fa.free_frame(a), Err(AllocError::DoubleFree(a)), "double free of a frame");
+        let p1 = fa.alloc_pt()?;
+        let p2 = fa.alloc_pt()?;
+        check_eq!(p1.0 & !0xfff, p2.0 & !0xfff, "two page tables share a frame");
+        check_eq!(fa.free_count(), free - 1, "frames used by two page tables");
+        fa.free_pt(p1)?;
+        check_eq!(fa.free_pt(p1), Err(AllocError::DoubleFree(p1)), "double free of a page table");
+        check!(fa.free_frame(PhysAddr(p2.0 & !0xfff)).is_err(), "freeing a frame that still holds a page table must fail");
+        fa.free_pt(p2)?;
+        let c = fa.alloc_crst()?;
+        check_eq!(c.0 % 16384, 0, "CRST alignment");
+        fa.free_crst(c)?;
+        check_eq!(fa.free_count(), free, "free frames after all frees");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// New spaces get the smallest ASCE type covering what they map.
+    fn smallest_type_for_range() {
+        for (last, ty) in [(0x7fff_ffffu64, AsceType::Segment), (0x8000_0000, AsceType::Region3), (0x3ff_ffff_ffff, AsceType::Region3), (0x400_0000_0000, AsceType::Region2), (0x20_0000_0000_0000, AsceType::Region1)] {
+            let s = super::Space::new_covering(&PLATFORM, kernel::frames(), last)?;
+            check_eq!(s.asce_type(), ty, "type for last address {last:#x}");
+        }
+        Ok(())
+    }
+);
+
+struct Buf {
+    b: [u8; 2048],
+    n: usize,
+}
+impl Write for Buf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let k = s.len().min(self.b.len() - self.n);
+        self.b[self.n..self.n + k].copy_from_slice(&s.as_bytes()[..k]);
+        self.n += k;
+        Ok(())
+    }
+}
+
+kernel_test!(
+    /// ptdump collapses a run of consecutive frames into one line.
+    fn ptdump_collapses_runs() {
+        let mut fa = kernel::frames().lock();
+        let base = fa.alloc_frames(16, 16)?;
+        drop(fa);
+        let mut s = space(AsceType::Region3)?;
+        let r = (|| -> TestResult {
+            s.map(0x100_7fff_0000, base, 16, Prot::RW)?;
+            let mut b = Buf { b: [0; 2048], n: 0 };
+            foldkern::mm::ptdump::ptdump(&s, &mut b)?;
+            let text = core::str::from_utf8(&b.b[..b.n]).unwrap_or("");
+            check!(text.contains("(16 x 4 KiB)"), "no collapsed run in: {text}");
+            check!(text.contains("region-third  [0x200]"), "no region-third entry 0x200 in: {text}");
+            Ok(())
+        })();
+        drop(s);
+        kernel::frames().lock().free_frames(base, 16)?;
+        r
+    }
+);
+
+kernel_test!(
+    /// Two page tables of one space share a 4 KiB frame.
+    fn page_tables_packed_two_per_frame() {
+        let f = Frames::new(2)?;
+        let before = kernel::frames().lock().free_count();
+        let mut s = space(AsceType::Region3)?;
+        s.map(0x10_0000, f.get(0), 1, Prot::RW)?;
+        s.map(0x20_0000, f.get(1), 1, Prot::RW)?;
+        check_eq!(s.table_counts(), (2, 2), "(CRSTs, page tables)");
+        // top R3 (4 frames) + segment table (4 frames) + one frame for both PTs
+        check_eq!(before - kernel::frames().lock().free_count(), 9, "frames used");
+        let _ = Level::Pte;
+        Ok(())
+    }
+);
