@@ -72,6 +72,16 @@ impl Variant {
     }
 }
 
+/// The condition under which the pre-fix walk steps off its stack copy: some
+/// level is folded (fewer than 5 levels) and the range crosses a boundary of what
+/// one entry of the top table maps (the static step of the last folded level).
+/// `end` is exclusive (0 = 2^64). For a range that is not fully mapped, pass the
+/// end of the part the walk actually reaches.
+pub fn prefix_walks_off(ty: crate::mm::AsceType, start: u64, end: u64) -> bool {
+    let size = ty.top().size();
+    ty.levels() < 5 && start / size != end.wrapping_sub(1) / size
+}
+
 /// Guard word pattern ("STACK" + slot) around the copies.
 pub const GUARD: u64 = 0x5354_4143_4b00_0000;
 
@@ -160,7 +170,7 @@ pub struct GupOutcome {
     pub first_violation: Option<Violation>,
 }
 
-struct Walker<'a, P: Platform + ?Sized> {
+struct Walker<'a, 'b, P: Platform + ?Sized> {
     p: &'a P,
     asce: Asce,
     pagemap: &'a PageMap,
@@ -169,7 +179,7 @@ struct Walker<'a, P: Platform + ?Sized> {
     flags: GupFlags,
     check: bool,
     trace: Option<&'a mut dyn FnMut(&Step)>,
-    pages: &'a mut [PhysAddr],
+    pages: &'b mut [PhysAddr],
     nr: usize,
     out: GupOutcome,
 }
@@ -195,7 +205,7 @@ pub struct GupFast<'a, P: Platform + ?Sized> {
 /// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
 /// `start` without locks, interrupts disabled. Returns how many it pinned (the
 /// frames are in `pages[..pinned]`); it stops at the first page it cannot handle.
-pub fn gup_fast<'a, P: Platform + ?Sized>(g: GupFast<'a, P>, start: u64, nr_pages: usize, flags: GupFlags, pages: &'a mut [PhysAddr]) -> GupOutcome {
+pub fn gup_fast<P: Platform + ?Sized>(g: GupFast<'_, P>, start: u64, nr_pages: usize, flags: GupFlags, pages: &mut [PhysAddr]) -> GupOutcome {
     let start = start & !(PAGE_SIZE - 1);
     let nr_pages = nr_pages.min(pages.len());
     let len = nr_pages as u128 * PAGE_SIZE as u128;
@@ -227,7 +237,7 @@ pub fn gup_fast<'a, P: Platform + ?Sized>(g: GupFast<'a, P>, start: u64, nr_page
     w.out
 }
 
-impl<P: Platform + ?Sized> Walker<'_, P> {
+impl<P: Platform + ?Sized> Walker<'_, '_, P> {
     fn step(&mut self, level: Level, addr: u64, next: u64, ptr: EntryPtr, val: u64) {
         if let Some(t) = self.trace.as_mut() {
             t(&Step { level, addr, next, ptr, val });

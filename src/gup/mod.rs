@@ -5,6 +5,7 @@ pub mod fast;
 pub mod page;
 pub mod slow;
 
-pub use fast::{gup_fast, GupFlags, GupOutcome, Step, Variant, WalkStack};
+pub use fast::{gup_fast, prefix_walks_off, GupFast, GupFlags, GupOutcome, Step, Variant, Violation, WalkStack};
 pub use page::PageMap;
-pub use slow::get_user_pages_fast;
+pub use page::unpin_user_pages;
+pub use slow::{get_user_pages_fast, gup_locked, GupError};
