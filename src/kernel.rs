@@ -227,8 +227,10 @@ pub fn dispatch(cmd: &str) -> ! {
         exit_success()
     } else if first == "demo" {
         crate::tests::demo::run()
+    } else if let Some(spec) = first.strip_prefix("gup=") {
+        crate::tests::demo::scenario(spec)
     } else {
-        println!("unknown command '{first}'; use demo, test, test=<filter>[,...], list");
+        println!("unknown command '{first}'; use demo, test, test=<filter>[,...], list, gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]");
         exit_failure("unknown command")
     }
 }

@@ -186,6 +186,15 @@ fn check_suite(b: &Boot, what: &str) -> Result<(), Failed> {
     }
 }
 
+/// The lines of the demo from the one starting with `marker` to the next blank line.
+fn section(out: &str, marker: &str) -> String {
+    out.lines().skip_while(|l| !l.contains(marker)).take_while(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
+}
+
+fn pinned_line(s: &str) -> String {
+    s.lines().find(|l| l.contains("=> pinned")).unwrap_or("").trim().to_string()
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kernel = build_kernel();
@@ -325,10 +334,29 @@ fn main() {
         }));
     }
     let k = kernel.clone();
-    trials.push(Trial::test("harness::demo_boots_and_exits_0", move || {
+    trials.push(Trial::test("harness::demo_shows_seed_failure_and_fixes", move || {
         let b = boot(&k, "demo", &[], timeout())?;
         if b.status != Some(0) {
             return Err(format!("demo exited with {:?}:\n{}", b.status, b.tail(15)).into());
+        }
+        // The pre-fix walk must stop exactly at the 2 GiB crossing, off the stack copy.
+        let prefix = section(&b.output, "[pre-fix]");
+        for want in ["invariant violated: pudp for 0x10080000000", "STOPPED: walked off the stack copy", "1 page(s) pinned before"] {
+            if !prefix.contains(want) {
+                return Err(format!("pre-fix trace lacks '{want}':\n{prefix}").into());
+            }
+        }
+        // Both fixes pin the same two frames, equal to LRAG.
+        let a = pinned_line(&section(&b.output, "[addr_end_folded]"));
+        let l = pinned_line(&section(&b.output, "[offset_lockless]"));
+        if a.is_empty() || a != l || !a.contains("pinned 2 page(s)") || !a.contains("same frames as LRAG") {
+            return Err(format!("fixed variants differ or are wrong:\n{a}\n{l}").into());
+        }
+        if !section(&b.output, "[next_entry]").contains("WRONG: differs from LRAG") {
+            return Err("next_entry should pin the decoy page".into());
+        }
+        if !b.output.contains("verdict: the bug reproduces on live tables") {
+            return Err("no closing verdict".into());
         }
         Ok(())
     }));
