@@ -1,6 +1,7 @@
 //! Memory management: addresses, levels, entries, frames, the Linux-shaped walk API
 //! (`pgtable`), address spaces (`space`), and table dumps (`ptdump`).
 pub mod addr;
+pub mod debug_vm_pgtable;
 pub mod entry;
 pub mod frame;
 #[cfg(not(target_arch = "s390x"))]

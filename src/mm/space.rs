@@ -475,15 +475,15 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         Ok(())
     }
 
-    /// Write a raw value into the entry at `level` for `addr` (tests of corrupted
-    /// tables). Returns the old value.
-    pub fn poke_entry(&mut self, addr: u64, level: Level, val: u64) -> Result<u64, WalkError> {
+    /// Replace the entry at `level` on the path of `addr` by `f(old)` (tests of
+    /// corrupted tables; no TLB flush). Returns the old value.
+    pub fn poke_entry(&mut self, addr: u64, level: Level, f: impl FnOnce(u64) -> u64) -> Result<u64, WalkError> {
         let Some((path, n)) = self.hw_walk(addr)? else {
             return Err(WalkError::BadEntry { at: pgd_offset(self.asce, addr), val: 0, why: "beyond the ASCE" });
         };
         for (ptr, old) in &path[..n] {
             if ptr.level() == level {
-                self.plat.write_u64(ptr.addr, val);
+                self.plat.write_u64(ptr.addr, f(*old));
                 return Ok(*old);
             }
         }

@@ -1,0 +1,157 @@
+//! Invariant suite in the spirit of Linux `mm/debug_vm_pgtable.c`, plus the
+//! folding invariant from the 2020 thread. It builds spaces of every ASCE type on
+//! whatever [`Platform`] it is given, so the same checks run on the host and in
+//! the kernel against live tables.
+//!
+//! Checked, for every type and for pages either side of every level boundary:
+//! * a folded `pXd_offset` returns its argument; a real one returns a pointer into
+//!   a table of its own level;
+//! * stepping: `pXd_offset(parent(next), next) == pXdp + 1` whenever `next` stays in
+//!   the same table (for real levels; on folded levels the static step leaves the
+//!   space, which is exactly why `pXdp++` must never happen on a copy);
+//! * `pXd_addr_end` is bounded by `end`, lands on a boundary or `end`, and is
+//!   monotonic; `pXd_addr_end_folded` equals the static step of the level the entry
+//!   really belongs to;
+//! * entry helpers round-trip (`mk_pte`/`pte_write`/frame, empty = none, populated
+//!   = present and not bad).
+use super::entry::*;
+use super::frame::FrameAllocator;
+use super::level::{AsceType, Level};
+use super::pgtable::*;
+use super::platform::Platform;
+use super::space::{AddressSpace, Prot};
+use super::{PhysAddr, PAGE_SIZE};
+use core::fmt;
+use spin::Mutex;
+
+/// A broken invariant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvariantError {
+    /// Which check.
+    pub what: &'static str,
+    /// ASCE type of the space.
+    pub ty: AsceType,
+    /// Level.
+    pub level: Level,
+    /// Address.
+    pub addr: u64,
+}
+
+impl fmt::Display for InvariantError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} space, {} level, address {:#x})", self.what, self.ty.name(), self.level.name(), self.addr)
+    }
+}
+
+/// Pages either side of every level boundary that a space of `ty` holds.
+pub fn boundary_pages(ty: AsceType) -> impl Iterator<Item = u64> {
+    const B: [(u64, AsceType); 6] = [
+        (1 << 20, AsceType::Segment),
+        (1 << 31, AsceType::Region3),
+        (0x100_8000_0000, AsceType::Region3),
+        (1 << 42, AsceType::Region2),
+        (1 << 53, AsceType::Region1),
+        (0, AsceType::Region1), // 2^64: the last page
+    ];
+    B.into_iter().filter(move |(_, t)| ty >= *t).flat_map(|(b, _)| [b.wrapping_sub(PAGE_SIZE), b]).filter(move |&a| a <= ty.last_addr() && a != 0)
+}
+
+fn fail(what: &'static str, ty: AsceType, level: Level, addr: u64) -> InvariantError {
+    InvariantError { what, ty, level, addr }
+}
+
+/// Check `pXd_addr_end` properties for one (addr, end).
+pub fn check_addr_end(addr: u64, end: u64) -> Result<(), &'static str> {
+    for l in [Level::Pgd, Level::P4d, Level::Pud, Level::Pmd] {
+        let e = addr_end(l, addr, end);
+        let in_range = e.wrapping_sub(1) >= addr && e.wrapping_sub(1) <= end.wrapping_sub(1);
+        if !in_range {
+            return Err("pXd_addr_end outside (addr, end]");
+        }
+        if e != end && e % l.size() != 0 {
+            return Err("pXd_addr_end is neither end nor a level boundary");
+        }
+        if addr.checked_add(PAGE_SIZE).is_some_and(|a2| a2 < e) && addr_end(l, addr + PAGE_SIZE, end) != e {
+            return Err("pXd_addr_end not constant inside one entry");
+        }
+        let tt = if l == Level::Pmd { 0 } else { l.type_bits() };
+        if l != Level::Pmd && rste_addr_end_folded(tt, addr, end) != e {
+            return Err("pXd_addr_end_folded differs from the static step of the entry's own level");
+        }
+    }
+    Ok(())
+}
+
+/// Run the suite; returns how many checks passed.
+pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAddr) -> Result<u32, InvariantError> {
+    let mut checks = 0u32;
+    // Entry helpers.
+    for w in [false, true] {
+        let p = mk_pte(frame, w);
+        if p.write() != w || p.frame() != frame || !p.present() || p.none() || p.bad() {
+            return Err(fail("mk_pte round trip", AsceType::Segment, Level::Pte, frame.0));
+        }
+        checks += 1;
+    }
+    if !Pte(empty_entry(Level::Pte)).none() || Pte(empty_entry(Level::Pte)).present() {
+        return Err(fail("empty PTE must be none", AsceType::Segment, Level::Pte, 0));
+    }
+    if !pmd_none(Pmd(empty_entry(Level::Pmd))) || !pud_none(Pud(empty_entry(Level::Pud))) || !p4d_none(P4d(empty_entry(Level::P4d))) || !pgd_none(Pgd(empty_entry(Level::Pgd))) {
+        return Err(fail("empty CRST entries must be none", AsceType::Segment, Level::Pmd, 0));
+    }
+    checks += 2;
+    for ty in AsceType::ALL {
+        let mut s = AddressSpace::new(plat, frames, ty).map_err(|_| fail("cannot create space", ty, ty.top(), 0))?;
+        for va in boundary_pages(ty) {
+            s.map(va, frame, 1, Prot::RW).map_err(|_| fail("cannot map", ty, Level::Pte, va))?;
+        }
+        let asce = s.asce();
+        for va in boundary_pages(ty) {
+            let mut parent = pgd_offset(asce, va);
+            for l in [Level::P4d, Level::Pud, Level::Pmd, Level::Pte] {
+                let v = read_entry(plat, parent).map_err(|_| fail("read", ty, l, va))?;
+                check_entry(plat, parent, v).map_err(|_| fail("populated entry is bad", ty, l, va))?;
+                let ptr = walk_to(plat, asce, va, l).map_err(|_| fail("walk", ty, l, va))?;
+                let folded = l <= ty.top();
+                if folded != (ptr.addr == parent.addr) {
+                    return Err(fail("folded pXd_offset must return its argument, a real one a new table", ty, l, va));
+                }
+                if !folded && ptr.level() != l {
+                    return Err(fail("real pXd_offset must point into a table of its level", ty, l, va));
+                }
+                checks += 1;
+                parent = ptr;
+            }
+            // Stepping invariant at every real level and at the top table.
+            for l in [Level::Pgd, Level::P4d, Level::Pud, Level::Pmd] {
+                if l < ty.top() {
+                    continue;
+                }
+                let next = addr_end(l, va, 0);
+                if next == 0 || next > ty.last_addr() {
+                    continue;
+                }
+                let here = walk_to(plat, asce, va, l).map_err(|_| fail("walk", ty, l, va))?;
+                if let Ok(there) = walk_to(plat, asce, next, l) {
+                    if there.base == here.base && there.addr != here.add(1).addr {
+                        return Err(fail("pXd_offset(parent(next), next) != pXdp + 1 within one table", ty, l, va));
+                    }
+                    checks += 1;
+                }
+            }
+            for end in [va.wrapping_add(PAGE_SIZE), va.wrapping_add(3 << 20), va.wrapping_add(5 << 31), 0] {
+                if end == 0 || end > va {
+                    check_addr_end(va, end).map_err(|w| fail(w, ty, Level::Pmd, va))?;
+                    checks += 1;
+                }
+            }
+        }
+        for va in boundary_pages(ty) {
+            s.unmap(va, 1).map_err(|_| fail("cannot unmap", ty, Level::Pte, va))?;
+        }
+        if s.table_bytes() != super::level::CRST_BYTES {
+            return Err(fail("unmapping everything must leave only the top table", ty, ty.top(), 0));
+        }
+    }
+    Ok(checks)
+}
