@@ -1,0 +1,255 @@
+//! Host unit tests of the portable mm code: level and ASCE arithmetic, entry
+//! encoding, `pXd_addr_end` (static and folded), folding decisions for every level
+//! of every ASCE type, invalidation records, corrupted entries, and the shared
+//! debug_vm_pgtable suite.
+mod common;
+use common::host;
+use foldkern::gup::{GupFlags, Variant};
+use foldkern::mm::entry::*;
+use foldkern::mm::host::Flush;
+use foldkern::mm::pgtable::*;
+use foldkern::mm::space::MapError;
+use foldkern::mm::*;
+
+#[test]
+fn level_arithmetic() {
+    assert_eq!(Level::ALL.map(|l| l.shift()), [53, 42, 31, 20, 12]);
+    assert_eq!(Level::Pud.size(), 2 << 30);
+    assert_eq!(Level::Pmd.entries(), 2048);
+    assert_eq!(Level::Pte.entries(), 256);
+    assert_eq!(Level::Pte.table_bytes(), 2048);
+    assert_eq!(Level::Pud.index(0x100_7fff_f000), 0x200);
+    assert_eq!(Level::Pud.index(0x100_8000_0000), 0x201);
+    assert_eq!(Level::Pmd.index(0x100_7fff_f000), 0x7ff);
+    assert_eq!(Level::Pte.index(0x100_7fff_f000), 0xff);
+    assert_eq!(Level::Pgd.index(u64::MAX), 0x7ff);
+    for l in Level::ALL {
+        assert_eq!(l.below().and_then(|b| b.above()), l.below().map(|_| l));
+    }
+    assert_eq!(Level::ALL.map(|l| l.translation_exception()), [0x39, 0x3a, 0x3b, 0x10, 0x11]);
+}
+
+#[test]
+fn asce_types_and_limits() {
+    assert_eq!(AsceType::ALL.map(|t| t.levels()), [2, 3, 4, 5]);
+    assert_eq!(AsceType::ALL.map(|t| t.last_addr()), [(1 << 31) - 1, (1 << 42) - 1, (1 << 53) - 1, u64::MAX]);
+    assert_eq!(AsceType::for_last_addr(0), AsceType::Segment);
+    assert_eq!(AsceType::for_last_addr((1 << 31) - 1), AsceType::Segment);
+    assert_eq!(AsceType::for_last_addr(1 << 31), AsceType::Region3);
+    assert_eq!(AsceType::for_last_addr((1 << 42) - 1), AsceType::Region3);
+    assert_eq!(AsceType::for_last_addr(1 << 42), AsceType::Region2);
+    assert_eq!(AsceType::for_last_addr(1 << 53), AsceType::Region1);
+    assert_eq!(AsceType::for_last_addr(u64::MAX), AsceType::Region1);
+    for t in AsceType::ALL {
+        assert_eq!(AsceType::from_dt_bits(t.dt_bits()), t);
+        let a = Asce::new(PhysAddr(0x4000), t);
+        assert_eq!((a.origin(), a.asce_type(), a.0 & 3), (PhysAddr(0x4000), t, 3));
+    }
+    // Folding per type: the levels above the top table are folded.
+    let folded = |t: AsceType| Level::ALL.map(|l| t.is_folded(l));
+    assert_eq!(folded(AsceType::Segment), [true, true, true, false, false]);
+    assert_eq!(folded(AsceType::Region3), [true, true, false, false, false]);
+    assert_eq!(folded(AsceType::Region2), [true, false, false, false, false]);
+    assert_eq!(folded(AsceType::Region1), [false; 5]);
+}
+
+#[test]
+fn entry_encoding() {
+    assert_eq!(empty_entry(Level::Pgd), 0x2c);
+    assert_eq!(empty_entry(Level::P4d), 0x28);
+    assert_eq!(empty_entry(Level::Pud), 0x24);
+    assert_eq!(empty_entry(Level::Pmd), 0x20);
+    assert_eq!(empty_entry(Level::Pte), 0x400);
+    assert_eq!(table_entry(Level::Pud, PhysAddr(0x8000)), 0x8007);
+    assert_eq!(table_entry(Level::Pgd, PhysAddr(0x8000)), 0x800f);
+    assert_eq!(table_entry(Level::Pmd, PhysAddr(0x8800)), 0x8800);
+    let p = mk_pte(PhysAddr(0x5000), false);
+    assert_eq!(p.0, 0x5200);
+    assert!(!p.write() && p.present() && !p.none() && !p.special() && !p.bad());
+    assert!(Pte(0x5800).bad());
+    assert!(pgd_folded(Pgd(0x24)) && !pgd_folded(Pgd(0x2c)));
+    assert!(p4d_folded(P4d(0x24)) && !p4d_folded(P4d(0x28)));
+    assert!(pud_folded(Pud(0x20)) && !pud_folded(Pud(0x24)));
+    // A folded level is never none, even when the real entry is invalid.
+    assert!(!p4d_none(P4d(0x24)) && p4d_present(P4d(0x24)));
+    assert!(pud_none(Pud(0x24)) && !pud_present(Pud(0x24)));
+    assert!(pud_large(Pud(0x8000_0000 | 0x404)) && !pud_large(Pud(0x8000_0000 | 0x408)));
+    assert!(pmd_large(Pmd(0x10_0400)) && !pmd_large(Pmd(0x10_0000)));
+}
+
+#[test]
+fn addr_end_static_and_folded() {
+    // The seed: pud_addr_end stops at 2 GiB, p4d/pgd run to the end.
+    let (a, e) = (0x100_7fff_f000u64, 0x100_8000_1000u64);
+    assert_eq!(pud_addr_end(a, e), 0x100_8000_0000);
+    assert_eq!(p4d_addr_end(a, e), e);
+    assert_eq!(pgd_addr_end(a, e), e);
+    assert_eq!(pmd_addr_end(a, e), 0x100_8000_0000);
+    // Folded: the step is that of the entry's own table.
+    let r3 = Level::Pud.type_bits();
+    assert_eq!(pgd_addr_end_folded(Pgd(r3), a, e), 0x100_8000_0000);
+    assert_eq!(p4d_addr_end_folded(P4d(r3), a, e), 0x100_8000_0000);
+    assert_eq!(rste_addr_end_folded(0, 0xff000, 0x101000), 0x100000);
+    assert_eq!(rste_addr_end_folded(0x08, 0x3ff_ffff_f000, 0x400_0000_1000), 0x400_0000_0000);
+    // end == 0 means 2^64; the boundary computation wraps at the top.
+    assert_eq!(pgd_addr_end(0xffff_ffff_ffff_f000, 0), 0);
+    assert_eq!(pmd_addr_end(0xffff_ffff_fff0_0000, 0), 0);
+    assert_eq!(pmd_addr_end(0xffff_ffff_ffe0_0000, 0), 0xffff_ffff_fff0_0000);
+    for (addr, end) in [(0, 4096), (0xff000, 0x201000), (0x7fff_f000, 0x8000_1000), (1 << 42, 0), (0xffff_ffff_ffff_f000, 0)] {
+        debug_vm_pgtable::check_addr_end(addr, end).unwrap();
+    }
+}
+
+#[test]
+fn folding_decisions_every_level_every_type() {
+    let h = host(16, false);
+    for ty in AsceType::ALL {
+        let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+        let va = 0x7fff_f000;
+        s.map(va, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        let pgdp = pgd_offset(s.asce(), va);
+        assert_eq!(pgdp.level(), ty.top(), "{ty:?}: pgd_offset indexes the top table");
+        let p4dp = p4d_offset(h.plat, pgdp, va).unwrap();
+        let pudp = pud_offset(h.plat, p4dp, va).unwrap();
+        let pmdp = pmd_offset(h.plat, pudp, va).unwrap();
+        let got = [p4dp == pgdp, pudp == p4dp, pmdp == pudp];
+        let want = [ty <= AsceType::Region2, ty <= AsceType::Region3, ty == AsceType::Segment];
+        assert_eq!(got, want, "{ty:?}: which of p4d/pud/pmd_offset return their argument");
+        assert_eq!(pmdp.level(), Level::Pmd);
+        let pmd = Pmd(read_entry(h.plat, pmdp).unwrap());
+        let ptep = pte_offset(pmd, va);
+        assert_eq!(Pte(read_entry(h.plat, ptep).unwrap()).frame(), PhysAddr(0x10000));
+        assert_eq!(walk_to(h.plat, s.asce(), va, Level::Pte).unwrap(), ptep);
+    }
+}
+
+#[test]
+fn unmap_and_protect_record_invalidations() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(0x100_7fff_f000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+    h.plat.flushes.borrow_mut().clear();
+    s.protect(0x100_7fff_f000, 1, Prot::RO).unwrap();
+    assert!(matches!(h.plat.flushes.borrow()[..], [Flush::Ipte(_, VirtAddr(0x100_7fff_f000))]));
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(0x100_7fff_f000, 2).unwrap();
+    let f = h.plat.flushes.borrow().clone();
+    let iptes = f.iter().filter(|x| matches!(x, Flush::Ipte(..))).count();
+    let idtes: Vec<_> = f.iter().filter_map(|x| if let Flush::Idte(_, l, _) = x { Some(*l) } else { None }).collect();
+    assert_eq!(iptes, 2, "{f:?}");
+    // Each page table is unhooked from its segment table, each segment table from the region-third table.
+    assert_eq!(idtes, [Level::Pmd, Level::Pud, Level::Pmd, Level::Pud], "{f:?}");
+    assert_eq!(s.table_bytes(), 16384);
+}
+
+#[test]
+fn upgrade_keeps_translations_and_records_asce_change() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    let old = s.asce();
+    s.map(0xffff_ffff_ffff_f000, PhysAddr(0x21000), 1, Prot::RO).unwrap();
+    assert_eq!(s.asce_type(), AsceType::Region1);
+    assert!(h.plat.flushes.borrow().contains(&Flush::AsceChanged(old, s.asce())));
+    assert_eq!(s.lookup(0x1234).unwrap().unwrap().pa, PhysAddr(0x20234));
+    let t = s.lookup(0xffff_ffff_ffff_fff8).unwrap().unwrap();
+    assert_eq!((t.pa, t.write), (PhysAddr(0x21ff8), false));
+}
+
+#[test]
+fn bad_requests_are_refused_without_change() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    let before = (s.table_bytes(), h.frames.lock().free_count());
+    assert_eq!(s.map(0x1001, PhysAddr(0x20000), 1, Prot::RW), Err(MapError::Misaligned(0x1001)));
+    assert_eq!(s.map(0, PhysAddr(0x30000), 2, Prot::RW), Err(MapError::AlreadyMapped(VirtAddr(0x1000))));
+    assert_eq!(s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW), Err(MapError::FrameOutsideMemory(PhysAddr(16 << 20))));
+    assert_eq!(s.unmap(0xffff_ffff_ffff_f000, 2), Err(MapError::Wraps { start: 0xffff_ffff_ffff_f000, pages: 2 }));
+    assert_eq!(s.protect(0x2000, 1, Prot::RO), Err(MapError::NotMapped(VirtAddr(0x2000))));
+    assert_eq!((s.table_bytes(), h.frames.lock().free_count()), before);
+    assert!(s.lookup(0).unwrap().is_none());
+}
+
+#[test]
+fn corrupted_entries_are_reported_never_followed() {
+    let h = host(16, false);
+    let va = 0x100_7fff_f000;
+    let cases: [(&str, Level, fn(u64) -> u64); 5] = [
+        ("wrong table type", Level::Pud, |v| (v & !0x0c) | 0x08),
+        ("table length too short", Level::Pud, |v| v & !3),
+        ("PTE bit 0x800", Level::Pte, |v| v | 0x800),
+        ("origin outside memory", Level::Pmd, |v| (v & 0x7ff) | (64 << 20)),
+        ("large bit without EDAT-1", Level::Pmd, |v| v | 0x400),
+    ];
+    for (name, level, f) in cases {
+        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+        s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+        let old = s.poke_entry(va, level, f).unwrap();
+        assert!(matches!(s.lookup(va), Err(WalkError::BadEntry { .. })), "{name}");
+        for v in Variant::ALL {
+            let (o, pages) = h.gup(&s, v, va, 1, GupFlags::empty());
+            assert!(pages.is_empty() && matches!(o.error, Some(WalkError::BadEntry { .. })), "{name}: {v:?} {o:?}");
+        }
+        // Put it back (through the path above the corrupt entry) so the space frees cleanly.
+        let mut ptr = pgd_offset(s.asce(), va);
+        while ptr.level() != level {
+            let v = h.plat.read_u64(ptr.addr);
+            let b = ptr.level().below().unwrap();
+            ptr = EntryPtr::table(b, PhysAddr(if ptr.level() == Level::Pmd { v & !0x7ff } else { v & !0xfff }), b.index(va));
+        }
+        h.plat.write_u64(ptr.addr, old);
+    }
+}
+
+#[test]
+fn host_arena_reports_stray_access() {
+    let h = host(1, false);
+    let plat = h.plat;
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(PhysAddr(1 << 20))));
+    assert!(r.is_err(), "a read beyond the arena must be reported");
+    // A walker pointer off its object is refused before any read happens.
+    let p = EntryPtr::table(Level::Pte, PhysAddr(0x1000), 255).add(1);
+    assert!(matches!(read_entry(h.plat, p), Err(WalkError::OffObject { word: None, .. })));
+}
+
+#[test]
+fn allocator_packs_and_detects_double_free() {
+    let h = host(1, false);
+    let mut f = h.frames.lock();
+    let free = f.free_count();
+    let a = f.alloc_pt().unwrap();
+    let b = f.alloc_pt().unwrap();
+    assert_eq!(a.0 & !0xfff, b.0 & !0xfff);
+    assert_eq!(f.free_count(), free - 1);
+    f.free_pt(a).unwrap();
+    assert_eq!(f.free_pt(a), Err(AllocError::DoubleFree(a)));
+    let c = f.alloc_pt().unwrap();
+    assert_eq!(c, a, "the free half is reused first");
+    f.free_pt(b).unwrap();
+    f.free_pt(c).unwrap();
+    assert_eq!(f.free_count(), free);
+    let crst = f.alloc_crst().unwrap();
+    assert_eq!(crst.0 % 16384, 0);
+    f.free_crst(crst).unwrap();
+    assert_eq!(f.free_crst(crst), Err(AllocError::DoubleFree(crst)));
+}
+
+#[test]
+fn debug_vm_pgtable_suite_on_host() {
+    let h = host(32, false);
+    let frame = h.frames.lock().alloc_frame().unwrap();
+    let n = debug_vm_pgtable::run(h.plat, h.frames, frame).unwrap();
+    assert!(n > 100, "{n}");
+}
+
+#[test]
+fn ptdump_output() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(0x100_7fff_0000, PhysAddr(0x40000), 16, Prot::RO).unwrap();
+    let mut out = String::new();
+    ptdump::ptdump(&s, &mut out).unwrap();
+    assert!(out.contains("region-third  [0x200]"), "{out}");
+    assert!(out.contains("[0x0f0-0x0ff]") && out.contains("ro") && out.contains("(16 x 4 KiB)"), "{out}");
+}
