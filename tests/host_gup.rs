@@ -1,0 +1,141 @@
+//! Host tests of gup_fast over tables in ordinary memory: the seed scenario for
+//! each variant, every ASCE type and boundary, large EDAT-1/EDAT-2 frames (which
+//! QEMU's TCG CPU cannot run), and the pre-fix failure predicate both ways.
+mod common;
+use common::{host, Host};
+use foldkern::gup::*;
+use foldkern::mm::*;
+
+const SEED: u64 = 0x100_7fff_f000;
+
+fn seed_space(h: &Host, decoy: bool) -> common::Space {
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(SEED, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(SEED + PAGE_SIZE, PhysAddr(0x11000), 1, Prot::RW).unwrap();
+    if decoy {
+        s.map(0x100_0000_0000, PhysAddr(0x12000), 1, Prot::RW).unwrap();
+    }
+    s
+}
+
+#[test]
+fn seed_scenario_each_variant() {
+    let h = host(16, false);
+    let s = seed_space(&h, true);
+    let (o, p) = h.gup(&s, Variant::PreFix, SEED, 2, GupFlags::empty());
+    assert_eq!(p, [PhysAddr(0x10000)]);
+    match o.error {
+        Some(WalkError::OffObject { ptr, word: Some(w) }) => {
+            assert!(ptr.is_copy());
+            assert_eq!(w & !0xfff, fast::GUARD);
+        }
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(o.first_violation.unwrap().level, Level::Pud);
+    for v in Variant::FIXED {
+        let (o, p) = h.gup(&s, v, SEED, 2, GupFlags::WRITE);
+        assert_eq!((o.error, o.violations), (None, 0), "{v:?}");
+        assert_eq!(p, [PhysAddr(0x10000), PhysAddr(0x11000)], "{v:?}");
+    }
+    let (o, p) = h.gup(&s, Variant::NextEntry, SEED, 2, GupFlags::empty());
+    assert_eq!(p, [PhysAddr(0x10000), PhysAddr(0x12000)], "next_entry re-reads the stale copy");
+    assert!(o.violations > 0);
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+#[test]
+fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
+    let h = host(16, false);
+    let mut s = seed_space(&h, false);
+    let mut pages = [PhysAddr(0); 3];
+    let r = get_user_pages_fast(&mut s, None, h.pagemap, h.stack, Variant::PreFix, SEED, 2, GupFlags::empty(), &mut pages);
+    assert!(matches!(r, Err(GupError::Walk(WalkError::OffObject { .. }))));
+    assert_eq!(h.pagemap.total_pins(), 0, "pins from a failed walk are dropped");
+    s.map(SEED + 2 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RO).unwrap();
+    let (n, fast) = get_user_pages_fast(&mut s, Some(h.frames), h.pagemap, h.stack, Variant::OffsetLockless, SEED, 3, GupFlags::empty(), &mut pages).unwrap();
+    assert_eq!((n, fast.pinned), (3, 3));
+    unpin_user_pages(h.pagemap, &pages[..n]).unwrap();
+    assert_eq!(unpin_user_pages(h.pagemap, &pages[..1]), Err(page::UnpinError(pages[0])), "unpin below zero is refused");
+    // FOLL_WRITE on the read-only page: fast walk stops, slow path refuses too.
+    let (n, fast) = get_user_pages_fast(&mut s, None, h.pagemap, h.stack, Variant::OffsetLockless, SEED, 3, GupFlags::WRITE, &mut pages).unwrap();
+    assert_eq!((n, fast.pinned), (2, 2));
+    unpin_user_pages(h.pagemap, &pages[..n]).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+#[test]
+fn large_frames_edat1_and_edat2() {
+    let h = host(64, true);
+    for ty in [AsceType::Region3, AsceType::Region2, AsceType::Region1] {
+        let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+        // A 1 MiB frame at 2 GiB - 1 MiB and a 2 GiB frame at 2 GiB: the range
+        // crosses the region-third boundary from a large segment into a large region.
+        s.map_large(0x7ff0_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW).unwrap();
+        s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+        let start = 0x7fff_e000;
+        let want = [PhysAddr(0x1fe000), PhysAddr(0x1ff000), PhysAddr(0), PhysAddr(0x1000)];
+        for v in Variant::FIXED {
+            let (o, p) = h.gup(&s, v, start, 4, GupFlags::empty());
+            assert_eq!((o.error, o.violations), (None, 0), "{ty:?} {v:?}");
+            assert_eq!(p, want, "{ty:?} {v:?}");
+            let (_, p) = h.gup(&s, v, start, 4, GupFlags::WRITE);
+            assert_eq!(p, want[..2], "{ty:?} {v:?}: FOLL_WRITE stops at the read-only 2 GiB frame");
+        }
+        let (o, _) = h.gup(&s, Variant::PreFix, start, 4, GupFlags::empty());
+        assert_eq!(o.error.is_some(), prefix_walks_off(ty, start, start + 4 * PAGE_SIZE), "{ty:?}");
+        assert_eq!(s.lookup(0x8000_1234).unwrap().unwrap().pa, PhysAddr(0x1234));
+    }
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+#[test]
+fn large_frames_refused_without_edat() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    assert!(s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW).is_err());
+    assert_eq!(s.table_bytes(), 16384);
+}
+
+#[test]
+fn fixed_variants_match_translation_everywhere() {
+    let h = host(16, false);
+    let p = PAGE_SIZE;
+    for ty in AsceType::ALL {
+        for b in [1u64 << 20, 1 << 31, SEED + p, 1 << 42, 1 << 53, 0u64.wrapping_sub(8 * p)] {
+            if b.wrapping_add(4 * p).wrapping_sub(1) > ty.last_addr() || b < 4 * p {
+                continue;
+            }
+            for (start, n, hole, write) in [(b - 2 * p, 4usize, None, false), (b - 3 * p, 3, None, true), (b, 1, None, false), (b - 2 * p, 4, Some(2u64), false)] {
+                let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+                for i in 0..n as u64 {
+                    if Some(i) != hole {
+                        s.map(start + i * p, PhysAddr(0x100000 + i * p), 1, if i == 3 { Prot::RO } else { Prot::RW }).unwrap();
+                    }
+                }
+                let want = h.expected(&s, start, n, write);
+                let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
+                for v in Variant::FIXED {
+                    let (o, got) = h.gup(&s, v, start, n, flags);
+                    assert_eq!((o.error, o.violations), (None, 0), "{ty:?} {v:?} {start:#x}");
+                    assert_eq!(got, want, "{ty:?} {v:?} {start:#x}");
+                }
+                let (o, _) = h.gup(&s, Variant::PreFix, start, n, flags);
+                let reach = (start + (want.len() as u64 + 1) * p).min(start + n as u64 * p);
+                assert_eq!(o.error.is_some(), prefix_walks_off(ty, start, reach), "{ty:?} pre-fix {start:#x}+{n}");
+            }
+        }
+    }
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+#[test]
+fn out_of_range_requests_pin_nothing() {
+    let h = host(16, false);
+    let s = seed_space(&h, false);
+    for (start, n) in [(1u64 << 42, 1usize), ((1 << 42) - PAGE_SIZE, 2), (u64::MAX - PAGE_SIZE + 1, 2)] {
+        for v in Variant::ALL {
+            let (o, p) = h.gup(&s, v, start, n, GupFlags::empty());
+            assert!(p.is_empty() && o.error.is_none(), "{v:?} {start:#x}");
+        }
+    }
+}
