@@ -284,33 +284,45 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// `crst_table_upgrade`: add top tables until the space covers `last`. Each new
-    /// top table's entry 0 points to the old top table; the new ASCE is installed
-    /// and the TLB purged. Existing mappings keep translating to the same frames.
+    /// top table's entry 0 points to the old top table (or stays empty when the old
+    /// top table maps nothing: it is freed instead, so no empty table lingers); the
+    /// new ASCE is installed and the TLB purged. Existing mappings keep translating
+    /// to the same frames. All tables are allocated first, so running out of memory
+    /// changes nothing.
     pub fn crst_table_upgrade(&mut self, last: u64) -> Result<(), MapError> {
         let old = self.asce;
         let target = AsceType::for_last_addr(last);
-        let mut asce = self.asce;
-        while asce.asce_type() < target {
-            let ty = asce.asce_type().upgrade().unwrap();
-            let t = match self.alloc_table(ty.top()) {
-                Ok(t) => t,
+        if target <= old.asce_type() {
+            return Ok(());
+        }
+        let steps = target as usize - old.asce_type() as usize;
+        let mut new = [PhysAddr(0); 3];
+        let mut ty = old.asce_type();
+        for i in 0..steps {
+            ty = ty.upgrade().unwrap();
+            match self.alloc_table(ty.top()) {
+                Ok(t) => new[i] = t,
                 Err(e) => {
-                    // Undo: free the tables built so far, keep the old ASCE.
-                    while asce != old {
-                        let below = PhysAddr(self.plat.read_u64(asce.origin()) & REGION_ORIGIN);
-                        let _ = self.free_table(asce.asce_type().top(), asce.origin());
-                        asce = Asce::new(below, AsceType::from_dt_bits(asce.asce_type().dt_bits() - 4));
+                    for (j, t) in new[..i].iter().enumerate() {
+                        let l = AsceType::ALL[old.asce_type() as usize + j + 1].top();
+                        let _ = self.free_table(l, *t);
                     }
                     return Err(e);
                 }
-            };
-            self.plat.write_u64(t, table_entry(ty.top(), asce.origin()));
-            asce = Asce::new(t, ty);
+            }
         }
-        if asce != old {
-            self.asce = asce;
-            self.plat.asce_changed(old, asce);
+        let mut asce = old;
+        for t in &new[..steps] {
+            let ty = asce.asce_type().upgrade().unwrap();
+            if crst_is_empty(self.plat, asce.origin(), asce.asce_type().top()) {
+                let _ = self.free_table(asce.asce_type().top(), asce.origin());
+            } else {
+                self.plat.write_u64(*t, table_entry(ty.top(), asce.origin()));
+            }
+            asce = Asce::new(*t, ty);
         }
+        self.asce = asce;
+        self.plat.asce_changed(old, asce);
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 use foldkern::gup::{GupFast, GupFlags, GupOutcome, PageMap, Variant, WalkStack};
 use foldkern::mm::host::HostPlatform;
-use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, PAGE_SIZE};
+use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
 use spin::Mutex;
 use std::sync::atomic::AtomicU32;
 
@@ -14,15 +14,40 @@ pub struct Host {
     pub stack: WalkStack,
 }
 
+type Parts = (&'static HostPlatform, &'static Mutex<FrameAllocator>, &'static PageMap, &'static [AtomicU32]);
+
+thread_local! {
+    /// Machines are reused per thread (reset on every `host()` call) so that
+    /// thousands of property-test cases do not each leak an arena.
+    static MACHINES: std::cell::RefCell<Vec<((u64, bool), Parts)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A fresh machine of `mib` MiB (zeroed memory, all frames free but frame 0,
+/// no pins), with EDAT-1/EDAT-2 modelled when `edat`.
 pub fn host(mib: u64, edat: bool) -> Host {
-    let mut p = HostPlatform::new(mib << 20);
-    p.edat1 = edat;
-    p.edat2 = edat;
-    let plat: &'static HostPlatform = Box::leak(Box::new(p));
-    let frames: &'static Mutex<FrameAllocator> = Box::leak(Box::new(Mutex::new(plat.allocator())));
-    let n = ((mib << 20) / PAGE_SIZE) as usize;
-    let pins: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>().into_boxed_slice());
-    let pagemap: &'static PageMap = Box::leak(Box::new(PageMap::new(pins)));
+    let (plat, frames, pagemap, pins) = MACHINES.with(|m| {
+        let mut m = m.borrow_mut();
+        if let Some((_, parts)) = m.iter().find(|(k, _)| *k == (mib, edat)) {
+            return *parts;
+        }
+        let mut p = HostPlatform::new(mib << 20);
+        p.edat1 = edat;
+        p.edat2 = edat;
+        let plat: &'static HostPlatform = Box::leak(Box::new(p));
+        let frames: &'static Mutex<FrameAllocator> = Box::leak(Box::new(Mutex::new(plat.allocator())));
+        let n = ((mib << 20) / PAGE_SIZE) as usize;
+        let pins: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>().into_boxed_slice());
+        let pagemap: &'static PageMap = Box::leak(Box::new(PageMap::new(pins)));
+        let parts = (plat, frames, pagemap, pins);
+        m.push(((mib, edat), parts));
+        parts
+    });
+    plat.fill(PhysAddr(0), mib << 20, 0);
+    plat.flushes.borrow_mut().clear();
+    *frames.lock() = plat.allocator();
+    for p in pins {
+        p.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
     let sf = frames.lock().alloc_frame().unwrap();
     let stack = WalkStack::new(plat, sf);
     Host { plat, frames, pagemap, stack }

@@ -1,0 +1,171 @@
+//! Property tests: random sequences of map / unmap / protect / upgrade across all
+//! ASCE types against a reference model (a `BTreeMap` of page → frame and rights).
+//! After every step the tables translate exactly like the model, the table bytes
+//! equal what the mapped set requires (so empty tables were freed), and gup_fast's
+//! fixed variants return the model's frames while the pre-fix variant fails exactly
+//! where `prefix_walks_off` says.
+//!
+//! `PROPTEST_CASES=N` raises the number of cases (default 256).
+mod common;
+use common::host;
+use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
+use foldkern::mm::space::MapError;
+use foldkern::mm::*;
+use proptest::prelude::*;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Interesting places: just below each level boundary of each type.
+const REGIONS: [u64; 8] = [0, (1 << 20) - 8 * PAGE_SIZE, (1 << 31) - 8 * PAGE_SIZE, 0x100_7fff_f000 - 4 * PAGE_SIZE, (1 << 42) - 8 * PAGE_SIZE, (1 << 53) - 8 * PAGE_SIZE, 0xffff_ffff_ffff_0000, (1 << 31) + (5 << 20)];
+
+#[derive(Clone, Debug)]
+enum Op {
+    Map { region: usize, page: u64, n: u64, write: bool },
+    Unmap { region: usize, page: u64, n: u64 },
+    Protect { region: usize, page: u64, n: u64, write: bool },
+    Upgrade(u64),
+}
+
+fn addr(region: usize, page: u64) -> u64 {
+    REGIONS[region].wrapping_add(page * PAGE_SIZE)
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let r = 0..REGIONS.len();
+    prop_oneof![
+        4 => (r.clone(), 0..16u64, 1..6u64, any::<bool>()).prop_map(|(region, page, n, write)| Op::Map { region, page, n, write }),
+        2 => (r.clone(), 0..16u64, 1..8u64).prop_map(|(region, page, n)| Op::Unmap { region, page, n }),
+        1 => (r, 0..16u64, 1..4u64, any::<bool>()).prop_map(|(region, page, n, write)| Op::Protect { region, page, n, write }),
+        1 => prop_oneof![Just((1u64 << 31) + 1), Just(1 << 42), Just(1 << 53), Just(u64::MAX)].prop_map(Op::Upgrade),
+    ]
+}
+
+/// Bytes of tables a space of type `ty` needs for `pages` (top table always).
+fn required_bytes(ty: AsceType, pages: &BTreeMap<u64, (u64, bool)>) -> u64 {
+    let mut tables: BTreeSet<(u8, u64)> = BTreeSet::new();
+    for &va in pages.keys() {
+        tables.insert((4, va >> 20)); // page table
+        for (lvl, shift) in [(3u8, 31u32), (2, 42), (1, 53)] {
+            // A table of level `lvl` (segment, region-3, region-2) exists below the top.
+            let level = [Level::Pgd, Level::P4d, Level::Pud, Level::Pmd][lvl as usize];
+            if level > ty.top() {
+                tables.insert((lvl, va >> shift));
+            }
+        }
+    }
+    16384 + tables.iter().map(|(l, _)| if *l == 4 { 2048 } else { 16384 }).sum::<u64>()
+}
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn tables_follow_the_model(start_ty in 0..4usize, ops in prop::collection::vec(op(), 1..24)) {
+        let h = host(8, false);
+        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::ALL[start_ty]).unwrap();
+        let mut model: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
+        let mut next_frame = 0x10_0000u64;
+        for op in ops {
+            match op {
+                Op::Map { region, page, n, write } => {
+                    let va = addr(region, page);
+                    let n = if va.checked_add(n * PAGE_SIZE).is_none() { (0u64.wrapping_sub(va)) / PAGE_SIZE } else { n };
+                    let pa = next_frame;
+                    next_frame = 0x10_0000 + (next_frame + n * PAGE_SIZE - 0x10_0000) % (4 << 20);
+                    let clash = (0..n).any(|i| model.contains_key(&(va + i * PAGE_SIZE)));
+                    let r = s.map(va, PhysAddr(pa), n, if write { Prot::RW } else { Prot::RO });
+                    if clash {
+                        let already = matches!(r, Err(MapError::AlreadyMapped(_)));
+                        prop_assert!(already, "expected AlreadyMapped, got {:?}", r);
+                    } else if pa + n * PAGE_SIZE > 8 << 20 {
+                        prop_assert!(r.is_err());
+                    } else {
+                        prop_assert_eq!(r, Ok(()));
+                        for i in 0..n {
+                            model.insert(va + i * PAGE_SIZE, (pa + i * PAGE_SIZE, write));
+                        }
+                    }
+                }
+                Op::Unmap { region, page, n } => {
+                    let va = addr(region, page);
+                    let r = s.unmap(va, n);
+                    if va.checked_add(n * PAGE_SIZE).is_none() && va.wrapping_add(n * PAGE_SIZE) != 0 {
+                        let wraps = matches!(r, Err(MapError::Wraps { .. }));
+                        prop_assert!(wraps, "expected Wraps, got {:?}", r);
+                    } else {
+                        prop_assert_eq!(r, Ok(()));
+                        for i in 0..n {
+                            model.remove(&va.wrapping_add(i * PAGE_SIZE));
+                        }
+                    }
+                }
+                Op::Protect { region, page, n, write } => {
+                    let va = addr(region, page);
+                    let all = (0..n).all(|i| va.checked_add(i * PAGE_SIZE).is_some_and(|a| model.contains_key(&a)));
+                    let r = s.protect(va, n, if write { Prot::RW } else { Prot::RO });
+                    prop_assert_eq!(r.is_ok(), all, "{:?}", r);
+                    if all {
+                        for i in 0..n {
+                            model.get_mut(&(va + i * PAGE_SIZE)).unwrap().1 = write;
+                        }
+                    }
+                }
+                Op::Upgrade(last) => {
+                    s.crst_table_upgrade(last).unwrap();
+                    prop_assert!(s.last_addr() >= last);
+                }
+            }
+            // The tables translate exactly like the model.
+            for (&va, &(pa, w)) in &model {
+                let t = s.lookup(va).unwrap();
+                prop_assert_eq!(t.map(|t| (t.pa.0, t.write)), Some((pa, w)), "at {:#x}", va);
+            }
+            for r in 0..REGIONS.len() {
+                for p in [0u64, 7, 15, 20] {
+                    let va = addr(r, p);
+                    if !model.contains_key(&va) {
+                        prop_assert!(s.lookup(va).unwrap().is_none(), "{:#x} should be unmapped", va);
+                    }
+                }
+            }
+            prop_assert_eq!(s.table_bytes(), required_bytes(s.asce_type(), &model), "table bytes");
+        }
+        // Differential gup over every region.
+        for r in 0..REGIONS.len() {
+            let start = addr(r, 0);
+            let n = if start > u64::MAX - 24 * PAGE_SIZE { 16 } else { 24 };
+            if start.wrapping_add(n as u64 * PAGE_SIZE).wrapping_sub(1) > s.last_addr() {
+                continue;
+            }
+            for flags in [GupFlags::empty(), GupFlags::WRITE] {
+                let want = h.expected(&s, start, n, flags.contains(GupFlags::WRITE));
+                for v in Variant::FIXED {
+                    let (o, got) = h.gup(&s, v, start, n, flags);
+                    prop_assert_eq!((o.error, o.violations), (None, 0));
+                    prop_assert_eq!(&got, &want, "{:?} at {:#x}", v, start);
+                }
+                let (o, _) = h.gup(&s, Variant::PreFix, start, n, flags);
+                let reach = start.wrapping_add((want.len() as u64 + 1).min(n as u64) * PAGE_SIZE);
+                prop_assert_eq!(o.error.is_some(), prefix_walks_off(s.asce_type(), start, reach), "pre-fix at {:#x} ({:?})", start, s.asce_type());
+            }
+        }
+        drop(s);
+        prop_assert_eq!(h.pagemap.total_pins(), 0);
+    }
+}
+
+#[test]
+fn prefix_predicate_both_ways() {
+    // Crossing the top entry's size in a folded space: walks off.
+    assert!(prefix_walks_off(AsceType::Segment, 0xff000, 0x101000));
+    assert!(prefix_walks_off(AsceType::Region3, 0x100_7fff_f000, 0x100_8000_1000));
+    assert!(prefix_walks_off(AsceType::Region2, (1 << 42) - 4096, (1 << 42) + 4096));
+    // Not crossing, ending exactly on the boundary, or nothing folded: stays.
+    assert!(!prefix_walks_off(AsceType::Segment, 0xfe000, 0x100000));
+    assert!(!prefix_walks_off(AsceType::Region3, 0x7fff_f000, 0x8000_0000));
+    assert!(!prefix_walks_off(AsceType::Region3, 0xff000, 0x101000), "1 MiB crossings are real steps in 3 levels");
+    assert!(!prefix_walks_off(AsceType::Region1, 0x100_7fff_f000, 0x100_8000_1000));
+}
