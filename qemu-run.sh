@@ -81,6 +81,21 @@ else
     build
 fi
 [ -n "$APPEND" ] || APPEND=demo
+if [ "$MODE" = bench ]; then
+    # Deterministic: -icount shift=0 makes the TOD clock count instructions.
+    mkdir -p target/bench
+    qemu-system-s390x -nodefaults -nographic -no-reboot \
+        -machine s390-ccw-virtio,accel=tcg -m 2G \
+        -chardev stdio,id=con0 -device sclpconsole,chardev=con0 \
+        -action panic=exit-failure "${ICOUNT[@]}" \
+        -kernel "$KERNEL" -append "$APPEND" "${QEMU_EXTRA[@]}" | tee target/bench/output.txt \
+        | sed '/^BEGIN-CSV/,/^END-CSV/d;/^BEGIN-SVG/,/^END-SVG/d'
+    status=${PIPESTATUS[0]}
+    sed -n '/^BEGIN-CSV/,/^END-CSV/p' target/bench/output.txt | sed '1d;$d' > target/bench/results.csv
+    sed -n '/^BEGIN-SVG/,/^END-SVG/p' target/bench/output.txt | sed '1d;$d' > target/bench/gup-per-page.svg
+    echo "qemu-run.sh: wrote target/bench/results.csv and target/bench/gup-per-page.svg" >&2
+    exit "$status"
+fi
 if [ ${#GDB[@]} -gt 0 ]; then
     echo "qemu-run.sh: waiting for gdb: gdb-multiarch -ex 'set architecture s390:64-bit' -ex 'target remote :1234' $KERNEL" >&2
 fi

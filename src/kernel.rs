@@ -5,7 +5,7 @@ use crate::arch::s390x::{entry, insn, lowcore, platform, sclp, traps};
 use core::sync::atomic::AtomicU32;
 use foldkern::gup::PageMap;
 use foldkern::mm::frame::storage_words;
-use foldkern::mm::{AddressSpace, AsceType, FrameAllocator, PhysAddr, Prot, PAGE_SIZE};
+use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Prot, PAGE_SIZE};
 use platform::{KernelPlatform, PLATFORM};
 use spin::{Mutex, Once};
 
@@ -182,19 +182,15 @@ fn enable_dat() {
     KSPACE.call_once(|| Mutex::new(space));
 }
 
-/// Kernel space ASCE type (for the boot banner).
-pub fn kspace_type() -> AsceType {
-    KSPACE.get().unwrap().lock().asce_type()
-}
-
 /// Print what the boot found: memory, CPUs, facilities, the kernel's extent.
 pub fn print_machine() {
     let m = machine();
     let f = frames().lock();
     println!("machine:   {} MiB memory, {} CPU(s), boot CPU address {}", m.mem >> 20, m.scp.cpus, m.cpu_addr);
     println!(
-        "facilities: z/Arch(2) {}  DAT-enh(3) {}  EDAT-1(8) {}  EDAT-2(78) {}  IEP(130) {}",
-        yn(m.has_facility(2)), yn(m.has_facility(3)), yn(m.has_facility(8)), yn(m.has_facility(78)), yn(m.has_facility(130))
+        "facilities: z/Arch(2) {}  DAT-enh(3) {}  EDAT-1(8) {}  interlocked-access(45) {}  EDAT-2(78) {}  vector(129) {}  IEP(130) {}",
+        yn(m.has_facility(2)), yn(m.has_facility(3)), yn(m.has_facility(8)), yn(m.has_facility(45)), yn(m.has_facility(78)),
+        yn(m.has_facility(129)), yn(m.has_facility(130))
     );
     println!(
         "kernel:    image {:#x}..{:#x} ({} KiB), metadata {:#x}..{:#x}, {} of {} frames free",
@@ -227,10 +223,14 @@ pub fn dispatch(cmd: &str) -> ! {
         exit_success()
     } else if first == "demo" {
         crate::tests::demo::run()
+    } else if first == "bench" {
+        crate::bench::run(true)
+    } else if first == "bench=smoke" {
+        crate::bench::run(false)
     } else if let Some(spec) = first.strip_prefix("gup=") {
         crate::tests::demo::scenario(spec)
     } else {
-        println!("unknown command '{first}'; use demo, test, test=<filter>[,...], list, gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]");
+        println!("unknown command '{first}'; use demo, test, test=<filter>[,...], list, bench, bench=smoke, gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]");
         exit_failure("unknown command")
     }
 }

@@ -11,6 +11,8 @@ mod kprint;
 #[cfg(target_arch = "s390x")]
 mod arch;
 #[cfg(target_arch = "s390x")]
+mod bench;
+#[cfg(target_arch = "s390x")]
 mod kernel;
 #[cfg(target_arch = "s390x")]
 mod ktest;

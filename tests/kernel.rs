@@ -334,6 +334,16 @@ fn main() {
         }));
     }
     let k = kernel.clone();
+    trials.push(Trial::test("harness::bench_smoke_is_deterministic", move || {
+        let b = boot(&k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
+        let csv = b.output.lines().skip_while(|l| *l != "BEGIN-CSV").skip(1).take_while(|l| *l != "END-CSV").count();
+        if b.status == Some(0) && b.output.contains("deterministic: yes") && csv > 50 && b.output.contains("<svg") && b.output.contains("dense 1 GiB") {
+            Ok(())
+        } else {
+            Err(format!("bench smoke run failed ({:?}, {csv} CSV rows):\n{}", b.status, b.tail(20)).into())
+        }
+    }));
+    let k = kernel.clone();
     trials.push(Trial::test("harness::demo_shows_seed_failure_and_fixes", move || {
         let b = boot(&k, "demo", &[], timeout())?;
         if b.status != Some(0) {

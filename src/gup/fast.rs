@@ -21,7 +21,7 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
-use crate::mm::entry::{Asce, Pgd, P4d, Pmd, Pte, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
+use crate::mm::entry::{Asce, Pgd, P4d, Pmd, PteBits, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, PAGE_SIZE};
 use super::page::PageMap;
@@ -405,34 +405,60 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         }
     }
 
-    fn gup_pte_range(&mut self, pmd: Pmd, mut addr: u64, end: u64) -> Result<bool, WalkError> {
-        let mut ptep = pte_offset(pmd, addr);
-        loop {
-            let pte = Pte(self.read(ptep)?);
-            self.step(Level::Pte, addr, addr.wrapping_add(PAGE_SIZE), ptep, pte.0);
-            if !pte.present() || pte.special() {
-                return Ok(false);
+    fn gup_pte_range(&mut self, pmd: Pmd, addr: u64, end: u64) -> Result<bool, WalkError> {
+        let ptep = pte_offset(pmd, addr);
+        // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
+        // this page table; check that once instead of on every PTE.
+        let n = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
+        if ptep.index() as usize + n > Level::Pte.entries() {
+            return Err(WalkError::OffObject { ptr: ptep.add(n as i64 - 1), word: None });
+        }
+        // Anything in these bits stops the fast walk: invalid, special, the
+        // must-be-zero bit, and protection when FOLL_WRITE.
+        let write = self.flags.contains(GupFlags::WRITE);
+        let stop = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits() | if write { PteBits::P.bits() } else { 0 };
+        if self.trace.is_some() {
+            for i in 0..n {
+                let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
+                let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
+                self.step(Level::Pte, a, a.wrapping_add(PAGE_SIZE), ptep.add(i as i64), pte);
+                if pte & stop != 0 {
+                    break;
+                }
             }
-            if self.flags.contains(GupFlags::WRITE) && !pte.write() {
-                return Ok(false);
+        }
+        // The hot loop: locals only, so the compiler keeps everything in registers.
+        let (p, pagemap) = (self.p, self.pagemap);
+        let out = &mut self.pages[self.nr..self.nr + n];
+        let mut done = 0;
+        let mut result = Ok(true);
+        for (i, slot) in out.iter_mut().enumerate() {
+            let pa = ptep.addr.add(i as u64 * 8);
+            let pte = p.read_u64(pa); // ptep_get_lockless
+            if pte & stop != 0 {
+                result = if pte & PteBits::ZERO_BIT.bits() != 0 {
+                    Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" })
+                } else {
+                    Ok(false)
+                };
+                break;
             }
-            let frame = PhysAddr(pte.0 & PAGE_ORIGIN);
-            if !self.pagemap.try_grab(frame) {
-                return Ok(false);
+            let frame = PhysAddr(pte & PAGE_ORIGIN);
+            if !pagemap.try_grab(frame) {
+                result = Ok(false);
+                break;
             }
             // Re-check: the PTE may have changed while we took the pin.
-            if read_entry(self.p, ptep)? != pte.0 {
-                let _ = self.pagemap.unpin(frame);
-                return Ok(false);
+            if p.read_u64(pa) != pte {
+                let _ = pagemap.unpin(frame);
+                result = Ok(false);
+                break;
             }
-            self.pages[self.nr] = frame;
-            self.nr += 1;
-            addr = addr.wrapping_add(PAGE_SIZE);
-            if addr == end {
-                return Ok(true);
-            }
-            ptep = ptep.add(1);
+            *slot = frame;
+            done += 1;
         }
+        self.nr += done;
+        result
     }
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.

@@ -163,6 +163,8 @@ macro_rules! skip {
 #[allow(unused_imports)]
 pub(crate) use skip;
 
+// Linker symbols, never called from C: only their addresses are used.
+#[allow(improper_ctypes)]
 extern "C" {
     static __kernel_tests_start: KernelTest;
     static __kernel_tests_end: KernelTest;

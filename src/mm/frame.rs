@@ -82,6 +82,11 @@ impl FrameAllocator {
             }
         }
     }
+    /// Restart allocation scans from frame 0 (benchmarks: makes repeated runs
+    /// allocate the same frames in the same order).
+    pub fn reset_hint(&mut self) {
+        self.hint = 0;
+    }
     /// Total frames managed.
     pub fn total_frames(&self) -> usize {
         self.nframes

@@ -44,19 +44,6 @@ fn print_step(s: &Step) {
     println!("    {:<3} {:#015x} -> {:#015x}  {:#018x} {:<19} at {}", s.level.name(), s.addr, s.next, s.val, kind, s.ptr);
 }
 
-/// What one variant did.
-#[derive(Clone, Copy)]
-pub struct VariantResult {
-    /// Pages pinned.
-    pub pinned: usize,
-    /// The frames.
-    pub frames: [PhysAddr; MAX_SCENARIO_PAGES],
-    /// Stepped off a copy / bad entry.
-    pub error: Option<WalkError>,
-    /// Invariant violations.
-    pub violations: u32,
-}
-
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
 /// and compare with per-page LRAG. Returns whether the fixed variants agreed.
 pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: GupFlags, trace: bool) -> bool {

@@ -5,12 +5,8 @@ use core::arch::asm;
 
 /// PSW mask of the kernel: 64-bit addressing (EA|BA), DAT off, all interrupts off.
 pub const PSW_MASK_KERNEL: u64 = 0x0000_0001_8000_0000;
-/// PSW bit 5: DAT (dynamic address translation) on.
-pub const PSW_MASK_DAT: u64 = 0x0400_0000_0000_0000;
 /// PSW bit 14: wait state.
 pub const PSW_MASK_WAIT: u64 = 0x0002_0000_0000_0000;
-/// PSW bit 7: external interruptions enabled.
-pub const PSW_MASK_EXT: u64 = 0x0100_0000_0000_0000;
 
 /// LCTLG: load control register `cr` with `val`.
 ///

@@ -3,6 +3,8 @@
 //! Storage Locations"). Offsets below 0x200 are architected; 0x200..0x340 is this
 //! kernel's per-CPU software area. All accesses are volatile real-address accesses
 //! (the kernel's own space maps page 0 to real 0, which prefixing makes per-CPU).
+// The architected offsets are listed in full, used or not, to read next to the PoP.
+#![allow(dead_code)]
 use core::ptr::NonNull;
 use volatile::VolatilePtr;
 

@@ -1,0 +1,276 @@
+//! The benchmark (`./qemu-run.sh bench`, QEMU `-icount shift=0`): under icount
+//! the TOD clock advances 4.096 units per executed instruction, so STCKF deltas
+//! count instructions exactly and repeat run to run. Measures, per ASCE type and
+//! range size, instructions per page of gup_fast (each fixed variant), the locked
+//! slow path, a naive top-down walk per page, and the floor (a loop that only
+//! reads each PTE once); map/unmap/upgrade costs; and page-table memory against
+//! the minimum and an always-5-level layout. Prints a table, CSV and an SVG plot
+//! between markers that `qemu-run.sh` writes to `target/bench/`.
+use crate::arch::s390x::insn;
+use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
+use crate::kernel;
+use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Variant, WalkStack};
+use foldkern::mm::entry::{Pmd, PAGE_ORIGIN};
+use foldkern::mm::pgtable::{read_entry, walk_to};
+use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
+
+/// Range sizes (pages) of the full benchmark; the smoke run uses the first few.
+const SIZES: [usize; 10] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
+const BASE: u64 = 0x4000_0000; // 1 GiB: fits every ASCE type
+const WALKERS: [&str; 5] = ["floor", "addr_end_folded", "offset_lockless", "slow", "naive"];
+
+fn instructions(tod: u64) -> u64 {
+    // 4.096 TOD units per instruction under -icount shift=0.
+    (tod * 1000 + 2048) / 4096
+}
+
+fn measure(f: impl FnOnce()) -> u64 {
+    let t0 = insn::stckf();
+    f();
+    instructions(insn::stckf() - t0)
+}
+
+/// Results of one run: [type][walker][size] instructions, plus map/unmap/upgrade.
+struct Results {
+    walk: [[[u64; SIZES.len()]; WALKERS.len()]; 4],
+    map: [u64; 4],
+    unmap: [u64; 4],
+    upgrade: [u64; 3],
+    memory: [(u64, u64, u64); 3],
+}
+
+fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
+    let frames = (pages * 8).div_ceil(PAGE_SIZE as usize);
+    let pa = kernel::frames().lock().alloc_frames(frames, 1).unwrap_or_else(|e| {
+        println!("bench: no memory for a {pages}-page result buffer: {e} (boot with more -m)");
+        kernel::exit_failure("bench: out of memory")
+    });
+    // SAFETY: the frames were just allocated for this buffer alone and are
+    // identity-mapped; the slice lives until `free_buffer`.
+    (pa, unsafe { core::slice::from_raw_parts_mut(pa.0 as *mut PhysAddr, pages) })
+}
+
+fn run_once(nsizes: usize) -> Results {
+    let mut r = Results { walk: [[[0; SIZES.len()]; WALKERS.len()]; 4], map: [0; 4], unmap: [0; 4], upgrade: [0; 3], memory: [(0, 0, 0); 3] };
+    let max = SIZES[nsizes - 1];
+    kernel::frames().lock().reset_hint();
+    let (bufpa, out) = buffer(max);
+    let data = kernel::frames().lock().alloc_frames(4096, 1).expect("bench data frames");
+    let stackf = kernel::frames().lock().alloc_frame().expect("bench stack frame");
+    let stack = WalkStack::new(&PLATFORM, stackf);
+    for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
+        let mut s: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), ty).expect("bench space");
+        r.map[ti] = measure(|| {
+            for i in 0..max as u64 {
+                s.map(BASE + i * PAGE_SIZE, data.add((i % 4096) * PAGE_SIZE), 1, Prot::RW).expect("bench map");
+            }
+        });
+        // Page-table origins for the floor loop (outside the measurement).
+        let mut pts = [PhysAddr(0); 1024];
+        for (k, pt) in pts.iter_mut().enumerate().take(max.div_ceil(256)) {
+            let pmdp = walk_to(&PLATFORM, s.asce(), BASE + ((k as u64) << 20), Level::Pmd).expect("walk");
+            *pt = PhysAddr(PLATFORM.read_u64(pmdp.addr) & !0x7ff);
+        }
+        for (si, &n) in SIZES[..nsizes].iter().enumerate() {
+            r.walk[ti][0][si] = measure(|| {
+                for i in 0..n {
+                    out[i] = PhysAddr(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) & PAGE_ORIGIN);
+                }
+            });
+            for (wi, v) in [(1, Variant::AddrEndFolded), (2, Variant::OffsetLockless)] {
+                let g = GupFast { plat: &PLATFORM, asce: s.asce(), pagemap: kernel::pagemap(), stack, variant: v, check_invariant: false, trace: None };
+                let mut pinned = 0;
+                r.walk[ti][wi][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::empty(), out).pinned);
+                assert_eq!(pinned, n, "bench: gup_fast pinned too few");
+                foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            }
+            let mut pinned = 0;
+            r.walk[ti][3][si] = measure(|| pinned = gup_locked(&mut s, None, kernel::pagemap(), BASE, n, GupFlags::empty(), out).unwrap_or(0));
+            assert_eq!(pinned, n, "bench: slow path pinned too few");
+            foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            r.walk[ti][4][si] = measure(|| {
+                for i in 0..n {
+                    let ptep = walk_to(&PLATFORM, s.asce(), BASE + i as u64 * PAGE_SIZE, Level::Pte).expect("walk");
+                    out[i] = PhysAddr(read_entry(&PLATFORM, ptep).expect("read") & PAGE_ORIGIN);
+                }
+            });
+        }
+        let _ = Pmd(0);
+        r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
+    }
+    // Upgrade cost on a live space with a mapping in each step's range.
+    let mut s: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Segment).expect("space");
+    s.map(BASE, data, 1, Prot::RW).expect("map");
+    for (k, last) in [(1u64 << 31), (1 << 42), (1 << 53)].into_iter().enumerate() {
+        r.upgrade[k] = measure(|| s.crst_table_upgrade(last).expect("upgrade"));
+    }
+    drop(s);
+    r.memory = memory(data);
+    kernel::frames().lock().free_frame(stackf).ok();
+    kernel::frames().lock().free_frames(data, 4096).ok();
+    kernel::frames().lock().free_frames(bufpa, (max * 8).div_ceil(PAGE_SIZE as usize)).ok();
+    r
+}
+
+/// (bytes used, minimum bytes, bytes with an always-5-level layout) for: dense
+/// 1 GiB, 2048 pages spread over 4 TiB (one per 2 GiB), one page above 4 TiB.
+fn memory(data: PhysAddr) -> [(u64, u64, u64); 3] {
+    let sets: [(u64, u64, u64); 3] = [(BASE, PAGE_SIZE, 262144), (0, 2 << 30, 2048), ((1 << 42) + (7 << 20), PAGE_SIZE, 1)];
+    let mut res = [(0, 0, 0); 3];
+    for (k, &(start, stride, n)) in sets.iter().enumerate() {
+        let last = start + (n - 1) * stride;
+        let mut fit: AddressSpace<'static, KernelPlatform> = AddressSpace::new_covering(&PLATFORM, kernel::frames(), last).expect("space");
+        let mut five: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region1).expect("space");
+        for i in 0..n {
+            fit.map(start + i * stride, data, 1, Prot::RW).expect("map");
+            five.map(start + i * stride, data, 1, Prot::RW).expect("map");
+        }
+        res[k] = (fit.table_bytes(), minimum(fit.asce_type(), start, stride, n), five.table_bytes());
+    }
+    res
+}
+
+/// The fewest table bytes a space of `ty` needs for `n` pages `stride` apart.
+fn minimum(ty: AsceType, start: u64, stride: u64, n: u64) -> u64 {
+    let mut bytes = 16384;
+    for (level, shift, size) in [(Level::Pte, 20u32, 2048u64), (Level::Pmd, 31, 16384), (Level::Pud, 42, 16384), (Level::P4d, 53, 16384)] {
+        if level > ty.top() {
+            // distinct tables of this level = distinct (addr >> shift) values
+            let first = start >> shift;
+            let last = (start + (n - 1) * stride) >> shift;
+            let distinct = if stride >= 1 << shift { n } else { last - first + 1 };
+            bytes += distinct * size;
+        }
+    }
+    bytes
+}
+
+/// Run the benchmark (`full`: all sizes; else the smoke sizes) and exit.
+pub fn run(full: bool) -> ! {
+    let nsizes = if full { SIZES.len() } else { 4 };
+    if full && kernel::machine().mem < (1 << 30) {
+        println!("bench: the full benchmark needs at least 1 GiB (-m 1G); qemu-run.sh bench passes -m 2G");
+        kernel::exit_failure("bench: too little memory");
+    }
+    println!("bench: {} sizes, each walker run twice for determinism (instructions via STCKF under -icount shift=0)", nsizes);
+    let a = run_once(nsizes);
+    let b = run_once(nsizes);
+    let same = a.walk == b.walk && a.map == b.map && a.unmap == b.unmap && a.upgrade == b.upgrade && a.memory == b.memory;
+    println!();
+    println!("instructions per page (ratio to the floor in parentheses)");
+    for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
+        println!("{} ({} levels):", ty.name(), ty.levels());
+        print!("  {:>8}", "pages");
+        for w in WALKERS {
+            print!(" {:>22}", w);
+        }
+        println!();
+        for (si, &n) in SIZES[..nsizes].iter().enumerate() {
+            print!("  {:>8}", n);
+            let floor = a.walk[ti][0][si].max(1);
+            for wi in 0..WALKERS.len() {
+                let v = a.walk[ti][wi][si];
+                print!(" {:>12.1} ({:>5.2}x)", v as f64 / n as f64, v as f64 / floor as f64);
+            }
+            println!();
+        }
+        println!("  map {:.1}/page, unmap {:.1}/page", a.map[ti] as f64 / SIZES[nsizes - 1] as f64, a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64);
+    }
+    println!("upgrade (live space): segment->region-third {}, ->region-second {}, ->region-first {} instructions", a.upgrade[0], a.upgrade[1], a.upgrade[2]);
+    println!();
+    println!("page-table memory: used / minimum / always 5 levels (bytes)");
+    for (name, (used, min, five)) in ["dense 1 GiB", "2048 pages over 4 TiB", "one page above 4 TiB"].iter().zip(a.memory) {
+        println!("  {:<34} {:>10} {:>10} {:>10}  {}", name, used, min, five, if used == min { "minimum" } else { "ABOVE MINIMUM" });
+    }
+    println!();
+    println!("goals (reported, not enforced):");
+    for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
+        for (si, &n) in SIZES[..nsizes].iter().enumerate() {
+            if n < 64 {
+                continue;
+            }
+            for wi in [1, 2] {
+                let r = a.walk[ti][wi][si] as f64 / a.walk[ti][0][si].max(1) as f64;
+                let naive = a.walk[ti][4][si] as f64 / a.walk[ti][wi][si].max(1) as f64;
+                let g1 = r <= 1.5;
+                let g2 = n < 256 || naive >= 3.0;
+                if !g1 || !g2 {
+                    println!("  MISS {} {} {} pages: {:.2}x floor (goal <= 1.5), naive/gup {:.2} (goal >= 3)", ty.name(), WALKERS[wi], n, r, naive);
+                }
+            }
+        }
+    }
+    println!("  (every line not listed met both goals)");
+    println!("deterministic: {}", if same { "yes (two runs identical)" } else { "NO (runs differ)" });
+    println!("BEGIN-CSV");
+    println!("asce_type,walker,pages,instructions,instructions_per_page");
+    for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
+        for (wi, w) in WALKERS.iter().enumerate() {
+            for (si, &n) in SIZES[..nsizes].iter().enumerate() {
+                println!("{},{},{},{},{:.3}", ty.name(), w, n, a.walk[ti][wi][si], a.walk[ti][wi][si] as f64 / n as f64);
+            }
+        }
+        println!("{},map,{},{},{:.3}", ty.name(), SIZES[nsizes - 1], a.map[ti], a.map[ti] as f64 / SIZES[nsizes - 1] as f64);
+        println!("{},unmap,{},{},{:.3}", ty.name(), SIZES[nsizes - 1], a.unmap[ti], a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64);
+    }
+    println!("END-CSV");
+    svg(&a, nsizes);
+    if same {
+        kernel::exit_success()
+    }
+    kernel::exit_failure("benchmark runs differ")
+}
+
+fn svg(a: &Results, nsizes: usize) {
+    let (w, h, l, b) = (720.0f64, 420.0f64, 70.0f64, 50.0f64);
+    let ti = 1; // region-third: Linux's default
+    let maxv = (0..WALKERS.len()).flat_map(|wi| (0..nsizes).map(move |si| (wi, si))).map(|(wi, si)| a.walk[ti][wi][si] as f64 / SIZES[si] as f64).fold(1.0, f64::max);
+    let ymax = libm_log10(maxv * 1.2);
+    let x = |si: usize| l + (w - l - 20.0) * si as f64 / (nsizes.max(2) - 1) as f64;
+    let y = |v: f64| h - b - (h - b - 20.0) * libm_log10(v.max(1.0)) / ymax;
+    println!("BEGIN-SVG");
+    println!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">");
+    println!("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
+    println!("<text x=\"{}\" y=\"16\">instructions per page vs range size (region-third space, log scales)</text>", l);
+    println!("<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", h - b, w - 20.0, h - b);
+    println!("<line x1=\"{l}\" y1=\"20\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>", h - b);
+    for (si, &n) in SIZES[..nsizes].iter().enumerate() {
+        println!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>", x(si), h - b + 16.0);
+    }
+    let mut t = 1.0;
+    while t <= maxv * 1.2 {
+        println!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{t}</text>", l - 6.0, y(t) + 4.0);
+        t *= 10.0;
+    }
+    println!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">pages in range</text>", (w + l) / 2.0, h - 12.0);
+    let colors = ["black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
+    for (wi, name) in WALKERS.iter().enumerate() {
+        print!("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"", colors[wi]);
+        for si in 0..nsizes {
+            print!("{:.1},{:.1} ", x(si), y(a.walk[ti][wi][si] as f64 / SIZES[si] as f64));
+        }
+        println!("\"/>");
+        println!("<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{name}</text>", w - 150.0, 40.0 + 16.0 * wi as f64, colors[wi]);
+    }
+    println!("</svg>");
+    println!("END-SVG");
+}
+
+/// log10 without libm: enough precision for plotting.
+fn libm_log10(v: f64) -> f64 {
+    let mut e = 0.0;
+    let mut m = v;
+    while m >= 10.0 {
+        m /= 10.0;
+        e += 1.0;
+    }
+    while m < 1.0 {
+        m *= 10.0;
+        e -= 1.0;
+    }
+    // log10(m) for m in [1,10): ln(m)/ln(10) via a short series on (m-1)/(m+1).
+    let z = (m - 1.0) / (m + 1.0);
+    let z2 = z * z;
+    let ln = 2.0 * z * (1.0 + z2 / 3.0 + z2 * z2 / 5.0 + z2 * z2 * z2 / 7.0 + z2 * z2 * z2 * z2 / 9.0);
+    e + ln / core::f64::consts::LN_10
+}
