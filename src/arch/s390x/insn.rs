@@ -58,7 +58,7 @@ pub unsafe fn ssm(mask: u8) {
     unsafe { asm!("ssm 0({p})", p = in(reg_addr) &mask, options(nostack)) }
 }
 
-/// Result of LRAG: the real address, or the program-interruption code the
+/// Result of LRAG (issued by `platform::lrag_via`): the real address, or the program-interruption code the
 /// translation would have raised (PoP "LOAD REAL ADDRESS": cc 3 puts it in R1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lra {
@@ -68,24 +68,6 @@ pub enum Lra {
     InvalidEntry(u64),
     /// cc 3: translation exception; the value is the program-interruption code.
     Exception(u16),
-}
-
-/// LRAG in the current address-space mode. With DAT off QEMU does not translate,
-/// so callers run it inside [`with_secondary`](super::traps) or with DAT on.
-pub fn lrag(addr: u64) -> Lra {
-    let res: u64;
-    let cc: u64;
-    // SAFETY: LRAG reads translation tables only; exceptions it cannot report in
-    // the condition code (e.g. addressing) reach the program-check handler.
-    unsafe {
-        asm!("lrag {r},0({a})", "ipm {c}", "srlg {c},{c},28",
-             r = out(reg) res, a = in(reg_addr) addr, c = out(reg) cc, options(nostack));
-    }
-    match cc & 3 {
-        0 => Lra::Real(res),
-        3 => Lra::Exception((res & 0xffff) as u16),
-        _ => Lra::InvalidEntry(res),
-    }
 }
 
 /// IPTE with M4=0: set the invalid bit of the PTE for `addr` in the page table at

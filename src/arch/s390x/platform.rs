@@ -119,22 +119,26 @@ pub fn store_via(asce: Asce, addr: u64, val: u64) -> Result<(), ProgramCheck> {
 /// LRAG of `addr` through `asce`.
 pub fn lrag_via(asce: Asce, addr: u64) -> Lra {
     set_secondary(asce);
-    let mut r = Lra::Exception(0xffff);
+    let mut res: u64 = 0;
+    let mut cc: u64 = 0;
     let pc = expect_pgm(|| {
-        // SAFETY: SACF switches LRAG's translation to CR7; LRAG reads tables only.
-        unsafe { asm!("sacf 256", options(nostack)) };
-        r = insn::lrag(addr);
-        // SAFETY: back to primary-space mode.
-        unsafe { asm!("sacf 0", options(nostack)) };
+        // SAFETY: one asm block, so nothing the compiler emits (spills to the
+        // stack) runs in secondary-space mode; LRAG only reads tables. A program
+        // check LRAG cannot report in its cc is caught and skips the LRAG; the
+        // SACF 0 after it still runs.
+        unsafe {
+            asm!("sacf 256", "lrag {r},0({a})", "ipm {c}", "sacf 0", "srlg {c},{c},28",
+                 r = inout(reg) res, a = in(reg_addr) addr, c = inout(reg) cc, options(nostack));
+        }
     });
     match pc {
-        Ok(()) => r,
-        // LRAG reports DAT exceptions in cc 3; anything else (e.g. translation
-        // specification) arrives as a program check. Report it the same way.
-        Err(p) => {
-            // SAFETY: the skipped LRAG left us in secondary mode: return to primary.
-            unsafe { asm!("sacf 0", options(nostack)) };
-            Lra::Exception(p.code)
-        }
+        Ok(()) => match cc & 3 {
+            0 => Lra::Real(res),
+            3 => Lra::Exception((res & 0xffff) as u16),
+            _ => Lra::InvalidEntry(res),
+        },
+        // Exceptions LRAG does not report in the condition code (translation
+        // specification, addressing) arrive as a program check: report the code.
+        Err(p) => Lra::Exception(p.code),
     }
 }
