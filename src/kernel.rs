@@ -59,12 +59,14 @@ pub fn pagemap() -> &'static PageMap {
 
 /// End QEMU with status 0.
 pub fn exit_success() -> ! {
+    crate::arch::s390x::smp::stop_others();
     sclp::CONSOLE.lock().flush();
     insn::disabled_wait(0xfff)
 }
 
 /// End QEMU with a failure status after saying why.
 pub fn exit_failure(why: &str) -> ! {
+    crate::arch::s390x::smp::stop_others();
     sclp::print_fatal(format_args!("kernel: stopping with failure: {why}\n"));
     insn::disabled_wait(0xbad)
 }
@@ -180,6 +182,22 @@ fn enable_dat() {
         insn::stosm::<0x04>();
     }
     KSPACE.call_once(|| Mutex::new(space));
+}
+
+/// Bring every configured CPU online (they idle until given work). Failure to
+/// start a CPU SCLP lists is reported and fails the run.
+pub fn start_secondaries() {
+    if machine().scp.cpus < 2 {
+        return;
+    }
+    let asce = KSPACE.get().unwrap().lock().asce().0;
+    match crate::arch::s390x::smp::bring_up(asce) {
+        Ok(n) => println!("smp: {n} CPUs online"),
+        Err(e) => {
+            println!("smp: bringing up secondary CPUs failed: {e}");
+            exit_failure("SMP bring-up failed")
+        }
+    }
 }
 
 /// Print what the boot found: memory, CPUs, facilities, the kernel's extent.

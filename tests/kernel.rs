@@ -3,7 +3,9 @@
 //! `cargo test` test (`kernel::<name>`), so `cargo test kernel::gup::seed` runs one
 //! and a failing one fails with the kernel's own message. Also checks the failure
 //! paths (panic, failed test, unexpected program check, hang, bad filter, too
-//! little memory), the suite under other machine shapes, and the demo.
+//! little memory), the suite under other machine shapes (-m 64M and -m 2G with one
+//! CPU, -smp 4, single-threaded TCG), the benchmark smoke run, and the demo. The
+//! per-test run itself uses -smp 2 so the SMP race tests run by name.
 //!
 //! Environment: `FOLDKERN_TIMEOUT` (seconds per boot, default 600).
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -64,8 +66,10 @@ fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Resu
     if !have_qemu() {
         return Err(INSTALL.into());
     }
+    // Extra arguments may choose the accelerator themselves (-accel tcg,thread=single).
+    let machine = if extra.contains(&"-accel") { "s390-ccw-virtio" } else { "s390-ccw-virtio,accel=tcg" };
     let mut child = Command::new("qemu-system-s390x")
-        .args(["-nodefaults", "-nographic", "-no-reboot", "-machine", "s390-ccw-virtio,accel=tcg", "-m", "256M"])
+        .args(["-nodefaults", "-nographic", "-no-reboot", "-machine", machine, "-m", "256M"])
         .args(["-chardev", "stdio,id=con0", "-device", "sclpconsole,chardev=con0", "-action", "panic=exit-failure"])
         .arg("-kernel")
         .arg(kernel)
@@ -239,7 +243,8 @@ fn main() {
         } else {
             format!("test={}", wanted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
         };
-        Some(boot(&kernel, &filter, &[], timeout()))
+        // Two CPUs, so the SMP tests run too; -smp 1 is covered by the other shapes.
+        Some(boot(&kernel, &filter, &["-smp", "2"], timeout()))
     };
     let parsed = run.as_ref().map(|r| r.as_ref().map(|b| (parse(&b.output), b)));
     for n in &names {
@@ -326,7 +331,12 @@ fn main() {
         }
     }));
     // The whole suite under other machine shapes.
-    for (label, extra) in [("m64M", &["-m", "64M"][..]), ("m2G", &["-m", "2G"][..]), ("smp2", &["-smp", "2"][..])] {
+    for (label, extra) in [
+        ("m64M", &["-m", "64M"][..]),
+        ("m2G", &["-m", "2G"][..]),
+        ("smp4", &["-smp", "4"][..]),
+        ("smp2_single_threaded_tcg", &["-smp", "2", "-accel", "tcg,thread=single"][..]),
+    ] {
         let k = kernel.clone();
         trials.push(Trial::test(format!("harness::suite_passes_with_{label}"), move || {
             let b = boot(&k, "test", extra, timeout())?;

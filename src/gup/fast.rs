@@ -436,7 +436,9 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
             let pa = ptep.addr.add(i as u64 * 8);
             let pte = p.read_u64(pa); // ptep_get_lockless
             if pte & stop != 0 {
-                result = if pte & PteBits::ZERO_BIT.bits() != 0 {
+                result = if crate::mm::entry::is_poison(pte) {
+                    Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: crate::mm::pgtable::FREED_TABLE })
+                } else if pte & PteBits::ZERO_BIT.bits() != 0 {
                     Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" })
                 } else {
                     Ok(false)

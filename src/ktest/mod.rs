@@ -216,6 +216,7 @@ pub fn run(filter: &str) -> ! {
             kernel::exit_failure("unknown test filter");
         }
     }
+    crate::kernel::start_secondaries();
     let total = all().iter().filter(|t| selected(t, filters)).count();
     println!("running {total} kernel tests");
     let (mut passed, mut failed, mut skipped) = (0, 0, 0);

@@ -127,6 +127,23 @@ entry_type!(
     /// A page table entry (`pte_t`).
     Pte, Level::Pte);
 
+/// High bits of the pattern freed tables are filled with, so a walker that reads
+/// a freed table recognises it (the low bits keep the entry invalid).
+pub const POISON: u64 = 0xdead_beef_dead_b000;
+
+/// Poisoned (freed-table) entry for a table of `level`: invalid, with its TT bits.
+pub const fn poison_entry(level: Level) -> u64 {
+    match level {
+        Level::Pte => POISON | PteBits::I.bits(),
+        l => POISON | l.type_bits() | RegionBits::I.bits(),
+    }
+}
+
+/// Whether `v` is a poisoned entry.
+pub const fn is_poison(v: u64) -> bool {
+    v & !0xfff == POISON
+}
+
 /// Empty (invalid) entry for a table of `level`: `_REGION1_ENTRY_EMPTY`,
 /// `_REGION2_ENTRY_EMPTY`, `_REGION3_ENTRY_EMPTY`, `_SEGMENT_ENTRY_EMPTY`,
 /// `_PAGE_INVALID`. Region entries keep their TT bits even when invalid.

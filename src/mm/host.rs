@@ -21,6 +21,8 @@ pub enum Flush {
     Idte(PhysAddr, Level, VirtAddr),
     /// ASCE replaced.
     AsceChanged(Asce, Asce),
+    /// Synchronised with lockless walkers before freeing tables.
+    Sync,
 }
 
 /// Memory arena plus flush log.
@@ -78,6 +80,9 @@ impl Platform for HostPlatform {
     }
     fn asce_changed(&self, old: Asce, new: Asce) {
         self.flushes.borrow_mut().push(Flush::AsceChanged(old, new));
+    }
+    fn sync_lockless_walkers(&self) {
+        self.flushes.borrow_mut().push(Flush::Sync);
     }
     fn edat1(&self) -> bool {
         self.edat1

@@ -153,6 +153,9 @@ pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, Wal
     Ok(p.read_u64(ptr.addr))
 }
 
+/// Why-text of a [`WalkError::BadEntry`] for a read of a freed (poisoned) table.
+pub const FREED_TABLE: &str = "read a freed (poisoned) table: use after free";
+
 const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
 
 /// Check that `val`, read through `at`, is a well-formed entry for the table it
@@ -161,6 +164,9 @@ const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
 /// the right type bits. This is the walkers' `pXd_bad`; it names what is wrong.
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
     let bad = |why| Err(WalkError::BadEntry { at, val, why });
+    if is_poison(val) {
+        return bad(FREED_TABLE);
+    }
     let level = at.level();
     match level {
         Level::Pte => {

@@ -33,6 +33,11 @@ pub trait Platform {
     fn edat2(&self) -> bool {
         false
     }
+    /// Wait until every CPU has been outside any lockless walk at least once
+    /// (Linux `tlb_remove_table_sync_one`: an IPI every CPU must acknowledge, which
+    /// a CPU walking with interrupts disabled cannot do before its walk ends).
+    /// Called before unhooked tables are freed.
+    fn sync_lockless_walkers(&self) {}
     /// `local_irq_save`: disable interrupts, returning what to restore.
     fn local_irq_save(&self) -> u64 {
         0

@@ -106,6 +106,9 @@ pub struct AddressSpace<'a, P: Platform> {
     asce: Asce,
     crsts: u64,
     pts: u64,
+    /// Tables unhooked but not yet freed (Linux's mmu_gather table batch).
+    pending: [(Level, PhysAddr); 32],
+    npending: usize,
 }
 
 /// Validate a range of `pages` pages at `start`; return its exclusive end
@@ -129,7 +132,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     pub fn new(plat: &'a P, frames: &'a Mutex<FrameAllocator>, ty: AsceType) -> Result<Self, MapError> {
         let top = frames.lock().alloc_crst().map_err(|_| MapError::NoMemory)?;
         plat.fill(top, CRST_BYTES, empty_entry(ty.top()));
-        Ok(AddressSpace { plat, frames, asce: Asce::new(top, ty), crsts: 1, pts: 0 })
+        Ok(AddressSpace { plat, frames, asce: Asce::new(top, ty), crsts: 1, pts: 0, pending: [(Level::Pte, PhysAddr(0)); 32], npending: 0 })
     }
     /// A new space of the smallest type that covers `last` (dynamic folding).
     pub fn new_covering(plat: &'a P, frames: &'a Mutex<FrameAllocator>, last: u64) -> Result<Self, MapError> {
@@ -248,6 +251,31 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         Ok(())
     }
 
+    /// Queue an unhooked table for freeing (`tlb_remove_table`).
+    fn defer_free(&mut self, level: Level, pa: PhysAddr) {
+        if self.npending == self.pending.len() {
+            self.flush_frees();
+        }
+        self.pending[self.npending] = (level, pa);
+        self.npending += 1;
+    }
+
+    /// Free the queued tables once no lockless walker can still be reading them:
+    /// synchronise with all walkers, poison the tables (so a reader that slipped
+    /// through is caught), then return them to the allocator.
+    fn flush_frees(&mut self) {
+        if self.npending == 0 {
+            return;
+        }
+        self.plat.sync_lockless_walkers();
+        for i in 0..self.npending {
+            let (level, pa) = self.pending[i];
+            self.plat.fill(pa, level.table_bytes(), poison_entry(level));
+            let _ = self.free_table(level, pa);
+        }
+        self.npending = 0;
+    }
+
     /// `pXd_alloc`: if the real entry at `ptr` is empty, give it a new next table.
     /// Folded positions are never "none", so nothing is allocated there.
     fn populate(&mut self, ptr: EntryPtr, none: fn(u64) -> bool) -> Result<u64, MapError> {
@@ -315,7 +343,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         for t in &new[..steps] {
             let ty = asce.asce_type().upgrade().unwrap();
             if crst_is_empty(self.plat, asce.origin(), asce.asce_type().top()) {
-                let _ = self.free_table(asce.asce_type().top(), asce.origin());
+                self.defer_free(asce.asce_type().top(), asce.origin());
             } else {
                 self.plat.write_u64(*t, table_entry(ty.top(), asce.origin()));
             }
@@ -323,6 +351,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         }
         self.asce = asce;
         self.plat.asce_changed(old, asce);
+        self.flush_frees();
         Ok(())
     }
 
@@ -407,14 +436,16 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     pub fn unmap(&mut self, va: u64, pages: u64) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         let mut addr = va;
-        while addr != end {
+        let mut r = Ok(());
+        while addr != end && r.is_ok() {
             let next = pmd_addr_end(addr, end);
             if addr <= self.last_addr() {
-                self.unmap_pmd_range(addr, next)?;
+                r = self.unmap_pmd_range(addr, next);
             }
             addr = next;
         }
-        Ok(())
+        self.flush_frees();
+        r
     }
 
     fn unmap_pmd_range(&mut self, addr: u64, end: u64) -> Result<(), MapError> {
@@ -433,10 +464,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             return Ok(());
         }
         let pto = last.base;
+        // Clearing a whole page table: the IDTE that unhooks it below purges every
+        // TLB entry formed through it, so the PTEs need no IPTE each (Linux's
+        // mmu_gather does the same with one flush for a freed table).
+        let whole = addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size();
         let mut a = addr;
         while a != end {
             let ptep = EntryPtr::table(Level::Pte, pto, Level::Pte.index(a));
-            if Pte(self.plat.read_u64(ptep.addr)).present() {
+            if !whole && Pte(self.plat.read_u64(ptep.addr)).present() {
                 self.plat.ipte(pto, VirtAddr(a));
             }
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
@@ -456,11 +491,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let (parent, _) = path[i - 1];
             self.plat.idte(parent.base, parent.level(), VirtAddr(addr));
             self.plat.write_u64(parent.addr, empty_entry(parent.level()));
-            self.free_table(child.level(), child.base).map_err(|_| MapError::Walk(WalkError::BadEntry {
-                at: parent,
-                val: 0,
-                why: "freeing a table the allocator does not know",
-            }))?;
+            self.defer_free(child.level(), child.base);
         }
         Ok(())
     }
@@ -513,6 +544,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 }
             }
         }
+        self.plat.fill(origin, level.table_bytes(), poison_entry(level));
         let _ = self.free_table(level, origin);
     }
 }
@@ -521,6 +553,9 @@ impl<P: Platform> Drop for AddressSpace<'_, P> {
     /// Free every table (frames mapped by the space are not owned by it).
     fn drop(&mut self) {
         let asce = self.asce;
+        self.flush_frees();
+        // Lockless walkers may still hold this ASCE: wait them out first.
+        self.plat.sync_lockless_walkers();
         self.plat.asce_changed(asce, asce);
         self.free_subtree(asce.asce_type().top(), asce.origin());
     }

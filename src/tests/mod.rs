@@ -6,6 +6,7 @@ pub mod boot;
 pub mod demo;
 pub mod gup;
 pub mod mm;
+pub mod smp;
 
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};

@@ -153,23 +153,15 @@ pub unsafe fn servc(cmd: u32, sccb: u64) -> u32 {
 /// caller must have prepared its prefix area and handlers.
 pub unsafe fn sigp(cpu: u16, order: u8, param: u64) -> (u32, u32) {
     let cc: u64;
-    let mut status: u64 = param;
-    // SAFETY: forwarded to the caller.
+    let status: u64;
+    // SAFETY: forwarded to the caller. R1 = r2 (even): the parameter is taken
+    // from the odd register r3 and a status word is stored into r2.
     unsafe {
-        asm!("sigp {st},{cpu},0({ord})", "ipm {cc}", "srlg {cc},{cc},28",
-             st = inout(reg) status, cpu = in(reg) cpu as u64, ord = in(reg_addr) order as u64,
-             cc = out(reg) cc, options(nostack));
+        asm!("sigp %r2,{cpu},0({ord})", "ipm {cc}", "srlg {cc},{cc},28",
+             cpu = in(reg) cpu as u64, ord = in(reg_addr) order as u64, cc = out(reg) cc,
+             inout("r2") 0u64 => status, in("r3") param, options(nostack));
     }
     ((cc & 3) as u32, status as u32)
-}
-
-/// SPX: set this CPU's prefix register.
-///
-/// # Safety
-/// The new prefix area must hold a valid lowcore with new PSWs.
-pub unsafe fn spx(prefix: u32) {
-    // SAFETY: forwarded to the caller.
-    unsafe { asm!("spx 0({p})", p = in(reg_addr) &prefix, options(nostack)) }
 }
 
 /// LPSWE a disabled-wait PSW: ends QEMU. Address 0xfff means success (exit

@@ -75,6 +75,11 @@ impl Platform for KernelPlatform {
     fn edat2(&self) -> bool {
         EDAT2.load(Ordering::Relaxed)
     }
+    fn sync_lockless_walkers(&self) {
+        if !super::smp::sync_all() {
+            crate::exit_failure("walker synchronisation failed");
+        }
+    }
     fn local_irq_save(&self) -> u64 {
         insn::stnsm::<0xfc>() as u64
     }

@@ -1,17 +1,261 @@
-//! Secondary CPUs and inter-processor signals. For now: the external-interruption
-//! handler (which reports unexpected signals) and the secondary entry point; SMP
-//! bring-up for the gup race (issue 7) builds on these.
-use super::{lowcore, sclp};
+//! Secondary CPUs and inter-processor signals (PoP "SIGNAL PROCESSOR").
+//!
+//! Bring-up: for each CPU SCLP lists, give it a prefix area (8 KiB) holding a copy
+//! of the new PSWs and its own stacks, then SIGP STOP, SET PREFIX, RESTART; it
+//! starts at `restart_entry`, loads the kernel's ASCE, turns DAT on and idles in
+//! [`secondary_main`] waiting for work. SIGP "busy" answers are retried with a
+//! bound and reported.
+//!
+//! Synchronisation with lockless walkers ([`sync_all`], Linux
+//! `tlb_remove_table_sync_one`): send every other online CPU an emergency signal
+//! and wait until each has acknowledged it from its external-interruption handler.
+//! A CPU inside gup_fast has interrupts disabled, so its acknowledgement comes only
+//! after its walk ends: once all have answered, no walk that could have seen an
+//! unhooked table is still running.
+use super::{insn, lowcore, sclp, traps};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// SIGP orders used here.
+pub mod order {
+    /// Emergency signal.
+    pub const EMERGENCY_SIGNAL: u8 = 0x03;
+    /// Stop.
+    pub const STOP: u8 = 0x05;
+    /// Restart.
+    pub const RESTART: u8 = 0x06;
+    /// Set prefix.
+    pub const SET_PREFIX: u8 = 0x0d;
+}
+
+/// External-interruption codes.
+const EXT_EMERGENCY: u16 = 0x1201;
+const EXT_CALL: u16 = 0x1202;
+
+/// Bound on SIGP busy retries (TCG can answer busy for thousands of tries).
+const SIGP_RETRIES: u32 = 10_000_000;
+/// Bound on waiting for an acknowledgement or a CPU to come online (TOD units: 10 s).
+const WAIT_TOD: u64 = 10 * 4_096_000_000;
+
+struct Cpu {
+    addr: AtomicU64,
+    online: AtomicBool,
+    acks: AtomicU64,
+    work: AtomicUsize,
+    arg: AtomicUsize,
+    busy: AtomicBool,
+}
+
+const CPU_INIT: Cpu = Cpu {
+    addr: AtomicU64::new(0),
+    online: AtomicBool::new(false),
+    acks: AtomicU64::new(0),
+    work: AtomicUsize::new(0),
+    arg: AtomicUsize::new(0),
+    busy: AtomicBool::new(false),
+};
+static CPUS: [Cpu; traps::MAX_CPUS] = [CPU_INIT; traps::MAX_CPUS];
+static NCPUS: AtomicUsize = AtomicUsize::new(1);
+/// CPUs given a restart (online or not): all must be stopped before exiting.
+static STARTED: AtomicUsize = AtomicUsize::new(1);
+static KERNEL_ASCE: AtomicU64 = AtomicU64::new(0);
+/// Test-only switch: when set, [`sync_all`] does nothing (the negative control
+/// of the gup race shows the use-after-free this allows).
+pub static SYNC_DISABLED: AtomicBool = AtomicBool::new(false);
+/// Sum of SIGP busy retries (reported by the stress test).
+pub static SIGP_BUSY_RETRIES: AtomicU64 = AtomicU64::new(0);
+static SYNCS: AtomicU64 = AtomicU64::new(0);
+
+/// Why SIGP failed.
+#[derive(Clone, Copy, Debug)]
+pub enum SigpError {
+    /// Still busy after the retry bound.
+    Busy(u8),
+    /// cc 1 with this status word.
+    Status(u8, u32),
+    /// cc 3: not operational.
+    NotOperational(u8),
+}
+
+impl core::fmt::Display for SigpError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SigpError::Busy(o) => write!(f, "SIGP order {o:#x}: still busy after {SIGP_RETRIES} tries"),
+            SigpError::Status(o, s) => write!(f, "SIGP order {o:#x}: status {s:#x}"),
+            SigpError::NotOperational(o) => write!(f, "SIGP order {o:#x}: CPU not operational"),
+        }
+    }
+}
+
+/// SIGP with busy retries.
+pub fn sigp(cpu: u16, ord: u8, param: u64) -> Result<(), SigpError> {
+    for _ in 0..SIGP_RETRIES {
+        // SAFETY: callers only send orders whose preconditions they established
+        // (prefix area prepared before SET PREFIX/RESTART; signals need handlers).
+        let (cc, status) = unsafe { insn::sigp(cpu, ord, param) };
+        match cc {
+            0 => return Ok(()),
+            1 => return Err(SigpError::Status(ord, status)),
+            2 => {
+                SIGP_BUSY_RETRIES.fetch_add(1, Ordering::Relaxed);
+                core::hint::spin_loop()
+            }
+            _ => return Err(SigpError::NotOperational(ord)),
+        }
+    }
+    Err(SigpError::Busy(ord))
+}
+
+/// CPUs online (including the boot CPU).
+pub fn online() -> usize {
+    NCPUS.load(Ordering::Acquire)
+}
+
+/// Bring up every CPU SCLP lists (idempotent). Returns how many are online.
+pub fn bring_up(kernel_asce: u64) -> Result<usize, SigpError> {
+    if online() > 1 {
+        return Ok(online());
+    }
+    KERNEL_ASCE.store(kernel_asce, Ordering::Release);
+    let m = crate::kernel::machine();
+    CPUS[0].addr.store(m.cpu_addr as u64, Ordering::Relaxed);
+    CPUS[0].online.store(true, Ordering::Release);
+    let mut idx = 1;
+    for &addr in &m.scp.cpu_addrs[..m.scp.cpus] {
+        if addr == m.cpu_addr || idx >= traps::MAX_CPUS {
+            continue;
+        }
+        let mut fa = crate::kernel::frames().lock();
+        let (Ok(prefix), Ok(stack), Ok(pgm), Ok(ext)) = (fa.alloc_frames(2, 2), fa.alloc_frames(16, 1), fa.alloc_frames(4, 1), fa.alloc_frames(4, 1)) else {
+            return Err(SigpError::Status(0, 0));
+        };
+        drop(fa);
+        // The new CPU's lowcore: zeroed, our new PSWs, its stacks and index.
+        // SAFETY: the 8 KiB were just allocated for this prefix area alone and
+        // are identity-mapped; absolute = real for addresses outside CPU 0's prefix.
+        unsafe {
+            core::ptr::write_bytes(prefix.0 as *mut u8, 0, 8192);
+            core::ptr::copy_nonoverlapping(0x1a0 as *const u8, (prefix.0 + 0x1a0) as *mut u8, 0x60);
+            let w = |off: usize, v: u64| core::ptr::write_volatile((prefix.0 + off as u64) as *mut u64, v);
+            w(lowcore::BOOT_STACK, stack.0 + 16 * 4096);
+            w(lowcore::PGM_STACK, pgm.0 + 4 * 4096);
+            w(lowcore::EXT_STACK, ext.0 + 4 * 4096);
+            w(lowcore::CPU_INDEX, idx as u64);
+        }
+        CPUS[idx].addr.store(addr as u64, Ordering::Relaxed);
+        STARTED.store(idx + 1, Ordering::Release);
+        sigp(addr, order::STOP, 0)?;
+        sigp(addr, order::SET_PREFIX, prefix.0)?;
+        sigp(addr, order::RESTART, 0)?;
+        let t0 = insn::stckf();
+        while !CPUS[idx].online.load(Ordering::Acquire) {
+            if insn::stckf() - t0 > WAIT_TOD {
+                return Err(SigpError::Status(order::RESTART, 0xdead));
+            }
+            core::hint::spin_loop();
+        }
+        idx += 1;
+        NCPUS.store(idx, Ordering::Release);
+    }
+    Ok(online())
+}
+
+/// Run `f(arg)` on CPU `idx` (asynchronously; see [`wait_idle`]).
+pub fn run_on(idx: usize, f: fn(usize), arg: usize) {
+    let c = &CPUS[idx];
+    c.busy.store(true, Ordering::Release);
+    c.arg.store(arg, Ordering::Release);
+    c.work.store(f as usize, Ordering::Release);
+}
+
+/// Wait until CPU `idx` finished its work.
+pub fn wait_idle(idx: usize) {
+    while CPUS[idx].busy.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+}
+
+/// Synchronise with every lockless walker (see the module docs). Returns false
+/// if a CPU did not answer within the bound (reported on the console).
+pub fn sync_all() -> bool {
+    if SYNC_DISABLED.load(Ordering::Relaxed) || online() < 2 {
+        return true;
+    }
+    SYNCS.fetch_add(1, Ordering::AcqRel);
+    let me = lowcore::cpu_index();
+    let mut before = [0u64; traps::MAX_CPUS];
+    for (i, c) in CPUS.iter().enumerate().take(online()) {
+        if i != me {
+            before[i] = c.acks.load(Ordering::Acquire);
+            if let Err(e) = sigp(c.addr.load(Ordering::Relaxed) as u16, order::EMERGENCY_SIGNAL, 0) {
+                println!("smp: emergency signal to CPU {i}: {e}");
+                return false;
+            }
+        }
+    }
+    for (i, c) in CPUS.iter().enumerate().take(online()) {
+        let t0 = insn::stckf();
+        while i != me && c.acks.load(Ordering::Acquire) == before[i] {
+            if insn::stckf() - t0 > WAIT_TOD {
+                println!("smp: CPU {i} did not acknowledge the walker synchronisation");
+                return false;
+            }
+            core::hint::spin_loop();
+        }
+    }
+    true
+}
+
+/// Number of synchronisations started (the stress test's walkers watch it).
+pub fn syncs() -> u64 {
+    SYNCS.load(Ordering::Acquire)
+}
+
+/// Stop every other online CPU (before ending QEMU: it exits only when no CPU runs).
+pub fn stop_others() {
+    let me = lowcore::cpu_index();
+    for (i, c) in CPUS.iter().enumerate().take(STARTED.load(Ordering::Acquire)) {
+        if i != me {
+            let _ = sigp(c.addr.load(Ordering::Relaxed) as u16, order::STOP, 0);
+        }
+    }
+}
 
 #[no_mangle]
 extern "C" fn external_handler() {
     let code: u16 = lowcore::read(lowcore::EXT_CODE);
-    sclp::print_fatal(format_args!("\n!!! unexpected external interruption {code:#06x} on CPU {}\n", lowcore::cpu_index()));
+    let me = lowcore::cpu_index();
+    if (code == EXT_EMERGENCY || code == EXT_CALL) && me < traps::MAX_CPUS {
+        CPUS[me].acks.fetch_add(1, Ordering::AcqRel);
+        return;
+    }
+    sclp::print_fatal(format_args!("\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"));
     crate::exit_failure("unexpected external interruption");
 }
 
 #[no_mangle]
 extern "C" fn secondary_main() -> ! {
-    sclp::print_fatal(format_args!("\n!!! secondary CPU started but SMP is not supported yet\n"));
-    crate::exit_failure("unexpected secondary CPU");
+    let me = lowcore::cpu_index();
+    let asce = KERNEL_ASCE.load(Ordering::Acquire);
+    // SAFETY: the kernel space identity-maps all memory, so turning DAT on keeps
+    // this code, its stack and its lowcore where they are.
+    unsafe {
+        insn::lctlg::<1>(asce);
+        insn::lctlg::<7>(asce);
+        insn::lctlg::<13>(asce);
+        insn::stosm::<0x04>();
+    }
+    CPUS[me].online.store(true, Ordering::Release);
+    loop {
+        // Idle with external interruptions enabled so synchronisations complete.
+        // SAFETY: the external handler is installed (copied new PSWs).
+        unsafe { insn::stosm::<0x01>() };
+        let w = CPUS[me].work.swap(0, Ordering::AcqRel);
+        if w != 0 {
+            // SAFETY: `run_on` stored a `fn(usize)` here.
+            let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(w) };
+            f(CPUS[me].arg.load(Ordering::Acquire));
+            CPUS[me].busy.store(false, Ordering::Release);
+        }
+        core::hint::spin_loop();
+    }
 }
