@@ -8,7 +8,7 @@
 //! with its pre-fix and fixed variants. Memory and the privileged instructions are
 //! reached only through [`mm::Platform`]: live hardware in the kernel
 //! (`src/arch/s390x/platform.rs`), a bounds-checked arena on the host
-//! ([`mm::host::HostPlatform`]).
+//! (`mm::host::HostPlatform`, host builds only).
 #![no_std]
 #![warn(missing_docs)]
 
