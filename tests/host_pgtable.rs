@@ -253,3 +253,22 @@ fn ptdump_output() {
     assert!(out.contains("region-third  [0x200]"), "{out}");
     assert!(out.contains("[0x0f0-0x0ff]") && out.contains("ro") && out.contains("(16 x 4 KiB)"), "{out}");
 }
+
+#[test]
+fn freed_tables_are_poisoned_after_walker_sync() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(0x100_7fff_f000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    let pte = walk_to(h.plat, s.asce(), 0x100_7fff_f000, Level::Pte).unwrap();
+    let seg = walk_to(h.plat, s.asce(), 0x100_7fff_f000, Level::Pmd).unwrap();
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(0x100_7fff_f000, 1).unwrap();
+    let f = h.plat.flushes.borrow().clone();
+    let last_idte = f.iter().rposition(|x| matches!(x, Flush::Idte(..))).unwrap();
+    let sync = f.iter().position(|x| *x == Flush::Sync).expect("no walker synchronisation before freeing");
+    assert!(sync > last_idte, "tables must be unhooked (IDTE) before the sync: {f:?}");
+    // Both freed tables now hold poison, which every walker recognises.
+    assert!(entry::is_poison(h.plat.read_u64(pte.base)) && entry::is_poison(h.plat.read_u64(seg.base)));
+    let e = check_entry(h.plat, pte, h.plat.read_u64(pte.base)).unwrap_err();
+    assert!(matches!(e, WalkError::BadEntry { why, .. } if why == FREED_TABLE));
+}
