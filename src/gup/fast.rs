@@ -429,6 +429,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         }
         // The hot loop: locals only, so the compiler keeps everything in registers.
         let (p, pagemap) = (self.p, self.pagemap);
+        let pins = pagemap.counters();
         let out = &mut self.pages[self.nr..self.nr + n];
         let mut done = 0;
         let mut result = Ok(true);
@@ -446,7 +447,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
                 break;
             }
             let frame = PhysAddr(pte & PAGE_ORIGIN);
-            if !pagemap.try_grab(frame) {
+            if !super::page::try_grab_in(pins, frame) {
                 result = Ok(false);
                 break;
             }

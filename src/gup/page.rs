@@ -30,6 +30,11 @@ impl PageMap {
             None => false,
         }
     }
+    /// The counters themselves, so a hot loop can keep the slice in registers
+    /// (use with [`try_grab_in`]).
+    pub fn counters(&self) -> &'static [AtomicU32] {
+        self.pins
+    }
     /// `unpin_user_page`: drop one pin.
     pub fn unpin(&self, frame: PhysAddr) -> Result<(), UnpinError> {
         let c = self.slot(frame).ok_or(UnpinError(frame))?;
@@ -42,6 +47,18 @@ impl PageMap {
     /// Sum of all pins (O(frames); for tests).
     pub fn total_pins(&self) -> u64 {
         self.pins.iter().map(|c| c.load(Ordering::Relaxed) as u64).sum()
+    }
+}
+
+/// [`PageMap::try_grab`] on a slice from [`PageMap::counters`].
+#[inline(always)]
+pub fn try_grab_in(pins: &[AtomicU32], frame: PhysAddr) -> bool {
+    match pins.get((frame.0 / PAGE_SIZE) as usize) {
+        Some(c) => {
+            c.fetch_add(1, Ordering::AcqRel);
+            true
+        }
+        None => false,
     }
 }
 

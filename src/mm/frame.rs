@@ -15,6 +15,8 @@ pub enum AllocError {
     DoubleFree(PhysAddr),
     /// Address outside the managed memory or misaligned for the kind freed.
     BadAddress(PhysAddr),
+    /// Freeing a frame that still holds a live page table.
+    InUse(PhysAddr),
 }
 
 impl fmt::Display for AllocError {
@@ -23,6 +25,7 @@ impl fmt::Display for AllocError {
             AllocError::OutOfMemory => write!(f, "out of memory"),
             AllocError::DoubleFree(a) => write!(f, "double free of {a}"),
             AllocError::BadAddress(a) => write!(f, "free of bad address {a}"),
+            AllocError::InUse(a) => write!(f, "free of {a}, which still holds a page table"),
         }
     }
 }
@@ -134,8 +137,11 @@ impl FrameAllocator {
             return Err(AllocError::BadAddress(pa));
         }
         let first = (pa.0 / PAGE_SIZE) as usize;
-        if let Some(f) = (first..first + n).find(|&f| !self.is_used(f) || self.halves(f) != 0) {
+        if let Some(f) = (first..first + n).find(|&f| !self.is_used(f)) {
             return Err(AllocError::DoubleFree(PhysAddr(f as u64 * PAGE_SIZE)));
+        }
+        if let Some(f) = (first..first + n).find(|&f| self.halves(f) != 0) {
+            return Err(AllocError::InUse(PhysAddr(f as u64 * PAGE_SIZE)));
         }
         for f in first..first + n {
             self.set_used(f, false);

@@ -129,6 +129,7 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
         smp::run_on(i, walker, i);
     }
     let t0 = insn::stckf();
+    let mut last_progress = t0;
     let mut done = 0;
     let mut upgrades = 0;
     let mut r: TestResult = Ok(());
@@ -168,7 +169,9 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
             break;
         }
         done = it + 1;
-        if it % 100 == 99 {
+        // Progress every 50 iterations or ~5 s, whichever comes first.
+        if it % 50 == 49 || insn::stckf() - last_progress > 5 * 4_096_000_000 {
+            last_progress = insn::stckf();
             let (wi, pins) = (1..cpus).fold((0, 0), |(x, y), i| (x + STATS[i][0].load(Ordering::Relaxed), y + STATS[i][1].load(Ordering::Relaxed)));
             println!("  [{label}] iteration {}/{iters}: walker iterations {wi}, pages pinned {pins}, syncs {}, SIGP busy retries {}", it + 1, smp::syncs(), smp::SIGP_BUSY_RETRIES.load(Ordering::Relaxed));
         }
