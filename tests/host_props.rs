@@ -17,12 +17,21 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Interesting places: just below each level boundary of each type.
 const REGIONS: [u64; 8] = [0, (1 << 20) - 8 * PAGE_SIZE, (1 << 31) - 8 * PAGE_SIZE, 0x100_7fff_f000 - 4 * PAGE_SIZE, (1 << 42) - 8 * PAGE_SIZE, (1 << 53) - 8 * PAGE_SIZE, 0xffff_ffff_ffff_0000, (1 << 31) + (5 << 20)];
 
+/// Where 1 MiB frames (EDAT-1) go: slot k maps LARGE + k MiB to frame (2 + k) MiB.
+const LARGE: u64 = 0x4000_0000;
+const LARGE_SLOTS: u64 = 4;
+/// Where the one 2 GiB frame (EDAT-2) goes: 2 TiB, mapped to frame 0.
+const HUGE: u64 = 0x200_0000_0000;
+
 #[derive(Clone, Debug)]
 enum Op {
     Map { region: usize, page: u64, n: u64, write: bool },
     Unmap { region: usize, page: u64, n: u64 },
     Protect { region: usize, page: u64, n: u64, write: bool },
     Upgrade(u64),
+    MapLarge { slot: u64, write: bool },
+    UnmapLarge { slot: u64 },
+    MapHuge,
 }
 
 fn addr(region: usize, page: u64) -> u64 {
@@ -36,12 +45,24 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (r.clone(), 0..16u64, 1..8u64).prop_map(|(region, page, n)| Op::Unmap { region, page, n }),
         1 => (r, 0..16u64, 1..4u64, any::<bool>()).prop_map(|(region, page, n, write)| Op::Protect { region, page, n, write }),
         1 => prop_oneof![Just((1u64 << 31) + 1), Just(1 << 42), Just(1 << 53), Just(u64::MAX)].prop_map(Op::Upgrade),
+        1 => (0..LARGE_SLOTS, any::<bool>()).prop_map(|(slot, write)| Op::MapLarge { slot, write }),
+        1 => (0..LARGE_SLOTS).prop_map(|slot| Op::UnmapLarge { slot }),
+        1 => Just(Op::MapHuge),
     ]
 }
 
-/// Bytes of tables a space of type `ty` needs for `pages` (top table always).
-fn required_bytes(ty: AsceType, pages: &BTreeMap<u64, (u64, bool)>) -> u64 {
+/// Bytes of tables a space of type `ty` needs for `pages` and the large frames
+/// (`large`: base → (frame, level)); the top table always.
+fn required_bytes(ty: AsceType, pages: &BTreeMap<u64, (u64, bool)>, large: &BTreeMap<u64, (u64, Level)>) -> u64 {
     let mut tables: BTreeSet<(u8, u64)> = BTreeSet::new();
+    for (&va, &(_, level)) in large {
+        for (lvl, shift, l) in [(3u8, 31u32, Level::Pmd), (2, 42, Level::Pud), (1, 53, Level::P4d)] {
+            // The entry sits in a table of level `level`; tables from there up to the top are needed.
+            if l > ty.top() && l <= level {
+                tables.insert((lvl, va >> shift));
+            }
+        }
+    }
     for &va in pages.keys() {
         tables.insert((4, va >> 20)); // page table
         for (lvl, shift) in [(3u8, 31u32), (2, 42), (1, 53)] {
@@ -64,9 +85,10 @@ proptest! {
 
     #[test]
     fn tables_follow_the_model(start_ty in 0..4usize, ops in prop::collection::vec(op(), 1..24)) {
-        let h = host(8, false);
+        let h = host(8, true);
         let mut s = AddressSpace::new(h.plat, h.frames, AsceType::ALL[start_ty]).unwrap();
         let mut model: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
+        let mut large: BTreeMap<u64, (u64, Level)> = BTreeMap::new();
         let mut next_frame = 0x10_0000u64;
         for op in ops {
             match op {
@@ -117,6 +139,37 @@ proptest! {
                     s.crst_table_upgrade(last).unwrap();
                     prop_assert!(s.last_addr() >= last);
                 }
+                Op::MapLarge { slot, write } => {
+                    let va = LARGE + (slot << 20);
+                    let r = s.map_large(va, PhysAddr((2 + slot) << 20), Level::Pmd, if write { Prot::RW } else { Prot::RO });
+                    if large.contains_key(&va) {
+                        let already = matches!(r, Err(MapError::AlreadyMapped(_)));
+                        prop_assert!(already, "expected AlreadyMapped, got {:?}", r);
+                    } else {
+                        prop_assert_eq!(r, Ok(()));
+                        large.insert(va, ((2 + slot) << 20, Level::Pmd));
+                    }
+                }
+                Op::UnmapLarge { slot } => {
+                    let va = LARGE + (slot << 20);
+                    prop_assert_eq!(s.unmap(va, 256), Ok(()));
+                    large.remove(&va);
+                }
+                Op::MapHuge => {
+                    let r = s.map_large(HUGE, PhysAddr(0), Level::Pud, Prot::RW);
+                    if large.contains_key(&HUGE) {
+                        prop_assert!(r.is_err());
+                    } else {
+                        prop_assert_eq!(r, Ok(()));
+                        large.insert(HUGE, (0, Level::Pud));
+                    }
+                }
+            }
+            for (&va, &(pa, level)) in &large {
+                for off in [0, 0x1000, level.size() - 8] {
+                    let t = s.lookup(va + off).unwrap();
+                    prop_assert_eq!(t.map(|t| (t.pa.0, t.level)), Some((pa + off, level)), "large at {:#x}", va + off);
+                }
             }
             // The tables translate exactly like the model.
             for (&va, &(pa, w)) in &model {
@@ -131,11 +184,14 @@ proptest! {
                     }
                 }
             }
-            prop_assert_eq!(s.table_bytes(), required_bytes(s.asce_type(), &model), "table bytes");
+            prop_assert_eq!(s.table_bytes(), required_bytes(s.asce_type(), &model, &large), "table bytes");
         }
-        // Differential gup over every region.
-        for r in 0..REGIONS.len() {
-            let start = addr(r, 0);
+        // Differential gup over every region and across the large frames.
+        let starts: Vec<u64> = (0..REGIONS.len()).map(|r| addr(r, 0))
+            .chain((0..LARGE_SLOTS).map(|k| LARGE + (k << 20) - 8 * PAGE_SIZE))
+            .chain([HUGE - 4 * PAGE_SIZE, HUGE])
+            .collect();
+        for start in starts {
             let n = if start > u64::MAX - 24 * PAGE_SIZE { 16 } else { 24 };
             if start.wrapping_add(n as u64 * PAGE_SIZE).wrapping_sub(1) > s.last_addr() {
                 continue;

@@ -452,15 +452,17 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let Some((path, n)) = self.hw_walk(addr)? else { return Ok(()) };
         let (last, v) = path[n - 1];
         if last.level() != Level::Pte {
-            if !is_invalid(last.level(), v) {
-                // A large entry: unmapping part of it would need a split.
-                if last.level() == Level::Pmd && addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size() {
-                    self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
-                    self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
-                } else {
-                    return Err(MapError::LargeMapping(VirtAddr(addr)));
-                }
+            if is_invalid(last.level(), v) {
+                return Ok(());
             }
+            // A large entry: only a whole 1 MiB segment frame can go (no splitting).
+            let whole = addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size();
+            if last.level() != Level::Pmd || !whole {
+                return Err(MapError::LargeMapping(VirtAddr(addr)));
+            }
+            self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
+            self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
+            self.free_empty_tables(&path[..n], addr);
             return Ok(());
         }
         let pto = last.base;
@@ -477,8 +479,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
             a = a.wrapping_add(PAGE_SIZE);
         }
-        // Free empty tables bottom-up; the top table (path[0]'s table) stays.
-        for i in (1..n).rev() {
+        self.free_empty_tables(&path[..n], addr);
+        Ok(())
+    }
+
+    /// Unhook (IDTE) and queue for freeing every table on `path` (top first)
+    /// that is now empty, bottom-up; the top table (`path[0]`'s) stays.
+    fn free_empty_tables(&mut self, path: &[(EntryPtr, u64)], addr: u64) {
+        for i in (1..path.len()).rev() {
             let (child, _) = path[i];
             let empty = if child.level() == Level::Pte {
                 (0..256).all(|k| self.plat.read_u64(child.base.add(k * 8)) == empty_entry(Level::Pte))
@@ -493,7 +501,6 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             self.plat.write_u64(parent.addr, empty_entry(parent.level()));
             self.defer_free(child.level(), child.base);
         }
-        Ok(())
     }
 
     /// Change the rights of `pages` mapped pages at `va` (all must be mapped by PTEs).
