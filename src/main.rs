@@ -3,6 +3,7 @@
 //! benchmark, as the command line (`-append`) says. On the host this file builds a
 //! stub, so `cargo test` can compile the crate for the host.
 #![cfg_attr(target_arch = "s390x", no_std, no_main)]
+#![cfg_attr(target_arch = "s390x", warn(missing_docs))]
 #![cfg_attr(not(target_arch = "s390x"), allow(dead_code, unused_imports))]
 
 #[cfg(target_arch = "s390x")]
