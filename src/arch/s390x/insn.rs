@@ -77,8 +77,10 @@ pub enum Lra {
 /// `pto` must be a live page table (256 PTEs, 2 KiB aligned) whose entries are
 /// only changed under the caller's lock.
 pub unsafe fn ipte(pto: u64, addr: u64) {
-    // SAFETY: forwarded to the caller; IPTE writes only that one PTE.
-    unsafe { asm!("ipte {o},{a}", o = in(reg_addr) pto, a = in(reg_addr) addr, options(nostack)) }
+    // SAFETY: forwarded to the caller; IPTE writes only that one PTE. The branch
+    // after it ends QEMU's translation block, where a broadcast (M4=0) purge takes
+    // effect on the issuing CPU.
+    unsafe { asm!("ipte {o},{a}", "j 0f", "0:", o = in(reg_addr) pto, a = in(reg_addr) addr, options(nostack)) }
 }
 
 /// IDTE with M4=0: invalidate the region/segment entry selected by `addr` in the
@@ -90,7 +92,8 @@ pub unsafe fn ipte(pto: u64, addr: u64) {
 pub unsafe fn idte(table_designation: u64, addr: u64) {
     // SAFETY: forwarded to the caller; IDTE writes only the selected entry.
     unsafe {
-        asm!("idte {o},%r0,{a}", o = in(reg_addr) table_designation, a = in(reg_addr) addr,
+        // The branch ends QEMU's translation block (see `ipte`).
+        asm!("idte {o},%r0,{a}", "j 0f", "0:", o = in(reg_addr) table_designation, a = in(reg_addr) addr,
              options(nostack));
     }
 }
