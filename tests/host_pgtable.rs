@@ -267,7 +267,12 @@ fn freed_tables_are_poisoned_after_walker_sync() {
     let last_idte = f.iter().rposition(|x| matches!(x, Flush::Idte(..))).unwrap();
     let sync = f.iter().position(|x| *x == Flush::Sync).expect("no walker synchronisation before freeing");
     assert!(sync > last_idte, "tables must be unhooked (IDTE) before the sync: {f:?}");
-    // Both freed tables now hold poison, which every walker recognises.
+    // The host arena reports any access to the freed tables...
+    let plat = h.plat;
+    let stale = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(pte.base)));
+    assert!(stale.is_err(), "strict host memory must report a read of a freed table");
+    // ...and (looking on purpose) both hold poison, which every walker recognises.
+    h.plat.strict.set(None);
     assert!(entry::is_poison(h.plat.read_u64(pte.base)) && entry::is_poison(h.plat.read_u64(seg.base)));
     let e = check_entry(h.plat, pte, h.plat.read_u64(pte.base)).unwrap_err();
     assert!(matches!(e, WalkError::BadEntry { why, .. } if why == FREED_TABLE));

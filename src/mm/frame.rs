@@ -90,6 +90,11 @@ impl FrameAllocator {
     pub fn reset_hint(&mut self) {
         self.hint = 0;
     }
+    /// Whether the frame holding `pa` is allocated (or reserved).
+    pub fn is_allocated(&self, pa: PhysAddr) -> bool {
+        let f = (pa.0 / PAGE_SIZE) as usize;
+        f < self.nframes && self.is_used(f)
+    }
     /// Total frames managed.
     pub fn total_frames(&self) -> usize {
         self.nframes

@@ -34,15 +34,24 @@ pub struct HostPlatform {
     pub edat1: bool,
     /// Pretend EDAT-2 is installed.
     pub edat2: bool,
+    /// When set, every access must hit a frame this allocator has handed out:
+    /// a read or write of free memory (a freed table, say) is reported at once.
+    pub strict: Cell<Option<&'static spin::Mutex<FrameAllocator>>>,
 }
 
 impl HostPlatform {
     /// `bytes` of zeroed memory at physical 0.
     pub fn new(bytes: u64) -> HostPlatform {
-        HostPlatform { mem: vec![Cell::new(0); (bytes / 8) as usize], flushes: RefCell::new(Vec::new()), edat1: false, edat2: false }
+        HostPlatform { mem: vec![Cell::new(0); (bytes / 8) as usize], flushes: RefCell::new(Vec::new()), edat1: false, edat2: false, strict: Cell::new(None) }
     }
     fn cell(&self, pa: PhysAddr) -> &Cell<u64> {
         assert!(pa.is_aligned(8), "host memory: misaligned access at {pa}");
+        if let Some(fa) = self.strict.get() {
+            // The allocator may be locked by our own caller (allocating); then skip.
+            if let Some(fa) = fa.try_lock() {
+                assert!(fa.is_allocated(pa), "host memory: access to free memory at {pa} (use after free?)");
+            }
+        }
         match self.mem.get((pa.0 / 8) as usize) {
             Some(c) => c,
             None => panic!("host memory: access outside memory at {pa}"),

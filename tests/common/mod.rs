@@ -42,6 +42,7 @@ pub fn host(mib: u64, edat: bool) -> Host {
         m.push(((mib, edat), parts));
         parts
     });
+    plat.strict.set(None);
     plat.fill(PhysAddr(0), mib << 20, 0);
     plat.flushes.borrow_mut().clear();
     *frames.lock() = plat.allocator();
@@ -50,6 +51,8 @@ pub fn host(mib: u64, edat: bool) -> Host {
     }
     let sf = frames.lock().alloc_frame().unwrap();
     let stack = WalkStack::new(plat, sf);
+    // From here on any access to memory the allocator has not handed out panics.
+    plat.strict.set(Some(frames));
     Host { plat, frames, pagemap, stack }
 }
 
