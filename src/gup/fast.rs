@@ -427,41 +427,56 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
                 }
             }
         }
-        // The hot loop: locals only, so the compiler keeps everything in registers.
-        let (p, pagemap) = (self.p, self.pagemap);
-        let pins = pagemap.counters();
+        let done = if write { self.pte_loop::<true>(ptep, n) } else { self.pte_loop::<false>(ptep, n) };
+        match done {
+            Ok(k) if k == n => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The hot loop of `gup_pte_range`: pin the `n` PTEs from `ptep`, returning how
+    /// many were pinned before the first one the fast walk must leave alone. The
+    /// stop mask is a constant per `WRITE`, and everything lives in locals, so the
+    /// compiler keeps the loop in registers.
+    #[inline(always)]
+    fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> Result<usize, WalkError> {
+        const COMMON: u64 = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
+        let stop = if WRITE { COMMON | PteBits::P.bits() } else { COMMON };
+        let p = self.p;
+        let pins = self.pagemap.counters();
+        let limit = pins.len() as u64 * PAGE_SIZE;
         let out = &mut self.pages[self.nr..self.nr + n];
         let mut done = 0;
-        let mut result = Ok(true);
+        let mut result = Ok(());
         for (i, slot) in out.iter_mut().enumerate() {
             let pa = ptep.addr.add(i as u64 * 8);
             let pte = p.read_u64(pa); // ptep_get_lockless
             if pte & stop != 0 {
-                result = if crate::mm::entry::is_poison(pte) {
-                    Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: crate::mm::pgtable::FREED_TABLE })
+                if crate::mm::entry::is_poison(pte) {
+                    result = Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: crate::mm::pgtable::FREED_TABLE });
                 } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-                    Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" })
-                } else {
-                    Ok(false)
-                };
+                    result = Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" });
+                }
                 break;
             }
-            let frame = PhysAddr(pte & PAGE_ORIGIN);
-            if !super::page::try_grab_in(pins, frame) {
-                result = Ok(false);
-                break;
+            let frame = pte & PAGE_ORIGIN;
+            if frame >= limit {
+                break; // no struct page: not RAM the page map covers
             }
+            // SAFETY: frame < pins.len() * PAGE_SIZE, so the index is in bounds.
+            let counter = unsafe { pins.get_unchecked((frame / PAGE_SIZE) as usize) };
+            counter.fetch_add(1, core::sync::atomic::Ordering::AcqRel); // try_grab_page
             // Re-check: the PTE may have changed while we took the pin.
             if p.read_u64(pa) != pte {
-                let _ = pagemap.unpin(frame);
-                result = Ok(false);
+                counter.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
                 break;
             }
-            *slot = frame;
+            *slot = PhysAddr(frame);
             done += 1;
         }
         self.nr += done;
-        result
+        result.map(|()| done)
     }
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
