@@ -344,6 +344,24 @@ fn main() {
         }));
     }
     let k = kernel.clone();
+    trials.push(Trial::test("harness::scenario_from_the_command_line", move || {
+        // 2 levels: the pre-fix walk steps off its copy at the 1 MiB crossing.
+        let b = boot(&k, "gup=2:0xfe000-0x102000", &[], timeout())?;
+        let ok = b.status == Some(0)
+            && section(&b.output, "[pre-fix]").contains("walked off the stack copy")
+            && b.output.contains("verdict: both fixes agree with LRAG");
+        if !ok {
+            return Err(format!("scenario run failed ({:?}):\n{}", b.status, b.tail(15)).into());
+        }
+        for bad in ["gup=7:0x1000-0x2000", "gup=3:0x1001-0x3000", "gup=2:0x7fffe000-0x80002000", "gup=3:0x2000-0x1000"] {
+            let b = boot(&k, bad, &[], timeout())?;
+            if b.status == Some(0) || !b.output.contains("usage: gup=") {
+                return Err(format!("'{bad}' should be refused with the usage line:\n{}", b.tail(5)).into());
+            }
+        }
+        Ok(())
+    }));
+    let k = kernel.clone();
     trials.push(Trial::test("harness::bench_smoke_is_deterministic", move || {
         let b = boot(&k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
         let csv = b.output.lines().skip_while(|l| *l != "BEGIN-CSV").skip(1).take_while(|l| *l != "END-CSV").count();
