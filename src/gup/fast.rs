@@ -439,7 +439,9 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
     /// many were pinned before the first one the fast walk must leave alone. The
     /// stop mask is a constant per `WRITE`, and everything lives in locals, so the
     /// compiler keeps the loop in registers.
-    #[inline(always)]
+    // Out of line on purpose: inlined into the walk it costs more per page table
+    // (register pressure in the caller); this way the loop owns all registers.
+    #[inline(never)]
     fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> Result<usize, WalkError> {
         const COMMON: u64 = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
         let stop = if WRITE { COMMON | PteBits::P.bits() } else { COMMON };
@@ -447,10 +449,11 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         let pins = self.pagemap.counters();
         let limit = pins.len() as u64 * PAGE_SIZE;
         let out = &mut self.pages[self.nr..self.nr + n];
-        let mut done = 0;
+        let base = ptep.addr;
         let mut result = Ok(());
-        for (i, slot) in out.iter_mut().enumerate() {
-            let pa = ptep.addr.add(i as u64 * 8);
+        let mut i = 0;
+        while i < out.len() {
+            let pa = base.add(i as u64 * 8);
             let pte = p.read_u64(pa); // ptep_get_lockless
             if pte & stop != 0 {
                 if crate::mm::entry::is_poison(pte) {
@@ -472,9 +475,10 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
                 counter.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
                 break;
             }
-            *slot = PhysAddr(frame);
-            done += 1;
+            out[i] = PhysAddr(frame);
+            i += 1;
         }
+        let done = i;
         self.nr += done;
         result.map(|()| done)
     }

@@ -163,6 +163,20 @@ const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
 /// origin inside memory, large frames only with EDAT. Invalid entries only need
 /// the right type bits. This is the walkers' `pXd_bad`; it names what is wrong.
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
+    // Fast path for the common case, a valid entry pointing to a next table
+    // inside memory (a poisoned entry's origin is never inside memory).
+    let end = p.mem_end().0;
+    match at.level() {
+        Level::Pmd if val & (SegmentBits::TT | SegmentBits::I | SegmentBits::FC).bits() == 0 && val & SEGMENT_ORIGIN < end => return Ok(()),
+        Level::Pte => {}
+        l if val & (REGION_RESERVED | (RegionBits::FC | RegionBits::TF | RegionBits::I | RegionBits::TT | RegionBits::TL).bits())
+            == l.type_bits() | RegionBits::TL.bits()
+            && val & REGION_ORIGIN < end =>
+        {
+            return Ok(())
+        }
+        _ => {}
+    }
     let bad = |why| Err(WalkError::BadEntry { at, val, why });
     if is_poison(val) {
         return bad(FREED_TABLE);
