@@ -37,6 +37,8 @@ struct Results {
     unmap: [u64; 4],
     upgrade: [u64; 3],
     memory: [(u64, u64, u64); 3],
+    /// (type chosen, CRSTs, page tables, 4 KiB frames used) per memory set.
+    shape: [(AsceType, u64, u64, u64); 3],
 }
 
 fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
@@ -51,7 +53,7 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
 }
 
 fn run_once(nsizes: usize) -> Results {
-    let mut r = Results { walk: [[[0; SIZES.len()]; WALKERS.len()]; 4], map: [0; 4], unmap: [0; 4], upgrade: [0; 3], memory: [(0, 0, 0); 3] };
+    let mut r = Results { walk: [[[0; SIZES.len()]; WALKERS.len()]; 4], map: [0; 4], unmap: [0; 4], upgrade: [0; 3], memory: [(0, 0, 0); 3], shape: [(AsceType::Segment, 0, 0, 0); 3] };
     let max = SIZES[nsizes - 1];
     kernel::frames().lock().reset_hint();
     let (bufpa, out) = buffer(max);
@@ -105,7 +107,7 @@ fn run_once(nsizes: usize) -> Results {
         r.upgrade[k] = measure(|| s.crst_table_upgrade(last).expect("upgrade"));
     }
     drop(s);
-    r.memory = memory(data);
+    r.memory = memory(data, &mut r.shape);
     kernel::frames().lock().free_frame(stackf).ok();
     kernel::frames().lock().free_frames(data, 4096).ok();
     kernel::frames().lock().free_frames(bufpa, (max * 8).div_ceil(PAGE_SIZE as usize)).ok();
@@ -114,18 +116,24 @@ fn run_once(nsizes: usize) -> Results {
 
 /// (bytes used, minimum bytes, bytes with an always-5-level layout) for: dense
 /// 1 GiB, 2048 pages spread over 4 TiB (one per 2 GiB), one page above 4 TiB.
-fn memory(data: PhysAddr) -> [(u64, u64, u64); 3] {
+fn memory(data: PhysAddr, shape: &mut [(AsceType, u64, u64, u64); 3]) -> [(u64, u64, u64); 3] {
     let sets: [(u64, u64, u64); 3] = [(BASE, PAGE_SIZE, 262144), (0, 2 << 30, 2048), ((1 << 42) + (7 << 20), PAGE_SIZE, 1)];
     let mut res = [(0, 0, 0); 3];
     for (k, &(start, stride, n)) in sets.iter().enumerate() {
         let last = start + (n - 1) * stride;
+        let free0 = kernel::frames().lock().free_count();
         let mut fit: AddressSpace<'static, KernelPlatform> = AddressSpace::new_covering(&PLATFORM, kernel::frames(), last).expect("space");
-        let mut five: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region1).expect("space");
         for i in 0..n {
             fit.map(start + i * stride, data, 1, Prot::RW).expect("map");
+        }
+        let frames = free0 - kernel::frames().lock().free_count();
+        let mut five: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region1).expect("space");
+        for i in 0..n {
             five.map(start + i * stride, data, 1, Prot::RW).expect("map");
         }
         res[k] = (fit.table_bytes(), minimum(fit.asce_type(), start, stride, n), five.table_bytes());
+        let (c, p) = fit.table_counts();
+        shape[k] = (fit.asce_type(), c, p, frames as u64);
     }
     res
 }
@@ -179,8 +187,13 @@ pub fn run(full: bool) -> ! {
     println!("upgrade (live space): segment->region-third {}, ->region-second {}, ->region-first {} instructions", a.upgrade[0], a.upgrade[1], a.upgrade[2]);
     println!();
     println!("page-table memory: used / minimum / always 5 levels (bytes)");
-    for (name, (used, min, five)) in ["dense 1 GiB", "2048 pages over 4 TiB", "one page above 4 TiB"].iter().zip(a.memory) {
+    for ((name, (used, min, five)), (ty, c, p, f)) in ["dense 1 GiB", "2048 pages over 4 TiB", "one page above 4 TiB"].iter().zip(a.memory).zip(a.shape) {
         println!("  {:<34} {:>10} {:>10} {:>10}  {}", name, used, min, five, if used == min { "minimum" } else { "ABOVE MINIMUM" });
+        let ptf = f - 4 * c;
+        println!(
+            "  {:<34} {} space: {c} CRSTs + {p} page tables in {f} frames ({ptf} frames hold the page tables, {:.1} per frame)",
+            "", ty.name(), p as f64 / ptf.max(1) as f64
+        );
     }
     println!();
     println!("goals (reported, not enforced):");
