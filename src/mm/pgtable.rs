@@ -59,6 +59,7 @@ impl EntryPtr {
         EntryPtr { addr: slot, base: slot, object: Object::StackCopy(level) }
     }
     /// Bytes of the object.
+    #[inline]
     pub fn object_len(&self) -> u64 {
         match self.object {
             Object::Table(l) => l.table_bytes(),
@@ -66,6 +67,7 @@ impl EntryPtr {
         }
     }
     /// Whether the pointer is inside its object.
+    #[inline]
     pub fn in_bounds(&self) -> bool {
         self.addr >= self.base && self.addr.0 - self.base.0 < self.object_len()
     }
@@ -143,6 +145,7 @@ impl fmt::Display for WalkError {
 }
 
 /// Read an entry once (`READ_ONCE(*ptr)`), refusing pointers outside their object.
+#[inline]
 pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, WalkError> {
     if !ptr.in_bounds() {
         // The words around a stack copy are the walker's own guard words: safe to
@@ -162,6 +165,7 @@ const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
 /// came from: type bits match the table, reserved bits clear, full table length,
 /// origin inside memory, large frames only with EDAT. Invalid entries only need
 /// the right type bits. This is the walkers' `pXd_bad`; it names what is wrong.
+#[inline]
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
     // Fast path for the common case, a valid entry pointing to a next table
     // inside memory (a poisoned entry's origin is never inside memory).
@@ -245,6 +249,7 @@ pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Resul
 
 /// `pgd_offset`: the entry of the top table for `addr`, indexed with the shift of
 /// the ASCE's type (Linux `pgd_offset_raw`: shift = 20 + 11 × type).
+#[inline]
 pub fn pgd_offset(asce: Asce, addr: u64) -> EntryPtr {
     let top = asce.asce_type().top();
     EntryPtr::table(top, asce.origin(), top.index(addr))
@@ -319,6 +324,7 @@ pub fn pmd_offset<P: Platform + ?Sized>(p: &P, pudp: EntryPtr, addr: u64) -> Res
 /// `p4d_offset_lockless(pgdp, pgd, addr)` (v5.9): decide folding from the *value*
 /// `pgd`; if folded, return the *pointer* `pgdp` (which must be the real table
 /// pointer for lockless walks to stay in the table).
+#[inline]
 pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: u64) -> EntryPtr {
     if pgd.0 & RegionBits::TT.bits() == Level::Pgd.type_bits() {
         EntryPtr::table(Level::P4d, PhysAddr(pgd.0 & REGION_ORIGIN), Level::P4d.index(addr))
@@ -327,6 +333,7 @@ pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: u64) -> EntryPtr {
     }
 }
 /// `pud_offset_lockless(p4dp, p4d, addr)`.
+#[inline]
 pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: u64) -> EntryPtr {
     if p4d.0 & RegionBits::TT.bits() >= Level::P4d.type_bits() {
         EntryPtr::table(Level::Pud, PhysAddr(p4d.0 & REGION_ORIGIN), Level::Pud.index(addr))
@@ -335,6 +342,7 @@ pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: u64) -> EntryPtr {
     }
 }
 /// `pmd_offset_lockless(pudp, pud, addr)`.
+#[inline]
 pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: u64) -> EntryPtr {
     if pud.0 & RegionBits::TT.bits() >= Level::Pud.type_bits() {
         EntryPtr::table(Level::Pmd, PhysAddr(pud.0 & REGION_ORIGIN), Level::Pmd.index(addr))
@@ -344,12 +352,14 @@ pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: u64) -> EntryPtr {
 }
 /// `pte_offset_map(&pmd, addr)`: the PTE for `addr` in the page table the segment
 /// entry value `pmd` designates.
+#[inline]
 pub fn pte_offset(pmd: Pmd, addr: u64) -> EntryPtr {
     EntryPtr::table(Level::Pte, PhysAddr(pmd.0 & SEGMENT_ORIGIN), Level::Pte.index(addr))
 }
 
 /// `pXd_addr_end(addr, end)` with the *static* size of `level`: the next `level`
 /// boundary after `addr`, or `end` if that comes first. `end == 0` means 2^64.
+#[inline]
 pub const fn addr_end(level: Level, addr: u64, end: u64) -> u64 {
     let boundary = addr.wrapping_add(level.size()) & level.mask();
     if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
@@ -359,18 +369,22 @@ pub const fn addr_end(level: Level, addr: u64, end: u64) -> u64 {
     }
 }
 /// `pgd_addr_end` (static 8 PiB).
+#[inline]
 pub const fn pgd_addr_end(addr: u64, end: u64) -> u64 {
     addr_end(Level::Pgd, addr, end)
 }
 /// `p4d_addr_end` (static 4 TiB).
+#[inline]
 pub const fn p4d_addr_end(addr: u64, end: u64) -> u64 {
     addr_end(Level::P4d, addr, end)
 }
 /// `pud_addr_end` (static 2 GiB).
+#[inline]
 pub const fn pud_addr_end(addr: u64, end: u64) -> u64 {
     addr_end(Level::Pud, addr, end)
 }
 /// `pmd_addr_end` (static 1 MiB).
+#[inline]
 pub const fn pmd_addr_end(addr: u64, end: u64) -> u64 {
     addr_end(Level::Pmd, addr, end)
 }
@@ -378,6 +392,7 @@ pub const fn pmd_addr_end(addr: u64, end: u64) -> u64 {
 /// `rste_addr_end_folded` (RFC v2): the step size comes from the entry's table-type
 /// bits, i.e. what one entry of the table it *really* came from maps. On a folded
 /// level that is the top table's entry size, so the loop over the copy runs once.
+#[inline]
 pub const fn rste_addr_end_folded(rste: u64, addr: u64, end: u64) -> u64 {
     let ty = (rste & RegionBits::TT.bits()) >> 2;
     let size = 1u64 << (20 + 11 * ty);
@@ -389,14 +404,17 @@ pub const fn rste_addr_end_folded(rste: u64, addr: u64, end: u64) -> u64 {
     }
 }
 /// `pgd_addr_end_folded(pgd, addr, end)`.
+#[inline]
 pub const fn pgd_addr_end_folded(pgd: Pgd, addr: u64, end: u64) -> u64 {
     rste_addr_end_folded(pgd.0, addr, end)
 }
 /// `p4d_addr_end_folded(p4d, addr, end)`.
+#[inline]
 pub const fn p4d_addr_end_folded(p4d: P4d, addr: u64, end: u64) -> u64 {
     rste_addr_end_folded(p4d.0, addr, end)
 }
 /// `pud_addr_end_folded(pud, addr, end)`.
+#[inline]
 pub const fn pud_addr_end_folded(pud: Pud, addr: u64, end: u64) -> u64 {
     rste_addr_end_folded(pud.0, addr, end)
 }
