@@ -41,8 +41,27 @@ need_cargo() {
     exit 127
 }
 
+# rustup installs rust-toolchain.toml's targets only when it installs the toolchain
+# itself; if the pinned toolchain is already there without the s390x target, add it.
+need_target() {
+    if command -v rustup >/dev/null; then
+        if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
+            echo "qemu-run.sh: installing the Rust target $TARGET (rustup target add)..." >&2
+            rustup target add "$TARGET" >&2 || {
+                echo "qemu-run.sh: could not add the target; run: rustup target add $TARGET" >&2
+                exit 1
+            }
+        fi
+    elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/$TARGET" ]; then
+        echo "qemu-run.sh: the Rust target $TARGET is missing; install it with:" >&2
+        echo "    rustup target add $TARGET" >&2
+        exit 127
+    fi
+}
+
 build() {
     need_cargo
+    need_target
     local flags=()
     [ "$PROFILE" = release ] && flags+=(--release)
     cargo build -q --target "$TARGET" --bin foldkern "${flags[@]}" "$@"
@@ -70,6 +89,7 @@ done
 
 if [ "$MODE" = test ]; then
     need_cargo
+    need_target
     need_qemu
     exec cargo test "${QEMU_EXTRA[@]}"
 fi

@@ -23,7 +23,20 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// rustup installs rust-toolchain.toml's targets only together with the toolchain;
+/// when the toolchain is there but the s390x target is not, add it.
+fn ensure_target() {
+    let listed = Command::new("rustup").current_dir(root()).args(["target", "list", "--installed"]).output();
+    if let Ok(o) = listed {
+        if o.status.success() && !String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) {
+            eprintln!("kernel harness: adding the Rust target {TARGET} (rustup target add)");
+            let _ = Command::new("rustup").current_dir(root()).args(["target", "add", TARGET]).status();
+        }
+    }
+}
+
 fn build_kernel() -> Result<PathBuf, String> {
+    ensure_target();
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
         .args(["build", "--release", "--target", TARGET, "--bin", "foldkern"])
