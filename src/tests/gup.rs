@@ -322,12 +322,28 @@ kernel_test!(
 );
 
 kernel_test!(
-    /// Large region-third frames (EDAT-2) on live tables.
+    /// Large region-third frames (EDAT-2) on live tables: a read-only 2 GiB frame
+    /// (physical 0, so its first pages are RAM) pins with FOLL_WRITE refused, and
+    /// LRAG agrees.
     fn large_region_third_edat2() {
         if !kernel::machine().has_facility(78) {
             skip!("EDAT-2 (facility 78) is not installed (QEMU's TCG CPU model lacks it); the large-frame walk is covered by host tests");
         }
-        check!(false, "EDAT-2 present: live 2 GiB frame test not written yet");
+        let f = Frames::new(1)?;
+        let mut s = space(AsceType::Region3)?;
+        s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO)?;
+        let stack = WalkStack::new(&PLATFORM, f.get(0));
+        let mut pages = [PhysAddr(0); 4];
+        for v in Variant::FIXED {
+            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::empty(), &mut pages, None);
+            unpin(&pages[..o.pinned])?;
+            check_eq!(o.pinned, 4, "{} pinned in a 2 GiB frame", v.name());
+            check_eq!(pages, [PhysAddr(0), PhysAddr(0x1000), PhysAddr(0x2000), PhysAddr(0x3000)], "{} frames", v.name());
+            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::WRITE, &mut pages, None);
+            unpin(&pages[..o.pinned])?;
+            check_eq!(o.pinned, 0, "{} pinned a read-only 2 GiB frame for writing", v.name());
+        }
+        check_eq!(platform::lrag_via(s.asce(), 0x8000_1234), Lra::Real(0x1234), "LRAG inside the 2 GiB frame");
         Ok(())
     }
 );
