@@ -79,7 +79,9 @@ while [ $# -gt 0 ]; do
         --gdb) GDB=(-s -S); shift ;;
         --kernel) GIVEN_KERNEL=$2; shift 2 ;;
         test) MODE=test; shift ;;
-        kernel-test) MODE=kernel-test; shift; APPEND="test${1:+=$1}"; [ $# -gt 0 ] && shift ;;
+        kernel-test)
+            MODE=kernel-test; shift; APPEND=test
+            if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then APPEND="test=$1"; shift; fi ;;
         bench) MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift ;;
         demo) APPEND=demo; shift ;;
         list|gup=*|test=*) APPEND="$1"; MODE=custom; shift ;;
