@@ -317,7 +317,7 @@ fn main() {
     }));
     let k = kernel.clone();
     trials.push(Trial::test("harness::hang_times_out_naming_the_test", move || {
-        let b = boot(&k, "test=boot::deliberate_hang", &[], Duration::from_secs(5))?;
+        let b = boot(&k, "test=boot::deliberate_hang", &[], Duration::from_secs(20))?;
         let p = parse(&b.output);
         if b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang") {
             Ok(())
