@@ -182,6 +182,9 @@ struct Walker<'a, 'b, P: Platform + ?Sized> {
     pages: &'b mut [PhysAddr],
     nr: usize,
     out: GupOutcome,
+    /// An error met in the PTE loop (kept here so the per-page-table path returns
+    /// a plain bool instead of a large Result).
+    pte_err: Option<WalkError>,
 }
 
 /// Options of one gup_fast call.
@@ -227,9 +230,13 @@ pub fn gup_fast<P: Platform + ?Sized>(g: GupFast<'_, P>, start: u64, nr_pages: u
         pages,
         nr: 0,
         out: GupOutcome::default(),
+        pte_err: None,
     };
     let irq = g.plat.local_irq_save();
     if let Err(e) = w.gup_pgd_range(start, end) {
+        w.out.error = Some(e);
+    }
+    if let Some(e) = w.pte_err {
         w.out.error = Some(e);
     }
     g.plat.local_irq_restore(irq);
@@ -390,7 +397,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
                 if !self.gup_huge(pmdp, pmd.0, Level::Pmd, addr, next)? {
                     return Ok(false);
                 }
-            } else if !self.gup_pte_range(pmd, addr, next)? {
+            } else if !self.gup_pte_range(pmd, addr, next) {
                 return Ok(false);
             }
             addr = next;
@@ -405,13 +412,15 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         }
     }
 
-    fn gup_pte_range(&mut self, pmd: Pmd, addr: u64, end: u64) -> Result<bool, WalkError> {
+    /// Returns whether the walk goes on; a walk error is left in `self.pte_err`.
+    fn gup_pte_range(&mut self, pmd: Pmd, addr: u64, end: u64) -> bool {
         let ptep = pte_offset(pmd, addr);
         // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
         // this page table; check that once instead of on every PTE.
         let n = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
-        if ptep.index() as usize + n > Level::Pte.entries() {
-            return Err(WalkError::OffObject { ptr: ptep.add(n as i64 - 1), word: None });
+        if Level::Pte.index(addr) + n > Level::Pte.entries() {
+            self.pte_err = Some(WalkError::OffObject { ptr: ptep.add(n as i64 - 1), word: None });
+            return false;
         }
         // Anything in these bits stops the fast walk: invalid, special, the
         // must-be-zero bit, and protection when FOLL_WRITE.
@@ -428,11 +437,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
             }
         }
         let done = if write { self.pte_loop::<true>(ptep, n) } else { self.pte_loop::<false>(ptep, n) };
-        match done {
-            Ok(k) if k == n => Ok(true),
-            Ok(_) => Ok(false),
-            Err(e) => Err(e),
-        }
+        done == n
     }
 
     /// The hot loop of `gup_pte_range`: pin the `n` PTEs from `ptep`, returning how
@@ -442,7 +447,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
     // Out of line on purpose: inlined into the walk it costs more per page table
     // (register pressure in the caller); this way the loop owns all registers.
     #[inline(never)]
-    fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> Result<usize, WalkError> {
+    fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
         const COMMON: u64 = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
         let stop = if WRITE { COMMON | PteBits::P.bits() } else { COMMON };
         let p = self.p;
@@ -450,16 +455,15 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         let limit = pins.len() as u64 * PAGE_SIZE;
         let out = &mut self.pages[self.nr..self.nr + n];
         let base = ptep.addr;
-        let mut result = Ok(());
         let mut i = 0;
         while i < out.len() {
             let pa = base.add(i as u64 * 8);
             let pte = p.read_u64(pa); // ptep_get_lockless
             if pte & stop != 0 {
                 if crate::mm::entry::is_poison(pte) {
-                    result = Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: crate::mm::pgtable::FREED_TABLE });
+                    self.pte_err = Some(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: crate::mm::pgtable::FREED_TABLE });
                 } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-                    result = Err(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" });
+                    self.pte_err = Some(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" });
                 }
                 break;
             }
@@ -478,9 +482,8 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
             out[i] = PhysAddr(frame);
             i += 1;
         }
-        let done = i;
-        self.nr += done;
-        result.map(|()| done)
+        self.nr += i;
+        i
     }
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.

@@ -47,29 +47,29 @@ pub struct EntryPtr {
     pub base: PhysAddr,
     /// The object.
     pub object: Object,
+    /// Bytes of the object (kept so the bounds check is one comparison).
+    pub len: u64,
 }
 
 impl EntryPtr {
     /// Pointer to entry `index` of the table of `level` at `origin`.
     pub fn table(level: Level, origin: PhysAddr, index: usize) -> EntryPtr {
-        EntryPtr { addr: origin.add(index as u64 * 8), base: origin, object: Object::Table(level) }
+        EntryPtr { addr: origin.add(index as u64 * 8), base: origin, object: Object::Table(level), len: level.table_bytes() }
     }
     /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
     pub fn stack_copy(level: Level, slot: PhysAddr) -> EntryPtr {
-        EntryPtr { addr: slot, base: slot, object: Object::StackCopy(level) }
+        EntryPtr { addr: slot, base: slot, object: Object::StackCopy(level), len: 8 }
     }
     /// Bytes of the object.
     #[inline]
     pub fn object_len(&self) -> u64 {
-        match self.object {
-            Object::Table(l) => l.table_bytes(),
-            Object::StackCopy(_) => 8,
-        }
+        self.len
     }
     /// Whether the pointer is inside its object.
     #[inline]
     pub fn in_bounds(&self) -> bool {
-        self.addr >= self.base && self.addr.0 - self.base.0 < self.object_len()
+        // Below the base wraps to a huge offset, so one comparison covers both ends.
+        self.addr.0.wrapping_sub(self.base.0) < self.len
     }
     /// `ptr + n` (C pointer arithmetic, e.g. `pudp++`). May leave the object.
     pub fn add(self, n: i64) -> EntryPtr {
