@@ -10,7 +10,7 @@ use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
 use crate::kernel;
 use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Variant, WalkStack};
-use foldkern::mm::entry::{Pmd, PAGE_ORIGIN};
+use foldkern::mm::entry::PAGE_ORIGIN;
 use foldkern::mm::pgtable::{read_entry, walk_to};
 use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
 
@@ -97,7 +97,6 @@ fn run_once(nsizes: usize) -> Results {
                 }
             });
         }
-        let _ = Pmd(0);
         r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
     }
     // Upgrade cost on a live space with a mapping in each step's range.

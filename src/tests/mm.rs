@@ -337,7 +337,6 @@ kernel_test!(
         check_eq!(s.table_counts(), (2, 2), "(CRSTs, page tables)");
         // top R3 (4 frames) + segment table (4 frames) + one frame for both PTs
         check_eq!(before - kernel::frames().lock().free_count(), 9, "frames used");
-        let _ = Level::Pte;
         Ok(())
     }
 );
