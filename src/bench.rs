@@ -49,22 +49,36 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
     });
     // SAFETY: the frames were just allocated for this buffer alone and are
     // identity-mapped; the slice lives until `free_buffer`.
-    (pa, unsafe { core::slice::from_raw_parts_mut(pa.0 as *mut PhysAddr, pages) })
+    (pa, unsafe {
+        core::slice::from_raw_parts_mut(pa.0 as *mut PhysAddr, pages)
+    })
 }
 
 fn run_once(nsizes: usize) -> Results {
-    let mut r = Results { walk: [[[0; SIZES.len()]; WALKERS.len()]; 4], map: [0; 4], unmap: [0; 4], upgrade: [0; 3], memory: [(0, 0, 0); 3], shape: [(AsceType::Segment, 0, 0, 0); 3] };
+    let mut r = Results {
+        walk: [[[0; SIZES.len()]; WALKERS.len()]; 4],
+        map: [0; 4],
+        unmap: [0; 4],
+        upgrade: [0; 3],
+        memory: [(0, 0, 0); 3],
+        shape: [(AsceType::Segment, 0, 0, 0); 3],
+    };
     let max = SIZES[nsizes - 1];
     kernel::frames().lock().reset_hint();
     let (bufpa, out) = buffer(max);
-    let data = kernel::frames().lock().alloc_frames(4096, 1).expect("bench data frames");
+    let data = kernel::frames()
+        .lock()
+        .alloc_frames(4096, 1)
+        .expect("bench data frames");
     let stackf = kernel::frames().lock().alloc_frame().expect("bench stack frame");
     let stack = WalkStack::new(&PLATFORM, stackf);
     for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
-        let mut s: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), ty).expect("bench space");
+        let mut s: AddressSpace<'static, KernelPlatform> =
+            AddressSpace::new(&PLATFORM, kernel::frames(), ty).expect("bench space");
         r.map[ti] = measure(|| {
             for i in 0..max as u64 {
-                s.map(BASE + i * PAGE_SIZE, data.add((i % 4096) * PAGE_SIZE), 1, Prot::RW).expect("bench map");
+                s.map(BASE + i * PAGE_SIZE, data.add((i % 4096) * PAGE_SIZE), 1, Prot::RW)
+                    .expect("bench map");
             }
         });
         // Page-table origins for the floor loop (outside the measurement).
@@ -80,14 +94,24 @@ fn run_once(nsizes: usize) -> Results {
                 }
             });
             for (wi, v) in [(1, Variant::AddrEndFolded), (2, Variant::OffsetLockless)] {
-                let g = GupFast { plat: &PLATFORM, asce: s.asce(), pagemap: kernel::pagemap(), stack, variant: v, check_invariant: false, trace: None };
+                let g = GupFast {
+                    plat: &PLATFORM,
+                    asce: s.asce(),
+                    pagemap: kernel::pagemap(),
+                    stack,
+                    variant: v,
+                    check_invariant: false,
+                    trace: None,
+                };
                 let mut pinned = 0;
                 r.walk[ti][wi][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::empty(), out).pinned);
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
             let mut pinned = 0;
-            r.walk[ti][3][si] = measure(|| pinned = gup_locked(&mut s, None, kernel::pagemap(), BASE, n, GupFlags::empty(), out).unwrap_or(0));
+            r.walk[ti][3][si] = measure(|| {
+                pinned = gup_locked(&mut s, None, kernel::pagemap(), BASE, n, GupFlags::empty(), out).unwrap_or(0)
+            });
             assert_eq!(pinned, n, "bench: slow path pinned too few");
             foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             r.walk[ti][4][si] = measure(|| {
@@ -100,7 +124,8 @@ fn run_once(nsizes: usize) -> Results {
         r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
     }
     // Upgrade cost on a live space with a mapping in each step's range.
-    let mut s: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Segment).expect("space");
+    let mut s: AddressSpace<'static, KernelPlatform> =
+        AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Segment).expect("space");
     s.map(BASE, data, 1, Prot::RW).expect("map");
     for (k, last) in [(1u64 << 31), (1 << 42), (1 << 53)].into_iter().enumerate() {
         r.upgrade[k] = measure(|| s.crst_table_upgrade(last).expect("upgrade"));
@@ -109,28 +134,41 @@ fn run_once(nsizes: usize) -> Results {
     r.memory = memory(data, &mut r.shape);
     kernel::frames().lock().free_frame(stackf).ok();
     kernel::frames().lock().free_frames(data, 4096).ok();
-    kernel::frames().lock().free_frames(bufpa, (max * 8).div_ceil(PAGE_SIZE as usize)).ok();
+    kernel::frames()
+        .lock()
+        .free_frames(bufpa, (max * 8).div_ceil(PAGE_SIZE as usize))
+        .ok();
     r
 }
 
 /// (bytes used, minimum bytes, bytes with an always-5-level layout) for: dense
 /// 1 GiB, 2048 pages spread over 4 TiB (one per 2 GiB), one page above 4 TiB.
 fn memory(data: PhysAddr, shape: &mut [(AsceType, u64, u64, u64); 3]) -> [(u64, u64, u64); 3] {
-    let sets: [(u64, u64, u64); 3] = [(BASE, PAGE_SIZE, 262144), (0, 2 << 30, 2048), ((1 << 42) + (7 << 20), PAGE_SIZE, 1)];
+    let sets: [(u64, u64, u64); 3] = [
+        (BASE, PAGE_SIZE, 262144),
+        (0, 2 << 30, 2048),
+        ((1 << 42) + (7 << 20), PAGE_SIZE, 1),
+    ];
     let mut res = [(0, 0, 0); 3];
     for (k, &(start, stride, n)) in sets.iter().enumerate() {
         let last = start + (n - 1) * stride;
         let free0 = kernel::frames().lock().free_count();
-        let mut fit: AddressSpace<'static, KernelPlatform> = AddressSpace::new_covering(&PLATFORM, kernel::frames(), last).expect("space");
+        let mut fit: AddressSpace<'static, KernelPlatform> =
+            AddressSpace::new_covering(&PLATFORM, kernel::frames(), last).expect("space");
         for i in 0..n {
             fit.map(start + i * stride, data, 1, Prot::RW).expect("map");
         }
         let frames = free0 - kernel::frames().lock().free_count();
-        let mut five: AddressSpace<'static, KernelPlatform> = AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region1).expect("space");
+        let mut five: AddressSpace<'static, KernelPlatform> =
+            AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region1).expect("space");
         for i in 0..n {
             five.map(start + i * stride, data, 1, Prot::RW).expect("map");
         }
-        res[k] = (fit.table_bytes(), minimum(fit.asce_type(), start, stride, n), five.table_bytes());
+        res[k] = (
+            fit.table_bytes(),
+            minimum(fit.asce_type(), start, stride, n),
+            five.table_bytes(),
+        );
         let (c, p) = fit.table_counts();
         shape[k] = (fit.asce_type(), c, p, frames as u64);
     }
@@ -140,7 +178,12 @@ fn memory(data: PhysAddr, shape: &mut [(AsceType, u64, u64, u64); 3]) -> [(u64, 
 /// The fewest table bytes a space of `ty` needs for `n` pages `stride` apart.
 fn minimum(ty: AsceType, start: u64, stride: u64, n: u64) -> u64 {
     let mut bytes = 16384;
-    for (level, shift, size) in [(Level::Pte, 20u32, 2048u64), (Level::Pmd, 31, 16384), (Level::Pud, 42, 16384), (Level::P4d, 53, 16384)] {
+    for (level, shift, size) in [
+        (Level::Pte, 20u32, 2048u64),
+        (Level::Pmd, 31, 16384),
+        (Level::Pud, 42, 16384),
+        (Level::P4d, 53, 16384),
+    ] {
         if level > ty.top() {
             // distinct tables of this level = distinct (addr >> shift) values
             let first = start >> shift;
@@ -159,10 +202,14 @@ pub fn run(full: bool) -> ! {
         println!("bench: the full benchmark needs at least 1 GiB (-m 1G); qemu-run.sh bench passes -m 2G");
         kernel::exit_failure("bench: too little memory");
     }
-    println!("bench: {} sizes, each walker run twice for determinism (instructions via STCKF under -icount shift=0)", nsizes);
+    println!(
+        "bench: {} sizes, each walker run twice for determinism (instructions via STCKF under -icount shift=0)",
+        nsizes
+    );
     let a = run_once(nsizes);
     let b = run_once(nsizes);
-    let same = a.walk == b.walk && a.map == b.map && a.unmap == b.unmap && a.upgrade == b.upgrade && a.memory == b.memory;
+    let same =
+        a.walk == b.walk && a.map == b.map && a.unmap == b.unmap && a.upgrade == b.upgrade && a.memory == b.memory;
     println!();
     println!("instructions per page (ratio to the floor in parentheses)");
     for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
@@ -181,13 +228,31 @@ pub fn run(full: bool) -> ! {
             }
             println!();
         }
-        println!("  map {:.1}/page, unmap {:.1}/page", a.map[ti] as f64 / SIZES[nsizes - 1] as f64, a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64);
+        println!(
+            "  map {:.1}/page, unmap {:.1}/page",
+            a.map[ti] as f64 / SIZES[nsizes - 1] as f64,
+            a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64
+        );
     }
-    println!("upgrade (live space): segment->region-third {}, ->region-second {}, ->region-first {} instructions", a.upgrade[0], a.upgrade[1], a.upgrade[2]);
+    println!(
+        "upgrade (live space): segment->region-third {}, ->region-second {}, ->region-first {} instructions",
+        a.upgrade[0], a.upgrade[1], a.upgrade[2]
+    );
     println!();
     println!("page-table memory: used / minimum / always 5 levels (bytes)");
-    for ((name, (used, min, five)), (ty, c, p, f)) in ["dense 1 GiB", "2048 pages over 4 TiB", "one page above 4 TiB"].iter().zip(a.memory).zip(a.shape) {
-        println!("  {:<34} {:>10} {:>10} {:>10}  {}", name, used, min, five, if used == min { "minimum" } else { "ABOVE MINIMUM" });
+    for ((name, (used, min, five)), (ty, c, p, f)) in ["dense 1 GiB", "2048 pages over 4 TiB", "one page above 4 TiB"]
+        .iter()
+        .zip(a.memory)
+        .zip(a.shape)
+    {
+        println!(
+            "  {:<34} {:>10} {:>10} {:>10}  {}",
+            name,
+            used,
+            min,
+            five,
+            if used == min { "minimum" } else { "ABOVE MINIMUM" }
+        );
         let ptf = f - 4 * c;
         println!(
             "  {:<34} {} space: {c} CRSTs + {p} page tables in {f} frames ({ptf} frames hold the page tables, {:.1} per frame)",
@@ -207,23 +272,56 @@ pub fn run(full: bool) -> ! {
                 let g1 = r <= 1.5;
                 let g2 = n < 256 || naive >= 3.0;
                 if !g1 || !g2 {
-                    println!("  MISS {} {} {} pages: {:.2}x floor (goal <= 1.5), naive/gup {:.2} (goal >= 3)", ty.name(), WALKERS[wi], n, r, naive);
+                    println!(
+                        "  MISS {} {} {} pages: {:.2}x floor (goal <= 1.5), naive/gup {:.2} (goal >= 3)",
+                        ty.name(),
+                        WALKERS[wi],
+                        n,
+                        r,
+                        naive
+                    );
                 }
             }
         }
     }
     println!("  (every line not listed met both goals)");
-    println!("deterministic: {}", if same { "yes (two runs identical)" } else { "NO (runs differ)" });
+    println!(
+        "deterministic: {}",
+        if same {
+            "yes (two runs identical)"
+        } else {
+            "NO (runs differ)"
+        }
+    );
     println!("BEGIN-CSV");
     println!("asce_type,walker,pages,instructions,instructions_per_page");
     for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
         for (wi, w) in WALKERS.iter().enumerate() {
             for (si, &n) in SIZES[..nsizes].iter().enumerate() {
-                println!("{},{},{},{},{:.3}", ty.name(), w, n, a.walk[ti][wi][si], a.walk[ti][wi][si] as f64 / n as f64);
+                println!(
+                    "{},{},{},{},{:.3}",
+                    ty.name(),
+                    w,
+                    n,
+                    a.walk[ti][wi][si],
+                    a.walk[ti][wi][si] as f64 / n as f64
+                );
             }
         }
-        println!("{},map,{},{},{:.3}", ty.name(), SIZES[nsizes - 1], a.map[ti], a.map[ti] as f64 / SIZES[nsizes - 1] as f64);
-        println!("{},unmap,{},{},{:.3}", ty.name(), SIZES[nsizes - 1], a.unmap[ti], a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64);
+        println!(
+            "{},map,{},{},{:.3}",
+            ty.name(),
+            SIZES[nsizes - 1],
+            a.map[ti],
+            a.map[ti] as f64 / SIZES[nsizes - 1] as f64
+        );
+        println!(
+            "{},unmap,{},{},{:.3}",
+            ty.name(),
+            SIZES[nsizes - 1],
+            a.unmap[ti],
+            a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64
+        );
     }
     println!("END-CSV");
     svg(&a, nsizes);
@@ -236,33 +334,67 @@ pub fn run(full: bool) -> ! {
 fn svg(a: &Results, nsizes: usize) {
     let (w, h, l, b) = (720.0f64, 420.0f64, 70.0f64, 50.0f64);
     let ti = 1; // region-third: Linux's default
-    let maxv = (0..WALKERS.len()).flat_map(|wi| (0..nsizes).map(move |si| (wi, si))).map(|(wi, si)| a.walk[ti][wi][si] as f64 / SIZES[si] as f64).fold(1.0, f64::max);
+    let maxv = (0..WALKERS.len())
+        .flat_map(|wi| (0..nsizes).map(move |si| (wi, si)))
+        .map(|(wi, si)| a.walk[ti][wi][si] as f64 / SIZES[si] as f64)
+        .fold(1.0, f64::max);
     let ymax = libm_log10(maxv * 1.2);
     let x = |si: usize| l + (w - l - 20.0) * si as f64 / (nsizes.max(2) - 1) as f64;
     let y = |v: f64| h - b - (h - b - 20.0) * libm_log10(v.max(1.0)) / ymax;
     println!("BEGIN-SVG");
     println!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">");
     println!("<rect width=\"100%\" height=\"100%\" fill=\"white\"/>");
-    println!("<text x=\"{}\" y=\"16\">instructions per page vs range size (region-third space, log scales)</text>", l);
-    println!("<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>", h - b, w - 20.0, h - b);
-    println!("<line x1=\"{l}\" y1=\"20\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>", h - b);
+    println!(
+        "<text x=\"{}\" y=\"16\">instructions per page vs range size (region-third space, log scales)</text>",
+        l
+    );
+    println!(
+        "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
+        h - b,
+        w - 20.0,
+        h - b
+    );
+    println!(
+        "<line x1=\"{l}\" y1=\"20\" x2=\"{l}\" y2=\"{}\" stroke=\"black\"/>",
+        h - b
+    );
     for (si, &n) in SIZES[..nsizes].iter().enumerate() {
-        println!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>", x(si), h - b + 16.0);
+        println!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{n}</text>",
+            x(si),
+            h - b + 16.0
+        );
     }
     let mut t = 1.0;
     while t <= maxv * 1.2 {
-        println!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{t}</text>", l - 6.0, y(t) + 4.0);
+        println!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{t}</text>",
+            l - 6.0,
+            y(t) + 4.0
+        );
         t *= 10.0;
     }
-    println!("<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">pages in range</text>", (w + l) / 2.0, h - 12.0);
+    println!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">pages in range</text>",
+        (w + l) / 2.0,
+        h - 12.0
+    );
     let colors = ["black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
     for (wi, name) in WALKERS.iter().enumerate() {
-        print!("<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"", colors[wi]);
+        print!(
+            "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"",
+            colors[wi]
+        );
         for si in 0..nsizes {
             print!("{:.1},{:.1} ", x(si), y(a.walk[ti][wi][si] as f64 / SIZES[si] as f64));
         }
         println!("\"/>");
-        println!("<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{name}</text>", w - 150.0, 40.0 + 16.0 * wi as f64, colors[wi]);
+        println!(
+            "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{name}</text>",
+            w - 150.0,
+            40.0 + 16.0 * wi as f64,
+            colors[wi]
+        );
     }
     println!("</svg>");
     println!("END-SVG");

@@ -105,7 +105,9 @@ extern "C" fn kernel_main() -> ! {
         exit_failure("SCLP console not available");
     }
     println!("foldkern: s390x reference kernel for dynamic page-table folding and gup_fast");
-    let Some(scp) = sclp::read_scp_info() else { exit_failure("SCLP Read SCP Info failed") };
+    let Some(scp) = sclp::read_scp_info() else {
+        exit_failure("SCLP Read SCP Info failed")
+    };
     // SAFETY: only the addresses of linker symbols are taken.
     let kernel = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__kernel_end)) };
     let mem = scp.memory;
@@ -204,7 +206,12 @@ pub fn start_secondaries() {
 pub fn print_machine() {
     let m = machine();
     let f = frames().lock();
-    println!("machine:   {} MiB memory, {} CPU(s), boot CPU address {}", m.mem >> 20, m.scp.cpus, m.cpu_addr);
+    println!(
+        "machine:   {} MiB memory, {} CPU(s), boot CPU address {}",
+        m.mem >> 20,
+        m.scp.cpus,
+        m.cpu_addr
+    );
     println!(
         "facilities: z/Arch(2) {}  DAT-enh(3) {}  EDAT-1(8) {}  interlocked-access(45) {}  EDAT-2(78) {}  vector(129) {}  IEP(130) {}",
         yn(m.has_facility(2)), yn(m.has_facility(3)), yn(m.has_facility(8)), yn(m.has_facility(45)), yn(m.has_facility(78)),
@@ -212,18 +219,30 @@ pub fn print_machine() {
     );
     println!(
         "kernel:    image {:#x}..{:#x} ({} KiB), metadata {:#x}..{:#x}, {} of {} frames free",
-        m.kernel.0, m.kernel.1, (m.kernel.1 - m.kernel.0) >> 10, m.metadata.0, m.metadata.1, f.free_count(), f.total_frames()
+        m.kernel.0,
+        m.kernel.1,
+        (m.kernel.1 - m.kernel.0) >> 10,
+        m.metadata.0,
+        m.metadata.1,
+        f.free_count(),
+        f.total_frames()
     );
     drop(f);
     let k = KSPACE.get().unwrap().lock();
     println!(
         "DAT:       on; kernel space {} ({} levels), identity map of all memory, text read-only, tables {} KiB",
-        k.asce_type().name(), k.asce_type().levels(), k.table_bytes() >> 10
+        k.asce_type().name(),
+        k.asce_type().levels(),
+        k.table_bytes() >> 10
     );
 }
 
 fn yn(b: bool) -> &'static str {
-    if b { "yes" } else { "no" }
+    if b {
+        "yes"
+    } else {
+        "no"
+    }
 }
 
 /// Run what the command line asks for: `demo` (default), `test[=filters]`,

@@ -25,6 +25,8 @@ pub use kernel::{exit_failure, exit_success};
 
 #[cfg(not(target_arch = "s390x"))]
 fn main() {
-    eprintln!("foldkern is an s390x kernel: build it with `./qemu-run.sh` (or cargo build --target s390x-unknown-linux-gnu)");
+    eprintln!(
+        "foldkern is an s390x kernel: build it with `./qemu-run.sh` (or cargo build --target s390x-unknown-linux-gnu)"
+    );
     std::process::exit(2);
 }

@@ -38,7 +38,11 @@ fn seed_scenario_each_variant() {
         assert_eq!(p, [PhysAddr(0x10000), PhysAddr(0x11000)], "{v:?}");
     }
     let (o, p) = h.gup(&s, Variant::NextEntry, SEED, 2, GupFlags::empty());
-    assert_eq!(p, [PhysAddr(0x10000), PhysAddr(0x12000)], "next_entry re-reads the stale copy");
+    assert_eq!(
+        p,
+        [PhysAddr(0x10000), PhysAddr(0x12000)],
+        "next_entry re-reads the stale copy"
+    );
     assert!(o.violations > 0);
     assert_eq!(h.pagemap.total_pins(), 0);
 }
@@ -48,16 +52,52 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     let h = host(16, false);
     let mut s = seed_space(&h, false);
     let mut pages = [PhysAddr(0); 3];
-    let r = get_user_pages_fast(&mut s, None, h.pagemap, h.stack, Variant::PreFix, SEED, 2, GupFlags::empty(), &mut pages);
+    let r = get_user_pages_fast(
+        &mut s,
+        None,
+        h.pagemap,
+        h.stack,
+        Variant::PreFix,
+        SEED,
+        2,
+        GupFlags::empty(),
+        &mut pages,
+    );
     assert!(matches!(r, Err(GupError::Walk(WalkError::OffObject { .. }))));
     assert_eq!(h.pagemap.total_pins(), 0, "pins from a failed walk are dropped");
     s.map(SEED + 2 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RO).unwrap();
-    let (n, fast) = get_user_pages_fast(&mut s, Some(h.frames), h.pagemap, h.stack, Variant::OffsetLockless, SEED, 3, GupFlags::empty(), &mut pages).unwrap();
+    let (n, fast) = get_user_pages_fast(
+        &mut s,
+        Some(h.frames),
+        h.pagemap,
+        h.stack,
+        Variant::OffsetLockless,
+        SEED,
+        3,
+        GupFlags::empty(),
+        &mut pages,
+    )
+    .unwrap();
     assert_eq!((n, fast.pinned), (3, 3));
     unpin_user_pages(h.pagemap, &pages[..n]).unwrap();
-    assert_eq!(unpin_user_pages(h.pagemap, &pages[..1]), Err(page::UnpinError(pages[0])), "unpin below zero is refused");
+    assert_eq!(
+        unpin_user_pages(h.pagemap, &pages[..1]),
+        Err(page::UnpinError(pages[0])),
+        "unpin below zero is refused"
+    );
     // FOLL_WRITE on the read-only page: fast walk stops, slow path refuses too.
-    let (n, fast) = get_user_pages_fast(&mut s, None, h.pagemap, h.stack, Variant::OffsetLockless, SEED, 3, GupFlags::WRITE, &mut pages).unwrap();
+    let (n, fast) = get_user_pages_fast(
+        &mut s,
+        None,
+        h.pagemap,
+        h.stack,
+        Variant::OffsetLockless,
+        SEED,
+        3,
+        GupFlags::WRITE,
+        &mut pages,
+    )
+    .unwrap();
     assert_eq!((n, fast.pinned), (2, 2));
     unpin_user_pages(h.pagemap, &pages[..n]).unwrap();
     assert_eq!(h.pagemap.total_pins(), 0);
@@ -70,7 +110,8 @@ fn large_frames_edat1_and_edat2() {
         let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
         // A 1 MiB frame at 2 GiB - 1 MiB and a 2 GiB frame at 2 GiB: the range
         // crosses the region-third boundary from a large segment into a large region.
-        s.map_large(0x7ff0_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW).unwrap();
+        s.map_large(0x7ff0_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW)
+            .unwrap();
         s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
         let start = 0x7fff_e000;
         let want = [PhysAddr(0x1fe000), PhysAddr(0x1ff000), PhysAddr(0), PhysAddr(0x1000)];
@@ -79,10 +120,18 @@ fn large_frames_edat1_and_edat2() {
             assert_eq!((o.error, o.violations), (None, 0), "{ty:?} {v:?}");
             assert_eq!(p, want, "{ty:?} {v:?}");
             let (_, p) = h.gup(&s, v, start, 4, GupFlags::WRITE);
-            assert_eq!(p, want[..2], "{ty:?} {v:?}: FOLL_WRITE stops at the read-only 2 GiB frame");
+            assert_eq!(
+                p,
+                want[..2],
+                "{ty:?} {v:?}: FOLL_WRITE stops at the read-only 2 GiB frame"
+            );
         }
         let (o, _) = h.gup(&s, Variant::PreFix, start, 4, GupFlags::empty());
-        assert_eq!(o.error.is_some(), prefix_walks_off(ty, start, start + 4 * PAGE_SIZE), "{ty:?}");
+        assert_eq!(
+            o.error.is_some(),
+            prefix_walks_off(ty, start, start + 4 * PAGE_SIZE),
+            "{ty:?}"
+        );
         assert_eq!(s.lookup(0x8000_1234).unwrap().unwrap().pa, PhysAddr(0x1234));
     }
     assert_eq!(h.pagemap.total_pins(), 0);
@@ -92,7 +141,9 @@ fn large_frames_edat1_and_edat2() {
 fn large_frames_refused_without_edat() {
     let h = host(16, false);
     let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
-    assert!(s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW).is_err());
+    assert!(s
+        .map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW)
+        .is_err());
     assert_eq!(s.table_bytes(), 16384);
 }
 
@@ -101,15 +152,33 @@ fn fixed_variants_match_translation_everywhere() {
     let h = host(16, false);
     let p = PAGE_SIZE;
     for ty in AsceType::ALL {
-        for b in [1u64 << 20, 1 << 31, SEED + p, 1 << 42, 1 << 53, 0u64.wrapping_sub(8 * p)] {
+        for b in [
+            1u64 << 20,
+            1 << 31,
+            SEED + p,
+            1 << 42,
+            1 << 53,
+            0u64.wrapping_sub(8 * p),
+        ] {
             if b.wrapping_add(4 * p).wrapping_sub(1) > ty.last_addr() || b < 4 * p {
                 continue;
             }
-            for (start, n, hole, write) in [(b - 2 * p, 4usize, None, false), (b - 3 * p, 3, None, true), (b, 1, None, false), (b - 2 * p, 4, Some(2u64), false)] {
+            for (start, n, hole, write) in [
+                (b - 2 * p, 4usize, None, false),
+                (b - 3 * p, 3, None, true),
+                (b, 1, None, false),
+                (b - 2 * p, 4, Some(2u64), false),
+            ] {
                 let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
                 for i in 0..n as u64 {
                     if Some(i) != hole {
-                        s.map(start + i * p, PhysAddr(0x100000 + i * p), 1, if i == 3 { Prot::RO } else { Prot::RW }).unwrap();
+                        s.map(
+                            start + i * p,
+                            PhysAddr(0x100000 + i * p),
+                            1,
+                            if i == 3 { Prot::RO } else { Prot::RW },
+                        )
+                        .unwrap();
                     }
                 }
                 let want = h.expected(&s, start, n, write);
@@ -121,7 +190,11 @@ fn fixed_variants_match_translation_everywhere() {
                 }
                 let (o, _) = h.gup(&s, Variant::PreFix, start, n, flags);
                 let reach = (start + (want.len() as u64 + 1) * p).min(start + n as u64 * p);
-                assert_eq!(o.error.is_some(), prefix_walks_off(ty, start, reach), "{ty:?} pre-fix {start:#x}+{n}");
+                assert_eq!(
+                    o.error.is_some(),
+                    prefix_walks_off(ty, start, reach),
+                    "{ty:?} pre-fix {start:#x}+{n}"
+                );
             }
         }
     }
@@ -132,7 +205,11 @@ fn fixed_variants_match_translation_everywhere() {
 fn out_of_range_requests_pin_nothing() {
     let h = host(16, false);
     let s = seed_space(&h, false);
-    for (start, n) in [(1u64 << 42, 1usize), ((1 << 42) - PAGE_SIZE, 2), (u64::MAX - PAGE_SIZE + 1, 2)] {
+    for (start, n) in [
+        (1u64 << 42, 1usize),
+        ((1 << 42) - PAGE_SIZE, 2),
+        (u64::MAX - PAGE_SIZE + 1, 2),
+    ] {
         for v in Variant::ALL {
             let (o, p) = h.gup(&s, v, start, n, GupFlags::empty());
             assert!(p.is_empty() && o.error.is_none(), "{v:?} {start:#x}");

@@ -26,13 +26,19 @@ fn level_arithmetic() {
     for l in Level::ALL {
         assert_eq!(l.below().and_then(|b| b.above()), l.below().map(|_| l));
     }
-    assert_eq!(Level::ALL.map(|l| l.translation_exception()), [0x39, 0x3a, 0x3b, 0x10, 0x11]);
+    assert_eq!(
+        Level::ALL.map(|l| l.translation_exception()),
+        [0x39, 0x3a, 0x3b, 0x10, 0x11]
+    );
 }
 
 #[test]
 fn asce_types_and_limits() {
     assert_eq!(AsceType::ALL.map(|t| t.levels()), [2, 3, 4, 5]);
-    assert_eq!(AsceType::ALL.map(|t| t.last_addr()), [(1 << 31) - 1, (1 << 42) - 1, (1 << 53) - 1, u64::MAX]);
+    assert_eq!(
+        AsceType::ALL.map(|t| t.last_addr()),
+        [(1 << 31) - 1, (1 << 42) - 1, (1 << 53) - 1, u64::MAX]
+    );
     assert_eq!(AsceType::for_last_addr(0), AsceType::Segment);
     assert_eq!(AsceType::for_last_addr((1 << 31) - 1), AsceType::Segment);
     assert_eq!(AsceType::for_last_addr(1 << 31), AsceType::Region3);
@@ -90,12 +96,21 @@ fn addr_end_static_and_folded() {
     assert_eq!(pgd_addr_end_folded(Pgd(r3), a, e), 0x100_8000_0000);
     assert_eq!(p4d_addr_end_folded(P4d(r3), a, e), 0x100_8000_0000);
     assert_eq!(rste_addr_end_folded(0, 0xff000, 0x101000), 0x100000);
-    assert_eq!(rste_addr_end_folded(0x08, 0x3ff_ffff_f000, 0x400_0000_1000), 0x400_0000_0000);
+    assert_eq!(
+        rste_addr_end_folded(0x08, 0x3ff_ffff_f000, 0x400_0000_1000),
+        0x400_0000_0000
+    );
     // end == 0 means 2^64; the boundary computation wraps at the top.
     assert_eq!(pgd_addr_end(0xffff_ffff_ffff_f000, 0), 0);
     assert_eq!(pmd_addr_end(0xffff_ffff_fff0_0000, 0), 0);
     assert_eq!(pmd_addr_end(0xffff_ffff_ffe0_0000, 0), 0xffff_ffff_fff0_0000);
-    for (addr, end) in [(0, 4096), (0xff000, 0x201000), (0x7fff_f000, 0x8000_1000), (1 << 42, 0), (0xffff_ffff_ffff_f000, 0)] {
+    for (addr, end) in [
+        (0, 4096),
+        (0xff000, 0x201000),
+        (0x7fff_f000, 0x8000_1000),
+        (1 << 42, 0),
+        (0xffff_ffff_ffff_f000, 0),
+    ] {
         debug_vm_pgtable::check_addr_end(addr, end).unwrap();
     }
 }
@@ -113,7 +128,11 @@ fn folding_decisions_every_level_every_type() {
         let pudp = pud_offset(h.plat, p4dp, va).unwrap();
         let pmdp = pmd_offset(h.plat, pudp, va).unwrap();
         let got = [p4dp == pgdp, pudp == p4dp, pmdp == pudp];
-        let want = [ty <= AsceType::Region2, ty <= AsceType::Region3, ty == AsceType::Segment];
+        let want = [
+            ty <= AsceType::Region2,
+            ty <= AsceType::Region3,
+            ty == AsceType::Segment,
+        ];
         assert_eq!(got, want, "{ty:?}: which of p4d/pud/pmd_offset return their argument");
         assert_eq!(pmdp.level(), Level::Pmd);
         let pmd = Pmd(read_entry(h.plat, pmdp).unwrap());
@@ -130,12 +149,18 @@ fn unmap_and_protect_record_invalidations() {
     s.map(0x100_7fff_f000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
     h.plat.flushes.borrow_mut().clear();
     s.protect(0x100_7fff_f000, 1, Prot::RO).unwrap();
-    assert!(matches!(h.plat.flushes.borrow()[..], [Flush::Ipte(_, VirtAddr(0x100_7fff_f000))]));
+    assert!(matches!(
+        h.plat.flushes.borrow()[..],
+        [Flush::Ipte(_, VirtAddr(0x100_7fff_f000))]
+    ));
     h.plat.flushes.borrow_mut().clear();
     s.unmap(0x100_7fff_f000, 2).unwrap();
     let f = h.plat.flushes.borrow().clone();
     let iptes = f.iter().filter(|x| matches!(x, Flush::Ipte(..))).count();
-    let idtes: Vec<_> = f.iter().filter_map(|x| if let Flush::Idte(_, l, _) = x { Some(*l) } else { None }).collect();
+    let idtes: Vec<_> = f
+        .iter()
+        .filter_map(|x| if let Flush::Idte(_, l, _) = x { Some(*l) } else { None })
+        .collect();
     assert_eq!(iptes, 2, "{f:?}");
     // Each page table is unhooked from its segment table, each segment table from the region-third table.
     assert_eq!(idtes, [Level::Pmd, Level::Pud, Level::Pmd, Level::Pud], "{f:?}");
@@ -162,11 +187,29 @@ fn bad_requests_are_refused_without_change() {
     let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
     s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
     let before = (s.table_bytes(), h.frames.lock().free_count());
-    assert_eq!(s.map(0x1001, PhysAddr(0x20000), 1, Prot::RW), Err(MapError::Misaligned(0x1001)));
-    assert_eq!(s.map(0, PhysAddr(0x30000), 2, Prot::RW), Err(MapError::AlreadyMapped(VirtAddr(0x1000))));
-    assert_eq!(s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW), Err(MapError::FrameOutsideMemory(PhysAddr(16 << 20))));
-    assert_eq!(s.unmap(0xffff_ffff_ffff_f000, 2), Err(MapError::Wraps { start: 0xffff_ffff_ffff_f000, pages: 2 }));
-    assert_eq!(s.protect(0x2000, 1, Prot::RO), Err(MapError::NotMapped(VirtAddr(0x2000))));
+    assert_eq!(
+        s.map(0x1001, PhysAddr(0x20000), 1, Prot::RW),
+        Err(MapError::Misaligned(0x1001))
+    );
+    assert_eq!(
+        s.map(0, PhysAddr(0x30000), 2, Prot::RW),
+        Err(MapError::AlreadyMapped(VirtAddr(0x1000)))
+    );
+    assert_eq!(
+        s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW),
+        Err(MapError::FrameOutsideMemory(PhysAddr(16 << 20)))
+    );
+    assert_eq!(
+        s.unmap(0xffff_ffff_ffff_f000, 2),
+        Err(MapError::Wraps {
+            start: 0xffff_ffff_ffff_f000,
+            pages: 2
+        })
+    );
+    assert_eq!(
+        s.protect(0x2000, 1, Prot::RO),
+        Err(MapError::NotMapped(VirtAddr(0x2000)))
+    );
     assert_eq!((s.table_bytes(), h.frames.lock().free_count()), before);
     assert!(s.lookup(0).unwrap().is_none());
 }
@@ -189,14 +232,25 @@ fn corrupted_entries_are_reported_never_followed() {
         assert!(matches!(s.lookup(va), Err(WalkError::BadEntry { .. })), "{name}");
         for v in Variant::ALL {
             let (o, pages) = h.gup(&s, v, va, 1, GupFlags::empty());
-            assert!(pages.is_empty() && matches!(o.error, Some(WalkError::BadEntry { .. })), "{name}: {v:?} {o:?}");
+            assert!(
+                pages.is_empty() && matches!(o.error, Some(WalkError::BadEntry { .. })),
+                "{name}: {v:?} {o:?}"
+            );
         }
         // Put it back (through the path above the corrupt entry) so the space frees cleanly.
         let mut ptr = pgd_offset(s.asce(), va);
         while ptr.level() != level {
             let v = h.plat.read_u64(ptr.addr);
             let b = ptr.level().below().unwrap();
-            ptr = EntryPtr::table(b, PhysAddr(if ptr.level() == Level::Pmd { v & !0x7ff } else { v & !0xfff }), b.index(va));
+            ptr = EntryPtr::table(
+                b,
+                PhysAddr(if ptr.level() == Level::Pmd {
+                    v & !0x7ff
+                } else {
+                    v & !0xfff
+                }),
+                b.index(va),
+            );
         }
         h.plat.write_u64(ptr.addr, old);
     }
@@ -210,7 +264,10 @@ fn host_arena_reports_stray_access() {
     assert!(r.is_err(), "a read beyond the arena must be reported");
     // A walker pointer off its object is refused before any read happens.
     let p = EntryPtr::table(Level::Pte, PhysAddr(0x1000), 255).add(1);
-    assert!(matches!(read_entry(h.plat, p), Err(WalkError::OffObject { word: None, .. })));
+    assert!(matches!(
+        read_entry(h.plat, p),
+        Err(WalkError::OffObject { word: None, .. })
+    ));
 }
 
 #[test]
@@ -251,7 +308,10 @@ fn ptdump_output() {
     let mut out = String::new();
     ptdump::ptdump(&s, &mut out).unwrap();
     assert!(out.contains("region-third  [0x200]"), "{out}");
-    assert!(out.contains("[0x0f0-0x0ff]") && out.contains("ro") && out.contains("(16 x 4 KiB)"), "{out}");
+    assert!(
+        out.contains("[0x0f0-0x0ff]") && out.contains("ro") && out.contains("(16 x 4 KiB)"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -265,8 +325,14 @@ fn freed_tables_are_poisoned_after_walker_sync() {
     s.unmap(0x100_7fff_f000, 1).unwrap();
     let f = h.plat.flushes.borrow().clone();
     let last_idte = f.iter().rposition(|x| matches!(x, Flush::Idte(..))).unwrap();
-    let sync = f.iter().position(|x| *x == Flush::Sync).expect("no walker synchronisation before freeing");
-    assert!(sync > last_idte, "tables must be unhooked (IDTE) before the sync: {f:?}");
+    let sync = f
+        .iter()
+        .position(|x| *x == Flush::Sync)
+        .expect("no walker synchronisation before freeing");
+    assert!(
+        sync > last_idte,
+        "tables must be unhooked (IDTE) before the sync: {f:?}"
+    );
     // The host arena reports any access to the freed tables...
     let plat = h.plat;
     let stale = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(pte.base)));

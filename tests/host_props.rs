@@ -15,7 +15,16 @@ use proptest::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Interesting places: just below each level boundary of each type.
-const REGIONS: [u64; 8] = [0, (1 << 20) - 8 * PAGE_SIZE, (1 << 31) - 8 * PAGE_SIZE, 0x100_7fff_f000 - 4 * PAGE_SIZE, (1 << 42) - 8 * PAGE_SIZE, (1 << 53) - 8 * PAGE_SIZE, 0xffff_ffff_ffff_0000, (1 << 31) + (5 << 20)];
+const REGIONS: [u64; 8] = [
+    0,
+    (1 << 20) - 8 * PAGE_SIZE,
+    (1 << 31) - 8 * PAGE_SIZE,
+    0x100_7fff_f000 - 4 * PAGE_SIZE,
+    (1 << 42) - 8 * PAGE_SIZE,
+    (1 << 53) - 8 * PAGE_SIZE,
+    0xffff_ffff_ffff_0000,
+    (1 << 31) + (5 << 20),
+];
 
 /// Where 1 MiB frames (EDAT-1) go: slot k maps LARGE + k MiB to frame (2 + k) MiB.
 const LARGE: u64 = 0x4000_0000;
@@ -25,12 +34,31 @@ const HUGE: u64 = 0x200_0000_0000;
 
 #[derive(Clone, Debug)]
 enum Op {
-    Map { region: usize, page: u64, n: u64, write: bool },
-    Unmap { region: usize, page: u64, n: u64 },
-    Protect { region: usize, page: u64, n: u64, write: bool },
+    Map {
+        region: usize,
+        page: u64,
+        n: u64,
+        write: bool,
+    },
+    Unmap {
+        region: usize,
+        page: u64,
+        n: u64,
+    },
+    Protect {
+        region: usize,
+        page: u64,
+        n: u64,
+        write: bool,
+    },
     Upgrade(u64),
-    MapLarge { slot: u64, write: bool },
-    UnmapLarge { slot: u64 },
+    MapLarge {
+        slot: u64,
+        write: bool,
+    },
+    UnmapLarge {
+        slot: u64,
+    },
     MapHuge,
 }
 
@@ -73,11 +101,18 @@ fn required_bytes(ty: AsceType, pages: &BTreeMap<u64, (u64, bool)>, large: &BTre
             }
         }
     }
-    16384 + tables.iter().map(|(l, _)| if *l == 4 { 2048 } else { 16384 }).sum::<u64>()
+    16384
+        + tables
+            .iter()
+            .map(|(l, _)| if *l == 4 { 2048 } else { 16384 })
+            .sum::<u64>()
 }
 
 fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(256)
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256)
 }
 
 proptest! {
@@ -222,6 +257,9 @@ fn prefix_predicate_both_ways() {
     // Not crossing, ending exactly on the boundary, or nothing folded: stays.
     assert!(!prefix_walks_off(AsceType::Segment, 0xfe000, 0x100000));
     assert!(!prefix_walks_off(AsceType::Region3, 0x7fff_f000, 0x8000_0000));
-    assert!(!prefix_walks_off(AsceType::Region3, 0xff000, 0x101000), "1 MiB crossings are real steps in 3 levels");
+    assert!(
+        !prefix_walks_off(AsceType::Region3, 0xff000, 0x101000),
+        "1 MiB crossings are real steps in 3 levels"
+    );
     assert!(!prefix_walks_off(AsceType::Region1, 0x100_7fff_f000, 0x100_8000_1000));
 }

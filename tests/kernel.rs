@@ -26,11 +26,17 @@ fn root() -> PathBuf {
 /// rustup installs rust-toolchain.toml's targets only together with the toolchain;
 /// when the toolchain is there but the s390x target is not, add it.
 fn ensure_target() {
-    let listed = Command::new("rustup").current_dir(root()).args(["target", "list", "--installed"]).output();
+    let listed = Command::new("rustup")
+        .current_dir(root())
+        .args(["target", "list", "--installed"])
+        .output();
     if let Ok(o) = listed {
         if o.status.success() && !String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == TARGET) {
             eprintln!("kernel harness: adding the Rust target {TARGET} (rustup target add)");
-            let _ = Command::new("rustup").current_dir(root()).args(["target", "add", TARGET]).status();
+            let _ = Command::new("rustup")
+                .current_dir(root())
+                .args(["target", "add", TARGET])
+                .status();
         }
     }
 }
@@ -43,13 +49,21 @@ fn build_kernel() -> Result<PathBuf, String> {
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
-        return Err(format!("kernel build failed:\n{}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "kernel build failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     Ok(root().join("target").join(TARGET).join("release").join("foldkern"))
 }
 
 fn have_qemu() -> bool {
-    Command::new("qemu-system-s390x").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok()
+    Command::new("qemu-system-s390x")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
 }
 
 /// One QEMU run.
@@ -72,7 +86,12 @@ impl Boot {
 }
 
 fn timeout() -> Duration {
-    Duration::from_secs(std::env::var("FOLDKERN_TIMEOUT").ok().and_then(|s| s.parse().ok()).unwrap_or(600))
+    Duration::from_secs(
+        std::env::var("FOLDKERN_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600),
+    )
 }
 
 fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Result<Boot, String> {
@@ -80,10 +99,29 @@ fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Resu
         return Err(INSTALL.into());
     }
     // Extra arguments may choose the accelerator themselves (-accel tcg,thread=single).
-    let machine = if extra.contains(&"-accel") { "s390-ccw-virtio" } else { "s390-ccw-virtio,accel=tcg" };
+    let machine = if extra.contains(&"-accel") {
+        "s390-ccw-virtio"
+    } else {
+        "s390-ccw-virtio,accel=tcg"
+    };
     let mut child = Command::new("qemu-system-s390x")
-        .args(["-nodefaults", "-nographic", "-no-reboot", "-machine", machine, "-m", "256M"])
-        .args(["-chardev", "stdio,id=con0", "-device", "sclpconsole,chardev=con0", "-action", "panic=exit-failure"])
+        .args([
+            "-nodefaults",
+            "-nographic",
+            "-no-reboot",
+            "-machine",
+            machine,
+            "-m",
+            "256M",
+        ])
+        .args([
+            "-chardev",
+            "stdio,id=con0",
+            "-device",
+            "sclpconsole,chardev=con0",
+            "-action",
+            "panic=exit-failure",
+        ])
         .arg("-kernel")
         .arg(kernel)
         .args(["-append", append])
@@ -95,7 +133,10 @@ fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Resu
         .map_err(|e| format!("cannot start qemu-system-s390x: {e}"))?;
     let output = Arc::new(Mutex::new(String::new()));
     let mut readers = Vec::new();
-    for stream in [Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>, Box::new(child.stderr.take().unwrap())] {
+    for stream in [
+        Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().unwrap()),
+    ] {
         let out = output.clone();
         readers.push(std::thread::spawn(move || {
             for line in BufReader::new(stream).lines().map_while(Result::ok) {
@@ -121,7 +162,11 @@ fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Resu
         let _ = r.join();
     }
     let output = output.lock().unwrap().clone();
-    Ok(Boot { output, status, timeout: limit })
+    Ok(Boot {
+        output,
+        status,
+        timeout: limit,
+    })
 }
 
 #[derive(Clone, Debug)]
@@ -146,12 +191,17 @@ fn verdict_of(rest: &str) -> Option<Verdict> {
     } else if let Some(i) = rest.find("FAILED: ") {
         Some(Verdict::Failed(rest[i + 8..].to_string()))
     } else {
-        rest.find("skipped: ").map(|i| Verdict::Skipped(rest[i + 9..].to_string()))
+        rest.find("skipped: ")
+            .map(|i| Verdict::Skipped(rest[i + 9..].to_string()))
     }
 }
 
 fn parse(output: &str) -> Parsed {
-    let mut p = Parsed { verdicts: BTreeMap::new(), unfinished: None, summary: None };
+    let mut p = Parsed {
+        verdicts: BTreeMap::new(),
+        unfinished: None,
+        summary: None,
+    };
     let mut current: Option<String> = None;
     let mut fatal = String::new();
     for line in output.lines() {
@@ -178,12 +228,17 @@ fn parse(output: &str) -> Parsed {
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() == 6 && words[1] == "passed," && words[3] == "failed," && words[5] == "skipped" {
-            p.summary = Some((words[0].parse().unwrap_or(0), words[2].parse().unwrap_or(0), words[4].parse().unwrap_or(0)));
+            p.summary = Some((
+                words[0].parse().unwrap_or(0),
+                words[2].parse().unwrap_or(0),
+                words[4].parse().unwrap_or(0),
+            ));
         }
     }
     if let Some(name) = current {
         if !fatal.is_empty() {
-            p.verdicts.insert(name.clone(), Verdict::Failed(format!("the kernel stopped: {fatal}")));
+            p.verdicts
+                .insert(name.clone(), Verdict::Failed(format!("the kernel stopped: {fatal}")));
         } else {
             p.unfinished = Some(name);
         }
@@ -194,9 +249,19 @@ fn parse(output: &str) -> Parsed {
 fn check_suite(b: &Boot, what: &str) -> Result<(), Failed> {
     let p = parse(&b.output);
     if b.timed_out() {
-        return Err(format!("{what}: timed out after {:?}; last test started: {}\n{}", b.timeout, p.unfinished.unwrap_or_default(), b.tail(15)).into());
+        return Err(format!(
+            "{what}: timed out after {:?}; last test started: {}\n{}",
+            b.timeout,
+            p.unfinished.unwrap_or_default(),
+            b.tail(15)
+        )
+        .into());
     }
-    let failed: Vec<String> = p.verdicts.iter().filter_map(|(n, v)| matches!(v, Verdict::Failed(_)).then(|| format!("{n}: {v:?}"))).collect();
+    let failed: Vec<String> = p
+        .verdicts
+        .iter()
+        .filter_map(|(n, v)| matches!(v, Verdict::Failed(_)).then(|| format!("{n}: {v:?}")))
+        .collect();
     match p.summary {
         Some((passed, 0, _)) if b.status == Some(0) && passed > 0 && failed.is_empty() => Ok(()),
         _ => Err(format!("{what}: status {:?}, failures: {failed:?}\n{}", b.status, b.tail(20)).into()),
@@ -205,11 +270,19 @@ fn check_suite(b: &Boot, what: &str) -> Result<(), Failed> {
 
 /// The lines of the demo from the one starting with `marker` to the next blank line.
 fn section(out: &str, marker: &str) -> String {
-    out.lines().skip_while(|l| !l.contains(marker)).take_while(|l| !l.trim().is_empty()).collect::<Vec<_>>().join("\n")
+    out.lines()
+        .skip_while(|l| !l.contains(marker))
+        .take_while(|l| !l.trim().is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn pinned_line(s: &str) -> String {
-    s.lines().find(|l| l.contains("=> pinned")).unwrap_or("").trim().to_string()
+    s.lines()
+        .find(|l| l.contains("=> pinned"))
+        .unwrap_or("")
+        .trim()
+        .to_string()
 }
 
 fn main() {
@@ -226,8 +299,17 @@ fn main() {
             if b.status != Some(0) {
                 return Err(format!("listing kernel tests failed:\n{}", b.tail(20)));
             }
-            let start = b.output.lines().position(|l| l.starts_with("DAT:")).map_or(0, |i| i + 1);
-            Ok(b.output.lines().skip(start).filter(|l| !l.is_empty() && !l.ends_with("(explicit)")).map(str::to_string).collect())
+            let start = b
+                .output
+                .lines()
+                .position(|l| l.starts_with("DAT:"))
+                .map_or(0, |i| i + 1);
+            Ok(b.output
+                .lines()
+                .skip(start)
+                .filter(|l| !l.is_empty() && !l.ends_with("(explicit)"))
+                .map(str::to_string)
+                .collect())
         }),
     };
     let names = match names {
@@ -254,7 +336,10 @@ fn main() {
         let filter = if wanted.len() == names.len() || wanted.len() > 24 {
             "test".to_string()
         } else {
-            format!("test={}", wanted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","))
+            format!(
+                "test={}",
+                wanted.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(",")
+            )
         };
         // Two CPUs, so the SMP tests run too; -smp 1 is covered by the other shapes.
         Some(boot(&kernel, &filter, &["-smp", "2"], timeout()))
@@ -275,9 +360,15 @@ fn main() {
                 }
                 None if b.timed_out() => Err(format!(
                     "timed out after {:?}: kernel test {} started but did not finish\n{}",
-                    b.timeout, p.unfinished.clone().unwrap_or_else(|| "(none)".into()), b.tail(10)
+                    b.timeout,
+                    p.unfinished.clone().unwrap_or_else(|| "(none)".into()),
+                    b.tail(10)
                 )),
-                None => Err(format!("no result: the kernel stopped (status {:?}) before this test\n{}", b.status, b.tail(10))),
+                None => Err(format!(
+                    "no result: the kernel stopped (status {:?}) before this test\n{}",
+                    b.status,
+                    b.tail(10)
+                )),
             },
         };
         trials.push(Trial::test(name, move || result.map_err(Failed::from)));
@@ -287,8 +378,16 @@ fn main() {
     let k = kernel.clone();
     trials.push(Trial::test("harness::panic_fails_the_run", move || {
         let b = boot(&k, "test=boot::deliberate_panic", &[], timeout())?;
-        if b.status == Some(0) || !b.output.contains("kernel panic") || !b.output.contains("deliberate panic from boot::deliberate_panic") {
-            return Err(format!("expected a reported panic and a failure status, got {:?}:\n{}", b.status, b.tail(10)).into());
+        if b.status == Some(0)
+            || !b.output.contains("kernel panic")
+            || !b.output.contains("deliberate panic from boot::deliberate_panic")
+        {
+            return Err(format!(
+                "expected a reported panic and a failure status, got {:?}:\n{}",
+                b.status,
+                b.tail(10)
+            )
+            .into());
         }
         Ok(())
     }));
@@ -297,24 +396,41 @@ fn main() {
         let b = boot(&k, "test=boot::deliberate_failure", &[], timeout())?;
         let p = parse(&b.output);
         match p.verdicts.get("boot::deliberate_failure") {
-            Some(Verdict::Failed(m)) if m.contains("1 + 1 is not 3") && b.status != Some(0) && p.summary == Some((0, 1, 0)) => Ok(()),
-            v => Err(format!("expected FAILED with the kernel's message and status != 0, got {v:?} / {:?}:\n{}", b.status, b.tail(10)).into()),
+            Some(Verdict::Failed(m))
+                if m.contains("1 + 1 is not 3") && b.status != Some(0) && p.summary == Some((0, 1, 0)) =>
+            {
+                Ok(())
+            }
+            v => Err(format!(
+                "expected FAILED with the kernel's message and status != 0, got {v:?} / {:?}:\n{}",
+                b.status,
+                b.tail(10)
+            )
+            .into()),
         }
     }));
     let k = kernel.clone();
-    trials.push(Trial::test("harness::unexpected_program_check_is_reported", move || {
-        let b = boot(&k, "test=boot::unexpected_program_check", &[], timeout())?;
-        let ok = b.status != Some(0)
-            && b.output.contains("unexpected program check")
-            && b.output.contains("(operation exception)")
-            && b.output.contains("old PSW")
-            && b.output.contains("r0 -r3");
-        let p = parse(&b.output);
-        match (ok, p.verdicts.get("boot::unexpected_program_check")) {
-            (true, Some(Verdict::Failed(_))) => Ok(()),
-            (_, v) => Err(format!("expected a register dump, a FAILED verdict and a failure status; got {v:?} {:?}:\n{}", b.status, b.tail(12)).into()),
-        }
-    }));
+    trials.push(Trial::test(
+        "harness::unexpected_program_check_is_reported",
+        move || {
+            let b = boot(&k, "test=boot::unexpected_program_check", &[], timeout())?;
+            let ok = b.status != Some(0)
+                && b.output.contains("unexpected program check")
+                && b.output.contains("(operation exception)")
+                && b.output.contains("old PSW")
+                && b.output.contains("r0 -r3");
+            let p = parse(&b.output);
+            match (ok, p.verdicts.get("boot::unexpected_program_check")) {
+                (true, Some(Verdict::Failed(_))) => Ok(()),
+                (_, v) => Err(format!(
+                    "expected a register dump, a FAILED verdict and a failure status; got {v:?} {:?}:\n{}",
+                    b.status,
+                    b.tail(12)
+                )
+                .into()),
+            }
+        },
+    ));
     let k = kernel.clone();
     trials.push(Trial::test("harness::hang_times_out_naming_the_test", move || {
         let b = boot(&k, "test=boot::deliberate_hang", &[], Duration::from_secs(20))?;
@@ -322,25 +438,45 @@ fn main() {
         if b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang") {
             Ok(())
         } else {
-            Err(format!("expected a timeout naming boot::deliberate_hang, got {:?} / {:?}", b.status, p.unfinished).into())
+            Err(format!(
+                "expected a timeout naming boot::deliberate_hang, got {:?} / {:?}",
+                b.status, p.unfinished
+            )
+            .into())
         }
     }));
     let k = kernel.clone();
-    trials.push(Trial::test("harness::unknown_filter_lists_tests_and_fails", move || {
-        let b = boot(&k, "test=no_such_test", &[], timeout())?;
-        if b.status != Some(0) && b.output.contains("unknown test filter 'no_such_test'") && b.output.contains("boot::console_output") {
-            Ok(())
-        } else {
-            Err(format!("expected the list of tests and a failure, got {:?}:\n{}", b.status, b.tail(10)).into())
-        }
-    }));
+    trials.push(Trial::test(
+        "harness::unknown_filter_lists_tests_and_fails",
+        move || {
+            let b = boot(&k, "test=no_such_test", &[], timeout())?;
+            if b.status != Some(0)
+                && b.output.contains("unknown test filter 'no_such_test'")
+                && b.output.contains("boot::console_output")
+            {
+                Ok(())
+            } else {
+                Err(format!(
+                    "expected the list of tests and a failure, got {:?}:\n{}",
+                    b.status,
+                    b.tail(10)
+                )
+                .into())
+            }
+        },
+    ));
     let k = kernel.clone();
     trials.push(Trial::test("harness::too_little_memory_is_refused", move || {
         let b = boot(&k, "test", &["-m", "16M"], timeout())?;
         if b.status != Some(0) && b.output.contains("too little memory") {
             Ok(())
         } else {
-            Err(format!("expected 'too little memory' and a failure, got {:?}:\n{}", b.status, b.tail(10)).into())
+            Err(format!(
+                "expected 'too little memory' and a failure, got {:?}:\n{}",
+                b.status,
+                b.tail(10)
+            )
+            .into())
         }
     }));
     // The whole suite under other machine shapes.
@@ -348,7 +484,10 @@ fn main() {
         ("m64M", &["-m", "64M"][..]),
         ("m2G", &["-m", "2G"][..]),
         ("smp4", &["-smp", "4"][..]),
-        ("smp2_single_threaded_tcg", &["-smp", "2", "-accel", "tcg,thread=single"][..]),
+        (
+            "smp2_single_threaded_tcg",
+            &["-smp", "2", "-accel", "tcg,thread=single"][..],
+        ),
     ] {
         let k = kernel.clone();
         trials.push(Trial::test(format!("harness::suite_passes_with_{label}"), move || {
@@ -366,7 +505,12 @@ fn main() {
         if !ok {
             return Err(format!("scenario run failed ({:?}):\n{}", b.status, b.tail(15)).into());
         }
-        for bad in ["gup=7:0x1000-0x2000", "gup=3:0x1001-0x3000", "gup=2:0x7fffe000-0x80002000", "gup=3:0x2000-0x1000"] {
+        for bad in [
+            "gup=7:0x1000-0x2000",
+            "gup=3:0x1001-0x3000",
+            "gup=2:0x7fffe000-0x80002000",
+            "gup=3:0x2000-0x1000",
+        ] {
             let b = boot(&k, bad, &[], timeout())?;
             if b.status == Some(0) || !b.output.contains("usage: gup=") {
                 return Err(format!("'{bad}' should be refused with the usage line:\n{}", b.tail(5)).into());
@@ -377,11 +521,27 @@ fn main() {
     let k = kernel.clone();
     trials.push(Trial::test("harness::bench_smoke_is_deterministic", move || {
         let b = boot(&k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
-        let csv = b.output.lines().skip_while(|l| *l != "BEGIN-CSV").skip(1).take_while(|l| *l != "END-CSV").count();
-        if b.status == Some(0) && b.output.contains("deterministic: yes") && csv > 50 && b.output.contains("<svg") && b.output.contains("dense 1 GiB") {
+        let csv = b
+            .output
+            .lines()
+            .skip_while(|l| *l != "BEGIN-CSV")
+            .skip(1)
+            .take_while(|l| *l != "END-CSV")
+            .count();
+        if b.status == Some(0)
+            && b.output.contains("deterministic: yes")
+            && csv > 50
+            && b.output.contains("<svg")
+            && b.output.contains("dense 1 GiB")
+        {
             Ok(())
         } else {
-            Err(format!("bench smoke run failed ({:?}, {csv} CSV rows):\n{}", b.status, b.tail(20)).into())
+            Err(format!(
+                "bench smoke run failed ({:?}, {csv} CSV rows):\n{}",
+                b.status,
+                b.tail(20)
+            )
+            .into())
         }
     }));
     let k = kernel.clone();
@@ -392,7 +552,11 @@ fn main() {
         }
         // The pre-fix walk must stop exactly at the 2 GiB crossing, off the stack copy.
         let prefix = section(&b.output, "[pre-fix]");
-        for want in ["invariant violated: pudp for 0x10080000000", "STOPPED: walked off the stack copy", "1 page(s) pinned before"] {
+        for want in [
+            "invariant violated: pudp for 0x10080000000",
+            "STOPPED: walked off the stack copy",
+            "1 page(s) pinned before",
+        ] {
             if !prefix.contains(want) {
                 return Err(format!("pre-fix trace lacks '{want}':\n{prefix}").into());
             }

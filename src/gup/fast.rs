@@ -21,10 +21,10 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
-use crate::mm::entry::{Asce, Pgd, P4d, Pmd, PteBits, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
+use super::page::PageMap;
+use crate::mm::entry::{Asce, P4d, Pgd, Pmd, PteBits, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, PAGE_SIZE};
-use super::page::PageMap;
 use bitflags::bitflags;
 use core::fmt;
 
@@ -54,7 +54,12 @@ pub enum Variant {
 
 impl Variant {
     /// All variants, in the order the demo shows them.
-    pub const ALL: [Variant; 4] = [Variant::PreFix, Variant::AddrEndFolded, Variant::OffsetLockless, Variant::NextEntry];
+    pub const ALL: [Variant; 4] = [
+        Variant::PreFix,
+        Variant::AddrEndFolded,
+        Variant::OffsetLockless,
+        Variant::NextEntry,
+    ];
     /// The variants that are correct fixes.
     pub const FIXED: [Variant; 2] = [Variant::AddrEndFolded, Variant::OffsetLockless];
     /// Short name.
@@ -133,7 +138,15 @@ impl fmt::Display for Step {
                 _ => "segment entry",
             },
         };
-        write!(f, "{:<3} addr {:#015x} next {:#015x} entry {:#018x} ({kind}) via {}", self.level.name(), self.addr, self.next, self.val, self.ptr)
+        write!(
+            f,
+            "{:<3} addr {:#015x} next {:#015x} entry {:#018x} ({kind}) via {}",
+            self.level.name(),
+            self.addr,
+            self.next,
+            self.val,
+            self.ptr
+        )
     }
 }
 
@@ -153,7 +166,14 @@ pub struct Violation {
 
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}p for {:#x} is {} but a walk from the top gives {}", self.level.name(), self.addr, self.got, self.expected)
+        write!(
+            f,
+            "{}p for {:#x} is {} but a walk from the top gives {}",
+            self.level.name(),
+            self.addr,
+            self.got,
+            self.expected
+        )
     }
 }
 
@@ -208,7 +228,13 @@ pub struct GupFast<'a, P: Platform + ?Sized> {
 /// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
 /// `start` without locks, interrupts disabled. Returns how many it pinned (the
 /// frames are in `pages[..pinned]`); it stops at the first page it cannot handle.
-pub fn gup_fast<P: Platform + ?Sized>(g: GupFast<'_, P>, start: u64, nr_pages: usize, flags: GupFlags, pages: &mut [PhysAddr]) -> GupOutcome {
+pub fn gup_fast<P: Platform + ?Sized>(
+    g: GupFast<'_, P>,
+    start: u64,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [PhysAddr],
+) -> GupOutcome {
     let start = start & !(PAGE_SIZE - 1);
     let nr_pages = nr_pages.min(pages.len());
     let len = nr_pages as u128 * PAGE_SIZE as u128;
@@ -247,7 +273,13 @@ pub fn gup_fast<P: Platform + ?Sized>(g: GupFast<'_, P>, start: u64, nr_pages: u
 impl<P: Platform + ?Sized> Walker<'_, '_, P> {
     fn step(&mut self, level: Level, addr: u64, next: u64, ptr: EntryPtr, val: u64) {
         if let Some(t) = self.trace.as_mut() {
-            t(&Step { level, addr, next, ptr, val });
+            t(&Step {
+                level,
+                addr,
+                next,
+                ptr,
+                val,
+            });
         }
     }
 
@@ -282,7 +314,12 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
             if expected.addr != got.addr {
                 self.out.violations += 1;
                 if self.out.first_violation.is_none() {
-                    self.out.first_violation = Some(Violation { level, addr, got, expected });
+                    self.out.first_violation = Some(Violation {
+                        level,
+                        addr,
+                        got,
+                        expected,
+                    });
                 }
             }
         }
@@ -419,13 +456,19 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         // this page table; check that once instead of on every PTE.
         let n = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
         if Level::Pte.index(addr) + n > Level::Pte.entries() {
-            self.pte_err = Some(WalkError::OffObject { ptr: ptep.add(n as i64 - 1), word: None });
+            self.pte_err = Some(WalkError::OffObject {
+                ptr: ptep.add(n as i64 - 1),
+                word: None,
+            });
             return false;
         }
         // Anything in these bits stops the fast walk: invalid, special, the
         // must-be-zero bit, and protection when FOLL_WRITE.
         let write = self.flags.contains(GupFlags::WRITE);
-        let stop = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits() | if write { PteBits::P.bits() } else { 0 };
+        let stop = PteBits::I.bits()
+            | PteBits::SPECIAL.bits()
+            | PteBits::ZERO_BIT.bits()
+            | if write { PteBits::P.bits() } else { 0 };
         if self.trace.is_some() {
             for i in 0..n {
                 let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
@@ -436,7 +479,11 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
                 }
             }
         }
-        let done = if write { self.pte_loop::<true>(ptep, n) } else { self.pte_loop::<false>(ptep, n) };
+        let done = if write {
+            self.pte_loop::<true>(ptep, n)
+        } else {
+            self.pte_loop::<false>(ptep, n)
+        };
         done == n
     }
 
@@ -461,9 +508,17 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
             let pte = p.read_u64(pa); // ptep_get_lockless
             if pte & stop != 0 {
                 if crate::mm::entry::is_poison(pte) {
-                    self.pte_err = Some(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: crate::mm::pgtable::FREED_TABLE });
+                    self.pte_err = Some(WalkError::BadEntry {
+                        at: ptep.add(i as i64),
+                        val: pte,
+                        why: crate::mm::pgtable::FREED_TABLE,
+                    });
                 } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-                    self.pte_err = Some(WalkError::BadEntry { at: ptep.add(i as i64), val: pte, why: "PTE bit 0x800 is set (translation-specification)" });
+                    self.pte_err = Some(WalkError::BadEntry {
+                        at: ptep.add(i as i64),
+                        val: pte,
+                        why: "PTE bit 0x800 is set (translation-specification)",
+                    });
                 }
                 break;
             }
@@ -474,7 +529,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
             // SAFETY: frame < pins.len() * PAGE_SIZE, so the index is in bounds.
             let counter = unsafe { pins.get_unchecked((frame / PAGE_SIZE) as usize) };
             counter.fetch_add(1, core::sync::atomic::Ordering::AcqRel); // try_grab_page
-            // Re-check: the PTE may have changed while we took the pin.
+                                                                        // Re-check: the PTE may have changed while we took the pin.
             if p.read_u64(pa) != pte {
                 counter.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
                 break;
@@ -491,7 +546,12 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         if self.flags.contains(GupFlags::WRITE) && val & 0x200 != 0 {
             return Ok(false);
         }
-        let base = val & if level == Level::Pmd { SEGMENT_LARGE_ORIGIN } else { REGION3_LARGE_ORIGIN };
+        let base = val
+            & if level == Level::Pmd {
+                SEGMENT_LARGE_ORIGIN
+            } else {
+                REGION3_LARGE_ORIGIN
+            };
         let first = self.nr;
         while addr != end {
             let frame = PhysAddr(base + (addr & (level.size() - 1)));

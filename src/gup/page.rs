@@ -38,7 +38,9 @@ impl PageMap {
     /// `unpin_user_page`: drop one pin.
     pub fn unpin(&self, frame: PhysAddr) -> Result<(), UnpinError> {
         let c = self.slot(frame).ok_or(UnpinError(frame))?;
-        c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1)).map(|_| ()).map_err(|_| UnpinError(frame))
+        c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1))
+            .map(|_| ())
+            .map_err(|_| UnpinError(frame))
     }
     /// Pins held on `frame`.
     pub fn pins(&self, frame: PhysAddr) -> u32 {

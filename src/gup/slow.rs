@@ -106,7 +106,15 @@ pub fn get_user_pages_fast<P: Platform>(
         return Ok((n, out));
     }
     let rest_start = (start & !(PAGE_SIZE - 1)).wrapping_add(n as u64 * PAGE_SIZE);
-    match gup_locked(space, frames_for_populate, pagemap, rest_start, nr_pages - n, flags, &mut pages[n..]) {
+    match gup_locked(
+        space,
+        frames_for_populate,
+        pagemap,
+        rest_start,
+        nr_pages - n,
+        flags,
+        &mut pages[n..],
+    ) {
         Ok(m) => Ok((n + m, out)),
         Err(_) if n > 0 => Ok((n, out)),
         Err(e) => Err(e),

@@ -186,13 +186,23 @@ fn selected(t: &KernelTest, filters: &[&str]) -> bool {
     if filters.is_empty() {
         return !t.explicit;
     }
-    filters.iter().any(|f| if t.explicit { name.as_str() == *f } else { name.as_str().contains(f) })
+    filters.iter().any(|f| {
+        if t.explicit {
+            name.as_str() == *f
+        } else {
+            name.as_str().contains(f)
+        }
+    })
 }
 
 /// Print every test name, one per line (`-append list`).
 pub fn list() {
     for t in all() {
-        println!("{}{}", t.full_name().as_str(), if t.explicit { " (explicit)" } else { "" });
+        println!(
+            "{}{}",
+            t.full_name().as_str(),
+            if t.explicit { " (explicit)" } else { "" }
+        );
     }
 }
 
@@ -231,11 +241,15 @@ pub fn run(filter: &str) -> ! {
         if r.is_ok() && free_after != free_before {
             r = Err(TestFail::Failed(Msg::new(format_args!(
                 "leaked {} frames ({} free before, {} after)",
-                free_before as i64 - free_after as i64, free_before, free_after
+                free_before as i64 - free_after as i64,
+                free_before,
+                free_after
             ))));
         }
         if r.is_ok() && pins_after != pins_before {
-            r = Err(TestFail::Failed(Msg::new(format_args!("pins unbalanced: {pins_before} before, {pins_after} after"))));
+            r = Err(TestFail::Failed(Msg::new(format_args!(
+                "pins unbalanced: {pins_before} before, {pins_after} after"
+            ))));
         }
         match r {
             Ok(()) => {

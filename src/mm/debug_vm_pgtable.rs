@@ -39,7 +39,14 @@ pub struct InvariantError {
 
 impl fmt::Display for InvariantError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} space, {} level, address {:#x})", self.what, self.ty.name(), self.level.name(), self.addr)
+        write!(
+            f,
+            "{} ({} space, {} level, address {:#x})",
+            self.what,
+            self.ty.name(),
+            self.level.name(),
+            self.addr
+        )
     }
 }
 
@@ -53,7 +60,10 @@ pub fn boundary_pages(ty: AsceType) -> impl Iterator<Item = u64> {
         (1 << 53, AsceType::Region1),
         (0, AsceType::Region1), // 2^64: the last page
     ];
-    B.into_iter().filter(move |(_, t)| ty >= *t).flat_map(|(b, _)| [b.wrapping_sub(PAGE_SIZE), b]).filter(move |&a| a <= ty.last_addr() && a != 0)
+    B.into_iter()
+        .filter(move |(_, t)| ty >= *t)
+        .flat_map(|(b, _)| [b.wrapping_sub(PAGE_SIZE), b])
+        .filter(move |&a| a <= ty.last_addr() && a != 0)
 }
 
 fn fail(what: &'static str, ty: AsceType, level: Level, addr: u64) -> InvariantError {
@@ -96,14 +106,24 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
     if !Pte(empty_entry(Level::Pte)).none() || Pte(empty_entry(Level::Pte)).present() {
         return Err(fail("empty PTE must be none", AsceType::Segment, Level::Pte, 0));
     }
-    if !pmd_none(Pmd(empty_entry(Level::Pmd))) || !pud_none(Pud(empty_entry(Level::Pud))) || !p4d_none(P4d(empty_entry(Level::P4d))) || !pgd_none(Pgd(empty_entry(Level::Pgd))) {
-        return Err(fail("empty CRST entries must be none", AsceType::Segment, Level::Pmd, 0));
+    if !pmd_none(Pmd(empty_entry(Level::Pmd)))
+        || !pud_none(Pud(empty_entry(Level::Pud)))
+        || !p4d_none(P4d(empty_entry(Level::P4d)))
+        || !pgd_none(Pgd(empty_entry(Level::Pgd)))
+    {
+        return Err(fail(
+            "empty CRST entries must be none",
+            AsceType::Segment,
+            Level::Pmd,
+            0,
+        ));
     }
     checks += 2;
     for ty in AsceType::ALL {
         let mut s = AddressSpace::new(plat, frames, ty).map_err(|_| fail("cannot create space", ty, ty.top(), 0))?;
         for va in boundary_pages(ty) {
-            s.map(va, frame, 1, Prot::RW).map_err(|_| fail("cannot map", ty, Level::Pte, va))?;
+            s.map(va, frame, 1, Prot::RW)
+                .map_err(|_| fail("cannot map", ty, Level::Pte, va))?;
         }
         let asce = s.asce();
         for va in boundary_pages(ty) {
@@ -114,7 +134,12 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
                 let ptr = walk_to(plat, asce, va, l).map_err(|_| fail("walk", ty, l, va))?;
                 let folded = l <= ty.top();
                 if folded != (ptr.addr == parent.addr) {
-                    return Err(fail("folded pXd_offset must return its argument, a real one a new table", ty, l, va));
+                    return Err(fail(
+                        "folded pXd_offset must return its argument, a real one a new table",
+                        ty,
+                        l,
+                        va,
+                    ));
                 }
                 if !folded && ptr.level() != l {
                     return Err(fail("real pXd_offset must point into a table of its level", ty, l, va));
@@ -134,12 +159,22 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
                 let here = walk_to(plat, asce, va, l).map_err(|_| fail("walk", ty, l, va))?;
                 if let Ok(there) = walk_to(plat, asce, next, l) {
                     if there.base == here.base && there.addr != here.add(1).addr {
-                        return Err(fail("pXd_offset(parent(next), next) != pXdp + 1 within one table", ty, l, va));
+                        return Err(fail(
+                            "pXd_offset(parent(next), next) != pXdp + 1 within one table",
+                            ty,
+                            l,
+                            va,
+                        ));
                     }
                     checks += 1;
                 }
             }
-            for end in [va.wrapping_add(PAGE_SIZE), va.wrapping_add(3 << 20), va.wrapping_add(5 << 31), 0] {
+            for end in [
+                va.wrapping_add(PAGE_SIZE),
+                va.wrapping_add(3 << 20),
+                va.wrapping_add(5 << 31),
+                0,
+            ] {
                 if end == 0 || end > va {
                     check_addr_end(va, end).map_err(|w| fail(w, ty, Level::Pmd, va))?;
                     checks += 1;
@@ -150,7 +185,12 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
             s.unmap(va, 1).map_err(|_| fail("cannot unmap", ty, Level::Pte, va))?;
         }
         if s.table_bytes() != super::level::CRST_BYTES {
-            return Err(fail("unmapping everything must leave only the top table", ty, ty.top(), 0));
+            return Err(fail(
+                "unmapping everything must leave only the top table",
+                ty,
+                ty.top(),
+                0,
+            ));
         }
     }
     Ok(checks)

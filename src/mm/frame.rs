@@ -51,10 +51,20 @@ impl FrameAllocator {
     /// given zeroed bitmap storage (sizes from [`storage_words`]).
     pub fn new(nframes: usize, used: &'static mut [u64], pt_halves: &'static mut [u64]) -> Self {
         let (a, b) = storage_words(nframes);
-        assert!(used.len() >= a && pt_halves.len() >= b, "frame allocator: bitmap storage too small");
+        assert!(
+            used.len() >= a && pt_halves.len() >= b,
+            "frame allocator: bitmap storage too small"
+        );
         used.fill(0);
         pt_halves.fill(0);
-        FrameAllocator { nframes, used, pt_halves, partial: 0, free: nframes, hint: 0 }
+        FrameAllocator {
+            nframes,
+            used,
+            pt_halves,
+            partial: 0,
+            free: nframes,
+            hint: 0,
+        }
     }
     fn is_used(&self, f: usize) -> bool {
         self.used[f / 64] >> (f % 64) & 1 != 0

@@ -42,14 +42,23 @@ pub struct HostPlatform {
 impl HostPlatform {
     /// `bytes` of zeroed memory at physical 0.
     pub fn new(bytes: u64) -> HostPlatform {
-        HostPlatform { mem: vec![Cell::new(0); (bytes / 8) as usize], flushes: RefCell::new(Vec::new()), edat1: false, edat2: false, strict: Cell::new(None) }
+        HostPlatform {
+            mem: vec![Cell::new(0); (bytes / 8) as usize],
+            flushes: RefCell::new(Vec::new()),
+            edat1: false,
+            edat2: false,
+            strict: Cell::new(None),
+        }
     }
     fn cell(&self, pa: PhysAddr) -> &Cell<u64> {
         assert!(pa.is_aligned(8), "host memory: misaligned access at {pa}");
         if let Some(fa) = self.strict.get() {
             // The allocator may be locked by our own caller (allocating); then skip.
             if let Some(fa) = fa.try_lock() {
-                assert!(fa.is_allocated(pa), "host memory: access to free memory at {pa} (use after free?)");
+                assert!(
+                    fa.is_allocated(pa),
+                    "host memory: access to free memory at {pa} (use after free?)"
+                );
             }
         }
         match self.mem.get((pa.0 / 8) as usize) {
@@ -61,7 +70,11 @@ impl HostPlatform {
     pub fn allocator(&self) -> FrameAllocator {
         let n = (self.mem.len() as u64 * 8 / PAGE_SIZE) as usize;
         let (a, b) = storage_words(n);
-        let mut f = FrameAllocator::new(n, Box::leak(vec![0; a].into_boxed_slice()), Box::leak(vec![0; b].into_boxed_slice()));
+        let mut f = FrameAllocator::new(
+            n,
+            Box::leak(vec![0; a].into_boxed_slice()),
+            Box::leak(vec![0; b].into_boxed_slice()),
+        );
         f.reserve(PhysAddr(0), PhysAddr(PAGE_SIZE));
         f
     }

@@ -161,7 +161,12 @@ pub enum AsceType {
 
 impl AsceType {
     /// All types, smallest first.
-    pub const ALL: [AsceType; 4] = [AsceType::Segment, AsceType::Region3, AsceType::Region2, AsceType::Region1];
+    pub const ALL: [AsceType; 4] = [
+        AsceType::Segment,
+        AsceType::Region3,
+        AsceType::Region2,
+        AsceType::Region1,
+    ];
 
     /// Number of translation levels.
     pub const fn levels(self) -> usize {

@@ -54,11 +54,21 @@ pub struct EntryPtr {
 impl EntryPtr {
     /// Pointer to entry `index` of the table of `level` at `origin`.
     pub fn table(level: Level, origin: PhysAddr, index: usize) -> EntryPtr {
-        EntryPtr { addr: origin.add(index as u64 * 8), base: origin, object: Object::Table(level), len: level.table_bytes() }
+        EntryPtr {
+            addr: origin.add(index as u64 * 8),
+            base: origin,
+            object: Object::Table(level),
+            len: level.table_bytes(),
+        }
     }
     /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
     pub fn stack_copy(level: Level, slot: PhysAddr) -> EntryPtr {
-        EntryPtr { addr: slot, base: slot, object: Object::StackCopy(level), len: 8 }
+        EntryPtr {
+            addr: slot,
+            base: slot,
+            object: Object::StackCopy(level),
+            len: 8,
+        }
     }
     /// Bytes of the object.
     #[inline]
@@ -73,7 +83,10 @@ impl EntryPtr {
     }
     /// `ptr + n` (C pointer arithmetic, e.g. `pudp++`). May leave the object.
     pub fn add(self, n: i64) -> EntryPtr {
-        EntryPtr { addr: PhysAddr(self.addr.0.wrapping_add((n * 8) as u64)), ..self }
+        EntryPtr {
+            addr: PhysAddr(self.addr.0.wrapping_add((n * 8) as u64)),
+            ..self
+        }
     }
     /// Entry index inside the object.
     pub fn index(&self) -> i64 {
@@ -94,7 +107,14 @@ impl EntryPtr {
 impl fmt::Display for EntryPtr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.object {
-            Object::Table(l) => write!(f, "{:#x} ({} table {:#x}[{:#x}])", self.addr.0, l.hw_name(), self.base.0, self.index()),
+            Object::Table(l) => write!(
+                f,
+                "{:#x} ({} table {:#x}[{:#x}])",
+                self.addr.0,
+                l.hw_name(),
+                self.base.0,
+                self.index()
+            ),
             Object::StackCopy(l) => {
                 write!(f, "{:#x} (stack copy of a {} entry", self.addr.0, l.hw_name())?;
                 if self.index() != 0 {
@@ -132,13 +152,20 @@ impl fmt::Display for WalkError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             WalkError::OffObject { ptr, word } if ptr.is_copy() => {
-                write!(f, "walked off the stack copy at {:#x} ({} bytes past the copy", ptr.addr.0, ptr.index() * 8)?;
+                write!(
+                    f,
+                    "walked off the stack copy at {:#x} ({} bytes past the copy",
+                    ptr.addr.0,
+                    ptr.index() * 8
+                )?;
                 match word {
                     Some(w) => write!(f, "; it would read {w:#018x} as an entry)"),
                     None => write!(f, ")"),
                 }
             }
-            WalkError::OffObject { ptr, .. } => write!(f, "walked off the {} table at {:#x}", ptr.level().hw_name(), ptr.addr.0),
+            WalkError::OffObject { ptr, .. } => {
+                write!(f, "walked off the {} table at {:#x}", ptr.level().hw_name(), ptr.addr.0)
+            }
             WalkError::BadEntry { at, val, why } => write!(f, "bad entry {val:#018x} at {at}: {why}"),
         }
     }
@@ -150,7 +177,11 @@ pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, Wal
     if !ptr.in_bounds() {
         // The words around a stack copy are the walker's own guard words: safe to
         // show. Beyond a real table lies somebody else's memory: do not touch it.
-        let word = if ptr.is_copy() && ptr.index().unsigned_abs() < 8 { Some(p.read_u64(ptr.addr)) } else { None };
+        let word = if ptr.is_copy() && ptr.index().unsigned_abs() < 8 {
+            Some(p.read_u64(ptr.addr))
+        } else {
+            None
+        };
         return Err(WalkError::OffObject { ptr, word });
     }
     Ok(p.read_u64(ptr.addr))
@@ -171,9 +202,15 @@ pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Resul
     // inside memory (a poisoned entry's origin is never inside memory).
     let end = p.mem_end().0;
     match at.level() {
-        Level::Pmd if val & (SegmentBits::TT | SegmentBits::I | SegmentBits::FC).bits() == 0 && val & SEGMENT_ORIGIN < end => return Ok(()),
+        Level::Pmd
+            if val & (SegmentBits::TT | SegmentBits::I | SegmentBits::FC).bits() == 0 && val & SEGMENT_ORIGIN < end =>
+        {
+            return Ok(())
+        }
         Level::Pte => {}
-        l if val & (REGION_RESERVED | (RegionBits::FC | RegionBits::TF | RegionBits::I | RegionBits::TT | RegionBits::TL).bits())
+        l if val
+            & (REGION_RESERVED
+                | (RegionBits::FC | RegionBits::TF | RegionBits::I | RegionBits::TT | RegionBits::TL).bits())
             == l.type_bits() | RegionBits::TL.bits()
             && val & REGION_ORIGIN < end =>
         {
@@ -191,7 +228,8 @@ pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Resul
             if val & PteBits::ZERO_BIT.bits() != 0 {
                 return bad("PTE bit 0x800 is set (translation-specification)");
             }
-            if val & PteBits::I.bits() == 0 && val & PAGE_ORIGIN >= p.mem_end().0 && val & PteBits::SPECIAL.bits() == 0 {
+            if val & PteBits::I.bits() == 0 && val & PAGE_ORIGIN >= p.mem_end().0 && val & PteBits::SPECIAL.bits() == 0
+            {
                 return bad("frame outside memory");
             }
             Ok(())
@@ -431,7 +469,11 @@ pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: u64, level: Level)
         let v = read_entry(p, ptr)?;
         check_entry(p, ptr, v)?;
         if is_invalid(ptr.level(), v) && !(l <= asce.asce_type().top()) {
-            return Err(WalkError::BadEntry { at: ptr, val: v, why: "invalid entry on the way down" });
+            return Err(WalkError::BadEntry {
+                at: ptr,
+                val: v,
+                why: "invalid entry on the way down",
+            });
         }
         ptr = match l {
             Level::P4d => p4d_offset_lockless(ptr, Pgd(v), addr),

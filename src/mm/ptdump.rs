@@ -16,12 +16,26 @@ pub fn ptdump<P: Platform>(space: &AddressSpace<'_, P>, out: &mut dyn Write) -> 
     writeln!(
         out,
         "ASCE {:#018x}: {} table at {:#x}, {} levels, up to {:#x}, tables {} bytes ({} CRST + {} PT)",
-        asce.0, ty.top().hw_name(), asce.origin().0, ty.levels(), ty.last_addr(), space.table_bytes(), c, p
+        asce.0,
+        ty.top().hw_name(),
+        asce.origin().0,
+        ty.levels(),
+        ty.last_addr(),
+        space.table_bytes(),
+        c,
+        p
     )?;
     dump_table(space.platform(), ty.top(), asce.origin(), 0, 1, out)
 }
 
-fn dump_table<P: Platform>(p: &P, level: Level, origin: PhysAddr, base_va: u64, depth: usize, out: &mut dyn Write) -> fmt::Result {
+fn dump_table<P: Platform>(
+    p: &P,
+    level: Level,
+    origin: PhysAddr,
+    base_va: u64,
+    depth: usize,
+    out: &mut dyn Write,
+) -> fmt::Result {
     let n = level.entries();
     let mut i = 0;
     while i < n {
@@ -31,7 +45,9 @@ fn dump_table<P: Platform>(p: &P, level: Level, origin: PhysAddr, base_va: u64, 
             continue;
         }
         let va = base_va + ((i as u64) << level.shift());
-        let leaf = level == Level::Pte || (level == Level::Pmd && pmd_large(Pmd(v))) || (level == Level::Pud && pud_large(Pud(v)));
+        let leaf = level == Level::Pte
+            || (level == Level::Pmd && pmd_large(Pmd(v)))
+            || (level == Level::Pud && pud_large(Pud(v)));
         if leaf {
             // Collapse a run of leaves mapping consecutive frames with equal flags.
             let frame_mask = level.mask();
@@ -46,22 +62,46 @@ fn dump_table<P: Platform>(p: &P, level: Level, origin: PhysAddr, base_va: u64, 
             }
             let end_va = base_va + ((j as u64) << level.shift()) - 1;
             let rights = if v & 0x200 != 0 { "ro" } else { "rw" };
-            let special = if level == Level::Pte && Pte(v).special() { " special" } else { "" };
+            let special = if level == Level::Pte && Pte(v).special() {
+                " special"
+            } else {
+                ""
+            };
             writeln!(
                 out,
                 "{:indent$}{:<13} [{:#05x}-{:#05x}] {:#018x}-{:#018x} -> frames {:#x}.. {}{} ({} x {} KiB)",
-                "", level.hw_name(), i, j - 1, va, end_va, v & frame_mask, rights, special, j - i, level.size() >> 10,
+                "",
+                level.hw_name(),
+                i,
+                j - 1,
+                va,
+                end_va,
+                v & frame_mask,
+                rights,
+                special,
+                j - i,
+                level.size() >> 10,
                 indent = depth * 2
             )?;
             i = j;
             continue;
         }
         let below = level.below().unwrap();
-        let next = if level == Level::Pmd { v & SEGMENT_ORIGIN } else { v & REGION_ORIGIN };
+        let next = if level == Level::Pmd {
+            v & SEGMENT_ORIGIN
+        } else {
+            v & REGION_ORIGIN
+        };
         writeln!(
             out,
             "{:indent$}{:<13} [{:#05x}]       {:#018x}-{:#018x} -> {} table {:#x}",
-            "", level.hw_name(), i, va, va + (level.size() - 1), below.hw_name(), next,
+            "",
+            level.hw_name(),
+            i,
+            va,
+            va + (level.size() - 1),
+            below.hw_name(),
+            next,
             indent = depth * 2
         )?;
         dump_table(p, below, PhysAddr(next), va, depth + 1, out)?;

@@ -26,9 +26,15 @@ pub struct Prot {
 
 impl Prot {
     /// Read/write.
-    pub const RW: Prot = Prot { write: true, special: false };
+    pub const RW: Prot = Prot {
+        write: true,
+        special: false,
+    };
     /// Read-only.
-    pub const RO: Prot = Prot { write: false, special: false };
+    pub const RO: Prot = Prot {
+        write: false,
+        special: false,
+    };
     fn pte(self, frame: PhysAddr) -> Pte {
         let p = mk_pte(frame, self.write);
         Pte(p.0 | if self.special { PteBits::SPECIAL.bits() } else { 0 })
@@ -132,7 +138,15 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     pub fn new(plat: &'a P, frames: &'a Mutex<FrameAllocator>, ty: AsceType) -> Result<Self, MapError> {
         let top = frames.lock().alloc_crst().map_err(|_| MapError::NoMemory)?;
         plat.fill(top, CRST_BYTES, empty_entry(ty.top()));
-        Ok(AddressSpace { plat, frames, asce: Asce::new(top, ty), crsts: 1, pts: 0, pending: [(Level::Pte, PhysAddr(0)); 32], npending: 0 })
+        Ok(AddressSpace {
+            plat,
+            frames,
+            asce: Asce::new(top, ty),
+            crsts: 1,
+            pts: 0,
+            pending: [(Level::Pte, PhysAddr(0)); 32],
+            npending: 0,
+        })
     }
     /// A new space of the smallest type that covers `last` (dynamic folding).
     pub fn new_covering(plat: &'a P, frames: &'a Mutex<FrameAllocator>, last: u64) -> Result<Self, MapError> {
@@ -179,18 +193,28 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             path[n] = (ptr, v);
             n += 1;
             let l = ptr.level();
-            if is_invalid(l, v) || l == Level::Pte || (l == Level::Pmd && pmd_large(Pmd(v))) || (l == Level::Pud && pud_large(Pud(v))) {
+            if is_invalid(l, v)
+                || l == Level::Pte
+                || (l == Level::Pmd && pmd_large(Pmd(v)))
+                || (l == Level::Pud && pud_large(Pud(v)))
+            {
                 return Ok(Some((path, n)));
             }
             let below = l.below().unwrap();
-            let origin = if l == Level::Pmd { v & SEGMENT_ORIGIN } else { v & REGION_ORIGIN };
+            let origin = if l == Level::Pmd {
+                v & SEGMENT_ORIGIN
+            } else {
+                v & REGION_ORIGIN
+            };
             ptr = EntryPtr::table(below, PhysAddr(origin), below.index(addr));
         }
     }
 
     /// Software translation (`follow_page`): where `addr` maps, if anywhere.
     pub fn lookup(&self, addr: u64) -> Result<Option<Translation>, WalkError> {
-        let Some((path, n)) = self.hw_walk(addr)? else { return Ok(None) };
+        let Some((path, n)) = self.hw_walk(addr)? else {
+            return Ok(None);
+        };
         let (ptr, v) = path[n - 1];
         let l = ptr.level();
         if is_invalid(l, v) {
@@ -221,14 +245,21 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// The program-interruption code the hardware must raise for an access to
     /// `addr`, or `None` if it translates.
     pub fn expected_exception(&self, addr: u64) -> Result<Option<u16>, WalkError> {
-        let Some((path, n)) = self.hw_walk(addr)? else { return Ok(Some(0x38)) };
+        let Some((path, n)) = self.hw_walk(addr)? else {
+            return Ok(Some(0x38));
+        };
         let (ptr, v) = path[n - 1];
         Ok(is_invalid(ptr.level(), v).then(|| ptr.level().translation_exception()))
     }
 
     fn alloc_table(&mut self, level: Level) -> Result<PhysAddr, MapError> {
         let mut f = self.frames.lock();
-        let pa = if level == Level::Pte { f.alloc_pt() } else { f.alloc_crst() }.map_err(|_| MapError::NoMemory)?;
+        let pa = if level == Level::Pte {
+            f.alloc_pt()
+        } else {
+            f.alloc_crst()
+        }
+        .map_err(|_| MapError::NoMemory)?;
         drop(f);
         self.plat.fill(pa, level.table_bytes(), empty_entry(level));
         if level == Level::Pte {
@@ -419,7 +450,10 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             if read_entry(self.plat, pudp)? != empty_entry(Level::Pud) || pudp.level() != Level::Pud {
                 return Err(MapError::AlreadyMapped(VirtAddr(va)));
             }
-            self.plat.write_u64(pudp.addr, pa.0 | Level::Pud.type_bits() | RegionBits::FC.bits() | prot_bit);
+            self.plat.write_u64(
+                pudp.addr,
+                pa.0 | Level::Pud.type_bits() | RegionBits::FC.bits() | prot_bit,
+            );
             return Ok(());
         }
         let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
@@ -449,7 +483,9 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     fn unmap_pmd_range(&mut self, addr: u64, end: u64) -> Result<(), MapError> {
-        let Some((path, n)) = self.hw_walk(addr)? else { return Ok(()) };
+        let Some((path, n)) = self.hw_walk(addr)? else {
+            return Ok(());
+        };
         let (last, v) = path[n - 1];
         if last.level() != Level::Pte {
             if is_invalid(last.level(), v) {
@@ -520,7 +556,15 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let old = Pte(read_entry(self.plat, ptep)?);
             // ptep_modify_prot_start: invalidate (IPTE) before changing rights.
             self.plat.ipte(ptep.base, VirtAddr(a));
-            self.plat.write_u64(ptep.addr, Prot { special: old.special(), ..prot }.pte(old.frame()).0);
+            self.plat.write_u64(
+                ptep.addr,
+                Prot {
+                    special: old.special(),
+                    ..prot
+                }
+                .pte(old.frame())
+                .0,
+            );
         }
         Ok(())
     }
@@ -529,7 +573,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// corrupted tables; no TLB flush). Returns the old value.
     pub fn poke_entry(&mut self, addr: u64, level: Level, f: impl FnOnce(u64) -> u64) -> Result<u64, WalkError> {
         let Some((path, n)) = self.hw_walk(addr)? else {
-            return Err(WalkError::BadEntry { at: pgd_offset(self.asce, addr), val: 0, why: "beyond the ASCE" });
+            return Err(WalkError::BadEntry {
+                at: pgd_offset(self.asce, addr),
+                val: 0,
+                why: "beyond the ASCE",
+            });
         };
         for (ptr, old) in &path[..n] {
             if ptr.level() == level {
@@ -537,7 +585,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 return Ok(*old);
             }
         }
-        Err(WalkError::BadEntry { at: path[n - 1].0, val: path[n - 1].1, why: "no table of that level on the path" })
+        Err(WalkError::BadEntry {
+            at: path[n - 1].0,
+            val: path[n - 1].1,
+            why: "no table of that level on the path",
+        })
     }
 
     fn free_subtree(&mut self, level: Level, origin: PhysAddr) {
@@ -546,7 +598,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 let v = self.plat.read_u64(origin.add(i as u64 * 8));
                 let large = (level == Level::Pmd && pmd_large(Pmd(v))) || (level == Level::Pud && pud_large(Pud(v)));
                 if !is_invalid(level, v) && !large && v & RegionBits::TT.bits() == level.type_bits() {
-                    let mask = if level == Level::Pmd { SEGMENT_ORIGIN } else { REGION_ORIGIN };
+                    let mask = if level == Level::Pmd {
+                        SEGMENT_ORIGIN
+                    } else {
+                        REGION_ORIGIN
+                    };
                     self.free_subtree(below, PhysAddr(v & mask));
                 }
             }

@@ -22,7 +22,11 @@ kernel_test!(
             unsafe { asm!(".short 0x0000", options(nostack)) }
         });
         let pc = match r {
-            Ok(()) => return Err(crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!("no program check")))),
+            Ok(()) => {
+                return Err(crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!(
+                    "no program check"
+                ))))
+            }
             Err(pc) => pc,
         };
         check_eq!(pc.code, 0x01u16, "interruption code");
@@ -38,9 +42,17 @@ kernel_test!(
     fn machine_facts() {
         let m = kernel::machine();
         check!(m.mem >= kernel::MIN_MEMORY, "memory {} below minimum", m.mem);
-        check_eq!(kernel::frames().lock().total_frames() as u64 * 4096, m.mem, "frames managed");
+        check_eq!(
+            kernel::frames().lock().total_frames() as u64 * 4096,
+            m.mem,
+            "frames managed"
+        );
         check!(m.has_facility(2), "STFLE does not report z/Architecture (facility 2)");
-        check!(m.scp.cpu_addrs[..m.scp.cpus].contains(&m.cpu_addr), "boot CPU {} not in SCLP CPU list", m.cpu_addr);
+        check!(
+            m.scp.cpu_addrs[..m.scp.cpus].contains(&m.cpu_addr),
+            "boot CPU {} not in SCLP CPU list",
+            m.cpu_addr
+        );
         Ok(())
     }
 );

@@ -41,7 +41,15 @@ fn print_step(s: &Step) {
             _ => "segment entry",
         },
     };
-    println!("    {:<3} {:#015x} -> {:#015x}  {:#018x} {:<19} at {}", s.level.name(), s.addr, s.next, s.val, kind, s.ptr);
+    println!(
+        "    {:<3} {:#015x} -> {:#015x}  {:#018x} {:<19} at {}",
+        s.level.name(),
+        s.addr,
+        s.next,
+        s.val,
+        kind,
+        s.ptr
+    );
 }
 
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
@@ -52,7 +60,9 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
     for i in 0..pages {
         let va = start + i as u64 * PAGE_SIZE;
         match platform::lrag_via(s.asce(), va) {
-            Lra::Real(pa) if !flags.contains(GupFlags::WRITE) || s.lookup(va).ok().flatten().is_some_and(|t| t.write) => {
+            Lra::Real(pa)
+                if !flags.contains(GupFlags::WRITE) || s.lookup(va).ok().flatten().is_some_and(|t| t.write) =>
+            {
                 lrag[i] = PhysAddr(pa);
                 n_lrag += 1;
             }
@@ -63,12 +73,18 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
     let end = start + pages as u64 * PAGE_SIZE;
     println!(
         "range {start:#x}..{end:#x} ({pages} pages) in a {} space ({} levels); LRAG translates the first {n_lrag}",
-        ty.name(), ty.levels()
+        ty.name(),
+        ty.levels()
     );
     println!(
         "prediction: the pre-fix walk {} (folded levels: {}; top entry maps {:#x} bytes)",
-        if prefix_walks_off(ty, start, end) { "steps off its stack copy" } else { "stays on real tables" },
-        ty.levels() < 5, ty.top().size()
+        if prefix_walks_off(ty, start, end) {
+            "steps off its stack copy"
+        } else {
+            "stays on real tables"
+        },
+        ty.levels() < 5,
+        ty.top().size()
     );
     let mut all_ok = true;
     let mut results = [(Variant::PreFix, 0usize, false, 0u32, false, false); 4];
@@ -77,7 +93,16 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
         println!("  [{}] {}", v.name(), describe(v));
         let mut r = [PhysAddr(0); MAX_SCENARIO_PAGES];
         let mut t = |st: &Step| print_step(st);
-        let o = gup(s, stack, v, start, pages, flags, &mut r, if trace { Some(&mut t) } else { None });
+        let o = gup(
+            s,
+            stack,
+            v,
+            start,
+            pages,
+            flags,
+            &mut r,
+            if trace { Some(&mut t) } else { None },
+        );
         let _ = unpin_user_pages(kernel::pagemap(), &r[..o.pinned]);
         let prefix_ok = o.pinned <= n_lrag && r[..o.pinned] == lrag[..o.pinned];
         let matches = o.error.is_none() && o.pinned == n_lrag && prefix_ok;
@@ -85,7 +110,9 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
             println!("    invariant violated: {viol}");
         }
         match o.error {
-            Some(e @ WalkError::OffObject { .. }) => println!("    => STOPPED: {e}; {} page(s) pinned before", o.pinned),
+            Some(e @ WalkError::OffObject { .. }) => {
+                println!("    => STOPPED: {e}; {} page(s) pinned before", o.pinned)
+            }
             Some(e) => println!("    => STOPPED: {e}"),
             None => {
                 print!("    => pinned {} page(s):", o.pinned);
@@ -108,11 +135,17 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
         results[k] = (v, o.pinned, o.error.is_some(), o.violations, matches, prefix_ok);
     }
     println!();
-    println!("  {:<16} {:>7} {:>8} {:>11}  {}", "variant", "pinned", "stopped", "violations", "result");
+    println!(
+        "  {:<16} {:>7} {:>8} {:>11}  {}",
+        "variant", "pinned", "stopped", "violations", "result"
+    );
     for (v, pinned, stopped, viol, matches, prefix_ok) in results {
         println!(
             "  {:<16} {:>7} {:>8} {:>11}  {}",
-            v.name(), pinned, if stopped { "yes" } else { "no" }, viol,
+            v.name(),
+            pinned,
+            if stopped { "yes" } else { "no" },
+            viol,
             if matches {
                 "correct (= LRAG)"
             } else if stopped {
@@ -143,15 +176,25 @@ pub fn run() -> ! {
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Segment)?;
         s.map(0x1000, f.get(0), 1, Prot::RW)?;
-        println!("map 0x1000            -> {} ASCE, {} levels, {} bytes of tables", s.asce_type().name(), s.asce_type().levels(), s.table_bytes());
+        println!(
+            "map 0x1000            -> {} ASCE, {} levels, {} bytes of tables",
+            s.asce_type().name(),
+            s.asce_type().levels(),
+            s.table_bytes()
+        );
         s.map(SEED_START, f.get(1), 1, Prot::RW)?;
         s.map(SEED_START + PAGE_SIZE, f.get(2), 1, Prot::RW)?;
         println!(
             "map the seed range    -> {} ASCE, {} levels, {} bytes of tables (crst_table_upgrade)",
-            s.asce_type().name(), s.asce_type().levels(), s.table_bytes()
+            s.asce_type().name(),
+            s.asce_type().levels(),
+            s.table_bytes()
         );
         s.unmap(0x1000, 1)?;
-        println!("unmap 0x1000          -> {} bytes of tables (empty tables freed)", s.table_bytes());
+        println!(
+            "unmap 0x1000          -> {} bytes of tables (empty tables freed)",
+            s.table_bytes()
+        );
         println!();
         foldkern::mm::ptdump::ptdump(&s, &mut Console)?;
         println!();
@@ -218,8 +261,12 @@ pub fn scenario(spec: &str) -> ! {
         Some(5) => AsceType::Region1,
         _ => fail("levels must be 2, 3, 4 or 5"),
     };
-    let Some((a, b)) = parts.next().and_then(|r| r.split_once('-')) else { fail("missing <start>-<end>") };
-    let (Some(start), Some(end)) = (parse_num(a), parse_num(b)) else { fail("start and end must be numbers") };
+    let Some((a, b)) = parts.next().and_then(|r| r.split_once('-')) else {
+        fail("missing <start>-<end>")
+    };
+    let (Some(start), Some(end)) = (parse_num(a), parse_num(b)) else {
+        fail("start and end must be numbers")
+    };
     let (mut flags, mut ro, mut hole) = (GupFlags::empty(), false, None);
     for p in parts {
         match p {
@@ -256,7 +303,14 @@ pub fn scenario(spec: &str) -> ! {
         }
         rule("scenario");
         foldkern::mm::ptdump::ptdump(&s, &mut Console)?;
-        let ok = walk_all(&s, WalkStack::new(&PLATFORM, f.get(0)), start, pages, flags, pages <= 64);
+        let ok = walk_all(
+            &s,
+            WalkStack::new(&PLATFORM, f.get(0)),
+            start,
+            pages,
+            flags,
+            pages <= 64,
+        );
         drop(s);
         kernel::frames().lock().free_frames(block, pages)?;
         Ok(ok)

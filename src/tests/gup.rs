@@ -16,8 +16,25 @@ pub const SEED_START: u64 = 0x100_7fff_f000;
 pub const SEED_PAGES: usize = 2;
 
 /// One gup_fast call with the invariant checker on.
-pub fn gup(s: &Space, stack: WalkStack, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [PhysAddr], trace: Option<&mut dyn FnMut(&Step)>) -> GupOutcome {
-    let g = GupFast { plat: &PLATFORM, asce: s.asce(), pagemap: kernel::pagemap(), stack, variant: v, check_invariant: true, trace };
+pub fn gup(
+    s: &Space,
+    stack: WalkStack,
+    v: Variant,
+    start: u64,
+    n: usize,
+    flags: GupFlags,
+    out: &mut [PhysAddr],
+    trace: Option<&mut dyn FnMut(&Step)>,
+) -> GupOutcome {
+    let g = GupFast {
+        plat: &PLATFORM,
+        asce: s.asce(),
+        pagemap: kernel::pagemap(),
+        stack,
+        variant: v,
+        check_invariant: true,
+        trace,
+    };
     gup_fast(g, start, n, flags, out)
 }
 
@@ -64,21 +81,47 @@ kernel_test!(
         let s = seed_space(&f, false)?;
         let stack = WalkStack::new(&PLATFORM, f.get(3));
         let mut pages = [PhysAddr(0); SEED_PAGES];
-        let o = gup(&s, stack, Variant::PreFix, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages, None);
+        let o = gup(
+            &s,
+            stack,
+            Variant::PreFix,
+            SEED_START,
+            SEED_PAGES,
+            GupFlags::empty(),
+            &mut pages,
+            None,
+        );
         unpin(&pages[..o.pinned])?;
         check_eq!(o.pinned, 1, "pages pinned before the walk went wrong");
         match o.error {
             Some(WalkError::OffObject { ptr, word }) => {
                 check!(ptr.is_copy(), "pointer {ptr} is not a stack copy");
-                check_eq!(ptr.addr, stack.slot(Level::P4d).add(8), "pointer = the word after the p4d copy");
+                check_eq!(
+                    ptr.addr,
+                    stack.slot(Level::P4d).add(8),
+                    "pointer = the word after the p4d copy"
+                );
                 check_eq!(word.map(|w| w & !0xfff), Some(GUARD), "guard word read");
             }
             e => check!(false, "expected a walk off the stack copy, got {e:?}"),
         }
-        let v = o.first_violation.ok_or_else(|| TestFail::from("no invariant violation recorded"))?;
-        check_eq!((v.level, v.addr), (Level::Pud, SEED_START + PAGE_SIZE), "first violation (level, address)");
-        check!(v.expected == EntryPtr::table(Level::Pud, s.asce().origin(), 0x201), "expected pointer {}", v.expected);
-        check!(foldkern::gup::prefix_walks_off(AsceType::Region3, SEED_START, SEED_START + 2 * PAGE_SIZE), "predicate");
+        let v = o
+            .first_violation
+            .ok_or_else(|| TestFail::from("no invariant violation recorded"))?;
+        check_eq!(
+            (v.level, v.addr),
+            (Level::Pud, SEED_START + PAGE_SIZE),
+            "first violation (level, address)"
+        );
+        check!(
+            v.expected == EntryPtr::table(Level::Pud, s.asce().origin(), 0x201),
+            "expected pointer {}",
+            v.expected
+        );
+        check!(
+            foldkern::gup::prefix_walks_off(AsceType::Region3, SEED_START, SEED_START + 2 * PAGE_SIZE),
+            "predicate"
+        );
         Ok(())
     }
 );
@@ -91,7 +134,11 @@ kernel_test!(
         let s = seed_space(&f, false)?;
         let stack = WalkStack::new(&PLATFORM, f.get(3));
         let mut want = [PhysAddr(0); SEED_PAGES];
-        check_eq!(lrag_frames(&s, SEED_START, SEED_PAGES, false, &mut want)?, SEED_PAGES, "pages LRAG translates");
+        check_eq!(
+            lrag_frames(&s, SEED_START, SEED_PAGES, false, &mut want)?,
+            SEED_PAGES,
+            "pages LRAG translates"
+        );
         for v in Variant::FIXED {
             let mut pages = [PhysAddr(0); SEED_PAGES];
             let o = gup(&s, stack, v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages, None);
@@ -101,7 +148,11 @@ kernel_test!(
             check_eq!(o.violations, 0, "{} invariant violations", v.name());
             check_eq!(o.pinned, SEED_PAGES, "{} pinned", v.name());
             check_eq!(pinned, want, "{} frames vs LRAG", v.name());
-            check_eq!(kernel::pagemap().pins(want[0]) + kernel::pagemap().pins(want[1]), 0, "pins after unpin");
+            check_eq!(
+                kernel::pagemap().pins(want[0]) + kernel::pagemap().pins(want[1]),
+                0,
+                "pins after unpin"
+            );
         }
         Ok(())
     }
@@ -117,12 +168,29 @@ kernel_test!(
         let s = seed_space(&f, true)?;
         let stack = WalkStack::new(&PLATFORM, f.get(3));
         let mut pages = [PhysAddr(0); SEED_PAGES];
-        let o = gup(&s, stack, Variant::NextEntry, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages, None);
+        let o = gup(
+            &s,
+            stack,
+            Variant::NextEntry,
+            SEED_START,
+            SEED_PAGES,
+            GupFlags::empty(),
+            &mut pages,
+            None,
+        );
         unpin(&pages[..o.pinned])?;
         check_eq!(o.error, None, "next_entry error");
         check_eq!(o.pinned, 2, "next_entry pinned");
-        check_eq!(platform::lrag_via(s.asce(), SEED_START + PAGE_SIZE), Lra::Real(f.get(1).0), "LRAG of 0x10080000000");
-        check_eq!(pages[1], f.get(2), "frame next_entry pinned for 0x10080000000 (the decoy at 0x10000000000)");
+        check_eq!(
+            platform::lrag_via(s.asce(), SEED_START + PAGE_SIZE),
+            Lra::Real(f.get(1).0),
+            "LRAG of 0x10080000000"
+        );
+        check_eq!(
+            pages[1],
+            f.get(2),
+            "frame next_entry pinned for 0x10080000000 (the decoy at 0x10000000000)"
+        );
         check!(o.violations > 0, "the invariant checker must flag the stale pointer");
         Ok(())
     }
@@ -157,9 +225,29 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
         let o = gup(&s, stack, v, c.start, c.pages, c.flags, &mut pages, None);
         unpin(&pages[..o.pinned])?;
         check_eq!(o.error, None, "{} at {:#x}+{}", v.name(), c.start, c.pages);
-        check_eq!(o.violations, 0, "{} invariant violations at {:#x}+{}", v.name(), c.start, c.pages);
-        check_eq!(o.pinned, n, "{} pinned at {:#x}+{} (LRAG translates {n})", v.name(), c.start, c.pages);
-        check!(pages[..n] == want[..n], "{} frames differ from LRAG at {:#x}+{}", v.name(), c.start, c.pages);
+        check_eq!(
+            o.violations,
+            0,
+            "{} invariant violations at {:#x}+{}",
+            v.name(),
+            c.start,
+            c.pages
+        );
+        check_eq!(
+            o.pinned,
+            n,
+            "{} pinned at {:#x}+{} (LRAG translates {n})",
+            v.name(),
+            c.start,
+            c.pages
+        );
+        check!(
+            pages[..n] == want[..n],
+            "{} frames differ from LRAG at {:#x}+{}",
+            v.name(),
+            c.start,
+            c.pages
+        );
     }
     match gup_locked(&mut s, None, kernel::pagemap(), c.start, c.pages, c.flags, &mut pages) {
         Ok(m) => {
@@ -173,7 +261,14 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
     unpin(&pages[..o.pinned])?;
     let reach = (c.start + n as u64 * PAGE_SIZE + PAGE_SIZE).min(c.start + c.pages as u64 * PAGE_SIZE);
     let predicted = prefix_walks_off(ty, c.start, reach);
-    check_eq!(matches!(o.error, Some(WalkError::OffObject { .. })), predicted, "pre-fix walks off at {:#x}+{} ({})", c.start, c.pages, ty.name());
+    check_eq!(
+        matches!(o.error, Some(WalkError::OffObject { .. })),
+        predicted,
+        "pre-fix walks off at {:#x}+{} ({})",
+        c.start,
+        c.pages,
+        ty.name()
+    );
     Ok(())
 }
 
@@ -184,7 +279,13 @@ fn variants_vs_lrag(ty: AsceType) -> TestResult {
     let p = PAGE_SIZE;
     let mut bounds = [0u64; 6];
     let mut nb = 0;
-    for (b, min) in [(1u64 << 20, AsceType::Segment), (1 << 31, AsceType::Region3), (0x100_8000_0000, AsceType::Region3), (1 << 42, AsceType::Region2), (1 << 53, AsceType::Region1)] {
+    for (b, min) in [
+        (1u64 << 20, AsceType::Segment),
+        (1 << 31, AsceType::Region3),
+        (0x100_8000_0000, AsceType::Region3),
+        (1 << 42, AsceType::Region2),
+        (1 << 53, AsceType::Region1),
+    ] {
         if ty >= min {
             bounds[nb] = b;
             nb += 1;
@@ -193,19 +294,129 @@ fn variants_vs_lrag(ty: AsceType) -> TestResult {
     let none = GupFlags::empty();
     let r = (|| -> TestResult {
         for &b in &bounds[..nb] {
-            run_case(ty, Case { start: b - 2 * p, pages: 4, hole: None, ro: false, flags: none }, block, stack)?;
-            run_case(ty, Case { start: b - 3 * p, pages: 3, hole: None, ro: false, flags: GupFlags::WRITE }, block, stack)?;
-            run_case(ty, Case { start: b, pages: 1, hole: None, ro: false, flags: none }, block, stack)?;
-            run_case(ty, Case { start: b - 2 * p, pages: 4, hole: Some(1), ro: false, flags: none }, block, stack)?;
-            run_case(ty, Case { start: b - 2 * p, pages: 4, hole: Some(2), ro: false, flags: none }, block, stack)?;
-            run_case(ty, Case { start: b - 2 * p, pages: 4, hole: None, ro: true, flags: none }, block, stack)?;
-            run_case(ty, Case { start: b - 2 * p, pages: 4, hole: None, ro: true, flags: GupFlags::WRITE }, block, stack)?;
+            run_case(
+                ty,
+                Case {
+                    start: b - 2 * p,
+                    pages: 4,
+                    hole: None,
+                    ro: false,
+                    flags: none,
+                },
+                block,
+                stack,
+            )?;
+            run_case(
+                ty,
+                Case {
+                    start: b - 3 * p,
+                    pages: 3,
+                    hole: None,
+                    ro: false,
+                    flags: GupFlags::WRITE,
+                },
+                block,
+                stack,
+            )?;
+            run_case(
+                ty,
+                Case {
+                    start: b,
+                    pages: 1,
+                    hole: None,
+                    ro: false,
+                    flags: none,
+                },
+                block,
+                stack,
+            )?;
+            run_case(
+                ty,
+                Case {
+                    start: b - 2 * p,
+                    pages: 4,
+                    hole: Some(1),
+                    ro: false,
+                    flags: none,
+                },
+                block,
+                stack,
+            )?;
+            run_case(
+                ty,
+                Case {
+                    start: b - 2 * p,
+                    pages: 4,
+                    hole: Some(2),
+                    ro: false,
+                    flags: none,
+                },
+                block,
+                stack,
+            )?;
+            run_case(
+                ty,
+                Case {
+                    start: b - 2 * p,
+                    pages: 4,
+                    hole: None,
+                    ro: true,
+                    flags: none,
+                },
+                block,
+                stack,
+            )?;
+            run_case(
+                ty,
+                Case {
+                    start: b - 2 * p,
+                    pages: 4,
+                    hole: None,
+                    ro: true,
+                    flags: GupFlags::WRITE,
+                },
+                block,
+                stack,
+            )?;
         }
         // A whole page table, and one page more on each side.
-        run_case(ty, Case { start: 1 << 20, pages: 256, hole: None, ro: false, flags: none }, block, stack)?;
-        run_case(ty, Case { start: (1 << 20) - p, pages: 258, hole: None, ro: false, flags: none }, block, stack)?;
+        run_case(
+            ty,
+            Case {
+                start: 1 << 20,
+                pages: 256,
+                hole: None,
+                ro: false,
+                flags: none,
+            },
+            block,
+            stack,
+        )?;
+        run_case(
+            ty,
+            Case {
+                start: (1 << 20) - p,
+                pages: 258,
+                hole: None,
+                ro: false,
+                flags: none,
+            },
+            block,
+            stack,
+        )?;
         // The segment type's last pages, ending exactly at its 2 GiB limit.
-        run_case(ty, Case { start: (1 << 31) - 3 * p, pages: 3, hole: None, ro: false, flags: none }, block, stack)
+        run_case(
+            ty,
+            Case {
+                start: (1 << 31) - 3 * p,
+                pages: 3,
+                hole: None,
+                ro: false,
+                flags: none,
+            },
+            block,
+            stack,
+        )
     })();
     kernel::frames().lock().free_frames(block, MAXP)?;
     r
@@ -213,19 +424,27 @@ fn variants_vs_lrag(ty: AsceType) -> TestResult {
 
 kernel_test!(
     /// Segment ASCE: fixed variants = LRAG = slow path; pre-fix fails iff predicted.
-    fn variants_vs_lrag_segment() { variants_vs_lrag(AsceType::Segment) }
+    fn variants_vs_lrag_segment() {
+        variants_vs_lrag(AsceType::Segment)
+    }
 );
 kernel_test!(
     /// Region-third ASCE: as above.
-    fn variants_vs_lrag_region_third() { variants_vs_lrag(AsceType::Region3) }
+    fn variants_vs_lrag_region_third() {
+        variants_vs_lrag(AsceType::Region3)
+    }
 );
 kernel_test!(
     /// Region-second ASCE: as above.
-    fn variants_vs_lrag_region_second() { variants_vs_lrag(AsceType::Region2) }
+    fn variants_vs_lrag_region_second() {
+        variants_vs_lrag(AsceType::Region2)
+    }
 );
 kernel_test!(
     /// Region-first ASCE: nothing is folded, so even the pre-fix walk is right.
-    fn variants_vs_lrag_region_first() { variants_vs_lrag(AsceType::Region1) }
+    fn variants_vs_lrag_region_first() {
+        variants_vs_lrag(AsceType::Region1)
+    }
 );
 
 kernel_test!(
@@ -233,14 +452,34 @@ kernel_test!(
     fn special_pages_not_pinned() {
         let f = Frames::new(2)?;
         let mut s = space(AsceType::Region3)?;
-        s.map(0x1000, f.get(0), 1, Prot { write: true, special: true })?;
+        s.map(
+            0x1000,
+            f.get(0),
+            1,
+            Prot {
+                write: true,
+                special: true,
+            },
+        )?;
         let stack = WalkStack::new(&PLATFORM, f.get(1));
         let mut pages = [PhysAddr(0); 1];
         for v in Variant::FIXED {
             let o = gup(&s, stack, v, 0x1000, 1, GupFlags::empty(), &mut pages, None);
             check_eq!(o.pinned, 0, "{} pinned a special page", v.name());
         }
-        check_eq!(gup_locked(&mut s, None, kernel::pagemap(), 0x1000, 1, GupFlags::empty(), &mut pages), Err(GupError::Fault(0x1000)), "slow path");
+        check_eq!(
+            gup_locked(
+                &mut s,
+                None,
+                kernel::pagemap(),
+                0x1000,
+                1,
+                GupFlags::empty(),
+                &mut pages
+            ),
+            Err(GupError::Fault(0x1000)),
+            "slow path"
+        );
         Ok(())
     }
 );
@@ -255,12 +494,30 @@ kernel_test!(
         s.map(0x10_2000, f.get(1), 1, Prot::RW)?;
         let stack = WalkStack::new(&PLATFORM, f.get(2));
         let mut pages = [PhysAddr(0); 3];
-        let (n, fast) = get_user_pages_fast(&mut s, Some(kernel::frames()), kernel::pagemap(), stack, Variant::OffsetLockless, 0x10_0000, 3, GupFlags::WRITE | GupFlags::POPULATE, &mut pages)?;
+        let (n, fast) = get_user_pages_fast(
+            &mut s,
+            Some(kernel::frames()),
+            kernel::pagemap(),
+            stack,
+            Variant::OffsetLockless,
+            0x10_0000,
+            3,
+            GupFlags::WRITE | GupFlags::POPULATE,
+            &mut pages,
+        )?;
         unpin(&pages[..n])?;
         check_eq!(fast.pinned, 1, "fast walk pinned before the hole");
         check_eq!(n, 3, "total pinned");
-        check_eq!(platform::lrag_via(s.asce(), 0x10_1000), Lra::Real(pages[1].0), "LRAG of the populated page");
-        check_eq!(platform::load_via(s.asce(), 0x10_1000).ok(), Some(0), "populated page reads zero");
+        check_eq!(
+            platform::lrag_via(s.asce(), 0x10_1000),
+            Lra::Real(pages[1].0),
+            "LRAG of the populated page"
+        );
+        check_eq!(
+            platform::load_via(s.asce(), 0x10_1000).ok(),
+            Some(0),
+            "populated page reads zero"
+        );
         s.unmap(0x10_1000, 1)?;
         kernel::frames().lock().free_frame(pages[1])?;
         Ok(())
@@ -284,7 +541,16 @@ kernel_test!(
             seen += 1;
             enabled_inside |= insn::stnsm::<0xff>() & 0x03 != 0;
         };
-        let o = gup(&s, stack, Variant::OffsetLockless, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages, Some(&mut t));
+        let o = gup(
+            &s,
+            stack,
+            Variant::OffsetLockless,
+            SEED_START,
+            SEED_PAGES,
+            GupFlags::empty(),
+            &mut pages,
+            Some(&mut t),
+        );
         let after = insn::stnsm::<0xfe>();
         unpin(&pages[..o.pinned])?;
         check!(seen > 0, "trace saw no steps");
@@ -308,7 +574,16 @@ kernel_test!(
             let stack = WalkStack::new(&PLATFORM, f.get(0));
             let mut pages = [PhysAddr(0); 4];
             for v in Variant::FIXED {
-                let o = gup(&s, stack, v, 0x100_0000 + 0xfe000, 4, GupFlags::empty(), &mut pages, None);
+                let o = gup(
+                    &s,
+                    stack,
+                    v,
+                    0x100_0000 + 0xfe000,
+                    4,
+                    GupFlags::empty(),
+                    &mut pages,
+                    None,
+                );
                 unpin(&pages[..o.pinned])?;
                 check_eq!(o.pinned, 2, "{} pinned in a 1 MiB frame followed by a hole", v.name());
                 check_eq!(pages[0], block.add(0xfe000), "frame");
@@ -338,12 +613,21 @@ kernel_test!(
             let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::empty(), &mut pages, None);
             unpin(&pages[..o.pinned])?;
             check_eq!(o.pinned, 4, "{} pinned in a 2 GiB frame", v.name());
-            check_eq!(pages, [PhysAddr(0), PhysAddr(0x1000), PhysAddr(0x2000), PhysAddr(0x3000)], "{} frames", v.name());
+            check_eq!(
+                pages,
+                [PhysAddr(0), PhysAddr(0x1000), PhysAddr(0x2000), PhysAddr(0x3000)],
+                "{} frames",
+                v.name()
+            );
             let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::WRITE, &mut pages, None);
             unpin(&pages[..o.pinned])?;
             check_eq!(o.pinned, 0, "{} pinned a read-only 2 GiB frame for writing", v.name());
         }
-        check_eq!(platform::lrag_via(s.asce(), 0x8000_1234), Lra::Real(0x1234), "LRAG inside the 2 GiB frame");
+        check_eq!(
+            platform::lrag_via(s.asce(), 0x8000_1234),
+            Lra::Real(0x1234),
+            "LRAG inside the 2 GiB frame"
+        );
         Ok(())
     }
 );

@@ -2,8 +2,8 @@
 //! boundary checked against LRAG and real loads/stores, the exact exception code
 //! of each level, upgrades 2→5 levels, invalidation, bad input.
 use super::{space, verify_fault, verify_page, Frames, Space};
-use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::arch::s390x::insn::{self, Lra};
+use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
 use crate::ktest::{check, check_eq, kernel_test, TestResult};
 use core::fmt::Write;
@@ -61,19 +61,27 @@ fn boundaries(ty: AsceType) -> TestResult {
 
 kernel_test!(
     /// Segment ASCE (2 levels): pages around 1 MiB and at the 2 GiB limit.
-    fn boundaries_segment() { boundaries(AsceType::Segment) }
+    fn boundaries_segment() {
+        boundaries(AsceType::Segment)
+    }
 );
 kernel_test!(
     /// Region-third ASCE (3 levels): + 2 GiB and the seed's 0x1007ffff000..0x10080001000.
-    fn boundaries_region_third() { boundaries(AsceType::Region3) }
+    fn boundaries_region_third() {
+        boundaries(AsceType::Region3)
+    }
 );
 kernel_test!(
     /// Region-second ASCE (4 levels): + 4 TiB.
-    fn boundaries_region_second() { boundaries(AsceType::Region2) }
+    fn boundaries_region_second() {
+        boundaries(AsceType::Region2)
+    }
 );
 kernel_test!(
     /// Region-first ASCE (5 levels): + 8 PiB and the last page below 2^64.
-    fn boundaries_region_first() { boundaries(AsceType::Region1) }
+    fn boundaries_region_first() {
+        boundaries(AsceType::Region1)
+    }
 );
 
 fn one_page_space(ty: AsceType, f: &Frames) -> Result<Space, crate::ktest::TestFail> {
@@ -148,7 +156,12 @@ kernel_test!(
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Segment)?;
         let empty = s.table_bytes();
-        let steps = [(0x10_0000u64, AsceType::Segment), (0x8000_0000, AsceType::Region3), (0x400_0000_0000, AsceType::Region2), (0x20_0000_0000_0000, AsceType::Region1)];
+        let steps = [
+            (0x10_0000u64, AsceType::Segment),
+            (0x8000_0000, AsceType::Region3),
+            (0x400_0000_0000, AsceType::Region2),
+            (0x20_0000_0000_0000, AsceType::Region1),
+        ];
         for (i, &(va, ty)) in steps.iter().enumerate() {
             s.map(va, f.get(i), 1, Prot::RW)?;
             check_eq!(s.asce_type(), ty, "type after mapping {va:#x}");
@@ -215,14 +228,41 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         s.map(0x1000, f.get(0), 2, Prot::RW)?;
         let bytes = s.table_bytes();
-        check_eq!(s.map(0x1800, f.get(2), 1, Prot::RW), Err(MapError::Misaligned(0x1800)), "misaligned va");
-        check_eq!(s.map(0x9000, PhysAddr(f.get(2).0 + 8), 1, Prot::RW), Err(MapError::Misaligned(f.get(2).0 + 8)), "misaligned frame");
+        check_eq!(
+            s.map(0x1800, f.get(2), 1, Prot::RW),
+            Err(MapError::Misaligned(0x1800)),
+            "misaligned va"
+        );
+        check_eq!(
+            s.map(0x9000, PhysAddr(f.get(2).0 + 8), 1, Prot::RW),
+            Err(MapError::Misaligned(f.get(2).0 + 8)),
+            "misaligned frame"
+        );
         check_eq!(s.map(0x9000, f.get(2), 0, Prot::RW), Err(MapError::Empty), "zero pages");
-        check_eq!(s.map(0xffff_ffff_ffff_f000, f.get(2), 2, Prot::RW), Err(MapError::Wraps { start: 0xffff_ffff_ffff_f000, pages: 2 }), "wrap");
+        check_eq!(
+            s.map(0xffff_ffff_ffff_f000, f.get(2), 2, Prot::RW),
+            Err(MapError::Wraps {
+                start: 0xffff_ffff_ffff_f000,
+                pages: 2
+            }),
+            "wrap"
+        );
         let outside = kernel::machine().mem;
-        check_eq!(s.map(0x9000, PhysAddr(outside), 1, Prot::RW), Err(MapError::FrameOutsideMemory(PhysAddr(outside))), "frame outside memory");
-        check_eq!(s.map(0x0, f.get(2), 3, Prot::RW), Err(MapError::AlreadyMapped(VirtAddr(0x1000))), "overlap");
-        check_eq!(s.protect(0x2000, 2, Prot::RO), Err(MapError::NotMapped(VirtAddr(0x3000))), "protect unmapped");
+        check_eq!(
+            s.map(0x9000, PhysAddr(outside), 1, Prot::RW),
+            Err(MapError::FrameOutsideMemory(PhysAddr(outside))),
+            "frame outside memory"
+        );
+        check_eq!(
+            s.map(0x0, f.get(2), 3, Prot::RW),
+            Err(MapError::AlreadyMapped(VirtAddr(0x1000))),
+            "overlap"
+        );
+        check_eq!(
+            s.protect(0x2000, 2, Prot::RO),
+            Err(MapError::NotMapped(VirtAddr(0x3000))),
+            "protect unmapped"
+        );
         check_eq!(s.asce_type(), AsceType::Region3, "type unchanged");
         check_eq!(s.table_bytes(), bytes, "table bytes unchanged");
         check!(s.lookup(0x0)?.is_none(), "0x0 got mapped by a failed request");
@@ -245,7 +285,11 @@ kernel_test!(
         let text = kernel_space_identity_readonly_text as *const () as u64;
         let stack = &asce as *const _ as u64;
         for a in [0x1d0u64, text, stack, kernel::machine().mem - 8] {
-            check_eq!(platform::lrag_via(asce, a), Lra::Real(a), "LRAG of {a:#x} in the kernel space");
+            check_eq!(
+                platform::lrag_via(asce, a),
+                Lra::Real(a),
+                "LRAG of {a:#x} in the kernel space"
+            );
         }
         match platform::store_via(asce, text & !7, 0) {
             Ok(()) => check!(false, "store into kernel text succeeded"),
@@ -263,14 +307,26 @@ kernel_test!(
         let free = fa.free_count();
         let a = fa.alloc_frame()?;
         fa.free_frame(a)?;
-        check_eq!(fa.free_frame(a), Err(AllocError::DoubleFree(a)), "double free of a frame");
+        check_eq!(
+            fa.free_frame(a),
+            Err(AllocError::DoubleFree(a)),
+            "double free of a frame"
+        );
         let p1 = fa.alloc_pt()?;
         let p2 = fa.alloc_pt()?;
         check_eq!(p1.0 & !0xfff, p2.0 & !0xfff, "two page tables share a frame");
         check_eq!(fa.free_count(), free - 1, "frames used by two page tables");
         fa.free_pt(p1)?;
-        check_eq!(fa.free_pt(p1), Err(AllocError::DoubleFree(p1)), "double free of a page table");
-        check_eq!(fa.free_frame(PhysAddr(p2.0 & !0xfff)), Err(AllocError::InUse(PhysAddr(p2.0 & !0xfff))), "freeing a frame that still holds a page table");
+        check_eq!(
+            fa.free_pt(p1),
+            Err(AllocError::DoubleFree(p1)),
+            "double free of a page table"
+        );
+        check_eq!(
+            fa.free_frame(PhysAddr(p2.0 & !0xfff)),
+            Err(AllocError::InUse(PhysAddr(p2.0 & !0xfff))),
+            "freeing a frame that still holds a page table"
+        );
         fa.free_pt(p2)?;
         let c = fa.alloc_crst()?;
         check_eq!(c.0 % 16384, 0, "CRST alignment");
@@ -283,7 +339,13 @@ kernel_test!(
 kernel_test!(
     /// New spaces get the smallest ASCE type covering what they map.
     fn smallest_type_for_range() {
-        for (last, ty) in [(0x7fff_ffffu64, AsceType::Segment), (0x8000_0000, AsceType::Region3), (0x3ff_ffff_ffff, AsceType::Region3), (0x400_0000_0000, AsceType::Region2), (0x20_0000_0000_0000, AsceType::Region1)] {
+        for (last, ty) in [
+            (0x7fff_ffffu64, AsceType::Segment),
+            (0x8000_0000, AsceType::Region3),
+            (0x3ff_ffff_ffff, AsceType::Region3),
+            (0x400_0000_0000, AsceType::Region2),
+            (0x20_0000_0000_0000, AsceType::Region1),
+        ] {
             let s = super::Space::new_covering(&PLATFORM, kernel::frames(), last)?;
             check_eq!(s.asce_type(), ty, "type for last address {last:#x}");
         }
@@ -317,7 +379,10 @@ kernel_test!(
             foldkern::mm::ptdump::ptdump(&s, &mut b)?;
             let text = core::str::from_utf8(&b.b[..b.n]).unwrap_or("");
             check!(text.contains("(16 x 4 KiB)"), "no collapsed run in: {text}");
-            check!(text.contains("region-third  [0x200]"), "no region-third entry 0x200 in: {text}");
+            check!(
+                text.contains("region-third  [0x200]"),
+                "no region-third entry 0x200 in: {text}"
+            );
             Ok(())
         })();
         drop(s);
@@ -362,16 +427,41 @@ struct Corruption {
 
 const CORRUPTIONS: [Corruption; 5] = [
     // A region-third entry claiming to be region-second: TT mismatch.
-    Corruption { name: "wrong table type", level: Level::Pud, make: |v, _| (v & !0x0c) | 0x08, hw: 0x12 },
+    Corruption {
+        name: "wrong table type",
+        level: Level::Pud,
+        make: |v, _| (v & !0x0c) | 0x08,
+        hw: 0x12,
+    },
     // Region-third entry whose segment table length covers 512 entries only.
-    Corruption { name: "table length too short", level: Level::Pud, make: |v, _| v & !0x3, hw: 0x10 },
+    Corruption {
+        name: "table length too short",
+        level: Level::Pud,
+        make: |v, _| v & !0x3,
+        hw: 0x10,
+    },
     // PTE bit 0x800 must be zero.
-    Corruption { name: "PTE bit 0x800", level: Level::Pte, make: |v, _| v | 0x800, hw: 0x12 },
+    Corruption {
+        name: "PTE bit 0x800",
+        level: Level::Pte,
+        make: |v, _| v | 0x800,
+        hw: 0x12,
+    },
     // Segment entry pointing to a page table beyond memory.
-    Corruption { name: "origin outside memory", level: Level::Pmd, make: |v, mem| (v & 0x7ff) | mem, hw: 0x05 },
+    Corruption {
+        name: "origin outside memory",
+        level: Level::Pmd,
+        make: |v, mem| (v & 0x7ff) | mem,
+        hw: 0x05,
+    },
     // Segment entry with the large-frame bit while EDAT-1 is absent: QEMU ignores
     // the bit then (so translation still works); software flags it.
-    Corruption { name: "large bit without EDAT-1", level: Level::Pmd, make: |v, _| v | 0x400, hw: 0 },
+    Corruption {
+        name: "large bit without EDAT-1",
+        level: Level::Pmd,
+        make: |v, _| v | 0x400,
+        hw: 0,
+    },
 ];
 
 /// Put `old` back into the `level` entry of `va`'s path, found without
@@ -383,7 +473,11 @@ fn restore(s: &Space, va: u64, level: Level, old: u64) {
     while ptr.level() != level {
         let v = PLATFORM.read_u64(ptr.addr);
         let below = ptr.level().below().unwrap();
-        let origin = if ptr.level() == Level::Pmd { v & !0x7ff } else { v & !0xfff };
+        let origin = if ptr.level() == Level::Pmd {
+            v & !0x7ff
+        } else {
+            v & !0xfff
+        };
         ptr = foldkern::mm::EntryPtr::table(below, PhysAddr(origin), below.index(va));
     }
     PLATFORM.write_u64(ptr.addr, old);
@@ -402,17 +496,31 @@ kernel_test!(
             let old = s.poke_entry(va, c.level, |v| (c.make)(v, mem.next_multiple_of(1 << 20)))?;
             insn::ptlb();
             let sw = s.lookup(va);
-            check!(matches!(sw, Err(foldkern::mm::WalkError::BadEntry { .. })), "{}: software walk gave {sw:?}", c.name);
+            check!(
+                matches!(sw, Err(foldkern::mm::WalkError::BadEntry { .. })),
+                "{}: software walk gave {sw:?}",
+                c.name
+            );
             let stack = foldkern::gup::WalkStack::new(&PLATFORM, f.get(1));
             let mut pages = [PhysAddr(0); 1];
             for v in foldkern::gup::Variant::ALL {
                 let o = super::gup::gup(&s, stack, v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages, None);
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &pages[..o.pinned]).ok();
                 check_eq!(o.pinned, 0, "{}: {} pinned from a corrupt entry", c.name, v.name());
-                check!(matches!(o.error, Some(foldkern::mm::WalkError::BadEntry { .. })), "{}: {} reported {:?}", c.name, v.name(), o.error);
+                check!(
+                    matches!(o.error, Some(foldkern::mm::WalkError::BadEntry { .. })),
+                    "{}: {} reported {:?}",
+                    c.name,
+                    v.name(),
+                    o.error
+                );
             }
             let hw = platform::lrag_via(s.asce(), va);
-            let expected = if c.hw == 0 { Lra::Real(f.get(0).0) } else { Lra::Exception(c.hw) };
+            let expected = if c.hw == 0 {
+                Lra::Real(f.get(0).0)
+            } else {
+                Lra::Exception(c.hw)
+            };
             check_eq!(hw, expected, "{}: LRAG", c.name);
             // Restore through the raw pointer: the corrupt path cannot be walked.
             restore(&s, va, c.level, old);

@@ -31,7 +31,10 @@ pub struct Frames {
 impl Frames {
     /// `n` fresh zeroed frames (at most 64).
     pub fn new(n: usize) -> Result<Frames, crate::ktest::TestFail> {
-        let mut f = Frames { list: [PhysAddr(0); 64], n: 0 };
+        let mut f = Frames {
+            list: [PhysAddr(0); 64],
+            n: 0,
+        };
         for _ in 0..n.min(64) {
             let pa = kernel::frames().lock().alloc_frame()?;
             PLATFORM.fill(pa, PAGE_SIZE, 0);
@@ -67,7 +70,11 @@ pub fn verify_page(s: &Space, va: u64) -> TestResult {
     let pattern = 0xf01d_0000_0000_0000 ^ va;
     if t.write {
         platform::store_via(s.asce(), va + 8, pattern).map_err(|pc| pc_fail(pc, va))?;
-        check_eq!(PLATFORM.read_u64(t.pa.add(8)), pattern, "frame word after storing through {va:#x}");
+        check_eq!(
+            PLATFORM.read_u64(t.pa.add(8)),
+            pattern,
+            "frame word after storing through {va:#x}"
+        );
     } else {
         PLATFORM.write_u64(t.pa.add(8), pattern);
     }
@@ -82,22 +89,36 @@ pub fn verify_fault(s: &Space, va: u64, code: u16, write: bool) -> TestResult {
     if !write {
         check_eq!(s.expected_exception(va)?, Some(code), "software prediction for {va:#x}");
     }
-    let r = if write { platform::store_via(s.asce(), va, 1).map(|_| 0) } else { platform::load_via(s.asce(), va) };
+    let r = if write {
+        platform::store_via(s.asce(), va, 1).map(|_| 0)
+    } else {
+        platform::load_via(s.asce(), va)
+    };
     match r {
-        Ok(v) => check!(false, "access to {va:#x} succeeded (read {v:#x}), expected code {code:#x}"),
+        Ok(v) => check!(
+            false,
+            "access to {va:#x} succeeded (read {v:#x}), expected code {code:#x}"
+        ),
         Err(pc) => {
             check_eq!(pc.code, code, "program-interruption code for {va:#x} ({})", pc.name());
             check_eq!(pc.teid_addr(), va & !0xfff, "TEID address for {va:#x}");
         }
     }
     if !write {
-        check_eq!(platform::lrag_via(s.asce(), va), Lra::Exception(code), "LRAG of {va:#x}");
+        check_eq!(
+            platform::lrag_via(s.asce(), va),
+            Lra::Exception(code),
+            "LRAG of {va:#x}"
+        );
     }
     Ok(())
 }
 
 fn pc_fail(pc: crate::arch::s390x::traps::ProgramCheck, va: u64) -> crate::ktest::TestFail {
     crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!(
-        "access through {va:#x} raised {:#x} ({}) TEID {:#x}", pc.code, pc.name(), pc.teid
+        "access through {va:#x} raised {:#x} ({}) TEID {:#x}",
+        pc.code,
+        pc.name(),
+        pc.teid
     )))
 }

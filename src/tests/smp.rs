@@ -42,7 +42,9 @@ const ENTER_TOD: u64 = 500 * 4_096_000;
 const FORCE_EVERY: u32 = 4;
 
 fn walker(idx: usize) {
-    let stack = WalkStack { base: PhysAddr(STACKS[idx].load(Ordering::Acquire)) };
+    let stack = WalkStack {
+        base: PhysAddr(STACKS[idx].load(Ordering::Acquire)),
+    };
     let (a, b) = (BLOCK[0].load(Ordering::Acquire), BLOCK[1].load(Ordering::Acquire));
     let mut pages = [PhysAddr(0); PAGES];
     let st = &STATS[idx];
@@ -53,7 +55,10 @@ fn walker(idx: usize) {
         let asce = Asce(ASCE.load(Ordering::Acquire));
         let mut delay = |s: &Step| {
             if s.level == Level::Pmd {
-                if IN_WINDOW.compare_exchange(0, idx as u64, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                if IN_WINDOW
+                    .compare_exchange(0, idx as u64, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
                     let (g, y) = (GEN.load(Ordering::Acquire), smp::syncs());
                     let t0 = insn::stckf();
                     // Leave when CPU 0 has unmapped (GEN) or wants to synchronise
@@ -70,7 +75,15 @@ fn walker(idx: usize) {
             }
         };
         let flags = if n % 2 == 0 { GupFlags::empty() } else { GupFlags::WRITE };
-        let g = GupFast { plat: &PLATFORM, asce, pagemap: kernel::pagemap(), stack, variant: Variant::OffsetLockless, check_invariant: false, trace: Some(&mut delay) };
+        let g = GupFast {
+            plat: &PLATFORM,
+            asce,
+            pagemap: kernel::pagemap(),
+            stack,
+            variant: Variant::OffsetLockless,
+            check_invariant: false,
+            trace: Some(&mut delay),
+        };
         let o = gup_fast(g, START, PAGES, flags, &mut pages);
         PLATFORM.local_irq_restore(irq);
         for (i, f) in pages[..o.pinned].iter().enumerate() {
@@ -146,7 +159,12 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
             }
             s.unmap(START, PAGES as u64)?;
             GEN.fetch_add(1, Ordering::AcqRel);
-            s.map(START, PhysAddr(BLOCK[(it as usize + 1) % 2].load(Ordering::Relaxed)), PAGES as u64, Prot::RW)?;
+            s.map(
+                START,
+                PhysAddr(BLOCK[(it as usize + 1) % 2].load(Ordering::Relaxed)),
+                PAGES as u64,
+                Prot::RW,
+            )?;
             s.protect(START + 254 * PAGE_SIZE, 4, Prot::RO)?;
             s.protect(START + 254 * PAGE_SIZE, 4, Prot::RW)?;
             if it % 8 == 7 && upgrades < UPGRADES.len() {
@@ -172,7 +190,12 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
         // Progress every 50 iterations or ~5 s, whichever comes first.
         if it % 50 == 49 || insn::stckf() - last_progress > 5 * 4_096_000_000 {
             last_progress = insn::stckf();
-            let (wi, pins) = (1..cpus).fold((0, 0), |(x, y), i| (x + STATS[i][0].load(Ordering::Relaxed), y + STATS[i][1].load(Ordering::Relaxed)));
+            let (wi, pins) = (1..cpus).fold((0, 0), |(x, y), i| {
+                (
+                    x + STATS[i][0].load(Ordering::Relaxed),
+                    y + STATS[i][1].load(Ordering::Relaxed),
+                )
+            });
             println!("  [{label}] iteration {}/{iters}: walker iterations {wi}, pages pinned {pins}, syncs {}, SIGP busy retries {}", it + 1, smp::syncs(), smp::SIGP_BUSY_RETRIES.load(Ordering::Relaxed));
         }
     }
@@ -186,7 +209,9 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
         for (k, t) in tot.iter_mut().enumerate() {
             *t += STATS[i][k].load(Ordering::Relaxed);
         }
-        let _ = kernel::frames().lock().free_frame(PhysAddr(STACKS[i].load(Ordering::Relaxed)));
+        let _ = kernel::frames()
+            .lock()
+            .free_frame(PhysAddr(STACKS[i].load(Ordering::Relaxed)));
     }
     let mut fa = kernel::frames().lock();
     fa.free_frames(a, PAGES)?;
@@ -213,7 +238,11 @@ kernel_test!(
         }
         smp::SYNC_DISABLED.store(false, Ordering::Relaxed);
         let (freed, wrong, other, _) = race(200, 20, "synchronised")?;
-        check_eq!((freed, wrong, other), (0, 0, 0), "(freed-table reads, wrong frames, other errors)");
+        check_eq!(
+            (freed, wrong, other),
+            (0, 0, 0),
+            "(freed-table reads, wrong frames, other errors)"
+        );
         Ok(())
     }
 );

@@ -14,7 +14,12 @@ pub struct Host {
     pub stack: WalkStack,
 }
 
-type Parts = (&'static HostPlatform, &'static Mutex<FrameAllocator>, &'static PageMap, &'static [AtomicU32]);
+type Parts = (
+    &'static HostPlatform,
+    &'static Mutex<FrameAllocator>,
+    &'static PageMap,
+    &'static [AtomicU32],
+);
 
 thread_local! {
     /// Machines are reused per thread (reset on every `host()` call) so that
@@ -36,7 +41,8 @@ pub fn host(mib: u64, edat: bool) -> Host {
         let plat: &'static HostPlatform = Box::leak(Box::new(p));
         let frames: &'static Mutex<FrameAllocator> = Box::leak(Box::new(Mutex::new(plat.allocator())));
         let n = ((mib << 20) / PAGE_SIZE) as usize;
-        let pins: &'static [AtomicU32] = Box::leak((0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>().into_boxed_slice());
+        let pins: &'static [AtomicU32] =
+            Box::leak((0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>().into_boxed_slice());
         let pagemap: &'static PageMap = Box::leak(Box::new(PageMap::new(pins)));
         let parts = (plat, frames, pagemap, pins);
         m.push(((mib, edat), parts));
@@ -53,7 +59,12 @@ pub fn host(mib: u64, edat: bool) -> Host {
     let stack = WalkStack::new(plat, sf);
     // From here on any access to memory the allocator has not handed out panics.
     plat.strict.set(Some(frames));
-    Host { plat, frames, pagemap, stack }
+    Host {
+        plat,
+        frames,
+        pagemap,
+        stack,
+    }
 }
 
 pub type Space = AddressSpace<'static, HostPlatform>;
@@ -61,7 +72,15 @@ pub type Space = AddressSpace<'static, HostPlatform>;
 impl Host {
     pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<PhysAddr>) {
         let mut pages = vec![PhysAddr(0); n];
-        let g = GupFast { plat: self.plat, asce: s.asce(), pagemap: self.pagemap, stack: self.stack, variant: v, check_invariant: true, trace: None };
+        let g = GupFast {
+            plat: self.plat,
+            asce: s.asce(),
+            pagemap: self.pagemap,
+            stack: self.stack,
+            variant: v,
+            check_invariant: true,
+            trace: None,
+        };
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
         foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();

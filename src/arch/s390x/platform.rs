@@ -106,7 +106,9 @@ pub fn load_via(asce: Asce, addr: u64) -> Result<u64, ProgramCheck> {
         // SAFETY: SACF 256 switches operand translation to CR7 for the one LG; a
         // failing translation is caught by expect_pgm, which skips the LG. Code
         // keeps being fetched through the primary space.
-        unsafe { asm!("sacf 256", "lg {v},0({a})", "sacf 0", v = inout(reg) v, a = in(reg_addr) addr, options(nostack)) };
+        unsafe {
+            asm!("sacf 256", "lg {v},0({a})", "sacf 0", v = inout(reg) v, a = in(reg_addr) addr, options(nostack))
+        };
         v
     })
 }
@@ -117,7 +119,9 @@ pub fn store_via(asce: Asce, addr: u64, val: u64) -> Result<(), ProgramCheck> {
     expect_pgm(|| {
         // SAFETY: as in load_via; the store goes to whatever frame `asce` maps,
         // which tests own.
-        unsafe { asm!("sacf 256", "stg {v},0({a})", "sacf 0", v = in(reg) val, a = in(reg_addr) addr, options(nostack)) };
+        unsafe {
+            asm!("sacf 256", "stg {v},0({a})", "sacf 0", v = in(reg) val, a = in(reg_addr) addr, options(nostack))
+        };
     })
 }
 

@@ -108,7 +108,11 @@ pub fn read_scp_info() -> Option<ScpInfo> {
         let rnmax = if rnmax == 0 { s.get::<u64>(104) } else { rnmax };
         let cpus = s.get::<u16>(16) as usize;
         let off = s.get::<u16>(18) as usize;
-        let mut info = ScpInfo { memory: rnmax * rnsize << 20, cpus: cpus.min(64), cpu_addrs: [0; 64] };
+        let mut info = ScpInfo {
+            memory: rnmax * rnsize << 20,
+            cpus: cpus.min(64),
+            cpu_addrs: [0; 64],
+        };
         for i in 0..info.cpus {
             info.cpu_addrs[i] = s.get::<u8>(off + 16 * i) as u16;
         }

@@ -125,7 +125,12 @@ pub fn bring_up(kernel_asce: u64) -> Result<usize, SigpError> {
             continue;
         }
         let mut fa = crate::kernel::frames().lock();
-        let (Ok(prefix), Ok(stack), Ok(pgm), Ok(ext)) = (fa.alloc_frames(2, 2), fa.alloc_frames(16, 1), fa.alloc_frames(4, 1), fa.alloc_frames(4, 1)) else {
+        let (Ok(prefix), Ok(stack), Ok(pgm), Ok(ext)) = (
+            fa.alloc_frames(2, 2),
+            fa.alloc_frames(16, 1),
+            fa.alloc_frames(4, 1),
+            fa.alloc_frames(4, 1),
+        ) else {
             return Err(SigpError::Status(0, 0));
         };
         drop(fa);
@@ -228,7 +233,9 @@ extern "C" fn external_handler() {
         CPUS[me].acks.fetch_add(1, Ordering::AcqRel);
         return;
     }
-    sclp::print_fatal(format_args!("\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"));
+    sclp::print_fatal(format_args!(
+        "\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"
+    ));
     crate::exit_failure("unexpected external interruption");
 }
 

@@ -103,7 +103,12 @@ pub fn install(pgm_stack: u64, ext_stack: u64) {
 /// Boot CPU's handler stacks (symbols from entry.rs).
 pub fn boot_stacks() -> (u64, u64) {
     // SAFETY: only the addresses of the linker-provided stack tops are taken.
-    unsafe { (&entry::__pgm_stack0 as *const u8 as u64, &entry::__ext_stack0 as *const u8 as u64) }
+    unsafe {
+        (
+            &entry::__pgm_stack0 as *const u8 as u64,
+            &entry::__ext_stack0 as *const u8 as u64,
+        )
+    }
 }
 
 #[no_mangle]
@@ -128,13 +133,25 @@ extern "C" fn program_check_handler(regs: &mut [u64; 16]) {
     sclp::print_fatal(format_args!(
         "\n!!! unexpected program check on CPU {cpu}{}: code {code:#06x} ({}), ILC {}\n\
          !!! old PSW {:016x} {:016x}  TEID {teid:#018x}\n",
-        if depth > 0 { " (inside the program-check handler)" } else { "" },
-        pgm_name(code), ilc & 0x6, psw[0], psw[1]
+        if depth > 0 {
+            " (inside the program-check handler)"
+        } else {
+            ""
+        },
+        pgm_name(code),
+        ilc & 0x6,
+        psw[0],
+        psw[1]
     ));
     for (i, r) in regs.chunks(4).enumerate() {
         sclp::print_fatal(format_args!(
             "!!! r{:<2}-r{:<2} {:016x} {:016x} {:016x} {:016x}\n",
-            i * 4, i * 4 + 3, r[0], r[1], r[2], r[3]
+            i * 4,
+            i * 4 + 3,
+            r[0],
+            r[1],
+            r[2],
+            r[3]
         ));
     }
     crate::exit_failure("unexpected program check");
@@ -151,7 +168,9 @@ extern "C" fn unexpected_interruption() {
     let psw = lowcore::read_psw(old);
     sclp::print_fatal(format_args!(
         "\n!!! unexpected {name} interruption on CPU {}: old PSW {:016x} {:016x}\n",
-        lowcore::cpu_index(), psw[0], psw[1]
+        lowcore::cpu_index(),
+        psw[0],
+        psw[1]
     ));
     crate::exit_failure("unexpected interruption");
 }
