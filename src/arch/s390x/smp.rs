@@ -74,6 +74,10 @@ pub enum SigpError {
     Status(u8, u32),
     /// cc 3: not operational.
     NotOperational(u8),
+    /// No memory for a CPU's prefix area and stacks.
+    NoMemory,
+    /// The CPU with this address was restarted but never came online.
+    NoResponse(u16),
 }
 
 impl core::fmt::Display for SigpError {
@@ -82,8 +86,22 @@ impl core::fmt::Display for SigpError {
             SigpError::Busy(o) => write!(f, "SIGP order {o:#x}: still busy after {SIGP_RETRIES} tries"),
             SigpError::Status(o, s) => write!(f, "SIGP order {o:#x}: status {s:#x}"),
             SigpError::NotOperational(o) => write!(f, "SIGP order {o:#x}: CPU not operational"),
+            SigpError::NoMemory => write!(f, "no memory for a CPU's prefix area and stacks"),
+            SigpError::NoResponse(a) => write!(f, "CPU {a} was restarted but did not come online"),
         }
     }
+}
+
+/// Spin until `done()` holds, at most [`WAIT_TOD`]; false on timeout.
+fn wait_until(done: impl Fn() -> bool) -> bool {
+    let t0 = insn::stckf();
+    while !done() {
+        if insn::stckf() - t0 > WAIT_TOD {
+            return false;
+        }
+        core::hint::spin_loop();
+    }
+    true
 }
 
 /// SIGP with busy retries.
@@ -131,7 +149,7 @@ pub fn bring_up(kernel_asce: u64) -> Result<usize, SigpError> {
             fa.alloc_frames(4, 1),
             fa.alloc_frames(4, 1),
         ) else {
-            return Err(SigpError::Status(0, 0));
+            return Err(SigpError::NoMemory);
         };
         drop(fa);
         // The new CPU's lowcore: zeroed, our new PSWs, its stacks and index.
@@ -151,12 +169,8 @@ pub fn bring_up(kernel_asce: u64) -> Result<usize, SigpError> {
         sigp(addr, order::STOP, 0)?;
         sigp(addr, order::SET_PREFIX, prefix.0)?;
         sigp(addr, order::RESTART, 0)?;
-        let t0 = insn::stckf();
-        while !CPUS[idx].online.load(Ordering::Acquire) {
-            if insn::stckf() - t0 > WAIT_TOD {
-                return Err(SigpError::Status(order::RESTART, 0xdead));
-            }
-            core::hint::spin_loop();
+        if !wait_until(|| CPUS[idx].online.load(Ordering::Acquire)) {
+            return Err(SigpError::NoResponse(addr));
         }
         idx += 1;
         NCPUS.store(idx, Ordering::Release);
@@ -198,13 +212,9 @@ pub fn sync_all() -> bool {
         }
     }
     for (i, c) in CPUS.iter().enumerate().take(online()) {
-        let t0 = insn::stckf();
-        while i != me && c.acks.load(Ordering::Acquire) == before[i] {
-            if insn::stckf() - t0 > WAIT_TOD {
-                println!("smp: CPU {i} did not acknowledge the walker synchronisation");
-                return false;
-            }
-            core::hint::spin_loop();
+        if i != me && !wait_until(|| c.acks.load(Ordering::Acquire) != before[i]) {
+            println!("smp: CPU {i} did not acknowledge the walker synchronisation");
+            return false;
         }
     }
     true
