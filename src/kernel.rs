@@ -163,7 +163,7 @@ fn enable_dat() {
     });
     // SAFETY: only linker symbol addresses are taken.
     let (ro_start, ro_end) = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__rodata_end)) };
-    let rw = |s: &mut AddressSpace<'static, KernelPlatform>, from: u64, to: u64, prot| {
+    let identity = |s: &mut AddressSpace<'static, KernelPlatform>, from: u64, to: u64, prot| {
         if to > from {
             if let Err(e) = s.map(from, PhysAddr(from), (to - from) / PAGE_SIZE, prot) {
                 println!("foldkern: identity map {from:#x}..{to:#x}: {e}");
@@ -171,9 +171,9 @@ fn enable_dat() {
             }
         }
     };
-    rw(&mut space, 0, ro_start, Prot::RW);
-    rw(&mut space, ro_start, ro_end, Prot::RO);
-    rw(&mut space, ro_end, mem, Prot::RW);
+    identity(&mut space, 0, ro_start, Prot::RW);
+    identity(&mut space, ro_start, ro_end, Prot::RO);
+    identity(&mut space, ro_end, mem, Prot::RW);
     let asce = space.asce();
     // SAFETY: the space maps all memory at its own address, so the running code,
     // stack, lowcore and every frame stay reachable when DAT turns on.

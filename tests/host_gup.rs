@@ -152,14 +152,10 @@ fn fixed_variants_match_translation_everywhere() {
     let h = host(16, false);
     let p = PAGE_SIZE;
     for ty in AsceType::ALL {
-        for b in [
-            1u64 << 20,
-            1 << 31,
-            SEED + p,
-            1 << 42,
-            1 << 53,
-            0u64.wrapping_sub(8 * p),
-        ] {
+        for b in foldkern::mm::level::LEVEL_BOUNDARIES
+            .into_iter()
+            .chain([0u64.wrapping_sub(8 * p)])
+        {
             if b.wrapping_add(4 * p).wrapping_sub(1) > ty.last_addr() || b < 4 * p {
                 continue;
             }

@@ -30,8 +30,8 @@ impl PageMap {
             None => false,
         }
     }
-    /// The counters themselves, so a hot loop can keep the slice in registers
-    /// (use with [`try_grab_in`]).
+    /// The counters themselves, so a hot loop (gup_fast's PTE loop) can keep the
+    /// slice in registers.
     pub fn counters(&self) -> &'static [AtomicU32] {
         self.pins
     }
@@ -49,18 +49,6 @@ impl PageMap {
     /// Sum of all pins (O(frames); for tests).
     pub fn total_pins(&self) -> u64 {
         self.pins.iter().map(|c| c.load(Ordering::Relaxed) as u64).sum()
-    }
-}
-
-/// [`PageMap::try_grab`] on a slice from [`PageMap::counters`].
-#[inline(always)]
-pub fn try_grab_in(pins: &[AtomicU32], frame: PhysAddr) -> bool {
-    match pins.get((frame.0 / PAGE_SIZE) as usize) {
-        Some(c) => {
-            c.fetch_add(1, Ordering::AcqRel);
-            true
-        }
-        None => false,
     }
 }
 

@@ -16,7 +16,7 @@
 //!   = present and not bad).
 use super::entry::*;
 use super::frame::FrameAllocator;
-use super::level::{AsceType, Level};
+use super::level::{AsceType, Level, LEVEL_BOUNDARIES};
 use super::pgtable::*;
 use super::platform::Platform;
 use super::space::{AddressSpace, Prot};
@@ -50,20 +50,13 @@ impl fmt::Display for InvariantError {
     }
 }
 
-/// Pages either side of every level boundary that a space of `ty` holds.
+/// Pages either side of every level boundary ([`LEVEL_BOUNDARIES`]) that a space
+/// of `ty` can hold.
 pub fn boundary_pages(ty: AsceType) -> impl Iterator<Item = u64> {
-    const B: [(u64, AsceType); 6] = [
-        (1 << 20, AsceType::Segment),
-        (1 << 31, AsceType::Region3),
-        (0x100_8000_0000, AsceType::Region3),
-        (1 << 42, AsceType::Region2),
-        (1 << 53, AsceType::Region1),
-        (0, AsceType::Region1), // 2^64: the last page
-    ];
-    B.into_iter()
-        .filter(move |(_, t)| ty >= *t)
-        .flat_map(|(b, _)| [b.wrapping_sub(PAGE_SIZE), b])
-        .filter(move |&a| a <= ty.last_addr() && a != 0)
+    LEVEL_BOUNDARIES
+        .into_iter()
+        .flat_map(|b| [b.wrapping_sub(PAGE_SIZE), b])
+        .filter(move |&a| a != 0 && a <= ty.last_addr())
 }
 
 fn fail(what: &'static str, ty: AsceType, level: Level, addr: u64) -> InvariantError {

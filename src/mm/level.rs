@@ -28,6 +28,11 @@ pub enum Level {
     Pte = 4,
 }
 
+/// Addresses where entries of some level end, the places tests straddle: 1 MiB
+/// (segment), 2 GiB (region-third), the bug report's 0x10080000000 (a 2 GiB
+/// boundary), 4 TiB (region-second), 8 PiB (region-first), and 2^64 written as 0.
+pub const LEVEL_BOUNDARIES: [u64; 6] = [1 << 20, 1 << 31, 0x100_8000_0000, 1 << 42, 1 << 53, 0];
+
 /// Entries in a region or segment table ("CRST": combined region/segment table).
 pub const CRST_ENTRIES: usize = 2048;
 /// Bytes of a CRST (16 KiB, naturally aligned).

@@ -487,12 +487,13 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             return Ok(());
         };
         let (last, v) = path[n - 1];
+        // Whether [addr, end) is one whole segment (1 MiB).
+        let whole = addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size();
         if last.level() != Level::Pte {
             if is_invalid(last.level(), v) {
                 return Ok(());
             }
             // A large entry: only a whole 1 MiB segment frame can go (no splitting).
-            let whole = addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size();
             if last.level() != Level::Pmd || !whole {
                 return Err(MapError::LargeMapping(VirtAddr(addr)));
             }
@@ -505,7 +506,6 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         // Clearing a whole page table: the IDTE that unhooks it below purges every
         // TLB entry formed through it, so the PTEs need no IPTE each (Linux's
         // mmu_gather does the same with one flush for a freed table).
-        let whole = addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size();
         let mut a = addr;
         while a != end {
             let ptep = EntryPtr::table(Level::Pte, pto, Level::Pte.index(a));
@@ -570,8 +570,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// Replace the entry at `level` on the path of `addr` by `f(old)` (tests of
-    /// corrupted tables; no TLB flush). Returns the old value.
-    pub fn poke_entry(&mut self, addr: u64, level: Level, f: impl FnOnce(u64) -> u64) -> Result<u64, WalkError> {
+    /// corrupted tables; no TLB flush). Returns where the entry is and its old
+    /// value, so the caller can put it back once the path no longer walks.
+    pub fn poke_entry(
+        &mut self,
+        addr: u64,
+        level: Level,
+        f: impl FnOnce(u64) -> u64,
+    ) -> Result<(EntryPtr, u64), WalkError> {
         let Some((path, n)) = self.hw_walk(addr)? else {
             return Err(WalkError::BadEntry {
                 at: pgd_offset(self.asce, addr),
@@ -582,7 +588,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         for (ptr, old) in &path[..n] {
             if ptr.level() == level {
                 self.plat.write_u64(ptr.addr, f(*old));
-                return Ok(*old);
+                return Ok((*ptr, *old));
             }
         }
         Err(WalkError::BadEntry {

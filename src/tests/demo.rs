@@ -3,8 +3,7 @@
 //! the seed range with every gup_fast variant, step by step, on live tables.
 use super::gup::{gup, SEED_PAGES, SEED_START};
 use super::{space, Frames, Space};
-use crate::arch::s390x::insn::Lra;
-use crate::arch::s390x::platform::{self, PLATFORM};
+use crate::arch::s390x::platform::PLATFORM;
 use crate::arch::s390x::sclp;
 use crate::kernel;
 use core::fmt::{self, Write};
@@ -56,19 +55,7 @@ fn print_step(s: &Step) {
 /// and compare with per-page LRAG. Returns whether the fixed variants agreed.
 pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: GupFlags, trace: bool) -> bool {
     let mut lrag = [PhysAddr(0); MAX_SCENARIO_PAGES];
-    let mut n_lrag = 0;
-    for i in 0..pages {
-        let va = start + i as u64 * PAGE_SIZE;
-        match platform::lrag_via(s.asce(), va) {
-            Lra::Real(pa)
-                if !flags.contains(GupFlags::WRITE) || s.lookup(va).ok().flatten().is_some_and(|t| t.write) =>
-            {
-                lrag[i] = PhysAddr(pa);
-                n_lrag += 1;
-            }
-            _ => break,
-        }
-    }
+    let n_lrag = super::gup::lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), &mut lrag).unwrap_or(0);
     let ty = s.asce_type();
     let end = start + pages as u64 * PAGE_SIZE;
     println!(

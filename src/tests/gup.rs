@@ -40,13 +40,13 @@ pub fn gup(
 
 /// Frames per-page LRAG gives for the range, up to the first page gup must not
 /// pin (untranslatable, or read-only when writing).
-fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, TestFail> {
+pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, TestFail> {
     for i in 0..n {
         let va = start + i as u64 * PAGE_SIZE;
         match platform::lrag_via(s.asce(), va) {
             Lra::Real(pa) => {
-                let t = s.lookup(va)?;
-                if write && !t.map_or(false, |t| t.write) {
+                // LRAG does not report rights; the software walk does.
+                if write && !s.lookup(va)?.is_some_and(|t| t.write) {
                     return Ok(i);
                 }
                 out[i] = PhysAddr(pa);
@@ -277,23 +277,11 @@ fn variants_vs_lrag(ty: AsceType) -> TestResult {
     let stack = WalkStack::new(&PLATFORM, f.get(0));
     let block = kernel::frames().lock().alloc_frames(MAXP, 1)?;
     let p = PAGE_SIZE;
-    let mut bounds = [0u64; 6];
-    let mut nb = 0;
-    for (b, min) in [
-        (1u64 << 20, AsceType::Segment),
-        (1 << 31, AsceType::Region3),
-        (0x100_8000_0000, AsceType::Region3),
-        (1 << 42, AsceType::Region2),
-        (1 << 53, AsceType::Region1),
-    ] {
-        if ty >= min {
-            bounds[nb] = b;
-            nb += 1;
-        }
-    }
     let none = GupFlags::empty();
     let r = (|| -> TestResult {
-        for &b in &bounds[..nb] {
+        // Every boundary with two pages either side inside the space.
+        let fits = |b: u64| b != 0 && b.checked_add(2 * p).is_some_and(|e| e - 1 <= ty.last_addr());
+        for b in foldkern::mm::level::LEVEL_BOUNDARIES.into_iter().filter(|&b| fits(b)) {
             run_case(
                 ty,
                 Case {

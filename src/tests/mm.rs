@@ -10,37 +10,13 @@ use core::fmt::Write;
 use foldkern::mm::space::MapError;
 use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Prot, VirtAddr, PAGE_SIZE};
 
-/// Pages either side of each level boundary a space of type `ty` can hold.
-fn boundary_pages(ty: AsceType) -> ([u64; 12], usize) {
-    let mut v = [0u64; 12];
-    let mut n = 0;
-    let mut push = |a: u64| {
-        v[n] = a;
-        n += 1;
-    };
-    // 1 MiB (segment), and the last page of the first 2 GiB.
-    push(0xff000);
-    push(0x100000);
-    push(0x7fff_f000);
-    if ty >= AsceType::Region3 {
-        push(0x8000_0000); // 2 GiB: region-third boundary
-        push(0x100_7fff_f000); // the seed's range
-        push(0x100_8000_0000);
-    }
-    if ty >= AsceType::Region2 {
-        push(0x3ff_ffff_f000); // 4 TiB: region-second boundary
-        push(0x400_0000_0000);
-    }
-    if ty >= AsceType::Region1 {
-        push(0x1f_ffff_ffff_f000); // 8 PiB: region-first boundary
-        push(0x20_0000_0000_0000);
-        push(0xffff_ffff_ffff_f000); // the very last page
-    }
-    (v, n)
-}
-
 fn boundaries(ty: AsceType) -> TestResult {
-    let (pages, n) = boundary_pages(ty);
+    let mut pages = [0u64; 12];
+    let mut n = 0;
+    for va in foldkern::mm::debug_vm_pgtable::boundary_pages(ty) {
+        pages[n] = va;
+        n += 1;
+    }
     let frames = Frames::new(n)?;
     let mut s = space(ty)?;
     let empty = s.table_bytes();
@@ -464,25 +440,6 @@ const CORRUPTIONS: [Corruption; 5] = [
     },
 ];
 
-/// Put `old` back into the `level` entry of `va`'s path, found without
-/// interpreting the corrupt entry itself.
-fn restore(s: &Space, va: u64, level: Level, old: u64) {
-    use foldkern::mm::pgtable::pgd_offset;
-    use foldkern::mm::Platform;
-    let mut ptr = pgd_offset(s.asce(), va);
-    while ptr.level() != level {
-        let v = PLATFORM.read_u64(ptr.addr);
-        let below = ptr.level().below().unwrap();
-        let origin = if ptr.level() == Level::Pmd {
-            v & !0x7ff
-        } else {
-            v & !0xfff
-        };
-        ptr = foldkern::mm::EntryPtr::table(below, PhysAddr(origin), below.index(va));
-    }
-    PLATFORM.write_u64(ptr.addr, old);
-}
-
 kernel_test!(
     /// Corrupted entries: the software walkers report the bad entry and pin
     /// nothing; the hardware's own verdict (LRAG) is the documented exception.
@@ -493,7 +450,7 @@ kernel_test!(
         for c in &CORRUPTIONS {
             let mut s = space(AsceType::Region3)?;
             s.map(va, f.get(0), 1, Prot::RW)?;
-            let old = s.poke_entry(va, c.level, |v| (c.make)(v, mem.next_multiple_of(1 << 20)))?;
+            let (at, old) = s.poke_entry(va, c.level, |v| (c.make)(v, mem.next_multiple_of(1 << 20)))?;
             insn::ptlb();
             let sw = s.lookup(va);
             check!(
@@ -522,8 +479,8 @@ kernel_test!(
                 Lra::Exception(c.hw)
             };
             check_eq!(hw, expected, "{}: LRAG", c.name);
-            // Restore through the raw pointer: the corrupt path cannot be walked.
-            restore(&s, va, c.level, old);
+            // Put it back through the pointer: the corrupt path cannot be walked.
+            foldkern::mm::Platform::write_u64(&PLATFORM, at.addr, old);
             insn::ptlb();
         }
         Ok(())
