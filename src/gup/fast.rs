@@ -22,11 +22,14 @@
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
 use super::page::PageMap;
-use crate::mm::entry::{Asce, P4d, Pgd, Pmd, PteBits, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
+use crate::mm::entry::{
+    is_poison, Asce, P4d, Pgd, Pmd, PteBits, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN,
+};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, PAGE_SIZE};
 use bitflags::bitflags;
 use core::fmt;
+use core::sync::atomic::Ordering;
 
 bitflags! {
     /// `FOLL_*` flags.
@@ -190,23 +193,6 @@ pub struct GupOutcome {
     pub first_violation: Option<Violation>,
 }
 
-struct Walker<'a, 'b, P: Platform + ?Sized> {
-    p: &'a P,
-    asce: Asce,
-    pagemap: &'a PageMap,
-    stack: WalkStack,
-    variant: Variant,
-    flags: GupFlags,
-    check: bool,
-    trace: Option<&'a mut dyn FnMut(&Step)>,
-    pages: &'b mut [PhysAddr],
-    nr: usize,
-    out: GupOutcome,
-    /// An error met in the PTE loop (kept here so the per-page-table path returns
-    /// a plain bool instead of a large Result).
-    pte_err: Option<WalkError>,
-}
-
 /// Options of one gup_fast call.
 pub struct GupFast<'a, P: Platform + ?Sized> {
     /// Memory and privileged operations.
@@ -237,41 +223,97 @@ pub fn gup_fast<P: Platform + ?Sized>(
 ) -> GupOutcome {
     let start = start & !(PAGE_SIZE - 1);
     let nr_pages = nr_pages.min(pages.len());
-    let len = nr_pages as u128 * PAGE_SIZE as u128;
-    let end128 = start as u128 + len;
     // access_ok: the range must be non-empty, not wrap and lie inside the ASCE.
-    if nr_pages == 0 || end128 > 1u128 << 64 || (end128 - 1) as u64 > g.asce.asce_type().last_addr() {
+    let last = (nr_pages as u64)
+        .checked_mul(PAGE_SIZE)
+        .and_then(|len| start.checked_add(len.checked_sub(1)?));
+    let Some(last) = last.filter(|&last| last <= g.asce.asce_type().last_addr()) else {
         return GupOutcome::default();
-    }
-    let end = end128 as u64;
-    let mut w = Walker {
-        p: g.plat,
-        asce: g.asce,
-        pagemap: g.pagemap,
-        stack: g.stack,
-        variant: g.variant,
-        flags,
-        check: g.check_invariant,
-        trace: g.trace,
-        pages,
-        nr: 0,
-        out: GupOutcome::default(),
-        pte_err: None,
     };
-    let irq = g.plat.local_irq_save();
-    if let Err(e) = w.gup_pgd_range(start, end) {
-        w.out.error = Some(e);
+    let end = last.wrapping_add(1); // 0 = 2^64, as pXd_addr_end expects
+                                    // One copy of the walk per variant, and per "instrumented or not", so the
+                                    // variant's choices and the trace/invariant hooks cost nothing per step.
+    if g.check_invariant || g.trace.is_some() {
+        walk::<P, true>(g, flags, pages, start, end)
+    } else {
+        walk::<P, false>(g, flags, pages, start, end)
     }
-    if let Some(e) = w.pte_err {
-        w.out.error = Some(e);
-    }
-    g.plat.local_irq_restore(irq);
-    w.out.pinned = w.nr;
-    w.out
 }
 
-impl<P: Platform + ?Sized> Walker<'_, '_, P> {
+fn walk<P: Platform + ?Sized, const INSTR: bool>(
+    g: GupFast<'_, P>,
+    flags: GupFlags,
+    pages: &mut [PhysAddr],
+    start: u64,
+    end: u64,
+) -> GupOutcome {
+    const PRE_FIX: u8 = Variant::PreFix as u8;
+    const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
+    const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
+    const NEXT_ENTRY: u8 = Variant::NextEntry as u8;
+    match g.variant {
+        Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, pages).run(start, end),
+    }
+}
+
+/// The state of one gup_fast walk. `V` is the [`Variant`] (as `u8`: const generics
+/// take integers) and `INSTR` whether the trace and invariant hooks exist at all;
+/// both are compile-time, so there is one source for every variant and the
+/// benchmarked walks carry no per-step tests for either.
+struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
+    p: &'a P,
+    asce: Asce,
+    pagemap: &'a PageMap,
+    stack: WalkStack,
+    flags: GupFlags,
+    check: bool,
+    trace: Option<&'a mut dyn FnMut(&Step)>,
+    pages: &'b mut [PhysAddr],
+    nr: usize,
+    out: GupOutcome,
+    /// Why the walk stopped abnormally. The range functions return a plain
+    /// "go on" bool (like Linux's) and leave the reason here.
+    err: Option<WalkError>,
+}
+
+impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b, P, V, INSTR> {
+    const VARIANT: Variant = Variant::ALL[V as usize];
+
+    fn new(g: GupFast<'a, P>, flags: GupFlags, pages: &'b mut [PhysAddr]) -> Self {
+        Walker {
+            p: g.plat,
+            asce: g.asce,
+            pagemap: g.pagemap,
+            stack: g.stack,
+            flags,
+            check: g.check_invariant,
+            trace: g.trace,
+            pages,
+            nr: 0,
+            out: GupOutcome::default(),
+            err: None,
+        }
+    }
+
+    /// `local_irq_save`, the walk, `local_irq_restore`.
+    fn run(mut self, start: u64, end: u64) -> GupOutcome {
+        let irq = self.p.local_irq_save();
+        self.gup_pgd_range(start, end);
+        self.p.local_irq_restore(irq);
+        GupOutcome {
+            pinned: self.nr,
+            error: self.err,
+            ..self.out
+        }
+    }
+
     fn step(&mut self, level: Level, addr: u64, next: u64, ptr: EntryPtr, val: u64) {
+        if !INSTR {
+            return;
+        }
         if let Some(t) = self.trace.as_mut() {
             t(&Step {
                 level,
@@ -283,18 +325,23 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         }
     }
 
+    /// Keep the value of `r`, or note its error and return `None`.
+    fn ok<T>(&mut self, r: Result<T, WalkError>) -> Option<T> {
+        r.map_err(|e| self.err = Some(e)).ok()
+    }
+
     /// READ_ONCE and sanity-check an entry.
-    fn read(&self, ptr: EntryPtr) -> Result<u64, WalkError> {
-        let v = read_entry(self.p, ptr)?;
-        check_entry(self.p, ptr, v)?;
-        Ok(v)
+    #[inline(always)]
+    fn read(&mut self, ptr: EntryPtr) -> Option<u64> {
+        let r = read_entry(self.p, ptr).and_then(|v| check_entry(self.p, ptr, v).map(|()| v));
+        self.ok(r)
     }
 
     /// The pointer the next level's `pXd_offset` gets as parent: the address of the
     /// caller's copy (`&pgd`), except for the lockless variant, which passes the
     /// real pointer along with the value.
     fn parent(&self, level: Level, real: EntryPtr, val: u64) -> EntryPtr {
-        match self.variant {
+        match Self::VARIANT {
             Variant::OffsetLockless => real,
             _ => {
                 let slot = self.stack.slot(level);
@@ -307,7 +354,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
     /// Jason's invariant, stated against the live tables: after stepping, the
     /// pointer must be what a fresh top-down walk gives for the new address.
     fn check_step(&mut self, level: Level, got: EntryPtr, addr: u64) {
-        if !self.check {
+        if !INSTR || !self.check {
             return;
         }
         if let Ok(expected) = walk_to(self.p, self.asce, addr, level) {
@@ -325,151 +372,173 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         }
     }
 
-    fn gup_pgd_range(&mut self, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+    /// `gup_pgd_range`. Like every range function: returns whether the walk goes on.
+    fn gup_pgd_range(&mut self, mut addr: u64, end: u64) -> bool {
         let mut pgdp = pgd_offset(self.asce, addr);
         loop {
-            let pgd = Pgd(self.read(pgdp)?);
-            let next = match self.variant {
+            let Some(pgd) = self.read(pgdp).map(Pgd) else {
+                return false;
+            };
+            let next = match Self::VARIANT {
                 Variant::AddrEndFolded => pgd_addr_end_folded(pgd, addr, end),
                 _ => pgd_addr_end(addr, end),
             };
             self.step(Level::Pgd, addr, next, pgdp, pgd.0);
-            if pgd_none(pgd) {
-                return Ok(false);
-            }
-            if !self.gup_p4d_range(pgdp, pgd, addr, next)? {
-                return Ok(false);
+            if pgd_none(pgd) || !self.gup_p4d_range(pgdp, pgd, addr, next) {
+                return false;
             }
             addr = next;
             if addr == end {
-                return Ok(true);
+                return true;
             }
             pgdp = pgdp.add(1);
             self.check_step(Level::Pgd, pgdp, addr);
         }
     }
 
-    fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+    fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: u64, end: u64) -> bool {
         let parent = self.parent(Level::Pgd, pgdp, pgd.0);
-        let mut p4dp = match self.variant {
-            Variant::OffsetLockless => p4d_offset_lockless(pgdp, pgd, addr),
-            _ => p4d_offset(self.p, parent, addr)?,
+        let first = match Self::VARIANT {
+            Variant::OffsetLockless => Ok(p4d_offset_lockless(pgdp, pgd, addr)),
+            _ => p4d_offset(self.p, parent, addr),
+        };
+        let Some(mut p4dp) = self.ok(first) else {
+            return false;
         };
         loop {
-            let p4d = P4d(self.read(p4dp)?);
-            let next = match self.variant {
+            let Some(p4d) = self.read(p4dp).map(P4d) else {
+                return false;
+            };
+            let next = match Self::VARIANT {
                 Variant::AddrEndFolded => p4d_addr_end_folded(p4d, addr, end),
                 _ => p4d_addr_end(addr, end),
             };
             self.step(Level::P4d, addr, next, p4dp, p4d.0);
-            if p4d_none(p4d) {
-                return Ok(false);
-            }
-            if !self.gup_pud_range(p4dp, p4d, addr, next)? {
-                return Ok(false);
+            if p4d_none(p4d) || !self.gup_pud_range(p4dp, p4d, addr, next) {
+                return false;
             }
             addr = next;
             if addr == end {
-                return Ok(true);
+                return true;
             }
-            p4dp = match self.variant {
-                Variant::NextEntry => p4d_offset(self.p, parent, addr)?,
+            p4dp = match Self::VARIANT {
+                Variant::NextEntry => match self.ok(p4d_offset(self.p, parent, addr)) {
+                    Some(p) => p,
+                    None => return false,
+                },
                 _ => p4dp.add(1),
             };
             self.check_step(Level::P4d, p4dp, addr);
         }
     }
 
-    fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+    fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: u64, end: u64) -> bool {
         let parent = self.parent(Level::P4d, p4dp, p4d.0);
-        let mut pudp = match self.variant {
-            Variant::OffsetLockless => pud_offset_lockless(p4dp, p4d, addr),
-            _ => pud_offset(self.p, parent, addr)?,
+        let first = match Self::VARIANT {
+            Variant::OffsetLockless => Ok(pud_offset_lockless(p4dp, p4d, addr)),
+            _ => pud_offset(self.p, parent, addr),
+        };
+        let Some(mut pudp) = self.ok(first) else {
+            return false;
         };
         loop {
-            let pud = Pud(self.read(pudp)?);
-            let next = match self.variant {
+            let Some(pud) = self.read(pudp).map(Pud) else {
+                return false;
+            };
+            let next = match Self::VARIANT {
                 Variant::AddrEndFolded => pud_addr_end_folded(pud, addr, end),
                 _ => pud_addr_end(addr, end),
             };
             self.step(Level::Pud, addr, next, pudp, pud.0);
             if pud_none(pud) {
-                return Ok(false);
+                return false;
             }
-            if pud_large(pud) {
-                if !self.gup_huge(pudp, pud.0, Level::Pud, addr, next)? {
-                    return Ok(false);
-                }
-            } else if !self.gup_pmd_range(pudp, pud, addr, next)? {
-                return Ok(false);
+            let went_on = if pud_large(pud) {
+                self.gup_huge(pudp, pud.0, Level::Pud, addr, next)
+            } else {
+                self.gup_pmd_range(pudp, pud, addr, next)
+            };
+            if !went_on {
+                return false;
             }
             addr = next;
             if addr == end {
-                return Ok(true);
+                return true;
             }
-            pudp = match self.variant {
-                Variant::NextEntry => pud_offset(self.p, parent, addr)?,
+            pudp = match Self::VARIANT {
+                Variant::NextEntry => match self.ok(pud_offset(self.p, parent, addr)) {
+                    Some(p) => p,
+                    None => return false,
+                },
                 _ => pudp.add(1),
             };
             self.check_step(Level::Pud, pudp, addr);
         }
     }
 
-    fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+    fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: u64, end: u64) -> bool {
         let parent = self.parent(Level::Pud, pudp, pud.0);
-        let mut pmdp = match self.variant {
-            Variant::OffsetLockless => pmd_offset_lockless(pudp, pud, addr),
-            _ => pmd_offset(self.p, parent, addr)?,
+        let first = match Self::VARIANT {
+            Variant::OffsetLockless => Ok(pmd_offset_lockless(pudp, pud, addr)),
+            _ => pmd_offset(self.p, parent, addr),
+        };
+        let Some(mut pmdp) = self.ok(first) else {
+            return false;
         };
         loop {
-            let pmd = Pmd(self.read(pmdp)?);
+            let Some(pmd) = self.read(pmdp).map(Pmd) else {
+                return false;
+            };
             // A segment entry maps 1 MiB whether or not this level is folded, so
             // pmd_addr_end_folded would equal the static step here.
             let next = pmd_addr_end(addr, end);
             self.step(Level::Pmd, addr, next, pmdp, pmd.0);
             if !pmd_present(pmd) {
-                return Ok(false);
+                return false;
             }
-            if pmd_large(pmd) {
-                if !self.gup_huge(pmdp, pmd.0, Level::Pmd, addr, next)? {
-                    return Ok(false);
-                }
-            } else if !self.gup_pte_range(pmd, addr, next) {
-                return Ok(false);
+            let went_on = if pmd_large(pmd) {
+                self.gup_huge(pmdp, pmd.0, Level::Pmd, addr, next)
+            } else {
+                self.gup_pte_range(pmd, addr, next)
+            };
+            if !went_on {
+                return false;
             }
             addr = next;
             if addr == end {
-                return Ok(true);
+                return true;
             }
-            pmdp = match self.variant {
-                Variant::NextEntry => pmd_offset(self.p, parent, addr)?,
+            pmdp = match Self::VARIANT {
+                Variant::NextEntry => match self.ok(pmd_offset(self.p, parent, addr)) {
+                    Some(p) => p,
+                    None => return false,
+                },
                 _ => pmdp.add(1),
             };
             self.check_step(Level::Pmd, pmdp, addr);
         }
     }
 
-    /// Returns whether the walk goes on; a walk error is left in `self.pte_err`.
     fn gup_pte_range(&mut self, pmd: Pmd, addr: u64, end: u64) -> bool {
         let ptep = pte_offset(pmd, addr);
         // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
         // this page table; check that once instead of on every PTE.
         let n = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
         if Level::Pte.index(addr) + n > Level::Pte.entries() {
-            self.pte_err = Some(WalkError::OffObject {
+            self.err = Some(WalkError::OffObject {
                 ptr: ptep.add(n as i64 - 1),
                 word: None,
             });
             return false;
         }
-        // Anything in these bits stops the fast walk: invalid, special, the
-        // must-be-zero bit, and protection when FOLL_WRITE.
-        let write = self.flags.contains(GupFlags::WRITE);
-        let stop = PteBits::I.bits()
-            | PteBits::SPECIAL.bits()
-            | PteBits::ZERO_BIT.bits()
-            | if write { PteBits::P.bits() } else { 0 };
-        if self.trace.is_some() {
+        if INSTR && self.trace.is_some() {
+            // Anything in these bits stops the fast walk (see `pte_loop`).
+            let stop = PTE_STOP
+                | if self.flags.contains(GupFlags::WRITE) {
+                    PteBits::P.bits()
+                } else {
+                    0
+                };
             for i in 0..n {
                 let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
                 let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
@@ -479,7 +548,7 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
                 }
             }
         }
-        let done = if write {
+        let done = if self.flags.contains(GupFlags::WRITE) {
             self.pte_loop::<true>(ptep, n)
         } else {
             self.pte_loop::<false>(ptep, n)
@@ -495,56 +564,78 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
     // (register pressure in the caller); this way the loop owns all registers.
     #[inline(never)]
     fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
-        const COMMON: u64 = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
-        let stop = if WRITE { COMMON | PteBits::P.bits() } else { COMMON };
+        // Invalid, special, the must-be-zero bit, and protection when FOLL_WRITE.
+        let stop = if WRITE { PTE_STOP | PteBits::P.bits() } else { PTE_STOP };
         let p = self.p;
         let pins = self.pagemap.counters();
+        // Frames from here on have no struct page (not RAM the page map covers).
+        // It is page aligned, so `pte >= limit` is `pte & PAGE_ORIGIN >= limit`.
         let limit = pins.len() as u64 * PAGE_SIZE;
-        let out = &mut self.pages[self.nr..self.nr + n];
-        let base = ptep.addr;
-        let mut i = 0;
-        while i < out.len() {
-            let pa = base.add(i as u64 * 8);
+        // One PTE: its frame, pinned, or the value that stops the walk.
+        let pin = |pa: PhysAddr| -> Result<PhysAddr, u64> {
             let pte = p.read_u64(pa); // ptep_get_lockless
-            if pte & stop != 0 {
-                if crate::mm::entry::is_poison(pte) {
-                    self.pte_err = Some(WalkError::BadEntry {
-                        at: ptep.add(i as i64),
-                        val: pte,
-                        why: crate::mm::pgtable::FREED_TABLE,
-                    });
-                } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-                    self.pte_err = Some(WalkError::BadEntry {
-                        at: ptep.add(i as i64),
-                        val: pte,
-                        why: "PTE bit 0x800 is set (translation-specification)",
-                    });
-                }
-                break;
+            if pte & stop != 0 || pte >= limit {
+                return Err(pte);
             }
-            let frame = pte & PAGE_ORIGIN;
-            if frame >= limit {
-                break; // no struct page: not RAM the page map covers
-            }
-            // SAFETY: frame < pins.len() * PAGE_SIZE, so the index is in bounds.
-            let counter = unsafe { pins.get_unchecked((frame / PAGE_SIZE) as usize) };
-            counter.fetch_add(1, core::sync::atomic::Ordering::AcqRel); // try_grab_page
-                                                                        // Re-check: the PTE may have changed while we took the pin.
+            // SAFETY: pte < limit = pins.len() * PAGE_SIZE, so the index is in bounds.
+            let counter = unsafe { pins.get_unchecked((pte / PAGE_SIZE) as usize) };
+            counter.fetch_add(1, Ordering::AcqRel); // try_grab_page
+                                                    // Re-check: the PTE may have changed while we took the pin.
             if p.read_u64(pa) != pte {
-                counter.fetch_sub(1, core::sync::atomic::Ordering::AcqRel);
-                break;
+                counter.fetch_sub(1, Ordering::AcqRel);
+                return Err(0);
             }
-            out[i] = PhysAddr(frame);
-            i += 1;
+            Ok(PhysAddr(pte & PAGE_ORIGIN))
+        };
+        let out = &mut self.pages[self.nr..self.nr + n];
+        let mut pa = ptep.addr;
+        let stopped_at = 'pin: {
+            // Four at a time, so the loop test runs once per four PTEs.
+            let mut fours = out.chunks_exact_mut(4);
+            for four in &mut fours {
+                for slot in four {
+                    match pin(pa) {
+                        Ok(frame) => *slot = frame,
+                        Err(pte) => break 'pin pte,
+                    }
+                    pa = pa.add(8);
+                }
+            }
+            for slot in fours.into_remainder() {
+                match pin(pa) {
+                    Ok(frame) => *slot = frame,
+                    Err(pte) => break 'pin pte,
+                }
+                pa = pa.add(8);
+            }
+            self.nr += n;
+            return n;
+        };
+        let done = ((pa.0 - ptep.addr.0) / 8) as usize;
+        let pte = stopped_at;
+        self.nr += done;
+        // Stopping is normal (not present, read-only, special); name real damage.
+        let why = if is_poison(pte) {
+            Some(FREED_TABLE)
+        } else if pte & PteBits::ZERO_BIT.bits() != 0 {
+            Some("PTE bit 0x800 is set (translation-specification)")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.err = Some(WalkError::BadEntry {
+                at: ptep.add(done as i64),
+                val: pte,
+                why,
+            });
         }
-        self.nr += i;
-        i
+        done
     }
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
-    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: u64, end: u64) -> Result<bool, WalkError> {
+    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: u64, end: u64) -> bool {
         if self.flags.contains(GupFlags::WRITE) && val & 0x200 != 0 {
-            return Ok(false);
+            return false;
         }
         let base = val
             & if level == Level::Pmd {
@@ -556,19 +647,26 @@ impl<P: Platform + ?Sized> Walker<'_, '_, P> {
         while addr != end {
             let frame = PhysAddr(base + (addr & (level.size() - 1)));
             if !self.pagemap.try_grab(frame) {
-                return Ok(false);
+                return false;
             }
             self.pages[self.nr] = frame;
             self.nr += 1;
             addr = addr.wrapping_add(PAGE_SIZE);
         }
-        if read_entry(self.p, ptr)? != val {
-            for f in &self.pages[first..self.nr] {
-                let _ = self.pagemap.unpin(*f);
+        // Re-check the entry, as gup_huge_pmd does after taking the pins.
+        match self.ok(read_entry(self.p, ptr)) {
+            Some(now) if now == val => true,
+            _ => {
+                for f in &self.pages[first..self.nr] {
+                    let _ = self.pagemap.unpin(*f);
+                }
+                self.nr = first;
+                false
             }
-            self.nr = first;
-            return Ok(false);
         }
-        Ok(true)
     }
 }
+
+/// PTE bits that stop the fast walk whatever the flags: invalid, special (no
+/// struct page) and the must-be-zero bit 0x800.
+const PTE_STOP: u64 = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();

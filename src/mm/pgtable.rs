@@ -192,32 +192,52 @@ pub const FREED_TABLE: &str = "read a freed (poisoned) table: use after free";
 
 const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
 
+/// The common form of an entry, per table level (pgd..pte): `val & mask == want`.
+/// Region entries: valid, designating a whole next table of the level below
+/// (matching table type, length 3, offset 0, no large frame, reserved bits clear).
+/// Segment entries: valid, table type 0, designating a page table. PTEs: valid,
+/// bit 0x800 clear.
+const COMMON_FORM: [(u64, u64); 5] = {
+    const REGION: u64 = REGION_RESERVED
+        | RegionBits::FC.bits()
+        | RegionBits::TF.bits()
+        | RegionBits::I.bits()
+        | RegionBits::TT.bits()
+        | RegionBits::TL.bits();
+    const fn region(l: Level) -> (u64, u64) {
+        (REGION, l.type_bits() | RegionBits::TL.bits())
+    }
+    let segment = (
+        SegmentBits::TT.bits() | SegmentBits::I.bits() | SegmentBits::FC.bits(),
+        0,
+    );
+    let pte = (PteBits::I.bits() | PteBits::ZERO_BIT.bits(), 0);
+    [region(Level::Pgd), region(Level::P4d), region(Level::Pud), segment, pte]
+};
+
 /// Check that `val`, read through `at`, is a well-formed entry for the table it
 /// came from: type bits match the table, reserved bits clear, full table length,
 /// origin inside memory, large frames only with EDAT. Invalid entries only need
 /// the right type bits. This is the walkers' `pXd_bad`; it names what is wrong.
-#[inline]
+///
+/// The common case ([`COMMON_FORM`] with its origin inside memory) is a mask, a
+/// compare and a bound check, inlined into the walkers; everything else takes
+/// the out-of-line [`check_entry_slow`].
+#[inline(always)]
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
-    // Fast path for the common case, a valid entry pointing to a next table
-    // inside memory (a poisoned entry's origin is never inside memory).
-    let end = p.mem_end().0;
-    match at.level() {
-        Level::Pmd
-            if val & (SegmentBits::TT | SegmentBits::I | SegmentBits::FC).bits() == 0 && val & SEGMENT_ORIGIN < end =>
-        {
-            return Ok(())
-        }
-        Level::Pte => {}
-        l if val
-            & (REGION_RESERVED
-                | (RegionBits::FC | RegionBits::TF | RegionBits::I | RegionBits::TT | RegionBits::TL).bits())
-            == l.type_bits() | RegionBits::TL.bits()
-            && val & REGION_ORIGIN < end =>
-        {
-            return Ok(())
-        }
-        _ => {}
+    let (mask, want) = COMMON_FORM[at.level() as usize];
+    // In the common form bit 0x800 is clear at every level, so the segment origin
+    // mask serves all (a poisoned entry's origin is never inside memory).
+    if val & mask == want && val & SEGMENT_ORIGIN < p.mem_end().0 {
+        return Ok(());
     }
+    check_entry_slow(p, at, val)
+}
+
+/// [`check_entry`] for everything but the common case.
+#[inline(never)]
+#[cold]
+fn check_entry_slow<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
     let bad = |why| Err(WalkError::BadEntry { at, val, why });
     if is_poison(val) {
         return bad(FREED_TABLE);
