@@ -212,3 +212,55 @@ fn out_of_range_requests_pin_nothing() {
         }
     }
 }
+
+/// The PTE loop pins four PTEs per loop test and keeps a remainder loop: check it
+/// stops exactly at the first PTE it must leave alone, wherever that falls in a
+/// group of four, names damaged PTEs, and leaves no pin behind.
+#[test]
+fn pte_loop_stops_exactly_at_the_first_bad_pte() {
+    let h = host(16, false);
+    let mem_end = h.plat.mem_end().0;
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    // Start 3 entries into a page table, so groups of four do not start at index 0.
+    let base = 0x40_0000 + 3 * PAGE_SIZE;
+    s.map(base, PhysAddr(0x10_0000), 16, Prot::RW).unwrap();
+    let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
+    type Damage = (&'static str, fn(u64, u64) -> u64, Option<&'static str>);
+    let damages: [Damage; 4] = [
+        ("invalid", |v, _| v | entry::PteBits::I.bits(), None),
+        (
+            "bit 0x800",
+            |v, _| v | 0x800,
+            Some("PTE bit 0x800 is set (translation-specification)"),
+        ),
+        (
+            "poisoned",
+            |_, _| entry::poison_entry(Level::Pte),
+            Some(pgtable::FREED_TABLE),
+        ),
+        ("frame beyond the page map", |v, end| (v & 0xfff) | end, None),
+    ];
+    for n in 1..=13usize {
+        let (o, p) = h.gup(&s, Variant::OffsetLockless, base, n, GupFlags::empty());
+        assert_eq!((p.len(), o.error), (n, None), "n={n}, nothing damaged");
+        for k in 0..n {
+            for (name, damage, why) in damages {
+                let at = ptep(k);
+                let good = h.plat.read_u64(at.addr);
+                h.plat.write_u64(at.addr, damage(good, mem_end));
+                let (o, p) = h.gup(&s, Variant::OffsetLockless, base, n, GupFlags::empty());
+                h.plat.write_u64(at.addr, good);
+                let frames: Vec<_> = (0..k as u64).map(|i| PhysAddr(0x10_0000 + i * PAGE_SIZE)).collect();
+                assert_eq!(p, frames, "n={n}, {name} PTE {k}");
+                match (o.error, why) {
+                    (None, None) => {}
+                    (Some(WalkError::BadEntry { at: e, why: w, .. }), Some(why)) => {
+                        assert_eq!((e.addr, w), (at.addr, why), "n={n}, {name} PTE {k}")
+                    }
+                    (e, _) => panic!("n={n}, {name} PTE {k}: {e:?}"),
+                }
+                assert_eq!(h.pagemap.total_pins(), 0, "n={n}, {name} PTE {k}: a pin leaked");
+            }
+        }
+    }
+}

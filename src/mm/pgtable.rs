@@ -37,6 +37,16 @@ pub enum Object {
     StackCopy(Level),
 }
 
+impl Object {
+    /// Bytes of the object.
+    pub const fn bytes(self) -> u64 {
+        match self {
+            Object::Table(l) => l.table_bytes(),
+            Object::StackCopy(_) => 8,
+        }
+    }
+}
+
 /// A pointer to a table entry (`pgd_t *` ... `pte_t *`), with the bounds of the
 /// object it was derived from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +68,7 @@ impl EntryPtr {
             addr: origin.add(index as u64 * 8),
             base: origin,
             object: Object::Table(level),
-            len: level.table_bytes(),
+            len: Object::Table(level).bytes(),
         }
     }
     /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
@@ -67,7 +77,7 @@ impl EntryPtr {
             addr: slot,
             base: slot,
             object: Object::StackCopy(level),
-            len: 8,
+            len: Object::StackCopy(level).bytes(),
         }
     }
     /// Bytes of the object.
@@ -231,13 +241,27 @@ pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Resul
     if val & mask == want && val & SEGMENT_ORIGIN < p.mem_end().0 {
         return Ok(());
     }
-    check_entry_slow(p, at, val)
+    // The pointer goes in parts (registers) so the common case never has to
+    // build it in memory for this call.
+    check_entry_slow(p, at.addr, at.base, at.object, val)
 }
 
 /// [`check_entry`] for everything but the common case.
 #[inline(never)]
 #[cold]
-fn check_entry_slow<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
+fn check_entry_slow<P: Platform + ?Sized>(
+    p: &P,
+    addr: PhysAddr,
+    base: PhysAddr,
+    object: Object,
+    val: u64,
+) -> Result<(), WalkError> {
+    let at = EntryPtr {
+        addr,
+        base,
+        object,
+        len: object.bytes(),
+    };
     let bad = |why| Err(WalkError::BadEntry { at, val, why });
     if is_poison(val) {
         return bad(FREED_TABLE);
