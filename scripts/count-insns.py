@@ -1,31 +1,52 @@
-# gdb helper: count the instructions of one call, per function (and per source
-# line inside the function named by FK_FOCUS), by single-stepping.
+# gdb helper: count the instructions of calls of one function, per function (and
+# per source line inside the gup_fast walker), by single-stepping.
 #
-#   ./qemu-run.sh --gdb gup=3:0x1007ffff000-0x10080040000      # 65 pages: no trace
+#   qemu-system-s390x ... -icount shift=0 -s -S -kernel KERNEL -append bench=smoke
 #   gdb-multiarch -ex 'set architecture s390:64-bit' -ex 'target remote :1234' \
-#       -x scripts/count-insns.py \
-#       -ex 'fk-count 0x<address of gup_fast> 3' target/s390x-unknown-linux-gnu/release/foldkern
+#       -x scripts/count-insns.py -ex 'fk-count walk 1 15' KERNEL
 #
-# `fk-count ADDR N` stops at ADDR (a hardware breakpoint), then steps each of the
-# next N calls to completion and prints a histogram. Find ADDR with
-# `llvm-objdump -d ... | grep '<_ZN8foldkern3gup4fast8gup_fast'`.
+# `fk-count WHERE N [SKIP]` stops at WHERE (a hardware breakpoint), lets SKIP
+# calls run, then steps each of the next N calls to completion and prints a
+# histogram. WHERE is an address, or `walk` / `walk-instr` for the gup_fast
+# walker without / with the trace and invariant hooks (the benchmark uses the
+# first, the `gup=` scenarios and tests the second).
 import collections
 import gdb
 
-FOCUS = "gup_fast"
+WALKERS = {
+    "walk": "foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, false>",
+    "walk-instr": "foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, true>",
+}
+
+
+def resolve(where):
+    if where in WALKERS:
+        syms = gdb.lookup_static_symbols(WALKERS[where])
+        if not syms:
+            raise gdb.GdbError("no symbol %s (inlined?)" % WALKERS[where])
+        return "0x%x" % int(syms[0].value().address)
+    return where
+
+
+def in_walker(sym):
+    return "gup::fast" in sym and "pte_loop" not in sym
 
 
 class FkCount(gdb.Command):
-    """fk-count ADDR N: instruction histogram of N calls of the function at ADDR."""
+    """fk-count WHERE N [SKIP]: instruction histogram of N calls of WHERE after SKIP calls."""
 
     def __init__(self):
         super().__init__("fk-count", gdb.COMMAND_RUNNING)
 
     def invoke(self, arg, from_tty):
-        addr, calls = arg.split()
+        args = arg.split()
+        addr, calls = resolve(args[0]), int(args[1])
+        skip = int(args[2]) if len(args) > 2 else 0
         gdb.execute("set pagination off")
         gdb.execute("hbreak *%s" % addr)
-        for call in range(int(calls)):
+        for _ in range(skip):
+            gdb.execute("continue", to_string=True)
+        for call in range(calls):
             gdb.execute("continue", to_string=True)
             ret = int(gdb.parse_and_eval("$r14")) & 0xFFFFFFFFFFFFFFFF
             sp = int(gdb.parse_and_eval("$r15"))
@@ -36,7 +57,7 @@ class FkCount(gdb.Command):
                 if pc == ret and int(gdb.parse_and_eval("$r15")) == sp:
                     break
                 sym = gdb.execute("info symbol %d" % pc, to_string=True).split(" in section")[0].split("+")[0].strip()
-                if FOCUS in sym:
+                if in_walker(sym):
                     sal = gdb.find_pc_line(pc)
                     name = sal.symtab.filename.split("/")[-1] if sal.symtab else "?"
                     hist["%s:%d" % (name, sal.line)] += 1
@@ -44,10 +65,10 @@ class FkCount(gdb.Command):
                     hist[sym[:70]] += 1
                 n += 1
                 gdb.execute("stepi", to_string=True)
-            print("call %d: %d instructions" % (call, n))
+            print("call %d: %d instructions" % (skip + call, n))
             for k, v in hist.most_common(25):
                 print("  %6d  %s" % (v, k))
 
 
 FkCount()
-print("foldkern: fk-count ADDR N is available")
+print("foldkern: fk-count WHERE N [SKIP] is available")
