@@ -94,15 +94,7 @@ fn run_once(nsizes: usize) -> Results {
                 }
             });
             for (wi, v) in [(1, Variant::AddrEndFolded), (2, Variant::OffsetLockless)] {
-                let g = GupFast {
-                    plat: &PLATFORM,
-                    asce: s.asce(),
-                    pagemap: kernel::pagemap(),
-                    stack,
-                    variant: v,
-                    check_invariant: false,
-                    trace: None,
-                };
+                let g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
                 let mut pinned = 0;
                 r.walk[ti][wi][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::empty(), out).pinned);
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");

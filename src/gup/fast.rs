@@ -211,6 +211,36 @@ pub struct GupFast<'a, P: Platform + ?Sized> {
     pub trace: Option<&'a mut dyn FnMut(&Step)>,
 }
 
+impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
+    /// A plain call's options: the invariant checked as the build decides (debug
+    /// builds: on), no trace.
+    pub fn new(plat: &'a P, asce: Asce, pagemap: &'a PageMap, stack: WalkStack, variant: Variant) -> Self {
+        GupFast {
+            plat,
+            asce,
+            pagemap,
+            stack,
+            variant,
+            check_invariant: cfg!(debug_assertions),
+            trace: None,
+        }
+    }
+    /// Check the walk invariant after every pointer step (`on`) or never.
+    pub fn checked(self, on: bool) -> Self {
+        GupFast {
+            check_invariant: on,
+            ..self
+        }
+    }
+    /// Call `trace` for every entry read.
+    pub fn traced(self, trace: &'a mut dyn FnMut(&Step)) -> Self {
+        GupFast {
+            trace: Some(trace),
+            ..self
+        }
+    }
+}
+
 /// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
 /// `start` without locks, interrupts disabled. Returns how many it pinned (the
 /// frames are in `pages[..pinned]`); it stops at the first page it cannot handle.

@@ -87,15 +87,7 @@ pub fn get_user_pages_fast<P: Platform>(
     flags: GupFlags,
     pages: &mut [PhysAddr],
 ) -> Result<(usize, GupOutcome), GupError> {
-    let g = GupFast {
-        plat: space.platform(),
-        asce: space.asce(),
-        pagemap,
-        stack,
-        variant,
-        check_invariant: cfg!(debug_assertions),
-        trace: None,
-    };
+    let g = GupFast::new(space.platform(), space.asce(), pagemap, stack, variant);
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
         let _ = super::page::unpin_user_pages(pagemap, &pages[..out.pinned]);

@@ -27,13 +27,8 @@ pub fn gup(
     trace: Option<&mut dyn FnMut(&Step)>,
 ) -> GupOutcome {
     let g = GupFast {
-        plat: &PLATFORM,
-        asce: s.asce(),
-        pagemap: kernel::pagemap(),
-        stack,
-        variant: v,
-        check_invariant: true,
         trace,
+        ..GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(true)
     };
     gup_fast(g, start, n, flags, out)
 }

@@ -75,15 +75,9 @@ fn walker(idx: usize) {
             }
         };
         let flags = if n % 2 == 0 { GupFlags::empty() } else { GupFlags::WRITE };
-        let g = GupFast {
-            plat: &PLATFORM,
-            asce,
-            pagemap: kernel::pagemap(),
-            stack,
-            variant: Variant::OffsetLockless,
-            check_invariant: false,
-            trace: Some(&mut delay),
-        };
+        let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
+            .checked(false)
+            .traced(&mut delay);
         let o = gup_fast(g, START, PAGES, flags, &mut pages);
         PLATFORM.local_irq_restore(irq);
         for (i, f) in pages[..o.pinned].iter().enumerate() {

@@ -72,15 +72,7 @@ pub type Space = AddressSpace<'static, HostPlatform>;
 impl Host {
     pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<PhysAddr>) {
         let mut pages = vec![PhysAddr(0); n];
-        let g = GupFast {
-            plat: self.plat,
-            asce: s.asce(),
-            pagemap: self.pagemap,
-            stack: self.stack,
-            variant: v,
-            check_invariant: true,
-            trace: None,
-        };
+        let g = GupFast::new(self.plat, s.asce(), self.pagemap, self.stack, v).checked(true);
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
         foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
