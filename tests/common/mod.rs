@@ -70,12 +70,26 @@ pub fn host(mib: u64, edat: bool) -> Host {
 pub type Space = AddressSpace<'static, HostPlatform>;
 
 impl Host {
+    /// gup_fast with the invariant checked; unpins before returning. The walk is
+    /// compiled twice (with and without the trace/invariant hooks) and the
+    /// benchmark measures the plain one, so every call also runs that one and
+    /// insists both pin the same frames and stop the same way.
     pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<PhysAddr>) {
-        let mut pages = vec![PhysAddr(0); n];
-        let g = GupFast::new(self.plat, s.asce(), self.pagemap, self.stack, v).checked(true);
-        let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
-        pages.truncate(o.pinned);
-        foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
+        let run = |checked: bool| {
+            let mut pages = vec![PhysAddr(0); n];
+            let g = GupFast::new(self.plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
+            let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
+            pages.truncate(o.pinned);
+            foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
+            (o, pages)
+        };
+        let (plain, plain_pages) = run(false);
+        let (o, pages) = run(true);
+        assert_eq!(
+            (plain.error, &plain_pages, plain.violations),
+            (o.error, &pages, 0),
+            "{v:?} {start:#x}+{n}: the plain walk differs from the checked one"
+        );
         (o, pages)
     }
     /// Frames the software translation gives, up to the first page gup may not pin.
