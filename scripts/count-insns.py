@@ -3,7 +3,7 @@
 #
 #   qemu-system-s390x ... -icount shift=0 -s -S -kernel KERNEL -append bench=smoke
 #   gdb-multiarch -ex 'set architecture s390:64-bit' -ex 'target remote :1234' \
-#       -x scripts/count-insns.py -ex 'fk-count walk 1 15' KERNEL
+#       -x scripts/count-insns.py -ex 'fk-count walk 1 17' KERNEL
 #
 # `fk-count WHERE N [SKIP]` stops at WHERE (a hardware breakpoint), lets SKIP
 # calls run, then steps each of the next N calls to completion and prints a

@@ -533,6 +533,10 @@ fn main() {
             && csv > 50
             && b.output.contains("<svg")
             && b.output.contains("dense 1 GiB")
+            && b.output.contains("cost inside one page table")
+            && b.output
+                .lines()
+                .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless"))
         {
             Ok(())
         } else {
