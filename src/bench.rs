@@ -33,7 +33,10 @@ fn measure(f: impl FnOnce()) -> u64 {
 /// Results of one run: [type][walker][size] instructions, plus map/unmap/upgrade.
 struct Results {
     walk: [[[u64; SIZES.len()]; WALKERS.len()]; 4],
+    /// Mapping one page per call.
     map: [u64; 4],
+    /// Mapping up to 4096 pages per call (the data frames are contiguous).
+    map_range: [u64; 4],
     unmap: [u64; 4],
     upgrade: [u64; 3],
     memory: [(u64, u64, u64); 3],
@@ -58,6 +61,7 @@ fn run_once(nsizes: usize) -> Results {
     let mut r = Results {
         walk: [[[0; SIZES.len()]; WALKERS.len()]; 4],
         map: [0; 4],
+        map_range: [0; 4],
         unmap: [0; 4],
         upgrade: [0; 3],
         memory: [(0, 0, 0); 3],
@@ -114,6 +118,13 @@ fn run_once(nsizes: usize) -> Results {
             });
         }
         r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
+        r.map_range[ti] = measure(|| {
+            for start in (0..max as u64).step_by(4096) {
+                let n = (max as u64 - start).min(4096);
+                s.map(BASE + start * PAGE_SIZE, data, n, Prot::RW).expect("bench map");
+            }
+        });
+        s.unmap(BASE, max as u64).expect("bench unmap");
     }
     // Upgrade cost on a live space with a mapping in each step's range.
     let mut s: AddressSpace<'static, KernelPlatform> =
@@ -200,8 +211,12 @@ pub fn run(full: bool) -> ! {
     );
     let a = run_once(nsizes);
     let b = run_once(nsizes);
-    let same =
-        a.walk == b.walk && a.map == b.map && a.unmap == b.unmap && a.upgrade == b.upgrade && a.memory == b.memory;
+    let same = a.walk == b.walk
+        && a.map == b.map
+        && a.map_range == b.map_range
+        && a.unmap == b.unmap
+        && a.upgrade == b.upgrade
+        && a.memory == b.memory;
     println!();
     println!("instructions per page (ratio to the floor in parentheses)");
     for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
@@ -221,8 +236,9 @@ pub fn run(full: bool) -> ! {
             println!();
         }
         println!(
-            "  map {:.1}/page, unmap {:.1}/page",
+            "  map {:.1}/page (one page per call), {:.1}/page (4096 pages per call); unmap {:.1}/page",
             a.map[ti] as f64 / SIZES[nsizes - 1] as f64,
+            a.map_range[ti] as f64 / SIZES[nsizes - 1] as f64,
             a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64
         );
     }
@@ -329,6 +345,13 @@ pub fn run(full: bool) -> ! {
             SIZES[nsizes - 1],
             a.map[ti],
             a.map[ti] as f64 / SIZES[nsizes - 1] as f64
+        );
+        println!(
+            "{},map_range,{},{},{:.3}",
+            ty.name(),
+            SIZES[nsizes - 1],
+            a.map_range[ti],
+            a.map_range[ti] as f64 / SIZES[nsizes - 1] as f64
         );
         println!(
             "{},unmap,{},{},{:.3}",

@@ -214,6 +214,45 @@ fn bad_requests_are_refused_without_change() {
     assert!(s.lookup(0).unwrap().is_none());
 }
 
+/// `map` checks a range one page table at a time: an overlap deep in the range
+/// (a page in its third page table, or a large frame) is named exactly and nothing
+/// changes; a clean range across several page tables maps every page.
+#[test]
+fn range_map_checks_each_page_table_once_and_names_the_overlap() {
+    let h = host(16, true);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let base = 0x4_0000_0000 - 5 * PAGE_SIZE; // 5 pages below a 2 GiB boundary
+    let taken = base + (5 + 256 + 17) * PAGE_SIZE; // in the range's third page table
+    s.map(taken, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    s.map_large(0x4_0040_0000, PhysAddr(0x200000), Level::Pmd, Prot::RW)
+        .unwrap();
+    let before = (s.table_bytes(), h.frames.lock().free_count());
+    assert_eq!(
+        s.map(base, PhysAddr(0x40000), 600, Prot::RW),
+        Err(MapError::AlreadyMapped(VirtAddr(taken)))
+    );
+    assert_eq!(
+        s.map(0x4_0032_0000, PhysAddr(0x40000), 512, Prot::RW),
+        Err(MapError::AlreadyMapped(VirtAddr(0x4_0040_0000))),
+        "the large frame after the first page table of the range"
+    );
+    assert_eq!((s.table_bytes(), h.frames.lock().free_count()), before);
+    for i in [0, 4, 5, 260] {
+        assert!(
+            s.lookup(base + i * PAGE_SIZE).unwrap().is_none(),
+            "page {i} mapped by a refused map"
+        );
+    }
+    // The same range without the clash: 600 pages over four page tables.
+    s.unmap(taken, 1).unwrap();
+    s.map(base, PhysAddr(0x40000), 600, Prot::RO).unwrap();
+    for i in 0..600 {
+        let t = s.lookup(base + i * PAGE_SIZE).unwrap().unwrap();
+        assert_eq!((t.pa, t.write), (PhysAddr(0x40000 + i * PAGE_SIZE), false), "page {i}");
+    }
+    assert!(s.lookup(base + 600 * PAGE_SIZE).unwrap().is_none());
+}
+
 #[test]
 fn corrupted_entries_are_reported_never_followed() {
     let h = host(16, false);

@@ -397,26 +397,62 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         } else if pa.0 as u128 + pages as u128 * PAGE_SIZE as u128 > self.plat.mem_end().0 as u128 {
             return Err(MapError::FrameOutsideMemory(pa));
         }
-        for i in 0..pages {
-            let a = va + i * PAGE_SIZE;
-            if a <= self.last_addr() && self.lookup(a)?.is_some() {
-                return Err(MapError::AlreadyMapped(VirtAddr(a)));
+        // Refuse any overlap before changing anything: one walk per page table.
+        let mut a = va;
+        while a != end {
+            let next = pmd_addr_end(a, end);
+            if let Some(hit) = self.first_mapped_in_segment(a, next)? {
+                return Err(MapError::AlreadyMapped(VirtAddr(hit)));
             }
+            a = next;
         }
         self.crst_table_upgrade(end.wrapping_sub(1))?;
-        for i in 0..pages {
-            let a = va + i * PAGE_SIZE;
-            match self.pte_alloc(a) {
-                Ok(ptep) => self.plat.write_u64(ptep.addr, prot.pte(pa.add(i * PAGE_SIZE)).0),
+        // One allocation walk per page table, then its PTEs.
+        let mut a = va;
+        while a != end {
+            let next = pmd_addr_end(a, end);
+            let ptep = match self.pte_alloc(a) {
+                Ok(ptep) => ptep,
                 Err(e) => {
-                    if i > 0 {
-                        let _ = self.unmap(va, i);
+                    if a != va {
+                        let _ = self.unmap(va, (a - va) / PAGE_SIZE);
                     }
                     return Err(e);
                 }
+            };
+            for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
+                let frame = pa.add(a - va + k * PAGE_SIZE);
+                self.plat.write_u64(ptep.add(k as i64).addr, prot.pte(frame).0);
             }
+            a = next;
         }
         Ok(())
+    }
+
+    /// The first mapped page in `[addr, end)`, a range inside one segment (1 MiB),
+    /// found with one walk: nothing if an entry above the page table is invalid,
+    /// `addr` if a large frame covers it, else the first valid PTE of the range.
+    fn first_mapped_in_segment(&self, addr: u64, end: u64) -> Result<Option<u64>, WalkError> {
+        let Some((path, n)) = self.hw_walk(addr)? else {
+            return Ok(None); // beyond the ASCE type: the upgrade will add tables
+        };
+        let (ptr, v) = path[n - 1];
+        match ptr.level() {
+            Level::Pte if !is_invalid(Level::Pte, v) => return Ok(Some(addr)),
+            Level::Pte => {}
+            l if is_invalid(l, v) => return Ok(None),
+            _ => return Ok(Some(addr)), // a large frame
+        }
+        // The walk read the first PTE; the rest of the range is in the same table.
+        for k in 1..end.wrapping_sub(addr) / PAGE_SIZE {
+            let ptep = ptr.add(k as i64);
+            let pte = read_entry(self.plat, ptep)?;
+            check_entry(self.plat, ptep, pte)?;
+            if !is_invalid(Level::Pte, pte) {
+                return Ok(Some(addr + k * PAGE_SIZE));
+            }
+        }
+        Ok(None)
     }
 
     /// Map a large frame (`level` Pmd: 1 MiB with EDAT-1; Pud: 2 GiB with EDAT-2).
