@@ -535,7 +535,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             }
             self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
             self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
-            self.free_empty_tables(&path[..n], addr);
+            self.free_empty_tables(&path[..n], addr, end);
             return Ok(());
         }
         let pto = last.base;
@@ -551,20 +551,30 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
             a = a.wrapping_add(PAGE_SIZE);
         }
-        self.free_empty_tables(&path[..n], addr);
+        self.free_empty_tables(&path[..n], addr, end);
         Ok(())
     }
 
     /// Unhook (IDTE) and queue for freeing every table on `path` (top first)
-    /// that is now empty, bottom-up; the top table (`path[0]`'s) stays.
-    fn free_empty_tables(&mut self, path: &[(EntryPtr, u64)], addr: u64) {
+    /// that is now empty, bottom-up; the top table (`path[0]`'s) stays. The
+    /// caller has just cleared the entries for `[addr, end)` (one segment at most)
+    /// in the deepest table of the path.
+    fn free_empty_tables(&mut self, path: &[(EntryPtr, u64)], addr: u64, end: u64) {
         for i in (1..path.len()).rev() {
             let (child, _) = path[i];
-            let empty = if child.level() == Level::Pte {
-                (0..256).all(|k| self.plat.read_u64(child.base.add(k * 8)) == empty_entry(Level::Pte))
+            let level = child.level();
+            // Only the entries not just cleared need reading: those after the
+            // cleared ones first, because when a range is unmapped from low to
+            // high addresses the next entry is the one still in use, and a table
+            // that is not empty is then known after one read.
+            let lo = level.index(addr);
+            let hi = if level == Level::Pte {
+                lo + (end.wrapping_sub(addr) / PAGE_SIZE) as usize
             } else {
-                crst_is_empty(self.plat, child.base, child.level())
+                lo + 1
             };
+            let is_empty = |k: usize| self.plat.read_u64(child.base.add(k as u64 * 8)) == empty_entry(level);
+            let empty = (hi..level.entries()).all(is_empty) && (0..lo).all(is_empty);
             if !empty {
                 break;
             }
