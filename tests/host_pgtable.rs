@@ -214,11 +214,11 @@ fn bad_requests_are_refused_without_change() {
     assert!(s.lookup(0).unwrap().is_none());
 }
 
-/// `map` checks a range one page table at a time: an overlap deep in the range
-/// (a page in its third page table, or a large frame) is named exactly and nothing
-/// changes; a clean range across several page tables maps every page.
+/// `map` and `protect` check a range one page table at a time: an overlap (or a
+/// hole) deep in the range, or a large frame, is named exactly and nothing
+/// changes; a clean range across several page tables maps (protects) every page.
 #[test]
-fn range_map_checks_each_page_table_once_and_names_the_overlap() {
+fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
     let h = host(16, true);
     let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
     let base = 0x4_0000_0000 - 5 * PAGE_SIZE; // 5 pages below a 2 GiB boundary
@@ -251,6 +251,26 @@ fn range_map_checks_each_page_table_once_and_names_the_overlap() {
         assert_eq!((t.pa, t.write), (PhysAddr(0x40000 + i * PAGE_SIZE), false), "page {i}");
     }
     assert!(s.lookup(base + 600 * PAGE_SIZE).unwrap().is_none());
+    // protect checks the same way: the first hole is named, a large frame refused,
+    // and a refused protect changes no rights.
+    assert_eq!(
+        s.protect(base, 601, Prot::RW),
+        Err(MapError::NotMapped(VirtAddr(base + 600 * PAGE_SIZE)))
+    );
+    assert_eq!(
+        s.protect(0x4_0040_0000 - PAGE_SIZE, 2, Prot::RW),
+        Err(MapError::NotMapped(VirtAddr(0x4_0040_0000 - PAGE_SIZE)))
+    );
+    s.map(0x4_0040_0000 - PAGE_SIZE, PhysAddr(0x30000), 1, Prot::RO)
+        .unwrap();
+    assert_eq!(
+        s.protect(0x4_0040_0000 - PAGE_SIZE, 2, Prot::RW),
+        Err(MapError::LargeMapping(VirtAddr(0x4_0040_0000)))
+    );
+    assert!(!s.lookup(0x4_0040_0000 - PAGE_SIZE).unwrap().unwrap().write);
+    assert!((0..600).all(|i| !s.lookup(base + i * PAGE_SIZE).unwrap().unwrap().write));
+    s.protect(base, 600, Prot::RW).unwrap();
+    assert!((0..600).all(|i| s.lookup(base + i * PAGE_SIZE).unwrap().unwrap().write));
 }
 
 #[test]

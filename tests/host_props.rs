@@ -161,10 +161,16 @@ proptest! {
                 }
                 Op::Protect { region, page, n, write } => {
                     let va = addr(region, page);
-                    let all = (0..n).all(|i| va.checked_add(i * PAGE_SIZE).is_some_and(|a| model.contains_key(&a)));
+                    let hole = (0..n).map(|i| va.wrapping_add(i * PAGE_SIZE)).find(|a| !model.contains_key(a));
+                    let wraps = va.checked_add(n * PAGE_SIZE - 1).is_none();
                     let r = s.protect(va, n, if write { Prot::RW } else { Prot::RO });
-                    prop_assert_eq!(r.is_ok(), all, "{:?}", r);
-                    if all {
+                    match (wraps, hole) {
+                        (true, _) => prop_assert!(r.is_err()),
+                        // The first page that is not mapped is the one named.
+                        (false, Some(h)) => prop_assert_eq!(r, Err(MapError::NotMapped(VirtAddr(h)))),
+                        (false, None) => prop_assert_eq!(r, Ok(())),
+                    }
+                    if !wraps && hole.is_none() {
                         for i in 0..n {
                             model.get_mut(&(va + i * PAGE_SIZE)).unwrap().1 = write;
                         }

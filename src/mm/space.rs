@@ -133,6 +133,17 @@ pub fn range_end(start: u64, pages: u64) -> Result<u64, MapError> {
     Ok(end as u64)
 }
 
+/// What a walk finds for one segment (1 MiB) of an address space.
+enum SegmentView {
+    /// No page table: an entry on the way is invalid, or the address lies beyond
+    /// the ASCE type's range.
+    NoTable,
+    /// A large frame (EDAT-1 segment or EDAT-2 region-third) maps it.
+    Large,
+    /// A page table; the pointer is the PTE for the address walked.
+    PageTable(EntryPtr),
+}
+
 impl<'a, P: Platform> AddressSpace<'a, P> {
     /// A new, empty space of type `ty`.
     pub fn new(plat: &'a P, frames: &'a Mutex<FrameAllocator>, ty: AsceType) -> Result<Self, MapError> {
@@ -429,30 +440,41 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         Ok(())
     }
 
-    /// The first mapped page in `[addr, end)`, a range inside one segment (1 MiB),
-    /// found with one walk: nothing if an entry above the page table is invalid,
-    /// `addr` if a large frame covers it, else the first valid PTE of the range.
-    fn first_mapped_in_segment(&self, addr: u64, end: u64) -> Result<Option<u64>, WalkError> {
+    /// What one walk for `addr` finds for its segment (1 MiB).
+    fn segment_view(&self, addr: u64) -> Result<SegmentView, WalkError> {
         let Some((path, n)) = self.hw_walk(addr)? else {
-            return Ok(None); // beyond the ASCE type: the upgrade will add tables
+            return Ok(SegmentView::NoTable); // beyond the ASCE type's range
         };
         let (ptr, v) = path[n - 1];
-        match ptr.level() {
-            Level::Pte if !is_invalid(Level::Pte, v) => return Ok(Some(addr)),
-            Level::Pte => {}
-            l if is_invalid(l, v) => return Ok(None),
-            _ => return Ok(Some(addr)), // a large frame
-        }
-        // The walk read the first PTE; the rest of the range is in the same table.
-        for k in 1..end.wrapping_sub(addr) / PAGE_SIZE {
-            let ptep = ptr.add(k as i64);
-            let pte = read_entry(self.plat, ptep)?;
-            check_entry(self.plat, ptep, pte)?;
-            if !is_invalid(Level::Pte, pte) {
+        Ok(match ptr.level() {
+            Level::Pte => SegmentView::PageTable(ptr),
+            l if is_invalid(l, v) => SegmentView::NoTable,
+            _ => SegmentView::Large,
+        })
+    }
+
+    /// The first page of `[addr, end)` (inside the page table of `ptep`, the PTE
+    /// for `addr`) whose PTE is valid (`valid`) or invalid (`!valid`).
+    fn first_pte_where(&self, ptep: EntryPtr, addr: u64, end: u64, valid: bool) -> Result<Option<u64>, WalkError> {
+        for k in 0..end.wrapping_sub(addr) / PAGE_SIZE {
+            let p = ptep.add(k as i64);
+            let pte = read_entry(self.plat, p)?;
+            check_entry(self.plat, p, pte)?;
+            if is_invalid(Level::Pte, pte) != valid {
                 return Ok(Some(addr + k * PAGE_SIZE));
             }
         }
         Ok(None)
+    }
+
+    /// The first mapped page in `[addr, end)`, a range inside one segment, found
+    /// with one walk: `addr` if a large frame covers it, else the first valid PTE.
+    fn first_mapped_in_segment(&self, addr: u64, end: u64) -> Result<Option<u64>, WalkError> {
+        match self.segment_view(addr)? {
+            SegmentView::NoTable => Ok(None),
+            SegmentView::Large => Ok(Some(addr)),
+            SegmentView::PageTable(ptep) => self.first_pte_where(ptep, addr, end, true),
+        }
     }
 
     /// Map a large frame (`level` Pmd: 1 MiB with EDAT-1; Pud: 2 GiB with EDAT-2).
@@ -587,30 +609,41 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// Change the rights of `pages` mapped pages at `va` (all must be mapped by PTEs).
     pub fn protect(&mut self, va: u64, pages: u64, prot: Prot) -> Result<(), MapError> {
-        range_end(va, pages)?;
-        for i in 0..pages {
-            let a = va + i * PAGE_SIZE;
-            match self.lookup(a)? {
-                None => return Err(MapError::NotMapped(VirtAddr(a))),
-                Some(t) if t.level != Level::Pte => return Err(MapError::LargeMapping(VirtAddr(a))),
-                _ => {}
+        let end = range_end(va, pages)?;
+        // Check every page before changing any: one walk per page table.
+        let mut a = va;
+        while a != end {
+            let next = pmd_addr_end(a, end);
+            let hole = match self.segment_view(a)? {
+                SegmentView::NoTable => Some(a),
+                SegmentView::Large => return Err(MapError::LargeMapping(VirtAddr(a))),
+                SegmentView::PageTable(ptep) => self.first_pte_where(ptep, a, next, false)?,
+            };
+            if let Some(h) = hole {
+                return Err(MapError::NotMapped(VirtAddr(h)));
             }
+            a = next;
         }
-        for i in 0..pages {
-            let a = va + i * PAGE_SIZE;
-            let ptep = walk_to(self.plat, self.asce, a, Level::Pte)?;
-            let old = Pte(read_entry(self.plat, ptep)?);
-            // ptep_modify_prot_start: invalidate (IPTE) before changing rights.
-            self.plat.ipte(ptep.base, VirtAddr(a));
-            self.plat.write_u64(
-                ptep.addr,
-                Prot {
-                    special: old.special(),
-                    ..prot
-                }
-                .pte(old.frame())
-                .0,
-            );
+        let mut a = va;
+        while a != end {
+            let next = pmd_addr_end(a, end);
+            let first = walk_to(self.plat, self.asce, a, Level::Pte)?;
+            for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
+                let ptep = first.add(k as i64);
+                let old = Pte(read_entry(self.plat, ptep)?);
+                // ptep_modify_prot_start: invalidate (IPTE) before changing rights.
+                self.plat.ipte(ptep.base, VirtAddr(a + k * PAGE_SIZE));
+                self.plat.write_u64(
+                    ptep.addr,
+                    Prot {
+                        special: old.special(),
+                        ..prot
+                    }
+                    .pte(old.frame())
+                    .0,
+                );
+            }
+            a = next;
         }
         Ok(())
     }
