@@ -140,8 +140,8 @@ enum SegmentView {
     NoTable,
     /// A large frame (EDAT-1 segment or EDAT-2 region-third) maps it.
     Large,
-    /// A page table; the pointer is the PTE for the address walked.
-    PageTable(EntryPtr),
+    /// A page table: the PTE for the address walked, and its (checked) value.
+    PageTable(EntryPtr, u64),
 }
 
 impl<'a, P: Platform> AddressSpace<'a, P> {
@@ -447,16 +447,27 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         };
         let (ptr, v) = path[n - 1];
         Ok(match ptr.level() {
-            Level::Pte => SegmentView::PageTable(ptr),
+            Level::Pte => SegmentView::PageTable(ptr, v),
             l if is_invalid(l, v) => SegmentView::NoTable,
             _ => SegmentView::Large,
         })
     }
 
     /// The first page of `[addr, end)` (inside the page table of `ptep`, the PTE
-    /// for `addr`) whose PTE is valid (`valid`) or invalid (`!valid`).
-    fn first_pte_where(&self, ptep: EntryPtr, addr: u64, end: u64, valid: bool) -> Result<Option<u64>, WalkError> {
-        for k in 0..end.wrapping_sub(addr) / PAGE_SIZE {
+    /// for `addr`, whose value `pte` the walk read) whose PTE is valid (`valid`)
+    /// or invalid (`!valid`).
+    fn first_pte_where(
+        &self,
+        ptep: EntryPtr,
+        pte: u64,
+        addr: u64,
+        end: u64,
+        valid: bool,
+    ) -> Result<Option<u64>, WalkError> {
+        if is_invalid(Level::Pte, pte) != valid {
+            return Ok(Some(addr));
+        }
+        for k in 1..end.wrapping_sub(addr) / PAGE_SIZE {
             let p = ptep.add(k as i64);
             let pte = read_entry(self.plat, p)?;
             check_entry(self.plat, p, pte)?;
@@ -473,7 +484,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         match self.segment_view(addr)? {
             SegmentView::NoTable => Ok(None),
             SegmentView::Large => Ok(Some(addr)),
-            SegmentView::PageTable(ptep) => self.first_pte_where(ptep, addr, end, true),
+            SegmentView::PageTable(ptep, pte) => self.first_pte_where(ptep, pte, addr, end, true),
         }
     }
 
@@ -617,7 +628,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let hole = match self.segment_view(a)? {
                 SegmentView::NoTable => Some(a),
                 SegmentView::Large => return Err(MapError::LargeMapping(VirtAddr(a))),
-                SegmentView::PageTable(ptep) => self.first_pte_where(ptep, a, next, false)?,
+                SegmentView::PageTable(ptep, pte) => self.first_pte_where(ptep, pte, a, next, false)?,
             };
             if let Some(h) = hole {
                 return Err(MapError::NotMapped(VirtAddr(h)));
