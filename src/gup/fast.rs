@@ -260,9 +260,10 @@ pub fn gup_fast<P: Platform + ?Sized>(
     let Some(last) = last.filter(|&last| last <= g.asce.asce_type().last_addr()) else {
         return GupOutcome::default();
     };
-    let end = last.wrapping_add(1); // 0 = 2^64, as pXd_addr_end expects
-                                    // One copy of the walk per variant, and per "instrumented or not", so the
-                                    // variant's choices and the trace/invariant hooks cost nothing per step.
+    // The exclusive end; 0 stands for 2^64, as pXd_addr_end expects.
+    let end = last.wrapping_add(1);
+    // One copy of the walk per variant, and per "instrumented or not", so the
+    // variant's choices and the trace/invariant hooks cost nothing per step.
     if g.check_invariant || g.trace.is_some() {
         walk::<P, true>(g, flags, pages, start, end)
     } else {
@@ -288,6 +289,16 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
         Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, pages).run(start, end),
     }
 }
+
+// `Variant::ALL` lists the variants in declaration order, so `ALL[v as usize] == v`
+// and a walker can name its variant from its `u8` parameter.
+const _: () = {
+    let mut i = 0;
+    while i < Variant::ALL.len() {
+        assert!(Variant::ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 /// The state of one gup_fast walk. `V` is the [`Variant`] (as `u8`: const generics
 /// take integers) and `INSTR` whether the trace and invariant hooks exist at all;
