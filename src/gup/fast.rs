@@ -620,8 +620,10 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             }
             // SAFETY: pte < limit = pins.len() * PAGE_SIZE, so the index is in bounds.
             let counter = unsafe { pins.get_unchecked((pte / PAGE_SIZE) as usize) };
-            counter.fetch_add(1, Ordering::AcqRel); // try_grab_page
-                                                    // Re-check: the PTE may have changed while we took the pin.
+            // try_grab_page.
+            counter.fetch_add(1, Ordering::AcqRel);
+            // Re-check: the PTE may have changed while we took the pin. Then the
+            // pin goes back and the walk stops there (no error: gup falls back).
             if p.read_u64(pa) != pte {
                 counter.fetch_sub(1, Ordering::AcqRel);
                 return Err(0);
