@@ -65,6 +65,17 @@ pub enum TestFail {
     Skipped(&'static str),
 }
 
+impl TestFail {
+    /// The message or the reason for skipping. (Not `Display`: that would clash
+    /// with the `From<impl Display>` that `?` uses.)
+    pub fn text(&self) -> &str {
+        match self {
+            TestFail::Failed(m) => m.as_str(),
+            TestFail::Skipped(r) => r,
+        }
+    }
+}
+
 /// A failure message (fixed buffer).
 pub struct Msg {
     buf: [u8; 480],

@@ -90,6 +90,14 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
             &mut r,
             if trace { Some(&mut t) } else { None },
         );
+        let o = match o {
+            Ok(o) => o,
+            Err(e) => {
+                println!("    => {}", e.text());
+                all_ok = false;
+                continue;
+            }
+        };
         let _ = unpin_user_pages(kernel::pagemap(), &r[..o.pinned]);
         let prefix_ok = o.pinned <= n_lrag && r[..o.pinned] == lrag[..o.pinned];
         let matches = o.error.is_none() && o.pinned == n_lrag && prefix_ok;

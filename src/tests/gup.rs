@@ -15,7 +15,10 @@ pub const SEED_START: u64 = 0x100_7fff_f000;
 /// Pages in the seed's range.
 pub const SEED_PAGES: usize = 2;
 
-/// One gup_fast call with the invariant checker on.
+/// One gup_fast call with the invariant checker on (pins stay for the caller).
+/// The walk is compiled twice, with and without the trace/invariant hooks, and
+/// the benchmark and release `get_user_pages_fast` run the plain one, so it runs
+/// first here and must pin the same frames (by hash) and stop the same way.
 pub fn gup(
     s: &Space,
     stack: WalkStack,
@@ -25,12 +28,35 @@ pub fn gup(
     flags: GupFlags,
     out: &mut [PhysAddr],
     trace: Option<&mut dyn FnMut(&Step)>,
-) -> GupOutcome {
+) -> Result<GupOutcome, TestFail> {
+    let new = || GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v);
+    let plain = gup_fast(new().checked(false), start, n, flags, out);
+    let plain_hash = frames_hash(&out[..plain.pinned]);
+    unpin(&out[..plain.pinned])?;
     let g = GupFast {
         trace,
-        ..GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(true)
+        ..new().checked(true)
     };
-    gup_fast(g, start, n, flags, out)
+    let o = gup_fast(g, start, n, flags, out);
+    if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
+        unpin(&out[..o.pinned])?;
+        return Err(TestFail::from(format_args!(
+            "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
+            v.name(),
+            plain.pinned,
+            plain.error,
+            o.pinned,
+            o.error
+        )));
+    }
+    Ok(o)
+}
+
+/// FNV-1a over the frames (no allocator here to keep a copy).
+fn frames_hash(frames: &[PhysAddr]) -> u64 {
+    frames
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, f| (h ^ f.0).wrapping_mul(0x100_0000_01b3))
 }
 
 /// Frames per-page LRAG gives for the range, up to the first page gup must not
@@ -85,7 +111,7 @@ kernel_test!(
             GupFlags::empty(),
             &mut pages,
             None,
-        );
+        )?;
         unpin(&pages[..o.pinned])?;
         check_eq!(o.pinned, 1, "pages pinned before the walk went wrong");
         match o.error {
@@ -136,7 +162,7 @@ kernel_test!(
         );
         for v in Variant::FIXED {
             let mut pages = [PhysAddr(0); SEED_PAGES];
-            let o = gup(&s, stack, v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages, None);
+            let o = gup(&s, stack, v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages, None)?;
             let pinned = pages;
             unpin(&pages[..o.pinned])?;
             check_eq!(o.error, None, "{} error", v.name());
@@ -172,7 +198,7 @@ kernel_test!(
             GupFlags::empty(),
             &mut pages,
             None,
-        );
+        )?;
         unpin(&pages[..o.pinned])?;
         check_eq!(o.error, None, "next_entry error");
         check_eq!(o.pinned, 2, "next_entry pinned");
@@ -217,7 +243,7 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
     let n = lrag_frames(&s, c.start, c.pages, c.flags.contains(GupFlags::WRITE), &mut want)?;
     let mut pages = [PhysAddr(0); MAXP];
     for v in Variant::FIXED {
-        let o = gup(&s, stack, v, c.start, c.pages, c.flags, &mut pages, None);
+        let o = gup(&s, stack, v, c.start, c.pages, c.flags, &mut pages, None)?;
         unpin(&pages[..o.pinned])?;
         check_eq!(o.error, None, "{} at {:#x}+{}", v.name(), c.start, c.pages);
         check_eq!(
@@ -252,7 +278,7 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
         }
         Err(e) => check!(n == 0, "slow path failed ({e}) where LRAG translates {n} pages"),
     }
-    let o = gup(&s, stack, Variant::PreFix, c.start, c.pages, c.flags, &mut pages, None);
+    let o = gup(&s, stack, Variant::PreFix, c.start, c.pages, c.flags, &mut pages, None)?;
     unpin(&pages[..o.pinned])?;
     let reach = (c.start + n as u64 * PAGE_SIZE + PAGE_SIZE).min(c.start + c.pages as u64 * PAGE_SIZE);
     let predicted = prefix_walks_off(ty, c.start, reach);
@@ -447,7 +473,7 @@ kernel_test!(
         let stack = WalkStack::new(&PLATFORM, f.get(1));
         let mut pages = [PhysAddr(0); 1];
         for v in Variant::FIXED {
-            let o = gup(&s, stack, v, 0x1000, 1, GupFlags::empty(), &mut pages, None);
+            let o = gup(&s, stack, v, 0x1000, 1, GupFlags::empty(), &mut pages, None)?;
             check_eq!(o.pinned, 0, "{} pinned a special page", v.name());
         }
         check_eq!(
@@ -533,7 +559,7 @@ kernel_test!(
             GupFlags::empty(),
             &mut pages,
             Some(&mut t),
-        );
+        )?;
         let after = insn::stnsm::<0xfe>();
         unpin(&pages[..o.pinned])?;
         check!(seen > 0, "trace saw no steps");
@@ -566,7 +592,7 @@ kernel_test!(
                     GupFlags::empty(),
                     &mut pages,
                     None,
-                );
+                )?;
                 unpin(&pages[..o.pinned])?;
                 check_eq!(o.pinned, 2, "{} pinned in a 1 MiB frame followed by a hole", v.name());
                 check_eq!(pages[0], block.add(0xfe000), "frame");
@@ -593,7 +619,7 @@ kernel_test!(
         let stack = WalkStack::new(&PLATFORM, f.get(0));
         let mut pages = [PhysAddr(0); 4];
         for v in Variant::FIXED {
-            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::empty(), &mut pages, None);
+            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::empty(), &mut pages, None)?;
             unpin(&pages[..o.pinned])?;
             check_eq!(o.pinned, 4, "{} pinned in a 2 GiB frame", v.name());
             check_eq!(
@@ -602,7 +628,7 @@ kernel_test!(
                 "{} frames",
                 v.name()
             );
-            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::WRITE, &mut pages, None);
+            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::WRITE, &mut pages, None)?;
             unpin(&pages[..o.pinned])?;
             check_eq!(o.pinned, 0, "{} pinned a read-only 2 GiB frame for writing", v.name());
         }

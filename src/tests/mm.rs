@@ -461,7 +461,7 @@ kernel_test!(
             let stack = foldkern::gup::WalkStack::new(&PLATFORM, f.get(1));
             let mut pages = [PhysAddr(0); 1];
             for v in foldkern::gup::Variant::ALL {
-                let o = super::gup::gup(&s, stack, v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages, None);
+                let o = super::gup::gup(&s, stack, v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages, None)?;
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &pages[..o.pinned]).ok();
                 check_eq!(o.pinned, 0, "{}: {} pinned from a corrupt entry", c.name, v.name());
                 check!(
