@@ -213,17 +213,17 @@ fn out_of_range_requests_pin_nothing() {
     }
 }
 
-/// The PTE loop pins four PTEs per loop test and keeps a remainder loop: check it
+/// The PTE loop pins eight PTEs per loop test and keeps a remainder loop: check it
 /// stops exactly at the first PTE it must leave alone, wherever that falls in a
-/// group of four, names damaged PTEs, and leaves no pin behind.
+/// group or the remainder, names damaged PTEs, and leaves no pin behind.
 #[test]
 fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     let h = host(16, false);
     let mem_end = h.plat.mem_end().0;
     let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
-    // Start 3 entries into a page table, so groups of four do not start at index 0.
+    // Start 3 entries into a page table, so groups do not start at index 0.
     let base = 0x40_0000 + 3 * PAGE_SIZE;
-    s.map(base, PhysAddr(0x10_0000), 16, Prot::RW).unwrap();
+    s.map(base, PhysAddr(0x10_0000), 19, Prot::RW).unwrap();
     let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
     type Damage = (&'static str, fn(u64, u64) -> u64, Option<&'static str>);
     let damages: [Damage; 4] = [
@@ -240,7 +240,7 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
         ),
         ("frame beyond the page map", |v, end| (v & 0xfff) | end, None),
     ];
-    for n in 1..=13usize {
+    for n in 1..=19usize {
         let (o, p) = h.gup(&s, Variant::OffsetLockless, base, n, GupFlags::empty());
         assert_eq!((p.len(), o.error), (n, None), "n={n}, nothing damaged");
         for k in 0..n {
