@@ -199,6 +199,15 @@ fn bad_requests_are_refused_without_change() {
         s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW),
         Err(MapError::FrameOutsideMemory(PhysAddr(16 << 20)))
     );
+    let special = Prot {
+        special: true,
+        ..Prot::RW
+    };
+    assert_eq!(
+        s.map(0x5000, PhysAddr(0xffff_ffff_ffff_e000), 3, special),
+        Err(MapError::FrameOutsideMemory(PhysAddr(0xffff_ffff_ffff_e000))),
+        "special frames that would wrap past 2^64"
+    );
     assert_eq!(
         s.unmap(0xffff_ffff_ffff_f000, 2),
         Err(MapError::Wraps {

@@ -403,9 +403,15 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if !pa.is_aligned(PAGE_SIZE) {
             return Err(MapError::Misaligned(pa.0));
         }
-        if prot.special {
-            // Special frames need not be RAM (think PFN maps); anything else must be.
-        } else if pa.0 as u128 + pages as u128 * PAGE_SIZE as u128 > self.plat.mem_end().0 as u128 {
+        // Special frames need not be RAM (think PFN maps) but must not run past
+        // 2^64; anything else must be RAM.
+        let frames_end = pa.0 as u128 + pages as u128 * PAGE_SIZE as u128;
+        let limit = if prot.special {
+            1u128 << 64
+        } else {
+            self.plat.mem_end().0 as u128
+        };
+        if frames_end > limit {
             return Err(MapError::FrameOutsideMemory(pa));
         }
         // Refuse any overlap before changing anything: one walk per page table.
