@@ -133,6 +133,13 @@ fn large_frames_edat1_and_edat2() {
             "{ty:?}"
         );
         assert_eq!(s.lookup(0x8000_1234).unwrap().unwrap().pa, PhysAddr(0x1234));
+        // A large frame must start in memory (64 MiB here); nothing changes.
+        let bytes = s.table_bytes();
+        assert_eq!(
+            s.map_large(0x100_0000_0000, PhysAddr(64 << 20), Level::Pmd, Prot::RW),
+            Err(foldkern::mm::space::MapError::FrameOutsideMemory(PhysAddr(64 << 20)))
+        );
+        assert_eq!(s.table_bytes(), bytes);
     }
     assert_eq!(h.pagemap.total_pins(), 0);
 }

@@ -511,6 +511,12 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if va % level.size() != 0 || pa.0 % level.size() != 0 {
             return Err(MapError::Misaligned(if va % level.size() != 0 { va } else { pa.0 }));
         }
+        // A large frame must start in RAM: the walkers' check_entry treats one
+        // whose origin lies beyond memory as a corrupt entry. (Its tail may lie
+        // beyond: those pages have no struct page, so gup stops there.)
+        if pa.0 >= self.plat.mem_end().0 {
+            return Err(MapError::FrameOutsideMemory(pa));
+        }
         self.crst_table_upgrade(va.wrapping_add(level.size() - 1))?;
         if self.lookup(va)?.is_some() {
             return Err(MapError::AlreadyMapped(VirtAddr(va)));
