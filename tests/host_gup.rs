@@ -133,6 +133,26 @@ fn large_frames_edat1_and_edat2() {
             "{ty:?}"
         );
         assert_eq!(s.lookup(0x8000_1234).unwrap().unwrap().pa, PhysAddr(0x1234));
+        // Unmapping part of a large frame is refused before anything changes.
+        s.map(0x7fe0_0000 - 2 * PAGE_SIZE, PhysAddr(0x30_0000), 2, Prot::RW)
+            .unwrap();
+        assert_eq!(
+            s.unmap(0x7fe0_0000 - 2 * PAGE_SIZE, 2 + 256 + 1),
+            Err(foldkern::mm::space::MapError::LargeMapping(VirtAddr(0x7ff0_0000)))
+        );
+        assert!(
+            s.lookup(0x7fe0_0000 - PAGE_SIZE).unwrap().is_some(),
+            "{ty:?}: a 4 KiB page went"
+        );
+        assert_eq!(
+            s.unmap(0x8000_0000, 1),
+            Err(foldkern::mm::space::MapError::LargeMapping(VirtAddr(0x8000_0000)))
+        );
+        s.unmap(0x7fe0_0000 - 2 * PAGE_SIZE, 2 + 256 + 256).unwrap();
+        assert!(
+            s.lookup(0x7ff0_0000).unwrap().is_none(),
+            "{ty:?}: the whole 1 MiB frame goes"
+        );
         // A large frame must start in memory (64 MiB here); nothing changes.
         let bytes = s.table_bytes();
         assert_eq!(

@@ -138,8 +138,9 @@ enum SegmentView {
     /// No page table: an entry on the way is invalid, or the address lies beyond
     /// the ASCE type's range.
     NoTable,
-    /// A large frame (EDAT-1 segment or EDAT-2 region-third) maps it.
-    Large,
+    /// A large frame maps it: a segment (EDAT-1, `Level::Pmd`) or region-third
+    /// (EDAT-2, `Level::Pud`) entry.
+    Large(Level),
     /// A page table: the PTE for the address walked, and its (checked) value.
     PageTable(EntryPtr, u64),
 }
@@ -455,7 +456,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         Ok(match ptr.level() {
             Level::Pte => SegmentView::PageTable(ptr, v),
             l if is_invalid(l, v) => SegmentView::NoTable,
-            _ => SegmentView::Large,
+            l => SegmentView::Large(l),
         })
     }
 
@@ -489,7 +490,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     fn first_mapped_in_segment(&self, addr: u64, end: u64) -> Result<Option<u64>, WalkError> {
         match self.segment_view(addr)? {
             SegmentView::NoTable => Ok(None),
-            SegmentView::Large => Ok(Some(addr)),
+            SegmentView::Large(_) => Ok(Some(addr)),
             SegmentView::PageTable(ptep, pte) => self.first_pte_where(ptep, pte, addr, end, true),
         }
     }
@@ -548,8 +549,22 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// Unmap `pages` pages at `va` (unmapped pages are skipped). PTEs are cleared
     /// with IPTE; tables left empty are unhooked with IDTE and freed, except the top.
+    /// A range that would split a large frame (part of a 1 MiB one, any of a 2 GiB
+    /// one) is refused before anything changes.
     pub fn unmap(&mut self, va: u64, pages: u64) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
+        // Large frames cannot be split: refuse before changing anything.
+        let mut a = va;
+        while a != end {
+            let next = pmd_addr_end(a, end);
+            if let SegmentView::Large(level) = self.segment_view(a)? {
+                let whole = a % Level::Pmd.size() == 0 && next.wrapping_sub(a) == Level::Pmd.size();
+                if level != Level::Pmd || !whole {
+                    return Err(MapError::LargeMapping(VirtAddr(a)));
+                }
+            }
+            a = next;
+        }
         let mut addr = va;
         let mut r = Ok(());
         while addr != end && r.is_ok() {
@@ -639,7 +654,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let next = pmd_addr_end(a, end);
             let hole = match self.segment_view(a)? {
                 SegmentView::NoTable => Some(a),
-                SegmentView::Large => return Err(MapError::LargeMapping(VirtAddr(a))),
+                SegmentView::Large(_) => return Err(MapError::LargeMapping(VirtAddr(a))),
                 SegmentView::PageTable(ptep, pte) => self.first_pte_where(ptep, pte, a, next, false)?,
             };
             if let Some(h) = hole {
