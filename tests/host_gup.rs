@@ -291,3 +291,42 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
         }
     }
 }
+
+/// A range that wraps past 2^64 is refused whole by both paths (`-EOVERFLOW`),
+/// even when the page at 0 is mapped: the locked walk used to wrap around and pin
+/// page 0 as the page after 0xfffffffffffff000.
+#[test]
+fn wrapping_ranges_are_refused_by_the_slow_path_too() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region1).unwrap();
+    let top = 0u64.wrapping_sub(PAGE_SIZE);
+    s.map(top, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(0, PhysAddr(0x11000), 1, Prot::RW).unwrap();
+    let mut pages = [PhysAddr(0); 2];
+    for flags in [GupFlags::empty(), GupFlags::POPULATE] {
+        assert_eq!(
+            gup_locked(&mut s, Some(h.frames), h.pagemap, top, 2, flags, &mut pages),
+            Err(GupError::Overflow(top))
+        );
+        let r = get_user_pages_fast(
+            &mut s,
+            Some(h.frames),
+            h.pagemap,
+            h.stack,
+            Variant::OffsetLockless,
+            top + 0x123,
+            2,
+            flags,
+            &mut pages,
+        );
+        assert!(matches!(r, Err(GupError::Overflow(a)) if a == top + 0x123), "{r:?}");
+    }
+    assert_eq!(h.pagemap.total_pins(), 0);
+    // One page at the very top is fine.
+    assert_eq!(
+        gup_locked(&mut s, None, h.pagemap, top, 1, GupFlags::empty(), &mut pages),
+        Ok(1)
+    );
+    assert_eq!(pages[0], PhysAddr(0x10000));
+    unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
+}

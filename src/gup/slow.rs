@@ -17,6 +17,8 @@ pub enum GupError {
     Fault(u64),
     /// Populating failed.
     Map(MapError),
+    /// `-EOVERFLOW`: the range from this start wraps past 2^64; nothing is pinned.
+    Overflow(u64),
 }
 
 impl fmt::Display for GupError {
@@ -25,8 +27,15 @@ impl fmt::Display for GupError {
             GupError::Walk(e) => write!(f, "gup_fast: {e}"),
             GupError::Fault(a) => write!(f, "fault at {a:#x}"),
             GupError::Map(e) => write!(f, "populate: {e}"),
+            GupError::Overflow(a) => write!(f, "range from {a:#x} wraps past 2^64"),
         }
     }
+}
+
+/// Whether `n` pages from the page of `start` run past 2^64 (Linux's
+/// `check_add_overflow(start, len, &end)`).
+fn wraps(start: u64, n: usize) -> bool {
+    (start & !(PAGE_SIZE - 1)) as u128 + n as u128 * PAGE_SIZE as u128 > 1u128 << 64
 }
 
 /// Pin through the locked walk only (`get_user_pages` under the mmap lock).
@@ -40,12 +49,15 @@ pub fn gup_locked<P: Platform>(
     flags: GupFlags,
     pages: &mut [PhysAddr],
 ) -> Result<usize, GupError> {
+    if wraps(start, nr_pages.min(pages.len())) {
+        return Err(GupError::Overflow(start));
+    }
     let mut nr = 0;
     while nr < nr_pages.min(pages.len()) {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
         let t = match space.lookup(a).map_err(GupError::Walk)? {
             Some(t) => t,
-            None if flags.contains(GupFlags::POPULATE) && a <= u64::MAX - PAGE_SIZE + 1 => {
+            None if flags.contains(GupFlags::POPULATE) => {
                 let Some(fr) = frames_for_populate else { break };
                 let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
                 space.platform().fill(frame, PAGE_SIZE, 0);
@@ -87,6 +99,9 @@ pub fn get_user_pages_fast<P: Platform>(
     flags: GupFlags,
     pages: &mut [PhysAddr],
 ) -> Result<(usize, GupOutcome), GupError> {
+    if wraps(start, nr_pages.min(pages.len())) {
+        return Err(GupError::Overflow(start));
+    }
     let g = GupFast::new(space.platform(), space.asce(), pagemap, stack, variant);
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
