@@ -166,11 +166,34 @@ fn large_frames_edat1_and_edat2() {
 
 #[test]
 fn large_frames_refused_without_edat() {
+    use foldkern::mm::space::MapError::Unsupported;
     let h = host(16, false);
     let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
-    assert!(s
-        .map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW)
-        .is_err());
+    assert_eq!(
+        s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW),
+        Err(Unsupported("1 MiB frames need EDAT-1 (facility 8)"))
+    );
+    assert_eq!(
+        s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RW),
+        Err(Unsupported("2 GiB frames need EDAT-2 (facility 78)"))
+    );
+    assert!(matches!(
+        s.map_large(0x1000, PhysAddr(0x1000), Level::Pte, Prot::RW),
+        Err(Unsupported(_))
+    ));
+    assert_eq!(s.table_bytes(), 16384);
+    // With EDAT: a special large frame is refused (gup_fast could not tell it
+    // from a pinnable one), and nothing changes.
+    let h = host(16, true);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let special = Prot {
+        special: true,
+        ..Prot::RW
+    };
+    assert_eq!(
+        s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, special),
+        Err(Unsupported("special large frames"))
+    );
     assert_eq!(s.table_bytes(), 16384);
 }
 

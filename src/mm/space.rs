@@ -45,7 +45,8 @@ impl Prot {
 /// (except that an upgrade done before running out of memory stays).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapError {
-    /// An address is not 4 KiB aligned.
+    /// An address is not aligned to its size (4 KiB pages; 1 MiB or 2 GiB for
+    /// large frames).
     Misaligned(u64),
     /// Zero pages requested.
     Empty,
@@ -66,6 +67,8 @@ pub enum MapError {
     LargeMapping(VirtAddr),
     /// No memory for tables.
     NoMemory,
+    /// The request needs what this machine or kernel does not offer (says what).
+    Unsupported(&'static str),
     /// The tables are corrupt.
     Walk(WalkError),
 }
@@ -79,13 +82,14 @@ impl From<WalkError> for MapError {
 impl fmt::Display for MapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MapError::Misaligned(a) => write!(f, "address {a:#x} is not 4 KiB aligned"),
+            MapError::Misaligned(a) => write!(f, "address {a:#x} is not aligned to its page or frame size"),
             MapError::Empty => write!(f, "empty range"),
             MapError::Wraps { start, pages } => write!(f, "range {start:#x} + {pages} pages wraps past 2^64"),
             MapError::FrameOutsideMemory(p) => write!(f, "frame {p} is outside memory"),
             MapError::AlreadyMapped(v) => write!(f, "{v} is already mapped"),
             MapError::NotMapped(v) => write!(f, "{v} is not mapped"),
             MapError::LargeMapping(v) => write!(f, "{v} is mapped by a large entry"),
+            MapError::Unsupported(why) => write!(f, "unsupported: {why}"),
             MapError::NoMemory => write!(f, "out of memory for page tables"),
             MapError::Walk(e) => write!(f, "{e}"),
         }
@@ -497,17 +501,20 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// Map a large frame (`level` Pmd: 1 MiB with EDAT-1; Pud: 2 GiB with EDAT-2).
     pub fn map_large(&mut self, va: u64, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
-        let ok = match level {
-            Level::Pmd => self.plat.edat1(),
-            Level::Pud => self.plat.edat2(),
-            _ => false,
-        };
-        if !ok {
-            return Err(MapError::Walk(WalkError::BadEntry {
-                at: EntryPtr::table(level, PhysAddr(0), 0),
-                val: 0,
-                why: "large frames need EDAT-1 (1 MiB) or EDAT-2 (2 GiB)",
-            }));
+        match level {
+            Level::Pmd if !self.plat.edat1() => {
+                return Err(MapError::Unsupported("1 MiB frames need EDAT-1 (facility 8)"))
+            }
+            Level::Pud if !self.plat.edat2() => {
+                return Err(MapError::Unsupported("2 GiB frames need EDAT-2 (facility 78)"))
+            }
+            Level::Pmd | Level::Pud => {}
+            _ => return Err(MapError::Unsupported("large frames are 1 MiB (Pmd) or 2 GiB (Pud)")),
+        }
+        if prot.special {
+            // Segment and region entries have no software "special" bit here, and
+            // gup_fast would pin the frame: refuse rather than map it pinnable.
+            return Err(MapError::Unsupported("special large frames"));
         }
         if va % level.size() != 0 || pa.0 % level.size() != 0 {
             return Err(MapError::Misaligned(if va % level.size() != 0 { va } else { pa.0 }));
