@@ -397,3 +397,96 @@ fn freed_tables_are_poisoned_after_walker_sync() {
     let e = check_entry(h.plat, pte, h.plat.read_u64(pte.base)).unwrap_err();
     assert!(matches!(e, WalkError::BadEntry { why, .. } if why == FREED_TABLE));
 }
+
+/// Running out of memory part-way through a map leaves the space as it was: no
+/// page of the range mapped and no table left behind, whether the allocation
+/// that fails is the first segment table, a page table under a segment table it
+/// just added, or a table for a later part of the range.
+#[test]
+fn out_of_memory_during_map_changes_nothing() {
+    let h = host(16, false);
+    // Keep `n` CRSTs' worth of frames (and whatever page-table halves they leave)
+    // free by holding everything else.
+    let squeeze = |spare_crsts: usize, spare_pts: usize| {
+        let mut held = Vec::new();
+        let mut f = h.frames.lock();
+        let mut crsts: Vec<PhysAddr> = (0..spare_crsts).map(|_| f.alloc_crst().unwrap()).collect();
+        let mut pts: Vec<PhysAddr> = (0..spare_pts).map(|_| f.alloc_pt().unwrap()).collect();
+        while let Ok(fr) = f.alloc_frame() {
+            held.push(fr);
+        }
+        for c in crsts.drain(..) {
+            f.free_crst(c).unwrap();
+        }
+        for p in pts.drain(..) {
+            f.free_pt(p).unwrap();
+        }
+        held
+    };
+    // (spare CRSTs, spare page tables, range): where it runs out.
+    let base = 0x8000_0000u64; // region-third space: one segment table per 2 GiB
+    let cases = [
+        (0, 0, base, 2u64, "the segment table"),
+        (1, 0, base, 2, "the page table under a new segment table"),
+        (1, 1, base - 2 * PAGE_SIZE, 4, "the second segment table of the range"),
+        (2, 1, base - 2 * PAGE_SIZE, 4, "the second page table of the range"),
+    ];
+    for (crsts, pts, va, n, what) in cases {
+        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+        let held = squeeze(crsts, pts);
+        let before = (s.table_bytes(), s.table_counts(), h.frames.lock().free_count());
+        assert_eq!(
+            s.map(va, PhysAddr(0x10000), n, Prot::RW),
+            Err(MapError::NoMemory),
+            "{what}"
+        );
+        assert_eq!(
+            (s.table_bytes(), s.table_counts(), h.frames.lock().free_count()),
+            before,
+            "{what}: tables left behind"
+        );
+        for i in 0..n {
+            assert!(
+                s.lookup(va + i * PAGE_SIZE).unwrap().is_none(),
+                "{what}: page {i} mapped"
+            );
+        }
+        let mut f = h.frames.lock();
+        for fr in held {
+            f.free_frame(fr).unwrap();
+        }
+    }
+    // map_large in a 5-level space needs a region-second, a region-third and a
+    // segment table: run out after one or two of them.
+    let h = host(16, true);
+    for spare in 0..3 {
+        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region1).unwrap();
+        let held = {
+            let mut f = h.frames.lock();
+            let crsts: Vec<PhysAddr> = (0..spare).map(|_| f.alloc_crst().unwrap()).collect();
+            let mut held = Vec::new();
+            while let Ok(fr) = f.alloc_frame() {
+                held.push(fr);
+            }
+            for c in crsts {
+                f.free_crst(c).unwrap();
+            }
+            held
+        };
+        let before = (s.table_bytes(), s.table_counts(), h.frames.lock().free_count());
+        assert_eq!(
+            s.map_large(1 << 53, PhysAddr(0x100000), Level::Pmd, Prot::RW),
+            Err(MapError::NoMemory),
+            "{spare} spare CRSTs"
+        );
+        assert_eq!(
+            (s.table_bytes(), s.table_counts(), h.frames.lock().free_count()),
+            before,
+            "map_large with {spare} spare CRSTs left tables behind"
+        );
+        let mut f = h.frames.lock();
+        for fr in held {
+            f.free_frame(fr).unwrap();
+        }
+    }
+}

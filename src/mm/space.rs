@@ -436,9 +436,13 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let ptep = match self.pte_alloc(a) {
                 Ok(ptep) => ptep,
                 Err(e) => {
+                    // Out of memory part-way: take back what this call mapped and
+                    // the tables it added (the ASCE type stays upgraded, as Linux
+                    // never downgrades).
                     if a != va {
                         let _ = self.unmap(va, (a - va) / PAGE_SIZE);
                     }
+                    self.prune_empty_tables(a);
                     return Err(e);
                 }
             };
@@ -529,6 +533,16 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if self.lookup(va)?.is_some() {
             return Err(MapError::AlreadyMapped(VirtAddr(va)));
         }
+        let r = self.install_large(va, pa, level, prot);
+        if r.is_err() {
+            // Out of memory for a table on the way: take back those it added.
+            self.prune_empty_tables(va);
+        }
+        r
+    }
+
+    /// The allocation walk of `map_large` and the large entry itself.
+    fn install_large(&mut self, va: u64, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
         let pgdp = pgd_offset(self.asce, va);
         let pgd = self.populate(pgdp, |v| pgd_none(Pgd(v)))?;
         let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), va);
@@ -649,6 +663,20 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             self.plat.idte(parent.base, parent.level(), VirtAddr(addr));
             self.plat.write_u64(parent.addr, empty_entry(parent.level()));
             self.defer_free(child.level(), child.base);
+        }
+    }
+
+    /// Unhook and free the tables on the way to `addr` that map nothing (after a
+    /// failed allocation walk left some behind); the top table stays.
+    fn prune_empty_tables(&mut self, addr: u64) {
+        if let Ok(Some((path, n))) = self.hw_walk(addr) {
+            // Only from an invalid entry: free_empty_tables takes the deepest
+            // entry as cleared.
+            let (ptr, v) = path[n - 1];
+            if is_invalid(ptr.level(), v) {
+                self.free_empty_tables(&path[..n], addr, addr.wrapping_add(PAGE_SIZE));
+                self.flush_frees();
+            }
         }
     }
 
