@@ -353,3 +353,48 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     assert_eq!(pages[0], PhysAddr(0x10000));
     unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
 }
+
+/// The locked walk returns the pages it pinned when it stops on an error after
+/// the first (here: no frame to populate a hole), as Linux's get_user_pages
+/// does, so the caller owns and can drop every pin; an error only when not even
+/// the first page could be pinned.
+#[test]
+fn slow_path_keeps_no_pin_behind_an_error() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    // The hole shares the first page's page table: only the frame to populate
+    // it with is missing.
+    let held: Vec<PhysAddr> = std::iter::from_fn(|| h.frames.lock().alloc_frame().ok()).collect();
+    let mut pages = [PhysAddr(0); 2];
+    assert_eq!(
+        gup_locked(
+            &mut s,
+            Some(h.frames),
+            h.pagemap,
+            0x10_0000,
+            2,
+            GupFlags::POPULATE,
+            &mut pages
+        ),
+        Ok(1)
+    );
+    assert_eq!(h.pagemap.total_pins(), 1);
+    unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
+    assert_eq!(
+        gup_locked(
+            &mut s,
+            Some(h.frames),
+            h.pagemap,
+            0x10_1000,
+            1,
+            GupFlags::POPULATE,
+            &mut pages
+        ),
+        Err(GupError::Map(foldkern::mm::space::MapError::NoMemory))
+    );
+    assert_eq!(h.pagemap.total_pins(), 0);
+    for f in held {
+        h.frames.lock().free_frame(f).unwrap();
+    }
+}

@@ -39,7 +39,9 @@ fn wraps(start: u64, n: usize) -> bool {
 }
 
 /// Pin through the locked walk only (`get_user_pages` under the mmap lock).
-/// Returns pages pinned; stops at the first page it cannot pin.
+/// Returns the pages pinned, stopping at the first page it cannot pin; an error
+/// only when not even the first page could be pinned (so no pin is ever lost
+/// behind an error).
 pub fn gup_locked<P: Platform>(
     space: &mut AddressSpace<'_, P>,
     frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
@@ -53,36 +55,60 @@ pub fn gup_locked<P: Platform>(
         return Err(GupError::Overflow(start));
     }
     let mut nr = 0;
+    let mut stop = None;
     while nr < nr_pages.min(pages.len()) {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
-        let t = match space.lookup(a).map_err(GupError::Walk)? {
-            Some(t) => t,
-            None if flags.contains(GupFlags::POPULATE) => {
-                let Some(fr) = frames_for_populate else { break };
-                let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
-                space.platform().fill(frame, PAGE_SIZE, 0);
-                if let Err(e) = space.map(a, frame, 1, Prot::RW) {
-                    let _ = fr.lock().free_frame(frame);
-                    return Err(GupError::Map(e));
-                }
-                space.lookup(a).map_err(GupError::Walk)?.expect("just mapped")
+        match pin_one(space, frames_for_populate, pagemap, a, flags) {
+            Ok(Some(frame)) => {
+                pages[nr] = frame;
+                nr += 1;
             }
-            None => break,
-        };
-        if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
-            break;
+            Ok(None) => break,
+            Err(e) => {
+                stop = Some(e);
+                break;
+            }
         }
-        let frame = PhysAddr(t.pa.0 & !(PAGE_SIZE - 1));
-        if !pagemap.try_grab(frame) {
-            break;
+    }
+    // As Linux: the pages pinned so far if any (the caller owns those pins),
+    // else why not even the first.
+    match (nr, stop) {
+        (0, Some(e)) => Err(e),
+        (0, None) if nr_pages > 0 => Err(GupError::Fault(start)),
+        _ => Ok(nr),
+    }
+}
+
+/// One page of the locked walk: its frame, pinned; `None` where the walk must
+/// stop (not mapped, special, read-only for FOLL_WRITE, no struct page).
+fn pin_one<P: Platform>(
+    space: &mut AddressSpace<'_, P>,
+    frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
+    pagemap: &PageMap,
+    a: u64,
+    flags: GupFlags,
+) -> Result<Option<PhysAddr>, GupError> {
+    let t = match space.lookup(a).map_err(GupError::Walk)? {
+        Some(t) => t,
+        None if flags.contains(GupFlags::POPULATE) => {
+            let Some(fr) = frames_for_populate else {
+                return Ok(None);
+            };
+            let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
+            space.platform().fill(frame, PAGE_SIZE, 0);
+            if let Err(e) = space.map(a, frame, 1, Prot::RW) {
+                let _ = fr.lock().free_frame(frame);
+                return Err(GupError::Map(e));
+            }
+            space.lookup(a).map_err(GupError::Walk)?.expect("just mapped")
         }
-        pages[nr] = frame;
-        nr += 1;
+        None => return Ok(None),
+    };
+    if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
+        return Ok(None);
     }
-    if nr == 0 && nr_pages > 0 {
-        return Err(GupError::Fault(start));
-    }
-    Ok(nr)
+    let frame = PhysAddr(t.pa.0 & !(PAGE_SIZE - 1));
+    Ok(pagemap.try_grab(frame).then_some(frame))
 }
 
 /// `get_user_pages_fast`: the lockless walk, then the locked walk for the rest.
