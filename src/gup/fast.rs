@@ -314,7 +314,8 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
     trace: Option<&'a mut dyn FnMut(&Step)>,
     pages: &'b mut [PhysAddr],
     nr: usize,
-    out: GupOutcome,
+    violations: u32,
+    first_violation: Option<Violation>,
     /// Why the walk stopped abnormally. The range functions return a plain
     /// "go on" bool (like Linux's) and leave the reason here.
     err: Option<WalkError>,
@@ -334,7 +335,8 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             trace: g.trace,
             pages,
             nr: 0,
-            out: GupOutcome::default(),
+            violations: 0,
+            first_violation: None,
             err: None,
         }
     }
@@ -347,7 +349,8 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         GupOutcome {
             pinned: self.nr,
             error: self.err,
-            ..self.out
+            violations: self.violations,
+            first_violation: self.first_violation,
         }
     }
 
@@ -400,9 +403,9 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
         if let Ok(expected) = walk_to(self.p, self.asce, addr, level) {
             if expected.addr != got.addr {
-                self.out.violations += 1;
-                if self.out.first_violation.is_none() {
-                    self.out.first_violation = Some(Violation {
+                self.violations += 1;
+                if self.first_violation.is_none() {
+                    self.first_violation = Some(Violation {
                         level,
                         addr,
                         got,
@@ -573,13 +576,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             return false;
         }
         if INSTR && self.trace.is_some() {
-            // Anything in these bits stops the fast walk (see `pte_loop`).
-            let stop = PTE_STOP
-                | if self.flags.contains(GupFlags::WRITE) {
-                    PteBits::P.bits()
-                } else {
-                    0
-                };
+            let stop = pte_stop(self.flags.contains(GupFlags::WRITE));
             for i in 0..n {
                 let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
                 let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
@@ -605,8 +602,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     // (register pressure in the caller); this way the loop owns all registers.
     #[inline(never)]
     fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
-        // Invalid, special, the must-be-zero bit, and protection when FOLL_WRITE.
-        let stop = if WRITE { PTE_STOP | PteBits::P.bits() } else { PTE_STOP };
+        let stop = pte_stop(WRITE);
         let p = self.p;
         let pins = self.pagemap.counters();
         // Frames from here on have no struct page (not RAM the page map covers).
@@ -632,7 +628,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         };
         let out = &mut self.pages[self.nr..self.nr + n];
         let mut pa = ptep.addr;
-        let stopped_at = 'pin: {
+        let pte = 'pin: {
             // PTE_GROUP at a time, so the loop test runs once per group.
             let mut groups = out.chunks_exact_mut(PTE_GROUP);
             for group in &mut groups {
@@ -655,13 +651,12 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             return n;
         };
         let done = ((pa.0 - ptep.addr.0) / 8) as usize;
-        let pte = stopped_at;
         self.nr += done;
         // Stopping is normal (not present, read-only, special); name real damage.
         let why = if is_poison(pte) {
             Some(FREED_TABLE)
         } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-            Some("PTE bit 0x800 is set (translation-specification)")
+            Some(PTE_BIT_800)
         } else {
             None
         };
@@ -714,6 +709,13 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 /// 12 instructions per PTE, 8 costs 11.4, 16 costs 11.2 (benchmark, region-third).
 const PTE_GROUP: usize = 8;
 
-/// PTE bits that stop the fast walk whatever the flags: invalid, special (no
-/// struct page) and the must-be-zero bit 0x800.
-const PTE_STOP: u64 = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
+/// PTE bits that stop the fast walk: invalid, special (no struct page), the
+/// must-be-zero bit 0x800, and protection when the caller will write.
+const fn pte_stop(write: bool) -> u64 {
+    let always = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
+    if write {
+        always | PteBits::P.bits()
+    } else {
+        always
+    }
+}

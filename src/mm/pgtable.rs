@@ -197,6 +197,9 @@ pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, Wal
     Ok(p.read_u64(ptr.addr))
 }
 
+/// Why-text of a [`WalkError::BadEntry`] for a PTE with its must-be-zero bit set.
+pub const PTE_BIT_800: &str = "PTE bit 0x800 is set (translation-specification)";
+
 /// Why-text of a [`WalkError::BadEntry`] for a read of a freed (poisoned) table.
 pub const FREED_TABLE: &str = "read a freed (poisoned) table: use after free";
 
@@ -270,7 +273,7 @@ fn check_entry_slow<P: Platform + ?Sized>(
     match level {
         Level::Pte => {
             if val & PteBits::ZERO_BIT.bits() != 0 {
-                return bad("PTE bit 0x800 is set (translation-specification)");
+                return bad(PTE_BIT_800);
             }
             if val & PteBits::I.bits() == 0 && val & PAGE_ORIGIN >= p.mem_end().0 && val & PteBits::SPECIAL.bits() == 0
             {
