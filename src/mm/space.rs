@@ -137,6 +137,25 @@ pub fn range_end(start: u64, pages: u64) -> Result<u64, MapError> {
     Ok(end as u64)
 }
 
+/// The parts of `[start, end)` (`end` 0 = 2^64) that each lie in one segment
+/// (1 MiB, what one page table maps), in order: the `pmd_addr_end` steps.
+fn segments(start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
+    let mut a = start;
+    core::iter::from_fn(move || {
+        if a == end {
+            return None;
+        }
+        let part = (a, pmd_addr_end(a, end));
+        a = part.1;
+        Some(part)
+    })
+}
+
+/// Whether `[addr, end)` is exactly one segment (what one segment entry maps).
+fn whole_segment(addr: u64, end: u64) -> bool {
+    addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size()
+}
+
 /// What a walk finds for one segment (1 MiB) of an address space.
 enum SegmentView {
     /// No page table: an entry on the way is invalid, or the address lies beyond
@@ -420,19 +439,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             return Err(MapError::FrameOutsideMemory(pa));
         }
         // Refuse any overlap before changing anything: one walk per page table.
-        let mut a = va;
-        while a != end {
-            let next = pmd_addr_end(a, end);
+        for (a, next) in segments(va, end) {
             if let Some(hit) = self.first_mapped_in_segment(a, next)? {
                 return Err(MapError::AlreadyMapped(VirtAddr(hit)));
             }
-            a = next;
         }
         self.crst_table_upgrade(end.wrapping_sub(1))?;
         // One allocation walk per page table, then its PTEs.
-        let mut a = va;
-        while a != end {
-            let next = pmd_addr_end(a, end);
+        for (a, next) in segments(va, end) {
             let ptep = match self.pte_alloc(a) {
                 Ok(ptep) => ptep,
                 Err(e) => {
@@ -450,7 +464,6 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 let frame = pa.add(a - va + k * PAGE_SIZE);
                 self.plat.write_u64(ptep.add(k as i64).addr, prot.pte(frame).0);
             }
-            a = next;
         }
         Ok(())
     }
@@ -575,25 +588,21 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     pub fn unmap(&mut self, va: u64, pages: u64) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         // Large frames cannot be split: refuse before changing anything.
-        let mut a = va;
-        while a != end {
-            let next = pmd_addr_end(a, end);
+        for (a, next) in segments(va, end) {
             if let SegmentView::Large(level) = self.segment_view(a)? {
-                let whole = a % Level::Pmd.size() == 0 && next.wrapping_sub(a) == Level::Pmd.size();
-                if level != Level::Pmd || !whole {
+                if level != Level::Pmd || !whole_segment(a, next) {
                     return Err(MapError::LargeMapping(VirtAddr(a)));
                 }
             }
-            a = next;
         }
-        let mut addr = va;
         let mut r = Ok(());
-        while addr != end && r.is_ok() {
-            let next = pmd_addr_end(addr, end);
+        for (addr, next) in segments(va, end) {
             if addr <= self.last_addr() {
                 r = self.unmap_pmd_range(addr, next);
+                if r.is_err() {
+                    break;
+                }
             }
-            addr = next;
         }
         self.flush_frees();
         r
@@ -604,16 +613,17 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             return Ok(());
         };
         let (last, v) = path[n - 1];
-        // Whether [addr, end) is one whole segment (1 MiB).
-        let whole = addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size();
+        let whole = whole_segment(addr, end);
         if last.level() != Level::Pte {
             if is_invalid(last.level(), v) {
                 return Ok(());
             }
-            // A large entry: only a whole 1 MiB segment frame can go (no splitting).
-            if last.level() != Level::Pmd || !whole {
-                return Err(MapError::LargeMapping(VirtAddr(addr)));
-            }
+            // A large entry: `unmap` has refused, before changing anything, any
+            // range that would split one, so this is a whole 1 MiB segment frame.
+            debug_assert!(
+                last.level() == Level::Pmd && whole,
+                "unmap let a large frame split through"
+            );
             self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
             self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
             self.free_empty_tables(&path[..n], addr, end);
@@ -684,9 +694,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     pub fn protect(&mut self, va: u64, pages: u64, prot: Prot) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         // Check every page before changing any: one walk per page table.
-        let mut a = va;
-        while a != end {
-            let next = pmd_addr_end(a, end);
+        for (a, next) in segments(va, end) {
             let hole = match self.segment_view(a)? {
                 SegmentView::NoTable => Some(a),
                 SegmentView::Large(_) => return Err(MapError::LargeMapping(VirtAddr(a))),
@@ -695,11 +703,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             if let Some(h) = hole {
                 return Err(MapError::NotMapped(VirtAddr(h)));
             }
-            a = next;
         }
-        let mut a = va;
-        while a != end {
-            let next = pmd_addr_end(a, end);
+        for (a, next) in segments(va, end) {
             let first = walk_to(self.plat, self.asce, a, Level::Pte)?;
             for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
                 let ptep = first.add(k as i64);
@@ -716,7 +721,6 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                     .0,
                 );
             }
-            a = next;
         }
         Ok(())
     }
