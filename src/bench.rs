@@ -339,27 +339,14 @@ pub fn run(full: bool) -> ! {
                 );
             }
         }
-        println!(
-            "{},map,{},{},{:.3}",
-            ty.name(),
-            SIZES[nsizes - 1],
-            a.map[ti],
-            a.map[ti] as f64 / SIZES[nsizes - 1] as f64
-        );
-        println!(
-            "{},map_range,{},{},{:.3}",
-            ty.name(),
-            SIZES[nsizes - 1],
-            a.map_range[ti],
-            a.map_range[ti] as f64 / SIZES[nsizes - 1] as f64
-        );
-        println!(
-            "{},unmap,{},{},{:.3}",
-            ty.name(),
-            SIZES[nsizes - 1],
-            a.unmap[ti],
-            a.unmap[ti] as f64 / SIZES[nsizes - 1] as f64
-        );
+        for (what, v) in [
+            ("map", a.map[ti]),
+            ("map_range", a.map_range[ti]),
+            ("unmap", a.unmap[ti]),
+        ] {
+            let n = SIZES[nsizes - 1];
+            println!("{},{what},{n},{v},{:.3}", ty.name(), v as f64 / n as f64);
+        }
     }
     println!("END-CSV");
     svg(&a, nsizes);
