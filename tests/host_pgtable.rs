@@ -404,26 +404,8 @@ fn freed_tables_are_poisoned_after_walker_sync() {
 /// just added, or a table for a later part of the range.
 #[test]
 fn out_of_memory_during_map_changes_nothing() {
-    let h = host(16, false);
-    // Keep `n` CRSTs' worth of frames (and whatever page-table halves they leave)
-    // free by holding everything else.
-    let squeeze = |spare_crsts: usize, spare_pts: usize| {
-        let mut held = Vec::new();
-        let mut f = h.frames.lock();
-        let mut crsts: Vec<PhysAddr> = (0..spare_crsts).map(|_| f.alloc_crst().unwrap()).collect();
-        let mut pts: Vec<PhysAddr> = (0..spare_pts).map(|_| f.alloc_pt().unwrap()).collect();
-        while let Ok(fr) = f.alloc_frame() {
-            held.push(fr);
-        }
-        for c in crsts.drain(..) {
-            f.free_crst(c).unwrap();
-        }
-        for p in pts.drain(..) {
-            f.free_pt(p).unwrap();
-        }
-        held
-    };
     // (spare CRSTs, spare page tables, range): where it runs out.
+    let h = host(16, false);
     let base = 0x8000_0000u64; // region-third space: one segment table per 2 GiB
     let cases = [
         (0, 0, base, 2u64, "the segment table"),
@@ -433,60 +415,69 @@ fn out_of_memory_during_map_changes_nothing() {
     ];
     for (crsts, pts, va, n, what) in cases {
         let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
-        let held = squeeze(crsts, pts);
-        let before = (s.table_bytes(), s.table_counts(), h.frames.lock().free_count());
+        let held = squeeze(&h, crsts, pts);
+        let before = tables_and_free(&h, &s);
         assert_eq!(
             s.map(va, PhysAddr(0x10000), n, Prot::RW),
             Err(MapError::NoMemory),
             "{what}"
         );
-        assert_eq!(
-            (s.table_bytes(), s.table_counts(), h.frames.lock().free_count()),
-            before,
-            "{what}: tables left behind"
-        );
+        assert_eq!(tables_and_free(&h, &s), before, "{what}: tables left behind");
         for i in 0..n {
             assert!(
                 s.lookup(va + i * PAGE_SIZE).unwrap().is_none(),
                 "{what}: page {i} mapped"
             );
         }
-        let mut f = h.frames.lock();
-        for fr in held {
-            f.free_frame(fr).unwrap();
-        }
+        release(&h, held);
     }
     // map_large in a 5-level space needs a region-second, a region-third and a
     // segment table: run out after one or two of them.
     let h = host(16, true);
     for spare in 0..3 {
         let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region1).unwrap();
-        let held = {
-            let mut f = h.frames.lock();
-            let crsts: Vec<PhysAddr> = (0..spare).map(|_| f.alloc_crst().unwrap()).collect();
-            let mut held = Vec::new();
-            while let Ok(fr) = f.alloc_frame() {
-                held.push(fr);
-            }
-            for c in crsts {
-                f.free_crst(c).unwrap();
-            }
-            held
-        };
-        let before = (s.table_bytes(), s.table_counts(), h.frames.lock().free_count());
+        let held = squeeze(&h, spare, 0);
+        let before = tables_and_free(&h, &s);
         assert_eq!(
             s.map_large(1 << 53, PhysAddr(0x100000), Level::Pmd, Prot::RW),
             Err(MapError::NoMemory),
             "{spare} spare CRSTs"
         );
         assert_eq!(
-            (s.table_bytes(), s.table_counts(), h.frames.lock().free_count()),
+            tables_and_free(&h, &s),
             before,
             "map_large with {spare} spare CRSTs left tables behind"
         );
-        let mut f = h.frames.lock();
-        for fr in held {
-            f.free_frame(fr).unwrap();
-        }
+        release(&h, held);
     }
+}
+
+/// Hold every free frame but room for `spare_crsts` CRSTs and `spare_pts` page
+/// tables (a freed page-table half returns its whole frame when both halves are
+/// free); returns the frames held.
+fn squeeze(h: &common::Host, spare_crsts: usize, spare_pts: usize) -> Vec<PhysAddr> {
+    let mut f = h.frames.lock();
+    let crsts: Vec<PhysAddr> = (0..spare_crsts).map(|_| f.alloc_crst().unwrap()).collect();
+    let pts: Vec<PhysAddr> = (0..spare_pts).map(|_| f.alloc_pt().unwrap()).collect();
+    let held = std::iter::from_fn(|| f.alloc_frame().ok()).collect();
+    for c in crsts {
+        f.free_crst(c).unwrap();
+    }
+    for p in pts {
+        f.free_pt(p).unwrap();
+    }
+    held
+}
+
+/// Give back what [`squeeze`] held.
+fn release(h: &common::Host, held: Vec<PhysAddr>) {
+    let mut f = h.frames.lock();
+    for fr in held {
+        f.free_frame(fr).unwrap();
+    }
+}
+
+/// Table bytes, table counts and free frames: what a refused map must not change.
+fn tables_and_free(h: &common::Host, s: &common::Space) -> (u64, (u64, u64), usize) {
+    (s.table_bytes(), s.table_counts(), h.frames.lock().free_count())
 }
