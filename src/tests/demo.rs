@@ -1,13 +1,13 @@
 //! The narrated demo (`./qemu-run.sh`) and user scenarios (`-append gup=...`):
 //! build address spaces, show how dynamic folding picks the ASCE type, and walk
 //! the seed range with every gup_fast variant, step by step, on live tables.
-use super::gup::{gup, SEED_PAGES, SEED_START};
+use super::gup::{Walk, SEED_PAGES, SEED_START};
 use super::{space, Frames, Space};
 use crate::arch::s390x::platform::PLATFORM;
 use crate::arch::s390x::sclp;
 use crate::kernel;
 use core::fmt::{self, Write};
-use foldkern::gup::{prefix_walks_off, unpin_user_pages, GupFlags, Step, Variant, WalkStack};
+use foldkern::gup::{prefix_walks_off, GupFlags, Step, Variant, WalkStack};
 use foldkern::mm::{AsceType, PhysAddr, Prot, WalkError, PAGE_SIZE};
 
 /// Most pages a scenario may span.
@@ -80,16 +80,8 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
         println!("  [{}] {}", v.name(), describe(v));
         let mut r = [PhysAddr(0); MAX_SCENARIO_PAGES];
         let mut t = |st: &Step| print_step(st);
-        let o = gup(
-            s,
-            stack,
-            v,
-            start,
-            pages,
-            flags,
-            &mut r,
-            if trace { Some(&mut t) } else { None },
-        );
+        let w = Walk { space: s, stack };
+        let o = w.gup_traced(v, start, pages, flags, &mut r, if trace { Some(&mut t) } else { None });
         let o = match o {
             Ok(o) => o,
             Err(e) => {
@@ -98,7 +90,6 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
                 continue;
             }
         };
-        let _ = unpin_user_pages(kernel::pagemap(), &r[..o.pinned]);
         let prefix_ok = o.pinned <= n_lrag && r[..o.pinned] == lrag[..o.pinned];
         let matches = o.error.is_none() && o.pinned == n_lrag && prefix_ok;
         if let Some(viol) = o.first_violation {

@@ -6,6 +6,7 @@ use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
 use crate::ktest::{check, check_eq, kernel_test, skip, TestFail, TestResult};
+use core::fmt;
 use foldkern::gup::fast::GUARD;
 use foldkern::gup::*;
 use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Prot, WalkError, PAGE_SIZE};
@@ -15,42 +16,62 @@ pub const SEED_START: u64 = 0x100_7fff_f000;
 /// Pages in the seed's range.
 pub const SEED_PAGES: usize = 2;
 
-/// One gup_fast call with the invariant checker on (pins stay for the caller).
-/// The walk is compiled twice, with and without the trace/invariant hooks, and
-/// the benchmark and release `get_user_pages_fast` run the plain one, so it runs
-/// first here and must pin the same frames (by hash) and stop the same way.
-pub fn gup(
-    s: &Space,
-    stack: WalkStack,
-    v: Variant,
-    start: u64,
-    n: usize,
-    flags: GupFlags,
-    out: &mut [PhysAddr],
-    trace: Option<&mut dyn FnMut(&Step)>,
-) -> Result<GupOutcome, TestFail> {
-    let new = || GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v);
-    let plain = gup_fast(new().checked(false), start, n, flags, out);
-    let plain_hash = frames_hash(&out[..plain.pinned]);
-    unpin(&out[..plain.pinned])?;
-    let g = GupFast {
-        trace,
-        ..new().checked(true)
-    };
-    let o = gup_fast(g, start, n, flags, out);
-    if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
-        unpin(&out[..o.pinned])?;
-        return Err(TestFail::from(format_args!(
-            "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
-            v.name(),
-            plain.pinned,
-            plain.error,
-            o.pinned,
-            o.error
-        )));
-    }
-    Ok(o)
+/// What every gup_fast call of these tests shares: the space and the walker's
+/// stack frame for entry copies.
+#[derive(Clone, Copy)]
+pub struct Walk<'s> {
+    /// The address space walked.
+    pub space: &'s Space,
+    /// The walker's stack frame.
+    pub stack: WalkStack,
 }
+
+impl Walk<'_> {
+    /// One gup_fast call with the invariant checker on; the pins are released
+    /// again, the frames stay in `out[..pinned]`.
+    pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [PhysAddr]) -> GupResult {
+        self.gup_traced(v, start, n, flags, out, None)
+    }
+
+    /// [`Walk::gup`] with `trace` called for every entry read. The walk is
+    /// compiled twice, with and without the trace/invariant hooks, and the
+    /// benchmark and release `get_user_pages_fast` run the plain one, so it runs
+    /// first here and must pin the same frames (by hash) and stop the same way.
+    pub fn gup_traced(
+        &self,
+        v: Variant,
+        start: u64,
+        n: usize,
+        flags: GupFlags,
+        out: &mut [PhysAddr],
+        trace: Option<&mut dyn FnMut(&Step)>,
+    ) -> GupResult {
+        let new = || GupFast::new(&PLATFORM, self.space.asce(), kernel::pagemap(), self.stack, v);
+        let plain = gup_fast(new().checked(false), start, n, flags, out);
+        let plain_hash = frames_hash(&out[..plain.pinned]);
+        unpin(&out[..plain.pinned])?;
+        let g = GupFast {
+            trace,
+            ..new().checked(true)
+        };
+        let o = gup_fast(g, start, n, flags, out);
+        unpin(&out[..o.pinned])?;
+        if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
+            return Err(TestFail::from(format_args!(
+                "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
+                v.name(),
+                plain.pinned,
+                plain.error,
+                o.pinned,
+                o.error
+            )));
+        }
+        Ok(o)
+    }
+}
+
+/// What [`Walk::gup`] returns.
+pub type GupResult = Result<GupOutcome, TestFail>;
 
 /// FNV-1a over the frames (no allocator here to keep a copy).
 fn frames_hash(frames: &[PhysAddr]) -> u64 {
@@ -101,18 +122,9 @@ kernel_test!(
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
         let stack = WalkStack::new(&PLATFORM, f.get(3));
+        let w = Walk { space: &s, stack };
         let mut pages = [PhysAddr(0); SEED_PAGES];
-        let o = gup(
-            &s,
-            stack,
-            Variant::PreFix,
-            SEED_START,
-            SEED_PAGES,
-            GupFlags::empty(),
-            &mut pages,
-            None,
-        )?;
-        unpin(&pages[..o.pinned])?;
+        let o = w.gup(Variant::PreFix, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages)?;
         check_eq!(o.pinned, 1, "pages pinned before the walk went wrong");
         match o.error {
             Some(WalkError::OffObject { ptr, word }) => {
@@ -153,7 +165,10 @@ kernel_test!(
     fn seed_fixed_variants_pin_lrag_frames() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        let w = Walk {
+            space: &s,
+            stack: WalkStack::new(&PLATFORM, f.get(3)),
+        };
         let mut want = [PhysAddr(0); SEED_PAGES];
         check_eq!(
             lrag_frames(&s, SEED_START, SEED_PAGES, false, &mut want)?,
@@ -162,13 +177,11 @@ kernel_test!(
         );
         for v in Variant::FIXED {
             let mut pages = [PhysAddr(0); SEED_PAGES];
-            let o = gup(&s, stack, v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages, None)?;
-            let pinned = pages;
-            unpin(&pages[..o.pinned])?;
+            let o = w.gup(v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages)?;
             check_eq!(o.error, None, "{} error", v.name());
             check_eq!(o.violations, 0, "{} invariant violations", v.name());
             check_eq!(o.pinned, SEED_PAGES, "{} pinned", v.name());
-            check_eq!(pinned, want, "{} frames vs LRAG", v.name());
+            check_eq!(pages, want, "{} frames vs LRAG", v.name());
             check_eq!(
                 kernel::pagemap().pins(want[0]) + kernel::pagemap().pins(want[1]),
                 0,
@@ -187,19 +200,18 @@ kernel_test!(
     fn seed_next_entry_pins_wrong_page() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        let w = Walk {
+            space: &s,
+            stack: WalkStack::new(&PLATFORM, f.get(3)),
+        };
         let mut pages = [PhysAddr(0); SEED_PAGES];
-        let o = gup(
-            &s,
-            stack,
+        let o = w.gup(
             Variant::NextEntry,
             SEED_START,
             SEED_PAGES,
             GupFlags::empty(),
             &mut pages,
-            None,
         )?;
-        unpin(&pages[..o.pinned])?;
         check_eq!(o.error, None, "next_entry error");
         check_eq!(o.pinned, 2, "next_entry pinned");
         check_eq!(
@@ -228,66 +240,87 @@ struct Case {
     flags: GupFlags,
 }
 
+impl Case {
+    /// `pages` mapped read-write pages from `start`, pinned for reading.
+    const fn new(start: u64, pages: usize) -> Case {
+        Case {
+            start,
+            pages,
+            hole: None,
+            ro: false,
+            flags: GupFlags::empty(),
+        }
+    }
+    /// Leave page `i` unmapped.
+    const fn hole(self, i: usize) -> Case {
+        Case { hole: Some(i), ..self }
+    }
+    /// Map the pages read-only.
+    const fn ro(self) -> Case {
+        Case { ro: true, ..self }
+    }
+    /// Pin with FOLL_WRITE.
+    const fn write(self) -> Case {
+        Case {
+            flags: GupFlags::WRITE,
+            ..self
+        }
+    }
+}
+
+impl fmt::Display for Case {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}+{}", self.start, self.pages)?;
+        if let Some(h) = self.hole {
+            write!(f, " hole {h}")?;
+        }
+        if self.ro {
+            write!(f, " ro")?;
+        }
+        if self.flags.contains(GupFlags::WRITE) {
+            write!(f, " write")?;
+        }
+        Ok(())
+    }
+}
+
 const MAXP: usize = 260;
 
 fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestResult {
     let mut s = space(ty)?;
-    for i in 0..c.pages {
-        if Some(i) != c.hole {
-            let prot = if c.ro { Prot::RO } else { Prot::RW };
-            s.map(c.start + i as u64 * PAGE_SIZE, block.add(i as u64 * PAGE_SIZE), 1, prot)?;
-        }
+    let prot = if c.ro { Prot::RO } else { Prot::RW };
+    for i in (0..c.pages).filter(|&i| Some(i) != c.hole) {
+        s.map(c.start + i as u64 * PAGE_SIZE, block.add(i as u64 * PAGE_SIZE), 1, prot)?;
     }
-    check_eq!(s.asce_type(), ty, "space type for case at {:#x}", c.start);
+    check_eq!(s.asce_type(), ty, "space type for case {c}");
     let mut want = [PhysAddr(0); MAXP];
     let n = lrag_frames(&s, c.start, c.pages, c.flags.contains(GupFlags::WRITE), &mut want)?;
     let mut pages = [PhysAddr(0); MAXP];
+    let w = Walk { space: &s, stack };
     for v in Variant::FIXED {
-        let o = gup(&s, stack, v, c.start, c.pages, c.flags, &mut pages, None)?;
-        unpin(&pages[..o.pinned])?;
-        check_eq!(o.error, None, "{} at {:#x}+{}", v.name(), c.start, c.pages);
+        let o = w.gup(v, c.start, c.pages, c.flags, &mut pages)?;
         check_eq!(
-            o.violations,
-            0,
-            "{} invariant violations at {:#x}+{}",
-            v.name(),
-            c.start,
-            c.pages
+            (o.error, o.violations, o.pinned),
+            (None, 0, n),
+            "{} at {c}: (error, invariant violations, pinned); LRAG translates {n}",
+            v.name()
         );
-        check_eq!(
-            o.pinned,
-            n,
-            "{} pinned at {:#x}+{} (LRAG translates {n})",
-            v.name(),
-            c.start,
-            c.pages
-        );
-        check!(
-            pages[..n] == want[..n],
-            "{} frames differ from LRAG at {:#x}+{}",
-            v.name(),
-            c.start,
-            c.pages
-        );
+        check!(pages[..n] == want[..n], "{} frames differ from LRAG at {c}", v.name());
     }
     match gup_locked(&mut s, None, kernel::pagemap(), c.start, c.pages, c.flags, &mut pages) {
         Ok(m) => {
             unpin(&pages[..m])?;
-            check_eq!(m, n, "slow path pinned at {:#x}", c.start);
-            check!(pages[..n] == want[..n], "slow path frames differ at {:#x}", c.start);
+            check_eq!(m, n, "slow path pinned at {c}");
+            check!(pages[..n] == want[..n], "slow path frames differ at {c}");
         }
-        Err(e) => check!(n == 0, "slow path failed ({e}) where LRAG translates {n} pages"),
+        Err(e) => check!(n == 0, "slow path failed ({e}) at {c} where LRAG translates {n} pages"),
     }
-    let o = gup(&s, stack, Variant::PreFix, c.start, c.pages, c.flags, &mut pages, None)?;
-    unpin(&pages[..o.pinned])?;
+    let o = Walk { space: &s, stack }.gup(Variant::PreFix, c.start, c.pages, c.flags, &mut pages)?;
     let reach = (c.start + n as u64 * PAGE_SIZE + PAGE_SIZE).min(c.start + c.pages as u64 * PAGE_SIZE);
-    let predicted = prefix_walks_off(ty, c.start, reach);
     check_eq!(
         matches!(o.error, Some(WalkError::OffObject { .. })),
-        predicted,
-        "pre-fix walks off at {:#x}+{} ({})",
-        c.start,
-        c.pages,
+        prefix_walks_off(ty, c.start, reach),
+        "pre-fix walks off at {c} ({})",
         ty.name()
     );
     Ok(())
@@ -298,134 +331,33 @@ fn variants_vs_lrag(ty: AsceType) -> TestResult {
     let stack = WalkStack::new(&PLATFORM, f.get(0));
     let block = kernel::frames().lock().alloc_frames(MAXP, 1)?;
     let p = PAGE_SIZE;
-    let none = GupFlags::empty();
     let r = (|| -> TestResult {
         // Every boundary with two pages either side inside the space.
         let fits = |b: u64| b != 0 && b.checked_add(2 * p).is_some_and(|e| e - 1 <= ty.last_addr());
         for b in foldkern::mm::level::LEVEL_BOUNDARIES.into_iter().filter(|&b| fits(b)) {
-            run_case(
-                ty,
-                Case {
-                    start: b - 2 * p,
-                    pages: 4,
-                    hole: None,
-                    ro: false,
-                    flags: none,
-                },
-                block,
-                stack,
-            )?;
-            run_case(
-                ty,
-                Case {
-                    start: b - 3 * p,
-                    pages: 3,
-                    hole: None,
-                    ro: false,
-                    flags: GupFlags::WRITE,
-                },
-                block,
-                stack,
-            )?;
-            run_case(
-                ty,
-                Case {
-                    start: b,
-                    pages: 1,
-                    hole: None,
-                    ro: false,
-                    flags: none,
-                },
-                block,
-                stack,
-            )?;
-            run_case(
-                ty,
-                Case {
-                    start: b - 2 * p,
-                    pages: 4,
-                    hole: Some(1),
-                    ro: false,
-                    flags: none,
-                },
-                block,
-                stack,
-            )?;
-            run_case(
-                ty,
-                Case {
-                    start: b - 2 * p,
-                    pages: 4,
-                    hole: Some(2),
-                    ro: false,
-                    flags: none,
-                },
-                block,
-                stack,
-            )?;
-            run_case(
-                ty,
-                Case {
-                    start: b - 2 * p,
-                    pages: 4,
-                    hole: None,
-                    ro: true,
-                    flags: none,
-                },
-                block,
-                stack,
-            )?;
-            run_case(
-                ty,
-                Case {
-                    start: b - 2 * p,
-                    pages: 4,
-                    hole: None,
-                    ro: true,
-                    flags: GupFlags::WRITE,
-                },
-                block,
-                stack,
-            )?;
+            let around = Case::new(b - 2 * p, 4);
+            for c in [
+                around,
+                Case::new(b - 3 * p, 3).write(),
+                Case::new(b, 1),
+                around.hole(1),
+                around.hole(2),
+                around.ro(),
+                around.ro().write(),
+            ] {
+                run_case(ty, c, block, stack)?;
+            }
         }
-        // A whole page table, and one page more on each side.
-        run_case(
-            ty,
-            Case {
-                start: 1 << 20,
-                pages: 256,
-                hole: None,
-                ro: false,
-                flags: none,
-            },
-            block,
-            stack,
-        )?;
-        run_case(
-            ty,
-            Case {
-                start: (1 << 20) - p,
-                pages: 258,
-                hole: None,
-                ro: false,
-                flags: none,
-            },
-            block,
-            stack,
-        )?;
-        // The segment type's last pages, ending exactly at its 2 GiB limit.
-        run_case(
-            ty,
-            Case {
-                start: (1 << 31) - 3 * p,
-                pages: 3,
-                hole: None,
-                ro: false,
-                flags: none,
-            },
-            block,
-            stack,
-        )
+        for c in [
+            // A whole page table, and one page more on each side.
+            Case::new(1 << 20, 256),
+            Case::new((1 << 20) - p, 258),
+            // The segment type's last pages, ending exactly at its 2 GiB limit.
+            Case::new((1 << 31) - 3 * p, 3),
+        ] {
+            run_case(ty, c, block, stack)?;
+        }
+        Ok(())
     })();
     kernel::frames().lock().free_frames(block, MAXP)?;
     r
@@ -470,10 +402,13 @@ kernel_test!(
                 special: true,
             },
         )?;
-        let stack = WalkStack::new(&PLATFORM, f.get(1));
+        let w = Walk {
+            space: &s,
+            stack: WalkStack::new(&PLATFORM, f.get(1)),
+        };
         let mut pages = [PhysAddr(0); 1];
         for v in Variant::FIXED {
-            let o = gup(&s, stack, v, 0x1000, 1, GupFlags::empty(), &mut pages, None)?;
+            let o = w.gup(v, 0x1000, 1, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 0, "{} pinned a special page", v.name());
         }
         check_eq!(
@@ -539,7 +474,10 @@ kernel_test!(
     fn walk_runs_with_interrupts_disabled() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        let w = Walk {
+            space: &s,
+            stack: WalkStack::new(&PLATFORM, f.get(3)),
+        };
         let mut pages = [PhysAddr(0); SEED_PAGES];
         // SAFETY: enabling external interruptions: CR0 enables only the SIGP
         // external-call/emergency subclasses, which nothing sends in this test.
@@ -550,9 +488,7 @@ kernel_test!(
             seen += 1;
             enabled_inside |= insn::stnsm::<0xff>() & 0x03 != 0;
         };
-        let o = gup(
-            &s,
-            stack,
+        w.gup_traced(
             Variant::OffsetLockless,
             SEED_START,
             SEED_PAGES,
@@ -561,7 +497,6 @@ kernel_test!(
             Some(&mut t),
         )?;
         let after = insn::stnsm::<0xfe>();
-        unpin(&pages[..o.pinned])?;
         check!(seen > 0, "trace saw no steps");
         check!(!enabled_inside, "interruptions were enabled during the walk");
         check!(after & 0x01 != 0, "external mask not restored after the walk");
@@ -580,20 +515,13 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         let r = (|| -> TestResult {
             s.map_large(0x100_0000, block, Level::Pmd, Prot::RW)?;
-            let stack = WalkStack::new(&PLATFORM, f.get(0));
+            let w = Walk {
+                space: &s,
+                stack: WalkStack::new(&PLATFORM, f.get(0)),
+            };
             let mut pages = [PhysAddr(0); 4];
             for v in Variant::FIXED {
-                let o = gup(
-                    &s,
-                    stack,
-                    v,
-                    0x100_0000 + 0xfe000,
-                    4,
-                    GupFlags::empty(),
-                    &mut pages,
-                    None,
-                )?;
-                unpin(&pages[..o.pinned])?;
+                let o = w.gup(v, 0x100_0000 + 0xfe000, 4, GupFlags::empty(), &mut pages)?;
                 check_eq!(o.pinned, 2, "{} pinned in a 1 MiB frame followed by a hole", v.name());
                 check_eq!(pages[0], block.add(0xfe000), "frame");
             }
@@ -616,11 +544,13 @@ kernel_test!(
         let f = Frames::new(1)?;
         let mut s = space(AsceType::Region3)?;
         s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(0));
+        let w = Walk {
+            space: &s,
+            stack: WalkStack::new(&PLATFORM, f.get(0)),
+        };
         let mut pages = [PhysAddr(0); 4];
         for v in Variant::FIXED {
-            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::empty(), &mut pages, None)?;
-            unpin(&pages[..o.pinned])?;
+            let o = w.gup(v, 0x8000_0000, 4, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 4, "{} pinned in a 2 GiB frame", v.name());
             check_eq!(
                 pages,
@@ -628,8 +558,7 @@ kernel_test!(
                 "{} frames",
                 v.name()
             );
-            let o = gup(&s, stack, v, 0x8000_0000, 4, GupFlags::WRITE, &mut pages, None)?;
-            unpin(&pages[..o.pinned])?;
+            let o = w.gup(v, 0x8000_0000, 4, GupFlags::WRITE, &mut pages)?;
             check_eq!(o.pinned, 0, "{} pinned a read-only 2 GiB frame for writing", v.name());
         }
         check_eq!(

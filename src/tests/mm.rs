@@ -458,11 +458,13 @@ kernel_test!(
                 "{}: software walk gave {sw:?}",
                 c.name
             );
-            let stack = foldkern::gup::WalkStack::new(&PLATFORM, f.get(1));
+            let w = super::gup::Walk {
+                space: &s,
+                stack: foldkern::gup::WalkStack::new(&PLATFORM, f.get(1)),
+            };
             let mut pages = [PhysAddr(0); 1];
             for v in foldkern::gup::Variant::ALL {
-                let o = super::gup::gup(&s, stack, v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages, None)?;
-                foldkern::gup::unpin_user_pages(kernel::pagemap(), &pages[..o.pinned]).ok();
+                let o = w.gup(v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages)?;
                 check_eq!(o.pinned, 0, "{}: {} pinned from a corrupt entry", c.name, v.name());
                 check!(
                     matches!(o.error, Some(foldkern::mm::WalkError::BadEntry { .. })),
