@@ -1,7 +1,7 @@
 //! Issue 4 on live tables: every ASCE type, mappings straddling every level
 //! boundary checked against LRAG and real loads/stores, the exact exception code
 //! of each level, upgrades 2→5 levels, invalidation, bad input.
-use super::{space, verify_fault, verify_page, Frames, Space};
+use super::{space, verify_fault, verify_page, Frames};
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
@@ -60,58 +60,49 @@ kernel_test!(
     }
 );
 
-fn one_page_space(ty: AsceType, f: &Frames) -> Result<Space, crate::ktest::TestFail> {
+/// In a space of type `ty` with one page mapped at 0x1000, an access to `va`
+/// raises program interruption `code`.
+fn fault_beside_one_page(ty: AsceType, va: u64, code: u16) -> TestResult {
+    let f = Frames::new(1)?;
     let mut s = space(ty)?;
     s.map(0x1000, f.get(0), 1, Prot::RW)?;
-    Ok(s)
+    verify_fault(&s, va, code, false)
 }
 
 kernel_test!(
     /// Beyond what a segment ASCE covers: ASCE-type exception 0x38.
     fn fault_asce_type_0x38() {
-        let f = Frames::new(1)?;
-        let s = one_page_space(AsceType::Segment, &f)?;
-        verify_fault(&s, 0x8000_0000, 0x38, false)
+        fault_beside_one_page(AsceType::Segment, 0x8000_0000, 0x38)
     }
 );
 kernel_test!(
     /// Invalid region-first entry: 0x39.
     fn fault_region_first_0x39() {
-        let f = Frames::new(1)?;
-        let s = one_page_space(AsceType::Region1, &f)?;
-        verify_fault(&s, 0x20_0000_0000_0000, 0x39, false)
+        fault_beside_one_page(AsceType::Region1, 0x20_0000_0000_0000, 0x39)
     }
 );
 kernel_test!(
     /// Invalid region-second entry: 0x3a.
     fn fault_region_second_0x3a() {
-        let f = Frames::new(1)?;
-        let s = one_page_space(AsceType::Region2, &f)?;
-        verify_fault(&s, 0x400_0000_0000, 0x3a, false)
+        fault_beside_one_page(AsceType::Region2, 0x400_0000_0000, 0x3a)
     }
 );
 kernel_test!(
     /// Invalid region-third entry: 0x3b.
     fn fault_region_third_0x3b() {
-        let f = Frames::new(1)?;
-        let s = one_page_space(AsceType::Region3, &f)?;
-        verify_fault(&s, 0x8000_0000, 0x3b, false)
+        fault_beside_one_page(AsceType::Region3, 0x8000_0000, 0x3b)
     }
 );
 kernel_test!(
     /// Invalid segment entry: 0x10.
     fn fault_segment_0x10() {
-        let f = Frames::new(1)?;
-        let s = one_page_space(AsceType::Region3, &f)?;
-        verify_fault(&s, 0x10_0000, 0x10, false)
+        fault_beside_one_page(AsceType::Region3, 0x10_0000, 0x10)
     }
 );
 kernel_test!(
     /// Invalid PTE: 0x11.
     fn fault_page_0x11() {
-        let f = Frames::new(1)?;
-        let s = one_page_space(AsceType::Region3, &f)?;
-        verify_fault(&s, 0x2000, 0x11, false)
+        fault_beside_one_page(AsceType::Region3, 0x2000, 0x11)
     }
 );
 kernel_test!(
