@@ -83,6 +83,28 @@ impl Boot {
         let lines: Vec<&str> = self.output.lines().collect();
         lines[lines.len().saturating_sub(n)..].join("\n")
     }
+    /// `Ok` if `ok`, else a failure saying what was `expected`, with the exit
+    /// status and the end of the output.
+    fn expect(&self, ok: bool, expected: &str) -> Result<(), Failed> {
+        if ok {
+            return Ok(());
+        }
+        Err(format!("expected {expected}; got status {:?}:\n{}", self.status, self.tail(12)).into())
+    }
+    fn has(&self, text: &str) -> bool {
+        self.output.contains(text)
+    }
+}
+
+/// Add a harness test that gets its own handle on the kernel image.
+fn harness(
+    trials: &mut Vec<Trial>,
+    kernel: &PathBuf,
+    name: &str,
+    test: impl FnOnce(&PathBuf) -> Result<(), Failed> + Send + 'static,
+) {
+    let k = kernel.clone();
+    trials.push(Trial::test(format!("harness::{name}"), move || test(&k)));
 }
 
 fn timeout() -> Duration {
@@ -375,110 +397,62 @@ fn main() {
     }
 
     // Failure paths of the kernel itself.
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::panic_fails_the_run", move || {
-        let b = boot(&k, "test=boot::deliberate_panic", &[], timeout())?;
-        if b.status == Some(0)
-            || !b.output.contains("kernel panic")
-            || !b.output.contains("deliberate panic from boot::deliberate_panic")
-        {
-            return Err(format!(
-                "expected a reported panic and a failure status, got {:?}:\n{}",
-                b.status,
-                b.tail(10)
-            )
-            .into());
-        }
-        Ok(())
-    }));
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::failed_test_fails_the_run", move || {
-        let b = boot(&k, "test=boot::deliberate_failure", &[], timeout())?;
+    harness(&mut trials, &kernel, "panic_fails_the_run", |k| {
+        let b = boot(k, "test=boot::deliberate_panic", &[], timeout())?;
+        b.expect(
+            b.status != Some(0) && b.has("kernel panic") && b.has("deliberate panic from boot::deliberate_panic"),
+            "a reported panic and a failure status",
+        )
+    });
+    harness(&mut trials, &kernel, "failed_test_fails_the_run", |k| {
+        let b = boot(k, "test=boot::deliberate_failure", &[], timeout())?;
         let p = parse(&b.output);
-        match p.verdicts.get("boot::deliberate_failure") {
-            Some(Verdict::Failed(m))
-                if m.contains("1 + 1 is not 3") && b.status != Some(0) && p.summary == Some((0, 1, 0)) =>
-            {
-                Ok(())
-            }
-            v => Err(format!(
-                "expected FAILED with the kernel's message and status != 0, got {v:?} / {:?}:\n{}",
-                b.status,
-                b.tail(10)
-            )
-            .into()),
-        }
-    }));
-    let k = kernel.clone();
-    trials.push(Trial::test(
-        "harness::unexpected_program_check_is_reported",
-        move || {
-            let b = boot(&k, "test=boot::unexpected_program_check", &[], timeout())?;
-            let ok = b.status != Some(0)
-                && b.output.contains("unexpected program check")
-                && b.output.contains("(operation exception)")
-                && b.output.contains("old PSW")
-                && b.output.contains("r0 -r3");
-            let p = parse(&b.output);
-            match (ok, p.verdicts.get("boot::unexpected_program_check")) {
-                (true, Some(Verdict::Failed(_))) => Ok(()),
-                (_, v) => Err(format!(
-                    "expected a register dump, a FAILED verdict and a failure status; got {v:?} {:?}:\n{}",
-                    b.status,
-                    b.tail(12)
-                )
-                .into()),
-            }
-        },
-    ));
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::hang_times_out_naming_the_test", move || {
-        let b = boot(&k, "test=boot::deliberate_hang", &[], Duration::from_secs(20))?;
+        let v = p.verdicts.get("boot::deliberate_failure");
+        b.expect(
+            matches!(v, Some(Verdict::Failed(m)) if m.contains("1 + 1 is not 3"))
+                && b.status != Some(0)
+                && p.summary == Some((0, 1, 0)),
+            &format!("FAILED with the kernel's message, '0 passed, 1 failed' and status != 0 (verdict {v:?})"),
+        )
+    });
+    harness(&mut trials, &kernel, "unexpected_program_check_is_reported", |k| {
+        let b = boot(k, "test=boot::unexpected_program_check", &[], timeout())?;
+        let v = parse(&b.output).verdicts.get("boot::unexpected_program_check").cloned();
+        b.expect(
+            b.status != Some(0)
+                && b.has("unexpected program check")
+                && b.has("(operation exception)")
+                && b.has("old PSW")
+                && b.has("r0 -r3")
+                && matches!(v, Some(Verdict::Failed(_))),
+            &format!("a register dump, a FAILED verdict and a failure status (verdict {v:?})"),
+        )
+    });
+    harness(&mut trials, &kernel, "hang_times_out_naming_the_test", |k| {
+        let b = boot(k, "test=boot::deliberate_hang", &[], Duration::from_secs(20))?;
         let p = parse(&b.output);
-        if b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang") {
-            Ok(())
-        } else {
-            Err(format!(
-                "expected a timeout naming boot::deliberate_hang, got {:?} / {:?}",
-                b.status, p.unfinished
-            )
-            .into())
-        }
-    }));
-    let k = kernel.clone();
-    trials.push(Trial::test(
-        "harness::unknown_filter_lists_tests_and_fails",
-        move || {
-            let b = boot(&k, "test=no_such_test", &[], timeout())?;
-            if b.status != Some(0)
-                && b.output.contains("unknown test filter 'no_such_test'")
-                && b.output.contains("boot::console_output")
-            {
-                Ok(())
-            } else {
-                Err(format!(
-                    "expected the list of tests and a failure, got {:?}:\n{}",
-                    b.status,
-                    b.tail(10)
-                )
-                .into())
-            }
-        },
-    ));
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::too_little_memory_is_refused", move || {
-        let b = boot(&k, "test", &["-m", "16M"], timeout())?;
-        if b.status != Some(0) && b.output.contains("too little memory") {
-            Ok(())
-        } else {
-            Err(format!(
-                "expected 'too little memory' and a failure, got {:?}:\n{}",
-                b.status,
-                b.tail(10)
-            )
-            .into())
-        }
-    }));
+        b.expect(
+            b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang"),
+            &format!(
+                "a timeout naming boot::deliberate_hang (unfinished: {:?})",
+                p.unfinished
+            ),
+        )
+    });
+    harness(&mut trials, &kernel, "unknown_filter_lists_tests_and_fails", |k| {
+        let b = boot(k, "test=no_such_test", &[], timeout())?;
+        b.expect(
+            b.status != Some(0) && b.has("unknown test filter 'no_such_test'") && b.has("boot::console_output"),
+            "the list of tests and a failure",
+        )
+    });
+    harness(&mut trials, &kernel, "too_little_memory_is_refused", |k| {
+        let b = boot(k, "test", &["-m", "16M"], timeout())?;
+        b.expect(
+            b.status != Some(0) && b.has("too little memory"),
+            "'too little memory' and a failure",
+        )
+    });
     // The whole suite under other machine shapes.
     for (label, extra) in [
         ("m64M", &["-m", "64M"][..]),
@@ -489,38 +463,35 @@ fn main() {
             &["-smp", "2", "-accel", "tcg,thread=single"][..],
         ),
     ] {
-        let k = kernel.clone();
-        trials.push(Trial::test(format!("harness::suite_passes_with_{label}"), move || {
-            let b = boot(&k, "test", extra, timeout())?;
-            check_suite(&b, label)
-        }));
+        harness(&mut trials, &kernel, &format!("suite_passes_with_{label}"), move |k| {
+            check_suite(&boot(k, "test", extra, timeout())?, label)
+        });
     }
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::scenario_from_the_command_line", move || {
+    harness(&mut trials, &kernel, "scenario_from_the_command_line", |k| {
         // 2 levels: the pre-fix walk steps off its copy at the 1 MiB crossing.
-        let b = boot(&k, "gup=2:0xfe000-0x102000", &[], timeout())?;
-        let ok = b.status == Some(0)
-            && section(&b.output, "[pre-fix]").contains("walked off the stack copy")
-            && b.output.contains("verdict: both fixes agree with LRAG");
-        if !ok {
-            return Err(format!("scenario run failed ({:?}):\n{}", b.status, b.tail(15)).into());
-        }
+        let b = boot(k, "gup=2:0xfe000-0x102000", &[], timeout())?;
+        b.expect(
+            b.status == Some(0)
+                && section(&b.output, "[pre-fix]").contains("walked off the stack copy")
+                && b.has("verdict: both fixes agree with LRAG"),
+            "the pre-fix walk off its copy and both fixes agreeing with LRAG",
+        )?;
         for bad in [
             "gup=7:0x1000-0x2000",
             "gup=3:0x1001-0x3000",
             "gup=2:0x7fffe000-0x80002000",
             "gup=3:0x2000-0x1000",
         ] {
-            let b = boot(&k, bad, &[], timeout())?;
-            if b.status == Some(0) || !b.output.contains("usage: gup=") {
-                return Err(format!("'{bad}' should be refused with the usage line:\n{}", b.tail(5)).into());
-            }
+            let b = boot(k, bad, &[], timeout())?;
+            b.expect(
+                b.status != Some(0) && b.has("usage: gup="),
+                &format!("'{bad}' refused with the usage line"),
+            )?;
         }
         Ok(())
-    }));
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::bench_smoke_is_deterministic", move || {
-        let b = boot(&k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
+    });
+    harness(&mut trials, &kernel, "bench_smoke_is_deterministic", |k| {
+        let b = boot(k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
         let csv = b
             .output
             .lines()
@@ -528,32 +499,22 @@ fn main() {
             .skip(1)
             .take_while(|l| *l != "END-CSV")
             .count();
-        if b.status == Some(0)
-            && b.output.contains("deterministic: yes")
-            && csv > 50
-            && b.output.contains("<svg")
-            && b.output.contains("dense 1 GiB")
-            && b.output.contains("cost inside one page table")
-            && b.output
-                .lines()
-                .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless"))
-        {
-            Ok(())
-        } else {
-            Err(format!(
-                "bench smoke run failed ({:?}, {csv} CSV rows):\n{}",
-                b.status,
-                b.tail(20)
-            )
-            .into())
-        }
-    }));
-    let k = kernel.clone();
-    trials.push(Trial::test("harness::demo_shows_seed_failure_and_fixes", move || {
-        let b = boot(&k, "demo", &[], timeout())?;
-        if b.status != Some(0) {
-            return Err(format!("demo exited with {:?}:\n{}", b.status, b.tail(15)).into());
-        }
+        b.expect(
+            b.status == Some(0)
+                && b.has("deterministic: yes")
+                && csv > 50
+                && b.has("<svg")
+                && b.has("dense 1 GiB")
+                && b.has("cost inside one page table")
+                && b.output
+                    .lines()
+                    .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless")),
+            &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
+        )
+    });
+    harness(&mut trials, &kernel, "demo_shows_seed_failure_and_fixes", |k| {
+        let b = boot(k, "demo", &[], timeout())?;
+        b.expect(b.status == Some(0), "the demo to exit 0")?;
         // The pre-fix walk must stop exactly at the 2 GiB crossing, off the stack copy.
         let prefix = section(&b.output, "[pre-fix]");
         for want in [
@@ -574,10 +535,10 @@ fn main() {
         if !section(&b.output, "[next_entry]").contains("WRONG: differs from LRAG") {
             return Err("next_entry should pin the decoy page".into());
         }
-        if !b.output.contains("verdict: the bug reproduces on live tables") {
+        if !b.has("verdict: the bug reproduces on live tables") {
             return Err("no closing verdict".into());
         }
         Ok(())
-    }));
+    });
     libtest_mimic::run(&args, trials).exit();
 }
