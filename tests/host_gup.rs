@@ -2,8 +2,9 @@
 //! each variant, every ASCE type and boundary, large EDAT-1/EDAT-2 frames (which
 //! QEMU's TCG CPU cannot run), and the pre-fix failure predicate both ways.
 mod common;
-use common::{host, Host};
+use common::{host, Host, Tamper};
 use foldkern::gup::*;
+use foldkern::mm::entry::{PteBits, RegionBits};
 use foldkern::mm::*;
 
 const SEED: u64 = 0x100_7fff_f000;
@@ -397,4 +398,115 @@ fn slow_path_keeps_no_pin_behind_an_error() {
     for f in held {
         h.frames.lock().free_frame(f).unwrap();
     }
+}
+
+/// gup_pte_range re-reads each PTE after pinning its page; if it changed (an
+/// unmap, or an unmap and remap, racing the walk) the pin goes back and the walk
+/// stops there without an error, leaving the rest to the slow path.
+#[test]
+fn a_pte_changed_under_the_walk_loses_its_pin_and_stops_the_walk() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let (va, frames) = (0x10_0000, PhysAddr(0x20_0000));
+    s.map(va, frames, 8, Prot::RW).unwrap();
+    let ptep = pgtable::walk_to(h.plat, s.asce(), va + 3 * PAGE_SIZE, Level::Pte).unwrap();
+    let old = h.plat.read_u64(ptep.addr);
+    let want: Vec<PhysAddr> = (0..8).map(|i| frames.add(i * PAGE_SIZE)).collect();
+    for v in Variant::FIXED {
+        let t = Tamper::counting(h.plat, ptep.addr);
+        let (o, p) = h.gup_on(&t, &s, v, va, 8, GupFlags::empty());
+        assert_eq!(
+            (o.pinned, t.reads.get()),
+            (8, 2),
+            "{v:?}: the PTE is read to pin and to re-check"
+        );
+        assert_eq!(p, want);
+        for new in [old | PteBits::I.bits(), old + 16 * PAGE_SIZE] {
+            let t = Tamper::new(h.plat, ptep.addr, 1, new);
+            let (o, p) = h.gup_on(&t, &s, v, va, 8, GupFlags::empty());
+            h.plat.write_u64(ptep.addr, old);
+            assert_eq!((o.pinned, o.error), (3, None), "{v:?}, PTE {old:#x} -> {new:#x}");
+            assert_eq!(p, want[..3]);
+            assert_eq!(h.pagemap.total_pins(), 0, "{v:?}: the changed PTE's pin went back");
+        }
+    }
+}
+
+/// gup_huge_pmd/pud re-check the large entry through the pointer they were given
+/// after taking the pins. The merged fix hands down the real pointer, so an entry
+/// invalidated after the walker read it loses every pin taken from it. Under the
+/// RFC's addr_end_folded (as in Linux before v5.9) a large entry on a folded level
+/// is re-checked through the walker's stack copy: the copy equals itself, the
+/// change goes unnoticed and the walk returns pins of a mapping that is gone. A
+/// segment entry in a region-third space is not folded, so both notice there.
+#[test]
+fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_a_copy() {
+    use Variant::{AddrEndFolded, OffsetLockless};
+    let h = host(64, true);
+    // (space, where, level of the large entry, variant, reads of the real entry by
+    // an undisturbed walk, pages pinned when it is invalidated after the walker's
+    // last read of it before the pins)
+    let cases = [
+        (AsceType::Segment, 0x10_0000, Level::Pmd, OffsetLockless, 5, 0),
+        (AsceType::Segment, 0x10_0000, Level::Pmd, AddrEndFolded, 1, 4),
+        (AsceType::Region3, 0x8000_0000, Level::Pud, OffsetLockless, 4, 0),
+        (AsceType::Region3, 0x8000_0000, Level::Pud, AddrEndFolded, 1, 4),
+        (AsceType::Region3, 0x10_0000, Level::Pmd, OffsetLockless, 2, 0),
+        (AsceType::Region3, 0x10_0000, Level::Pmd, AddrEndFolded, 2, 0),
+    ];
+    for (ty, va, level, v, reads, pinned) in cases {
+        let what = format!("{v:?}, large {} entry in a {ty:?} space", level.name());
+        let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+        let frame = PhysAddr(va & (64 << 20) - 1 & !(level.size() - 1));
+        s.map_large(va, frame, level, Prot::RW).unwrap();
+        let entry = pgtable::walk_to(h.plat, s.asce(), va, level).unwrap();
+        let old = h.plat.read_u64(entry.addr);
+        let start = va + 0x2000;
+        let t = Tamper::counting(h.plat, entry.addr);
+        let (o, p) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
+        assert_eq!((o.pinned, t.reads.get()), (4, reads), "{what}: undisturbed");
+        assert_eq!(p[0], frame.add(0x2000), "{what}");
+        // Its re-check reads the real entry last unless it reads a copy.
+        let last_before_pins = if pinned == 0 { reads - 1 } else { reads };
+        let t = Tamper::new(h.plat, entry.addr, last_before_pins, old | RegionBits::I.bits());
+        let (o, _) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
+        h.plat.write_u64(entry.addr, old);
+        assert_eq!(
+            (o.pinned, o.error),
+            (pinned, None),
+            "{what}: invalidated under the walk"
+        );
+        assert_eq!(h.pagemap.total_pins(), 0, "{what}: pins balance");
+    }
+}
+
+/// A 2 GiB frame reaching past the end of memory: the walk pins the subpages
+/// that have a struct page and stops at the first that has none; the pins it
+/// keeps are re-checked like any others.
+#[test]
+fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
+    let h = host(64, true);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RW).unwrap();
+    let entry = pgtable::walk_to(h.plat, s.asce(), 0x8000_0000, Level::Pud).unwrap();
+    let old = h.plat.read_u64(entry.addr);
+    let start = 0x8000_0000 + (64 << 20) - 2 * PAGE_SIZE;
+    let v = Variant::OffsetLockless;
+    let (o, p) = h.gup_on(h.plat, &s, v, start, 4, GupFlags::empty());
+    assert_eq!((o.pinned, o.error), (2, None));
+    assert_eq!(
+        p,
+        [PhysAddr((64 << 20) - 2 * PAGE_SIZE), PhysAddr((64 << 20) - PAGE_SIZE)]
+    );
+    // Invalidated after the walker's last read before the pins (the folded
+    // region-third entry is read at the pgd, p4d and pud levels).
+    let t = Tamper::new(h.plat, entry.addr, 3, old | RegionBits::I.bits());
+    let (o, _) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
+    h.plat.write_u64(entry.addr, old);
+    assert_eq!(
+        (o.pinned, o.error),
+        (0, None),
+        "pins of an entry that changed are dropped"
+    );
+    assert_eq!(h.pagemap.total_pins(), 0);
 }

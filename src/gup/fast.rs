@@ -682,18 +682,25 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
                 REGION3_LARGE_ORIGIN
             };
         let first = self.nr;
+        // Subpages past the end of the page map (no struct page) stop the walk;
+        // the pins taken before them are kept only if the re-check passes.
+        let mut all = true;
         while addr != end {
             let frame = PhysAddr(base + (addr & (level.size() - 1)));
             if !self.pagemap.try_grab(frame) {
-                return false;
+                all = false;
+                break;
             }
             self.pages[self.nr] = frame;
             self.nr += 1;
             addr = addr.wrapping_add(PAGE_SIZE);
         }
-        // Re-check the entry, as gup_huge_pmd does after taking the pins.
+        // Re-check the entry through `ptr`, as gup_huge_pmd does after taking the
+        // pins. Where `ptr` is a stack copy (a folded level under the pre-fix and
+        // addr_end_folded walks, as in Linux before v5.9) this compares the copy
+        // with itself and cannot see a concurrent change.
         match self.ok(read_entry(self.p, ptr)) {
-            Some(now) if now == val => true,
+            Some(now) if now == val => all,
             _ => {
                 for f in &self.pages[first..self.nr] {
                     let _ = self.pagemap.unpin(*f);
