@@ -443,21 +443,21 @@ fn a_pte_changed_under_the_walk_loses_its_pin_and_stops_the_walk() {
 fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_a_copy() {
     use Variant::{AddrEndFolded, OffsetLockless};
     let h = host(64, true);
-    // (space, where, level of the large entry, variant, reads of the real entry by
-    // an undisturbed walk, pages pinned when it is invalidated after the walker's
-    // last read of it before the pins)
+    // (space, where, level of the large entry, its frame, variant, reads of the
+    // real entry by an undisturbed walk, pages pinned when it is invalidated after
+    // the walker's last read of it before the pins)
+    let (seg, r3) = (AsceType::Segment, AsceType::Region3);
     let cases = [
-        (AsceType::Segment, 0x10_0000, Level::Pmd, OffsetLockless, 5, 0),
-        (AsceType::Segment, 0x10_0000, Level::Pmd, AddrEndFolded, 1, 4),
-        (AsceType::Region3, 0x8000_0000, Level::Pud, OffsetLockless, 4, 0),
-        (AsceType::Region3, 0x8000_0000, Level::Pud, AddrEndFolded, 1, 4),
-        (AsceType::Region3, 0x10_0000, Level::Pmd, OffsetLockless, 2, 0),
-        (AsceType::Region3, 0x10_0000, Level::Pmd, AddrEndFolded, 2, 0),
+        (seg, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), OffsetLockless, 5, 0),
+        (seg, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), AddrEndFolded, 1, 4),
+        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), OffsetLockless, 4, 0),
+        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), AddrEndFolded, 1, 4),
+        (r3, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), OffsetLockless, 2, 0),
+        (r3, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), AddrEndFolded, 2, 0),
     ];
-    for (ty, va, level, v, reads, pinned) in cases {
+    for (ty, va, level, frame, v, reads, pinned) in cases {
         let what = format!("{v:?}, large {} entry in a {ty:?} space", level.name());
         let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
-        let frame = PhysAddr(va & (64 << 20) - 1 & !(level.size() - 1));
         s.map_large(va, frame, level, Prot::RW).unwrap();
         let entry = pgtable::walk_to(h.plat, s.asce(), va, level).unwrap();
         let old = h.plat.read_u64(entry.addr);

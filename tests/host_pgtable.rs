@@ -286,7 +286,9 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
 fn corrupted_entries_are_reported_never_followed() {
     let h = host(16, false);
     let va = 0x100_7fff_f000;
-    let cases: [(&str, Level, fn(u64) -> u64); 5] = [
+    // (what, the level of the corrupted entry, how its value is corrupted)
+    type Corruption = (&'static str, Level, fn(u64) -> u64);
+    let cases: [Corruption; 5] = [
         ("wrong table type", Level::Pud, |v| (v & !0x0c) | 0x08),
         ("table length too short", Level::Pud, |v| v & !3),
         ("PTE bit 0x800", Level::Pte, |v| v | 0x800),

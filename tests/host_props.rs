@@ -12,6 +12,7 @@ use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
 use foldkern::mm::space::MapError;
 use foldkern::mm::*;
 use proptest::prelude::*;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Interesting places: just below each level boundary of each type.
@@ -183,12 +184,15 @@ proptest! {
                 Op::MapLarge { slot, write } => {
                     let va = LARGE + (slot << 20);
                     let r = s.map_large(va, PhysAddr((2 + slot) << 20), Level::Pmd, if write { Prot::RW } else { Prot::RO });
-                    if large.contains_key(&va) {
-                        let already = matches!(r, Err(MapError::AlreadyMapped(_)));
-                        prop_assert!(already, "expected AlreadyMapped, got {:?}", r);
-                    } else {
-                        prop_assert_eq!(r, Ok(()));
-                        large.insert(va, ((2 + slot) << 20, Level::Pmd));
+                    match large.entry(va) {
+                        Entry::Occupied(_) => {
+                            let already = matches!(r, Err(MapError::AlreadyMapped(_)));
+                            prop_assert!(already, "expected AlreadyMapped, got {:?}", r);
+                        }
+                        Entry::Vacant(e) => {
+                            prop_assert_eq!(r, Ok(()));
+                            e.insert(((2 + slot) << 20, Level::Pmd));
+                        }
                     }
                 }
                 Op::UnmapLarge { slot } => {
@@ -198,11 +202,12 @@ proptest! {
                 }
                 Op::MapHuge => {
                     let r = s.map_large(HUGE, PhysAddr(0), Level::Pud, Prot::RW);
-                    if large.contains_key(&HUGE) {
-                        prop_assert!(r.is_err());
-                    } else {
-                        prop_assert_eq!(r, Ok(()));
-                        large.insert(HUGE, (0, Level::Pud));
+                    match large.entry(HUGE) {
+                        Entry::Occupied(_) => prop_assert!(r.is_err()),
+                        Entry::Vacant(e) => {
+                            prop_assert_eq!(r, Ok(()));
+                            e.insert((0, Level::Pud));
+                        }
                     }
                 }
             }

@@ -11,7 +11,7 @@
 use libtest_mimic::{Arguments, Failed, Trial};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -99,11 +99,11 @@ impl Boot {
 /// Add a harness test that gets its own handle on the kernel image.
 fn harness(
     trials: &mut Vec<Trial>,
-    kernel: &PathBuf,
+    kernel: &Path,
     name: &str,
-    test: impl FnOnce(&PathBuf) -> Result<(), Failed> + Send + 'static,
+    test: impl FnOnce(&Path) -> Result<(), Failed> + Send + 'static,
 ) {
-    let k = kernel.clone();
+    let k = kernel.to_path_buf();
     trials.push(Trial::test(format!("harness::{name}"), move || test(&k)));
 }
 
@@ -116,7 +116,7 @@ fn timeout() -> Duration {
     )
 }
 
-fn boot(kernel: &PathBuf, append: &str, extra: &[&str], limit: Duration) -> Result<Boot, String> {
+fn boot(kernel: &Path, append: &str, extra: &[&str], limit: Duration) -> Result<Boot, String> {
     if !have_qemu() {
         return Err(INSTALL.into());
     }
@@ -282,7 +282,8 @@ fn check_suite(b: &Boot, what: &str) -> Result<(), Failed> {
     let failed: Vec<String> = p
         .verdicts
         .iter()
-        .filter_map(|(n, v)| matches!(v, Verdict::Failed(_)).then(|| format!("{n}: {v:?}")))
+        .filter(|(_, v)| matches!(v, Verdict::Failed(_)))
+        .map(|(n, v)| format!("{n}: {v:?}"))
         .collect();
     match p.summary {
         Some((passed, 0, _)) if b.status == Some(0) && passed > 0 && failed.is_empty() => Ok(()),

@@ -71,7 +71,7 @@ pub fn check_addr_end(addr: u64, end: u64) -> Result<(), &'static str> {
         if !in_range {
             return Err("pXd_addr_end outside (addr, end]");
         }
-        if e != end && e % l.size() != 0 {
+        if e != end && !e.is_multiple_of(l.size()) {
             return Err("pXd_addr_end is neither end nor a level boundary");
         }
         if addr.checked_add(PAGE_SIZE).is_some_and(|a2| a2 < e) && addr_end(l, addr + PAGE_SIZE, end) != e {

@@ -125,7 +125,7 @@ impl FrameAllocator {
             if f + n > self.nframes {
                 f = 0;
             }
-            if self.used[f / 64] == u64::MAX && f % 64 == 0 && n <= 64 {
+            if self.used[f / 64] == u64::MAX && f.is_multiple_of(64) && n <= 64 {
                 f += 64;
                 tried += 64;
                 continue;

@@ -92,6 +92,7 @@ impl EntryPtr {
         self.addr.0.wrapping_sub(self.base.0) < self.len
     }
     /// `ptr + n` (C pointer arithmetic, e.g. `pudp++`). May leave the object.
+    #[allow(clippy::should_implement_trait)] // named like `pointer::add`, not `+`
     pub fn add(self, n: i64) -> EntryPtr {
         EntryPtr {
             addr: PhysAddr(self.addr.0.wrapping_add((n * 8) as u64)),
@@ -515,7 +516,7 @@ pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: u64, level: Level)
         }
         let v = read_entry(p, ptr)?;
         check_entry(p, ptr, v)?;
-        if is_invalid(ptr.level(), v) && !(l <= asce.asce_type().top()) {
+        if is_invalid(ptr.level(), v) && l > asce.asce_type().top() {
             return Err(WalkError::BadEntry {
                 at: ptr,
                 val: v,

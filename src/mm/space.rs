@@ -124,7 +124,7 @@ pub struct AddressSpace<'a, P: Platform> {
 /// Validate a range of `pages` pages at `start`; return its exclusive end
 /// (0 = 2^64).
 pub fn range_end(start: u64, pages: u64) -> Result<u64, MapError> {
-    if start % PAGE_SIZE != 0 {
+    if !start.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Misaligned(start));
     }
     if pages == 0 {
@@ -151,9 +151,12 @@ fn segments(start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
     })
 }
 
+/// The entries DAT visits for one address, top first, and how many there are.
+pub type HwPath = ([(EntryPtr, u64); 5], usize);
+
 /// Whether `[addr, end)` is exactly one segment (what one segment entry maps).
 fn whole_segment(addr: u64, end: u64) -> bool {
-    addr % Level::Pmd.size() == 0 && end.wrapping_sub(addr) == Level::Pmd.size()
+    addr.is_multiple_of(Level::Pmd.size()) && end.wrapping_sub(addr) == Level::Pmd.size()
 }
 
 /// What a walk finds for one segment (1 MiB) of an address space.
@@ -215,7 +218,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// The hardware's view: the entries DAT visits for `addr`, top first (PoP
     /// 3.11.4), ending at the first invalid or leaf entry. Returns `None` past the
     /// ASCE type's range (ASCE-type exception).
-    pub fn hw_walk(&self, addr: u64) -> Result<Option<([(EntryPtr, u64); 5], usize)>, WalkError> {
+    pub fn hw_walk(&self, addr: u64) -> Result<Option<HwPath>, WalkError> {
         if addr > self.last_addr() {
             return Ok(None);
         }
@@ -533,8 +536,12 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             // gup_fast would pin the frame: refuse rather than map it pinnable.
             return Err(MapError::Unsupported("special large frames"));
         }
-        if va % level.size() != 0 || pa.0 % level.size() != 0 {
-            return Err(MapError::Misaligned(if va % level.size() != 0 { va } else { pa.0 }));
+        if !va.is_multiple_of(level.size()) || !pa.0.is_multiple_of(level.size()) {
+            return Err(MapError::Misaligned(if !va.is_multiple_of(level.size()) {
+                va
+            } else {
+                pa.0
+            }));
         }
         // A large frame must start in RAM: the walkers' check_entry treats one
         // whose origin lies beyond memory as a corrupt entry. (Its tail may lie

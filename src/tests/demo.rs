@@ -264,7 +264,7 @@ pub fn scenario(spec: &str) -> ! {
             },
         }
     }
-    if start % PAGE_SIZE != 0 || end % PAGE_SIZE != 0 {
+    if !start.is_multiple_of(PAGE_SIZE) || !end.is_multiple_of(PAGE_SIZE) {
         fail("start and end must be 4 KiB aligned");
     }
     if end <= start {

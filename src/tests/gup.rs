@@ -83,7 +83,7 @@ fn frames_hash(frames: &[PhysAddr]) -> u64 {
 /// Frames per-page LRAG gives for the range, up to the first page gup must not
 /// pin (untranslatable, or read-only when writing).
 pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, TestFail> {
-    for i in 0..n {
+    for (i, slot) in out[..n].iter_mut().enumerate() {
         let va = start + i as u64 * PAGE_SIZE;
         match platform::lrag_via(s.asce(), va) {
             Lra::Real(pa) => {
@@ -91,7 +91,7 @@ pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [Phys
                 if write && !s.lookup(va)?.is_some_and(|t| t.write) {
                     return Ok(i);
                 }
-                out[i] = PhysAddr(pa);
+                *slot = PhysAddr(pa);
             }
             _ => return Ok(i),
         }

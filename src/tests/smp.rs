@@ -74,7 +74,11 @@ fn walker(idx: usize) {
                 }
             }
         };
-        let flags = if n % 2 == 0 { GupFlags::empty() } else { GupFlags::WRITE };
+        let flags = if n.is_multiple_of(2) {
+            GupFlags::empty()
+        } else {
+            GupFlags::WRITE
+        };
         let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
             .checked(false)
             .traced(&mut delay);
@@ -145,7 +149,7 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
             break;
         }
         let step = (|| -> TestResult {
-            if it % FORCE_EVERY == 0 {
+            if it.is_multiple_of(FORCE_EVERY) {
                 let t = insn::stckf();
                 while IN_WINDOW.load(Ordering::Acquire) == 0 && insn::stckf() - t < ENTER_TOD {
                     core::hint::spin_loop();

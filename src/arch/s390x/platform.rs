@@ -29,13 +29,13 @@ pub fn init(mem_end: u64, edat1: bool, edat2: bool) {
 
 impl Platform for KernelPlatform {
     fn read_u64(&self, pa: PhysAddr) -> u64 {
-        debug_assert!(pa.0 % 8 == 0 && pa.0 < self.mem_end().0);
+        debug_assert!(pa.0.is_multiple_of(8) && pa.0 < self.mem_end().0);
         // SAFETY: callers pass 8-aligned addresses inside memory (checked above in
         // debug builds, and by EntryPtr bounds in walks); all memory is identity-mapped.
         unsafe { core::ptr::read_volatile(pa.0 as *const u64) }
     }
     fn write_u64(&self, pa: PhysAddr, val: u64) {
-        debug_assert!(pa.0 % 8 == 0 && pa.0 < self.mem_end().0);
+        debug_assert!(pa.0.is_multiple_of(8) && pa.0 < self.mem_end().0);
         // SAFETY: as for read_u64; writers own the table or frame they write.
         unsafe { core::ptr::write_volatile(pa.0 as *mut u64, val) }
     }

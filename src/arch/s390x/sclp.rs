@@ -109,7 +109,7 @@ pub fn read_scp_info() -> Option<ScpInfo> {
         let cpus = s.get::<u16>(16) as usize;
         let off = s.get::<u16>(18) as usize;
         let mut info = ScpInfo {
-            memory: rnmax * rnsize << 20,
+            memory: (rnmax * rnsize) << 20,
             cpus: cpus.min(64),
             cpu_addrs: [0; 64],
         };

@@ -45,15 +45,16 @@ struct Cpu {
     busy: AtomicBool,
 }
 
-const CPU_INIT: Cpu = Cpu {
-    addr: AtomicU64::new(0),
-    online: AtomicBool::new(false),
-    acks: AtomicU64::new(0),
-    work: AtomicUsize::new(0),
-    arg: AtomicUsize::new(0),
-    busy: AtomicBool::new(false),
-};
-static CPUS: [Cpu; traps::MAX_CPUS] = [CPU_INIT; traps::MAX_CPUS];
+static CPUS: [Cpu; traps::MAX_CPUS] = [const {
+    Cpu {
+        addr: AtomicU64::new(0),
+        online: AtomicBool::new(false),
+        acks: AtomicU64::new(0),
+        work: AtomicUsize::new(0),
+        arg: AtomicUsize::new(0),
+        busy: AtomicBool::new(false),
+    }
+}; traps::MAX_CPUS];
 static NCPUS: AtomicUsize = AtomicUsize::new(1);
 /// CPUs given a restart (online or not): all must be stopped before exiting.
 static STARTED: AtomicUsize = AtomicUsize::new(1);
