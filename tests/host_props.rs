@@ -5,9 +5,12 @@
 //! fixed variants return the model's frames while the pre-fix variant fails exactly
 //! where `prefix_walks_off` says.
 //!
+//! A second property races one gup_fast against one write: any entry the walk
+//! depends on changes once, at any of the walker's reads of it.
+//!
 //! `PROPTEST_CASES=N` raises the number of cases (default 256).
 mod common;
-use common::host;
+use common::{host, Tamper};
 use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
 use foldkern::mm::space::MapError;
 use foldkern::mm::*;
@@ -256,6 +259,111 @@ proptest! {
         }
         drop(s);
         prop_assert_eq!(h.pagemap.total_pins(), 0);
+    }
+}
+
+/// How the racing write changes the entry.
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Invalidate it (an unmap's IPTE/IDTE).
+    Invalidate,
+    /// Replace it with its neighbour in the same table (an unmap and remap).
+    Sibling,
+    /// Toggle a PTE's protection bit (mprotect); other entries are invalidated.
+    Protect,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// One writer races one gup_fast: an entry on the walk's path (any level,
+    /// folded or not, 4 KiB or large) changes right after the walker's k-th read
+    /// of it. Whatever k, each fixed variant pins, for every page it returns, the
+    /// frame the tables gave either before or after the write, reports no error,
+    /// never touches memory that is not a table or frame (strict host memory), and
+    /// leaves no pin behind: a pin taken from a changed entry is given back.
+    #[test]
+    fn gup_fast_with_one_racing_write(
+        ty in 0..4usize,
+        maps in prop::collection::vec((0..REGIONS.len(), 0..16u64, 1..6u64, any::<bool>()), 1..8),
+        with_large in any::<bool>(),
+        start in any::<prop::sample::Index>(),
+        back in 0..3u64,
+        n in 1..24usize,
+        write in any::<bool>(),
+        pick in any::<prop::sample::Index>(),
+        leaf in any::<bool>(),
+        change in prop_oneof![Just(Change::Invalidate), Just(Change::Sibling), Just(Change::Protect)],
+        k in 1..6u32,
+    ) {
+        let h = host(8, true);
+        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::ALL[ty]).unwrap();
+        let mut next = 0x10_0000u64;
+        // Where the range may start: a little below something mapped.
+        let mut starts = Vec::new();
+        for (region, page, pages, w) in maps {
+            let prot = if w { Prot::RW } else { Prot::RO };
+            if s.map(addr(region, page), PhysAddr(next), pages, prot).is_ok() {
+                next += pages * PAGE_SIZE;
+                starts.push(addr(region, page));
+            }
+        }
+        if with_large {
+            s.map_large(LARGE, PhysAddr(2 << 20), Level::Pmd, Prot::RW).unwrap();
+            s.map_large(HUGE, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+            starts.extend([LARGE, HUGE]);
+        }
+        prop_assume!(!starts.is_empty());
+        let start = start.get(&starts).saturating_sub(back * PAGE_SIZE);
+        let n = n.min(((u64::MAX - start) / PAGE_SIZE + 1) as usize);
+        prop_assume!(start + (n as u64 - 1) * PAGE_SIZE <= s.last_addr());
+        // Every entry the hardware would visit for the range's pages (half the
+        // time only the last one of each page: a PTE or a large entry).
+        let mut path: Vec<EntryPtr> = Vec::new();
+        for i in 0..n as u64 {
+            if let Some((p, len)) = s.hw_walk(start + i * PAGE_SIZE).unwrap() {
+                for (e, _) in &p[if leaf { len - 1 } else { 0 }..len] {
+                    if !path.iter().any(|q| q.addr == e.addr) {
+                        path.push(*e);
+                    }
+                }
+            }
+        }
+        let entry = *pick.get(&path);
+        let old = h.plat.read_u64(entry.addr);
+        let pte = entry.level() == Level::Pte;
+        let new = match change {
+            Change::Sibling => h.plat.read_u64(entry.base.add((((entry.addr.0 - entry.base.0) / 8) ^ 1) * 8)),
+            Change::Protect if pte => old ^ 0x200,
+            _ => old | if pte { 0x400 } else { 0x20 },
+        };
+        let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
+        let before = h.expected(&s, start, n, write);
+        h.plat.write_u64(entry.addr, new);
+        let after = h.expected(&s, start, n, write);
+        h.plat.write_u64(entry.addr, old);
+        for v in Variant::FIXED {
+            let quiet = Tamper::counting(h.plat, entry.addr);
+            h.gup_on(&quiet, &s, v, start, n, flags);
+            let t = Tamper::new(h.plat, entry.addr, k, new);
+            let (o, got) = h.gup_on(&t, &s, v, start, n, flags);
+            h.plat.write_u64(entry.addr, old);
+            let what = format!("{v:?} {start:#x}+{n} {flags:?}: {entry} {old:#x} -> {new:#x} after read {k} of {}", t.reads.get());
+            prop_assert_eq!(o.error, None, "{}", what);
+            for (i, f) in got.iter().enumerate() {
+                prop_assert!(before.get(i) == Some(f) || after.get(i) == Some(f),
+                    "{}: page {} pinned {:?}, before {:?}, after {:?}", what, i, f, before.get(i), after.get(i));
+            }
+            if t.reads.get() < k {
+                prop_assert_eq!(&got, &before, "{}: the write never happened", what);
+            }
+            if k < quiet.reads.get() {
+                // The walker's last read of the entry saw the new value: what it
+                // returns must agree with the tables after the write.
+                prop_assert!(after.starts_with(&got), "{}: pinned {:?}, after the write {:?}", what, got, after);
+            }
+            prop_assert_eq!(h.pagemap.total_pins(), 0, "{}: a pin was left behind", what);
+        }
     }
 }
 
