@@ -165,6 +165,47 @@ fn large_frames_edat1_and_edat2() {
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 
+/// A large frame over pages that are already mapped is refused before anything
+/// changes (not even the ASCE type), naming the first mapped page.
+#[test]
+fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
+    use foldkern::mm::space::MapError::AlreadyMapped;
+    let h = host(64, true);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    s.map(0x10_5000, PhysAddr(0x20_0000), 2, Prot::RW).unwrap();
+    let bytes = s.table_bytes();
+    assert_eq!(
+        s.map_large(0x10_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RW),
+        Err(AlreadyMapped(VirtAddr(0x10_5000)))
+    );
+    // A 2 GiB frame at 0 covers the same pages.
+    assert_eq!(
+        s.map_large(0, PhysAddr(0), Level::Pud, Prot::RW),
+        Err(AlreadyMapped(VirtAddr(0x10_5000)))
+    );
+    assert_eq!((s.asce_type(), s.table_bytes()), (AsceType::Segment, bytes));
+    assert_eq!(s.lookup(0x10_0000).unwrap(), None);
+    assert_eq!(s.lookup(0x10_5000).unwrap().unwrap().pa, PhysAddr(0x20_0000));
+    // Next to them it goes in, and over it nothing more.
+    s.map_large(0x20_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RW)
+        .unwrap();
+    assert_eq!(
+        s.map(0x2f_f000, PhysAddr(0x20_0000), 1, Prot::RW),
+        Err(AlreadyMapped(VirtAddr(0x2f_f000)))
+    );
+    // A 2 GiB frame is a region-third entry, so a segment-only space grows a
+    // region-third table for one even at address 0.
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    s.map_large(0, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+    assert_eq!(s.asce_type(), AsceType::Region3);
+    assert_eq!(
+        s.lookup(0x1234).unwrap().map(|t| (t.pa, t.level)),
+        Some((PhysAddr(0x1234), Level::Pud))
+    );
+    let (o, p) = h.gup(&s, Variant::OffsetLockless, 0x1000, 2, GupFlags::empty());
+    assert_eq!((o.error, p), (None, vec![PhysAddr(0x1000), PhysAddr(0x2000)]));
+}
+
 #[test]
 fn large_frames_refused_without_edat() {
     use foldkern::mm::space::MapError::Unsupported;

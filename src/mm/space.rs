@@ -549,10 +549,18 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if pa.0 >= self.plat.mem_end().0 {
             return Err(MapError::FrameOutsideMemory(pa));
         }
-        self.crst_table_upgrade(va.wrapping_add(level.size() - 1))?;
-        if self.lookup(va)?.is_some() {
-            return Err(MapError::AlreadyMapped(VirtAddr(va)));
+        // Refuse any overlap before changing anything, naming the first mapped
+        // page as `map` does (beyond the ASCE type's range nothing is mapped).
+        let end = va.wrapping_add(level.size());
+        for (a, next) in segments(va, end) {
+            if let Some(hit) = self.first_mapped_in_segment(a, next)? {
+                return Err(MapError::AlreadyMapped(VirtAddr(hit)));
+            }
         }
+        // A 2 GiB frame is a region-third entry: a segment-only space needs a
+        // region-third table first, even for a frame inside its 2 GiB.
+        let last = end.wrapping_sub(1);
+        self.crst_table_upgrade(if level == Level::Pud { last.max(1 << 31) } else { last })?;
         let r = self.install_large(va, pa, level, prot);
         if r.is_err() {
             // Out of memory for a table on the way: take back those it added.
