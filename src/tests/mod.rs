@@ -35,7 +35,13 @@ impl Frames {
             list: [PhysAddr(0); 64],
             n: 0,
         };
-        for _ in 0..n.min(64) {
+        if n > f.list.len() {
+            return Err(crate::ktest::TestFail::from(format_args!(
+                "Frames::new({n}): a test may own at most {} frames this way",
+                f.list.len()
+            )));
+        }
+        for _ in 0..n {
             let pa = kernel::frames().lock().alloc_frame()?;
             PLATFORM.fill(pa, PAGE_SIZE, 0);
             f.list[f.n] = pa;
@@ -43,8 +49,10 @@ impl Frames {
         }
         Ok(f)
     }
-    /// Frame `i`.
+    /// Frame `i` (a test asking for a frame it did not allocate is a bug in the
+    /// test: it would map frame 0, the lowcore).
     pub fn get(&self, i: usize) -> PhysAddr {
+        assert!(i < self.n, "Frames::get({i}) of {} frames", self.n);
         self.list[i]
     }
 }
