@@ -2,9 +2,10 @@
 //! each variant, every ASCE type and boundary, large EDAT-1/EDAT-2 frames (which
 //! QEMU's TCG CPU cannot run), and the pre-fix failure predicate both ways.
 mod common;
-use common::{host, Host, Tamper};
+use common::{host, store_after, Host};
 use foldkern::gup::*;
 use foldkern::mm::entry::{PteBits, RegionBits};
+use foldkern::mm::race::RacingWrite;
 use foldkern::mm::*;
 
 const SEED: u64 = 0x100_7fff_f000;
@@ -454,16 +455,16 @@ fn a_pte_changed_under_the_walk_loses_its_pin_and_stops_the_walk() {
     let old = h.plat.read_u64(ptep.addr);
     let want: Vec<PhysAddr> = (0..8).map(|i| frames.add(i * PAGE_SIZE)).collect();
     for v in Variant::FIXED {
-        let t = Tamper::counting(h.plat, ptep.addr);
+        let t = RacingWrite::counting(h.plat, ptep.addr);
         let (o, p) = h.gup_on(&t, &s, v, va, 8, GupFlags::empty());
         assert_eq!(
-            (o.pinned, t.reads.get()),
+            (o.pinned, t.reads()),
             (8, 2),
             "{v:?}: the PTE is read to pin and to re-check"
         );
         assert_eq!(p, want);
         for new in [old | PteBits::I.bits(), old + 16 * PAGE_SIZE] {
-            let t = Tamper::new(h.plat, ptep.addr, 1, new);
+            let t = store_after(h.plat, ptep.addr, 1, new);
             let (o, p) = h.gup_on(&t, &s, v, va, 8, GupFlags::empty());
             h.plat.write_u64(ptep.addr, old);
             assert_eq!((o.pinned, o.error), (3, None), "{v:?}, PTE {old:#x} -> {new:#x}");
@@ -503,13 +504,13 @@ fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_
         let entry = pgtable::walk_to(h.plat, s.asce(), va, level).unwrap();
         let old = h.plat.read_u64(entry.addr);
         let start = va + 0x2000;
-        let t = Tamper::counting(h.plat, entry.addr);
+        let t = RacingWrite::counting(h.plat, entry.addr);
         let (o, p) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
-        assert_eq!((o.pinned, t.reads.get()), (4, reads), "{what}: undisturbed");
+        assert_eq!((o.pinned, t.reads()), (4, reads), "{what}: undisturbed");
         assert_eq!(p[0], frame.add(0x2000), "{what}");
         // Its re-check reads the real entry last unless it reads a copy.
         let last_before_pins = if pinned == 0 { reads - 1 } else { reads };
-        let t = Tamper::new(h.plat, entry.addr, last_before_pins, old | RegionBits::I.bits());
+        let t = store_after(h.plat, entry.addr, last_before_pins, old | RegionBits::I.bits());
         let (o, _) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
         h.plat.write_u64(entry.addr, old);
         assert_eq!(
@@ -541,7 +542,7 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
     );
     // Invalidated after the walker's last read before the pins (the folded
     // region-third entry is read at the pgd, p4d and pud levels).
-    let t = Tamper::new(h.plat, entry.addr, 3, old | RegionBits::I.bits());
+    let t = store_after(h.plat, entry.addr, 3, old | RegionBits::I.bits());
     let (o, _) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
     h.plat.write_u64(entry.addr, old);
     assert_eq!(

@@ -10,8 +10,9 @@
 //!
 //! `PROPTEST_CASES=N` raises the number of cases (default 256).
 mod common;
-use common::{host, Tamper};
+use common::{host, store_after};
 use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
+use foldkern::mm::race::RacingWrite;
 use foldkern::mm::space::MapError;
 use foldkern::mm::*;
 use proptest::prelude::*;
@@ -343,21 +344,21 @@ proptest! {
         let after = h.expected(&s, start, n, write);
         h.plat.write_u64(entry.addr, old);
         for v in Variant::FIXED {
-            let quiet = Tamper::counting(h.plat, entry.addr);
+            let quiet = RacingWrite::counting(h.plat, entry.addr);
             h.gup_on(&quiet, &s, v, start, n, flags);
-            let t = Tamper::new(h.plat, entry.addr, k, new);
+            let t = store_after(h.plat, entry.addr, k, new);
             let (o, got) = h.gup_on(&t, &s, v, start, n, flags);
             h.plat.write_u64(entry.addr, old);
-            let what = format!("{v:?} {start:#x}+{n} {flags:?}: {entry} {old:#x} -> {new:#x} after read {k} of {}", t.reads.get());
+            let what = format!("{v:?} {start:#x}+{n} {flags:?}: {entry} {old:#x} -> {new:#x} after read {k} of {}", t.reads());
             prop_assert_eq!(o.error, None, "{}", what);
             for (i, f) in got.iter().enumerate() {
                 prop_assert!(before.get(i) == Some(f) || after.get(i) == Some(f),
                     "{}: page {} pinned {:?}, before {:?}, after {:?}", what, i, f, before.get(i), after.get(i));
             }
-            if t.reads.get() < k {
+            if t.reads() < k {
                 prop_assert_eq!(&got, &before, "{}: the write never happened", what);
             }
-            if k < quiet.reads.get() {
+            if k < quiet.reads() {
                 // The walker's last read of the entry saw the new value: what it
                 // returns must agree with the tables after the write.
                 prop_assert!(after.starts_with(&got), "{}: pinned {:?}, after the write {:?}", what, got, after);

@@ -1,5 +1,6 @@
 //! Memory management: addresses, levels, entries, frames, the Linux-shaped walk API
-//! (`pgtable`), address spaces (`space`), and table dumps (`ptdump`).
+//! (`pgtable`), address spaces (`space`), table dumps (`ptdump`), and a scripted
+//! racing writer for tests (`race`).
 pub mod addr;
 pub mod debug_vm_pgtable;
 pub mod entry;
@@ -10,6 +11,7 @@ pub mod level;
 pub mod pgtable;
 pub mod platform;
 pub mod ptdump;
+pub mod race;
 pub mod space;
 
 pub use addr::{PhysAddr, VirtAddr, PAGE_SIZE};

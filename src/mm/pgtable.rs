@@ -234,9 +234,9 @@ const COMMON_FORM: [(u64, u64); 5] = {
 /// origin inside memory, large frames only with EDAT. Invalid entries only need
 /// the right type bits. This is the walkers' `pXd_bad`; it names what is wrong.
 ///
-/// The common case ([`COMMON_FORM`] with its origin inside memory) is a mask, a
+/// The common case (`COMMON_FORM` with its origin inside memory) is a mask, a
 /// compare and a bound check, inlined into the walkers; everything else takes
-/// the out-of-line [`check_entry_slow`].
+/// the out-of-line `check_entry_slow`.
 #[inline(always)]
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
     let (mask, want) = COMMON_FORM[at.level() as usize];

@@ -9,7 +9,9 @@ use crate::ktest::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::fmt;
 use foldkern::gup::fast::GUARD;
 use foldkern::gup::*;
-use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Prot, WalkError, PAGE_SIZE};
+use foldkern::mm::pgtable::walk_to;
+use foldkern::mm::race::RacingWrite;
+use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
 
 /// The seed's range: 0x1007ffff000..0x10080001000, two pages across 2 GiB.
 pub const SEED_START: u64 = 0x100_7fff_f000;
@@ -500,6 +502,59 @@ kernel_test!(
         check!(seen > 0, "trace saw no steps");
         check!(!enabled_inside, "interruptions were enabled during the walk");
         check!(after & 0x01 != 0, "external mask not restored after the walk");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// The other CPU, scripted on live tables: right after gup_fast has read the
+    /// fourth PTE (and before it re-reads it to check), a real IPTE invalidates
+    /// it. The pin taken for it goes back, the walk stops there with three pages
+    /// and no error (the slow path would go on), and LRAG agrees the page is gone.
+    fn racing_ipte_between_pin_and_recheck() {
+        let f = Frames::new(9)?;
+        let mut s = space(AsceType::Region3)?;
+        let va = 0x100_7fff_0000u64;
+        for i in 0..8 {
+            s.map(va + i * PAGE_SIZE, f.get(i as usize), 1, Prot::RW)?;
+        }
+        let victim = va + 3 * PAGE_SIZE;
+        let ptep = walk_to(&PLATFORM, s.asce(), victim, Level::Pte)?;
+        let stack = WalkStack::new(&PLATFORM, f.get(8));
+        for v in Variant::FIXED {
+            let other_cpu = RacingWrite::new(&PLATFORM, ptep.addr, 1, |p: &platform::KernelPlatform| {
+                p.ipte(ptep.base, VirtAddr(victim))
+            });
+            let g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
+            let mut pages = [PhysAddr(0); 8];
+            let o = gup_fast(g, va, 8, GupFlags::empty(), &mut pages);
+            unpin(&pages[..o.pinned])?;
+            check_eq!(
+                (o.pinned, o.error, other_cpu.reads()),
+                (3, None, 2),
+                "{}: (pinned, error, reads of the PTE)",
+                v.name()
+            );
+            check_eq!(
+                pages[..3],
+                [f.get(0), f.get(1), f.get(2)],
+                "{}: frames pinned before the raced page",
+                v.name()
+            );
+            check_eq!(
+                kernel::pagemap().pins(f.get(3)),
+                0,
+                "{}: pin on the raced page",
+                v.name()
+            );
+            check_eq!(
+                platform::lrag_via(s.asce(), victim),
+                Lra::Exception(0x11),
+                "LRAG of the page the IPTE invalidated"
+            );
+            // Map it again for the next variant.
+            s.map(victim, f.get(3), 1, Prot::RW)?;
+        }
         Ok(())
     }
 );

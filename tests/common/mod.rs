@@ -2,9 +2,9 @@
 #![allow(dead_code)]
 use foldkern::gup::{GupFast, GupFlags, GupOutcome, PageMap, Variant, WalkStack};
 use foldkern::mm::host::HostPlatform;
-use foldkern::mm::{AddressSpace, Asce, FrameAllocator, Level, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
+use foldkern::mm::race::RacingWrite;
+use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
 use spin::Mutex;
-use std::cell::Cell;
 use std::sync::atomic::AtomicU32;
 
 /// A host "machine".
@@ -106,69 +106,6 @@ impl Host {
     }
 }
 
-/// A concurrent writer, made deterministic: right after the `after`-th read of
-/// the doubleword at `at` (counting from 1; 0 = never) it stores `new` there, so
-/// the reader holds the old value and every later read sees the new one. All
-/// other accesses and operations go to the host platform.
-pub struct Tamper {
-    pub inner: &'static HostPlatform,
-    pub at: PhysAddr,
-    pub after: u32,
-    pub new: u64,
-    /// Reads of `at` so far.
-    pub reads: Cell<u32>,
-}
-
-impl Tamper {
-    pub fn new(inner: &'static HostPlatform, at: PhysAddr, after: u32, new: u64) -> Tamper {
-        Tamper {
-            inner,
-            at,
-            after,
-            new,
-            reads: Cell::new(0),
-        }
-    }
-    /// Only count the reads of `at`.
-    pub fn counting(inner: &'static HostPlatform, at: PhysAddr) -> Tamper {
-        Tamper::new(inner, at, 0, 0)
-    }
-}
-
-impl Platform for Tamper {
-    fn read_u64(&self, pa: PhysAddr) -> u64 {
-        let v = self.inner.read_u64(pa);
-        if pa == self.at {
-            self.reads.set(self.reads.get() + 1);
-            if self.reads.get() == self.after {
-                self.inner.write_u64(pa, self.new);
-            }
-        }
-        v
-    }
-    fn write_u64(&self, pa: PhysAddr, val: u64) {
-        self.inner.write_u64(pa, val)
-    }
-    fn mem_end(&self) -> PhysAddr {
-        self.inner.mem_end()
-    }
-    fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
-        self.inner.ipte(pto, addr)
-    }
-    fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
-        self.inner.idte(table, level, addr)
-    }
-    fn asce_changed(&self, old: Asce, new: Asce) {
-        self.inner.asce_changed(old, new)
-    }
-    fn edat1(&self) -> bool {
-        self.inner.edat1()
-    }
-    fn edat2(&self) -> bool {
-        self.inner.edat2()
-    }
-}
-
 impl Host {
     /// One plain gup_fast call on `plat` (no invariant checker: its extra walks
     /// would add reads); unpins before returning.
@@ -188,4 +125,15 @@ impl Host {
         foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
         (o, pages)
     }
+}
+
+/// The other CPU, scripted: right after the `after`-th read of `at` (0 = never)
+/// it stores `new` there.
+pub fn store_after(
+    plat: &'static HostPlatform,
+    at: PhysAddr,
+    after: u32,
+    new: u64,
+) -> RacingWrite<'static, HostPlatform, impl Fn(&HostPlatform)> {
+    RacingWrite::new(plat, at, after, move |p: &HostPlatform| p.write_u64(at, new))
 }
