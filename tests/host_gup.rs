@@ -552,3 +552,22 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
     );
     assert_eq!(h.pagemap.total_pins(), 0);
 }
+
+/// The slow path takes any address inside the first page, as Linux's
+/// get_user_pages does (`start & PAGE_MASK`): it pins whole pages and faults a
+/// hole in at the page, not at the unaligned address.
+#[test]
+fn slow_path_takes_an_unaligned_start() {
+    let h = host(16, false);
+    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    let mut pages = [PhysAddr(0); 2];
+    let flags = GupFlags::WRITE | GupFlags::POPULATE;
+    let r = gup_locked(&mut s, Some(h.frames), h.pagemap, 0x10_0123, 2, flags, &mut pages);
+    assert_eq!(r, Ok(2));
+    assert_eq!(pages[0], PhysAddr(0x10000));
+    let populated = s.lookup(0x10_1000).unwrap().expect("the hole was faulted in");
+    assert_eq!(pages[1], populated.pa);
+    unpin_user_pages(h.pagemap, &pages).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}

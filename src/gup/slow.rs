@@ -54,6 +54,8 @@ pub fn gup_locked<P: Platform>(
     if wraps(start, nr_pages.min(pages.len())) {
         return Err(GupError::Overflow(start));
     }
+    // Whole pages from the one holding `start` (Linux: `start & PAGE_MASK`).
+    let start = start & !(PAGE_SIZE - 1);
     let mut nr = 0;
     let mut stop = None;
     while nr < nr_pages.min(pages.len()) {
