@@ -51,14 +51,15 @@ pub fn gup_locked<P: Platform>(
     flags: GupFlags,
     pages: &mut [PhysAddr],
 ) -> Result<usize, GupError> {
-    if wraps(start, nr_pages.min(pages.len())) {
+    let want = nr_pages.min(pages.len());
+    if wraps(start, want) {
         return Err(GupError::Overflow(start));
     }
     // Whole pages from the one holding `start` (Linux: `start & PAGE_MASK`).
     let start = start & !(PAGE_SIZE - 1);
     let mut nr = 0;
     let mut stop = None;
-    while nr < nr_pages.min(pages.len()) {
+    while nr < want {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
         match pin_one(space, frames_for_populate, pagemap, a, flags) {
             Ok(Some(frame)) => {
@@ -76,7 +77,7 @@ pub fn gup_locked<P: Platform>(
     // else why not even the first.
     match (nr, stop) {
         (0, Some(e)) => Err(e),
-        (0, None) if nr_pages > 0 => Err(GupError::Fault(start)),
+        (0, None) if want > 0 => Err(GupError::Fault(start)),
         _ => Ok(nr),
     }
 }
