@@ -482,6 +482,7 @@ fn main() {
             "gup=3:0x1001-0x3000",
             "gup=2:0x7fffe000-0x80002000",
             "gup=3:0x2000-0x1000",
+            "gup=3:0x1000-0x3000:hole=0x5000",
         ] {
             let b = boot(k, bad, &[], timeout())?;
             b.expect(

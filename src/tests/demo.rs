@@ -277,6 +277,9 @@ pub fn scenario(spec: &str) -> ! {
     if pages > MAX_SCENARIO_PAGES {
         fail("at most 512 pages");
     }
+    if hole.is_some_and(|h| h < start || h >= end) {
+        fail("the hole must be a page of the range");
+    }
     let r = (|| -> Result<bool, crate::ktest::TestFail> {
         let block = kernel::frames().lock().alloc_frames(pages, 1)?;
         let f = Frames::new(1)?;
