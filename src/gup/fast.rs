@@ -10,6 +10,8 @@
 //!   `pud_addr_end`, and `pudp++` reads the word after the copy.
 //! * [`Variant::AddrEndFolded`] (RFC v2): same pointers, but the step comes from
 //!   `pXd_addr_end_folded(entry, addr, end)`, so a folded loop runs exactly once.
+//!   A large entry on a folded level is still re-checked through the copy, so a
+//!   change after the read goes unseen (docs/fixes.md, "Beyond the seed").
 //! * [`Variant::OffsetLockless`] (merged, v5.9): `pud_offset_lockless(p4dp, p4d,
 //!   addr)` decides folding from the copy but, when folded, returns the *real*
 //!   table pointer, so `pudp++` walks the real table.
