@@ -7,7 +7,8 @@
 #
 # `fk-count WHERE N [SKIP]` stops at WHERE (a hardware breakpoint), lets SKIP
 # calls run, then steps each of the next N calls to completion and prints a
-# histogram. WHERE is an address, or `walk` / `walk-instr` for the gup_fast
+# histogram. `fk-trace WHERE [SKIP]` prints every instruction of one call with its
+# source line (how docs/bench.md found the stack traffic in the walk down). WHERE is an address, or `walk` / `walk-instr` for the gup_fast
 # walker without / with the trace and invariant hooks (the benchmark uses the
 # first, the `gup=` scenarios and tests the second).
 import collections
@@ -70,5 +71,38 @@ class FkCount(gdb.Command):
                 print("  %6d  %s" % (v, k))
 
 
+class FkTrace(gdb.Command):
+    """fk-trace WHERE [SKIP]: every instruction of one call of WHERE (after SKIP calls),
+    with its function and source line, as the CPU executed them."""
+
+    def __init__(self):
+        super().__init__("fk-trace", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        args = arg.split()
+        addr = resolve(args[0])
+        skip = int(args[1]) if len(args) > 1 else 0
+        gdb.execute("set pagination off")
+        gdb.execute("hbreak *%s" % addr)
+        for _ in range(skip + 1):
+            gdb.execute("continue", to_string=True)
+        ret = int(gdb.parse_and_eval("$r14")) & 0xFFFFFFFFFFFFFFFF
+        sp = int(gdb.parse_and_eval("$r15"))
+        arch = gdb.selected_frame().architecture()
+        n = 0
+        while n < 100000:
+            pc = int(gdb.parse_and_eval("$pc")) & 0xFFFFFFFFFFFFFFFF
+            if pc == ret and int(gdb.parse_and_eval("$r15")) == sp:
+                break
+            insn = arch.disassemble(pc)[0]["asm"]
+            sal = gdb.find_pc_line(pc)
+            where = "%s:%d" % (sal.symtab.filename.split("/")[-1], sal.line) if sal.symtab else "?"
+            print("%6d  %#x  %-40s %s" % (n, pc, insn[:40], where))
+            n += 1
+            gdb.execute("stepi", to_string=True)
+        print("call %d: %d instructions" % (skip, n))
+
+
 FkCount()
-print("foldkern: fk-count WHERE N [SKIP] is available")
+FkTrace()
+print("foldkern: fk-count WHERE N [SKIP] and fk-trace WHERE [SKIP] are available")
