@@ -362,7 +362,9 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// The Linux allocation walk (`pgd_offset` → `p4d_alloc` → `pud_alloc` →
     /// `pmd_alloc` → `pte_alloc`): the PTE pointer for `addr`, creating tables.
-    pub fn pte_alloc(&mut self, addr: u64) -> Result<EntryPtr, MapError> {
+    /// Private: on running out of memory part-way it leaves the tables it added,
+    /// which only `map` knows to prune.
+    fn pte_alloc(&mut self, addr: u64) -> Result<EntryPtr, MapError> {
         let pgdp = pgd_offset(self.asce, addr);
         let pgd = self.populate(pgdp, |v| pgd_none(Pgd(v)))?;
         let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), addr);
