@@ -11,7 +11,7 @@ use foldkern::mm::*;
 const SEED: u64 = 0x100_7fff_f000;
 
 fn seed_space(h: &Host, decoy: bool) -> common::Space {
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(SEED, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     s.map(SEED + PAGE_SIZE, PhysAddr(0x11000), 1, Prot::RW).unwrap();
     if decoy {
@@ -109,7 +109,7 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
 fn large_frames_edat1_and_edat2() {
     let h = host(64, true);
     for ty in [AsceType::Region3, AsceType::Region2, AsceType::Region1] {
-        let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+        let mut s = h.space(ty);
         // A 1 MiB frame at 2 GiB - 1 MiB and a 2 GiB frame at 2 GiB: the range
         // crosses the region-third boundary from a large segment into a large region.
         s.map_large(0x7ff0_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW)
@@ -172,7 +172,7 @@ fn large_frames_edat1_and_edat2() {
 fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
     use foldkern::mm::space::MapError::AlreadyMapped;
     let h = host(64, true);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    let mut s = h.space(AsceType::Segment);
     s.map(0x10_5000, PhysAddr(0x20_0000), 2, Prot::RW).unwrap();
     let bytes = s.table_bytes();
     assert_eq!(
@@ -196,7 +196,7 @@ fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
     );
     // A 2 GiB frame is a region-third entry, so a segment-only space grows a
     // region-third table for one even at address 0.
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    let mut s = h.space(AsceType::Segment);
     s.map_large(0, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
     assert_eq!(s.asce_type(), AsceType::Region3);
     assert_eq!(
@@ -211,7 +211,7 @@ fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
 fn large_frames_refused_without_edat() {
     use foldkern::mm::space::MapError::Unsupported;
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     assert_eq!(
         s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW),
         Err(Unsupported("1 MiB frames need EDAT-1 (facility 8)"))
@@ -228,7 +228,7 @@ fn large_frames_refused_without_edat() {
     // With EDAT: a special large frame is refused (gup_fast could not tell it
     // from a pinnable one), and nothing changes.
     let h = host(16, true);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     let special = Prot {
         special: true,
         ..Prot::RW
@@ -258,7 +258,7 @@ fn fixed_variants_match_translation_everywhere() {
                 (b, 1, None, false),
                 (b - 2 * p, 4, Some(2u64), false),
             ] {
-                let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+                let mut s = h.space(ty);
                 for i in 0..n as u64 {
                     if Some(i) != hole {
                         s.map(
@@ -313,7 +313,7 @@ fn out_of_range_requests_pin_nothing() {
 fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     let h = host(16, false);
     let mem_end = h.plat.mem_end().0;
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    let mut s = h.space(AsceType::Segment);
     // Start 3 entries into a page table, so groups do not start at index 0.
     let base = 0x40_0000 + 3 * PAGE_SIZE;
     s.map(base, PhysAddr(0x10_0000), 19, Prot::RW).unwrap();
@@ -364,7 +364,7 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
 #[test]
 fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region1).unwrap();
+    let mut s = h.space(AsceType::Region1);
     let top = 0u64.wrapping_sub(PAGE_SIZE);
     s.map(top, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     s.map(0, PhysAddr(0x11000), 1, Prot::RW).unwrap();
@@ -404,7 +404,7 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
 #[test]
 fn slow_path_keeps_no_pin_behind_an_error() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     // The hole shares the first page's page table: only the frame to populate
     // it with is missing.
@@ -448,7 +448,7 @@ fn slow_path_keeps_no_pin_behind_an_error() {
 #[test]
 fn a_pte_changed_under_the_walk_loses_its_pin_and_stops_the_walk() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     let (va, frames) = (0x10_0000, PhysAddr(0x20_0000));
     s.map(va, frames, 8, Prot::RW).unwrap();
     let ptep = pgtable::walk_to(h.plat, s.asce(), va + 3 * PAGE_SIZE, Level::Pte).unwrap();
@@ -499,7 +499,7 @@ fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_
     ];
     for (ty, va, level, frame, v, reads, pinned) in cases {
         let what = format!("{v:?}, large {} entry in a {ty:?} space", level.name());
-        let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+        let mut s = h.space(ty);
         s.map_large(va, frame, level, Prot::RW).unwrap();
         let entry = pgtable::walk_to(h.plat, s.asce(), va, level).unwrap();
         let old = h.plat.read_u64(entry.addr);
@@ -528,7 +528,7 @@ fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_
 #[test]
 fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
     let h = host(64, true);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RW).unwrap();
     let entry = pgtable::walk_to(h.plat, s.asce(), 0x8000_0000, Level::Pud).unwrap();
     let old = h.plat.read_u64(entry.addr);
@@ -559,7 +559,7 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
 #[test]
 fn slow_path_takes_an_unaligned_start() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     let mut pages = [PhysAddr(0); 2];
     let flags = GupFlags::WRITE | GupFlags::POPULATE;

@@ -119,7 +119,7 @@ fn addr_end_static_and_folded() {
 fn folding_decisions_every_level_every_type() {
     let h = host(16, false);
     for ty in AsceType::ALL {
-        let mut s = AddressSpace::new(h.plat, h.frames, ty).unwrap();
+        let mut s = h.space(ty);
         let va = 0x7fff_f000;
         s.map(va, PhysAddr(0x10000), 1, Prot::RW).unwrap();
         let pgdp = pgd_offset(s.asce(), va);
@@ -145,7 +145,7 @@ fn folding_decisions_every_level_every_type() {
 #[test]
 fn unmap_and_protect_record_invalidations() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(0x100_7fff_f000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
     h.plat.flushes.borrow_mut().clear();
     s.protect(0x100_7fff_f000, 1, Prot::RO).unwrap();
@@ -170,7 +170,7 @@ fn unmap_and_protect_record_invalidations() {
 #[test]
 fn upgrade_keeps_translations_and_records_asce_change() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Segment).unwrap();
+    let mut s = h.space(AsceType::Segment);
     s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
     let old = s.asce();
     s.map(0xffff_ffff_ffff_f000, PhysAddr(0x21000), 1, Prot::RO).unwrap();
@@ -184,7 +184,7 @@ fn upgrade_keeps_translations_and_records_asce_change() {
 #[test]
 fn bad_requests_are_refused_without_change() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
     let before = (s.table_bytes(), h.frames.lock().free_count());
     assert_eq!(
@@ -229,7 +229,7 @@ fn bad_requests_are_refused_without_change() {
 #[test]
 fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
     let h = host(16, true);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     let base = 0x4_0000_0000 - 5 * PAGE_SIZE; // 5 pages below a 2 GiB boundary
     let taken = base + (5 + 256 + 17) * PAGE_SIZE; // in the range's third page table
     s.map(taken, PhysAddr(0x20000), 1, Prot::RW).unwrap();
@@ -296,7 +296,7 @@ fn corrupted_entries_are_reported_never_followed() {
         ("large bit without EDAT-1", Level::Pmd, |v| v | 0x400),
     ];
     for (name, level, f) in cases {
-        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+        let mut s = h.space(AsceType::Region3);
         s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
         let (at, old) = s.poke_entry(va, level, f).unwrap();
         assert!(matches!(s.lookup(va), Err(WalkError::BadEntry { .. })), "{name}");
@@ -359,7 +359,7 @@ fn debug_vm_pgtable_suite_on_host() {
 #[test]
 fn ptdump_output() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(0x100_7fff_0000, PhysAddr(0x40000), 16, Prot::RO).unwrap();
     let mut out = String::new();
     ptdump::ptdump(&s, &mut out).unwrap();
@@ -373,7 +373,7 @@ fn ptdump_output() {
 #[test]
 fn freed_tables_are_poisoned_after_walker_sync() {
     let h = host(16, false);
-    let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+    let mut s = h.space(AsceType::Region3);
     s.map(0x100_7fff_f000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     let pte = walk_to(h.plat, s.asce(), 0x100_7fff_f000, Level::Pte).unwrap();
     let seg = walk_to(h.plat, s.asce(), 0x100_7fff_f000, Level::Pmd).unwrap();
@@ -416,7 +416,7 @@ fn out_of_memory_during_map_changes_nothing() {
         (2, 1, base - 2 * PAGE_SIZE, 4, "the second page table of the range"),
     ];
     for (crsts, pts, va, n, what) in cases {
-        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region3).unwrap();
+        let mut s = h.space(AsceType::Region3);
         let held = squeeze(&h, crsts, pts);
         let before = tables_and_free(&h, &s);
         assert_eq!(
@@ -437,7 +437,7 @@ fn out_of_memory_during_map_changes_nothing() {
     // segment table: run out after one or two of them.
     let h = host(16, true);
     for spare in 0..3 {
-        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::Region1).unwrap();
+        let mut s = h.space(AsceType::Region1);
         let held = squeeze(&h, spare, 0);
         let before = tables_and_free(&h, &s);
         assert_eq!(

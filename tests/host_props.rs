@@ -126,7 +126,7 @@ proptest! {
     #[test]
     fn tables_follow_the_model(start_ty in 0..4usize, ops in prop::collection::vec(op(), 1..24)) {
         let h = host(8, true);
-        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::ALL[start_ty]).unwrap();
+        let mut s = h.space(AsceType::ALL[start_ty]);
         let mut model: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
         let mut large: BTreeMap<u64, (u64, Level)> = BTreeMap::new();
         let mut next_frame = 0x10_0000u64;
@@ -298,7 +298,7 @@ proptest! {
         k in 1..6u32,
     ) {
         let h = host(8, true);
-        let mut s = AddressSpace::new(h.plat, h.frames, AsceType::ALL[ty]).unwrap();
+        let mut s = h.space(AsceType::ALL[ty]);
         let mut next = 0x10_0000u64;
         // Where the range may start: a little below something mapped.
         let mut starts = Vec::new();

@@ -71,21 +71,17 @@ pub fn host(mib: u64, edat: bool) -> Host {
 pub type Space = AddressSpace<'static, HostPlatform>;
 
 impl Host {
+    /// A new, empty address space of type `ty` on this machine.
+    pub fn space(&self, ty: foldkern::mm::AsceType) -> Space {
+        AddressSpace::new(self.plat, self.frames, ty).unwrap()
+    }
     /// gup_fast with the invariant checked; unpins before returning. The walk is
     /// compiled twice (with and without the trace/invariant hooks) and the
     /// benchmark measures the plain one, so every call also runs that one and
     /// insists both pin the same frames and stop the same way.
     pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<PhysAddr>) {
-        let run = |checked: bool| {
-            let mut pages = vec![PhysAddr(0); n];
-            let g = GupFast::new(self.plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
-            let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
-            pages.truncate(o.pinned);
-            foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
-            (o, pages)
-        };
-        let (plain, plain_pages) = run(false);
-        let (o, pages) = run(true);
+        let (plain, plain_pages) = self.gup_once(self.plat, s, v, start, n, flags, false);
+        let (o, pages) = self.gup_once(self.plat, s, v, start, n, flags, true);
         assert_eq!(
             (plain.error, &plain_pages, plain.violations),
             (o.error, &pages, 0),
@@ -118,8 +114,23 @@ impl Host {
         n: usize,
         flags: GupFlags,
     ) -> (GupOutcome, Vec<PhysAddr>) {
+        self.gup_once(plat, s, v, start, n, flags, false)
+    }
+    /// One gup_fast call on `plat`, the invariant checked or not; unpins before
+    /// returning the outcome and the frames pinned.
+    #[allow(clippy::too_many_arguments)]
+    fn gup_once<P: Platform>(
+        &self,
+        plat: &P,
+        s: &Space,
+        v: Variant,
+        start: u64,
+        n: usize,
+        flags: GupFlags,
+        checked: bool,
+    ) -> (GupOutcome, Vec<PhysAddr>) {
         let mut pages = vec![PhysAddr(0); n];
-        let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(false);
+        let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
         foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
