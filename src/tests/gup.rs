@@ -28,7 +28,16 @@ pub struct Walk<'s> {
     pub stack: WalkStack,
 }
 
-impl Walk<'_> {
+impl<'s> Walk<'s> {
+    /// Walks of `space` with their entry copies in the frame `stack` (prepared
+    /// here, see [`WalkStack::new`]).
+    pub fn new(space: &'s Space, stack: PhysAddr) -> Self {
+        Walk {
+            space,
+            stack: WalkStack::new(&PLATFORM, stack),
+        }
+    }
+
     /// One gup_fast call with the invariant checker on; the pins are released
     /// again, the frames stay in `out[..pinned]`.
     pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [PhysAddr]) -> GupResult {
@@ -167,10 +176,7 @@ kernel_test!(
     fn seed_fixed_variants_pin_lrag_frames() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let w = Walk {
-            space: &s,
-            stack: WalkStack::new(&PLATFORM, f.get(3)),
-        };
+        let w = Walk::new(&s, f.get(3));
         let mut want = [PhysAddr(0); SEED_PAGES];
         check_eq!(
             lrag_frames(&s, SEED_START, SEED_PAGES, false, &mut want)?,
@@ -202,10 +208,7 @@ kernel_test!(
     fn seed_next_entry_pins_wrong_page() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;
-        let w = Walk {
-            space: &s,
-            stack: WalkStack::new(&PLATFORM, f.get(3)),
-        };
+        let w = Walk::new(&s, f.get(3));
         let mut pages = [PhysAddr(0); SEED_PAGES];
         let o = w.gup(
             Variant::NextEntry,
@@ -404,10 +407,7 @@ kernel_test!(
                 special: true,
             },
         )?;
-        let w = Walk {
-            space: &s,
-            stack: WalkStack::new(&PLATFORM, f.get(1)),
-        };
+        let w = Walk::new(&s, f.get(1));
         let mut pages = [PhysAddr(0); 1];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x1000, 1, GupFlags::empty(), &mut pages)?;
@@ -476,10 +476,7 @@ kernel_test!(
     fn walk_runs_with_interrupts_disabled() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let w = Walk {
-            space: &s,
-            stack: WalkStack::new(&PLATFORM, f.get(3)),
-        };
+        let w = Walk::new(&s, f.get(3));
         let mut pages = [PhysAddr(0); SEED_PAGES];
         // SAFETY: enabling external interruptions: CR0 enables only the SIGP
         // external-call/emergency subclasses, which nothing sends in this test.
@@ -570,10 +567,7 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         let r = (|| -> TestResult {
             s.map_large(0x100_0000, block, Level::Pmd, Prot::RW)?;
-            let w = Walk {
-                space: &s,
-                stack: WalkStack::new(&PLATFORM, f.get(0)),
-            };
+            let w = Walk::new(&s, f.get(0));
             let mut pages = [PhysAddr(0); 4];
             for v in Variant::FIXED {
                 let o = w.gup(v, 0x100_0000 + 0xfe000, 4, GupFlags::empty(), &mut pages)?;
@@ -599,10 +593,7 @@ kernel_test!(
         let f = Frames::new(1)?;
         let mut s = space(AsceType::Region3)?;
         s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO)?;
-        let w = Walk {
-            space: &s,
-            stack: WalkStack::new(&PLATFORM, f.get(0)),
-        };
+        let w = Walk::new(&s, f.get(0));
         let mut pages = [PhysAddr(0); 4];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x8000_0000, 4, GupFlags::empty(), &mut pages)?;

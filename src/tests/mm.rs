@@ -449,10 +449,7 @@ kernel_test!(
                 "{}: software walk gave {sw:?}",
                 c.name
             );
-            let w = super::gup::Walk {
-                space: &s,
-                stack: foldkern::gup::WalkStack::new(&PLATFORM, f.get(1)),
-            };
+            let w = super::gup::Walk::new(&s, f.get(1));
             let mut pages = [PhysAddr(0); 1];
             for v in foldkern::gup::Variant::ALL {
                 let o = w.gup(v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages)?;
