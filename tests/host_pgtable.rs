@@ -349,6 +349,28 @@ fn allocator_packs_and_detects_double_free() {
 }
 
 #[test]
+fn aligned_allocation_past_a_full_bitmap_word_stays_aligned() {
+    let h = host(4, false);
+    let mut f = h.frames.lock();
+    // Fill frames 0..64, one bitmap word (frame 0 is reserved, 1 holds the stack).
+    while !f.is_allocated(PhysAddr(63 * PAGE_SIZE)) {
+        f.alloc_frame().unwrap();
+    }
+    for (n, align) in [(1, 256), (1, 128), (2, 96), (3, 3), (1, 0)] {
+        let a = f.alloc_frames(n, align).unwrap();
+        let frame = (a.0 / PAGE_SIZE) as usize;
+        assert_eq!(
+            frame % align.max(1),
+            0,
+            "{n} frames aligned to {align} got frame {frame}"
+        );
+        assert!(frame >= 64, "{n} frames aligned to {align} got used frame {frame}");
+        f.free_frames(a, n).unwrap();
+        f.reset_hint();
+    }
+}
+
+#[test]
 fn debug_vm_pgtable_suite_on_host() {
     let h = host(32, false);
     let frame = h.frames.lock().alloc_frame().unwrap();

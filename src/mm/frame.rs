@@ -113,11 +113,12 @@ impl FrameAllocator {
     pub fn free_count(&self) -> usize {
         self.free
     }
-    /// Allocate `n` contiguous frames aligned to `align` frames.
+    /// Allocate `n` contiguous frames aligned to `align` frames (0 counts as 1).
     pub fn alloc_frames(&mut self, n: usize, align: usize) -> Result<PhysAddr, AllocError> {
         if self.free < n {
             return Err(AllocError::OutOfMemory);
         }
+        let align = align.max(1);
         let start = self.hint / align * align;
         let mut tried = 0;
         let mut f = start;
@@ -125,9 +126,13 @@ impl FrameAllocator {
             if f + n > self.nframes {
                 f = 0;
             }
-            if self.used[f / 64] == u64::MAX && f.is_multiple_of(64) && n <= 64 {
-                f += 64;
-                tried += 64;
+            if self.used[f / 64] == u64::MAX {
+                // Frame f and the rest of its bitmap word are in use: go on at
+                // the first aligned frame after the word.
+                let next = (f / 64 + 1) * 64;
+                let next = next.next_multiple_of(align);
+                tried += next - f;
+                f = next;
                 continue;
             }
             if (f..f + n).all(|i| !self.is_used(i)) {
