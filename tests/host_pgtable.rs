@@ -356,7 +356,7 @@ fn aligned_allocation_past_a_full_bitmap_word_stays_aligned() {
     while !f.is_allocated(PhysAddr(63 * PAGE_SIZE)) {
         f.alloc_frame().unwrap();
     }
-    for (n, align) in [(1, 256), (1, 128), (2, 96), (3, 3), (1, 0)] {
+    for (n, align) in [(1, 256), (1, 128), (2, 96), (3, 3), (1, 0), (0, 64)] {
         let a = f.alloc_frames(n, align).unwrap();
         let frame = (a.0 / PAGE_SIZE) as usize;
         assert_eq!(

@@ -123,7 +123,7 @@ impl FrameAllocator {
         let mut tried = 0;
         let mut f = start;
         while tried < self.nframes + align {
-            if f + n > self.nframes {
+            if f + n.max(1) > self.nframes {
                 f = 0;
             }
             if self.used[f / 64] == u64::MAX {
