@@ -505,3 +505,185 @@ fn release(h: &common::Host, held: Vec<PhysAddr>) {
 fn tables_and_free(h: &common::Host, s: &common::Space) -> (u64, (u64, u64), usize) {
     (s.table_bytes(), s.table_counts(), h.frames.lock().free_count())
 }
+
+/// The edges of every ASCE type and of memory: the last byte a type translates
+/// maps without an upgrade (no ASCE change, no TLB purge), the last frame of
+/// memory maps and the frame after it does not, and the exception DAT must raise
+/// near the mapped page is the one of the first entry missing on the way down.
+#[test]
+fn edges_of_each_asce_type_and_of_memory() {
+    let h = host(16, false);
+    let last_frame = PhysAddr(h.plat.mem_end().0 - PAGE_SIZE);
+    for ty in AsceType::ALL {
+        let mut s = h.space(ty);
+        let last = ty.last_addr();
+        h.plat.flushes.borrow_mut().clear();
+        s.map(last & !(PAGE_SIZE - 1), last_frame, 1, Prot::RW).unwrap();
+        assert_eq!(s.asce_type(), ty, "{ty:?}: mapping its last page upgraded it");
+        assert!(
+            !h.plat
+                .flushes
+                .borrow()
+                .iter()
+                .any(|f| matches!(f, Flush::AsceChanged(..))),
+            "{ty:?}: mapping inside its range changed the ASCE: {:?}",
+            h.plat.flushes.borrow()
+        );
+        let t = s.lookup(last).unwrap().expect("the last byte translates");
+        assert_eq!(t.pa, PhysAddr(last_frame.0 | 0xfff), "{ty:?}");
+        assert_eq!(s.expected_exception(last).unwrap(), None, "{ty:?}");
+        assert_eq!(s.expected_exception(last - PAGE_SIZE).unwrap(), Some(0x11), "{ty:?}");
+        // One entry down at each level from the segment to the top: that entry
+        // is the first invalid one (all lower index bits of `last` are ones).
+        let mut l = Level::Pmd;
+        loop {
+            assert_eq!(
+                s.expected_exception(last - l.size()).unwrap(),
+                Some(l.translation_exception()),
+                "{ty:?}: {} entry below the last",
+                l.hw_name()
+            );
+            if l == ty.top() {
+                break;
+            }
+            l = l.above().unwrap();
+        }
+        if ty != AsceType::Region1 {
+            assert_eq!(s.expected_exception(last + 1).unwrap(), Some(0x38), "{ty:?}: ASCE-type");
+            assert!(s.lookup(last + 1).unwrap().is_none(), "{ty:?}");
+        }
+        assert_eq!(
+            s.map(0, h.plat.mem_end(), 1, Prot::RW),
+            Err(MapError::FrameOutsideMemory(h.plat.mem_end()))
+        );
+    }
+}
+
+/// A large frame must have both its virtual and its physical address aligned to
+/// its size; the error names the misaligned one.
+#[test]
+fn large_frames_refuse_either_misalignment_by_name() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    let (va, pa) = (0x4000_0000u64, PhysAddr(0x20_0000));
+    assert_eq!(
+        s.map_large(va, PhysAddr(pa.0 + PAGE_SIZE), Level::Pmd, Prot::RW),
+        Err(MapError::Misaligned(pa.0 + PAGE_SIZE))
+    );
+    assert_eq!(
+        s.map_large(va + PAGE_SIZE, pa, Level::Pmd, Prot::RW),
+        Err(MapError::Misaligned(va + PAGE_SIZE))
+    );
+    assert_eq!(
+        s.map_large(va + (1 << 20), PhysAddr(0), Level::Pud, Prot::RW),
+        Err(MapError::Misaligned(va + (1 << 20)))
+    );
+    assert_eq!(s.table_bytes(), 16384, "a refused map_large added tables");
+    s.map_large(va, pa, Level::Pmd, Prot::RW).unwrap();
+    assert_eq!(s.lookup(va + 0x1234).unwrap().unwrap().pa, PhysAddr(pa.0 + 0x1234));
+}
+
+/// Unmapping part of a page table invalidates exactly the pages that were
+/// mapped (one IPTE each, none for holes); unmapping a whole page table clears
+/// it without any IPTE and unhooks it with one IDTE, which purges them all.
+#[test]
+fn unmap_invalidates_each_mapped_page_once_or_the_whole_table_at_once() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Segment);
+    for va in [0x1000, 0x3000, 0x8000] {
+        s.map(va, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    }
+    s.map(1 << 20, PhysAddr(0x20000), 256, Prot::RW).unwrap();
+    let pto = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap().base;
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(0x1000, 3).unwrap();
+    assert_eq!(
+        h.plat.flushes.borrow()[..],
+        [Flush::Ipte(pto, VirtAddr(0x1000)), Flush::Ipte(pto, VirtAddr(0x3000))],
+        "partial unmap over a hole"
+    );
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(1 << 20, 256).unwrap();
+    let f = h.plat.flushes.borrow().clone();
+    assert!(!f.iter().any(|x| matches!(x, Flush::Ipte(..))), "{f:?}");
+    assert_eq!(
+        f.iter().filter(|x| matches!(x, Flush::Idte(_, Level::Pmd, _))).count(),
+        1,
+        "{f:?}"
+    );
+    assert!(s.lookup(1 << 20).unwrap().is_none() && s.lookup(0x8000).unwrap().is_some());
+    // Tables freed by one unmap wait for lockless walkers once, together
+    // (Linux's mmu_gather table batch), not once each.
+    for seg in 2..5u64 {
+        s.map(seg << 20, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    }
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(2 << 20, 3 * 256).unwrap();
+    let f = h.plat.flushes.borrow().clone();
+    assert_eq!(f.iter().filter(|x| matches!(x, Flush::Idte(..))).count(), 3, "{f:?}");
+    assert_eq!(f.iter().filter(|x| **x == Flush::Sync).count(), 1, "{f:?}");
+}
+
+/// Dropping a space frees every table it has, whatever its type and whatever
+/// maps its pages (4 KiB pages in several tables, 1 MiB and 2 GiB frames).
+#[test]
+fn dropping_a_space_frees_every_table() {
+    let h = host(16, true);
+    let free = h.frames.lock().free_count();
+    for ty in AsceType::ALL {
+        let mut s = h.space(ty);
+        s.map(0x1000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+        s.map(0x7ff0_0000, PhysAddr(0x10000), 1, Prot::RO).unwrap();
+        s.map_large(0x4000_0000, PhysAddr(0x10_0000), Level::Pmd, Prot::RW)
+            .unwrap();
+        if ty != AsceType::Segment {
+            s.map(ty.last_addr() & !0xfff, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+            s.map_large(1 << 32, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+        }
+        assert_eq!(s.asce_type(), ty);
+        assert!(h.frames.lock().free_count() < free);
+        drop(s);
+        assert_eq!(h.frames.lock().free_count(), free, "{ty:?}: tables leaked");
+    }
+}
+
+/// An upgrade that needs several new top tables and gets only some changes
+/// nothing: same ASCE, the tables it did get go back.
+#[test]
+fn out_of_memory_part_way_through_an_upgrade_changes_nothing() {
+    let h = host(16, false);
+    for (ty, spare) in [(AsceType::Segment, 1), (AsceType::Segment, 2), (AsceType::Region3, 1)] {
+        let mut s = h.space(ty);
+        s.map(0x1000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        let asce = s.asce();
+        let held = squeeze(&h, spare, 0);
+        let before = tables_and_free(&h, &s);
+        assert_eq!(
+            s.map(u64::MAX & !0xfff, PhysAddr(0x10000), 1, Prot::RW),
+            Err(MapError::NoMemory),
+            "{ty:?} with {spare} spare CRSTs"
+        );
+        assert_eq!(s.asce(), asce);
+        assert_eq!(tables_and_free(&h, &s), before, "{ty:?} with {spare} spare CRSTs");
+        assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, PhysAddr(0x10000));
+        release(&h, held);
+    }
+}
+
+/// `poke_entry` for a level the path does not have (a folded one) refuses and
+/// names the last entry the walk read.
+#[test]
+fn poke_entry_refuses_a_level_not_on_the_path() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Segment);
+    s.map(0x1000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
+    match s.poke_entry(0x1000, Level::Pud, |v| v ^ 1) {
+        Err(WalkError::BadEntry { at, val, why }) => {
+            assert_eq!((at, why), (ptep, "no table of that level on the path"));
+            assert_eq!(val, read_entry(h.plat, ptep).unwrap());
+        }
+        r => panic!("{r:?}"),
+    }
+    assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, PhysAddr(0x10000));
+}
