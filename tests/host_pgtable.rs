@@ -659,7 +659,7 @@ fn out_of_memory_part_way_through_an_upgrade_changes_nothing() {
         let held = squeeze(&h, spare, 0);
         let before = tables_and_free(&h, &s);
         assert_eq!(
-            s.map(u64::MAX & !0xfff, PhysAddr(0x10000), 1, Prot::RW),
+            s.map(!0xfff, PhysAddr(0x10000), 1, Prot::RW),
             Err(MapError::NoMemory),
             "{ty:?} with {spare} spare CRSTs"
         );
