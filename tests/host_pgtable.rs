@@ -4,6 +4,7 @@
 //! debug_vm_pgtable suite.
 mod common;
 use common::host;
+use foldkern::gup::fast::GUARD;
 use foldkern::gup::{GupFlags, Variant};
 use foldkern::mm::entry::*;
 use foldkern::mm::host::Flush;
@@ -319,11 +320,36 @@ fn host_arena_reports_stray_access() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(PhysAddr(1 << 20))));
     assert!(r.is_err(), "a read beyond the arena must be reported");
     // A walker pointer off its object is refused before any read happens.
-    let p = EntryPtr::table(Level::Pte, PhysAddr(0x1000), 255).add(1);
-    assert!(matches!(
-        read_entry(h.plat, p),
-        Err(WalkError::OffObject { word: None, .. })
-    ));
+    for p in [
+        EntryPtr::table(Level::Pte, PhysAddr(0x1000), 255).add(1),
+        EntryPtr::table(Level::Pmd, PhysAddr(0x4000), 0).add(-1),
+    ] {
+        assert_eq!(read_entry(h.plat, p), Err(WalkError::OffObject { ptr: p, word: None }));
+    }
+    // Off a stack copy, the walker's own guard words just after it are shown
+    // (what the pre-fix walk would have taken for an entry); nothing before it.
+    let copy = EntryPtr::stack_copy(Level::Pud, h.stack.slot(Level::Pgd));
+    let guard = |p: EntryPtr| GUARD | ((p.addr.0 - h.stack.base.0) / 8);
+    for (n, shown) in [(1, true), (7, true), (8, false), (-1, false)] {
+        let p = copy.add(n);
+        let word = shown.then(|| guard(p));
+        assert_eq!(
+            read_entry(h.plat, p),
+            Err(WalkError::OffObject { ptr: p, word }),
+            "copy{n:+}"
+        );
+    }
+    assert_eq!(
+        copy.add(1).to_string(),
+        format!(
+            "{:#x} (stack copy of a region-third entry, +8 bytes past it)",
+            copy.addr.0 + 8
+        )
+    );
+    assert_eq!(
+        copy.to_string(),
+        format!("{:#x} (stack copy of a region-third entry)", copy.addr.0)
+    );
 }
 
 #[test]

@@ -186,9 +186,10 @@ impl fmt::Display for WalkError {
 #[inline]
 pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, WalkError> {
     if !ptr.in_bounds() {
-        // The words around a stack copy are the walker's own guard words: safe to
-        // show. Beyond a real table lies somebody else's memory: do not touch it.
-        let word = if ptr.is_copy() && ptr.index().unsigned_abs() < 8 {
+        // The words just after a stack copy (where `pXdp++` goes) are the walker's
+        // own guard words: safe to show. Before it, or beyond a real table, lies
+        // somebody else's memory: do not touch it.
+        let word = if ptr.is_copy() && (1..8).contains(&ptr.index()) {
             Some(p.read_u64(ptr.addr))
         } else {
             None
