@@ -285,19 +285,50 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
 
 #[test]
 fn corrupted_entries_are_reported_never_followed() {
-    let h = host(16, false);
     let va = 0x100_7fff_f000;
-    // (what, the level of the corrupted entry, how its value is corrupted)
-    type Corruption = (&'static str, Level, fn(u64) -> u64);
-    let cases: [Corruption; 5] = [
-        ("wrong table type", Level::Pud, |v| (v & !0x0c) | 0x08),
-        ("table length too short", Level::Pud, |v| v & !3),
-        ("PTE bit 0x800", Level::Pte, |v| v | 0x800),
-        ("origin outside memory", Level::Pmd, |v| (v & 0x7ff) | (64 << 20)),
-        ("large bit without EDAT-1", Level::Pmd, |v| v | 0x400),
+    const END: u64 = 16 << 20; // the end of the hosts' memory
+                           // (what, EDAT on the host, the space, the level of the corrupted entry, how
+                           // its value is corrupted)
+    type Corruption = (&'static str, bool, AsceType, Level, fn(u64) -> u64);
+    let cases: [Corruption; 8] = [
+        ("wrong table type", false, AsceType::Region3, Level::Pud, |v| {
+            (v & !0x0c) | 0x08
+        }),
+        ("table length too short", false, AsceType::Region3, Level::Pud, |v| {
+            v & !3
+        }),
+        ("PTE bit 0x800", false, AsceType::Region3, Level::Pte, |v| v | 0x800),
+        ("origin outside memory", false, AsceType::Region3, Level::Pmd, |v| {
+            (v & 0x7ff) | (64 << 20)
+        }),
+        (
+            "page-table origin at the end of memory",
+            false,
+            AsceType::Region3,
+            Level::Pmd,
+            |v| (v & 0x7ff) | END,
+        ),
+        (
+            "segment-table origin at the end of memory",
+            false,
+            AsceType::Region3,
+            Level::Pud,
+            |v| (v & 0xfff) | END,
+        ),
+        ("large bit without EDAT-1", false, AsceType::Region3, Level::Pmd, |v| {
+            v | 0x400
+        }),
+        (
+            "large bit on a region-second entry",
+            true,
+            AsceType::Region2,
+            Level::P4d,
+            |v| v | 0x400,
+        ),
     ];
-    for (name, level, f) in cases {
-        let mut s = h.space(AsceType::Region3);
+    for (name, edat, ty, level, f) in cases {
+        let h = host(16, edat);
+        let mut s = h.space(ty);
         s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
         let (at, old) = s.poke_entry(va, level, f).unwrap();
         assert!(matches!(s.lookup(va), Err(WalkError::BadEntry { .. })), "{name}");
