@@ -105,6 +105,61 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 
+/// What gup_fast leaves, the locked walk finishes: with FOLL_POPULATE a hole in
+/// the middle is faulted in (a zeroed frame) and every page ends up pinned once;
+/// without it, a range whose first page is unmapped is `-EFAULT` with nothing
+/// pinned; and asking for no pages pins nothing and is no error.
+#[test]
+fn get_user_pages_fast_finishes_in_the_slow_path() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    let va = 0x4000_0000;
+    s.map(va, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+    s.map(va + 3 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RW).unwrap();
+    let gup = |s: &mut common::Space, start: u64, n: usize, flags: GupFlags, pages: &mut [PhysAddr]| {
+        let frames = flags.contains(GupFlags::POPULATE).then_some(h.frames);
+        get_user_pages_fast(
+            s,
+            frames,
+            h.pagemap,
+            h.stack,
+            Variant::OffsetLockless,
+            start,
+            n,
+            flags,
+            pages,
+        )
+    };
+    let mut pages = [PhysAddr(0); 4];
+    let (n, fast) = gup(&mut s, va, 4, GupFlags::POPULATE, &mut pages).unwrap();
+    assert_eq!((n, fast.pinned), (4, 2), "the fast walk stops at the hole");
+    let hole = s
+        .lookup(va + 2 * PAGE_SIZE)
+        .unwrap()
+        .expect("the hole was populated")
+        .pa;
+    assert_eq!(pages, [PhysAddr(0x10000), PhysAddr(0x11000), hole, PhysAddr(0x13000)]);
+    assert!((0..PAGE_SIZE).step_by(8).all(|o| h.plat.read_u64(hole.add(o)) == 0));
+    assert!(pages.iter().all(|&f| h.pagemap.pins(f) == 1));
+    unpin_user_pages(h.pagemap, &pages).unwrap();
+
+    let unmapped = va + 8 * PAGE_SIZE;
+    assert_eq!(
+        gup(&mut s, unmapped, 2, GupFlags::empty(), &mut pages).map(|(n, _)| n),
+        Err(GupError::Fault(unmapped))
+    );
+    assert_eq!(
+        gup_locked(&mut s, None, h.pagemap, unmapped, 2, GupFlags::empty(), &mut pages),
+        Err(GupError::Fault(unmapped))
+    );
+    assert_eq!(gup(&mut s, va, 0, GupFlags::empty(), &mut pages).map(|(n, _)| n), Ok(0));
+    assert_eq!(
+        gup_locked(&mut s, None, h.pagemap, unmapped, 0, GupFlags::empty(), &mut pages),
+        Ok(0)
+    );
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
 #[test]
 fn large_frames_edat1_and_edat2() {
     let h = host(64, true);

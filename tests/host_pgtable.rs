@@ -287,8 +287,8 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
 fn corrupted_entries_are_reported_never_followed() {
     let va = 0x100_7fff_f000;
     const END: u64 = 16 << 20; // the end of the hosts' memory
-                           // (what, EDAT on the host, the space, the level of the corrupted entry, how
-                           // its value is corrupted)
+                               // (what, EDAT on the host, the space, the level of the corrupted entry, how
+                               // its value is corrupted)
     type Corruption = (&'static str, bool, AsceType, Level, fn(u64) -> u64);
     let cases: [Corruption; 8] = [
         ("wrong table type", false, AsceType::Region3, Level::Pud, |v| {
