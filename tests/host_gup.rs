@@ -5,6 +5,7 @@ mod common;
 use common::{host, store_after, Host};
 use foldkern::gup::*;
 use foldkern::mm::entry::{PteBits, RegionBits};
+use foldkern::mm::pgtable::walk_to;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::*;
 
@@ -47,6 +48,102 @@ fn seed_scenario_each_variant() {
     );
     assert!(o.violations > 0);
     assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// The trace names every entry the walk reads, in order: for the seed range in
+/// a region-third space under `offset_lockless`, the region-third entry three
+/// times (pgd, then the folded p4d and pud levels re-read it through the same
+/// real pointer), its segment entry and PTE, then `pudp++` to the next
+/// region-third entry and down again. Tracing alone does not check the walk
+/// invariant: with checking off, even next_entry's wrong step counts nothing.
+#[test]
+fn the_trace_names_every_entry_read_in_order() {
+    let h = host(16, false);
+    let s = seed_space(&h, true);
+    let mut steps = Vec::new();
+    let mut pages = [PhysAddr(0); 2];
+    let mut record = |st: &Step| steps.push(*st);
+    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(g, SEED, 2, GupFlags::empty(), &mut pages);
+    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    assert_eq!((o.pinned, o.error, o.violations), (2, None, 0));
+    let levels: Vec<Level> = steps.iter().map(|st| st.level).collect();
+    use Level::*;
+    assert_eq!(levels, [Pgd, P4d, Pud, Pmd, Pte, Pud, Pmd, Pte]);
+    let next = SEED + PAGE_SIZE;
+    for (i, ty, addr) in [
+        (0, Pud, SEED),
+        (3, Pmd, SEED),
+        (4, Pte, SEED),
+        (5, Pud, next),
+        (7, Pte, next),
+    ] {
+        let st = &steps[i];
+        assert_eq!(
+            (st.ptr, st.addr),
+            (walk_to(h.plat, s.asce(), addr, ty).unwrap(), addr),
+            "step {i}"
+        );
+        assert_eq!(st.val, h.plat.read_u64(st.ptr.addr), "step {i}");
+    }
+    assert!(steps[..3].iter().all(|st| st.ptr == steps[0].ptr && !st.ptr.is_copy()));
+    assert_eq!(steps[5].ptr, steps[2].ptr.add(1), "pudp++ on the real table");
+    assert_eq!((steps[2].next, steps[7].next), (next, next + PAGE_SIZE));
+    let text: Vec<String> = steps.iter().map(|st| st.to_string()).collect();
+    assert!(
+        text[0].starts_with("pgd addr 0x001007ffff000 next 0x0010080001000 entry")
+            && text[0].contains("(region-third entry) via"),
+        "{}",
+        text[0]
+    );
+    assert!(
+        text[3].starts_with("pmd ") && text[3].contains("(segment entry)"),
+        "{}",
+        text[3]
+    );
+
+    let mut steps = 0;
+    let mut count = |_: &Step| steps += 1;
+    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::NextEntry)
+        .checked(false)
+        .traced(&mut count);
+    let o = gup_fast(g, SEED, 2, GupFlags::empty(), &mut pages);
+    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    assert_eq!((o.pinned, o.violations, o.first_violation), (2, 0, None));
+    assert!(steps > 0);
+    assert_eq!(Variant::from_name(Variant::NextEntry.name()), Some(Variant::NextEntry));
+    assert_eq!(Variant::from_name("next-entry"), None);
+}
+
+/// A corrupt entry stops the whole walk, even where the range goes on past what
+/// that entry maps: a range across a region-first (8 PiB) or region-second
+/// (4 TiB) boundary whose first part has a bad region-second or region-third
+/// entry pins nothing, although the part after the boundary is mapped.
+#[test]
+fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
+    let h = host(16, false);
+    for (ty, boundary, level) in [
+        (AsceType::Region1, 1u64 << 53, Level::P4d),
+        (AsceType::Region1, 1 << 42, Level::Pud),
+        (AsceType::Region2, 1 << 42, Level::Pud),
+        (AsceType::Region3, 1 << 31, Level::Pmd),
+    ] {
+        let mut s = h.space(ty);
+        let start = boundary - PAGE_SIZE;
+        s.map(start, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+        // A reserved bit of a region entry; table-type bits in a segment entry.
+        let bad = if level == Level::Pmd { 0x04 } else { 0x800 };
+        let (at, old) = s.poke_entry(start, level, |v| v | bad).unwrap();
+        for v in Variant::FIXED {
+            let (o, pages) = h.gup(&s, v, start, 2, GupFlags::empty());
+            assert!(
+                pages.is_empty() && matches!(o.error, Some(WalkError::BadEntry { at: a, .. }) if a == at),
+                "{ty:?} bad {} entry before {boundary:#x}, {v:?}: {o:?} {pages:?}",
+                level.hw_name()
+            );
+        }
+        h.plat.write_u64(at.addr, old);
+    }
 }
 
 #[test]
