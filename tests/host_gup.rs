@@ -102,6 +102,20 @@ fn the_trace_names_every_entry_read_in_order() {
         text[3]
     );
 
+    // PTEs are traced up to and including the one that stops the walk.
+    let mut s = h.space(AsceType::Segment);
+    s.map(0x10_0000, PhysAddr(0x10000), 3, Prot::RW).unwrap();
+    s.map(0x10_4000, PhysAddr(0x14000), 1, Prot::RW).unwrap();
+    let mut ptes = Vec::new();
+    let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
+    let mut pages = [PhysAddr(0); 5];
+    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
+    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    assert_eq!((o.pinned, ptes), (3, vec![0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]));
+
+    let mut pages = [PhysAddr(0); 2];
+    let s = seed_space(&h, true);
     let mut steps = 0;
     let mut count = |_: &Step| steps += 1;
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::NextEntry)
