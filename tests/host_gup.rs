@@ -716,6 +716,16 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
         (0, None),
         "pins of an entry that changed are dropped"
     );
+    // The walk stops at the first subpage without a struct page: nothing after
+    // it is pinned, even where the range goes on into the next mapping.
+    s.map(0x1_0000_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    let from = 0x8000_0000 + (64 << 20) - PAGE_SIZE;
+    let n = ((0x1_0000_1000 - from) / PAGE_SIZE) as usize;
+    let (o, p) = h.gup_on(h.plat, &s, v, from, n, GupFlags::empty());
+    assert_eq!(
+        (o.pinned, o.error, p),
+        (1, None, vec![PhysAddr((64 << 20) - PAGE_SIZE)])
+    );
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 
