@@ -653,27 +653,99 @@ fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_
     let h = host(64, true);
     // (space, where, level of the large entry, its frame, variant, reads of the
     // real entry by an undisturbed walk, pages pinned when it is invalidated after
-    // the walker's last read of it before the pins)
+    // the walker's last read of it before the pins, where the four pages start)
     let (seg, r3) = (AsceType::Segment, AsceType::Region3);
+    // Inside the frame, or its last two pages and two 4 KiB pages of the next
+    // segment: a dropped pin must stop the walk, not skip to the next mapping.
+    let (inside, across) = (0x2000, (1 << 20) - 0x2000);
     let cases = [
-        (seg, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), OffsetLockless, 5, 0),
-        (seg, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), AddrEndFolded, 1, 4),
-        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), OffsetLockless, 4, 0),
-        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), AddrEndFolded, 1, 4),
-        (r3, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), OffsetLockless, 2, 0),
-        (r3, 0x10_0000, Level::Pmd, PhysAddr(0x10_0000), AddrEndFolded, 2, 0),
+        (
+            seg,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            OffsetLockless,
+            5,
+            0,
+            inside,
+        ),
+        (
+            seg,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            AddrEndFolded,
+            1,
+            4,
+            inside,
+        ),
+        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), OffsetLockless, 4, 0, inside),
+        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), AddrEndFolded, 1, 4, inside),
+        (
+            r3,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            OffsetLockless,
+            2,
+            0,
+            inside,
+        ),
+        (
+            r3,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            AddrEndFolded,
+            2,
+            0,
+            inside,
+        ),
+        (
+            seg,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            OffsetLockless,
+            5,
+            0,
+            across,
+        ),
+        (
+            seg,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            AddrEndFolded,
+            1,
+            4,
+            across,
+        ),
+        (
+            r3,
+            0x10_0000,
+            Level::Pmd,
+            PhysAddr(0x10_0000),
+            OffsetLockless,
+            2,
+            0,
+            across,
+        ),
     ];
-    for (ty, va, level, frame, v, reads, pinned) in cases {
-        let what = format!("{v:?}, large {} entry in a {ty:?} space", level.name());
+    for (ty, va, level, frame, v, reads, pinned, off) in cases {
+        let what = format!("{v:?}, large {} entry in a {ty:?} space, +{off:#x}", level.name());
         let mut s = h.space(ty);
         s.map_large(va, frame, level, Prot::RW).unwrap();
+        if off == across {
+            s.map(va + (1 << 20), PhysAddr(0x40_0000), 2, Prot::RW).unwrap();
+        }
         let entry = pgtable::walk_to(h.plat, s.asce(), va, level).unwrap();
         let old = h.plat.read_u64(entry.addr);
-        let start = va + 0x2000;
+        let start = va + off;
         let t = RacingWrite::counting(h.plat, entry.addr);
         let (o, p) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
         assert_eq!((o.pinned, t.reads()), (4, reads), "{what}: undisturbed");
-        assert_eq!(p[0], frame.add(0x2000), "{what}");
+        assert_eq!(p[0], frame.add(off), "{what}");
         // Its re-check reads the real entry last unless it reads a copy.
         let last_before_pins = if pinned == 0 { reads - 1 } else { reads };
         let t = store_after(h.plat, entry.addr, last_before_pins, old | RegionBits::I.bits());
