@@ -4,8 +4,8 @@
     scripts/mutants.py src/mm/space.rs [src/gup/fast.rs ...]
 
 Works on a scratch clone (target/mutants/repo) of the committed tree, never on
-the working tree. For each line of each file (comments, attributes, asserts and
-format strings skipped) it applies one operator change at a time (== and !=,
+the working tree. For each line of each file (comments, attributes, asserts, string
+lines and format strings skipped) it applies one operator change at a time (== and !=,
 < and <=, > and >=, && and ||, `if !x` to `if x`, + 1 and - 1, true and false),
 runs the host tests (`cargo test --test host_pgtable --test host_gup --test
 host_props`, about 3 s each) and prints every mutant they did NOT catch.
@@ -27,7 +27,7 @@ TESTS = 'cargo test -q --test host_pgtable --test host_gup --test host_props'
 
 def skipped(line):
     s = line.strip()
-    return (s.startswith('//') or s.startswith('#[') or 'assert' in s
+    return (s.startswith('//') or s.startswith('#[') or s.startswith('"') or 'assert' in s
             or 'write!(' in s or 'println!' in s or 'format_args' in s)
 
 
