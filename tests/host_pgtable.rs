@@ -5,7 +5,7 @@
 mod common;
 use common::host;
 use foldkern::gup::fast::GUARD;
-use foldkern::gup::{GupFlags, Variant};
+use foldkern::gup::{get_user_pages_fast, GupError, GupFlags, Variant};
 use foldkern::mm::entry::*;
 use foldkern::mm::host::Flush;
 use foldkern::mm::pgtable::*;
@@ -290,7 +290,7 @@ fn corrupted_entries_are_reported_never_followed() {
                                // (what, EDAT on the host, the space, the level of the corrupted entry, how
                                // its value is corrupted)
     type Corruption = (&'static str, bool, AsceType, Level, fn(u64) -> u64);
-    let cases: [Corruption; 8] = [
+    let cases: [Corruption; 9] = [
         ("wrong table type", false, AsceType::Region3, Level::Pud, |v| {
             (v & !0x0c) | 0x08
         }),
@@ -325,6 +325,13 @@ fn corrupted_entries_are_reported_never_followed() {
             Level::P4d,
             |v| v | 0x400,
         ),
+        (
+            "1 MiB frame at the end of memory",
+            true,
+            AsceType::Region3,
+            Level::Pmd,
+            |_| END | 0x400,
+        ),
     ];
     for (name, edat, ty, level, f) in cases {
         let h = host(16, edat);
@@ -342,6 +349,41 @@ fn corrupted_entries_are_reported_never_followed() {
         // Put it back so the space frees cleanly.
         h.plat.write_u64(at.addr, old);
     }
+    // A valid PTE whose frame lies outside memory is corrupt too. gup_fast just
+    // stops there (no struct page: Linux's fast path falls back), and the slow
+    // path, which checks every entry, names it.
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    let (at, old) = s.poke_entry(va, Level::Pte, |v| (v & 0xfff) | END).unwrap();
+    let outside = |e: &WalkError| {
+        matches!(
+            e,
+            WalkError::BadEntry {
+                why: "frame outside memory",
+                ..
+            }
+        )
+    };
+    assert!(matches!(s.lookup(va), Err(ref e) if outside(e)), "{:?}", s.lookup(va));
+    for v in Variant::FIXED {
+        let (o, pages) = h.gup(&s, v, va, 1, GupFlags::empty());
+        assert!(pages.is_empty() && o.error.is_none(), "{v:?} {o:?}");
+        let mut pages = [PhysAddr(0)];
+        let r = get_user_pages_fast(
+            &mut s,
+            None,
+            h.pagemap,
+            h.stack,
+            v,
+            va,
+            1,
+            GupFlags::empty(),
+            &mut pages,
+        );
+        assert!(matches!(r, Err(GupError::Walk(ref e)) if outside(e)), "{v:?} {r:?}");
+    }
+    h.plat.write_u64(at.addr, old);
 }
 
 #[test]
@@ -403,6 +445,49 @@ fn allocator_packs_and_detects_double_free() {
     assert_eq!(crst.0 % 16384, 0);
     f.free_crst(crst).unwrap();
     assert_eq!(f.free_crst(crst), Err(AllocError::DoubleFree(crst)));
+}
+
+/// The allocator's edges: every frame can be allocated, the last one and the
+/// last free one included; reserved frames are never handed out; frees of
+/// misaligned or out-of-range addresses are refused by name; too little
+/// bitmap storage is refused at construction.
+#[test]
+fn allocator_hands_out_every_frame_and_refuses_bad_frees() {
+    let h = host(1, false);
+    let mut f = h.frames.lock();
+    let n = f.total_frames();
+    let end = PhysAddr(n as u64 * PAGE_SIZE);
+    assert!(f.is_allocated(PhysAddr(0)), "frame 0 is reserved");
+    assert!(!f.is_allocated(end), "past the end is not allocated");
+    f.reserve(PhysAddr(0x8000), PhysAddr(0xa001));
+    assert!((8..11).all(|i| f.is_allocated(PhysAddr(i * PAGE_SIZE))) && !f.is_allocated(PhysAddr(0xb000)));
+    let free = f.free_count();
+    let got: Vec<PhysAddr> = std::iter::from_fn(|| f.alloc_frame().ok()).collect();
+    assert_eq!(
+        (got.len(), f.free_count()),
+        (free, 0),
+        "every free frame, the last one too"
+    );
+    assert!(got.contains(&PhysAddr(end.0 - PAGE_SIZE)), "the last frame of memory");
+    assert!(
+        !got.iter().any(|a| (8..11).contains(&(a.0 / PAGE_SIZE))),
+        "a reserved frame was handed out"
+    );
+    for a in &got {
+        f.free_frame(*a).unwrap();
+    }
+    for bad in [PhysAddr(0x20800), end] {
+        assert_eq!(f.free_frames(bad, 1), Err(AllocError::BadAddress(bad)));
+    }
+    for bad in [PhysAddr(0x20c00), end] {
+        assert_eq!(f.free_pt(bad), Err(AllocError::BadAddress(bad)));
+    }
+    assert_eq!(f.free_count(), free);
+    drop(f);
+    let small = std::panic::catch_unwind(|| {
+        FrameAllocator::new(128, Box::leak(Box::new([0u64; 2])), Box::leak(Box::new([0u64; 3])))
+    });
+    assert!(small.is_err(), "128 frames need 4 words of page-table bits");
 }
 
 #[test]
