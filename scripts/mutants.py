@@ -8,7 +8,8 @@ the working tree. For each line of each file (comments, attributes, asserts, str
 lines and format strings skipped) it applies one operator change at a time (== and !=,
 < and <=, > and >=, && and ||, `if !x` to `if x`, + 1 and - 1, true and false),
 runs the host tests (`cargo test --test host_pgtable --test host_gup --test
-host_props`, about 3 s each) and prints every mutant they did NOT catch.
+host_props`, about 3 s each; a run still going after two minutes counts as
+caught) and prints every mutant they did NOT catch.
 Mutants that do not compile are not counted. A survivor is either a test gap
 or an equivalent mutant (the change cannot alter behaviour); docs/debugging.md
 lists the known equivalent ones. The kernel-only code (src/arch, src/tests)
@@ -16,6 +17,7 @@ is not covered: its tests boot QEMU, which is too slow per mutant.
 """
 import os
 import re
+import signal
 import subprocess
 import sys
 
@@ -23,6 +25,10 @@ OPS = [(' == ', ' != '), (' != ', ' == '), (' < ', ' <= '), (' <= ', ' < '), (' 
        (' >= ', ' > '), (' && ', ' || '), (' || ', ' && '), ('if !', 'if '), (' + 1', ' - 1'),
        (' - 1', ' + 1'), ('true', 'false'), ('false', 'true')]
 TESTS = 'cargo test -q --test host_pgtable --test host_gup --test host_props'
+# A mutant can make a walk run (nearly) forever: that counts as caught. Failing
+# property tests are not shrunk: whether they fail is all that matters here.
+TIMEOUT = 120
+ENV = dict(os.environ, PROPTEST_MAX_SHRINK_ITERS='0')
 
 
 def skipped(line):
@@ -36,6 +42,19 @@ def mutants(line):
         pattern = r'\b' + a + r'\b' if a.isalpha() else re.escape(a)
         for m in re.finditer(pattern, line):
             yield a, b, line[:m.start()] + b + line[m.end():]
+
+
+def run_tests(repo):
+    """The host tests' exit status and output; a run past TIMEOUT is killed whole."""
+    p = subprocess.Popen(TESTS, shell=True, cwd=repo, env=ENV, text=True, start_new_session=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = p.communicate(timeout=TIMEOUT)
+        return p.returncode, out
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return 124, 'timeout'
 
 
 def main(files):
@@ -58,12 +77,11 @@ def main(files):
                 continue
             for a, b, new in mutants(line):
                 open(path, 'w').write('\n'.join(lines[:i] + [new] + lines[i + 1:]))
-                r = subprocess.run(TESTS, shell=True, cwd=repo, capture_output=True, text=True)
-                out = r.stdout + r.stderr
-                if r.returncode != 0 and 'error[' in out:
+                rc, out = run_tests(repo)
+                if rc != 0 and 'error[' in out:
                     continue  # does not compile
                 total += 1
-                if r.returncode == 0:
+                if rc == 0:
                     print(f'not caught: {f}:{i + 1}: {line.strip()}   [{a.strip()} -> {b.strip()}]', flush=True)
                 else:
                     caught += 1
