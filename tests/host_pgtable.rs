@@ -698,6 +698,20 @@ fn edges_of_each_asce_type_and_of_memory() {
             s.map(0, h.plat.mem_end(), 1, Prot::RW),
             Err(MapError::FrameOutsideMemory(h.plat.mem_end()))
         );
+        // A special page (a PFN map: no struct page) may lie beyond memory; it
+        // translates, and gup leaves it alone.
+        let special = Prot {
+            special: true,
+            ..Prot::RW
+        };
+        s.map(0, h.plat.mem_end(), 1, special).unwrap();
+        let t = s
+            .lookup(0x10)
+            .unwrap()
+            .expect("a special page beyond memory translates");
+        assert_eq!((t.pa, t.special), (PhysAddr(h.plat.mem_end().0 | 0x10), true));
+        let (o, pages) = h.gup(&s, Variant::OffsetLockless, 0, 1, GupFlags::empty());
+        assert!(pages.is_empty() && o.error.is_none(), "{ty:?}: {o:?}");
     }
 }
 
