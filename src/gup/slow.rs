@@ -110,7 +110,7 @@ fn pin_one<P: Platform>(
     if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
         return Ok(None);
     }
-    let frame = PhysAddr(t.pa.0 & !(PAGE_SIZE - 1));
+    let frame = t.pa.align_down(PAGE_SIZE);
     Ok(pagemap.try_grab(frame).then_some(frame))
 }
 

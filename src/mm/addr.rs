@@ -27,13 +27,6 @@ macro_rules! addr_common {
             pub const fn align_down(self, align: u64) -> Self {
                 Self(self.0 & !(align - 1))
             }
-            /// `self + off`, or `None` on overflow.
-            pub const fn checked_add(self, off: u64) -> Option<Self> {
-                match self.0.checked_add(off) {
-                    Some(v) => Some(Self(v)),
-                    None => None,
-                }
-            }
             /// `self + off` (wrapping is a caller bug caught in debug builds).
             pub const fn add(self, off: u64) -> Self {
                 Self(self.0 + off)
