@@ -534,6 +534,53 @@ fn ptdump_output() {
     );
 }
 
+/// The whole dump of a small segment-table space: a run of pages with
+/// consecutive frames is one line; a special page, a page after a hole, a page
+/// with other rights or a non-consecutive frame starts a new one; large frames
+/// with consecutive origins collapse like pages.
+#[test]
+fn ptdump_names_every_run_exactly() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Segment);
+    let special = Prot {
+        special: true,
+        ..Prot::RW
+    };
+    s.map(0x1000, PhysAddr(0x10000), 3, Prot::RW).unwrap();
+    s.map(0x4000, PhysAddr(0x13000), 1, special).unwrap();
+    s.map(0x5000, PhysAddr(0x14000), 1, Prot::RO).unwrap();
+    s.map(0x8000, PhysAddr(0x15000), 2, Prot::RO).unwrap();
+    s.map(0xa000, PhysAddr(0x30000), 1, Prot::RO).unwrap();
+    s.map_large(0x20_0000, PhysAddr(0x10_0000), Level::Pmd, Prot::RW)
+        .unwrap();
+    s.map_large(0x30_0000, PhysAddr(0x20_0000), Level::Pmd, Prot::RW)
+        .unwrap();
+    s.map_large(0x7ff0_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RO)
+        .unwrap();
+    let mut out = String::new();
+    ptdump::ptdump(&s, &mut out).unwrap();
+    let want = "\
+ASCE 0x0000000000004003: segment table at 0x4000, 2 levels, up to 0x7fffffff, tables 18432 bytes (1 CRST + 1 PT)
+  segment       [0x000]       0x0000000000000000-0x00000000000fffff -> page table 0x8000
+    page          [0x001-0x003] 0x0000000000001000-0x0000000000003fff -> frames 0x10000.. rw (3 x 4 KiB)
+    page          [0x004-0x004] 0x0000000000004000-0x0000000000004fff -> frames 0x13000.. rw special (1 x 4 KiB)
+    page          [0x005-0x005] 0x0000000000005000-0x0000000000005fff -> frames 0x14000.. ro (1 x 4 KiB)
+    page          [0x008-0x009] 0x0000000000008000-0x0000000000009fff -> frames 0x15000.. ro (2 x 4 KiB)
+    page          [0x00a-0x00a] 0x000000000000a000-0x000000000000afff -> frames 0x30000.. ro (1 x 4 KiB)
+  segment       [0x002-0x003] 0x0000000000200000-0x00000000003fffff -> frames 0x100000.. rw (2 x 1024 KiB)
+  segment       [0x7ff-0x7ff] 0x000000007ff00000-0x000000007fffffff -> frames 0x300000.. ro (1 x 1024 KiB)
+";
+    assert_eq!(out, want, "\n{out}");
+    // A 2 GiB frame is a region-third leaf.
+    let mut s = h.space(AsceType::Region3);
+    s.map_large(1 << 31, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+    let mut out = String::new();
+    ptdump::ptdump(&s, &mut out).unwrap();
+    let leaf =
+        "  region-third  [0x001-0x001] 0x0000000080000000-0x00000000ffffffff -> frames 0x0.. ro (1 x 2097152 KiB)\n";
+    assert!(out.ends_with(leaf) && out.lines().count() == 2, "\n{out}");
+}
+
 #[test]
 fn freed_tables_are_poisoned_after_walker_sync() {
     let h = host(16, false);
