@@ -395,12 +395,8 @@ fn large_frames_refused_without_edat() {
     // from a pinnable one), and nothing changes.
     let h = host(16, true);
     let mut s = h.space(AsceType::Region3);
-    let special = Prot {
-        special: true,
-        ..Prot::RW
-    };
     assert_eq!(
-        s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, special),
+        s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::SPECIAL),
         Err(Unsupported("special large frames"))
     );
     assert_eq!(s.table_bytes(), 16384);

@@ -200,12 +200,8 @@ fn bad_requests_are_refused_without_change() {
         s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW),
         Err(MapError::FrameOutsideMemory(PhysAddr(16 << 20)))
     );
-    let special = Prot {
-        special: true,
-        ..Prot::RW
-    };
     assert_eq!(
-        s.map(0x5000, PhysAddr(0xffff_ffff_ffff_e000), 3, special),
+        s.map(0x5000, PhysAddr(0xffff_ffff_ffff_e000), 3, Prot::SPECIAL),
         Err(MapError::FrameOutsideMemory(PhysAddr(0xffff_ffff_ffff_e000))),
         "special frames that would wrap past 2^64"
     );
@@ -542,12 +538,8 @@ fn ptdump_output() {
 fn ptdump_names_every_run_exactly() {
     let h = host(16, true);
     let mut s = h.space(AsceType::Segment);
-    let special = Prot {
-        special: true,
-        ..Prot::RW
-    };
     s.map(0x1000, PhysAddr(0x10000), 3, Prot::RW).unwrap();
-    s.map(0x4000, PhysAddr(0x13000), 1, special).unwrap();
+    s.map(0x4000, PhysAddr(0x13000), 1, Prot::SPECIAL).unwrap();
     s.map(0x5000, PhysAddr(0x14000), 1, Prot::RO).unwrap();
     s.map(0x8000, PhysAddr(0x15000), 2, Prot::RO).unwrap();
     s.map(0xa000, PhysAddr(0x30000), 1, Prot::RO).unwrap();
@@ -747,11 +739,7 @@ fn edges_of_each_asce_type_and_of_memory() {
         );
         // A special page (a PFN map: no struct page) may lie beyond memory; it
         // translates, and gup leaves it alone.
-        let special = Prot {
-            special: true,
-            ..Prot::RW
-        };
-        s.map(0, h.plat.mem_end(), 1, special).unwrap();
+        s.map(0, h.plat.mem_end(), 1, Prot::SPECIAL).unwrap();
         let t = s
             .lookup(0x10)
             .unwrap()

@@ -35,6 +35,11 @@ impl Prot {
         write: false,
         special: false,
     };
+    /// Read/write special mapping (a PFN map: no `struct page`, never pinned).
+    pub const SPECIAL: Prot = Prot {
+        write: true,
+        special: true,
+    };
     fn pte(self, frame: PhysAddr) -> Pte {
         let p = mk_pte(frame, self.write);
         Pte(p.0 | if self.special { PteBits::SPECIAL.bits() } else { 0 })

@@ -398,15 +398,7 @@ kernel_test!(
     fn special_pages_not_pinned() {
         let f = Frames::new(2)?;
         let mut s = space(AsceType::Region3)?;
-        s.map(
-            0x1000,
-            f.get(0),
-            1,
-            Prot {
-                write: true,
-                special: true,
-            },
-        )?;
+        s.map(0x1000, f.get(0), 1, Prot::SPECIAL)?;
         let w = Walk::new(&s, f.get(1));
         let mut pages = [PhysAddr(0); 1];
         for v in Variant::FIXED {
