@@ -106,6 +106,7 @@ fi
 if [ "$MODE" = bench ]; then
     # Deterministic: -icount shift=0 makes the TOD clock count instructions.
     mkdir -p target/bench
+    set +e # a failing run still has its status and output looked at below
     qemu-system-s390x -nodefaults -nographic -no-reboot \
         -machine s390-ccw-virtio,accel=tcg -m 2G \
         -chardev stdio,id=con0 -device sclpconsole,chardev=con0 \
@@ -113,6 +114,14 @@ if [ "$MODE" = bench ]; then
         -kernel "$KERNEL" -append "$APPEND" "${QEMU_EXTRA[@]}" | tee target/bench/output.txt \
         | sed '/^BEGIN-CSV/,/^END-CSV/d;/^BEGIN-SVG/,/^END-SVG/d'
     status=${PIPESTATUS[0]}
+    set -e
+    if [ "$status" != 0 ]; then
+        # The filter above hides the CSV and SVG blocks, so a run that died inside
+        # one (no END marker) would hide its own panic message: show how it ended.
+        echo "qemu-run.sh: the benchmark failed (QEMU exit status $status); its last lines:" >&2
+        tail -n 4 target/bench/output.txt >&2
+        exit "$status"
+    fi
     sed -n '/^BEGIN-CSV/,/^END-CSV/p' target/bench/output.txt | sed '1d;$d' > target/bench/results.csv
     sed -n '/^BEGIN-SVG/,/^END-SVG/p' target/bench/output.txt | sed '1d;$d' > target/bench/gup-per-page.svg
     echo "qemu-run.sh: wrote target/bench/results.csv and target/bench/gup-per-page.svg" >&2

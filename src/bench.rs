@@ -17,7 +17,18 @@ use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE
 /// Range sizes (pages) of the full benchmark; the smoke run uses the first few.
 const SIZES: [usize; 10] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
 const BASE: u64 = 0x4000_0000; // 1 GiB: fits every ASCE type
-const WALKERS: [&str; 5] = ["floor", "addr_end_folded", "offset_lockless", "slow", "naive"];
+const WALKERS: [&str; 6] = [
+    "floor",
+    "addr_end_folded",
+    "offset_lockless",
+    "slow",
+    "naive",
+    "unchecked",
+];
+/// Index of the unchecked yardstick in `WALKERS`.
+const UNCHECKED: usize = 5;
+
+mod unchecked;
 
 fn instructions(tod: u64) -> u64 {
     // 4.096 TOD units per instruction under -icount shift=0.
@@ -104,6 +115,11 @@ fn run_once(nsizes: usize) -> Results {
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
+            let (asce, pins) = (s.asce().0, kernel::pagemap().counters());
+            let mut pinned = 0;
+            r.walk[ti][UNCHECKED][si] = measure(|| pinned = unchecked::gup_fast(&PLATFORM, asce, BASE, n, out, pins));
+            assert_eq!(pinned, n, "bench: the unchecked walk pinned too few");
+            foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             let mut pinned = 0;
             r.walk[ti][3][si] = measure(|| {
                 pinned = gup_locked(&mut s, None, kernel::pagemap(), BASE, n, GupFlags::empty(), out).unwrap_or(0)
@@ -277,8 +293,8 @@ pub fn run(full: bool) -> ! {
         println!("cost inside one page table, fixed + per page (fitted to 64 and 256 pages):");
         for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
             print!("  {:<14}", ty.name());
-            for (wi, w) in WALKERS.iter().enumerate().take(3) {
-                let (fixed, per) = model(a.walk[ti][wi][3], a.walk[ti][wi][4]);
+            for wi in [0, 1, 2, UNCHECKED] {
+                let (w, (fixed, per)) = (WALKERS[wi], model(a.walk[ti][wi][3], a.walk[ti][wi][4]));
                 print!("  {w} {fixed:.0} + {per:.2}/page");
             }
             println!();
@@ -309,8 +325,9 @@ pub fn run(full: bool) -> ! {
                         // What the goal leaves for the fixed part at this per-page cost.
                         let (fixed, per) = model(a.walk[ti][wi][3], a.walk[ti][wi][4]);
                         let budget = 1.5 * a.walk[ti][0][si] as f64 - n as f64 * per;
+                        let (bare, _) = model(a.walk[ti][UNCHECKED][3], a.walk[ti][UNCHECKED][4]);
                         println!(
-                            "       at {per:.2} per page the goal leaves {budget:.0} instructions for the fixed part; it takes {fixed:.0}"
+                            "       at {per:.2} per page the goal leaves {budget:.0} instructions for the fixed part; it takes {fixed:.0}, the unchecked walk {bare:.0}"
                         );
                     }
                 }
@@ -412,7 +429,7 @@ fn svg(a: &Results, nsizes: usize) {
         (w + l) / 2.0,
         h - 12.0
     );
-    let colors = ["black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd"];
+    let colors = ["black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b"];
     for (wi, name) in WALKERS.iter().enumerate() {
         print!(
             "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"",
