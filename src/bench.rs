@@ -68,6 +68,37 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
     })
 }
 
+/// The floor: read each PTE of the range once and record its frame (`pts` holds
+/// the page-table origins, found outside the measurement). Out of line, so that
+/// what the benchmark does around it cannot change its code.
+#[inline(never)]
+fn floor(pts: &[PhysAddr], out: &mut [PhysAddr]) {
+    // Measured code: the index form is the floor's definition (docs/bench.md).
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..out.len() {
+        out[i] = PhysAddr(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) & PAGE_ORIGIN);
+    }
+}
+
+/// A value no walker returns, so a walker that leaves a slot alone is caught.
+const NO_FRAME: PhysAddr = PhysAddr(1);
+
+fn clear(out: &mut [PhysAddr]) {
+    out.fill(NO_FRAME);
+}
+
+/// Every walker must return the frames the benchmark mapped (page `i` of the
+/// range is data frame `i % 4096`): a fast but wrong walk would measure nothing.
+fn check_frames(out: &[PhysAddr], data: PhysAddr, walker: &str) {
+    for (i, f) in out.iter().enumerate() {
+        let want = data.add((i as u64 % 4096) * PAGE_SIZE);
+        if *f != want {
+            println!("bench: {walker} returned {f:?} for page {i} of the range, which maps {want:?}");
+            kernel::exit_failure("bench: a walker returned a wrong frame");
+        }
+    }
+}
+
 fn run_once(nsizes: usize) -> Results {
     let mut r = Results {
         walk: [[[0; SIZES.len()]; WALKERS.len()]; 4],
@@ -103,29 +134,34 @@ fn run_once(nsizes: usize) -> Results {
             *pt = PhysAddr(PLATFORM.read_u64(pmdp.addr) & !0x7ff);
         }
         for (si, &n) in SIZES[..nsizes].iter().enumerate() {
-            r.walk[ti][0][si] = measure(|| {
-                for i in 0..n {
-                    out[i] = PhysAddr(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) & PAGE_ORIGIN);
-                }
-            });
+            clear(&mut out[..n]);
+            r.walk[ti][0][si] = measure(|| floor(&pts, &mut out[..n]));
+            check_frames(&out[..n], data, WALKERS[0]);
             for (wi, v) in [(1, Variant::AddrEndFolded), (2, Variant::OffsetLockless)] {
                 let g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
                 let mut pinned = 0;
+                clear(&mut out[..n]);
                 r.walk[ti][wi][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::empty(), out).pinned);
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");
+                check_frames(&out[..n], data, WALKERS[wi]);
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
             let (asce, pins) = (s.asce().0, kernel::pagemap().counters());
             let mut pinned = 0;
+            clear(&mut out[..n]);
             r.walk[ti][UNCHECKED][si] = measure(|| pinned = unchecked::gup_fast(&PLATFORM, asce, BASE, n, out, pins));
             assert_eq!(pinned, n, "bench: the unchecked walk pinned too few");
+            check_frames(&out[..n], data, WALKERS[UNCHECKED]);
             foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             let mut pinned = 0;
+            clear(&mut out[..n]);
             r.walk[ti][3][si] = measure(|| {
                 pinned = gup_locked(&mut s, None, kernel::pagemap(), BASE, n, GupFlags::empty(), out).unwrap_or(0)
             });
             assert_eq!(pinned, n, "bench: slow path pinned too few");
+            check_frames(&out[..n], data, WALKERS[3]);
             foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            clear(&mut out[..n]);
             r.walk[ti][4][si] = measure(|| {
                 // Measured code: the loop stays in the same form as the floor's.
                 #[allow(clippy::needless_range_loop)]
@@ -134,6 +170,7 @@ fn run_once(nsizes: usize) -> Results {
                     out[i] = PhysAddr(read_entry(&PLATFORM, ptep).expect("read") & PAGE_ORIGIN);
                 }
             });
+            check_frames(&out[..n], data, WALKERS[4]);
         }
         r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
         r.map_range[ti] = measure(|| {
