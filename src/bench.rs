@@ -426,7 +426,7 @@ fn svg(a: &Results, nsizes: usize) {
         .map(|(wi, si)| a.walk[ti][wi][si] as f64 / SIZES[si] as f64)
         .fold(1.0, f64::max);
     let ymax = libm_log10(maxv * 1.2);
-    let x = |si: usize| l + (w - l - 20.0) * si as f64 / (nsizes.max(2) - 1) as f64;
+    let x = |si: usize| l + (w - l - 40.0) * si as f64 / (nsizes.max(2) - 1) as f64;
     let y = |v: f64| h - b - (h - b - 20.0) * libm_log10(v.max(1.0)) / ymax;
     println!("BEGIN-SVG");
     println!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">");
@@ -438,7 +438,7 @@ fn svg(a: &Results, nsizes: usize) {
     println!(
         "<line x1=\"{l}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>",
         h - b,
-        w - 20.0,
+        w - 40.0,
         h - b
     );
     println!(
@@ -478,8 +478,9 @@ fn svg(a: &Results, nsizes: usize) {
         println!("\"/>");
         println!(
             "<text x=\"{:.1}\" y=\"{:.1}\" fill=\"{}\">{name}</text>",
+            // Legend at the bottom right, below every curve (all are above the floor).
             w - 150.0,
-            40.0 + 16.0 * wi as f64,
+            h - b - 12.0 - 16.0 * (WALKERS.len() - 1 - wi) as f64,
             colors[wi]
         );
     }
