@@ -17,16 +17,18 @@ use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE
 /// Range sizes (pages) of the full benchmark; the smoke run uses the first few.
 const SIZES: [usize; 10] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
 const BASE: u64 = 0x4000_0000; // 1 GiB: fits every ASCE type
-const WALKERS: [&str; 6] = [
+const WALKERS: [&str; 7] = [
     "floor",
     "addr_end_folded",
     "offset_lockless",
     "slow",
     "naive",
     "unchecked",
+    "lean",
 ];
-/// Index of the unchecked yardstick in `WALKERS`.
+/// Indexes of the two yardsticks in `WALKERS` (`unchecked.rs`).
 const UNCHECKED: usize = 5;
+const LEAN: usize = 6;
 
 mod unchecked;
 
@@ -147,12 +149,20 @@ fn run_once(nsizes: usize) -> Results {
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
             let (asce, pins) = (s.asce().0, kernel::pagemap().counters());
-            let mut pinned = 0;
-            clear(&mut out[..n]);
-            r.walk[ti][UNCHECKED][si] = measure(|| pinned = unchecked::gup_fast(&PLATFORM, asce, BASE, n, out, pins));
-            assert_eq!(pinned, n, "bench: the unchecked walk pinned too few");
-            check_frames(&out[..n], data, WALKERS[UNCHECKED]);
-            foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            for (wi, check) in [(UNCHECKED, false), (LEAN, true)] {
+                let mut pinned = 0;
+                clear(&mut out[..n]);
+                r.walk[ti][wi][si] = measure(|| {
+                    pinned = if check {
+                        unchecked::gup_fast::<_, true>(&PLATFORM, asce, BASE, n, out, pins)
+                    } else {
+                        unchecked::gup_fast::<_, false>(&PLATFORM, asce, BASE, n, out, pins)
+                    }
+                });
+                assert_eq!(pinned, n, "bench: a yardstick walk pinned too few");
+                check_frames(&out[..n], data, WALKERS[wi]);
+                foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            }
             let mut pinned = 0;
             clear(&mut out[..n]);
             r.walk[ti][3][si] = measure(|| {
@@ -330,7 +340,7 @@ pub fn run(full: bool) -> ! {
         println!("cost inside one page table, fixed + per page (fitted to 64 and 256 pages):");
         for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
             print!("  {:<14}", ty.name());
-            for wi in [0, 1, 2, UNCHECKED] {
+            for wi in [0, 1, 2, UNCHECKED, LEAN] {
                 let (w, (fixed, per)) = (WALKERS[wi], model(a.walk[ti][wi][3], a.walk[ti][wi][4]));
                 print!("  {w} {fixed:.0} + {per:.2}/page");
             }
@@ -363,8 +373,9 @@ pub fn run(full: bool) -> ! {
                         let (fixed, per) = model(a.walk[ti][wi][3], a.walk[ti][wi][4]);
                         let budget = 1.5 * a.walk[ti][0][si] as f64 - n as f64 * per;
                         let (bare, _) = model(a.walk[ti][UNCHECKED][3], a.walk[ti][UNCHECKED][4]);
+                        let (lean, _) = model(a.walk[ti][LEAN][3], a.walk[ti][LEAN][4]);
                         println!(
-                            "       at {per:.2} per page the goal leaves {budget:.0} instructions for the fixed part; it takes {fixed:.0}, the unchecked walk {bare:.0}"
+                            "       at {per:.2} per page the goal leaves {budget:.0} instructions for the fixed part; it takes {fixed:.0} (yardsticks: unchecked {bare:.0}, lean {lean:.0})"
                         );
                     }
                 }
@@ -466,7 +477,9 @@ fn svg(a: &Results, nsizes: usize) {
         (w + l) / 2.0,
         h - 12.0
     );
-    let colors = ["black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b"];
+    let colors = [
+        "black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+    ];
     for (wi, name) in WALKERS.iter().enumerate() {
         print!(
             "<polyline fill=\"none\" stroke=\"{}\" stroke-width=\"2\" points=\"",

@@ -1,18 +1,24 @@
-//! A yardstick, not a walker to use: the merged (v5.9) lockless walk with every
-//! check this kernel adds taken out. It keeps what Linux's `gup_fast` does
-//! (`access_ok`, interrupts off, `pXd_offset_lockless` folding by the entry's
-//! table-type bits, `pXd_none`, the PTE stop bits, the pin and its re-check) and
-//! drops what foldkern adds on top: the object bounds of every pointer, the
-//! well-formedness of every region and segment entry (type, length, reserved
-//! bits, origin inside memory), large frames, and naming what stopped the walk.
+//! Yardsticks, not walkers to use: the merged (v5.9) lockless walk written for
+//! the instruction count, in two builds.
 //!
-//! On corrupt tables it would follow any origin it finds, so it only ever runs
-//! on the benchmark's own well-formed space. Its cost against the real
-//! `gup_fast` is the price of those checks, and its fixed part is the least a
-//! walk down this shape can take (docs/bench.md, "Where gup_fast's instructions go").
+//! * `CHECK = false`, "unchecked": what Linux's `gup_fast` does and nothing more
+//!   (`access_ok`, interrupts off, `pXd_offset_lockless` folding by the entry's
+//!   table-type bits, `pXd_none`, the PTE stop bits, the pin and its re-check).
+//! * `CHECK = true`, "lean": the same plus foldkern's entry validation, in the
+//!   cheapest form it has: every region and segment entry on the way down must be
+//!   in the common form of the table it was read from (type, length, reserved
+//!   bits: [`common_form`]) with its origin inside memory, else the walk stops.
+//!   Each pointer carries its table's form; folded levels inherit it.
+//!
+//! Neither has what the real `gup_fast` adds for explaining itself: typed
+//! pointers that know their object (so stepping off a stack copy is caught and
+//! shown), large frames, naming what stopped the walk, the pre-fix variants.
+//! The unchecked build would follow any origin on corrupt tables, so both only
+//! run on the benchmark's own well-formed space (docs/bench.md, "Where
+//! gup_fast's instructions go").
 use core::sync::atomic::{AtomicU32, Ordering};
 use foldkern::mm::entry::{PAGE_ORIGIN, REGION_ORIGIN, SEGMENT_ORIGIN};
-use foldkern::mm::pgtable::{p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
+use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, PAGE_SIZE};
 
 /// Table-type bits of a region entry, and the values of a region-first,
@@ -32,9 +38,21 @@ fn entry(origin: u64, level: Level, addr: u64) -> u64 {
     origin + level.index(addr) as u64 * 8
 }
 
+/// Whether the walk may go on from `val`, read through a pointer into a table of
+/// form `(mask, want)`: with `CHECK` the lean validation, else `pXd_none` of a
+/// real (not folded) entry: `real` says whether `val` is of this loop's level.
+#[inline(always)]
+fn go_on<const CHECK: bool>(val: u64, (mask, want): (u64, u64), mem_end: u64, real: bool) -> bool {
+    if CHECK {
+        val & mask == want && val & SEGMENT_ORIGIN < mem_end
+    } else {
+        !(real && val & INVALID != 0)
+    }
+}
+
 /// Pin `nr_pages` pages from `start` (page aligned) read-only, as `gup_fast`
 /// would on well-formed tables; returns how many it pinned.
-pub fn gup_fast<P: Platform>(
+pub fn gup_fast<P: Platform, const CHECK: bool>(
     p: &P,
     asce: u64,
     start: u64,
@@ -52,48 +70,51 @@ pub fn gup_fast<P: Platform>(
         return 0;
     };
     let end = last.wrapping_add(1); // 0 stands for 2^64
+    let mem_end = p.mem_end().0;
     let irq = p.local_irq_save();
     let mut nr = 0;
     // pgd_offset: the top table, indexed with the shift of the ASCE type.
-    let mut pgdp = entry(asce.origin().0, asce.asce_type().top(), start);
+    let top = asce.asce_type().top();
+    let (mut pgdp, pgd_form) = (entry(asce.origin().0, top, start), common_form(top));
     let mut addr = start;
     'walk: loop {
         let pgd = p.read_u64(PhysAddr(pgdp));
         let pgd_next = pgd_addr_end(addr, end);
-        if pgd & TT == R1 && pgd & INVALID != 0 {
+        if !go_on::<CHECK>(pgd, pgd_form, mem_end, pgd & TT == R1) {
             break;
         }
-        let mut p4dp = if pgd & TT == R1 {
-            entry(pgd & REGION_ORIGIN, Level::P4d, addr)
+        let (mut p4dp, p4d_form) = if pgd & TT == R1 {
+            (entry(pgd & REGION_ORIGIN, Level::P4d, addr), common_form(Level::P4d))
         } else {
-            pgdp
+            (pgdp, pgd_form)
         };
         loop {
             let p4d = p.read_u64(PhysAddr(p4dp));
             let p4d_next = p4d_addr_end(addr, pgd_next);
-            if p4d & TT >= R2 && p4d & INVALID != 0 {
+            if !go_on::<CHECK>(p4d, p4d_form, mem_end, p4d & TT >= R2) {
                 break 'walk;
             }
-            let mut pudp = if p4d & TT >= R2 {
-                entry(p4d & REGION_ORIGIN, Level::Pud, addr)
+            let (mut pudp, pud_form) = if p4d & TT >= R2 {
+                (entry(p4d & REGION_ORIGIN, Level::Pud, addr), common_form(Level::Pud))
             } else {
-                p4dp
+                (p4dp, p4d_form)
             };
             loop {
                 let pud = p.read_u64(PhysAddr(pudp));
                 let pud_next = pud_addr_end(addr, p4d_next);
-                if pud & TT >= R3 && pud & INVALID != 0 {
+                if !go_on::<CHECK>(pud, pud_form, mem_end, pud & TT >= R3) {
                     break 'walk;
                 }
-                let mut pmdp = if pud & TT >= R3 {
-                    entry(pud & REGION_ORIGIN, Level::Pmd, addr)
+                let (mut pmdp, pmd_form) = if pud & TT >= R3 {
+                    (entry(pud & REGION_ORIGIN, Level::Pmd, addr), common_form(Level::Pmd))
                 } else {
-                    pudp
+                    (pudp, pud_form)
                 };
                 loop {
                     let pmd = p.read_u64(PhysAddr(pmdp));
                     let pmd_next = pmd_addr_end(addr, pud_next);
-                    if pmd & (INVALID | LARGE) != 0 {
+                    // A large or invalid segment entry stops both builds.
+                    if !go_on::<CHECK>(pmd, pmd_form, mem_end, true) || pmd & LARGE != 0 {
                         break 'walk;
                     }
                     let ptep = entry(pmd & SEGMENT_ORIGIN, Level::Pte, addr);
@@ -124,7 +145,6 @@ pub fn gup_fast<P: Platform>(
     p.local_irq_restore(irq);
     nr
 }
-
 /// The PTE loop, the same steps as gup_fast's (eight PTEs per loop test).
 #[inline(never)]
 fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [PhysAddr], pins: &[AtomicU32]) -> usize {

@@ -230,6 +230,12 @@ const COMMON_FORM: [(u64, u64); 5] = {
     [region(Level::Pgd), region(Level::P4d), region(Level::Pud), segment, pte]
 };
 
+/// The common form of an entry of a `level` table as `(mask, want)`: a valid
+/// entry in it has `val & mask == want` (what [`check_entry`] tests first).
+pub const fn common_form(level: Level) -> (u64, u64) {
+    COMMON_FORM[level as usize]
+}
+
 /// Check that `val`, read through `at`, is a well-formed entry for the table it
 /// came from: type bits match the table, reserved bits clear, full table length,
 /// origin inside memory, large frames only with EDAT. Invalid entries only need
