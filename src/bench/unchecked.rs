@@ -51,7 +51,9 @@ fn go_on<const CHECK: bool>(val: u64, (mask, want): (u64, u64), mem_end: u64, re
 }
 
 /// Pin `nr_pages` pages from `start` (page aligned) read-only, as `gup_fast`
-/// would on well-formed tables; returns how many it pinned.
+/// would on well-formed tables; returns how many it pinned. Out of line, as
+/// gup_fast is, so both are measured as calls.
+#[inline(never)]
 pub fn gup_fast<P: Platform, const CHECK: bool>(
     p: &P,
     asce: u64,
