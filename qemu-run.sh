@@ -116,10 +116,14 @@ if [ "$MODE" = bench ]; then
     status=${PIPESTATUS[0]}
     set -e
     if [ "$status" != 0 ]; then
+        echo "qemu-run.sh: the benchmark failed (QEMU exit status $status)" >&2
         # The filter above hides the CSV and SVG blocks, so a run that died inside
         # one (no END marker) would hide its own panic message: show how it ended.
-        echo "qemu-run.sh: the benchmark failed (QEMU exit status $status); its last lines:" >&2
-        tail -n 4 target/bench/output.txt >&2
+        if awk '/^BEGIN-(CSV|SVG)$/ { open = 1 } /^END-(CSV|SVG)$/ { open = 0 } END { exit !open }' \
+            target/bench/output.txt; then
+            echo "qemu-run.sh: it stopped inside its CSV/SVG output, which ends:" >&2
+            tail -n 4 target/bench/output.txt >&2
+        fi
         exit "$status"
     fi
     sed -n '/^BEGIN-CSV/,/^END-CSV/p' target/bench/output.txt | sed '1d;$d' > target/bench/results.csv

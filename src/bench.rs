@@ -499,7 +499,7 @@ fn svg(a: &Results, nsizes: usize) {
         (w + l) / 2.0,
         h - 12.0
     );
-    let colors = [
+    let colors: [&str; WALKERS.len()] = [
         "black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
     ];
     for (wi, name) in WALKERS.iter().enumerate() {
