@@ -2,10 +2,12 @@
 //! the TOD clock advances 4.096 units per executed instruction, so STCKF deltas
 //! count instructions exactly and repeat run to run. Measures, per ASCE type and
 //! range size, instructions per page of gup_fast (each fixed variant), the locked
-//! slow path, a naive top-down walk per page, and the floor (a loop that only
-//! reads each PTE once); map/unmap/upgrade costs; and page-table memory against
-//! the minimum and an always-5-level layout. Prints a table, CSV and an SVG plot
-//! between markers that `qemu-run.sh` writes to `target/bench/`.
+//! slow path, a naive top-down walk per page, the floor (a loop that only reads
+//! each PTE once) and two yardsticks (`unchecked.rs`: Linux's walk without, and
+//! with the cheapest form of, foldkern's entry checks), every walker's frames
+//! checked; map/unmap/upgrade costs; and page-table memory against the minimum
+//! and an always-5-level layout. Prints a table, CSV and an SVG plot between
+//! markers that `qemu-run.sh` writes to `target/bench/`.
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
 use crate::kernel;
