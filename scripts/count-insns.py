@@ -10,22 +10,31 @@
 # histogram. `fk-trace WHERE [SKIP]` prints every instruction of one call with its
 # source line (how docs/bench.md found the stack traffic in the walk down). WHERE is an address, or `walk` / `walk-instr` for the gup_fast
 # walker without / with the trace and invariant hooks (the benchmark uses the
-# first, the `gup=` scenarios and tests the second).
+# first, the `gup=` scenarios and tests the second), or `gup_fast` for the whole
+# plain call.
 import collections
 import gdb
 
 WALKERS = {
-    "walk": "foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, false>",
-    "walk-instr": "foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, true>",
+    "gup_fast": ["foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform>"],
+    # The plain walker is inlined into gup_fast (which is never inlined): then
+    # `walk` counts the whole gup_fast call, access_ok included.
+    "walk": [
+        "foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, false>",
+        "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform>",
+    ],
+    "walk-instr": ["foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, true>"],
 }
 
 
 def resolve(where):
     if where in WALKERS:
-        syms = gdb.lookup_static_symbols(WALKERS[where])
-        if not syms:
-            raise gdb.GdbError("no symbol %s (inlined?)" % WALKERS[where])
-        return "0x%x" % int(syms[0].value().address)
+        for name in WALKERS[where]:
+            syms = gdb.lookup_static_symbols(name)
+            if syms:
+                print("foldkern: %s is %s" % (where, name))
+                return "0x%x" % int(syms[0].value().address)
+        raise gdb.GdbError("no symbol for %s: %s (inlined?)" % (where, ", ".join(WALKERS[where])))
     return where
 
 
