@@ -878,3 +878,44 @@ fn poke_entry_refuses_a_level_not_on_the_path() {
     }
     assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, PhysAddr(0x10000));
 }
+
+/// `common_form` (what `check_entry` tests first, and what the benchmark's lean
+/// yardstick checks) accepts every valid entry on a live path, in the table it
+/// was read from, and rejects each single corruption `check_entry` names.
+#[test]
+fn common_form_accepts_live_entries_and_rejects_corruptions() {
+    let va = 0x4000_0000;
+    for ty in AsceType::ALL {
+        let h = host(16, false);
+        let mut s = h.space(ty);
+        s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+        let mut seen = 0;
+        for l in [Level::P4d, Level::Pud, Level::Pmd, Level::Pte] {
+            // The pointer a walk reads at the level above `l`, and the table it is in.
+            let ptr = walk_to(h.plat, s.asce(), va, l.above().unwrap()).unwrap();
+            let (mask, want) = common_form(ptr.level());
+            let val = h.plat.read_u64(ptr.addr);
+            assert_eq!(
+                val & mask,
+                want,
+                "{} entry {val:#x} of a {} table",
+                ty.name(),
+                ptr.level().hw_name()
+            );
+            let bad: &[u64] = if ptr.level() == Level::Pmd {
+                &[0x04, 0x20, 0x400] // type bits, invalid, large
+            } else {
+                &[0x20, 0x10, 0x100, 0x800, 0x400] // invalid, reserved bits, large
+            };
+            for &bit in bad {
+                assert_ne!((val ^ bit) & mask, want, "{} entry {val:#x} ^ {bit:#x}", ty.name());
+            }
+            if ptr.level() != Level::Pmd {
+                assert_ne!((val & !3) & mask, want, "{}: a short table length", ty.name());
+                assert_ne!((val ^ 0x0c) & mask, want, "{}: another table type", ty.name());
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 4);
+    }
+}
