@@ -103,8 +103,8 @@ fn check_frames(out: &[PhysAddr], data: PhysAddr, walker: &str) {
     }
 }
 
-/// The lean yardstick must really validate: with table-type bits set in the
-/// segment entry for `BASE` (a translation-specification exception for the
+/// The lean yardstick must really validate: with region-third type bits set in
+/// the segment entry for `BASE` (a translation-specification exception for the
 /// hardware; the benchmark's spaces are walked by software only) it pins
 /// nothing, and with the entry restored it pins the page. (The unchecked walk
 /// would follow such an entry: in a segment-type space it takes it for a
@@ -113,7 +113,7 @@ fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Phy
     let pmdp = walk_to(&PLATFORM, s.asce(), BASE, Level::Pmd).expect("walk");
     let pmd = PLATFORM.read_u64(pmdp.addr);
     let pins = kernel::pagemap().counters();
-    PLATFORM.write_u64(pmdp.addr, pmd | 0x04);
+    PLATFORM.write_u64(pmdp.addr, pmd | Level::Pud.type_bits());
     let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().0, BASE, 1, out, pins);
     PLATFORM.write_u64(pmdp.addr, pmd);
     let good = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().0, BASE, 1, out, pins);

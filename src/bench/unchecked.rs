@@ -17,21 +17,22 @@
 //! run on the benchmark's own well-formed space (docs/bench.md, "Where
 //! gup_fast's instructions go").
 use core::sync::atomic::{AtomicU32, Ordering};
-use foldkern::mm::entry::{PAGE_ORIGIN, REGION_ORIGIN, SEGMENT_ORIGIN};
+use foldkern::mm::entry::{PteBits, RegionBits, SegmentBits, PAGE_ORIGIN, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, PAGE_SIZE};
 
-/// Table-type bits of a region entry, and the values of a region-first,
-/// -second and -third entry (`_REGION_ENTRY_TYPE_R1` ...).
-const TT: u64 = 0x0c;
-const R1: u64 = 0x0c;
-const R2: u64 = 0x08;
-const R3: u64 = 0x04;
-/// Invalid bit of a region or segment entry; large-frame bit of a segment entry.
-const INVALID: u64 = 0x20;
-const LARGE: u64 = 0x400;
-/// PTE bits that stop the walk: 0x800, invalid, special.
-const PTE_STOP: u64 = 0x800 | 0x400 | 0x040;
+/// Table-type bits of a region entry, and their values in a region-first,
+/// -second and -third entry.
+const TT: u64 = RegionBits::TT.bits();
+const R1: u64 = Level::Pgd.type_bits();
+const R2: u64 = Level::P4d.type_bits();
+const R3: u64 = Level::Pud.type_bits();
+/// Invalid bit of a region or segment entry (the same bit in both).
+const INVALID: u64 = RegionBits::I.bits();
+/// Large-frame bit of a segment entry.
+const LARGE: u64 = SegmentBits::FC.bits();
+/// PTE bits that stop a read-only walk (gup_fast's without FOLL_WRITE).
+const PTE_STOP: u64 = PteBits::ZERO_BIT.bits() | PteBits::I.bits() | PteBits::SPECIAL.bits();
 
 /// Entry `level.index(addr)` of the table at `origin`.
 fn entry(origin: u64, level: Level, addr: u64) -> u64 {
@@ -147,6 +148,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
     p.local_irq_restore(irq);
     nr
 }
+
 /// The PTE loop, the same steps as gup_fast's (eight PTEs per loop test).
 #[inline(never)]
 fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [PhysAddr], pins: &[AtomicU32]) -> usize {

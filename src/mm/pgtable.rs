@@ -246,7 +246,7 @@ pub const fn common_form(level: Level) -> (u64, u64) {
 /// the out-of-line `check_entry_slow`.
 #[inline(always)]
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
-    let (mask, want) = COMMON_FORM[at.level() as usize];
+    let (mask, want) = common_form(at.level());
     // In the common form bit 0x800 is clear at every level, so the segment origin
     // mask serves all (a poisoned entry's origin is never inside memory).
     if val & mask == want && val & SEGMENT_ORIGIN < p.mem_end().0 {
