@@ -5,6 +5,7 @@ use crate::arch::s390x::{entry, insn, lowcore, platform, sclp, traps};
 use core::sync::atomic::AtomicU32;
 use foldkern::gup::PageMap;
 use foldkern::mm::frame::storage_words;
+use foldkern::mm::space::MapError;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Prot, PAGE_SIZE};
 use platform::{KernelPlatform, PLATFORM};
 use spin::{Mutex, Once};
@@ -156,24 +157,10 @@ extern "C" fn kernel_main() -> ! {
 /// Build the identity map of all memory (kernel text and read-only data mapped
 /// read-only), load it as the primary, secondary and home space, turn DAT on.
 fn enable_dat() {
-    let mem = machine().mem;
-    let mut space = AddressSpace::new_covering(&PLATFORM, frames(), mem - 1).unwrap_or_else(|e| {
+    let space = identity_space().unwrap_or_else(|e| {
         println!("foldkern: cannot build the kernel address space: {e}");
         exit_failure("no kernel address space")
     });
-    // SAFETY: only linker symbol addresses are taken.
-    let (ro_start, ro_end) = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__rodata_end)) };
-    let identity = |s: &mut AddressSpace<'static, KernelPlatform>, from: u64, to: u64, prot| {
-        if to > from {
-            if let Err(e) = s.map(from, PhysAddr(from), (to - from) / PAGE_SIZE, prot) {
-                println!("foldkern: identity map {from:#x}..{to:#x}: {e}");
-                exit_failure("identity map failed");
-            }
-        }
-    };
-    identity(&mut space, 0, ro_start, Prot::RW);
-    identity(&mut space, ro_start, ro_end, Prot::RO);
-    identity(&mut space, ro_end, mem, Prot::RW);
     let asce = space.asce();
     // SAFETY: the space maps all memory at its own address, so the running code,
     // stack, lowcore and every frame stay reachable when DAT turns on.
@@ -184,6 +171,22 @@ fn enable_dat() {
         insn::stosm::<0x04>();
     }
     KSPACE.call_once(|| Mutex::new(space));
+}
+
+/// A new address space with the kernel's layout: all memory mapped at its own
+/// address, kernel text and read-only data read-only, the smallest ASCE type
+/// that covers memory. The kernel runs in one; a test may run in another.
+pub fn identity_space() -> Result<AddressSpace<'static, KernelPlatform>, MapError> {
+    let mem = machine().mem;
+    let mut space = AddressSpace::new_covering(&PLATFORM, frames(), mem - 1)?;
+    // SAFETY: only linker symbol addresses are taken.
+    let (ro_start, ro_end) = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__rodata_end)) };
+    for (from, to, prot) in [(0, ro_start, Prot::RW), (ro_start, ro_end, Prot::RO), (ro_end, mem, Prot::RW)] {
+        if to > from {
+            space.map(from, PhysAddr(from), (to - from) / PAGE_SIZE, prot)?;
+        }
+    }
+    Ok(space)
 }
 
 /// Bring every configured CPU online (they idle until given work). Failure to

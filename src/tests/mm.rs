@@ -8,7 +8,7 @@ use crate::kernel;
 use crate::ktest::{check, check_eq, kernel_test, TestResult};
 use core::fmt::Write;
 use foldkern::mm::space::MapError;
-use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Prot, VirtAddr, PAGE_SIZE};
+use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, VirtAddr, PAGE_SIZE};
 
 fn boundaries(ty: AsceType) -> TestResult {
     let mut pages = [0u64; 12];
@@ -167,6 +167,83 @@ kernel_test!(
             verify_fault(&s, va, 0x3b, false)?;
         }
         check_eq!(s.table_bytes(), empty, "table bytes after unmap");
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Unmapping whole page tables writes their PTEs without an IPTE each: the
+    /// one IDTE that unhooks each table must purge every translation formed
+    /// through it (here two full segments, each page used once, so in the TLB).
+    fn unmap_whole_page_tables_purges_through_idte() {
+        let f = Frames::new(8)?;
+        let mut s = space(AsceType::Region3)?;
+        let base = 0x10_0000u64;
+        let pages = 2 * 256;
+        for i in 0..pages {
+            s.map(base + i * PAGE_SIZE, f.get(i as usize % 8), 1, Prot::RW)?;
+        }
+        // A page in the next segment keeps the segment table (and the exception
+        // a segment-translation one).
+        let keep = base + pages * PAGE_SIZE;
+        s.map(keep, f.get(0), 1, Prot::RW)?;
+        for i in 0..pages {
+            verify_page(&s, base + i * PAGE_SIZE)?;
+        }
+        s.unmap(base, pages)?;
+        for i in 0..pages {
+            verify_fault(&s, base + i * PAGE_SIZE, 0x10, false)?;
+        }
+        verify_page(&s, keep)
+    }
+);
+
+kernel_test!(
+    /// crst_table_upgrade of the space this CPU runs in, as Linux upgrades the
+    /// current mm: the new ASCE must replace the old one in every control register
+    /// that held it (CR1 primary, CR7 secondary, CR13 home). A CR1 left with the
+    /// old 2-level ASCE still translates everything below 2 GiB, so only a load
+    /// above the old limit shows it (an ASCE-type exception instead of the page).
+    fn upgrade_of_the_running_space_reloads_its_control_registers() {
+        let f = Frames::new(1)?;
+        let mut s = kernel::identity_space()?;
+        let kernel_asce = insn::stctg::<1>();
+        let va = s.last_addr() + 1; // the first page the space's type cannot map
+        let pattern = 0x5ca1_ab1e_0000_0000 ^ va;
+        PLATFORM.write_u64(f.get(0), pattern);
+        let old = s.asce();
+        // SAFETY: `s` maps all memory at its own address (as the kernel space
+        // does), so code, stack, lowcore and tables stay reachable; the kernel's
+        // ASCE goes back below before anything can fail.
+        unsafe {
+            insn::lctlg::<1>(old.0);
+            insn::lctlg::<7>(old.0);
+            insn::lctlg::<13>(old.0);
+        }
+        let mapped = s.map(va, f.get(0), 1, Prot::RW);
+        let crs = [insn::stctg::<1>(), insn::stctg::<7>(), insn::stctg::<13>()];
+        let loaded = platform::load_primary(va);
+        // SAFETY: back to the kernel's own space, which CR1/CR7/CR13 held before.
+        unsafe {
+            insn::lctlg::<1>(kernel_asce);
+            insn::lctlg::<7>(kernel_asce);
+            insn::lctlg::<13>(kernel_asce);
+        }
+        insn::ptlb();
+        mapped?;
+        check!(s.asce_type() > old.asce_type(), "mapping {va:#x} upgraded the space ({:?})", s.asce_type());
+        for (cr, got) in [1, 7, 13].into_iter().zip(crs) {
+            check_eq!(got, s.asce().0, "CR{cr} after the upgrade (old ASCE {:#x})", old.0);
+        }
+        match loaded {
+            Ok(v) => check_eq!(v, pattern, "load of {va:#x} in the upgraded primary space"),
+            Err(pc) => check!(
+                false,
+                "load of {va:#x} in the upgraded primary space raised {:#x} ({})",
+                pc.code,
+                pc.name()
+            ),
+        }
         Ok(())
     }
 );

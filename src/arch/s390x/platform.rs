@@ -113,6 +113,18 @@ pub fn load_via(asce: Asce, addr: u64) -> Result<u64, ProgramCheck> {
     })
 }
 
+/// Load a doubleword at `addr` in the primary space (CR1), the one the kernel's
+/// own code and data are reached through.
+pub fn load_primary(addr: u64) -> Result<u64, ProgramCheck> {
+    expect_pgm(|| {
+        let mut v: u64 = 0;
+        // SAFETY: one LG in the current (primary) space; a failing translation
+        // is caught by expect_pgm, which skips it. The frame is the caller's.
+        unsafe { asm!("lg {v},0({a})", v = inout(reg) v, a = in(reg_addr) addr, options(nostack)) };
+        v
+    })
+}
+
 /// Store a doubleword at `addr` translated through `asce`.
 pub fn store_via(asce: Asce, addr: u64, val: u64) -> Result<(), ProgramCheck> {
     set_secondary(asce);
