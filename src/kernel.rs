@@ -181,7 +181,11 @@ pub fn identity_space() -> Result<AddressSpace<'static, KernelPlatform>, MapErro
     let mut space = AddressSpace::new_covering(&PLATFORM, frames(), mem - 1)?;
     // SAFETY: only linker symbol addresses are taken.
     let (ro_start, ro_end) = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__rodata_end)) };
-    for (from, to, prot) in [(0, ro_start, Prot::RW), (ro_start, ro_end, Prot::RO), (ro_end, mem, Prot::RW)] {
+    for (from, to, prot) in [
+        (0, ro_start, Prot::RW),
+        (ro_start, ro_end, Prot::RO),
+        (ro_end, mem, Prot::RW),
+    ] {
         if to > from {
             space.map(from, PhysAddr(from), (to - from) / PAGE_SIZE, prot)?;
         }

@@ -231,7 +231,11 @@ kernel_test!(
         }
         insn::ptlb();
         mapped?;
-        check!(s.asce_type() > old.asce_type(), "mapping {va:#x} upgraded the space ({:?})", s.asce_type());
+        check!(
+            s.asce_type() > old.asce_type(),
+            "mapping {va:#x} upgraded the space ({:?})",
+            s.asce_type()
+        );
         for (cr, got) in [1, 7, 13].into_iter().zip(crs) {
             check_eq!(got, s.asce().0, "CR{cr} after the upgrade (old ASCE {:#x})", old.0);
         }
