@@ -558,7 +558,10 @@ kernel_test!(
             match (platform::load_via(s.asce(), va), c.hw) {
                 (Ok(v), 0) => check_eq!(v, word, "{}: load through the mapping", c.name),
                 (Ok(v), code) => check!(false, "{}: load read {v:#x}, expected code {code:#x}", c.name),
-                (Err(pc), code) => check_eq!(pc.code, code, "{}: load raised {}", c.name, pc.name()),
+                (Err(pc), code) => {
+                    check_eq!(pc.code, code, "{}: load raised {}", c.name, pc.name());
+                    super::check_old_psw(&pc)?;
+                }
             }
             // Put it back through the pointer: the corrupt path cannot be walked.
             foldkern::mm::Platform::write_u64(&PLATFORM, at.addr, old);

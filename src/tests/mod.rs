@@ -10,6 +10,7 @@ pub mod smp;
 
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
+use crate::arch::s390x::traps::{self, ProgramCheck};
 use crate::kernel;
 use crate::ktest::{check, check_eq, TestResult};
 use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, PAGE_SIZE};
@@ -110,6 +111,7 @@ pub fn verify_fault(s: &Space, va: u64, code: u16, write: bool) -> TestResult {
         Err(pc) => {
             check_eq!(pc.code, code, "program-interruption code for {va:#x} ({})", pc.name());
             check_eq!(pc.teid_addr(), va & !0xfff, "TEID address for {va:#x}");
+            check_old_psw(&pc)?;
         }
     }
     if !write {
@@ -122,7 +124,38 @@ pub fn verify_fault(s: &Space, va: u64, code: u16, write: bool) -> TestResult {
     Ok(())
 }
 
-fn pc_fail(pc: crate::arch::s390x::traps::ProgramCheck, va: u64) -> crate::ktest::TestFail {
+/// The old PSW of an access exception caught in `platform::load_via`/`store_via`:
+/// ILC 6, and the instruction address at the LG/STG when the exception
+/// nullifies (translation exceptions), just past it when it suppresses
+/// (protection, translation specification, addressing). This is what the
+/// handler's resume-after rule (`traps::is_nullifying`) rests on.
+pub fn check_old_psw(pc: &ProgramCheck) -> TestResult {
+    check_eq!(pc.ilc, 6, "ILC of the faulting access ({})", pc.name());
+    let at = if traps::is_nullifying(pc.code) {
+        pc.addr
+    } else {
+        pc.addr.wrapping_sub(6)
+    };
+    let (lo, hi) = kernel::machine().kernel;
+    check!(
+        at >= lo && at < hi - 6,
+        "old PSW {:#x} of a {} is outside the kernel image",
+        pc.addr,
+        pc.name()
+    );
+    // SAFETY: `at..at + 6` lies inside the kernel image (checked above), which
+    // the kernel space maps readable at its own address.
+    let insn = unsafe { core::ptr::read_volatile(at as *const [u8; 6]) };
+    check!(
+        insn[0] == 0xe3 && matches!(insn[5], 0x04 | 0x24),
+        "old PSW {:#x} of a {}: the instruction at {at:#x} is {insn:02x?}, not the LG/STG",
+        pc.addr,
+        pc.name()
+    );
+    Ok(())
+}
+
+fn pc_fail(pc: ProgramCheck, va: u64) -> crate::ktest::TestFail {
     crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!(
         "access through {va:#x} raised {:#x} ({}) TEID {:#x}",
         pc.code,

@@ -55,7 +55,7 @@ pub fn pgm_name(code: u16) -> &'static str {
 
 /// Nullifying exceptions leave the old PSW at the failing instruction; to resume
 /// after an expected one we step over it (as kvm-unit-tests' fixup does).
-fn is_nullifying(code: u16) -> bool {
+pub fn is_nullifying(code: u16) -> bool {
     matches!(code & 0x7f, 0x10 | 0x11 | 0x38..=0x3b)
 }
 
