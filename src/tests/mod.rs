@@ -138,7 +138,7 @@ pub fn check_old_psw(pc: &ProgramCheck) -> TestResult {
     };
     let (lo, hi) = kernel::machine().kernel;
     check!(
-        at >= lo && at < hi - 6,
+        at >= lo && at <= hi - 6,
         "old PSW {:#x} of a {} is outside the kernel image",
         pc.addr,
         pc.name()
