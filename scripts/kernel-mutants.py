@@ -15,9 +15,10 @@ reason would then be wrong). SUBSTRING selects the entries whose description
 contains it. Exit status 1 if anything did not go as expected.
 """
 import os
-import signal
-import subprocess
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mutants import run, scratch_clone  # noqa: E402  (the same scratch clone and timeout)
 
 PLATFORM = 'src/arch/s390x/platform.rs'
 INSN = 'src/arch/s390x/insn.rs'
@@ -82,19 +83,6 @@ RUN = './qemu-run.sh kernel-test -- -smp 2'
 TIMEOUT = 300
 
 
-def run(repo):
-    """The suite's exit status and output; a run past TIMEOUT is killed whole."""
-    p = subprocess.Popen(RUN, shell=True, cwd=repo, text=True, start_new_session=True,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        out, _ = p.communicate(timeout=TIMEOUT)
-        return p.returncode, out
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        p.communicate()
-        return 124, 'timeout'
-
-
 def first_failure(out):
     for line in out.splitlines():
         if 'FAILED' in line or '!!!' in line or line.startswith('kernel: stopping'):
@@ -103,14 +91,8 @@ def first_failure(out):
 
 
 def main(select):
-    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    repo = os.path.join(here, 'target', 'kernel-mutants', 'repo')
-    if os.path.isdir(repo):
-        subprocess.run(['git', 'fetch', '-q', here, 'HEAD'], cwd=repo, check=True)
-        subprocess.run(['git', 'reset', '-q', '--hard', 'FETCH_HEAD'], cwd=repo, check=True)
-    else:
-        subprocess.run(['git', 'clone', '-q', here, repo], check=True)
-    rc, out = run(repo)
+    repo = scratch_clone('kernel-mutants')
+    rc, out = run(RUN, repo, TIMEOUT)
     if rc != 0:
         sys.exit('the unmutated suite fails; fix that first:\n' + first_failure(out))
     surprises = 0
@@ -124,7 +106,7 @@ def main(select):
             surprises += 1
             continue
         open(path, 'w').write(orig.replace(old, new))
-        rc, out = run(repo)
+        rc, out = run(RUN, repo, TIMEOUT)
         open(path, 'w').write(orig)
         if 'error[' in out:
             print(f'STALE: {what}: does not compile', flush=True)

@@ -44,12 +44,13 @@ def mutants(line):
             yield a, b, line[:m.start()] + b + line[m.end():]
 
 
-def run_tests(repo):
-    """The host tests' exit status and output; a run past TIMEOUT is killed whole."""
-    p = subprocess.Popen(TESTS, shell=True, cwd=repo, env=ENV, text=True, start_new_session=True,
+def run(cmd, repo, timeout, env=None):
+    """Exit status and output of `cmd` in `repo`; a run past `timeout` seconds is
+    killed whole (status 124). Shared with kernel-mutants.py."""
+    p = subprocess.Popen(cmd, shell=True, cwd=repo, env=env, text=True, start_new_session=True,
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        out, _ = p.communicate(timeout=TIMEOUT)
+        out, _ = p.communicate(timeout=timeout)
         return p.returncode, out
     except subprocess.TimeoutExpired:
         os.killpg(p.pid, signal.SIGKILL)
@@ -57,14 +58,21 @@ def run_tests(repo):
         return 124, 'timeout'
 
 
-def main(files):
+def scratch_clone(name):
+    """target/NAME/repo: a clone of this checkout's HEAD, made or reset to it.
+    Shared with kernel-mutants.py."""
     here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    repo = os.path.join(here, 'target', 'mutants', 'repo')
+    repo = os.path.join(here, 'target', name, 'repo')
     if os.path.isdir(repo):
         subprocess.run(['git', 'fetch', '-q', here, 'HEAD'], cwd=repo, check=True)
         subprocess.run(['git', 'reset', '-q', '--hard', 'FETCH_HEAD'], cwd=repo, check=True)
     else:
         subprocess.run(['git', 'clone', '-q', here, repo], check=True)
+    return repo
+
+
+def main(files):
+    repo = scratch_clone('mutants')
     total = caught = 0
     for f in files:
         path = os.path.join(repo, f)
@@ -77,7 +85,7 @@ def main(files):
                 continue
             for a, b, new in mutants(line):
                 open(path, 'w').write('\n'.join(lines[:i] + [new] + lines[i + 1:]))
-                rc, out = run_tests(repo)
+                rc, out = run(TESTS, repo, TIMEOUT, ENV)
                 if rc != 0 and 'error[' in out:
                     continue  # does not compile
                 total += 1
