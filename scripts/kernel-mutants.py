@@ -43,6 +43,8 @@ MUTANTS = [
     ('no PTLB after an ASCE change', PLATFORM,
      '        insn::ptlb();\n    }\n    fn edat1', '    }\n    fn edat1',
      'QEMU flushes its whole TLB on every LCTLG, IPTE and IDTE, so no stale entry is left for PTLB to purge'),
+    ('dropping a space purges nothing', 'src/mm/space.rs',
+     '        self.plat.asce_changed(asce, asce);\n', '', CAUGHT),
     ('set_secondary never loads CR7', PLATFORM,
      'if insn::stctg::<7>() != asce.0 {', 'if false {', CAUGHT),
     ('LRAG cc 3 read as an invalid entry', PLATFORM,

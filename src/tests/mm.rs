@@ -199,6 +199,30 @@ kernel_test!(
 );
 
 kernel_test!(
+    /// A dropped space's top table goes back to the allocator, and its ASCE value
+    /// with it: the next space built on that table has the same ASCE, which the
+    /// TLB cannot tell apart. So dropping a space must purge what the TLB holds
+    /// for it (Linux flushes the mm at teardown), or the new space reaches the
+    /// old one's frames.
+    fn dropped_space_leaves_no_translations() {
+        let f = Frames::new(2)?;
+        let va = 0x1000u64;
+        // Both spaces take the first free CRST from frame 0 on: the same one.
+        kernel::frames().lock().reset_hint();
+        let mut a = space(AsceType::Segment)?;
+        a.map(va, f.get(0), 1, Prot::RW)?;
+        verify_page(&a, va)?; // loads and stores through the TLB
+        let old = a.asce();
+        drop(a);
+        kernel::frames().lock().reset_hint();
+        let mut b = space(AsceType::Segment)?;
+        check_eq!(b.asce(), old, "ASCE of a space built on the dropped space's top table");
+        b.map(va, f.get(1), 1, Prot::RW)?;
+        verify_page(&b, va)
+    }
+);
+
+kernel_test!(
     /// crst_table_upgrade of the space this CPU runs in, as Linux upgrades the
     /// current mm: the new ASCE must replace the old one in every control register
     /// that held it (CR1 primary, CR7 secondary, CR13 home). A CR1 left with the
