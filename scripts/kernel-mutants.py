@@ -24,6 +24,7 @@ PLATFORM = 'src/arch/s390x/platform.rs'
 INSN = 'src/arch/s390x/insn.rs'
 TRAPS = 'src/arch/s390x/traps.rs'
 SMP = 'src/arch/s390x/smp.rs'
+SPACE = 'src/mm/space.rs'
 CAUGHT = 'caught'
 
 # (description, file, text, replacement, expectation)
@@ -43,7 +44,14 @@ MUTANTS = [
     ('no PTLB after an ASCE change', PLATFORM,
      '        insn::ptlb();\n    }\n    fn edat1', '    }\n    fn edat1',
      'QEMU flushes its whole TLB on every LCTLG, IPTE and IDTE, so no stale entry is left for PTLB to purge'),
-    ('dropping a space purges nothing', 'src/mm/space.rs',
+    ('crst_table_upgrade does not tell the platform of the new ASCE', SPACE,
+     'self.plat.asce_changed(old, asce);', '', CAUGHT),
+    ('an emptied table is unhooked without IDTE', SPACE,
+     'self.plat.idte(parent.base, parent.level(), VirtAddr(addr));', '', CAUGHT),
+    ('a large segment is unmapped without IDTE', SPACE,
+     'self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));', '',
+     'EDAT-1 is absent under TCG, so the kernel never maps a large segment (the host tests cover the path)'),
+    ('dropping a space purges nothing', SPACE,
      '        self.plat.asce_changed(asce, asce);\n', '', CAUGHT),
     ('set_secondary never loads CR7', PLATFORM,
      'if insn::stctg::<7>() != asce.0 {', 'if false {', CAUGHT),
