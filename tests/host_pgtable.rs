@@ -169,6 +169,25 @@ fn unmap_and_protect_record_invalidations() {
 }
 
 #[test]
+fn unmap_of_a_large_segment_is_one_idte() {
+    // No PTEs to IPTE: the segment entry's IDTE is the only purge of the 1 MiB
+    // frame's translations, and the top table stays (nothing to sync or free).
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Segment);
+    s.map_large(0x20_0000, PhysAddr(0x10_0000), Level::Pmd, Prot::RW)
+        .unwrap();
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(0x20_0000, 256).unwrap();
+    let f = h.plat.flushes.borrow().clone();
+    assert_eq!(
+        f[..],
+        [Flush::Idte(s.asce().origin(), Level::Pmd, VirtAddr(0x20_0000))],
+        "{f:?}"
+    );
+    assert_eq!(s.lookup(0x20_0000).unwrap(), None);
+}
+
+#[test]
 fn upgrade_keeps_translations_and_records_asce_change() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Segment);
