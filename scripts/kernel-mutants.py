@@ -50,7 +50,8 @@ MUTANTS = [
      'self.plat.idte(parent.base, parent.level(), VirtAddr(addr));', '', CAUGHT),
     ('a large segment is unmapped without IDTE', SPACE,
      'self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));', '',
-     'EDAT-1 is absent under TCG, so the kernel never maps a large segment (the host tests cover the path)'),
+     'EDAT-1 is absent under TCG, so the kernel never maps a large segment '
+     '(host_pgtable::unmap_of_a_large_segment_is_one_idte covers the call)'),
     ('dropping a space purges nothing', SPACE,
      '        self.plat.asce_changed(asce, asce);\n', '', CAUGHT),
     ('set_secondary never loads CR7', PLATFORM,
