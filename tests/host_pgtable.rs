@@ -188,6 +188,25 @@ fn unmap_of_a_large_segment_is_one_idte() {
 }
 
 #[test]
+fn drop_waits_for_walkers_and_purges_before_freeing() {
+    // A lockless walker may still hold the dropped space's ASCE, and a new space
+    // built on its top table gets the same ASCE: drop waits the walkers out and
+    // purges the TLB (kernel::mm::dropped_space_leaves_no_translations shows why).
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x100_7fff_f000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    let asce = s.asce();
+    let free = h.frames.lock().free_count();
+    h.plat.flushes.borrow_mut().clear();
+    drop(s);
+    let f = h.plat.flushes.borrow().clone();
+    assert_eq!(f[..], [Flush::Sync, Flush::AsceChanged(asce, asce)], "{f:?}");
+    // The region-third and segment tables (4 frames each) and the frame of the
+    // one page table came back.
+    assert_eq!(h.frames.lock().free_count(), free + 9, "frames freed by drop");
+}
+
+#[test]
 fn upgrade_keeps_translations_and_records_asce_change() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Segment);
