@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Operator mutation testing of the portable code against the host tests.
 
-    scripts/mutants.py src/mm/space.rs [src/gup/fast.rs ...]
+    scripts/mutants.py [--calls] src/mm/space.rs [src/gup/fast.rs ...]
 
 Works on a scratch clone (target/mutants/repo) of the committed tree, never on
 the working tree. For each line of each file (comments, attributes, asserts, string
 lines and format strings skipped) it applies one operator change at a time (== and !=,
-< and <=, > and >=, && and ||, `if !x` to `if x`, + 1 and - 1, true and false),
+< and <=, > and >=, && and ||, `if !x` to `if x`, + 1 and - 1, true and false,
+and deleting a one-line call statement),
 runs the host tests (`cargo test --test host_pgtable --test host_gup --test
 host_props`, about 3 s each; a run still going after two minutes counts as
 caught) and prints every mutant they did NOT catch.
-Mutants that do not compile are not counted. A survivor is either a test gap
+`--calls` tries only the deleted calls. Mutants that do not compile are not counted. A survivor is either a test gap
 or an equivalent mutant (the change cannot alter behaviour); docs/debugging.md
 lists the known equivalent ones. The kernel-only code (src/arch, src/tests)
 is not covered: its tests boot QEMU, which is too slow per mutant.
@@ -42,6 +43,16 @@ def mutants(line):
         pattern = r'\b' + a + r'\b' if a.isalpha() else re.escape(a)
         for m in re.finditer(pattern, line):
             yield a, b, line[:m.start()] + b + line[m.end():]
+    if is_call_statement(line):
+        yield 'call', 'deleted', ''
+
+
+def is_call_statement(line):
+    """A whole one-line statement that is a call (`self.plat.ipte(pto, a);`):
+    deleting it is a mutant of its own (a missing flush, sync or unpin)."""
+    s = line.strip()
+    return (s.endswith(');') and re.match(r'[A-Za-z_]', s) is not None and ' = ' not in s
+            and not s.startswith(('let ', 'return', 'Ok(', 'Err(', 'Some(', 'break')))
 
 
 def run(cmd, repo, timeout, env=None):
@@ -71,7 +82,7 @@ def scratch_clone(name):
     return repo
 
 
-def main(files):
+def main(files, calls_only=False):
     repo = scratch_clone('mutants')
     total = caught = 0
     for f in files:
@@ -84,6 +95,8 @@ def main(files):
             if skipped(line):
                 continue
             for a, b, new in mutants(line):
+                if calls_only and a != 'call':
+                    continue
                 open(path, 'w').write('\n'.join(lines[:i] + [new] + lines[i + 1:]))
                 rc, out = run(TESTS, repo, TIMEOUT, ENV)
                 if rc != 0 and 'error[' in out:
@@ -99,6 +112,9 @@ def main(files):
 
 
 if __name__ == '__main__':
-    if len(sys.argv) < 2:
+    args = sys.argv[1:]
+    calls = '--calls' in args
+    files = [a for a in args if a != '--calls']
+    if not files:
         sys.exit(__doc__)
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(main(files, calls))
