@@ -272,6 +272,28 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
 }
 
 #[test]
+fn invariant_names_the_loop_that_leaves_its_copy() {
+    // The pre-fix walk steps off a copy in the loop of the lowest folded level,
+    // at the first boundary of what one top entry maps: pmd in a segment space
+    // (1 MiB), pud in region-third (2 GiB), p4d in region-second (4 TiB). The
+    // invariant checker must name that loop and address; a 5-level space folds
+    // nothing.
+    let h = host(16, false);
+    for (ty, boundary, level) in [
+        (AsceType::Segment, 1u64 << 20, Some(Level::Pmd)),
+        (AsceType::Region3, 1 << 31, Some(Level::Pud)),
+        (AsceType::Region2, 1 << 42, Some(Level::P4d)),
+        (AsceType::Region1, 1 << 53, None),
+    ] {
+        let mut s = h.space(ty);
+        s.map(boundary - PAGE_SIZE, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+        let (o, _) = h.gup(&s, Variant::PreFix, boundary - PAGE_SIZE, 2, GupFlags::empty());
+        let got = o.first_violation.map(|v| (v.level, v.addr));
+        assert_eq!(got, level.map(|l| (l, boundary)), "{ty:?}");
+    }
+}
+
+#[test]
 fn large_frames_edat1_and_edat2() {
     let h = host(64, true);
     for ty in [AsceType::Region3, AsceType::Region2, AsceType::Region1] {

@@ -196,14 +196,35 @@ fn drop_waits_for_walkers_and_purges_before_freeing() {
     let mut s = h.space(AsceType::Region3);
     s.map(0x100_7fff_f000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     let asce = s.asce();
+    let tables = [Level::Pud, Level::Pmd, Level::Pte].map(|l| walk_to(h.plat, asce, 0x100_7fff_f000, l).unwrap().base);
     let free = h.frames.lock().free_count();
     h.plat.flushes.borrow_mut().clear();
     drop(s);
     let f = h.plat.flushes.borrow().clone();
     assert_eq!(f[..], [Flush::Sync, Flush::AsceChanged(asce, asce)], "{f:?}");
     // The region-third and segment tables (4 frames each) and the frame of the
-    // one page table came back.
+    // one page table came back, poisoned like every freed table.
     assert_eq!(h.frames.lock().free_count(), free + 9, "frames freed by drop");
+    let strict = h.plat.strict.replace(None);
+    for t in tables {
+        assert!(is_poison(h.plat.read_u64(t)), "table {t:?} after drop");
+    }
+    h.plat.strict.set(strict);
+}
+
+#[test]
+fn unmap_leaves_cleared_ptes_empty() {
+    // An invalid PTE that still names a frame is not "none" (Linux would take it
+    // for a swap entry): what unmap clears must be exactly the empty PTE, also
+    // where IPTE has already set the invalid bit.
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Segment);
+    s.map(0x1000, PhysAddr(0x10000), 4, Prot::RW).unwrap();
+    s.unmap(0x2000, 2).unwrap(); // the pages around keep the page table
+    let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
+    let ptes = [0, 1, 2, 3].map(|k| h.plat.read_u64(ptep.add(k).addr));
+    let empty = empty_entry(Level::Pte);
+    assert_eq!(ptes, [0x10000, empty, empty, 0x13000], "{ptes:x?}");
 }
 
 #[test]
