@@ -63,6 +63,8 @@ MUTANTS = [
      "QEMU's LRAG reports every failed translation with cc 3 and the exception code"),
     ('local_irq_save leaves interrupts on', PLATFORM,
      'insn::stnsm::<0xfc>() as u64', 'insn::stnsm::<0xff>() as u64', CAUGHT),
+    ('gup_fast leaves interrupts disabled', 'src/gup/fast.rs',
+     'self.p.local_irq_restore(irq);', '', CAUGHT),
     ('IPTE without the branch that ends the translation block', INSN,
      'asm!("ipte {o},{a}", "j 0f", "0:",', 'asm!("ipte {o},{a}",',
      'every IPTE is followed by a branch (at the latest, the return of Platform::ipte) before '
