@@ -241,6 +241,13 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
             pages,
         )
     };
+    // The frame the fault will get holds garbage, so the hole reads zero only
+    // if the fault zeroes it.
+    h.frames.lock().reset_hint();
+    let next = h.frames.lock().alloc_frame().unwrap();
+    h.plat.fill(next, PAGE_SIZE, 0x5a5a_5a5a_5a5a_5a5a);
+    h.frames.lock().free_frame(next).unwrap();
+    h.frames.lock().reset_hint();
     let mut pages = [PhysAddr(0); 4];
     let (n, fast) = gup(&mut s, va, 4, GupFlags::POPULATE, &mut pages).unwrap();
     assert_eq!((n, fast.pinned), (4, 2), "the fast walk stops at the hole");
@@ -249,6 +256,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
         .unwrap()
         .expect("the hole was populated")
         .pa;
+    assert_eq!(hole, next, "the fault took the frame filled with garbage");
     assert_eq!(pages, [PhysAddr(0x10000), PhysAddr(0x11000), hole, PhysAddr(0x13000)]);
     assert!((0..PAGE_SIZE).step_by(8).all(|o| h.plat.read_u64(hole.add(o)) == 0));
     assert!(pages.iter().all(|&f| h.pagemap.pins(f) == 1));
