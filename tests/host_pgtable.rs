@@ -553,6 +553,11 @@ fn allocator_hands_out_every_frame_and_refuses_bad_frees() {
         Ok(PhysAddr(PAGE_SIZE)),
         "a whole frame for the first page table"
     );
+    assert_eq!(
+        f.alloc_pt(),
+        Ok(PhysAddr(PAGE_SIZE + 2048)),
+        "its other half for the second"
+    );
 }
 
 #[test]

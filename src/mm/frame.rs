@@ -48,7 +48,8 @@ pub const fn storage_words(nframes: usize) -> (usize, usize) {
 
 impl FrameAllocator {
     /// An allocator for `nframes` frames starting at physical 0, all free, using the
-    /// given zeroed bitmap storage (sizes from [`storage_words`]).
+    /// given bitmap storage (sizes from [`storage_words`]; cleared here, whatever
+    /// it held).
     pub fn new(nframes: usize, used: &'static mut [u64], pt_halves: &'static mut [u64]) -> Self {
         let (a, b) = storage_words(nframes);
         assert!(
