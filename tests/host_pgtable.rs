@@ -545,7 +545,11 @@ fn allocator_hands_out_every_frame_and_refuses_bad_frees() {
     assert!(small.is_err(), "128 frames need 4 words of page-table bits");
     // Storage that held something else (a previous allocator's bits) is cleared:
     // every frame starts free, and page tables start in empty frames.
-    let mut f = FrameAllocator::new(128, Box::leak(Box::new([!0u64; 2])), Box::leak(Box::new([!0u64; 4])));
+    let mut f = FrameAllocator::new(
+        128,
+        Box::leak(Box::new([!0u64; 2])),
+        Box::leak(Box::new([0x5555_5555_5555_5555u64; 4])),
+    );
     assert_eq!(f.free_count(), 128);
     assert_eq!(f.alloc_frame(), Ok(PhysAddr(0)));
     assert_eq!(
