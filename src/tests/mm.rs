@@ -231,7 +231,7 @@ kernel_test!(
     fn upgrade_of_the_running_space_reloads_its_control_registers() {
         let f = Frames::new(1)?;
         let mut s = kernel::identity_space()?;
-        let kernel_asce = insn::stctg::<1>();
+        let saved = [insn::stctg::<1>(), insn::stctg::<7>(), insn::stctg::<13>()];
         let va = s.last_addr() + 1; // the first page the space's type cannot map
         let pattern = 0x5ca1_ab1e_0000_0000 ^ va;
         PLATFORM.write_u64(f.get(0), pattern);
@@ -247,11 +247,12 @@ kernel_test!(
         let mapped = s.map(va, f.get(0), 1, Prot::RW);
         let crs = [insn::stctg::<1>(), insn::stctg::<7>(), insn::stctg::<13>()];
         let loaded = platform::load_primary(va);
-        // SAFETY: back to the kernel's own space, which CR1/CR7/CR13 held before.
+        // SAFETY: back to what CR1/CR7/CR13 held before (the kernel's own space
+        // in CR1, which maps everything the test space did).
         unsafe {
-            insn::lctlg::<1>(kernel_asce);
-            insn::lctlg::<7>(kernel_asce);
-            insn::lctlg::<13>(kernel_asce);
+            insn::lctlg::<1>(saved[0]);
+            insn::lctlg::<7>(saved[1]);
+            insn::lctlg::<13>(saved[2]);
         }
         insn::ptlb();
         mapped?;

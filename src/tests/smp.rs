@@ -225,6 +225,37 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
     Ok((tot[2], tot[3], tot[4], tot[0]))
 }
 
+/// Per CPU: CR1, CR13 and the system mask it reported.
+static SEEN: [[AtomicU64; 3]; 8] = [const { [const { AtomicU64::new(0) }; 3] }; 8];
+
+fn report_translation_state(i: usize) {
+    SEEN[i][0].store(insn::stctg::<1>(), Ordering::Release);
+    SEEN[i][1].store(insn::stctg::<13>(), Ordering::Release);
+    // AND with 0xff: reads the system mask without changing it.
+    SEEN[i][2].store(insn::stnsm::<0xff>() as u64, Ordering::Release);
+}
+
+kernel_test!(
+    /// Every CPU runs in the kernel's identity space: CR1 (primary) and CR13
+    /// (home) hold its ASCE and DAT is on (system-mask bit 0x04).
+    fn every_cpu_runs_in_the_kernel_space() {
+        let kernel_asce = kernel::KSPACE.get().unwrap().lock().asce().0;
+        let cpus = smp::online().min(SEEN.len());
+        report_translation_state(0);
+        for i in 1..cpus {
+            smp::run_on(i, report_translation_state, i);
+            smp::wait_idle(i);
+        }
+        for (i, seen) in SEEN.iter().enumerate().take(cpus) {
+            let [cr1, cr13, mask] = seen.each_ref().map(|v| v.load(Ordering::Acquire));
+            check_eq!(cr1, kernel_asce, "CR1 of CPU {i}");
+            check_eq!(cr13, kernel_asce, "CR13 of CPU {i}");
+            check!(mask & 0x04 != 0, "CPU {i} runs with DAT off (system mask {mask:#04x})");
+        }
+        Ok(())
+    }
+);
+
 kernel_test!(
     /// CPU 0 unmaps, remaps to other frames, protects, upgrades and replaces the
     /// space while every other CPU runs gup_fast over the range. With walker
