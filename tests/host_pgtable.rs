@@ -213,6 +213,26 @@ fn drop_waits_for_walkers_and_purges_before_freeing() {
 }
 
 #[test]
+fn unmap_of_many_tables_frees_them_in_batches() {
+    // 40 page tables in one unmap: the batch of unhooked tables (32, like
+    // mmu_gather's) fills once on the way, so walkers are waited out twice, and
+    // every table is freed in the end.
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Segment);
+    let empty = s.table_bytes();
+    for i in 0..40u64 {
+        s.map(i << 20, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    }
+    h.plat.flushes.borrow_mut().clear();
+    s.unmap(0, 40 * 256).unwrap();
+    let f = h.plat.flushes.borrow().clone();
+    let syncs = f.iter().filter(|x| **x == Flush::Sync).count();
+    let idtes = f.iter().filter(|x| matches!(x, Flush::Idte(..))).count();
+    assert_eq!((syncs, idtes), (2, 40), "{f:?}");
+    assert_eq!(s.table_bytes(), empty);
+}
+
+#[test]
 fn unmap_leaves_cleared_ptes_empty() {
     // An invalid PTE that still names a frame is not "none" (Linux would take it
     // for a swap entry): what unmap clears must be exactly the empty PTE, also
