@@ -579,7 +579,7 @@ kernel_test!(
             // frame), and execution goes on after it whether the exception
             // nullifies (translation) or suppresses (translation specification).
             let word = 0xc0de_0000_0000_0000 ^ va;
-            foldkern::mm::Platform::write_u64(&PLATFORM, f.get(0), word);
+            PLATFORM.write_u64(f.get(0), word);
             match (platform::load_via(s.asce(), va), c.hw) {
                 (Ok(v), 0) => check_eq!(v, word, "{}: load through the mapping", c.name),
                 (Ok(v), code) => check!(false, "{}: load read {v:#x}, expected code {code:#x}", c.name),
@@ -589,7 +589,7 @@ kernel_test!(
                 }
             }
             // Put it back through the pointer: the corrupt path cannot be walked.
-            foldkern::mm::Platform::write_u64(&PLATFORM, at.addr, old);
+            PLATFORM.write_u64(at.addr, old);
             insn::ptlb();
         }
         Ok(())
