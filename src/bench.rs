@@ -11,10 +11,9 @@
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
 use crate::kernel;
-use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Variant, WalkStack};
-use foldkern::mm::entry::PAGE_ORIGIN;
+use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Page, Variant, WalkStack};
 use foldkern::mm::pgtable::{read_entry, walk_to};
-use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
+use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SHIFT, PAGE_SIZE};
 
 /// Range sizes (pages) of the full benchmark; the smoke run uses the first few.
 const SIZES: [usize; 10] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
@@ -59,7 +58,7 @@ struct Results {
     shape: [(AsceType, u64, u64, u64); 3],
 }
 
-fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
+fn buffer(pages: usize) -> (PhysAddr, &'static mut [Page]) {
     let frames = (pages * 8).div_ceil(PAGE_SIZE as usize);
     let pa = kernel::frames().lock().alloc_frames(frames, 1).unwrap_or_else(|e| {
         println!("bench: no memory for a {pages}-page result buffer: {e} (boot with more -m)");
@@ -67,33 +66,31 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [PhysAddr]) {
     });
     // SAFETY: the frames were just allocated for this buffer alone and are
     // identity-mapped; the slice lives until `free_buffer`.
-    (pa, unsafe {
-        core::slice::from_raw_parts_mut(pa.0 as *mut PhysAddr, pages)
-    })
+    (pa, unsafe { core::slice::from_raw_parts_mut(pa.0 as *mut Page, pages) })
 }
 
-/// The floor: read each PTE of the range once and record its frame (`pts` holds
+/// The floor: read each PTE of the range once and record its page (`pts` holds
 /// the page-table origins, found outside the measurement). Out of line, so that
 /// what the benchmark does around it cannot change its code.
 #[inline(never)]
-fn floor(pts: &[PhysAddr], out: &mut [PhysAddr]) {
+fn floor(pts: &[PhysAddr], out: &mut [Page]) {
     // Measured code: the index form is the floor's definition (docs/bench.md).
     #[allow(clippy::needless_range_loop)]
     for i in 0..out.len() {
-        out[i] = PhysAddr(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) & PAGE_ORIGIN);
+        out[i] = Page(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) >> PAGE_SHIFT);
     }
 }
 
 /// A value no walker returns, so a walker that leaves a slot alone is caught.
-const NO_FRAME: PhysAddr = PhysAddr(1);
+const NO_PAGE: Page = Page(u64::MAX);
 
-fn clear(out: &mut [PhysAddr]) {
-    out.fill(NO_FRAME);
+fn clear(out: &mut [Page]) {
+    out.fill(NO_PAGE);
 }
 
 /// Every walker must return the frames the benchmark mapped (page `i` of the
 /// range is data frame `i % 4096`): a fast but wrong walk would measure nothing.
-fn check_frames(out: &[PhysAddr], data: PhysAddr, walker: &str) {
+fn check_frames(out: &[Page], data: PhysAddr, walker: &str) {
     for (i, f) in out.iter().enumerate() {
         let want = data.add((i as u64 % 4096) * PAGE_SIZE);
         if *f != want {
@@ -109,7 +106,7 @@ fn check_frames(out: &[PhysAddr], data: PhysAddr, walker: &str) {
 /// nothing, and with the entry restored it pins the page. (The unchecked walk
 /// would follow such an entry: in a segment-type space it takes it for a
 /// region-third entry and pins whatever the page table's words name.)
-fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [PhysAddr], data: PhysAddr) {
+fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Page], data: PhysAddr) {
     let pmdp = walk_to(&PLATFORM, s.asce(), BASE, Level::Pmd).expect("walk");
     let pmd = PLATFORM.read_u64(pmdp.addr);
     let pins = kernel::pagemap().counters();
@@ -200,7 +197,7 @@ fn run_once(nsizes: usize) -> Results {
                 #[allow(clippy::needless_range_loop)]
                 for i in 0..n {
                     let ptep = walk_to(&PLATFORM, s.asce(), BASE + i as u64 * PAGE_SIZE, Level::Pte).expect("walk");
-                    out[i] = PhysAddr(read_entry(&PLATFORM, ptep).expect("read") & PAGE_ORIGIN);
+                    out[i] = Page(read_entry(&PLATFORM, ptep).expect("read") >> PAGE_SHIFT);
                 }
             });
             check_frames(&out[..n], data, WALKERS[4]);

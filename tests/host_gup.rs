@@ -61,7 +61,7 @@ fn the_trace_names_every_entry_read_in_order() {
     let h = host(16, false);
     let s = seed_space(&h, true);
     let mut steps = Vec::new();
-    let mut pages = [PhysAddr(0); 2];
+    let mut pages = [Page(0); 2];
     let mut record = |st: &Step| steps.push(*st);
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
     let o = gup_fast(g, SEED, 2, GupFlags::empty(), &mut pages);
@@ -108,13 +108,13 @@ fn the_trace_names_every_entry_read_in_order() {
     s.map(0x10_4000, PhysAddr(0x14000), 1, Prot::RW).unwrap();
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
-    let mut pages = [PhysAddr(0); 5];
+    let mut pages = [Page(0); 5];
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
     let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
     unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (3, vec![0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]));
 
-    let mut pages = [PhysAddr(0); 2];
+    let mut pages = [Page(0); 2];
     let s = seed_space(&h, true);
     let mut steps = 0;
     let mut count = |_: &Step| steps += 1;
@@ -164,7 +164,7 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
 fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     let h = host(16, false);
     let mut s = seed_space(&h, false);
-    let mut pages = [PhysAddr(0); 3];
+    let mut pages = [Page(0); 3];
     let r = get_user_pages_fast(
         &mut s,
         None,
@@ -227,7 +227,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     let va = 0x4000_0000;
     s.map(va, PhysAddr(0x10000), 2, Prot::RW).unwrap();
     s.map(va + 3 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RW).unwrap();
-    let gup = |s: &mut common::Space, start: u64, n: usize, flags: GupFlags, pages: &mut [PhysAddr]| {
+    let gup = |s: &mut common::Space, start: u64, n: usize, flags: GupFlags, pages: &mut [Page]| {
         let frames = flags.contains(GupFlags::POPULATE).then_some(h.frames);
         get_user_pages_fast(
             s,
@@ -248,7 +248,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     h.plat.fill(next, PAGE_SIZE, 0x5a5a_5a5a_5a5a_5a5a);
     h.frames.lock().free_frame(next).unwrap();
     h.frames.lock().reset_hint();
-    let mut pages = [PhysAddr(0); 4];
+    let mut pages = [Page(0); 4];
     let (n, fast) = gup(&mut s, va, 4, GupFlags::POPULATE, &mut pages).unwrap();
     assert_eq!((n, fast.pinned), (4, 2), "the fast walk stops at the hole");
     let hole = s
@@ -400,7 +400,10 @@ fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
         Some((PhysAddr(0x1234), Level::Pud))
     );
     let (o, p) = h.gup(&s, Variant::OffsetLockless, 0x1000, 2, GupFlags::empty());
-    assert_eq!((o.error, p), (None, vec![PhysAddr(0x1000), PhysAddr(0x2000)]));
+    assert_eq!(
+        (o.error, p),
+        (None, vec![Page::of(PhysAddr(0x1000)), Page::of(PhysAddr(0x2000))])
+    );
 }
 
 #[test]
@@ -511,8 +514,10 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     s.map(base, PhysAddr(0x10_0000), 19, Prot::RW).unwrap();
     let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
     type Damage = (&'static str, fn(u64, u64) -> u64, Option<&'static str>);
-    let damages: [Damage; 4] = [
+    let damages: [Damage; 6] = [
         ("invalid", |v, _| v | entry::PteBits::I.bits(), None),
+        ("special", |v, _| v | entry::PteBits::SPECIAL.bits(), None),
+        ("software bit 0x001", |v, _| v | 1, None),
         (
             "bit 0x800",
             |v, _| v | 0x800,
@@ -550,6 +555,82 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     }
 }
 
+/// The PTE loop's one compare (`pinnable_pfn`) lets exactly one bit below the
+/// frame through, protection, and only for a read pin. Every other bit stops the
+/// fast walk where it is set, and where the bit does not make the PTE unusable
+/// (a software bit foldkern never sets, 0x100, protection for FOLL_WRITE) the
+/// slow path pins that page, or refuses it as Linux would.
+#[test]
+fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    let va = 0x4000_0000;
+    s.map(va, PhysAddr(0x10_0000), 3, Prot::RW).unwrap();
+    let at = pgtable::walk_to(h.plat, s.asce(), va + PAGE_SIZE, Level::Pte).unwrap();
+    let good = h.plat.read_u64(at.addr);
+    for bit in (0..12).map(|b| 1u64 << b) {
+        for write in [false, true] {
+            let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
+            h.plat.write_u64(at.addr, good | bit);
+            let through = bit == entry::PteBits::P.bits() && !write;
+            let (o, p) = h.gup(&s, Variant::OffsetLockless, va, 3, flags);
+            let want = if through { 3 } else { 1 };
+            assert_eq!(p.len(), want, "PTE bit {bit:#x}, write {write}: {o:?}");
+            assert_eq!(
+                p[..],
+                [PhysAddr(0x10_0000), PhysAddr(0x10_1000), PhysAddr(0x10_2000)][..want]
+            );
+            // get_user_pages_fast: damage (bit 0x800) is an error and pins
+            // nothing; otherwise the slow path decides for itself and pins the
+            // page unless the bit makes it invalid, special or (for FOLL_WRITE)
+            // read-only.
+            let mut pages = [Page(0); 3];
+            let r = get_user_pages_fast(
+                &mut s,
+                None,
+                h.pagemap,
+                h.stack,
+                Variant::OffsetLockless,
+                va,
+                3,
+                flags,
+                &mut pages,
+            );
+            let refused = [entry::PteBits::I, entry::PteBits::SPECIAL]
+                .iter()
+                .any(|b| b.bits() == bit)
+                || (write && bit == entry::PteBits::P.bits());
+            let pinned = match r {
+                Ok((n, _)) => n,
+                Err(GupError::Walk(WalkError::BadEntry { at: e, .. }))
+                    if bit == entry::PteBits::ZERO_BIT.bits() && e.addr == at.addr =>
+                {
+                    h.plat.write_u64(at.addr, good);
+                    assert_eq!(h.pagemap.total_pins(), 0, "PTE bit 0x800: a pin leaked");
+                    continue;
+                }
+                Err(e) => panic!("PTE bit {bit:#x}, write {write}: {e:?}"),
+            };
+            assert_eq!(
+                pinned,
+                if refused { 1 } else { 3 },
+                "PTE bit {bit:#x}, write {write}: slow path"
+            );
+            assert_eq!(
+                pages[..pinned],
+                [PhysAddr(0x10_0000), PhysAddr(0x10_1000), PhysAddr(0x10_2000)][..pinned]
+            );
+            unpin_user_pages(h.pagemap, &pages[..pinned]).unwrap();
+            h.plat.write_u64(at.addr, good);
+            assert_eq!(
+                h.pagemap.total_pins(),
+                0,
+                "PTE bit {bit:#x}, write {write}: a pin leaked"
+            );
+        }
+    }
+}
+
 /// A range that wraps past 2^64 is refused whole by both paths (`-EOVERFLOW`),
 /// even when the page at 0 is mapped: the locked walk used to wrap around and pin
 /// page 0 as the page after 0xfffffffffffff000.
@@ -560,7 +641,7 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     let top = 0u64.wrapping_sub(PAGE_SIZE);
     s.map(top, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     s.map(0, PhysAddr(0x11000), 1, Prot::RW).unwrap();
-    let mut pages = [PhysAddr(0); 2];
+    let mut pages = [Page(0); 2];
     for flags in [GupFlags::empty(), GupFlags::POPULATE] {
         assert_eq!(
             gup_locked(&mut s, Some(h.frames), h.pagemap, top, 2, flags, &mut pages),
@@ -601,7 +682,7 @@ fn slow_path_keeps_no_pin_behind_an_error() {
     // The hole shares the first page's page table: only the frame to populate
     // it with is missing.
     let held: Vec<PhysAddr> = std::iter::from_fn(|| h.frames.lock().alloc_frame().ok()).collect();
-    let mut pages = [PhysAddr(0); 2];
+    let mut pages = [Page(0); 2];
     assert_eq!(
         gup_locked(
             &mut s,
@@ -822,7 +903,7 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
     let (o, p) = h.gup_on(h.plat, &s, v, from, n, GupFlags::empty());
     assert_eq!(
         (o.pinned, o.error, p),
-        (1, None, vec![PhysAddr((64 << 20) - PAGE_SIZE)])
+        (1, None, vec![Page::of(PhysAddr((64 << 20) - PAGE_SIZE))])
     );
     assert_eq!(h.pagemap.total_pins(), 0);
 }
@@ -835,7 +916,7 @@ fn slow_path_takes_an_unaligned_start() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
-    let mut pages = [PhysAddr(0); 2];
+    let mut pages = [Page(0); 2];
     let flags = GupFlags::WRITE | GupFlags::POPULATE;
     let r = gup_locked(&mut s, Some(h.frames), h.pagemap, 0x10_0123, 2, flags, &mut pages);
     assert_eq!(r, Ok(2));

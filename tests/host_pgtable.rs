@@ -5,7 +5,7 @@
 mod common;
 use common::host;
 use foldkern::gup::fast::GUARD;
-use foldkern::gup::{get_user_pages_fast, GupError, GupFlags, Variant};
+use foldkern::gup::{get_user_pages_fast, GupError, GupFlags, Page, Variant};
 use foldkern::mm::entry::*;
 use foldkern::mm::host::Flush;
 use foldkern::mm::pgtable::*;
@@ -444,7 +444,7 @@ fn corrupted_entries_are_reported_never_followed() {
     for v in Variant::FIXED {
         let (o, pages) = h.gup(&s, v, va, 1, GupFlags::empty());
         assert!(pages.is_empty() && o.error.is_none(), "{v:?} {o:?}");
-        let mut pages = [PhysAddr(0)];
+        let mut pages = [Page(0)];
         let r = get_user_pages_fast(
             &mut s,
             None,

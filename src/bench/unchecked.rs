@@ -17,7 +17,9 @@
 //! run on the benchmark's own well-formed space (docs/bench.md, "Where
 //! gup_fast's instructions go").
 use core::sync::atomic::{AtomicU32, Ordering};
-use foldkern::mm::entry::{PteBits, RegionBits, SegmentBits, PAGE_ORIGIN, REGION_ORIGIN, SEGMENT_ORIGIN};
+use foldkern::gup::fast::{pinnable_pfn, pte_allowed};
+use foldkern::gup::Page;
+use foldkern::mm::entry::{RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, PAGE_SIZE};
 
@@ -31,8 +33,8 @@ const R3: u64 = Level::Pud.type_bits();
 const INVALID: u64 = RegionBits::I.bits();
 /// Large-frame bit of a segment entry.
 const LARGE: u64 = SegmentBits::FC.bits();
-/// PTE bits that stop a read-only walk (gup_fast's without FOLL_WRITE).
-const PTE_STOP: u64 = PteBits::ZERO_BIT.bits() | PteBits::I.bits() | PteBits::SPECIAL.bits();
+/// PTE bits a read-only walk pins through (gup_fast's without FOLL_WRITE).
+const PTE_ALLOWED: u64 = pte_allowed(false);
 
 /// Entry `level.index(addr)` of the table at `origin`.
 fn entry(origin: u64, level: Level, addr: u64) -> u64 {
@@ -60,7 +62,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
     asce: u64,
     start: u64,
     nr_pages: usize,
-    pages: &mut [PhysAddr],
+    pages: &mut [Page],
     pins: &[AtomicU32],
 ) -> usize {
     let nr_pages = nr_pages.min(pages.len());
@@ -151,35 +153,36 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
 
 /// The PTE loop, the same steps as gup_fast's (eight PTEs per loop test).
 #[inline(never)]
-fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [PhysAddr], pins: &[AtomicU32]) -> usize {
-    let limit = pins.len() as u64 * PAGE_SIZE;
-    let pin = |pa: u64| -> Option<PhysAddr> {
+fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32]) -> usize {
+    let frames = pins.len() as u64;
+    let pin = |pa: u64| -> Option<Page> {
         let pte = p.read_u64(PhysAddr(pa));
-        if pte & PTE_STOP != 0 || pte >= limit {
+        let pfn = pinnable_pfn(pte, PTE_ALLOWED);
+        if pfn >= frames {
             return None;
         }
-        // SAFETY: pte < limit = pins.len() * PAGE_SIZE, so the index is in bounds.
-        let counter = unsafe { pins.get_unchecked((pte / PAGE_SIZE) as usize) };
+        // SAFETY: pfn < frames = pins.len(), so the index is in bounds.
+        let counter = unsafe { pins.get_unchecked(pfn as usize) };
         counter.fetch_add(1, Ordering::AcqRel);
         if p.read_u64(PhysAddr(pa)) != pte {
             counter.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(PhysAddr(pte & PAGE_ORIGIN))
+        Some(Page(pfn))
     };
     let mut pa = ptep;
     'pin: {
         let mut groups = out.chunks_exact_mut(8);
         for group in &mut groups {
             for slot in group {
-                let Some(frame) = pin(pa) else { break 'pin };
-                *slot = frame;
+                let Some(page) = pin(pa) else { break 'pin };
+                *slot = page;
                 pa += 8;
             }
         }
         for slot in groups.into_remainder() {
-            let Some(frame) = pin(pa) else { break 'pin };
-            *slot = frame;
+            let Some(page) = pin(pa) else { break 'pin };
+            *slot = page;
             pa += 8;
         }
         return out.len();

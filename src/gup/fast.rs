@@ -23,12 +23,10 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
-use super::page::PageMap;
-use crate::mm::entry::{
-    is_poison, Asce, P4d, Pgd, Pmd, PteBits, Pud, PAGE_ORIGIN, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN,
-};
+use super::page::{Page, PageMap};
+use crate::mm::entry::{is_poison, Asce, P4d, Pgd, Pmd, PteBits, Pud, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
 use crate::mm::pgtable::*;
-use crate::mm::{Level, PhysAddr, Platform, PAGE_SIZE};
+use crate::mm::{Level, PhysAddr, Platform, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
 use core::fmt;
 use core::sync::atomic::Ordering;
@@ -245,7 +243,7 @@ impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
 
 /// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
 /// `start` without locks, interrupts disabled. Returns how many it pinned (the
-/// frames are in `pages[..pinned]`); it stops at the first page it cannot handle.
+/// pages are in `pages[..pinned]`); it stops at the first page it cannot handle.
 // Never inlined, like the kernel function it is: its cost (and the benchmark's
 // figure for it) then does not depend on the code of whoever calls it.
 #[inline(never)]
@@ -254,7 +252,7 @@ pub fn gup_fast<P: Platform + ?Sized>(
     start: u64,
     nr_pages: usize,
     flags: GupFlags,
-    pages: &mut [PhysAddr],
+    pages: &mut [Page],
 ) -> GupOutcome {
     let start = start & !(PAGE_SIZE - 1);
     let nr_pages = nr_pages.min(pages.len());
@@ -279,7 +277,7 @@ pub fn gup_fast<P: Platform + ?Sized>(
 fn walk<P: Platform + ?Sized, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
-    pages: &mut [PhysAddr],
+    pages: &mut [Page],
     start: u64,
     end: u64,
 ) -> GupOutcome {
@@ -317,7 +315,7 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
     flags: GupFlags,
     check: bool,
     trace: Option<&'a mut dyn FnMut(&Step)>,
-    pages: &'b mut [PhysAddr],
+    pages: &'b mut [Page],
     nr: usize,
     violations: u32,
     first_violation: Option<Violation>,
@@ -329,7 +327,7 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
 impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b, P, V, INSTR> {
     const VARIANT: Variant = Variant::ALL[V as usize];
 
-    fn new(g: GupFast<'a, P>, flags: GupFlags, pages: &'b mut [PhysAddr]) -> Self {
+    fn new(g: GupFast<'a, P>, flags: GupFlags, pages: &'b mut [Page]) -> Self {
         Walker {
             p: g.plat,
             asce: g.asce,
@@ -581,12 +579,13 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             return false;
         }
         if INSTR && self.trace.is_some() {
-            let stop = pte_stop(self.flags.contains(GupFlags::WRITE));
+            let allowed = pte_allowed(self.flags.contains(GupFlags::WRITE));
+            let frames = self.pagemap.counters().len() as u64;
             for i in 0..n {
                 let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
                 let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
                 self.step(Level::Pte, a, a.wrapping_add(PAGE_SIZE), ptep.add(i as i64), pte);
-                if pte & stop != 0 {
+                if pinnable_pfn(pte, allowed) >= frames {
                     break;
                 }
             }
@@ -601,26 +600,28 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 
     /// The hot loop of `gup_pte_range`: pin the `n` PTEs from `ptep`, returning how
     /// many were pinned before the first one the fast walk must leave alone. The
-    /// stop mask is a constant per `WRITE`, and everything lives in locals, so the
-    /// compiler keeps the loop in registers.
+    /// allowed bits are a constant per `WRITE`, and everything lives in locals, so
+    /// the compiler keeps the loop in registers: per PTE a load, one rotate and
+    /// one compare for every stop condition ([`pinnable_pfn`]), the counter's
+    /// address, the pin, the re-check and the store of the page.
     // Out of line on purpose: inlined into the walk it costs more per page table
     // (register pressure in the caller); this way the loop owns all registers.
     #[inline(never)]
     fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
-        let stop = pte_stop(WRITE);
+        let allowed = pte_allowed(WRITE);
         let p = self.p;
         let pins = self.pagemap.counters();
-        // Frames from here on have no struct page (not RAM the page map covers).
-        // It is page aligned, so `pte >= limit` is `pte & PAGE_ORIGIN >= limit`.
-        let limit = pins.len() as u64 * PAGE_SIZE;
-        // One PTE: its frame, pinned, or the value that stops the walk.
-        let pin = |pa: PhysAddr| -> Result<PhysAddr, u64> {
+        // Frame numbers from here on have no struct page (not RAM the map covers).
+        let frames = pins.len() as u64;
+        // One PTE: its page, pinned, or the value that stops the walk.
+        let pin = |pa: PhysAddr| -> Result<Page, u64> {
             let pte = p.read_u64(pa); // ptep_get_lockless
-            if pte & stop != 0 || pte >= limit {
+            let pfn = pinnable_pfn(pte, allowed);
+            if pfn >= frames {
                 return Err(pte);
             }
-            // SAFETY: pte < limit = pins.len() * PAGE_SIZE, so the index is in bounds.
-            let counter = unsafe { pins.get_unchecked((pte / PAGE_SIZE) as usize) };
+            // SAFETY: pfn < frames = pins.len(), so the index is in bounds.
+            let counter = unsafe { pins.get_unchecked(pfn as usize) };
             // try_grab_page.
             counter.fetch_add(1, Ordering::AcqRel);
             // Re-check: the PTE may have changed while we took the pin. Then the
@@ -629,7 +630,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
                 counter.fetch_sub(1, Ordering::AcqRel);
                 return Err(0);
             }
-            Ok(PhysAddr(pte & PAGE_ORIGIN))
+            Ok(Page(pfn))
         };
         let out = &mut self.pages[self.nr..self.nr + n];
         let mut pa = ptep.addr;
@@ -692,11 +693,11 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         let mut all = true;
         while addr != end {
             let frame = PhysAddr(base + (addr & (level.size() - 1)));
-            if !self.pagemap.try_grab(frame) {
+            let Some(page) = self.pagemap.try_grab(frame) else {
                 all = false;
                 break;
-            }
-            self.pages[self.nr] = frame;
+            };
+            self.pages[self.nr] = page;
             self.nr += 1;
             addr = addr.wrapping_add(PAGE_SIZE);
         }
@@ -721,13 +722,26 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 /// 12 instructions per PTE, 8 costs 11.4, 16 costs 11.2 (benchmark, region-third).
 const PTE_GROUP: usize = 8;
 
-/// PTE bits that stop the fast walk: invalid, special (no struct page), the
-/// must-be-zero bit 0x800, and protection when the caller will write.
-const fn pte_stop(write: bool) -> u64 {
-    let always = PteBits::I.bits() | PteBits::SPECIAL.bits() | PteBits::ZERO_BIT.bits();
+/// The PTE bits below the frame that the fast walk pins through: protection when
+/// the caller only reads, none when it will write. Every other one stops it:
+/// invalid, special (no struct page), the must-be-zero bit 0x800, protection
+/// for FOLL_WRITE, and the bits foldkern never sets (0x100 and the software bits
+/// but special), which the slow path then handles.
+pub const fn pte_allowed(write: bool) -> u64 {
     if write {
-        always | PteBits::P.bits()
+        0
     } else {
-        always
+        PteBits::P.bits()
     }
+}
+
+/// `pte`'s frame number if the fast walk may pin it, and otherwise at least 2^52,
+/// above any frame number: the PTE without its `allowed` bits, rotated right by
+/// 12 so the frame number lands in the low bits and every other bit below the
+/// frame above it. `pinnable_pfn(pte, allowed) < frames` is then, in one compare,
+/// "no stop bit and the frame has a struct page". (s390x: one RISBG, whose bit
+/// range wraps round to leave out the protection bit.)
+#[inline(always)]
+pub const fn pinnable_pfn(pte: u64, allowed: u64) -> u64 {
+    (pte & !allowed).rotate_right(PAGE_SHIFT)
 }

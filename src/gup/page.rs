@@ -1,50 +1,100 @@
 //! `struct page` analogue: one atomic pin count per physical frame (Linux keeps
-//! `_refcount` plus a pin bias; one counter is enough to show pins balance).
-use crate::mm::{PhysAddr, PAGE_SIZE};
+//! `_refcount` plus a pin bias; one counter is enough to show pins balance), and
+//! [`Page`], what gup hands back for each pinned page.
+use crate::mm::{PhysAddr, PAGE_SHIFT};
+use core::fmt;
 use core::sync::atomic::{AtomicU32, Ordering};
+
+/// One pinned page as gup returns it in `pages[]` (Linux: `struct page *`).
+///
+/// The page map is indexed by page frame number, so the frame number names the
+/// page (`page_to_pfn`) and is all the PTE loop stores: it is the PTE shifted
+/// right, which the loop has at hand anyway, where an address would cost one
+/// more instruction per page. A page equals the frame it names, so tests can
+/// compare `pages[]` with frame addresses.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Page(pub u64);
+
+impl Page {
+    /// The page of `frame` (`phys_to_page`; the offset in the page is dropped).
+    pub const fn of(frame: PhysAddr) -> Page {
+        Page(frame.0 >> PAGE_SHIFT)
+    }
+    /// Its frame number (`page_to_pfn`).
+    pub const fn pfn(self) -> u64 {
+        self.0
+    }
+    /// The address of its frame (`page_to_phys`).
+    pub const fn phys(self) -> PhysAddr {
+        PhysAddr(self.0 << PAGE_SHIFT)
+    }
+}
+
+impl From<PhysAddr> for Page {
+    fn from(frame: PhysAddr) -> Page {
+        Page::of(frame)
+    }
+}
+
+impl PartialEq<PhysAddr> for Page {
+    fn eq(&self, frame: &PhysAddr) -> bool {
+        self.phys() == *frame
+    }
+}
+
+impl fmt::Debug for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "page P:{:#x}", self.phys().0)
+    }
+}
+
+impl fmt::Display for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.phys().0)
+    }
+}
 
 /// Per-frame pin counts (`mem_map`).
 pub struct PageMap {
     pins: &'static [AtomicU32],
 }
 
-/// Unpinning a frame that has no pins, or is not RAM.
+/// Unpinning a page that has no pins, or is not RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UnpinError(pub PhysAddr);
+pub struct UnpinError(pub Page);
 
 impl PageMap {
     /// A map over `storage.len()` frames from physical 0.
     pub fn new(storage: &'static [AtomicU32]) -> PageMap {
         PageMap { pins: storage }
     }
-    fn slot(&self, frame: PhysAddr) -> Option<&AtomicU32> {
-        self.pins.get((frame.0 / PAGE_SIZE) as usize)
+    fn slot(&self, page: Page) -> Option<&AtomicU32> {
+        self.pins.get(usize::try_from(page.pfn()).ok()?)
     }
-    /// `try_grab_page(page, FOLL_PIN)`: take a pin; false if the frame has no page.
-    pub fn try_grab(&self, frame: PhysAddr) -> bool {
-        match self.slot(frame) {
-            Some(c) => {
-                c.fetch_add(1, Ordering::AcqRel);
-                true
-            }
-            None => false,
-        }
+    /// `try_grab_page(page, FOLL_PIN)`: pin the page of `frame`; `None` if the
+    /// frame has no page (is not RAM the map covers).
+    pub fn try_grab(&self, frame: PhysAddr) -> Option<Page> {
+        let page = Page::of(frame);
+        self.slot(page).map(|c| {
+            c.fetch_add(1, Ordering::AcqRel);
+            page
+        })
     }
-    /// The counters themselves, so a hot loop (gup_fast's PTE loop) can keep the
-    /// slice in registers.
+    /// The counters themselves, indexed by frame number, so a hot loop (gup_fast's
+    /// PTE loop) can keep the slice in registers.
     pub fn counters(&self) -> &'static [AtomicU32] {
         self.pins
     }
     /// `unpin_user_page`: drop one pin.
-    pub fn unpin(&self, frame: PhysAddr) -> Result<(), UnpinError> {
-        let c = self.slot(frame).ok_or(UnpinError(frame))?;
+    pub fn unpin(&self, page: Page) -> Result<(), UnpinError> {
+        let c = self.slot(page).ok_or(UnpinError(page))?;
         c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1))
             .map(|_| ())
-            .map_err(|_| UnpinError(frame))
+            .map_err(|_| UnpinError(page))
     }
-    /// Pins held on `frame`.
-    pub fn pins(&self, frame: PhysAddr) -> u32 {
-        self.slot(frame).map_or(0, |c| c.load(Ordering::Acquire))
+    /// Pins held on a page (given as a [`Page`] or by its frame's address).
+    pub fn pins(&self, page: impl Into<Page>) -> u32 {
+        self.slot(page.into()).map_or(0, |c| c.load(Ordering::Acquire))
     }
     /// Sum of all pins (O(frames); for tests).
     pub fn total_pins(&self) -> u64 {
@@ -52,7 +102,7 @@ impl PageMap {
     }
 }
 
-/// `unpin_user_pages`: drop one pin on each frame.
-pub fn unpin_user_pages(map: &PageMap, frames: &[PhysAddr]) -> Result<(), UnpinError> {
-    frames.iter().try_for_each(|&f| map.unpin(f))
+/// `unpin_user_pages`: drop one pin on each page.
+pub fn unpin_user_pages(map: &PageMap, pages: &[Page]) -> Result<(), UnpinError> {
+    pages.iter().try_for_each(|&p| map.unpin(p))
 }

@@ -2,8 +2,8 @@
 //! locked walk (`__gup_longterm_locked`): under the space's lock (`&mut`), look each
 //! page up, optionally fault a zeroed frame in, and pin it.
 use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
-use super::page::PageMap;
-use crate::mm::{AddressSpace, MapError, PhysAddr, Platform, Prot, WalkError, PAGE_SIZE};
+use super::page::{Page, PageMap};
+use crate::mm::{AddressSpace, MapError, Platform, Prot, WalkError, PAGE_SIZE};
 use core::fmt;
 use spin::Mutex;
 
@@ -49,7 +49,7 @@ pub fn gup_locked<P: Platform>(
     start: u64,
     nr_pages: usize,
     flags: GupFlags,
-    pages: &mut [PhysAddr],
+    pages: &mut [Page],
 ) -> Result<usize, GupError> {
     let want = nr_pages.min(pages.len());
     if wraps(start, want) {
@@ -62,8 +62,8 @@ pub fn gup_locked<P: Platform>(
     while nr < want {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
         match pin_one(space, frames_for_populate, pagemap, a, flags) {
-            Ok(Some(frame)) => {
-                pages[nr] = frame;
+            Ok(Some(page)) => {
+                pages[nr] = page;
                 nr += 1;
             }
             Ok(None) => break,
@@ -82,7 +82,7 @@ pub fn gup_locked<P: Platform>(
     }
 }
 
-/// One page of the locked walk: its frame, pinned; `None` where the walk must
+/// One page of the locked walk: its page, pinned; `None` where the walk must
 /// stop (not mapped, special, read-only for FOLL_WRITE, no struct page).
 fn pin_one<P: Platform>(
     space: &mut AddressSpace<'_, P>,
@@ -90,7 +90,7 @@ fn pin_one<P: Platform>(
     pagemap: &PageMap,
     a: u64,
     flags: GupFlags,
-) -> Result<Option<PhysAddr>, GupError> {
+) -> Result<Option<Page>, GupError> {
     let t = match space.lookup(a).map_err(GupError::Walk)? {
         Some(t) => t,
         None if flags.contains(GupFlags::POPULATE) => {
@@ -110,8 +110,7 @@ fn pin_one<P: Platform>(
     if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
         return Ok(None);
     }
-    let frame = t.pa.align_down(PAGE_SIZE);
-    Ok(pagemap.try_grab(frame).then_some(frame))
+    Ok(pagemap.try_grab(t.pa))
 }
 
 /// `get_user_pages_fast`: the lockless walk, then the locked walk for the rest.
@@ -126,7 +125,7 @@ pub fn get_user_pages_fast<P: Platform>(
     start: u64,
     nr_pages: usize,
     flags: GupFlags,
-    pages: &mut [PhysAddr],
+    pages: &mut [Page],
 ) -> Result<(usize, GupOutcome), GupError> {
     if wraps(start, nr_pages.min(pages.len())) {
         return Err(GupError::Overflow(start));

@@ -1,8 +1,10 @@
 //! Physical and virtual address newtypes.
 use core::fmt;
 
+/// Bits of a page offset (Linux `PAGE_SHIFT`): a frame number is an address >> 12.
+pub const PAGE_SHIFT: u32 = 12;
 /// Bytes in a page (PoP: 4 KiB pages; Linux `PAGE_SIZE`).
-pub const PAGE_SIZE: u64 = 4096;
+pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 
 /// A physical (absolute, identity-mapped in the kernel) address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]

@@ -14,7 +14,7 @@ pub mod ptdump;
 pub mod race;
 pub mod space;
 
-pub use addr::{PhysAddr, VirtAddr, PAGE_SIZE};
+pub use addr::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use entry::{Asce, P4d, Pgd, Pmd, Pte, Pud};
 pub use frame::{AllocError, FrameAllocator};
 pub use level::{AsceType, Level};

@@ -7,7 +7,7 @@ use crate::arch::s390x::platform::PLATFORM;
 use crate::arch::s390x::sclp;
 use crate::kernel;
 use core::fmt::{self, Write};
-use foldkern::gup::{prefix_walks_off, GupFlags, Step, Variant, WalkStack};
+use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::{AsceType, PhysAddr, Prot, WalkError, PAGE_SIZE};
 
 /// Most pages a scenario may span.
@@ -78,7 +78,7 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
         println!("  [{}] {}", v.name(), describe(v));
-        let mut r = [PhysAddr(0); MAX_SCENARIO_PAGES];
+        let mut r = [Page(0); MAX_SCENARIO_PAGES];
         let mut t = |st: &Step| print_step(st);
         let w = Walk { space: s, stack };
         let o = w.gup_traced(v, start, pages, flags, &mut r, if trace { Some(&mut t) } else { None });
@@ -103,7 +103,7 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
             None => {
                 print!("    => pinned {} page(s):", o.pinned);
                 for f in &r[..o.pinned.min(4)] {
-                    print!(" {:#x}", f.0);
+                    print!(" {f}");
                 }
                 let verdict = if matches {
                     "same frames as LRAG"

@@ -40,7 +40,7 @@ impl<'s> Walk<'s> {
 
     /// One gup_fast call with the invariant checker on; the pins are released
     /// again, the frames stay in `out[..pinned]`.
-    pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [PhysAddr]) -> GupResult {
+    pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [Page]) -> GupResult {
         self.gup_traced(v, start, n, flags, out, None)
     }
 
@@ -54,7 +54,7 @@ impl<'s> Walk<'s> {
         start: u64,
         n: usize,
         flags: GupFlags,
-        out: &mut [PhysAddr],
+        out: &mut [Page],
         trace: Option<&mut dyn FnMut(&Step)>,
     ) -> GupResult {
         let new = || GupFast::new(&PLATFORM, self.space.asce(), kernel::pagemap(), self.stack, v);
@@ -85,7 +85,7 @@ impl<'s> Walk<'s> {
 pub type GupResult = Result<GupOutcome, TestFail>;
 
 /// FNV-1a over the frames (no allocator here to keep a copy).
-fn frames_hash(frames: &[PhysAddr]) -> u64 {
+fn frames_hash(frames: &[Page]) -> u64 {
     frames
         .iter()
         .fold(0xcbf2_9ce4_8422_2325, |h, f| (h ^ f.0).wrapping_mul(0x100_0000_01b3))
@@ -110,7 +110,7 @@ pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [Phys
     Ok(n)
 }
 
-fn unpin(p: &[PhysAddr]) -> TestResult {
+fn unpin(p: &[Page]) -> TestResult {
     unpin_user_pages(kernel::pagemap(), p).map_err(|e| TestFail::from(format_args!("unpin {:?}", e.0)))
 }
 
@@ -134,7 +134,7 @@ kernel_test!(
         let s = seed_space(&f, false)?;
         let stack = WalkStack::new(&PLATFORM, f.get(3));
         let w = Walk { space: &s, stack };
-        let mut pages = [PhysAddr(0); SEED_PAGES];
+        let mut pages = [Page(0); SEED_PAGES];
         let o = w.gup(Variant::PreFix, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages)?;
         check_eq!(o.pinned, 1, "pages pinned before the walk went wrong");
         match o.error {
@@ -184,7 +184,7 @@ kernel_test!(
             "pages LRAG translates"
         );
         for v in Variant::FIXED {
-            let mut pages = [PhysAddr(0); SEED_PAGES];
+            let mut pages = [Page(0); SEED_PAGES];
             let o = w.gup(v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages)?;
             check_eq!(o.error, None, "{} error", v.name());
             check_eq!(o.violations, 0, "{} invariant violations", v.name());
@@ -209,7 +209,7 @@ kernel_test!(
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;
         let w = Walk::new(&s, f.get(3));
-        let mut pages = [PhysAddr(0); SEED_PAGES];
+        let mut pages = [Page(0); SEED_PAGES];
         let o = w.gup(
             Variant::NextEntry,
             SEED_START,
@@ -300,7 +300,7 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
     check_eq!(s.asce_type(), ty, "space type for case {c}");
     let mut want = [PhysAddr(0); MAXP];
     let n = lrag_frames(&s, c.start, c.pages, c.flags.contains(GupFlags::WRITE), &mut want)?;
-    let mut pages = [PhysAddr(0); MAXP];
+    let mut pages = [Page(0); MAXP];
     let w = Walk { space: &s, stack };
     for v in Variant::FIXED {
         let o = w.gup(v, c.start, c.pages, c.flags, &mut pages)?;
@@ -400,7 +400,7 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         s.map(0x1000, f.get(0), 1, Prot::SPECIAL)?;
         let w = Walk::new(&s, f.get(1));
-        let mut pages = [PhysAddr(0); 1];
+        let mut pages = [Page(0); 1];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x1000, 1, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 0, "{} pinned a special page", v.name());
@@ -431,7 +431,7 @@ kernel_test!(
         s.map(0x10_0000, f.get(0), 1, Prot::RW)?;
         s.map(0x10_2000, f.get(1), 1, Prot::RW)?;
         let stack = WalkStack::new(&PLATFORM, f.get(2));
-        let mut pages = [PhysAddr(0); 3];
+        let mut pages = [Page(0); 3];
         let (n, fast) = get_user_pages_fast(
             &mut s,
             Some(kernel::frames()),
@@ -448,7 +448,7 @@ kernel_test!(
         check_eq!(n, 3, "total pinned");
         check_eq!(
             platform::lrag_via(s.asce(), 0x10_1000),
-            Lra::Real(pages[1].0),
+            Lra::Real(pages[1].phys().0),
             "LRAG of the populated page"
         );
         check_eq!(
@@ -457,7 +457,7 @@ kernel_test!(
             "populated page reads zero"
         );
         s.unmap(0x10_1000, 1)?;
-        kernel::frames().lock().free_frame(pages[1])?;
+        kernel::frames().lock().free_frame(pages[1].phys())?;
         Ok(())
     }
 );
@@ -469,7 +469,7 @@ kernel_test!(
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
         let w = Walk::new(&s, f.get(3));
-        let mut pages = [PhysAddr(0); SEED_PAGES];
+        let mut pages = [Page(0); SEED_PAGES];
         // SAFETY: enabling external interruptions: CR0 enables only the SIGP
         // external-call/emergency subclasses, which nothing sends in this test.
         unsafe { insn::stosm::<0x01>() };
@@ -515,7 +515,7 @@ kernel_test!(
                 p.ipte(ptep.base, VirtAddr(victim))
             });
             let g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
-            let mut pages = [PhysAddr(0); 8];
+            let mut pages = [Page(0); 8];
             let o = gup_fast(g, va, 8, GupFlags::empty(), &mut pages);
             unpin(&pages[..o.pinned])?;
             check_eq!(
@@ -560,7 +560,7 @@ kernel_test!(
         let r = (|| -> TestResult {
             s.map_large(0x100_0000, block, Level::Pmd, Prot::RW)?;
             let w = Walk::new(&s, f.get(0));
-            let mut pages = [PhysAddr(0); 4];
+            let mut pages = [Page(0); 4];
             for v in Variant::FIXED {
                 let o = w.gup(v, 0x100_0000 + 0xfe000, 4, GupFlags::empty(), &mut pages)?;
                 check_eq!(o.pinned, 2, "{} pinned in a 1 MiB frame followed by a hole", v.name());
@@ -586,7 +586,7 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO)?;
         let w = Walk::new(&s, f.get(0));
-        let mut pages = [PhysAddr(0); 4];
+        let mut pages = [Page(0); 4];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x8000_0000, 4, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 4, "{} pinned in a 2 GiB frame", v.name());

@@ -556,7 +556,7 @@ kernel_test!(
                 c.name
             );
             let w = super::gup::Walk::new(&s, f.get(1));
-            let mut pages = [PhysAddr(0); 1];
+            let mut pages = [foldkern::gup::Page(0); 1];
             for v in foldkern::gup::Variant::ALL {
                 let o = w.gup(v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages)?;
                 check_eq!(o.pinned, 0, "{}: {} pinned from a corrupt entry", c.name, v.name());

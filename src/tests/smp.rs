@@ -7,7 +7,7 @@ use crate::arch::s390x::{insn, smp};
 use crate::kernel;
 use crate::ktest::{check, check_eq, kernel_test, skip, TestResult};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, Step, Variant, WalkStack};
+use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::pgtable::FREED_TABLE;
 use foldkern::mm::{Asce, AsceType, Level, PhysAddr, Platform, Prot, WalkError, PAGE_SIZE};
 
@@ -46,7 +46,7 @@ fn walker(idx: usize) {
         base: PhysAddr(STACKS[idx].load(Ordering::Acquire)),
     };
     let (a, b) = (BLOCK[0].load(Ordering::Acquire), BLOCK[1].load(Ordering::Acquire));
-    let mut pages = [PhysAddr(0); PAGES];
+    let mut pages = [Page(0); PAGES];
     let st = &STATS[idx];
     let mut n = 0u64;
     while !STOP.load(Ordering::Acquire) {
@@ -86,7 +86,7 @@ fn walker(idx: usize) {
         PLATFORM.local_irq_restore(irq);
         for (i, f) in pages[..o.pinned].iter().enumerate() {
             let off = i as u64 * PAGE_SIZE;
-            if f.0 != a + off && f.0 != b + off {
+            if f.phys().0 != a + off && f.phys().0 != b + off {
                 st[3].fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -1,6 +1,6 @@
 //! Shared host fixtures: a leaked arena, its allocator and page map.
 #![allow(dead_code)]
-use foldkern::gup::{GupFast, GupFlags, GupOutcome, PageMap, Variant, WalkStack};
+use foldkern::gup::{GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
 use foldkern::mm::host::HostPlatform;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
@@ -79,7 +79,7 @@ impl Host {
     /// compiled twice (with and without the trace/invariant hooks) and the
     /// benchmark measures the plain one, so every call also runs that one and
     /// insists both pin the same frames and stop the same way.
-    pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<PhysAddr>) {
+    pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<Page>) {
         let (plain, plain_pages) = self.gup_once(self.plat, s, v, start, n, flags, false);
         let (o, pages) = self.gup_once(self.plat, s, v, start, n, flags, true);
         assert_eq!(
@@ -89,12 +89,12 @@ impl Host {
         );
         (o, pages)
     }
-    /// Frames the software translation gives, up to the first page gup may not pin.
-    pub fn expected(&self, s: &Space, start: u64, n: usize, write: bool) -> Vec<PhysAddr> {
+    /// Pages the software translation gives, up to the first page gup may not pin.
+    pub fn expected(&self, s: &Space, start: u64, n: usize, write: bool) -> Vec<Page> {
         let mut v = Vec::new();
         for i in 0..n as u64 {
             match s.lookup(start.wrapping_add(i * PAGE_SIZE)).unwrap() {
-                Some(t) if !t.special && (!write || t.write) => v.push(PhysAddr(t.pa.0 & !0xfff)),
+                Some(t) if !t.special && (!write || t.write) => v.push(Page::of(t.pa)),
                 _ => break,
             }
         }
@@ -113,7 +113,7 @@ impl Host {
         start: u64,
         n: usize,
         flags: GupFlags,
-    ) -> (GupOutcome, Vec<PhysAddr>) {
+    ) -> (GupOutcome, Vec<Page>) {
         self.gup_once(plat, s, v, start, n, flags, false)
     }
     /// One gup_fast call on `plat`, the invariant checked or not; unpins before
@@ -128,8 +128,8 @@ impl Host {
         n: usize,
         flags: GupFlags,
         checked: bool,
-    ) -> (GupOutcome, Vec<PhysAddr>) {
-        let mut pages = vec![PhysAddr(0); n];
+    ) -> (GupOutcome, Vec<Page>) {
+        let mut pages = vec![Page(0); n];
         let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
