@@ -508,6 +508,7 @@ fn main() {
                 && b.has("<svg")
                 && b.has("dense 1 GiB")
                 && b.has("cost inside one page table")
+                && b.has("closest to <= 1.5x the floor")
                 && b.output
                     .lines()
                     .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless")),
