@@ -423,6 +423,58 @@ kernel_test!(
 );
 
 kernel_test!(
+    /// A PTE with a software bit foldkern never sets (0x001): the hardware ignores
+    /// it (LRAG and a load go through), gup_fast's one-compare PTE check stops
+    /// there, and `get_user_pages_fast` pins the page through the slow path, the
+    /// frame LRAG names.
+    fn pte_software_bit_sends_the_page_to_the_slow_path() {
+        let f = Frames::new(4)?;
+        let mut s = space(AsceType::Region3)?;
+        for i in 0..3 {
+            s.map(0x10_0000 + i as u64 * PAGE_SIZE, f.get(i), 1, Prot::RW)?;
+        }
+        let frame = f.get(1);
+        PLATFORM.write_u64(frame, 0x5eed_5eed);
+        let ptep = walk_to(&PLATFORM, s.asce(), 0x10_1000, Level::Pte)?;
+        let good = PLATFORM.read_u64(ptep.addr);
+        PLATFORM.write_u64(ptep.addr, good | 0x001);
+        let result = (|| -> TestResult {
+            check_eq!(platform::lrag_via(s.asce(), 0x10_1000), Lra::Real(frame.0), "LRAG");
+            check_eq!(platform::load_via(s.asce(), 0x10_1000).ok(), Some(0x5eed_5eed), "load");
+            let w = Walk::new(&s, f.get(3));
+            let mut pages = [Page(0); 3];
+            for v in Variant::FIXED {
+                let o = w.gup(v, 0x10_0000, 3, GupFlags::empty(), &mut pages)?;
+                check_eq!(
+                    (o.pinned, o.error),
+                    (1, None),
+                    "{}: the fast walk stops at the PTE",
+                    v.name()
+                );
+            }
+            let stack = WalkStack::new(&PLATFORM, f.get(3));
+            let (n, fast) = get_user_pages_fast(
+                &mut s,
+                None,
+                kernel::pagemap(),
+                stack,
+                Variant::OffsetLockless,
+                0x10_0000,
+                3,
+                GupFlags::empty(),
+                &mut pages,
+            )?;
+            unpin(&pages[..n])?;
+            check_eq!((fast.pinned, n), (1, 3), "fast walk, then slow path");
+            check_eq!(pages, [f.get(0), frame, f.get(2)], "pages vs the mapping");
+            Ok(())
+        })();
+        PLATFORM.write_u64(ptep.addr, good);
+        result
+    }
+);
+
+kernel_test!(
     /// `get_user_pages_fast` with POPULATE: the fast walk stops at a hole, the slow
     /// path faults a zeroed frame in and pins it; LRAG agrees afterwards.
     fn slow_path_populates_holes() {
