@@ -113,6 +113,17 @@ fn the_trace_names_every_entry_read_in_order() {
     let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
     unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (3, vec![0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]));
+    // Also where the PTE is valid but its frame is the first past the page map.
+    let at = pgtable::walk_to(h.plat, s.asce(), 0x10_1000, Level::Pte).unwrap();
+    let good = h.plat.read_u64(at.addr);
+    h.plat.write_u64(at.addr, (good & 0xfff) | h.plat.mem_end().0);
+    let mut ptes = Vec::new();
+    let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
+    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
+    h.plat.write_u64(at.addr, good);
+    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    assert_eq!((o.pinned, ptes), (1, vec![0x10_0000, 0x10_1000]));
 
     let mut pages = [Page(0); 2];
     let s = seed_space(&h, true);
@@ -501,7 +512,7 @@ fn out_of_range_requests_pin_nothing() {
     }
 }
 
-/// The PTE loop pins eight PTEs per loop test and keeps a remainder loop: check it
+/// The PTE loop pins sixteen PTEs per loop test and keeps a remainder loop: check it
 /// stops exactly at the first PTE it must leave alone, wherever that falls in a
 /// group or the remainder, names damaged PTEs, and leaves no pin behind.
 #[test]
@@ -511,7 +522,7 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     let mut s = h.space(AsceType::Segment);
     // Start 3 entries into a page table, so groups do not start at index 0.
     let base = 0x40_0000 + 3 * PAGE_SIZE;
-    s.map(base, PhysAddr(0x10_0000), 19, Prot::RW).unwrap();
+    s.map(base, PhysAddr(0x10_0000), 35, Prot::RW).unwrap();
     let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
     type Damage = (&'static str, fn(u64, u64) -> u64, Option<&'static str>);
     let damages: [Damage; 6] = [
@@ -530,7 +541,8 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
         ),
         ("frame beyond the page map", |v, end| (v & 0xfff) | end, None),
     ];
-    for n in 1..=19usize {
+    // Up to two groups and a remainder of three.
+    for n in 1..=35usize {
         let (o, p) = h.gup(&s, Variant::OffsetLockless, base, n, GupFlags::empty());
         assert_eq!((p.len(), o.error), (n, None), "n={n}, nothing damaged");
         for k in 0..n {

@@ -17,7 +17,7 @@
 //! run on the benchmark's own well-formed space (docs/bench.md, "Where
 //! gup_fast's instructions go").
 use core::sync::atomic::{AtomicU32, Ordering};
-use foldkern::gup::fast::{pinnable_pfn, pte_allowed};
+use foldkern::gup::fast::{pinnable_pfn, pte_allowed, PTE_GROUP};
 use foldkern::gup::Page;
 use foldkern::mm::entry::{RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
@@ -151,7 +151,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
     nr
 }
 
-/// The PTE loop, the same steps as gup_fast's (eight PTEs per loop test).
+/// The PTE loop, the same steps as gup_fast's (`PTE_GROUP` PTEs per loop test).
 #[inline(never)]
 fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32]) -> usize {
     let frames = pins.len() as u64;
@@ -172,7 +172,7 @@ fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32])
     };
     let mut pa = ptep;
     'pin: {
-        let mut groups = out.chunks_exact_mut(8);
+        let mut groups = out.chunks_exact_mut(PTE_GROUP);
         for group in &mut groups {
             for slot in group {
                 let Some(page) = pin(pa) else { break 'pin };

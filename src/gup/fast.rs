@@ -718,9 +718,11 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     }
 }
 
-/// PTEs the PTE loop handles per loop test (unrolled by the compiler): 4 costs
-/// 12 instructions per PTE, 8 costs 11.4, 16 costs 11.2 (benchmark, region-third).
-const PTE_GROUP: usize = 8;
+/// PTEs the PTE loop handles per loop test (unrolled by the compiler): 4 cost
+/// 10.0 instructions per PTE, 8 cost 9.38, 16 cost 9.19 (benchmark,
+/// region-third); the remainder loop handles the rest, so short ranges cost the
+/// same whichever is chosen.
+pub const PTE_GROUP: usize = 16;
 
 /// The PTE bits below the frame that the fast walk pins through: protection when
 /// the caller only reads, none when it will write. Every other one stops it:
