@@ -238,20 +238,6 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     let va = 0x4000_0000;
     s.map(va, PhysAddr(0x10000), 2, Prot::RW).unwrap();
     s.map(va + 3 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RW).unwrap();
-    let gup = |s: &mut common::Space, start: u64, n: usize, flags: GupFlags, pages: &mut [Page]| {
-        let frames = flags.contains(GupFlags::POPULATE).then_some(h.frames);
-        get_user_pages_fast(
-            s,
-            frames,
-            h.pagemap,
-            h.stack,
-            Variant::OffsetLockless,
-            start,
-            n,
-            flags,
-            pages,
-        )
-    };
     // The frame the fault will get holds garbage, so the hole reads zero only
     // if the fault zeroes it.
     h.frames.lock().reset_hint();
@@ -260,7 +246,9 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     h.frames.lock().free_frame(next).unwrap();
     h.frames.lock().reset_hint();
     let mut pages = [Page(0); 4];
-    let (n, fast) = gup(&mut s, va, 4, GupFlags::POPULATE, &mut pages).unwrap();
+    let (n, fast) = h
+        .get_user_pages_fast(&mut s, va, 4, GupFlags::POPULATE, &mut pages)
+        .unwrap();
     assert_eq!((n, fast.pinned), (4, 2), "the fast walk stops at the hole");
     let hole = s
         .lookup(va + 2 * PAGE_SIZE)
@@ -275,14 +263,19 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
 
     let unmapped = va + 8 * PAGE_SIZE;
     assert_eq!(
-        gup(&mut s, unmapped, 2, GupFlags::empty(), &mut pages).map(|(n, _)| n),
+        h.get_user_pages_fast(&mut s, unmapped, 2, GupFlags::empty(), &mut pages)
+            .map(|(n, _)| n),
         Err(GupError::Fault(unmapped))
     );
     assert_eq!(
         gup_locked(&mut s, None, h.pagemap, unmapped, 2, GupFlags::empty(), &mut pages),
         Err(GupError::Fault(unmapped))
     );
-    assert_eq!(gup(&mut s, va, 0, GupFlags::empty(), &mut pages).map(|(n, _)| n), Ok(0));
+    assert_eq!(
+        h.get_user_pages_fast(&mut s, va, 0, GupFlags::empty(), &mut pages)
+            .map(|(n, _)| n),
+        Ok(0)
+    );
     assert_eq!(
         gup_locked(&mut s, None, h.pagemap, unmapped, 0, GupFlags::empty(), &mut pages),
         Ok(0)
@@ -597,17 +590,7 @@ fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
             // page unless the bit makes it invalid, special or (for FOLL_WRITE)
             // read-only.
             let mut pages = [Page(0); 3];
-            let r = get_user_pages_fast(
-                &mut s,
-                None,
-                h.pagemap,
-                h.stack,
-                Variant::OffsetLockless,
-                va,
-                3,
-                flags,
-                &mut pages,
-            );
+            let r = h.get_user_pages_fast(&mut s, va, 3, flags, &mut pages);
             let refused = [entry::PteBits::I, entry::PteBits::SPECIAL]
                 .iter()
                 .any(|b| b.bits() == bit)

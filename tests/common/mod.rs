@@ -1,6 +1,6 @@
 //! Shared host fixtures: a leaked arena, its allocator and page map.
 #![allow(dead_code)]
-use foldkern::gup::{GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
+use foldkern::gup::{GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
 use foldkern::mm::host::HostPlatform;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
@@ -88,6 +88,29 @@ impl Host {
             "{v:?} {start:#x}+{n}: the plain walk differs from the checked one"
         );
         (o, pages)
+    }
+    /// `get_user_pages_fast` with the merged fix on this machine; with POPULATE in
+    /// `flags` it faults holes in from this machine's frames.
+    pub fn get_user_pages_fast(
+        &self,
+        s: &mut Space,
+        start: u64,
+        n: usize,
+        flags: GupFlags,
+        pages: &mut [Page],
+    ) -> Result<(usize, GupOutcome), GupError> {
+        let frames = flags.contains(GupFlags::POPULATE).then_some(self.frames);
+        foldkern::gup::get_user_pages_fast(
+            s,
+            frames,
+            self.pagemap,
+            self.stack,
+            Variant::OffsetLockless,
+            start,
+            n,
+            flags,
+            pages,
+        )
     }
     /// Pages the software translation gives, up to the first page gup may not pin.
     pub fn expected(&self, s: &Space, start: u64, n: usize, write: bool) -> Vec<Page> {
