@@ -17,7 +17,7 @@
 //! run on the benchmark's own well-formed space (docs/bench.md, "Where
 //! gup_fast's instructions go").
 use core::sync::atomic::{AtomicU32, Ordering};
-use foldkern::gup::fast::{pinnable_pfn, pte_allowed, PTE_GROUP};
+use foldkern::gup::fast::{pinnable_pfn, PTE_GROUP};
 use foldkern::gup::Page;
 use foldkern::mm::entry::{RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
@@ -33,8 +33,6 @@ const R3: u64 = Level::Pud.type_bits();
 const INVALID: u64 = RegionBits::I.bits();
 /// Large-frame bit of a segment entry.
 const LARGE: u64 = SegmentBits::FC.bits();
-/// PTE bits a read-only walk pins through (gup_fast's without FOLL_WRITE).
-const PTE_ALLOWED: u64 = pte_allowed(false);
 
 /// Entry `level.index(addr)` of the table at `origin`.
 fn entry(origin: u64, level: Level, addr: u64) -> u64 {
@@ -157,7 +155,7 @@ fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32])
     let frames = pins.len() as u64;
     let pin = |pa: u64| -> Option<Page> {
         let pte = p.read_u64(PhysAddr(pa));
-        let pfn = pinnable_pfn(pte, PTE_ALLOWED);
+        let pfn = pinnable_pfn(pte, false); // a read pin, as gup_fast without FOLL_WRITE
         if pfn >= frames {
             return None;
         }

@@ -579,13 +579,13 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             return false;
         }
         if INSTR && self.trace.is_some() {
-            let allowed = pte_allowed(self.flags.contains(GupFlags::WRITE));
+            let write = self.flags.contains(GupFlags::WRITE);
             let frames = self.pagemap.counters().len() as u64;
             for i in 0..n {
                 let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
                 let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
                 self.step(Level::Pte, a, a.wrapping_add(PAGE_SIZE), ptep.add(i as i64), pte);
-                if pinnable_pfn(pte, allowed) >= frames {
+                if pinnable_pfn(pte, write) >= frames {
                     break;
                 }
             }
@@ -599,16 +599,15 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     }
 
     /// The hot loop of `gup_pte_range`: pin the `n` PTEs from `ptep`, returning how
-    /// many were pinned before the first one the fast walk must leave alone. The
-    /// allowed bits are a constant per `WRITE`, and everything lives in locals, so
-    /// the compiler keeps the loop in registers: per PTE a load, one rotate and
+    /// many were pinned before the first one the fast walk must leave alone.
+    /// `WRITE` is a constant, and everything lives in locals, so the compiler
+    /// keeps the loop in registers: per PTE a load, one rotate and
     /// one compare for every stop condition ([`pinnable_pfn`]), the counter's
     /// address, the pin, the re-check and the store of the page.
     // Out of line on purpose: inlined into the walk it costs more per page table
     // (register pressure in the caller); this way the loop owns all registers.
     #[inline(never)]
     fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
-        let allowed = pte_allowed(WRITE);
         let p = self.p;
         let pins = self.pagemap.counters();
         // Frame numbers from here on have no struct page (not RAM the map covers).
@@ -616,7 +615,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         // One PTE: its page, pinned, or the value that stops the walk.
         let pin = |pa: PhysAddr| -> Result<Page, u64> {
             let pte = p.read_u64(pa); // ptep_get_lockless
-            let pfn = pinnable_pfn(pte, allowed);
+            let pfn = pinnable_pfn(pte, WRITE);
             if pfn >= frames {
                 return Err(pte);
             }
@@ -729,7 +728,7 @@ pub const PTE_GROUP: usize = 16;
 /// invalid, special (no struct page), the must-be-zero bit 0x800, protection
 /// for FOLL_WRITE, and the bits foldkern never sets (0x100 and the software bits
 /// but special), which the slow path then handles.
-pub const fn pte_allowed(write: bool) -> u64 {
+const fn pte_allowed(write: bool) -> u64 {
     if write {
         0
     } else {
@@ -737,13 +736,14 @@ pub const fn pte_allowed(write: bool) -> u64 {
     }
 }
 
-/// `pte`'s frame number if the fast walk may pin it, and otherwise at least 2^52,
-/// above any frame number: the PTE without its `allowed` bits, rotated right by
-/// 12 so the frame number lands in the low bits and every other bit below the
-/// frame above it. `pinnable_pfn(pte, allowed) < frames` is then, in one compare,
+/// `pte`'s frame number if the fast walk may pin it (for a write pin if `write`),
+/// and otherwise at least 2^52, above any frame number: the PTE without its
+/// `pte_allowed` bits, rotated right by 12 so the frame number lands in the low
+/// bits and every other bit below the frame above it.
+/// `pinnable_pfn(pte, write) < frames` is then, in one compare,
 /// "no stop bit and the frame has a struct page". (s390x: one RISBG, whose bit
 /// range wraps round to leave out the protection bit.)
 #[inline(always)]
-pub const fn pinnable_pfn(pte: u64, allowed: u64) -> u64 {
-    (pte & !allowed).rotate_right(PAGE_SHIFT)
+pub const fn pinnable_pfn(pte: u64, write: bool) -> u64 {
+    (pte & !pte_allowed(write)).rotate_right(PAGE_SHIFT)
 }
