@@ -1,7 +1,14 @@
-//! The kernel binary: boot, console, machine facts, the identity-mapped DAT space,
-//! then either the narrated demo, the in-kernel test suite, a user scenario, or the
-//! benchmark, as the command line (`-append`) says. On the host this file builds a
-//! stub, so `cargo test` can compile the crate for the host.
+//! The kernel binary, in layers, each using only those below it:
+//!
+//! 1. this file: boot, then the job the command line (`-append`) names;
+//! 2. [`cmd`] (demo, scenarios, benchmark, the command line) and [`kunit`] (the
+//!    in-kernel tests and their runner), which never use each other;
+//! 3. [`kernel`]: the state every job shares, and bring-up;
+//! 4. [`arch`]: the machine (entry, traps, SCLP, SMP, instructions, halting);
+//! 5. the portable library, `foldkern` (`mm`, `gup`).
+//!
+//! `tests/lints.rs` keeps it so. On the host this file builds a stub, so `cargo
+//! test` can compile the crate for the host.
 #![cfg_attr(target_arch = "s390x", no_std, no_main)]
 #![cfg_attr(target_arch = "s390x", warn(missing_docs))]
 #![cfg_attr(not(target_arch = "s390x"), allow(dead_code, unused_imports))]
@@ -15,16 +22,38 @@ mod kprint;
 #[cfg(target_arch = "s390x")]
 mod arch;
 #[cfg(target_arch = "s390x")]
-mod bench;
+mod cmd;
 #[cfg(target_arch = "s390x")]
 mod kernel;
 #[cfg(target_arch = "s390x")]
-mod ktest;
-#[cfg(target_arch = "s390x")]
-mod tests;
+mod kunit;
 
 #[cfg(target_arch = "s390x")]
-pub use kernel::{exit_failure, exit_success};
+#[no_mangle]
+extern "C" fn kernel_main() -> ! {
+    use arch::s390x::halt::{exit_failure, exit_success};
+    use cmd::cmdline::{self, Job};
+    kernel::boot();
+    kernel::print_machine();
+    let line = kernel::cmdline().unwrap_or_else(|e| {
+        println!("the command line is not UTF-8 text ({e})\n{}", cmdline::USAGE);
+        exit_failure("bad command line")
+    });
+    match cmdline::parse(line) {
+        Ok(Job::Demo) => cmd::demo::run(),
+        Ok(Job::Test(filters)) => kunit::run(filters),
+        Ok(Job::List) => {
+            kunit::list();
+            exit_success()
+        }
+        Ok(Job::Bench(full)) => cmd::bench::run(full),
+        Ok(Job::Scenario(s)) => cmd::demo::scenario(&s),
+        Err(e) => {
+            println!("command line '{}': {e}\n{}", line.trim(), cmdline::USAGE);
+            exit_failure("bad command line")
+        }
+    }
+}
 
 #[cfg(not(target_arch = "s390x"))]
 fn main() {

@@ -483,10 +483,14 @@ fn main() {
             "gup=2:0x7fffe000-0x80002000",
             "gup=3:0x2000-0x1000",
             "gup=3:0x1000-0x3000:hole=0x5000",
+            "gup=3:0x1000-0x3000:hole=0x1800",
+            "gup=3:0x1000-0x2000 trailing",
+            "list extra",
+            "tests",
         ] {
             let b = boot(k, bad, &[], timeout())?;
             b.expect(
-                b.status != Some(0) && b.has("usage: gup="),
+                b.status != Some(0) && b.has("bad command line") && b.has("usage: one of demo"),
                 &format!("'{bad}' refused with the usage line"),
             )?;
         }

@@ -39,6 +39,23 @@ pub unsafe fn stosm<const MASK: u8>() -> u8 {
     old
 }
 
+/// Translate through `asce` from now on: load it as the primary (CR1),
+/// secondary (CR7) and home (CR13) space, then turn DAT on (PoP "Dynamic
+/// Address Translation"; Linux `__load_psw_mask` with `PSW_MASK_DAT`).
+///
+/// # Safety
+/// `asce` must map the running code, its stack and the lowcore at their
+/// current (real) addresses.
+pub unsafe fn dat_on(asce: u64) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        lctlg::<1>(asce);
+        lctlg::<7>(asce);
+        lctlg::<13>(asce);
+        stosm::<0x04>();
+    }
+}
+
 /// STNSM: AND `mask` into the system mask (e.g. 0xfc disables I/O and external
 /// interruptions), returning the old mask for [`ssm`].
 pub fn stnsm<const MASK: u8>() -> u8 {

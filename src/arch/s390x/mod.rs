@@ -2,6 +2,7 @@
 //! SCLP console, the privileged instructions, and the [`Platform`](foldkern::mm::Platform)
 //! implementation that lets the portable page-table code drive live hardware tables.
 pub mod entry;
+pub mod halt;
 pub mod insn;
 pub mod lowcore;
 pub mod platform;

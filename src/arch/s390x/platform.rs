@@ -77,7 +77,7 @@ impl Platform for KernelPlatform {
     }
     fn sync_lockless_walkers(&self) {
         if !super::smp::sync_all() {
-            crate::exit_failure("walker synchronisation failed");
+            super::halt::exit_failure("walker synchronisation failed");
         }
     }
     fn local_irq_save(&self) -> u64 {

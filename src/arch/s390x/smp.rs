@@ -14,6 +14,8 @@
 //! unhooked table is still running.
 use super::{insn, lowcore, sclp, traps};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use foldkern::mm::FrameAllocator;
+use spin::Mutex;
 
 /// SIGP orders used here.
 pub mod order {
@@ -129,21 +131,27 @@ pub fn online() -> usize {
     NCPUS.load(Ordering::Acquire)
 }
 
-/// Bring up every CPU SCLP lists (idempotent). Returns how many are online.
-pub fn bring_up(kernel_asce: u64) -> Result<usize, SigpError> {
+/// Bring up every CPU of `cpu_addrs` (what SCLP lists) but `boot_cpu`, each
+/// running in the space `kernel_asce`, their prefix areas and stacks taken from
+/// `frames` (idempotent). Returns how many are online.
+pub fn bring_up(
+    kernel_asce: u64,
+    boot_cpu: u16,
+    cpu_addrs: &[u16],
+    frames: &Mutex<FrameAllocator>,
+) -> Result<usize, SigpError> {
     if online() > 1 {
         return Ok(online());
     }
     KERNEL_ASCE.store(kernel_asce, Ordering::Release);
-    let m = crate::kernel::machine();
-    CPUS[0].addr.store(m.cpu_addr as u64, Ordering::Relaxed);
+    CPUS[0].addr.store(boot_cpu as u64, Ordering::Relaxed);
     CPUS[0].online.store(true, Ordering::Release);
     let mut idx = 1;
-    for &addr in &m.scp.cpu_addrs[..m.scp.cpus] {
-        if addr == m.cpu_addr || idx >= traps::MAX_CPUS {
+    for &addr in cpu_addrs {
+        if addr == boot_cpu || idx >= traps::MAX_CPUS {
             continue;
         }
-        let mut fa = crate::kernel::frames().lock();
+        let mut fa = frames.lock();
         let (Ok(prefix), Ok(stack), Ok(pgm), Ok(ext)) = (
             fa.alloc_frames(2, 2),
             fa.alloc_frames(16, 1),
@@ -247,7 +255,7 @@ extern "C" fn external_handler() {
     sclp::print_fatal(format_args!(
         "\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"
     ));
-    crate::exit_failure("unexpected external interruption");
+    super::halt::exit_failure("unexpected external interruption");
 }
 
 #[no_mangle]
@@ -256,12 +264,7 @@ extern "C" fn secondary_main() -> ! {
     let asce = KERNEL_ASCE.load(Ordering::Acquire);
     // SAFETY: the kernel space identity-maps all memory, so turning DAT on keeps
     // this code, its stack and its lowcore where they are.
-    unsafe {
-        insn::lctlg::<1>(asce);
-        insn::lctlg::<7>(asce);
-        insn::lctlg::<13>(asce);
-        insn::stosm::<0x04>();
-    }
+    unsafe { insn::dat_on(asce) };
     CPUS[me].online.store(true, Ordering::Release);
     loop {
         // Idle with external interruptions enabled so synchronisations complete.

@@ -154,7 +154,7 @@ extern "C" fn program_check_handler(regs: &mut [u64; 16]) {
             r[3]
         ));
     }
-    crate::exit_failure("unexpected program check");
+    super::halt::exit_failure("unexpected program check");
 }
 
 #[no_mangle]
@@ -172,5 +172,5 @@ extern "C" fn unexpected_interruption() {
         psw[0],
         psw[1]
     ));
-    crate::exit_failure("unexpected interruption");
+    super::halt::exit_failure("unexpected interruption");
 }

@@ -1,11 +1,12 @@
 //! Issue 4 on live tables: every ASCE type, mappings straddling every level
 //! boundary checked against LRAG and real loads/stores, the exact exception code
 //! of each level, upgrades 2→5 levels, invalidation, bad input.
-use super::{space, verify_fault, verify_page, Frames};
+use super::{verify_fault, verify_page};
+use crate::kernel::spaces::{space, Frames};
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
-use crate::ktest::{check, check_eq, kernel_test, TestResult};
+use crate::kunit::{check, check_eq, kernel_test, TestResult};
 use core::fmt::Write;
 use foldkern::mm::space::MapError;
 use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, VirtAddr, PAGE_SIZE};
@@ -419,7 +420,7 @@ kernel_test!(
             (0x400_0000_0000, AsceType::Region2),
             (0x20_0000_0000_0000, AsceType::Region1),
         ] {
-            let s = super::Space::new_covering(&PLATFORM, kernel::frames(), last)?;
+            let s = crate::kernel::spaces::Space::new_covering(&PLATFORM, kernel::frames(), last)?;
             check_eq!(s.asce_type(), ty, "type for last address {last:#x}");
         }
         Ok(())
@@ -555,7 +556,7 @@ kernel_test!(
                 "{}: software walk gave {sw:?}",
                 c.name
             );
-            let w = super::gup::Walk::new(&s, f.get(1));
+            let w = crate::kernel::spaces::Walk::new(&s, f.get(1));
             let mut pages = [foldkern::gup::Page(0); 1];
             for v in foldkern::gup::Variant::ALL {
                 let o = w.gup(v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages)?;

@@ -1,7 +1,12 @@
-//! Kernel bring-up: handlers first, then console, machine facts (SCLP, STFLE),
-//! physical memory (frame allocator, page map), the identity-mapped kernel space
-//! with DAT on, and finally the job the command line names.
-use crate::arch::s390x::{entry, insn, lowcore, platform, sclp, traps};
+//! Kernel state and bring-up: handlers first, then console, machine facts (SCLP,
+//! STFLE), physical memory (frame allocator, page map) and the identity-mapped
+//! kernel space with DAT on. The jobs above (`cmd`, `kunit`) find here what they
+//! share: the machine, the frames, the page map, the kernel space, [`spaces`].
+pub mod spaces;
+
+use crate::arch::s390x::halt::exit_failure;
+use crate::arch::s390x::{entry, insn, lowcore, platform, sclp, smp, traps};
+use core::fmt::{self, Write};
 use core::sync::atomic::AtomicU32;
 use foldkern::gup::PageMap;
 use foldkern::mm::frame::storage_words;
@@ -58,47 +63,67 @@ pub fn pagemap() -> &'static PageMap {
     PAGEMAP.get().expect("page map not initialised")
 }
 
-/// End QEMU with status 0.
-pub fn exit_success() -> ! {
-    crate::arch::s390x::smp::stop_others();
-    sclp::CONSOLE.lock().flush();
-    insn::disabled_wait(0xfff)
+/// A message in a fixed buffer (the kernel has no heap): why a job failed, or a
+/// test's name. Newlines become spaces, so a message stays one console line.
+/// Not `Display`, so that anything `Display` converts into it with `?`.
+pub struct Msg {
+    buf: [u8; 480],
+    len: usize,
 }
 
-/// End QEMU with a failure status after saying why.
-pub fn exit_failure(why: &str) -> ! {
-    crate::arch::s390x::smp::stop_others();
-    sclp::print_fatal(format_args!("kernel: stopping with failure: {why}\n"));
-    insn::disabled_wait(0xbad)
+impl Msg {
+    /// Format a message.
+    pub fn new(args: fmt::Arguments) -> Msg {
+        let mut m = Msg { buf: [0; 480], len: 0 };
+        let _ = m.write_fmt(args);
+        m
+    }
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
 }
 
-#[panic_handler]
-fn panic(info: &core::panic::PanicInfo) -> ! {
-    sclp::print_fatal(format_args!("\n!!! kernel panic: {}\n", info));
-    exit_failure("panic")
+impl Write for Msg {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for c in s.chars() {
+            let c = if c == '\n' { ' ' } else { c };
+            let mut b = [0; 4];
+            let e = c.encode_utf8(&mut b);
+            if self.len + e.len() > self.buf.len() {
+                break;
+            }
+            self.buf[self.len..self.len + e.len()].copy_from_slice(e.as_bytes());
+            self.len += e.len();
+        }
+        Ok(())
+    }
 }
 
-/// The prebuilt `core` references this symbol; we never unwind.
-#[no_mangle]
-extern "C" fn rust_eh_personality() {}
+impl<E: fmt::Display> From<E> for Msg {
+    fn from(e: E) -> Self {
+        Msg::new(format_args!("{e}"))
+    }
+}
 
 fn linker_addr(s: &u8) -> u64 {
     s as *const u8 as u64
 }
 
-/// The kernel command line QEMU copied to 0x10480 (`-append`).
-pub fn cmdline() -> &'static str {
+/// The kernel command line QEMU copied to 0x10480 (`-append`), or why it is
+/// not text.
+pub fn cmdline() -> Result<&'static str, core::str::Utf8Error> {
     const CMDLINE: usize = 0x10480;
     const MAX: usize = 0x10800 - CMDLINE;
     // SAFETY: 0x10480..0x10800 is inside the kernel image's .head padding, which
     // QEMU fills with the NUL-terminated command line before starting us.
     let bytes = unsafe { core::slice::from_raw_parts(CMDLINE as *const u8, MAX) };
     let len = bytes.iter().position(|&b| b == 0).unwrap_or(MAX);
-    core::str::from_utf8(&bytes[..len]).unwrap_or("").trim()
+    core::str::from_utf8(&bytes[..len])
 }
 
-#[no_mangle]
-extern "C" fn kernel_main() -> ! {
+/// Bring the boot CPU up to where a job can run (DAT on, all state set).
+pub fn boot() {
     lowcore::write::<u64>(lowcore::CPU_INDEX, 0);
     let (pgm, ext) = traps::boot_stacks();
     traps::install(pgm, ext);
@@ -150,8 +175,6 @@ extern "C" fn kernel_main() -> ! {
     });
     platform::init(mem, m.has_facility(8), m.has_facility(78));
     enable_dat();
-    let cmd = cmdline();
-    dispatch(cmd)
 }
 
 /// Build the identity map of all memory (kernel text and read-only data mapped
@@ -164,12 +187,7 @@ fn enable_dat() {
     let asce = space.asce();
     // SAFETY: the space maps all memory at its own address, so the running code,
     // stack, lowcore and every frame stay reachable when DAT turns on.
-    unsafe {
-        insn::lctlg::<1>(asce.0);
-        insn::lctlg::<7>(asce.0);
-        insn::lctlg::<13>(asce.0);
-        insn::stosm::<0x04>();
-    }
+    unsafe { insn::dat_on(asce.0) };
     KSPACE.call_once(|| Mutex::new(space));
 }
 
@@ -200,7 +218,8 @@ pub fn start_secondaries() {
         return;
     }
     let asce = KSPACE.get().unwrap().lock().asce().0;
-    match crate::arch::s390x::smp::bring_up(asce) {
+    let m = machine();
+    match smp::bring_up(asce, m.cpu_addr, &m.scp.cpu_addrs[..m.scp.cpus], frames()) {
         Ok(n) => println!("smp: {n} CPUs online"),
         Err(e) => {
             println!("smp: bringing up secondary CPUs failed: {e}");
@@ -249,32 +268,5 @@ fn yn(b: bool) -> &'static str {
         "yes"
     } else {
         "no"
-    }
-}
-
-/// Run what the command line asks for: `demo` (default), `test[=filters]`,
-/// `list`, `gup=<levels>:<start>-<end>[:write]`, `bench`.
-pub fn dispatch(cmd: &str) -> ! {
-    print_machine();
-    let mut words = cmd.split_whitespace();
-    let first = words.next().unwrap_or("demo");
-    if first == "test" {
-        crate::ktest::run("")
-    } else if let Some(f) = first.strip_prefix("test=") {
-        crate::ktest::run(f)
-    } else if first == "list" {
-        crate::ktest::list();
-        exit_success()
-    } else if first == "demo" {
-        crate::tests::demo::run()
-    } else if first == "bench" {
-        crate::bench::run(true)
-    } else if first == "bench=smoke" {
-        crate::bench::run(false)
-    } else if let Some(spec) = first.strip_prefix("gup=") {
-        crate::tests::demo::scenario(spec)
-    } else {
-        println!("unknown command '{first}'; use demo, test, test=<filter>[,...], list, bench, bench=smoke, gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]");
-        exit_failure("unknown command")
     }
 }

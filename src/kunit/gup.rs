@@ -1,118 +1,17 @@
 //! Issue 5 on live tables: the seed scenario for every gup_fast variant, and the
 //! fixed variants against per-page LRAG and the locked slow path for every ASCE
 //! type and ranges straddling every level boundary.
-use super::{space, Frames, Space};
+use crate::kernel::spaces::{lrag_frames, space, unpin, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
-use crate::ktest::{check, check_eq, kernel_test, skip, TestFail, TestResult};
+use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::fmt;
 use foldkern::gup::fast::GUARD;
 use foldkern::gup::*;
 use foldkern::mm::pgtable::walk_to;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
-
-/// The seed's range: 0x1007ffff000..0x10080001000, two pages across 2 GiB.
-pub const SEED_START: u64 = 0x100_7fff_f000;
-/// Pages in the seed's range.
-pub const SEED_PAGES: usize = 2;
-
-/// What every gup_fast call of these tests shares: the space and the walker's
-/// stack frame for entry copies.
-#[derive(Clone, Copy)]
-pub struct Walk<'s> {
-    /// The address space walked.
-    pub space: &'s Space,
-    /// The walker's stack frame.
-    pub stack: WalkStack,
-}
-
-impl<'s> Walk<'s> {
-    /// Walks of `space` with their entry copies in the frame `stack` (prepared
-    /// here, see [`WalkStack::new`]).
-    pub fn new(space: &'s Space, stack: PhysAddr) -> Self {
-        Walk {
-            space,
-            stack: WalkStack::new(&PLATFORM, stack),
-        }
-    }
-
-    /// One gup_fast call with the invariant checker on; the pins are released
-    /// again, the frames stay in `out[..pinned]`.
-    pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [Page]) -> GupResult {
-        self.gup_traced(v, start, n, flags, out, None)
-    }
-
-    /// [`Walk::gup`] with `trace` called for every entry read. The walk is
-    /// compiled twice, with and without the trace/invariant hooks, and the
-    /// benchmark and release `get_user_pages_fast` run the plain one, so it runs
-    /// first here and must pin the same frames (by hash) and stop the same way.
-    pub fn gup_traced(
-        &self,
-        v: Variant,
-        start: u64,
-        n: usize,
-        flags: GupFlags,
-        out: &mut [Page],
-        trace: Option<&mut dyn FnMut(&Step)>,
-    ) -> GupResult {
-        let new = || GupFast::new(&PLATFORM, self.space.asce(), kernel::pagemap(), self.stack, v);
-        let plain = gup_fast(new().checked(false), start, n, flags, out);
-        let plain_hash = frames_hash(&out[..plain.pinned]);
-        unpin(&out[..plain.pinned])?;
-        let g = GupFast {
-            trace,
-            ..new().checked(true)
-        };
-        let o = gup_fast(g, start, n, flags, out);
-        unpin(&out[..o.pinned])?;
-        if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
-            return Err(TestFail::from(format_args!(
-                "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
-                v.name(),
-                plain.pinned,
-                plain.error,
-                o.pinned,
-                o.error
-            )));
-        }
-        Ok(o)
-    }
-}
-
-/// What [`Walk::gup`] returns.
-pub type GupResult = Result<GupOutcome, TestFail>;
-
-/// FNV-1a over the frames (no allocator here to keep a copy).
-fn frames_hash(frames: &[Page]) -> u64 {
-    frames
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, f| (h ^ f.0).wrapping_mul(0x100_0000_01b3))
-}
-
-/// Frames per-page LRAG gives for the range, up to the first page gup must not
-/// pin (untranslatable, or read-only when writing).
-pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, TestFail> {
-    for (i, slot) in out[..n].iter_mut().enumerate() {
-        let va = start + i as u64 * PAGE_SIZE;
-        match platform::lrag_via(s.asce(), va) {
-            Lra::Real(pa) => {
-                // LRAG does not report rights; the software walk does.
-                if write && !s.lookup(va)?.is_some_and(|t| t.write) {
-                    return Ok(i);
-                }
-                *slot = PhysAddr(pa);
-            }
-            _ => return Ok(i),
-        }
-    }
-    Ok(n)
-}
-
-fn unpin(p: &[Page]) -> TestResult {
-    unpin_user_pages(kernel::pagemap(), p).map_err(|e| TestFail::from(format_args!("unpin {:?}", e.0)))
-}
 
 /// Seed space: region-third, both seed pages mapped, optionally 0x10000000000 too.
 fn seed_space(f: &Frames, decoy: bool) -> Result<Space, TestFail> {

@@ -1,7 +1,7 @@
 //! Foundation tests: console, caught program checks, the failure paths.
 use crate::arch::s390x::{sclp, traps};
 use crate::kernel;
-use crate::ktest::{check, check_eq, kernel_test};
+use crate::kunit::{check, check_eq, kernel_test};
 use core::arch::asm;
 
 kernel_test!(
@@ -23,7 +23,7 @@ kernel_test!(
         });
         let pc = match r {
             Ok(()) => {
-                return Err(crate::ktest::TestFail::Failed(crate::ktest::Msg::new(format_args!(
+                return Err(crate::kunit::TestFail::Failed(crate::kunit::Msg::new(format_args!(
                     "no program check"
                 ))))
             }

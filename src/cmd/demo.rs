@@ -1,17 +1,15 @@
 //! The narrated demo (`./qemu-run.sh`) and user scenarios (`-append gup=...`):
 //! build address spaces, show how dynamic folding picks the ASCE type, and walk
 //! the seed range with every gup_fast variant, step by step, on live tables.
-use super::gup::{Walk, SEED_PAGES, SEED_START};
-use super::{space, Frames, Space};
+use super::cmdline::{Scenario, MAX_SCENARIO_PAGES};
+use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::arch::s390x::platform::PLATFORM;
 use crate::arch::s390x::sclp;
-use crate::kernel;
+use crate::kernel::spaces::{lrag_frames, space, Frames, Space, Walk, SEED_PAGES, SEED_START};
+use crate::kernel::{self, Msg};
 use core::fmt::{self, Write};
 use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::{AsceType, PhysAddr, Prot, WalkError, PAGE_SIZE};
-
-/// Most pages a scenario may span.
-pub const MAX_SCENARIO_PAGES: usize = 512;
 
 struct Console;
 impl Write for Console {
@@ -55,7 +53,7 @@ fn print_step(s: &Step) {
 /// and compare with per-page LRAG. Returns whether the fixed variants agreed.
 pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: GupFlags, trace: bool) -> bool {
     let mut lrag = [PhysAddr(0); MAX_SCENARIO_PAGES];
-    let n_lrag = super::gup::lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), &mut lrag).unwrap_or(0);
+    let n_lrag = lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), &mut lrag).unwrap_or(0);
     let ty = s.asce_type();
     let end = start + pages as u64 * PAGE_SIZE;
     println!(
@@ -85,7 +83,7 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: Gu
         let o = match o {
             Ok(o) => o,
             Err(e) => {
-                println!("    => {}", e.text());
+                println!("    => {}", e.as_str());
                 all_ok = false;
                 continue;
             }
@@ -157,7 +155,7 @@ fn describe(v: Variant) -> &'static str {
 
 /// Tell the story and exit.
 pub fn run() -> ! {
-    let r = (|| -> Result<bool, crate::ktest::TestFail> {
+    let r = (|| -> Result<bool, Msg> {
         rule("1. dynamic folding: the ASCE type follows what is mapped");
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Segment)?;
@@ -210,77 +208,30 @@ pub fn run() -> ! {
     match r {
         Ok(true) => {
             println!("verdict: the bug reproduces on live tables and both fixes pin exactly what LRAG translates");
-            kernel::exit_success()
+            exit_success()
         }
-        Ok(false) => kernel::exit_failure("a fixed variant disagreed with LRAG"),
-        Err(crate::ktest::TestFail::Failed(m)) => {
+        Ok(false) => exit_failure("a fixed variant disagreed with LRAG"),
+        Err(m) => {
             println!("demo failed: {}", m.as_str());
-            kernel::exit_failure("demo failed")
+            exit_failure("demo failed")
         }
-        Err(_) => kernel::exit_failure("demo failed"),
     }
 }
 
-fn parse_num(s: &str) -> Option<u64> {
-    let s = s.trim();
-    match s.strip_prefix("0x") {
-        Some(h) => u64::from_str_radix(h, 16).ok(),
-        None => s.parse().ok(),
-    }
-}
-
-/// `gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]`: map the range (all
-/// pages, read-only with `ro`, except `hole`) in a space of that many levels and
-/// walk it with every variant.
-pub fn scenario(spec: &str) -> ! {
-    let usage = "usage: gup=<levels 2-5>:<start>-<end>[:write][:ro][:hole=<addr>] (hex with 0x), e.g. gup=3:0x1007ffff000-0x10080001000";
-    let fail = |why: &str| -> ! {
-        println!("scenario '{spec}': {why}");
-        println!("{usage}");
-        kernel::exit_failure("bad scenario")
-    };
-    let mut parts = spec.split(':');
-    let ty = match parts.next().and_then(parse_num) {
-        Some(2) => AsceType::Segment,
-        Some(3) => AsceType::Region3,
-        Some(4) => AsceType::Region2,
-        Some(5) => AsceType::Region1,
-        _ => fail("levels must be 2, 3, 4 or 5"),
-    };
-    let Some((a, b)) = parts.next().and_then(|r| r.split_once('-')) else {
-        fail("missing <start>-<end>")
-    };
-    let (Some(start), Some(end)) = (parse_num(a), parse_num(b)) else {
-        fail("start and end must be numbers")
-    };
-    let (mut flags, mut ro, mut hole) = (GupFlags::empty(), false, None);
-    for p in parts {
-        match p {
-            "write" => flags |= GupFlags::WRITE,
-            "ro" => ro = true,
-            _ => match p.strip_prefix("hole=").and_then(parse_num) {
-                Some(h) => hole = Some(h & !(PAGE_SIZE - 1)),
-                None => fail("unknown option (write, ro, hole=<addr>)"),
-            },
-        }
-    }
-    if !start.is_multiple_of(PAGE_SIZE) || !end.is_multiple_of(PAGE_SIZE) {
-        fail("start and end must be 4 KiB aligned");
-    }
-    if end <= start {
-        fail("end must be above start");
-    }
-    if end - 1 > ty.last_addr() {
-        fail("the range does not fit the ASCE type (a space of that many levels ends at its limit)");
-    }
-    let pages = ((end - start) / PAGE_SIZE) as usize;
-    if pages > MAX_SCENARIO_PAGES {
-        fail("at most 512 pages");
-    }
-    if hole.is_some_and(|h| h < start || h >= end) {
-        fail("the hole must be a page of the range");
-    }
-    let r = (|| -> Result<bool, crate::ktest::TestFail> {
+/// Run a scenario the command line described: map the range (all pages,
+/// read-only with `ro`, except `hole`) in a space of that many levels and walk
+/// it with every variant.
+pub fn scenario(sc: &Scenario) -> ! {
+    let Scenario {
+        ty,
+        start,
+        flags,
+        ro,
+        hole,
+        ..
+    } = *sc;
+    let pages = sc.pages();
+    let r = (|| -> Result<bool, Msg> {
         let block = kernel::frames().lock().alloc_frames(pages, 1)?;
         let f = Frames::new(1)?;
         let mut s = space(ty)?;
@@ -307,10 +258,12 @@ pub fn scenario(spec: &str) -> ! {
     match r {
         Ok(true) => {
             println!("verdict: both fixes agree with LRAG");
-            kernel::exit_success()
+            exit_success()
         }
-        Ok(false) => kernel::exit_failure("a fixed variant disagreed with LRAG"),
-        Err(crate::ktest::TestFail::Failed(m)) => fail(m.as_str()),
-        Err(_) => fail("failed"),
+        Ok(false) => exit_failure("a fixed variant disagreed with LRAG"),
+        Err(m) => {
+            println!("scenario failed: {}", m.as_str());
+            exit_failure("scenario failed")
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! markers that `qemu-run.sh` writes to `target/bench/`.
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
+use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::kernel;
 use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Page, Variant, WalkStack};
 use foldkern::mm::pgtable::{read_entry, walk_to};
@@ -62,7 +63,7 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [Page]) {
     let frames = (pages * 8).div_ceil(PAGE_SIZE as usize);
     let pa = kernel::frames().lock().alloc_frames(frames, 1).unwrap_or_else(|e| {
         println!("bench: no memory for a {pages}-page result buffer: {e} (boot with more -m)");
-        kernel::exit_failure("bench: out of memory")
+        exit_failure("bench: out of memory")
     });
     // SAFETY: the frames were just allocated for this buffer alone and are
     // identity-mapped; the slice lives until `free_buffer`.
@@ -95,7 +96,7 @@ fn check_frames(out: &[Page], data: PhysAddr, walker: &str) {
         let want = data.add((i as u64 % 4096) * PAGE_SIZE);
         if *f != want {
             println!("bench: {walker} returned {f:?} for page {i} of the range, which maps {want:?}");
-            kernel::exit_failure("bench: a walker returned a wrong frame");
+            exit_failure("bench: a walker returned a wrong frame");
         }
     }
 }
@@ -117,7 +118,7 @@ fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Pag
     foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..good]).expect("unpin");
     if (bad, good) != (0, 1) || out[0] != data {
         println!("bench: the lean walk pinned {bad} page(s) through a bad segment entry (want 0) and {good} through the good one (want 1)");
-        kernel::exit_failure("bench: the lean yardstick does not check entries");
+        exit_failure("bench: the lean yardstick does not check entries");
     }
 }
 
@@ -289,7 +290,7 @@ pub fn run(full: bool) -> ! {
     let nsizes = if full { SIZES.len() } else { 5 };
     if full && kernel::machine().mem < (1 << 30) {
         println!("bench: the full benchmark needs at least 1 GiB (-m 1G); qemu-run.sh bench passes -m 2G");
-        kernel::exit_failure("bench: too little memory");
+        exit_failure("bench: too little memory");
     }
     println!(
         "bench: {} sizes, each walker run twice for determinism (instructions via STCKF under -icount shift=0)",
@@ -467,9 +468,9 @@ pub fn run(full: bool) -> ! {
     println!("END-CSV");
     svg(&a, nsizes);
     if same {
-        kernel::exit_success()
+        exit_success()
     }
-    kernel::exit_failure("benchmark runs differ")
+    exit_failure("benchmark runs differ")
 }
 
 /// Split a cost measured at 64 and 256 pages (one page table) into fixed + n × per_page.

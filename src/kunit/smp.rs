@@ -1,11 +1,11 @@
 //! Issue 7: gup_fast racing unmap / remap / protect / upgrade / address-space
 //! replacement on another CPU, made safe by synchronising with lockless walkers
 //! before freeing tables, plus the negative control with that synchronisation off.
-use super::{space, Space};
+use crate::kernel::spaces::{space, Space};
 use crate::arch::s390x::platform::PLATFORM;
 use crate::arch::s390x::{insn, smp};
 use crate::kernel;
-use crate::ktest::{check, check_eq, kernel_test, skip, TestResult};
+use crate::kunit::{check, check_eq, kernel_test, skip, TestResult};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::pgtable::FREED_TABLE;
@@ -108,7 +108,7 @@ fn walker(idx: usize) {
     }
 }
 
-fn new_space(block: u64) -> Result<Space, crate::ktest::TestFail> {
+fn new_space(block: u64) -> Result<Space, crate::kunit::TestFail> {
     let mut s = space(AsceType::Segment)?;
     s.map(START, PhysAddr(block), PAGES as u64, Prot::RW)?;
     Ok(s)
@@ -116,7 +116,7 @@ fn new_space(block: u64) -> Result<Space, crate::ktest::TestFail> {
 
 /// Run the race for `iters` iterations (and at most `secs` seconds of TOD time);
 /// returns (freed-table reads, wrong frames, other errors, walker iterations).
-fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crate::ktest::TestFail> {
+fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crate::kunit::TestFail> {
     let cpus = smp::online();
     let mut fa = kernel::frames().lock();
     let a = fa.alloc_frames(PAGES, 1)?;

@@ -1,0 +1,208 @@
+//! The kernel command line (`-append`): exactly one job word, parsed strictly.
+//! Anything [`USAGE`] does not describe is refused before anything runs, with a
+//! typed [`CmdlineError`] (shown with the usage line). Portable: the host test
+//! `tests/cmdline.rs` compiles this file too.
+use core::fmt;
+use foldkern::gup::GupFlags;
+use foldkern::mm::{AsceType, PAGE_SIZE};
+
+/// Every form the command line accepts; nothing else is.
+pub const USAGE: &str = "usage: one of demo (the default), test, test=<filter>[,<filter>...] (at most 32), list, \
+     bench, bench=smoke, gup=<levels 2-5>:<start>-<end>[:write][:ro][:hole=<addr>] \
+     (addresses 0x-prefixed hex, 4 KiB aligned; each option at most once)";
+
+/// Most pages a scenario may span.
+pub const MAX_SCENARIO_PAGES: usize = 512;
+
+/// Most test filters.
+pub const MAX_FILTERS: usize = 32;
+
+/// What the command line asks the kernel to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Job<'a> {
+    /// The narrated demo.
+    Demo,
+    /// The in-kernel tests whose names contain one of the comma-separated
+    /// filters (every test when empty).
+    Test(&'a str),
+    /// List the in-kernel tests.
+    List,
+    /// The benchmark, in full (`true`) or its smoke run.
+    Bench(bool),
+    /// A scenario of the user's.
+    Scenario(Scenario),
+}
+
+/// `gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The space's ASCE type (from the level count).
+    pub ty: AsceType,
+    /// First page.
+    pub start: u64,
+    /// End (exclusive; above `start`, inside the ASCE type's range).
+    pub end: u64,
+    /// `write`: ask gup for write access.
+    pub flags: GupFlags,
+    /// `ro`: map the pages read-only.
+    pub ro: bool,
+    /// `hole=<addr>`: a page of the range left unmapped.
+    pub hole: Option<u64>,
+}
+
+impl Scenario {
+    /// Pages in the range.
+    pub fn pages(&self) -> usize {
+        ((self.end - self.start) / PAGE_SIZE) as usize
+    }
+}
+
+/// Why a command line was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CmdlineError<'a> {
+    /// More than one word: the one after the job.
+    ExtraWord(&'a str),
+    /// A word that names no job.
+    UnknownJob(&'a str),
+    /// `test=` with an empty filter, or more than [`MAX_FILTERS`].
+    BadFilters,
+    /// A `gup=` level count other than 2 to 5.
+    Levels(&'a str),
+    /// Not `0x` and 1 to 16 hex digits.
+    NotHex(&'a str),
+    /// No `<start>-<end>` part.
+    NoRange,
+    /// An address that is not 4 KiB aligned.
+    Misaligned(u64),
+    /// `end` not above `start`.
+    EmptyRange,
+    /// The range leaves the ASCE type's addresses.
+    BeyondAsce,
+    /// More than [`MAX_SCENARIO_PAGES`] pages.
+    TooManyPages,
+    /// The hole is not a page of the range.
+    HoleOutside(u64),
+    /// An option that is not `write`, `ro` or `hole=`.
+    UnknownOption(&'a str),
+    /// An option given twice.
+    Repeated(&'a str),
+}
+
+impl fmt::Display for CmdlineError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdlineError::ExtraWord(w) => write!(f, "one job word only, but '{w}' follows it"),
+            CmdlineError::UnknownJob(w) => write!(f, "unknown job '{w}'"),
+            CmdlineError::BadFilters => write!(f, "test= needs 1 to {MAX_FILTERS} non-empty filters"),
+            CmdlineError::Levels(w) => write!(f, "levels '{w}' must be 2, 3, 4 or 5"),
+            CmdlineError::NotHex(w) => write!(f, "'{w}' is not an address (0x and 1 to 16 hex digits)"),
+            CmdlineError::NoRange => write!(f, "missing <start>-<end>"),
+            CmdlineError::Misaligned(a) => write!(f, "{a:#x} is not 4 KiB aligned"),
+            CmdlineError::EmptyRange => write!(f, "end must be above start"),
+            CmdlineError::BeyondAsce => write!(f, "the range does not fit a space of that many levels"),
+            CmdlineError::TooManyPages => write!(f, "at most {MAX_SCENARIO_PAGES} pages"),
+            CmdlineError::HoleOutside(h) => write!(f, "the hole {h:#x} is not a page of the range"),
+            CmdlineError::UnknownOption(w) => write!(f, "unknown option '{w}' (write, ro, hole=<addr>)"),
+            CmdlineError::Repeated(w) => write!(f, "option '{w}' given twice"),
+        }
+    }
+}
+
+/// Parse the whole command line.
+pub fn parse(line: &str) -> Result<Job<'_>, CmdlineError<'_>> {
+    let mut words = line.split_ascii_whitespace();
+    let job = words.next().unwrap_or("demo");
+    if let Some(extra) = words.next() {
+        return Err(CmdlineError::ExtraWord(extra));
+    }
+    Ok(match job {
+        "demo" => Job::Demo,
+        "test" => Job::Test(""),
+        "list" => Job::List,
+        "bench" => Job::Bench(true),
+        "bench=smoke" => Job::Bench(false),
+        _ => {
+            if let Some(filters) = job.strip_prefix("test=") {
+                let n = filters.split(',').count();
+                if filters.split(',').any(str::is_empty) || n > MAX_FILTERS {
+                    return Err(CmdlineError::BadFilters);
+                }
+                Job::Test(filters)
+            } else if let Some(spec) = job.strip_prefix("gup=") {
+                Job::Scenario(scenario(spec)?)
+            } else {
+                return Err(CmdlineError::UnknownJob(job));
+            }
+        }
+    })
+}
+
+/// `0x` and 1 to 16 hex digits.
+fn hex(w: &str) -> Result<u64, CmdlineError<'_>> {
+    match w.strip_prefix("0x") {
+        Some(d) if (1..=16).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Ok(u64::from_str_radix(d, 16).expect("checked hex digits"))
+        }
+        _ => Err(CmdlineError::NotHex(w)),
+    }
+}
+
+fn page(w: &str) -> Result<u64, CmdlineError<'_>> {
+    let a = hex(w)?;
+    match a.is_multiple_of(PAGE_SIZE) {
+        true => Ok(a),
+        false => Err(CmdlineError::Misaligned(a)),
+    }
+}
+
+fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
+    let mut parts = spec.split(':');
+    let levels = parts.next().unwrap_or("");
+    let ty = match levels {
+        "2" => AsceType::Segment,
+        "3" => AsceType::Region3,
+        "4" => AsceType::Region2,
+        "5" => AsceType::Region1,
+        _ => return Err(CmdlineError::Levels(levels)),
+    };
+    let (a, b) = parts.next().and_then(|r| r.split_once('-')).ok_or(CmdlineError::NoRange)?;
+    let (start, end) = (page(a)?, page(b)?);
+    let mut s = Scenario {
+        ty,
+        start,
+        end,
+        flags: GupFlags::empty(),
+        ro: false,
+        hole: None,
+    };
+    for opt in parts {
+        let repeated = match opt {
+            "write" => {
+                let had = s.flags.contains(GupFlags::WRITE);
+                s.flags |= GupFlags::WRITE;
+                had
+            }
+            "ro" => core::mem::replace(&mut s.ro, true),
+            _ => match opt.strip_prefix("hole=") {
+                Some(h) => s.hole.replace(page(h)?).is_some(),
+                None => return Err(CmdlineError::UnknownOption(opt)),
+            },
+        };
+        if repeated {
+            return Err(CmdlineError::Repeated(opt));
+        }
+    }
+    if end <= start {
+        return Err(CmdlineError::EmptyRange);
+    }
+    if end - 1 > ty.last_addr() {
+        return Err(CmdlineError::BeyondAsce);
+    }
+    if s.pages() > MAX_SCENARIO_PAGES {
+        return Err(CmdlineError::TooManyPages);
+    }
+    match s.hole {
+        Some(h) if h < start || h >= end => Err(CmdlineError::HoleOutside(h)),
+        _ => Ok(s),
+    }
+}

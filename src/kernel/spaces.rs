@@ -1,0 +1,163 @@
+//! What every job shares on live tables: address spaces and frames owned for
+//! the job's length, the seed range, and gup_fast calls checked against LRAG.
+//! The demo, the scenarios and the in-kernel tests all build on these.
+use super::{frames, pagemap, Msg};
+use crate::arch::s390x::insn::Lra;
+use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
+use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack};
+use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, PAGE_SIZE};
+
+/// An address space on live tables.
+pub type Space = AddressSpace<'static, KernelPlatform>;
+
+/// A new space of type `ty`.
+pub fn space(ty: AsceType) -> Result<Space, Msg> {
+    Ok(AddressSpace::new(&PLATFORM, frames(), ty)?)
+}
+
+/// Frames owned by a job, freed when dropped.
+pub struct Frames {
+    list: [PhysAddr; 64],
+    n: usize,
+}
+
+impl Frames {
+    /// `n` fresh zeroed frames (at most 64).
+    pub fn new(n: usize) -> Result<Frames, Msg> {
+        let mut f = Frames {
+            list: [PhysAddr(0); 64],
+            n: 0,
+        };
+        if n > f.list.len() {
+            return Err(Msg::from(format_args!(
+                "Frames::new({n}): a job may own at most {} frames this way",
+                f.list.len()
+            )));
+        }
+        for _ in 0..n {
+            let pa = frames().lock().alloc_frame()?;
+            PLATFORM.fill(pa, PAGE_SIZE, 0);
+            f.list[f.n] = pa;
+            f.n += 1;
+        }
+        Ok(f)
+    }
+    /// Frame `i` (asking for a frame it did not allocate is a bug in the job:
+    /// it would map frame 0, the lowcore).
+    pub fn get(&self, i: usize) -> PhysAddr {
+        assert!(i < self.n, "Frames::get({i}) of {} frames", self.n);
+        self.list[i]
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        for &f in &self.list[..self.n] {
+            // A frame this job allocated must go back: anything else is a kernel bug.
+            frames().lock().free_frame(f).expect("Frames: freeing an owned frame");
+        }
+    }
+}
+
+/// The seed's range: 0x1007ffff000..0x10080001000, two pages across 2 GiB.
+pub const SEED_START: u64 = 0x100_7fff_f000;
+/// Pages in the seed's range.
+pub const SEED_PAGES: usize = 2;
+
+/// What every checked gup_fast call shares: the space and the walker's
+/// stack frame for entry copies.
+#[derive(Clone, Copy)]
+pub struct Walk<'s> {
+    /// The address space walked.
+    pub space: &'s Space,
+    /// The walker's stack frame.
+    pub stack: WalkStack,
+}
+
+impl<'s> Walk<'s> {
+    /// Walks of `space` with their entry copies in the frame `stack` (prepared
+    /// here, see [`WalkStack::new`]).
+    pub fn new(space: &'s Space, stack: PhysAddr) -> Self {
+        Walk {
+            space,
+            stack: WalkStack::new(&PLATFORM, stack),
+        }
+    }
+
+    /// One gup_fast call with the invariant checker on; the pins are released
+    /// again, the frames stay in `out[..pinned]`.
+    pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [Page]) -> GupResult {
+        self.gup_traced(v, start, n, flags, out, None)
+    }
+
+    /// [`Walk::gup`] with `trace` called for every entry read. The walk is
+    /// compiled twice, with and without the trace/invariant hooks, and the
+    /// benchmark and release `get_user_pages_fast` run the plain one, so it runs
+    /// first here and must pin the same frames (by hash) and stop the same way.
+    pub fn gup_traced(
+        &self,
+        v: Variant,
+        start: u64,
+        n: usize,
+        flags: GupFlags,
+        out: &mut [Page],
+        trace: Option<&mut dyn FnMut(&Step)>,
+    ) -> GupResult {
+        let new = || GupFast::new(&PLATFORM, self.space.asce(), pagemap(), self.stack, v);
+        let plain = gup_fast(new().checked(false), start, n, flags, out);
+        let plain_hash = frames_hash(&out[..plain.pinned]);
+        unpin(&out[..plain.pinned])?;
+        let g = GupFast {
+            trace,
+            ..new().checked(true)
+        };
+        let o = gup_fast(g, start, n, flags, out);
+        unpin(&out[..o.pinned])?;
+        if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
+            return Err(Msg::from(format_args!(
+                "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
+                v.name(),
+                plain.pinned,
+                plain.error,
+                o.pinned,
+                o.error
+            )));
+        }
+        Ok(o)
+    }
+}
+
+/// What [`Walk::gup`] returns.
+pub type GupResult = Result<GupOutcome, Msg>;
+
+/// FNV-1a over the frames (no allocator here to keep a copy).
+fn frames_hash(frames: &[Page]) -> u64 {
+    frames
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325, |h, f| (h ^ f.0).wrapping_mul(0x100_0000_01b3))
+}
+
+/// Frames per-page LRAG gives for the range, up to the first page gup must not
+/// pin (untranslatable, or read-only when writing).
+pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, Msg> {
+    for (i, slot) in out[..n].iter_mut().enumerate() {
+        let va = start + i as u64 * PAGE_SIZE;
+        match platform::lrag_via(s.asce(), va) {
+            Lra::Real(pa) => {
+                // LRAG does not report rights; the software walk does.
+                if write && !s.lookup(va)?.is_some_and(|t| t.write) {
+                    return Ok(i);
+                }
+                *slot = PhysAddr(pa);
+            }
+            _ => return Ok(i),
+        }
+    }
+    Ok(n)
+}
+
+/// Release the pins on `p`.
+pub fn unpin(p: &[Page]) -> Result<(), Msg> {
+    unpin_user_pages(pagemap(), p).map_err(|e| Msg::from(format_args!("unpin {:?}", e.0)))
+}
+

@@ -1,0 +1,78 @@
+//! The kernel's command-line parser, compiled for the host: every job, every
+//! refusal, and every `gup=` line the docs quote.
+#[path = "../src/cmd/cmdline.rs"]
+#[allow(dead_code)]
+mod cmdline;
+
+use cmdline::{parse, CmdlineError as E, Job, MAX_SCENARIO_PAGES};
+use foldkern::gup::GupFlags;
+use foldkern::mm::AsceType;
+
+#[test]
+fn every_job_parses() {
+    assert_eq!(parse(""), Ok(Job::Demo));
+    assert_eq!(parse("  demo \n"), Ok(Job::Demo));
+    assert_eq!(parse("test"), Ok(Job::Test("")));
+    assert_eq!(parse("test=mm::fault,gup::seed"), Ok(Job::Test("mm::fault,gup::seed")));
+    assert_eq!(parse("list"), Ok(Job::List));
+    assert_eq!(parse("bench"), Ok(Job::Bench(true)));
+    assert_eq!(parse("bench=smoke"), Ok(Job::Bench(false)));
+    let Ok(Job::Scenario(s)) = parse("gup=2:0xfe000-0x102000:write:ro:hole=0x100000") else {
+        panic!("scenario not parsed")
+    };
+    assert_eq!((s.ty, s.start, s.end, s.pages()), (AsceType::Segment, 0xfe000, 0x102000, 4));
+    assert_eq!((s.flags, s.ro, s.hole), (GupFlags::WRITE, true, Some(0x100000)));
+}
+
+#[test]
+fn anything_else_is_refused() {
+    let max = format!("gup=3:0x0-{:#x}", (MAX_SCENARIO_PAGES as u64 + 1) * 4096);
+    for (line, want) in [
+        ("list extra", E::ExtraWord("extra")),
+        ("gup=3:0x1000-0x2000 trailing", E::ExtraWord("trailing")),
+        ("tests", E::UnknownJob("tests")),
+        ("Demo", E::UnknownJob("Demo")),
+        ("test=", E::BadFilters),
+        ("test=a,,b", E::BadFilters),
+        ("gup=7:0x1000-0x2000", E::Levels("7")),
+        ("gup=03:0x1000-0x2000", E::Levels("03")),
+        ("gup=3", E::NoRange),
+        ("gup=3:4096-8192", E::NotHex("4096")),
+        ("gup=3:0x+1000-0x2000", E::NotHex("0x+1000")),
+        ("gup=3:0x-0x2000", E::NotHex("0x")),
+        ("gup=3:0x10000000000000000-0x2000", E::NotHex("0x10000000000000000")),
+        ("gup=3:0x1001-0x3000", E::Misaligned(0x1001)),
+        ("gup=3:0x2000-0x1000", E::EmptyRange),
+        ("gup=2:0x7fffe000-0x80002000", E::BeyondAsce),
+        (max.as_str(), E::TooManyPages),
+        ("gup=3:0x1000-0x3000:hole=0x5000", E::HoleOutside(0x5000)),
+        ("gup=3:0x1000-0x3000:hole=0x1800", E::Misaligned(0x1800)),
+        ("gup=3:0x1000-0x3000:hole=0x1000:hole=0x2000", E::Repeated("hole=0x2000")),
+        ("gup=3:0x1000-0x3000:write:write", E::Repeated("write")),
+        ("gup=3:0x1000-0x3000:ro:ro", E::Repeated("ro")),
+        ("gup=3:0x1000-0x3000:rw", E::UnknownOption("rw")),
+    ] {
+        assert_eq!(parse(line), Err(want), "{line}");
+    }
+    let n = (0..33).map(|i| format!("f{i}")).collect::<Vec<_>>().join(",");
+    assert_eq!(parse(&format!("test={n}")), Err(E::BadFilters));
+}
+
+#[test]
+fn every_scenario_the_docs_quote_parses() {
+    let docs = ["README.md", "docs/scenarios.md", "docs/the-bug.md", "docs/fixes.md", "docs/debugging.md"];
+    let mut seen = 0;
+    for doc in docs {
+        let text = std::fs::read_to_string(doc).unwrap();
+        for word in text.split(|c: char| c.is_whitespace() || "`'\"()".contains(c)) {
+            if let Some(at) = word.find("gup=") {
+                let word = word[at..].trim_end_matches(|c: char| ",.;".contains(c));
+                if word.contains('-') && !word.contains('<') {
+                    assert!(matches!(parse(word), Ok(Job::Scenario(_))), "{doc}: {word}");
+                    seen += 1;
+                }
+            }
+        }
+    }
+    assert!(seen >= 5, "only {seen} scenarios found in the docs");
+}
