@@ -1,15 +1,14 @@
 //! Issue 7: gup_fast racing unmap / remap / protect / upgrade / address-space
 //! replacement on another CPU, made safe by synchronising with lockless walkers
 //! before freeing tables, plus the negative control with that synchronisation off.
-use crate::kernel::spaces::{space, Space};
 use crate::arch::s390x::platform::PLATFORM;
 use crate::arch::s390x::{insn, smp};
 use crate::kernel;
-use crate::kunit::{check, check_eq, kernel_test, skip, TestResult};
+use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::pgtable::FREED_TABLE;
-use foldkern::mm::{Asce, AsceType, Level, PhysAddr, Platform, Prot, WalkError, PAGE_SIZE};
+use foldkern::mm::{AddressSpace, Asce, AsceType, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
 
 /// The raced range: 512 pages, two whole page tables.
 const START: u64 = 0x10_0000;
@@ -108,15 +107,41 @@ fn walker(idx: usize) {
     }
 }
 
-fn new_space(block: u64) -> Result<Space, crate::kunit::TestFail> {
-    let mut s = space(AsceType::Segment)?;
+/// The kernel's platform but for one thing: it never synchronises with
+/// lockless walkers before freeing tables. The negative control's spaces run
+/// over it, so production code needs no switch to turn synchronisation off.
+struct Unsynced;
+
+impl Platform for Unsynced {
+    fn read_u64(&self, pa: PhysAddr) -> u64 {
+        PLATFORM.read_u64(pa)
+    }
+    fn write_u64(&self, pa: PhysAddr, val: u64) {
+        PLATFORM.write_u64(pa, val)
+    }
+    fn mem_end(&self) -> PhysAddr {
+        PLATFORM.mem_end()
+    }
+    fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
+        PLATFORM.ipte(pto, addr)
+    }
+    fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
+        PLATFORM.idte(table, level, addr)
+    }
+    fn asce_changed(&self, old: Asce, new: Asce) {
+        PLATFORM.asce_changed(old, new)
+    }
+}
+
+fn new_space<P: Platform>(plat: &'static P, block: u64) -> Result<AddressSpace<'static, P>, TestFail> {
+    let mut s = AddressSpace::new(plat, kernel::frames(), AsceType::Segment)?;
     s.map(START, PhysAddr(block), PAGES as u64, Prot::RW)?;
     Ok(s)
 }
 
 /// Run the race for `iters` iterations (and at most `secs` seconds of TOD time);
 /// returns (freed-table reads, wrong frames, other errors, walker iterations).
-fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crate::kunit::TestFail> {
+fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), TestFail> {
     let cpus = smp::online();
     let mut fa = kernel::frames().lock();
     let a = fa.alloc_frames(PAGES, 1)?;
@@ -133,7 +158,7 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
             s.store(0, Ordering::Relaxed);
         }
     }
-    let mut s = new_space(a.0)?;
+    let mut s = new_space(plat, a.0)?;
     ASCE.store(s.asce().0, Ordering::Release);
     STOP.store(false, Ordering::Release);
     for i in 1..cpus {
@@ -173,7 +198,7 @@ fn race(iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), crat
             if it % 32 == 31 {
                 // Replace the address space (exec/exit): publish the new one, then
                 // drop the old, which synchronises with walkers before freeing.
-                let n = new_space(BLOCK[it as usize % 2].load(Ordering::Relaxed))?;
+                let n = new_space(plat, BLOCK[it as usize % 2].load(Ordering::Relaxed))?;
                 ASCE.store(n.asce().0, Ordering::Release);
                 s = n;
                 upgrades = 0;
@@ -265,8 +290,7 @@ kernel_test!(
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
         }
-        smp::SYNC_DISABLED.store(false, Ordering::Relaxed);
-        let (freed, wrong, other, _) = race(200, 20, "synchronised")?;
+        let (freed, wrong, other, _) = race(&PLATFORM, 200, 20, "synchronised")?;
         check_eq!(
             (freed, wrong, other),
             (0, 0, 0),
@@ -277,17 +301,15 @@ kernel_test!(
 );
 
 kernel_test!(
-    /// Negative control: the same race with the synchronisation switched off must
-    /// show the use-after-free (a walker reading a freed, poisoned page table)
-    /// within its bound, proving the test sees what the synchronisation prevents.
+    /// Negative control: the same race without the synchronisation (its spaces
+    /// run over [`Unsynced`]) must show the use-after-free (a walker reading a
+    /// freed, poisoned page table) within its bound, proving the test sees what
+    /// the synchronisation prevents.
     fn negative_control_without_sync_detects_use_after_free() {
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
         }
-        smp::SYNC_DISABLED.store(true, Ordering::Relaxed);
-        let r = race(200, 20, "no sync");
-        smp::SYNC_DISABLED.store(false, Ordering::Relaxed);
-        let (freed, wrong, _, _) = r?;
+        let (freed, wrong, _, _) = race(&Unsynced, 200, 20, "no sync")?;
         check!(freed + wrong > 0, "no use-after-free detected without synchronisation");
         Ok(())
     }

@@ -61,9 +61,6 @@ static NCPUS: AtomicUsize = AtomicUsize::new(1);
 /// CPUs given a restart (online or not): all must be stopped before exiting.
 static STARTED: AtomicUsize = AtomicUsize::new(1);
 static KERNEL_ASCE: AtomicU64 = AtomicU64::new(0);
-/// Test-only switch: when set, [`sync_all`] does nothing (the negative control
-/// of the gup race shows the use-after-free this allows).
-pub static SYNC_DISABLED: AtomicBool = AtomicBool::new(false);
 /// Sum of SIGP busy retries (reported by the stress test).
 pub static SIGP_BUSY_RETRIES: AtomicU64 = AtomicU64::new(0);
 static SYNCS: AtomicU64 = AtomicU64::new(0);
@@ -205,7 +202,7 @@ pub fn wait_idle(idx: usize) {
 /// Synchronise with every lockless walker (see the module docs). Returns false
 /// if a CPU did not answer within the bound (reported on the console).
 pub fn sync_all() -> bool {
-    if SYNC_DISABLED.load(Ordering::Relaxed) || online() < 2 {
+    if online() < 2 {
         return true;
     }
     SYNCS.fetch_add(1, Ordering::AcqRel);
