@@ -127,13 +127,18 @@ pub fn boot() {
     lowcore::write::<u64>(lowcore::CPU_INDEX, 0);
     let (pgm, ext) = traps::boot_stacks();
     traps::install(pgm, ext);
-    if sclp::init_console() != 0x20 {
-        exit_failure("SCLP console not available");
+    if let Err(e) = sclp::init_console() {
+        exit_failure(match e {
+            sclp::SclpError::NotOperational => "no SCLP console: SCLP not operational",
+            sclp::SclpError::Busy => "no SCLP console: SCLP busy",
+            sclp::SclpError::Response(_) => "no SCLP console: Write Event Mask refused",
+        });
     }
     println!("foldkern: s390x reference kernel for dynamic page-table folding and gup_fast");
-    let Some(scp) = sclp::read_scp_info() else {
+    let scp = sclp::read_scp_info().unwrap_or_else(|e| {
+        println!("sclp: Read SCP Info: {e}");
         exit_failure("SCLP Read SCP Info failed")
-    };
+    });
     // SAFETY: only the addresses of linker symbols are taken.
     let kernel = unsafe { (linker_addr(&entry::__kernel_start), linker_addr(&entry::__kernel_end)) };
     let mem = scp.memory;

@@ -1,14 +1,16 @@
 //! Foundation tests: console, caught program checks, the failure paths.
-use crate::arch::s390x::{sclp, traps};
+use crate::arch::s390x::{insn, sclp, traps};
 use crate::kernel;
-use crate::kunit::{check, check_eq, kernel_test};
-use core::arch::asm;
+use crate::kunit::{check, check_eq, kernel_test, TestFail};
+use core::sync::atomic::Ordering;
 
 kernel_test!(
-    /// A console write is accepted by the SCLP (response code 0x0020).
+    /// A console write is accepted by the SCLP (normal completion, 0x0020),
+    /// and so was every console write before it.
     fn console_output() {
-        let rc = sclp::write_bytes(b"(console write from boot::console_output)\n");
-        check_eq!(rc, 0x0020u16, "SCLP write-event-data response code");
+        let r = sclp::write_bytes(b"(console write from boot::console_output)\n");
+        check_eq!(r, Ok(()), "SCLP Write Event Data");
+        check_eq!(sclp::REFUSED_WRITES.load(Ordering::Relaxed), 0, "console writes refused so far");
         Ok(())
     }
 );
@@ -16,19 +18,10 @@ kernel_test!(
 kernel_test!(
     /// An invalid opcode raises an operation exception (0x01, ILC 2), caught.
     fn operation_exception_caught() {
-        let r = traps::expect_pgm(|| {
-            // SAFETY: opcode 0x0000 is invalid; the handler reports it and resumes
-            // after the 2-byte instruction.
-            unsafe { asm!(".short 0x0000", options(nostack)) }
-        });
-        let pc = match r {
-            Ok(()) => {
-                return Err(crate::kunit::TestFail::Failed(crate::kunit::Msg::new(format_args!(
-                    "no program check"
-                ))))
-            }
-            Err(pc) => pc,
-        };
+        // SAFETY: the handler reports the operation exception and resumes after
+        // the 2-byte instruction.
+        let r = traps::expect_pgm(|| unsafe { insn::invalid_opcode() });
+        let pc = r.err().ok_or_else(|| TestFail::from("no program check"))?;
         check_eq!(pc.code, 0x01u16, "interruption code");
         check_eq!(pc.ilc, 2u8, "instruction length");
         check!(pc.name() == "operation exception", "name {}", pc.name());
@@ -75,8 +68,8 @@ kernel_test!(
 kernel_test!(
     /// Takes an unexpected program check: the host checks the report and status.
     explicit fn unexpected_program_check() {
-        // SAFETY: deliberately invalid opcode; the handler stops the machine.
-        unsafe { asm!(".short 0x0000", options(nostack)) };
+        // SAFETY: deliberately unexpected; the handler stops the machine.
+        unsafe { insn::invalid_opcode() };
         Ok(())
     }
 );

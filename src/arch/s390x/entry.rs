@@ -3,6 +3,7 @@
 //! clear .bss, set up the stack and call `kernel_main`. The interruption stubs
 //! save registers into the lowcore software area, switch to a per-CPU handler stack
 //! and call into Rust (`traps.rs`), then resume the old PSW.
+use super::lowcore;
 use core::arch::global_asm;
 
 /// CR0 at boot: AFP-register control (bit 45, lets compiled code use all FPRs),
@@ -40,39 +41,39 @@ _start64:
 
     .balign 8
 .Linit_psw:
-    .quad   0x0000000180000000, .Lpsw_loaded
+    .quad   {psw}, .Lpsw_loaded
 .Linit_cr0:
     .quad   {cr0}
 
-    /* Program check: save GPRs at 0x200, run on the stack at 0x300. */
+    /* Program check: save the GPRs in the lowcore, run on its own stack. */
     .globl  pgm_entry
 pgm_entry:
-    stmg    %r0, %r15, 0x200
-    lg      %r15, 0x300
+    stmg    %r0, %r15, {pgm_save}
+    lg      %r15, {pgm_stack}
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
-    la      %r2, 0x200
+    la      %r2, {pgm_save}
     brasl   %r14, program_check_handler
-    lmg     %r0, %r15, 0x200
-    lpswe   0x150
+    lmg     %r0, %r15, {pgm_save}
+    lpswe   {pgm_old_psw}
 
-    /* External interruption: save at 0x280, stack at 0x308. */
+    /* External interruption: likewise, with its own save area and stack. */
     .globl  ext_entry
 ext_entry:
-    stmg    %r0, %r15, 0x280
-    lg      %r15, 0x308
+    stmg    %r0, %r15, {ext_save}
+    lg      %r15, {ext_stack}
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
     brasl   %r14, external_handler
-    lmg     %r0, %r15, 0x280
-    lpswe   0x130
+    lmg     %r0, %r15, {ext_save}
+    lpswe   {ext_old_psw}
 
-    /* Restart: a secondary CPU starts here on its own stack (0x310). */
+    /* Restart: a secondary CPU starts here on its own stack. */
     .globl  restart_entry
 restart_entry:
     larl    %r1, .Linit_cr0
     lctlg   %c0, %c0, 0(%r1)
-    lg      %r15, 0x310
+    lg      %r15, {boot_stack}
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
     brasl   %r14, secondary_main
@@ -81,18 +82,18 @@ restart_entry:
     /* Interruptions we never enable: report the class and stop. */
     .globl  svc_entry
 svc_entry:
-    mvghi   0x328, 1
+    mvghi   {int_class}, 1
     j       .Lunexpected
     .globl  mcck_entry
 mcck_entry:
-    mvghi   0x328, 2
+    mvghi   {int_class}, 2
     j       .Lunexpected
     .globl  io_entry
 io_entry:
-    mvghi   0x328, 3
+    mvghi   {int_class}, 3
 .Lunexpected:
-    stmg    %r0, %r15, 0x280
-    lg      %r15, 0x300
+    stmg    %r0, %r15, {ext_save}
+    lg      %r15, {pgm_stack}
     aghi    %r15, -160
     xc      0(8,%r15), 0(%r15)
     brasl   %r14, unexpected_interruption
@@ -118,6 +119,15 @@ __ext_stack0:
     .text
 "#,
     cr0 = const CR0_BOOT,
+    psw = const super::insn::PSW_MASK_KERNEL,
+    pgm_save = const lowcore::PGM_SAVE,
+    ext_save = const lowcore::EXT_SAVE,
+    pgm_stack = const lowcore::PGM_STACK,
+    ext_stack = const lowcore::EXT_STACK,
+    boot_stack = const lowcore::BOOT_STACK,
+    int_class = const lowcore::INT_CLASS,
+    pgm_old_psw = const lowcore::PGM_OLD_PSW,
+    ext_old_psw = const lowcore::EXT_OLD_PSW,
 );
 
 extern "C" {

@@ -56,6 +56,16 @@ pub unsafe fn dat_on(asce: u64) {
     }
 }
 
+/// Opcode 0x0000, which is not an instruction: an operation exception with
+/// ILC 2 (PoP "Program-Interruption Conditions"), for the tests of the handler.
+///
+/// # Safety
+/// A program-check handler must be installed; it decides what happens next.
+pub unsafe fn invalid_opcode() {
+    // SAFETY: forwarded to the caller; the two bytes change no state.
+    unsafe { asm!(".short 0x0000", options(nostack)) }
+}
+
 /// STNSM: AND `mask` into the system mask (e.g. 0xfc disables I/O and external
 /// interruptions), returning the old mask for [`ssm`].
 pub fn stnsm<const MASK: u8>() -> u8 {

@@ -43,7 +43,7 @@ pub const MCCK_NEW_PSW: usize = 0x1e0;
 /// I/O new PSW.
 pub const IO_NEW_PSW: usize = 0x1f0;
 
-// Software area (mirrored in entry.rs's assembly).
+// Software area (entry.rs's assembly takes these as constants).
 /// Register save area of the program-check handler (16 doublewords).
 pub const PGM_SAVE: usize = 0x200;
 /// Register save area of the external/other handlers (16 doublewords).
