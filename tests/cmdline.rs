@@ -20,7 +20,10 @@ fn every_job_parses() {
     let Ok(Job::Scenario(s)) = parse("gup=2:0xfe000-0x102000:write:ro:hole=0x100000") else {
         panic!("scenario not parsed")
     };
-    assert_eq!((s.ty, s.start, s.end, s.pages()), (AsceType::Segment, 0xfe000, 0x102000, 4));
+    assert_eq!(
+        (s.ty, s.start, s.end, s.pages()),
+        (AsceType::Segment, 0xfe000, 0x102000, 4)
+    );
     assert_eq!((s.flags, s.ro, s.hole), (GupFlags::WRITE, true, Some(0x100000)));
 }
 
@@ -47,7 +50,10 @@ fn anything_else_is_refused() {
         (max.as_str(), E::TooManyPages),
         ("gup=3:0x1000-0x3000:hole=0x5000", E::HoleOutside(0x5000)),
         ("gup=3:0x1000-0x3000:hole=0x1800", E::Misaligned(0x1800)),
-        ("gup=3:0x1000-0x3000:hole=0x1000:hole=0x2000", E::Repeated("hole=0x2000")),
+        (
+            "gup=3:0x1000-0x3000:hole=0x1000:hole=0x2000",
+            E::Repeated("hole=0x2000"),
+        ),
         ("gup=3:0x1000-0x3000:write:write", E::Repeated("write")),
         ("gup=3:0x1000-0x3000:ro:ro", E::Repeated("ro")),
         ("gup=3:0x1000-0x3000:rw", E::UnknownOption("rw")),
@@ -60,7 +66,13 @@ fn anything_else_is_refused() {
 
 #[test]
 fn every_scenario_the_docs_quote_parses() {
-    let docs = ["README.md", "docs/scenarios.md", "docs/the-bug.md", "docs/fixes.md", "docs/debugging.md"];
+    let docs = [
+        "README.md",
+        "docs/scenarios.md",
+        "docs/the-bug.md",
+        "docs/fixes.md",
+        "docs/debugging.md",
+    ];
     let mut seen = 0;
     for doc in docs {
         let text = std::fs::read_to_string(doc).unwrap();

@@ -116,7 +116,8 @@ fn the_trace_names_every_entry_read_in_order() {
     // Also where the PTE is valid but its frame is the first past the page map.
     let at = pgtable::walk_to(h.plat, s.asce(), 0x10_1000, Level::Pte).unwrap();
     let good = h.plat.read_u64(at.addr);
-    h.plat.write_u64(at.addr, (good & 0xfff) | h.plat.mem_end().0);
+    h.plat
+        .write_u64(at.addr, (good & !entry::PAGE_ORIGIN) | h.plat.mem_end().0);
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
@@ -157,7 +158,11 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
         let start = boundary - PAGE_SIZE;
         s.map(start, PhysAddr(0x10000), 2, Prot::RW).unwrap();
         // A reserved bit of a region entry; table-type bits in a segment entry.
-        let bad = if level == Level::Pmd { 0x04 } else { 0x800 };
+        let bad = if level == Level::Pmd {
+            Level::Pud.type_bits()
+        } else {
+            entry::REGION_RESERVED
+        };
         let (at, old) = s.poke_entry(start, level, |v| v | bad).unwrap();
         for v in Variant::FIXED {
             let (o, pages) = h.gup(&s, v, start, 2, GupFlags::empty());
@@ -517,22 +522,26 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     let base = 0x40_0000 + 3 * PAGE_SIZE;
     s.map(base, PhysAddr(0x10_0000), 35, Prot::RW).unwrap();
     let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
-    type Damage = (&'static str, fn(u64, u64) -> u64, Option<&'static str>);
+    type Damage = (&'static str, fn(u64, u64) -> u64, Option<Defect>);
     let damages: [Damage; 6] = [
         ("invalid", |v, _| v | entry::PteBits::I.bits(), None),
         ("special", |v, _| v | entry::PteBits::SPECIAL.bits(), None),
         ("software bit 0x001", |v, _| v | 1, None),
         (
             "bit 0x800",
-            |v, _| v | 0x800,
-            Some("PTE bit 0x800 is set (translation-specification)"),
+            |v, _| v | entry::PteBits::ZERO_BIT.bits(),
+            Some(Defect::PteBit800),
         ),
         (
             "poisoned",
             |_, _| entry::poison_entry(Level::Pte),
-            Some(pgtable::FREED_TABLE),
+            Some(Defect::FreedTable),
         ),
-        ("frame beyond the page map", |v, end| (v & 0xfff) | end, None),
+        (
+            "frame beyond the page map",
+            |v, end| (v & !entry::PAGE_ORIGIN) | end,
+            None,
+        ),
     ];
     // Up to two groups and a remainder of three.
     for n in 1..=35usize {
@@ -549,8 +558,8 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
                 assert_eq!(p, frames, "n={n}, {name} PTE {k}");
                 match (o.error, why) {
                     (None, None) => {}
-                    (Some(WalkError::BadEntry { at: e, why: w, .. }), Some(why)) => {
-                        assert_eq!((e.addr, w), (at.addr, why), "n={n}, {name} PTE {k}")
+                    (Some(WalkError::BadEntry { at: e, defect, .. }), Some(want)) => {
+                        assert_eq!((e.addr, defect), (at.addr, want), "n={n}, {name} PTE {k}")
                     }
                     (e, _) => panic!("n={n}, {name} PTE {k}: {e:?}"),
                 }

@@ -388,7 +388,7 @@ fn corrupted_entries_are_reported_never_followed() {
             false,
             AsceType::Region3,
             Level::Pud,
-            |v| (v & 0xfff) | END,
+            |v| (v & !PAGE_ORIGIN) | END,
         ),
         ("large bit without EDAT-1", false, AsceType::Region3, Level::Pmd, |v| {
             v | 0x400
@@ -430,12 +430,12 @@ fn corrupted_entries_are_reported_never_followed() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
-    let (at, old) = s.poke_entry(va, Level::Pte, |v| (v & 0xfff) | END).unwrap();
+    let (at, old) = s.poke_entry(va, Level::Pte, |v| (v & !PAGE_ORIGIN) | END).unwrap();
     let outside = |e: &WalkError| {
         matches!(
             e,
             WalkError::BadEntry {
-                why: "frame outside memory",
+                defect: Defect::FrameOutsideMemory,
                 ..
             }
         )
@@ -698,7 +698,13 @@ fn freed_tables_are_poisoned_after_walker_sync() {
     h.plat.strict.set(None);
     assert!(entry::is_poison(h.plat.read_u64(pte.base)) && entry::is_poison(h.plat.read_u64(seg.base)));
     let e = check_entry(h.plat, pte, h.plat.read_u64(pte.base)).unwrap_err();
-    assert!(matches!(e, WalkError::BadEntry { why, .. } if why == FREED_TABLE));
+    assert!(matches!(
+        e,
+        WalkError::BadEntry {
+            defect: Defect::FreedTable,
+            ..
+        }
+    ));
 }
 
 /// Running out of memory part-way through a map leaves the space as it was: no
@@ -968,8 +974,8 @@ fn poke_entry_refuses_a_level_not_on_the_path() {
     s.map(0x1000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
     let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
     match s.poke_entry(0x1000, Level::Pud, |v| v ^ 1) {
-        Err(WalkError::BadEntry { at, val, why }) => {
-            assert_eq!((at, why), (ptep, "no table of that level on the path"));
+        Err(WalkError::BadEntry { at, val, defect }) => {
+            assert_eq!((at, defect), (ptep, Defect::NoSuchLevel));
             assert_eq!(val, read_entry(h.plat, ptep).unwrap());
         }
         r => panic!("{r:?}"),

@@ -12,6 +12,7 @@
 mod common;
 use common::{host, store_after};
 use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
+use foldkern::mm::entry::{PteBits, RegionBits};
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::space::MapError;
 use foldkern::mm::*;
@@ -322,8 +323,9 @@ proptest! {
         // time only the last one of each page: a PTE or a large entry).
         let mut path: Vec<EntryPtr> = Vec::new();
         for i in 0..n as u64 {
-            if let Some((p, len)) = s.hw_walk(start + i * PAGE_SIZE).unwrap() {
-                for (e, _) in &p[if leaf { len - 1 } else { 0 }..len] {
+            if let Some(p) = s.hw_walk(start + i * PAGE_SIZE).unwrap() {
+                let p = p.entries();
+                for (e, _) in &p[if leaf { p.len() - 1 } else { 0 }..] {
                     if !path.iter().any(|q| q.addr == e.addr) {
                         path.push(*e);
                     }
@@ -335,8 +337,8 @@ proptest! {
         let pte = entry.level() == Level::Pte;
         let new = match change {
             Change::Sibling => h.plat.read_u64(entry.base.add((((entry.addr.0 - entry.base.0) / 8) ^ 1) * 8)),
-            Change::Protect if pte => old ^ 0x200,
-            _ => old | if pte { 0x400 } else { 0x20 },
+            Change::Protect if pte => old ^ PteBits::P.bits(),
+            _ => old | if pte { PteBits::I.bits() } else { RegionBits::I.bits() },
         };
         let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
         let before = h.expected(&s, start, n, write);

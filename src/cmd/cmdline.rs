@@ -165,7 +165,10 @@ fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
         "5" => AsceType::Region1,
         _ => return Err(CmdlineError::Levels(levels)),
     };
-    let (a, b) = parts.next().and_then(|r| r.split_once('-')).ok_or(CmdlineError::NoRange)?;
+    let (a, b) = parts
+        .next()
+        .and_then(|r| r.split_once('-'))
+        .ok_or(CmdlineError::NoRange)?;
     let (start, end) = (page(a)?, page(b)?);
     let mut s = Scenario {
         ty,

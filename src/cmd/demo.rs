@@ -29,22 +29,13 @@ fn rule(title: &str) {
 }
 
 fn print_step(s: &Step) {
-    let kind = match s.level {
-        foldkern::mm::Level::Pte => "pte",
-        _ => match (s.val >> 2) & 3 {
-            3 => "region-first entry",
-            2 => "region-second entry",
-            1 => "region-third entry",
-            _ => "segment entry",
-        },
-    };
     println!(
         "    {:<3} {:#015x} -> {:#015x}  {:#018x} {:<19} at {}",
         s.level.name(),
         s.addr,
         s.next,
         s.val,
-        kind,
+        s.kind(),
         s.ptr
     );
 }

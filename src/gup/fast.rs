@@ -24,7 +24,7 @@
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
 use super::page::{Page, PageMap};
-use crate::mm::entry::{is_poison, Asce, P4d, Pgd, Pmd, PteBits, Pud, REGION3_LARGE_ORIGIN, SEGMENT_LARGE_ORIGIN};
+use crate::mm::entry::{is_poison, Asce, Entry, P4d, Pgd, Pmd, PteBits, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
@@ -129,25 +129,28 @@ pub struct Step {
     pub val: u64,
 }
 
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match self.level {
+impl Step {
+    /// What was read: "pte", or the entry of the table its TT bits name (a
+    /// folded loop reads an entry of a higher table; a segment entry has none).
+    pub fn kind(&self) -> &'static str {
+        match self.level {
             Level::Pte => "pte",
             _ if self.ptr.level() == Level::Pmd => "segment entry",
-            _ => match (self.val >> 2) & 3 {
-                3 => "region-first entry",
-                2 => "region-second entry",
-                1 => "region-third entry",
-                _ => "segment entry",
-            },
-        };
+            _ => Level::from_type_bits(self.val).entry_name(),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:<3} addr {:#015x} next {:#015x} entry {:#018x} ({kind}) via {}",
+            "{:<3} addr {:#015x} next {:#015x} entry {:#018x} ({}) via {}",
             self.level.name(),
             self.addr,
             self.next,
             self.val,
+            self.kind(),
             self.ptr
         )
     }
@@ -658,18 +661,18 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         let done = ((pa.0 - ptep.addr.0) / 8) as usize;
         self.nr += done;
         // Stopping is normal (not present, read-only, special); name real damage.
-        let why = if is_poison(pte) {
-            Some(FREED_TABLE)
+        let defect = if is_poison(pte) {
+            Some(Defect::FreedTable)
         } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-            Some(PTE_BIT_800)
+            Some(Defect::PteBit800)
         } else {
             None
         };
-        if let Some(why) = why {
+        if let Some(defect) = defect {
             self.err = Some(WalkError::BadEntry {
                 at: ptep.add(done as i64),
                 val: pte,
-                why,
+                defect,
             });
         }
         done
@@ -677,22 +680,18 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
     fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: u64, end: u64) -> bool {
-        if self.flags.contains(GupFlags::WRITE) && val & 0x200 != 0 {
+        let Entry::Leaf(leaf) = Entry::decode(level, val) else {
+            return false;
+        };
+        if self.flags.contains(GupFlags::WRITE) && !leaf.write {
             return false;
         }
-        let base = val
-            & if level == Level::Pmd {
-                SEGMENT_LARGE_ORIGIN
-            } else {
-                REGION3_LARGE_ORIGIN
-            };
         let first = self.nr;
         // Subpages past the end of the page map (no struct page) stop the walk;
         // the pins taken before them are kept only if the re-check passes.
         let mut all = true;
         while addr != end {
-            let frame = PhysAddr(base + (addr & (level.size() - 1)));
-            let Some(page) = self.pagemap.try_grab(frame) else {
+            let Some(page) = self.pagemap.try_grab(leaf.translate(addr)) else {
                 all = false;
                 break;
             };

@@ -160,4 +160,3 @@ pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [Phys
 pub fn unpin(p: &[Page]) -> Result<(), Msg> {
     unpin_user_pages(pagemap(), p).map_err(|e| Msg::from(format_args!("unpin {:?}", e.0)))
 }
-

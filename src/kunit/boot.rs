@@ -10,7 +10,11 @@ kernel_test!(
     fn console_output() {
         let r = sclp::write_bytes(b"(console write from boot::console_output)\n");
         check_eq!(r, Ok(()), "SCLP Write Event Data");
-        check_eq!(sclp::REFUSED_WRITES.load(Ordering::Relaxed), 0, "console writes refused so far");
+        check_eq!(
+            sclp::REFUSED_WRITES.load(Ordering::Relaxed),
+            0,
+            "console writes refused so far"
+        );
         Ok(())
     }
 );

@@ -1,10 +1,10 @@
 //! Issue 5 on live tables: the seed scenario for every gup_fast variant, and the
 //! fixed variants against per-page LRAG and the locked slow path for every ASCE
 //! type and ranges straddling every level boundary.
-use crate::kernel::spaces::{lrag_frames, space, unpin, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
+use crate::kernel::spaces::{lrag_frames, space, unpin, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::fmt;
 use foldkern::gup::fast::GUARD;

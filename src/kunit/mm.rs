@@ -2,12 +2,13 @@
 //! boundary checked against LRAG and real loads/stores, the exact exception code
 //! of each level, upgrades 2→5 levels, invalidation, bad input.
 use super::{verify_fault, verify_page};
-use crate::kernel::spaces::{space, Frames};
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
+use crate::kernel::spaces::{space, Frames};
 use crate::kunit::{check, check_eq, kernel_test, TestResult};
 use core::fmt::Write;
+use foldkern::mm::entry::{PteBits, RegionBits, SegmentBits, SEGMENT_ORIGIN};
 use foldkern::mm::space::MapError;
 use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, VirtAddr, PAGE_SIZE};
 
@@ -504,28 +505,28 @@ const CORRUPTIONS: [Corruption; 5] = [
     Corruption {
         name: "wrong table type",
         level: Level::Pud,
-        make: |v, _| (v & !0x0c) | 0x08,
+        make: |v, _| (v & !RegionBits::TT.bits()) | Level::P4d.type_bits(),
         hw: 0x12,
     },
     // Region-third entry whose segment table length covers 512 entries only.
     Corruption {
         name: "table length too short",
         level: Level::Pud,
-        make: |v, _| v & !0x3,
+        make: |v, _| v & !RegionBits::TL.bits(),
         hw: 0x10,
     },
     // PTE bit 0x800 must be zero.
     Corruption {
         name: "PTE bit 0x800",
         level: Level::Pte,
-        make: |v, _| v | 0x800,
+        make: |v, _| v | PteBits::ZERO_BIT.bits(),
         hw: 0x12,
     },
     // Segment entry pointing to a page table beyond memory.
     Corruption {
         name: "origin outside memory",
         level: Level::Pmd,
-        make: |v, mem| (v & 0x7ff) | mem,
+        make: |v, mem| (v & !SEGMENT_ORIGIN) | mem,
         hw: 0x05,
     },
     // Segment entry with the large-frame bit while EDAT-1 is absent: QEMU ignores
@@ -533,7 +534,7 @@ const CORRUPTIONS: [Corruption; 5] = [
     Corruption {
         name: "large bit without EDAT-1",
         level: Level::Pmd,
-        make: |v, _| v | 0x400,
+        make: |v, _| v | SegmentBits::FC.bits(),
         hw: 0,
     },
 ];

@@ -7,8 +7,9 @@ use crate::kernel;
 use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, Page, Step, Variant, WalkStack};
-use foldkern::mm::pgtable::FREED_TABLE;
-use foldkern::mm::{AddressSpace, Asce, AsceType, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
+use foldkern::mm::{
+    AddressSpace, Asce, AsceType, Defect, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE,
+};
 
 /// The raced range: 512 pages, two whole page tables.
 const START: u64 = 0x10_0000;
@@ -93,7 +94,10 @@ fn walker(idx: usize) {
             st[4].fetch_add(1, Ordering::Relaxed);
         }
         match o.error {
-            Some(WalkError::BadEntry { why, .. }) if why == FREED_TABLE => {
+            Some(WalkError::BadEntry {
+                defect: Defect::FreedTable,
+                ..
+            }) => {
                 st[2].fetch_add(1, Ordering::Relaxed);
             }
             Some(_) => {

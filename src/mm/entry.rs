@@ -66,6 +66,9 @@ bitflags! {
     }
 }
 
+/// Region-entry bits that must be zero (0x800, 0x100, 0x010).
+pub const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
+
 /// Origin mask of an ASCE or region entry (4 KiB aligned).
 pub const REGION_ORIGIN: u64 = !0xfff;
 /// Origin mask of a segment entry (page-table origin, 2 KiB aligned).
@@ -175,6 +178,77 @@ pub const fn is_invalid(level: Level, v: u64) -> bool {
     match level {
         Level::Pte => v & PteBits::I.bits() != 0,
         _ => v & RegionBits::I.bits() != 0,
+    }
+}
+
+/// What an entry says, decoded in one place (PoP "Translation Tables"): invalid,
+/// the origin of the next table, or the frame a leaf maps. For the software
+/// walks (`hw_walk`, `lookup`, ptdump, freeing) and gup's large frames; the
+/// Linux-shaped walk and the PTE loop keep the raw `pXd_*` tests they study.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Entry {
+    /// Invalid: translation stops with this level's exception.
+    Invalid,
+    /// Designates the next-lower table at this origin.
+    Table(PhysAddr),
+    /// Maps a frame: a PTE, a large segment (EDAT-1) or region-third (EDAT-2) entry.
+    Leaf(Leaf),
+}
+
+/// A frame an entry maps, with its rights.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Leaf {
+    /// First byte of the frame: 4 KiB, 1 MiB or 2 GiB (`level.size()`), aligned.
+    pub frame: PhysAddr,
+    /// Level of the entry (`Pte`, `Pmd` or `Pud`).
+    pub level: Level,
+    /// Writable (protection bit clear).
+    pub write: bool,
+    /// Special: no struct page behind it (PTEs only).
+    pub special: bool,
+}
+
+impl Leaf {
+    /// The physical address `addr` translates to inside this frame.
+    pub const fn translate(self, addr: u64) -> PhysAddr {
+        PhysAddr(self.frame.0 | (addr & (self.level.size() - 1)))
+    }
+}
+
+impl Entry {
+    /// Decode `v`, read from a table of `level` (entries already checked with
+    /// `check_entry`: a large bit above region-third was refused there).
+    pub const fn decode(level: Level, v: u64) -> Entry {
+        if is_invalid(level, v) {
+            return Entry::Invalid;
+        }
+        let (origin, large) = match level {
+            Level::Pte => (PAGE_ORIGIN, true),
+            Level::Pmd if v & SegmentBits::FC.bits() != 0 => (SEGMENT_LARGE_ORIGIN, true),
+            Level::Pmd => (SEGMENT_ORIGIN, false),
+            Level::Pud if v & RegionBits::FC.bits() != 0 => (REGION3_LARGE_ORIGIN, true),
+            _ => (REGION_ORIGIN, false),
+        };
+        if !large {
+            return Entry::Table(PhysAddr(v & origin));
+        }
+        Entry::Leaf(Leaf {
+            frame: PhysAddr(v & origin),
+            level,
+            // The same bit (0x200) protects in PTEs, segment and region entries.
+            write: v & PteBits::P.bits() == 0,
+            special: matches!(level, Level::Pte) && v & PteBits::SPECIAL.bits() != 0,
+        })
+    }
+}
+
+/// A large entry for `frame` at `level` (Pmd: 1 MiB, Pud: 2 GiB), read-only
+/// unless `write` (Linux `pmd_mkhuge`/`pud_mkhuge` with the rights).
+pub const fn large_entry(level: Level, frame: PhysAddr, write: bool) -> u64 {
+    let protect = if write { 0 } else { RegionBits::P.bits() };
+    match level {
+        Level::Pud => frame.0 | Level::Pud.type_bits() | RegionBits::FC.bits() | protect,
+        _ => frame.0 | SegmentBits::FC.bits() | protect,
     }
 }
 

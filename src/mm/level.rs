@@ -109,6 +109,16 @@ impl Level {
             Level::Pte => "pte",
         }
     }
+    /// Hardware name of an entry of this level's table.
+    pub const fn entry_name(self) -> &'static str {
+        match self {
+            Level::Pgd => "region-first entry",
+            Level::P4d => "region-second entry",
+            Level::Pud => "region-third entry",
+            Level::Pmd => "segment entry",
+            Level::Pte => "page-table entry",
+        }
+    }
     /// Hardware name of the table.
     pub const fn hw_name(self) -> &'static str {
         match self {

@@ -18,6 +18,6 @@ pub use addr::{PhysAddr, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 pub use entry::{Asce, P4d, Pgd, Pmd, Pte, Pud};
 pub use frame::{AllocError, FrameAllocator};
 pub use level::{AsceType, Level};
-pub use pgtable::{EntryPtr, Object, WalkError};
+pub use pgtable::{Defect, EntryPtr, Object, WalkError};
 pub use platform::Platform;
 pub use space::{AddressSpace, MapError, Prot, Translation};

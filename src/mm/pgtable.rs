@@ -155,8 +155,70 @@ pub enum WalkError {
         /// Its value.
         val: u64,
         /// What is wrong.
-        why: &'static str,
+        defect: Defect,
     },
+}
+
+/// What is wrong with an entry (`pXd_bad`, named). "(translation-specification)"
+/// marks the entries the hardware itself refuses with that exception.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Defect {
+    /// A read of a freed (poisoned) table: use after free.
+    FreedTable,
+    /// A PTE with its must-be-zero bit 0x800 set.
+    PteBit800,
+    /// A PTE's frame lies outside memory.
+    FrameOutsideMemory,
+    /// A segment entry with non-zero table-type bits.
+    SegmentTableType,
+    /// A large segment entry without EDAT-1.
+    LargeWithoutEdat1,
+    /// A large frame starts outside memory.
+    LargeFrameOutsideMemory,
+    /// A page-table origin outside memory.
+    PageTableOutsideMemory,
+    /// Table-type bits that are not those of the table holding the entry.
+    TableTypeMismatch,
+    /// Reserved region-entry bits set.
+    ReservedBits,
+    /// A large region entry without EDAT-2 or above region-third.
+    LargeWithoutEdat2,
+    /// A next table whose offset or length leaves entries out.
+    PartialTable,
+    /// A next-table origin outside memory.
+    TableOutsideMemory,
+    /// An invalid entry where a walk to a lower level needs a table.
+    InvalidOnTheWay,
+    /// The address lies beyond the ASCE type's range.
+    BeyondAsce,
+    /// No table of the asked level on the address's path.
+    NoSuchLevel,
+}
+
+impl fmt::Display for Defect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Defect::FreedTable => "read a freed (poisoned) table: use after free",
+            Defect::PteBit800 => "PTE bit 0x800 is set (translation-specification)",
+            Defect::FrameOutsideMemory => "frame outside memory",
+            Defect::SegmentTableType => "segment entry with non-zero table-type bits (translation-specification)",
+            Defect::LargeWithoutEdat1 => "large-frame bit without EDAT-1 (translation-specification)",
+            Defect::LargeFrameOutsideMemory => "large frame outside memory",
+            Defect::PageTableOutsideMemory => "page-table origin outside memory",
+            Defect::TableTypeMismatch => "table-type bits do not match the table (translation-specification)",
+            Defect::ReservedBits => "reserved bits set",
+            Defect::LargeWithoutEdat2 => {
+                "large-frame bit without EDAT-2 or above region-third (translation-specification)"
+            }
+            Defect::PartialTable => {
+                "next table offset/length does not cover all entries (region translation exception)"
+            }
+            Defect::TableOutsideMemory => "next-table origin outside memory",
+            Defect::InvalidOnTheWay => "invalid entry on the way down",
+            Defect::BeyondAsce => "beyond the ASCE",
+            Defect::NoSuchLevel => "no table of that level on the path",
+        })
+    }
 }
 
 impl fmt::Display for WalkError {
@@ -177,7 +239,7 @@ impl fmt::Display for WalkError {
             WalkError::OffObject { ptr, .. } => {
                 write!(f, "walked off the {} table at {:#x}", ptr.level().hw_name(), ptr.addr.0)
             }
-            WalkError::BadEntry { at, val, why } => write!(f, "bad entry {val:#018x} at {at}: {why}"),
+            WalkError::BadEntry { at, val, defect } => write!(f, "bad entry {val:#018x} at {at}: {defect}"),
         }
     }
 }
@@ -198,14 +260,6 @@ pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, Wal
     }
     Ok(p.read_u64(ptr.addr))
 }
-
-/// Why-text of a [`WalkError::BadEntry`] for a PTE with its must-be-zero bit set.
-pub const PTE_BIT_800: &str = "PTE bit 0x800 is set (translation-specification)";
-
-/// Why-text of a [`WalkError::BadEntry`] for a read of a freed (poisoned) table.
-pub const FREED_TABLE: &str = "read a freed (poisoned) table: use after free";
-
-const REGION_RESERVED: u64 = 0x800 | 0x100 | 0x10;
 
 /// The common form of an entry, per table level (pgd..pte): `val & mask == want`.
 /// Region entries: valid, designating a whole next table of the level below
@@ -273,67 +327,67 @@ fn check_entry_slow<P: Platform + ?Sized>(
         object,
         len: object.bytes(),
     };
-    let bad = |why| Err(WalkError::BadEntry { at, val, why });
+    let bad = |defect| Err(WalkError::BadEntry { at, val, defect });
     if is_poison(val) {
-        return bad(FREED_TABLE);
+        return bad(Defect::FreedTable);
     }
     let level = at.level();
     match level {
         Level::Pte => {
             if val & PteBits::ZERO_BIT.bits() != 0 {
-                return bad(PTE_BIT_800);
+                return bad(Defect::PteBit800);
             }
             if val & PteBits::I.bits() == 0 && val & PAGE_ORIGIN >= p.mem_end().0 && val & PteBits::SPECIAL.bits() == 0
             {
-                return bad("frame outside memory");
+                return bad(Defect::FrameOutsideMemory);
             }
             Ok(())
         }
         Level::Pmd => {
             if val & SegmentBits::TT.bits() != 0 {
-                return bad("segment entry with non-zero table-type bits (translation-specification)");
+                return bad(Defect::SegmentTableType);
             }
             if val & SegmentBits::I.bits() != 0 {
                 return Ok(());
             }
             if val & SegmentBits::FC.bits() != 0 {
                 if !p.edat1() {
-                    return bad("large-frame bit without EDAT-1 (translation-specification)");
+                    return bad(Defect::LargeWithoutEdat1);
                 }
                 if val & SEGMENT_LARGE_ORIGIN >= p.mem_end().0 {
-                    return bad("large frame outside memory");
+                    return bad(Defect::LargeFrameOutsideMemory);
                 }
                 return Ok(());
             }
             if val & SEGMENT_ORIGIN >= p.mem_end().0 {
-                return bad("page-table origin outside memory");
+                return bad(Defect::PageTableOutsideMemory);
             }
             Ok(())
         }
         l => {
             if val & RegionBits::TT.bits() != l.type_bits() {
-                return bad("table-type bits do not match the table (translation-specification)");
+                return bad(Defect::TableTypeMismatch);
             }
             if val & RegionBits::I.bits() != 0 {
                 return Ok(());
             }
             if val & REGION_RESERVED != 0 {
-                return bad("reserved bits set");
+                return bad(Defect::ReservedBits);
             }
             if val & RegionBits::FC.bits() != 0 {
                 if l != Level::Pud || !p.edat2() {
-                    return bad("large-frame bit without EDAT-2 or above region-third (translation-specification)");
+                    return bad(Defect::LargeWithoutEdat2);
                 }
                 if val & REGION3_LARGE_ORIGIN >= p.mem_end().0 {
-                    return bad("large frame outside memory");
+                    return bad(Defect::LargeFrameOutsideMemory);
                 }
                 return Ok(());
             }
             if val & (RegionBits::TF | RegionBits::TL).bits() != RegionBits::TL.bits() {
-                return bad("next table offset/length does not cover all entries (region translation exception)");
+                return bad(Defect::PartialTable);
             }
             if val & REGION_ORIGIN >= p.mem_end().0 {
-                return bad("next-table origin outside memory");
+                return bad(Defect::TableOutsideMemory);
             }
             Ok(())
         }
@@ -527,7 +581,7 @@ pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: u64, level: Level)
             return Err(WalkError::BadEntry {
                 at: ptr,
                 val: v,
-                why: "invalid entry on the way down",
+                defect: Defect::InvalidOnTheWay,
             });
         }
         ptr = match l {

@@ -1,8 +1,7 @@
 //! `ptdump`: print an address space compactly, one line per run of entries that
 //! map consecutive frames (or point to tables) with the same rights.
-use super::entry::*;
+use super::entry::{is_invalid, Entry};
 use super::level::Level;
-use super::pgtable::{pmd_large, pud_large};
 use super::platform::Platform;
 use super::space::AddressSpace;
 use super::PhysAddr;
@@ -40,58 +39,49 @@ fn dump_table<P: Platform>(
     let mut i = 0;
     while i < n {
         let v = p.read_u64(origin.add(i as u64 * 8));
-        if is_invalid(level, v) {
-            i += 1;
-            continue;
-        }
         let va = base_va + ((i as u64) << level.shift());
-        let leaf = level == Level::Pte
-            || (level == Level::Pmd && pmd_large(Pmd(v)))
-            || (level == Level::Pud && pud_large(Pud(v)));
-        if leaf {
-            // Collapse a run of leaves mapping consecutive frames with equal flags.
-            let frame_mask = level.mask();
-            let mut j = i + 1;
-            while j < n {
-                let w = p.read_u64(origin.add(j as u64 * 8));
-                let expect = (v & frame_mask) + ((j - i) as u64) * level.size();
-                if is_invalid(level, w) || w & frame_mask != expect || w & !frame_mask != v & !frame_mask {
-                    break;
-                }
-                j += 1;
+        let next = match Entry::decode(level, v) {
+            Entry::Invalid => {
+                i += 1;
+                continue;
             }
-            let end_va = base_va + ((j as u64) << level.shift()) - 1;
-            let rights = if v & 0x200 != 0 { "ro" } else { "rw" };
-            let special = if level == Level::Pte && Pte(v).special() {
-                " special"
-            } else {
-                ""
-            };
-            writeln!(
-                out,
-                "{:indent$}{:<13} [{:#05x}-{:#05x}] {:#018x}-{:#018x} -> frames {:#x}.. {}{} ({} x {} KiB)",
-                "",
-                level.hw_name(),
-                i,
-                j - 1,
-                va,
-                end_va,
-                v & frame_mask,
-                rights,
-                special,
-                j - i,
-                level.size() >> 10,
-                indent = depth * 2
-            )?;
-            i = j;
-            continue;
-        }
-        let below = level.below().unwrap();
-        let next = if level == Level::Pmd {
-            v & SEGMENT_ORIGIN
-        } else {
-            v & REGION_ORIGIN
+            Entry::Table(next) => next,
+            Entry::Leaf(leaf) => {
+                // Collapse a run of leaves mapping consecutive frames with equal flags.
+                let frame_mask = level.mask();
+                let mut j = i + 1;
+                while j < n {
+                    let w = p.read_u64(origin.add(j as u64 * 8));
+                    let expect = (v & frame_mask) + ((j - i) as u64) * level.size();
+                    if is_invalid(level, w) || w & frame_mask != expect || w & !frame_mask != v & !frame_mask {
+                        break;
+                    }
+                    j += 1;
+                }
+                let end_va = base_va + ((j as u64) << level.shift()) - 1;
+                let rights = if leaf.write { "rw" } else { "ro" };
+                let special = if leaf.special { " special" } else { "" };
+                writeln!(
+                    out,
+                    "{:indent$}{:<13} [{:#05x}-{:#05x}] {:#018x}-{:#018x} -> frames {:#x}.. {}{} ({} x {} KiB)",
+                    "",
+                    level.hw_name(),
+                    i,
+                    j - 1,
+                    va,
+                    end_va,
+                    leaf.frame.0,
+                    rights,
+                    special,
+                    j - i,
+                    level.size() >> 10,
+                    indent = depth * 2
+                )?;
+                i = j;
+                continue;
+            }
         };
+        let below = level.below().unwrap();
         writeln!(
             out,
             "{:indent$}{:<13} [{:#05x}]       {:#018x}-{:#018x} -> {} table {:#x}",
@@ -101,10 +91,10 @@ fn dump_table<P: Platform>(
             va,
             va + (level.size() - 1),
             below.hw_name(),
-            next,
+            next.0,
             indent = depth * 2
         )?;
-        dump_table(p, below, PhysAddr(next), va, depth + 1, out)?;
+        dump_table(p, below, next, va, depth + 1, out)?;
         i += 1;
     }
     Ok(())

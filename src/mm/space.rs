@@ -156,8 +156,29 @@ fn segments(start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
     })
 }
 
-/// The entries DAT visits for one address, top first, and how many there are.
-pub type HwPath = ([(EntryPtr, u64); 5], usize);
+/// The entries DAT visits for one address, top first: at most one per level,
+/// ending at the first invalid or leaf entry.
+#[derive(Clone, Copy, Debug)]
+pub struct HwPath {
+    entries: [(EntryPtr, u64); 5],
+    len: usize,
+}
+
+impl HwPath {
+    /// Each entry's pointer and value, top first.
+    pub fn entries(&self) -> &[(EntryPtr, u64)] {
+        &self.entries[..self.len]
+    }
+    /// Where DAT stopped: the invalid entry, or the leaf.
+    pub fn last(&self) -> (EntryPtr, u64) {
+        self.entries[self.len - 1]
+    }
+    /// [`HwPath::last`], decoded.
+    pub fn end(&self) -> (EntryPtr, Entry) {
+        let (ptr, v) = self.last();
+        (ptr, Entry::decode(ptr.level(), v))
+    }
+}
 
 /// Whether `[addr, end)` is exactly one segment (what one segment entry maps).
 fn whole_segment(addr: u64, end: u64) -> bool {
@@ -227,72 +248,47 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if addr > self.last_addr() {
             return Ok(None);
         }
-        let mut path = [(EntryPtr::table(Level::Pte, PhysAddr(0), 0), 0u64); 5];
+        let mut path = HwPath {
+            entries: [(EntryPtr::table(Level::Pte, PhysAddr(0), 0), 0u64); 5],
+            len: 0,
+        };
         let mut ptr = pgd_offset(self.asce, addr);
-        let mut n = 0;
         loop {
             let v = read_entry(self.plat, ptr)?;
             check_entry(self.plat, ptr, v)?;
-            path[n] = (ptr, v);
-            n += 1;
-            let l = ptr.level();
-            if is_invalid(l, v)
-                || l == Level::Pte
-                || (l == Level::Pmd && pmd_large(Pmd(v)))
-                || (l == Level::Pud && pud_large(Pud(v)))
-            {
-                return Ok(Some((path, n)));
-            }
-            let below = l.below().unwrap();
-            let origin = if l == Level::Pmd {
-                v & SEGMENT_ORIGIN
-            } else {
-                v & REGION_ORIGIN
+            path.entries[path.len] = (ptr, v);
+            path.len += 1;
+            let (Entry::Table(origin), Some(below)) = (Entry::decode(ptr.level(), v), ptr.level().below()) else {
+                return Ok(Some(path));
             };
-            ptr = EntryPtr::table(below, PhysAddr(origin), below.index(addr));
+            ptr = EntryPtr::table(below, origin, below.index(addr));
         }
     }
 
     /// Software translation (`follow_page`): where `addr` maps, if anywhere.
     pub fn lookup(&self, addr: u64) -> Result<Option<Translation>, WalkError> {
-        let Some((path, n)) = self.hw_walk(addr)? else {
+        let Some(path) = self.hw_walk(addr)? else {
             return Ok(None);
         };
-        let (ptr, v) = path[n - 1];
-        let l = ptr.level();
-        if is_invalid(l, v) {
+        let Entry::Leaf(leaf) = path.end().1 else {
             return Ok(None);
-        }
-        Ok(Some(match l {
-            Level::Pte => Translation {
-                pa: PhysAddr((v & PAGE_ORIGIN) | (addr & 0xfff)),
-                write: Pte(v).write(),
-                special: Pte(v).special(),
-                level: l,
-            },
-            Level::Pmd => Translation {
-                pa: PhysAddr((v & SEGMENT_LARGE_ORIGIN) | (addr & 0xfffff)),
-                write: v & SegmentBits::P.bits() == 0,
-                special: false,
-                level: l,
-            },
-            _ => Translation {
-                pa: PhysAddr((v & REGION3_LARGE_ORIGIN) | (addr & 0x7fff_ffff)),
-                write: v & RegionBits::P.bits() == 0,
-                special: false,
-                level: l,
-            },
+        };
+        Ok(Some(Translation {
+            pa: leaf.translate(addr),
+            write: leaf.write,
+            special: leaf.special,
+            level: leaf.level,
         }))
     }
 
     /// The program-interruption code the hardware must raise for an access to
     /// `addr`, or `None` if it translates.
     pub fn expected_exception(&self, addr: u64) -> Result<Option<u16>, WalkError> {
-        let Some((path, n)) = self.hw_walk(addr)? else {
+        let Some(path) = self.hw_walk(addr)? else {
             return Ok(Some(0x38));
         };
-        let (ptr, v) = path[n - 1];
-        Ok(is_invalid(ptr.level(), v).then(|| ptr.level().translation_exception()))
+        let (ptr, e) = path.end();
+        Ok((e == Entry::Invalid).then(|| ptr.level().translation_exception()))
     }
 
     fn alloc_table(&mut self, level: Level) -> Result<PhysAddr, MapError> {
@@ -480,14 +476,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// What one walk for `addr` finds for its segment (1 MiB).
     fn segment_view(&self, addr: u64) -> Result<SegmentView, WalkError> {
-        let Some((path, n)) = self.hw_walk(addr)? else {
+        let Some(path) = self.hw_walk(addr)? else {
             return Ok(SegmentView::NoTable); // beyond the ASCE type's range
         };
-        let (ptr, v) = path[n - 1];
-        Ok(match ptr.level() {
-            Level::Pte => SegmentView::PageTable(ptr, v),
-            l if is_invalid(l, v) => SegmentView::NoTable,
-            l => SegmentView::Large(l),
+        let (ptr, v) = path.last();
+        Ok(match (ptr.level(), Entry::decode(ptr.level(), v)) {
+            (Level::Pte, _) => SegmentView::PageTable(ptr, v),
+            (_, Entry::Leaf(leaf)) => SegmentView::Large(leaf.level),
+            _ => SegmentView::NoTable,
         })
     }
 
@@ -583,15 +579,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), va);
         let p4d = self.populate(p4dp, |v| p4d_none(P4d(v)))?;
         let pudp = pud_offset_lockless(p4dp, P4d(p4d), va);
-        let prot_bit = if prot.write { 0 } else { 0x200 };
         if level == Level::Pud {
             if read_entry(self.plat, pudp)? != empty_entry(Level::Pud) || pudp.level() != Level::Pud {
                 return Err(MapError::AlreadyMapped(VirtAddr(va)));
             }
-            self.plat.write_u64(
-                pudp.addr,
-                pa.0 | Level::Pud.type_bits() | RegionBits::FC.bits() | prot_bit,
-            );
+            self.plat.write_u64(pudp.addr, large_entry(level, pa, prot.write));
             return Ok(());
         }
         let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
@@ -599,7 +591,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if read_entry(self.plat, pmdp)? != empty_entry(Level::Pmd) {
             return Err(MapError::AlreadyMapped(VirtAddr(va)));
         }
-        self.plat.write_u64(pmdp.addr, pa.0 | SegmentBits::FC.bits() | prot_bit);
+        self.plat.write_u64(pmdp.addr, large_entry(level, pa, prot.write));
         Ok(())
     }
 
@@ -631,13 +623,13 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     fn unmap_pmd_range(&mut self, addr: u64, end: u64) -> Result<(), MapError> {
-        let Some((path, n)) = self.hw_walk(addr)? else {
+        let Some(path) = self.hw_walk(addr)? else {
             return Ok(());
         };
-        let (last, v) = path[n - 1];
+        let (last, e) = path.end();
         let whole = whole_segment(addr, end);
         if last.level() != Level::Pte {
-            if is_invalid(last.level(), v) {
+            if e == Entry::Invalid {
                 return Ok(());
             }
             // A large entry: `unmap` has refused, before changing anything, any
@@ -648,7 +640,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             );
             self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
             self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
-            self.free_empty_tables(&path[..n], addr, end);
+            self.free_empty_tables(path.entries(), addr, end);
             return Ok(());
         }
         let pto = last.base;
@@ -664,7 +656,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
             a = a.wrapping_add(PAGE_SIZE);
         }
-        self.free_empty_tables(&path[..n], addr, end);
+        self.free_empty_tables(path.entries(), addr, end);
         Ok(())
     }
 
@@ -701,12 +693,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// Unhook and free the tables on the way to `addr` that map nothing (after a
     /// failed allocation walk left some behind); the top table stays.
     fn prune_empty_tables(&mut self, addr: u64) {
-        if let Ok(Some((path, n))) = self.hw_walk(addr) {
+        if let Ok(Some(path)) = self.hw_walk(addr) {
             // Only from an invalid entry: free_empty_tables takes the deepest
             // entry as cleared.
-            let (ptr, v) = path[n - 1];
-            if is_invalid(ptr.level(), v) {
-                self.free_empty_tables(&path[..n], addr, addr.wrapping_add(PAGE_SIZE));
+            if path.end().1 == Entry::Invalid {
+                self.free_empty_tables(path.entries(), addr, addr.wrapping_add(PAGE_SIZE));
                 self.flush_frees();
             }
         }
@@ -756,23 +747,23 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         level: Level,
         f: impl FnOnce(u64) -> u64,
     ) -> Result<(EntryPtr, u64), WalkError> {
-        let Some((path, n)) = self.hw_walk(addr)? else {
+        let Some(path) = self.hw_walk(addr)? else {
             return Err(WalkError::BadEntry {
                 at: pgd_offset(self.asce, addr),
                 val: 0,
-                why: "beyond the ASCE",
+                defect: Defect::BeyondAsce,
             });
         };
-        for (ptr, old) in &path[..n] {
+        for (ptr, old) in path.entries() {
             if ptr.level() == level {
                 self.plat.write_u64(ptr.addr, f(*old));
                 return Ok((*ptr, *old));
             }
         }
         Err(WalkError::BadEntry {
-            at: path[n - 1].0,
-            val: path[n - 1].1,
-            why: "no table of that level on the path",
+            at: path.last().0,
+            val: path.last().1,
+            defect: Defect::NoSuchLevel,
         })
     }
 
@@ -780,14 +771,12 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if let Some(below) = level.below() {
             for i in 0..level.entries() {
                 let v = self.plat.read_u64(origin.add(i as u64 * 8));
-                let large = (level == Level::Pmd && pmd_large(Pmd(v))) || (level == Level::Pud && pud_large(Pud(v)));
-                if !is_invalid(level, v) && !large && v & RegionBits::TT.bits() == level.type_bits() {
-                    let mask = if level == Level::Pmd {
-                        SEGMENT_ORIGIN
-                    } else {
-                        REGION_ORIGIN
-                    };
-                    self.free_subtree(below, PhysAddr(v & mask));
+                // A table of its own level only (the TT bits guard against
+                // following a corrupt entry into some other table).
+                if let Entry::Table(next) = Entry::decode(level, v) {
+                    if v & RegionBits::TT.bits() == level.type_bits() {
+                        self.free_subtree(below, next);
+                    }
                 }
             }
         }

@@ -4,8 +4,8 @@
 //! synchronously, and we check the response code rather than trust it).
 use super::insn;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Mutex;
 use volatile::VolatilePtr;
 
@@ -107,7 +107,11 @@ impl Sccb {
             match cc {
                 0 => {
                     let rc = self.get::<u16>(field::RESPONSE_CODE);
-                    return if ok.contains(&rc) { Ok(()) } else { Err(SclpError::Response(rc)) };
+                    return if ok.contains(&rc) {
+                        Ok(())
+                    } else {
+                        Err(SclpError::Response(rc))
+                    };
                 }
                 2 => core::hint::spin_loop(),
                 _ => return Err(SclpError::NotOperational),
@@ -166,7 +170,11 @@ pub fn read_scp_info() -> Result<ScpInfo, SclpError> {
         }
         let rnmax = s.get::<u16>(field::RNMAX) as u64;
         let rnsize = s.get::<u8>(field::RNSIZE) as u64;
-        let rnsize = if rnsize == 0 { s.get::<u32>(field::RNSIZE2) as u64 } else { rnsize };
+        let rnsize = if rnsize == 0 {
+            s.get::<u32>(field::RNSIZE2) as u64
+        } else {
+            rnsize
+        };
         let rnmax = if rnmax == 0 { s.get::<u64>(field::RNMAX2) } else { rnmax };
         let cpus = s.get::<u16>(field::NCPURL) as usize;
         let off = s.get::<u16>(field::CPUOFF) as usize;

@@ -8,11 +8,12 @@
 //! checked; map/unmap/upgrade costs; and page-table memory against the minimum
 //! and an always-5-level layout. Prints a table, CSV and an SVG plot between
 //! markers that `qemu-run.sh` writes to `target/bench/`.
+use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
-use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::kernel;
 use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Page, Variant, WalkStack};
+use foldkern::mm::entry::SEGMENT_ORIGIN;
 use foldkern::mm::pgtable::{read_entry, walk_to};
 use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SHIFT, PAGE_SIZE};
 
@@ -154,7 +155,7 @@ fn run_once(nsizes: usize) -> Results {
         let mut pts = [PhysAddr(0); 1024];
         for (k, pt) in pts.iter_mut().enumerate().take(max.div_ceil(256)) {
             let pmdp = walk_to(&PLATFORM, s.asce(), BASE + ((k as u64) << 20), Level::Pmd).expect("walk");
-            *pt = PhysAddr(PLATFORM.read_u64(pmdp.addr) & !0x7ff);
+            *pt = PhysAddr(PLATFORM.read_u64(pmdp.addr) & SEGMENT_ORIGIN);
         }
         for (si, &n) in SIZES[..nsizes].iter().enumerate() {
             clear(&mut out[..n]);
