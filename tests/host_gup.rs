@@ -345,7 +345,7 @@ fn large_frames_edat1_and_edat2() {
             .unwrap();
         assert_eq!(
             s.unmap(0x7fe0_0000 - 2 * PAGE_SIZE, 2 + 256 + 1),
-            Err(foldkern::mm::space::MapError::LargeMapping(VirtAddr(0x7ff0_0000)))
+            Err(foldkern::mm::space::MapError::LargeMapping(0x7ff0_0000))
         );
         assert!(
             s.lookup(0x7fe0_0000 - PAGE_SIZE).unwrap().is_some(),
@@ -353,7 +353,7 @@ fn large_frames_edat1_and_edat2() {
         );
         assert_eq!(
             s.unmap(0x8000_0000, 1),
-            Err(foldkern::mm::space::MapError::LargeMapping(VirtAddr(0x8000_0000)))
+            Err(foldkern::mm::space::MapError::LargeMapping(0x8000_0000))
         );
         s.unmap(0x7fe0_0000 - 2 * PAGE_SIZE, 2 + 256 + 256).unwrap();
         assert!(
@@ -382,12 +382,12 @@ fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
     let bytes = s.table_bytes();
     assert_eq!(
         s.map_large(0x10_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RW),
-        Err(AlreadyMapped(VirtAddr(0x10_5000)))
+        Err(AlreadyMapped(0x10_5000))
     );
     // A 2 GiB frame at 0 covers the same pages.
     assert_eq!(
         s.map_large(0, PhysAddr(0), Level::Pud, Prot::RW),
-        Err(AlreadyMapped(VirtAddr(0x10_5000)))
+        Err(AlreadyMapped(0x10_5000))
     );
     assert_eq!((s.asce_type(), s.table_bytes()), (AsceType::Segment, bytes));
     assert_eq!(s.lookup(0x10_0000).unwrap(), None);
@@ -397,7 +397,7 @@ fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
         .unwrap();
     assert_eq!(
         s.map(0x2f_f000, PhysAddr(0x20_0000), 1, Prot::RW),
-        Err(AlreadyMapped(VirtAddr(0x2f_f000)))
+        Err(AlreadyMapped(0x2f_f000))
     );
     // A 2 GiB frame is a region-third entry, so a segment-only space grows a
     // region-third table for one even at address 0.

@@ -150,10 +150,7 @@ fn unmap_and_protect_record_invalidations() {
     s.map(0x100_7fff_f000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
     h.plat.flushes.borrow_mut().clear();
     s.protect(0x100_7fff_f000, 1, Prot::RO).unwrap();
-    assert!(matches!(
-        h.plat.flushes.borrow()[..],
-        [Flush::Ipte(_, VirtAddr(0x100_7fff_f000))]
-    ));
+    assert!(matches!(h.plat.flushes.borrow()[..], [Flush::Ipte(_, 0x100_7fff_f000)]));
     h.plat.flushes.borrow_mut().clear();
     s.unmap(0x100_7fff_f000, 2).unwrap();
     let f = h.plat.flushes.borrow().clone();
@@ -179,11 +176,7 @@ fn unmap_of_a_large_segment_is_one_idte() {
     h.plat.flushes.borrow_mut().clear();
     s.unmap(0x20_0000, 256).unwrap();
     let f = h.plat.flushes.borrow().clone();
-    assert_eq!(
-        f[..],
-        [Flush::Idte(s.asce().origin(), Level::Pmd, VirtAddr(0x20_0000))],
-        "{f:?}"
-    );
+    assert_eq!(f[..], [Flush::Idte(s.asce().origin(), Level::Pmd, 0x20_0000)], "{f:?}");
     assert_eq!(s.lookup(0x20_0000).unwrap(), None);
 }
 
@@ -273,7 +266,7 @@ fn bad_requests_are_refused_without_change() {
     );
     assert_eq!(
         s.map(0, PhysAddr(0x30000), 2, Prot::RW),
-        Err(MapError::AlreadyMapped(VirtAddr(0x1000)))
+        Err(MapError::AlreadyMapped(0x1000))
     );
     assert_eq!(
         s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW),
@@ -291,10 +284,7 @@ fn bad_requests_are_refused_without_change() {
             pages: 2
         })
     );
-    assert_eq!(
-        s.protect(0x2000, 1, Prot::RO),
-        Err(MapError::NotMapped(VirtAddr(0x2000)))
-    );
+    assert_eq!(s.protect(0x2000, 1, Prot::RO), Err(MapError::NotMapped(0x2000)));
     assert_eq!((s.table_bytes(), h.frames.lock().free_count()), before);
     assert!(s.lookup(0).unwrap().is_none());
 }
@@ -314,11 +304,11 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
     let before = (s.table_bytes(), h.frames.lock().free_count());
     assert_eq!(
         s.map(base, PhysAddr(0x40000), 600, Prot::RW),
-        Err(MapError::AlreadyMapped(VirtAddr(taken)))
+        Err(MapError::AlreadyMapped(taken))
     );
     assert_eq!(
         s.map(0x4_0032_0000, PhysAddr(0x40000), 512, Prot::RW),
-        Err(MapError::AlreadyMapped(VirtAddr(0x4_0040_0000))),
+        Err(MapError::AlreadyMapped(0x4_0040_0000)),
         "the large frame after the first page table of the range"
     );
     assert_eq!((s.table_bytes(), h.frames.lock().free_count()), before);
@@ -340,17 +330,17 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
     // and a refused protect changes no rights.
     assert_eq!(
         s.protect(base, 601, Prot::RW),
-        Err(MapError::NotMapped(VirtAddr(base + 600 * PAGE_SIZE)))
+        Err(MapError::NotMapped(base + 600 * PAGE_SIZE))
     );
     assert_eq!(
         s.protect(0x4_0040_0000 - PAGE_SIZE, 2, Prot::RW),
-        Err(MapError::NotMapped(VirtAddr(0x4_0040_0000 - PAGE_SIZE)))
+        Err(MapError::NotMapped(0x4_0040_0000 - PAGE_SIZE))
     );
     s.map(0x4_0040_0000 - PAGE_SIZE, PhysAddr(0x30000), 1, Prot::RO)
         .unwrap();
     assert_eq!(
         s.protect(0x4_0040_0000 - PAGE_SIZE, 2, Prot::RW),
-        Err(MapError::LargeMapping(VirtAddr(0x4_0040_0000)))
+        Err(MapError::LargeMapping(0x4_0040_0000))
     );
     assert!(!s.lookup(0x4_0040_0000 - PAGE_SIZE).unwrap().unwrap().write);
     assert!((0..600).all(|i| !s.lookup(base + i * PAGE_SIZE).unwrap().unwrap().write));
@@ -894,7 +884,7 @@ fn unmap_invalidates_each_mapped_page_once_or_the_whole_table_at_once() {
     s.unmap(0x1000, 3).unwrap();
     assert_eq!(
         h.plat.flushes.borrow()[..],
-        [Flush::Ipte(pto, VirtAddr(0x1000)), Flush::Ipte(pto, VirtAddr(0x3000))],
+        [Flush::Ipte(pto, 0x1000), Flush::Ipte(pto, 0x3000)],
         "partial unmap over a hole"
     );
     h.plat.flushes.borrow_mut().clear();

@@ -142,7 +142,7 @@ proptest! {
                     let r = s.map(va, PhysAddr(pa), n, if write { Prot::RW } else { Prot::RO });
                     if let Some(first) = clash {
                         // The first mapped page of the range is the one named.
-                        prop_assert_eq!(r, Err(MapError::AlreadyMapped(VirtAddr(first))));
+                        prop_assert_eq!(r, Err(MapError::AlreadyMapped(first)));
                     } else if pa + n * PAGE_SIZE > 8 << 20 {
                         prop_assert!(r.is_err());
                     } else {
@@ -173,7 +173,7 @@ proptest! {
                     match (wraps, hole) {
                         (true, _) => prop_assert!(r.is_err()),
                         // The first page that is not mapped is the one named.
-                        (false, Some(h)) => prop_assert_eq!(r, Err(MapError::NotMapped(VirtAddr(h)))),
+                        (false, Some(h)) => prop_assert_eq!(r, Err(MapError::NotMapped(h))),
                         (false, None) => prop_assert_eq!(r, Ok(())),
                     }
                     if !wraps && hole.is_none() {

@@ -9,7 +9,7 @@ use crate::kernel::spaces::{lrag_frames, space, Frames, Space, Walk, SEED_PAGES,
 use crate::kernel::{self, Msg};
 use core::fmt::{self, Write};
 use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
-use foldkern::mm::{AsceType, PhysAddr, Prot, WalkError, PAGE_SIZE};
+use foldkern::mm::{AsceType, PhysAddr, Prot, VirtAddr, WalkError, PAGE_SIZE};
 
 struct Console;
 impl Write for Console {
@@ -42,7 +42,7 @@ fn print_step(s: &Step) {
 
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
 /// and compare with per-page LRAG. Returns whether the fixed variants agreed.
-pub fn walk_all(s: &Space, stack: WalkStack, start: u64, pages: usize, flags: GupFlags, trace: bool) -> bool {
+pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flags: GupFlags, trace: bool) -> bool {
     let mut lrag = [PhysAddr(0); MAX_SCENARIO_PAGES];
     let n_lrag = lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), &mut lrag).unwrap_or(0);
     let ty = s.asce_type();

@@ -26,7 +26,7 @@
 use super::page::{Page, PageMap};
 use crate::mm::entry::{is_poison, Asce, Entry, P4d, Pgd, Pmd, PteBits, Pud};
 use crate::mm::pgtable::*;
-use crate::mm::{Level, PhysAddr, Platform, PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
 use core::fmt;
 use core::sync::atomic::Ordering;
@@ -85,7 +85,7 @@ impl Variant {
 /// one entry of the top table maps (the static step of the last folded level).
 /// `end` is exclusive (0 = 2^64). For a range that is not fully mapped, pass the
 /// end of the part the walk actually reaches.
-pub fn prefix_walks_off(ty: crate::mm::AsceType, start: u64, end: u64) -> bool {
+pub fn prefix_walks_off(ty: crate::mm::AsceType, start: VirtAddr, end: VirtAddr) -> bool {
     let size = ty.top().size();
     ty.levels() < 5 && start / size != end.wrapping_sub(1) / size
 }
@@ -120,9 +120,9 @@ pub struct Step {
     /// Loop level (pgd..pte).
     pub level: Level,
     /// Address the entry is for.
-    pub addr: u64,
+    pub addr: VirtAddr,
     /// `pXd_addr_end` the loop computed (next address).
-    pub next: u64,
+    pub next: VirtAddr,
     /// The pointer dereferenced.
     pub ptr: EntryPtr,
     /// The value read.
@@ -163,7 +163,7 @@ pub struct Violation {
     /// Loop level.
     pub level: Level,
     /// The new address.
-    pub addr: u64,
+    pub addr: VirtAddr,
     /// The walker's pointer.
     pub got: EntryPtr,
     /// `pXd_offset` of a fresh walk for `addr`.
@@ -252,7 +252,7 @@ impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
 #[inline(never)]
 pub fn gup_fast<P: Platform + ?Sized>(
     g: GupFast<'_, P>,
-    start: u64,
+    start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
     pages: &mut [Page],
@@ -281,8 +281,8 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
     pages: &mut [Page],
-    start: u64,
-    end: u64,
+    start: VirtAddr,
+    end: VirtAddr,
 ) -> GupOutcome {
     const PRE_FIX: u8 = Variant::PreFix as u8;
     const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
@@ -348,7 +348,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     }
 
     /// `local_irq_save`, the walk, `local_irq_restore`.
-    fn run(mut self, start: u64, end: u64) -> GupOutcome {
+    fn run(mut self, start: VirtAddr, end: VirtAddr) -> GupOutcome {
         let irq = self.p.local_irq_save();
         self.gup_pgd_range(start, end);
         self.p.local_irq_restore(irq);
@@ -360,7 +360,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
     }
 
-    fn step(&mut self, level: Level, addr: u64, next: u64, ptr: EntryPtr, val: u64) {
+    fn step(&mut self, level: Level, addr: VirtAddr, next: VirtAddr, ptr: EntryPtr, val: u64) {
         if !INSTR {
             return;
         }
@@ -403,7 +403,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 
     /// Jason's invariant, stated against the live tables: after stepping, the
     /// pointer must be what a fresh top-down walk gives for the new address.
-    fn check_step(&mut self, level: Level, got: EntryPtr, addr: u64) {
+    fn check_step(&mut self, level: Level, got: EntryPtr, addr: VirtAddr) {
         if !INSTR || !self.check {
             return;
         }
@@ -423,7 +423,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     }
 
     /// `gup_pgd_range`. Like every range function: returns whether the walk goes on.
-    fn gup_pgd_range(&mut self, mut addr: u64, end: u64) -> bool {
+    fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let mut pgdp = pgd_offset(self.asce, addr);
         loop {
             let Some(pgd) = self.read(pgdp).map(Pgd) else {
@@ -446,7 +446,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
     }
 
-    fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: u64, end: u64) -> bool {
+    fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pgd, pgdp, pgd.0);
         let first = match Self::VARIANT {
             Variant::OffsetLockless => Ok(p4d_offset_lockless(pgdp, pgd, addr)),
@@ -482,7 +482,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
     }
 
-    fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: u64, end: u64) -> bool {
+    fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::P4d, p4dp, p4d.0);
         let first = match Self::VARIANT {
             Variant::OffsetLockless => Ok(pud_offset_lockless(p4dp, p4d, addr)),
@@ -526,7 +526,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
     }
 
-    fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: u64, end: u64) -> bool {
+    fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pud, pudp, pud.0);
         let first = match Self::VARIANT {
             Variant::OffsetLockless => Ok(pmd_offset_lockless(pudp, pud, addr)),
@@ -569,7 +569,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
     }
 
-    fn gup_pte_range(&mut self, pmd: Pmd, addr: u64, end: u64) -> bool {
+    fn gup_pte_range(&mut self, pmd: Pmd, addr: VirtAddr, end: VirtAddr) -> bool {
         let ptep = pte_offset(pmd, addr);
         // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
         // this page table; check that once instead of on every PTE.
@@ -679,7 +679,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     }
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
-    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: u64, end: u64) -> bool {
+    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let Entry::Leaf(leaf) = Entry::decode(level, val) else {
             return false;
         };

@@ -3,7 +3,7 @@
 //! page up, optionally fault a zeroed frame in, and pin it.
 use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
 use super::page::{Page, PageMap};
-use crate::mm::{AddressSpace, MapError, Platform, Prot, WalkError, PAGE_SIZE};
+use crate::mm::{AddressSpace, MapError, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
 use core::fmt;
 use spin::Mutex;
 
@@ -34,7 +34,7 @@ impl fmt::Display for GupError {
 
 /// Whether `n` pages from the page of `start` run past 2^64 (Linux's
 /// `check_add_overflow(start, len, &end)`).
-fn wraps(start: u64, n: usize) -> bool {
+fn wraps(start: VirtAddr, n: usize) -> bool {
     (start & !(PAGE_SIZE - 1)) as u128 + n as u128 * PAGE_SIZE as u128 > 1u128 << 64
 }
 
@@ -46,7 +46,7 @@ pub fn gup_locked<P: Platform>(
     space: &mut AddressSpace<'_, P>,
     frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
     pagemap: &PageMap,
-    start: u64,
+    start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
     pages: &mut [Page],
@@ -122,7 +122,7 @@ pub fn get_user_pages_fast<P: Platform>(
     pagemap: &PageMap,
     stack: WalkStack,
     variant: Variant,
-    start: u64,
+    start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
     pages: &mut [Page],

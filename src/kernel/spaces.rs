@@ -5,7 +5,7 @@ use super::{frames, pagemap, Msg};
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
 use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack};
-use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, PAGE_SIZE};
+use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
 /// An address space on live tables.
 pub type Space = AddressSpace<'static, KernelPlatform>;
@@ -86,7 +86,7 @@ impl<'s> Walk<'s> {
 
     /// One gup_fast call with the invariant checker on; the pins are released
     /// again, the frames stay in `out[..pinned]`.
-    pub fn gup(&self, v: Variant, start: u64, n: usize, flags: GupFlags, out: &mut [Page]) -> GupResult {
+    pub fn gup(&self, v: Variant, start: VirtAddr, n: usize, flags: GupFlags, out: &mut [Page]) -> GupResult {
         self.gup_traced(v, start, n, flags, out, None)
     }
 
@@ -97,7 +97,7 @@ impl<'s> Walk<'s> {
     pub fn gup_traced(
         &self,
         v: Variant,
-        start: u64,
+        start: VirtAddr,
         n: usize,
         flags: GupFlags,
         out: &mut [Page],
@@ -139,7 +139,7 @@ fn frames_hash(frames: &[Page]) -> u64 {
 
 /// Frames per-page LRAG gives for the range, up to the first page gup must not
 /// pin (untranslatable, or read-only when writing).
-pub fn lrag_frames(s: &Space, start: u64, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, Msg> {
+pub fn lrag_frames(s: &Space, start: VirtAddr, n: usize, write: bool, out: &mut [PhysAddr]) -> Result<usize, Msg> {
     for (i, slot) in out[..n].iter_mut().enumerate() {
         let va = start + i as u64 * PAGE_SIZE;
         match platform::lrag_via(s.asce(), va) {

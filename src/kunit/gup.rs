@@ -11,7 +11,7 @@ use foldkern::gup::fast::GUARD;
 use foldkern::gup::*;
 use foldkern::mm::pgtable::walk_to;
 use foldkern::mm::race::RacingWrite;
-use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
+use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, Prot, WalkError, PAGE_SIZE};
 
 /// Seed space: region-third, both seed pages mapped, optionally 0x10000000000 too.
 fn seed_space(f: &Frames, decoy: bool) -> Result<Space, TestFail> {
@@ -463,7 +463,7 @@ kernel_test!(
         let stack = WalkStack::new(&PLATFORM, f.get(8));
         for v in Variant::FIXED {
             let other_cpu = RacingWrite::new(&PLATFORM, ptep.addr, 1, |p: &platform::KernelPlatform| {
-                p.ipte(ptep.base, VirtAddr(victim))
+                p.ipte(ptep.base, victim)
             });
             let g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
             let mut pages = [Page(0); 8];

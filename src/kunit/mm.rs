@@ -10,7 +10,7 @@ use crate::kunit::{check, check_eq, kernel_test, TestResult};
 use core::fmt::Write;
 use foldkern::mm::entry::{PteBits, RegionBits, SegmentBits, SEGMENT_ORIGIN};
 use foldkern::mm::space::MapError;
-use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, VirtAddr, PAGE_SIZE};
+use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
 
 fn boundaries(ty: AsceType) -> TestResult {
     let mut pages = [0u64; 12];
@@ -330,12 +330,12 @@ kernel_test!(
         );
         check_eq!(
             s.map(0x0, f.get(2), 3, Prot::RW),
-            Err(MapError::AlreadyMapped(VirtAddr(0x1000))),
+            Err(MapError::AlreadyMapped(0x1000)),
             "overlap"
         );
         check_eq!(
             s.protect(0x2000, 2, Prot::RO),
-            Err(MapError::NotMapped(VirtAddr(0x3000))),
+            Err(MapError::NotMapped(0x3000)),
             "protect unmapped"
         );
         check_eq!(s.asce_type(), AsceType::Region3, "type unchanged");

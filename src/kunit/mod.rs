@@ -20,7 +20,7 @@ use crate::arch::s390x::traps::{self, ProgramCheck};
 use crate::kernel::spaces::Space;
 use crate::kernel::{self, Msg};
 use core::fmt;
-use foldkern::mm::Platform;
+use foldkern::mm::{Platform, VirtAddr};
 
 /// A registered kernel test.
 #[repr(C)]
@@ -234,7 +234,7 @@ pub fn run(filter: &str) -> ! {
 /// Check one mapped page against the hardware: LRAG equals the software walk,
 /// a store through the mapping lands in the frame (read through the identity
 /// map) and a load through the mapping reads it back.
-pub fn verify_page(s: &Space, va: u64) -> TestResult {
+pub fn verify_page(s: &Space, va: VirtAddr) -> TestResult {
     let Some(t) = s.lookup(va)? else {
         check!(false, "{va:#x} should be mapped");
         return Ok(());
@@ -259,7 +259,7 @@ pub fn verify_page(s: &Space, va: u64) -> TestResult {
 
 /// Check an access to `va` raises `code` (load, or store if `write`), with the
 /// TEID naming the page, LRAG agreeing, and the software predicting it.
-pub fn verify_fault(s: &Space, va: u64, code: u16, write: bool) -> TestResult {
+pub fn verify_fault(s: &Space, va: VirtAddr, code: u16, write: bool) -> TestResult {
     if !write {
         check_eq!(s.expected_exception(va)?, Some(code), "software prediction for {va:#x}");
     }
@@ -320,7 +320,7 @@ pub fn check_old_psw(pc: &ProgramCheck) -> TestResult {
     Ok(())
 }
 
-fn pc_fail(pc: ProgramCheck, va: u64) -> TestFail {
+fn pc_fail(pc: ProgramCheck, va: VirtAddr) -> TestFail {
     TestFail::Failed(Msg::new(format_args!(
         "access through {va:#x} raised {:#x} ({}) TEID {:#x}",
         pc.code,

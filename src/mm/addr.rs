@@ -10,9 +10,10 @@ pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct PhysAddr(pub u64);
 
-/// A virtual address in some address space.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct VirtAddr(pub u64);
+/// A virtual address in some address space: a plain `u64`, as the Linux walk
+/// API this code mirrors takes `unsigned long addr` (and wraps at 2^64, where
+/// `end == 0` stands for 2^64).
+pub type VirtAddr = u64;
 
 macro_rules! addr_common {
     ($t:ident, $p:literal) => {
@@ -47,4 +48,3 @@ macro_rules! addr_common {
     };
 }
 addr_common!(PhysAddr, "P:");
-addr_common!(VirtAddr, "V:");

@@ -20,7 +20,7 @@ use super::level::{AsceType, Level, LEVEL_BOUNDARIES};
 use super::pgtable::*;
 use super::platform::Platform;
 use super::space::{AddressSpace, Prot};
-use super::{PhysAddr, PAGE_SIZE};
+use super::{PhysAddr, VirtAddr, PAGE_SIZE};
 use core::fmt;
 use spin::Mutex;
 
@@ -34,7 +34,7 @@ pub struct InvariantError {
     /// Level.
     pub level: Level,
     /// Address.
-    pub addr: u64,
+    pub addr: VirtAddr,
 }
 
 impl fmt::Display for InvariantError {
@@ -59,12 +59,12 @@ pub fn boundary_pages(ty: AsceType) -> impl Iterator<Item = u64> {
         .filter(move |&a| a != 0 && a <= ty.last_addr())
 }
 
-fn fail(what: &'static str, ty: AsceType, level: Level, addr: u64) -> InvariantError {
+fn fail(what: &'static str, ty: AsceType, level: Level, addr: VirtAddr) -> InvariantError {
     InvariantError { what, ty, level, addr }
 }
 
 /// Check `pXd_addr_end` properties for one (addr, end).
-pub fn check_addr_end(addr: u64, end: u64) -> Result<(), &'static str> {
+pub fn check_addr_end(addr: VirtAddr, end: VirtAddr) -> Result<(), &'static str> {
     for l in [Level::Pgd, Level::P4d, Level::Pud, Level::Pmd] {
         let e = addr_end(l, addr, end);
         let in_range = e.wrapping_sub(1) >= addr && e.wrapping_sub(1) <= end.wrapping_sub(1);

@@ -1,7 +1,7 @@
 //! Entry formats of z/Architecture DAT (PoP "Translation Tables"), with Linux's
 //! names from `arch/s390/include/asm/pgtable.h`. Values are newtypes over the raw
 //! doubleword; bits are `bitflags`.
-use super::addr::PhysAddr;
+use super::addr::{PhysAddr, VirtAddr};
 use super::level::{AsceType, Level};
 use bitflags::bitflags;
 
@@ -210,7 +210,7 @@ pub struct Leaf {
 
 impl Leaf {
     /// The physical address `addr` translates to inside this frame.
-    pub const fn translate(self, addr: u64) -> PhysAddr {
+    pub const fn translate(self, addr: VirtAddr) -> PhysAddr {
         PhysAddr(self.frame.0 | (addr & (self.level.size() - 1)))
     }
 }

@@ -91,12 +91,12 @@ impl Platform for HostPlatform {
         PhysAddr(self.mem.len() as u64 * 8)
     }
     fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
-        let pte = pto.add(Level::Pte.index(addr.0) as u64 * 8);
+        let pte = pto.add(Level::Pte.index(addr) as u64 * 8);
         self.write_u64(pte, self.read_u64(pte) | PteBits::I.bits());
         self.flushes.borrow_mut().push(Flush::Ipte(pto, addr));
     }
     fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
-        let e = table.add(level.index(addr.0) as u64 * 8);
+        let e = table.add(level.index(addr) as u64 * 8);
         self.write_u64(e, self.read_u64(e) | RegionBits::I.bits());
         self.flushes.borrow_mut().push(Flush::Idte(table, level, addr));
     }

@@ -13,6 +13,8 @@
 //! type: the top table is the one the ASCE designates, the levels above it are
 //! *folded* (see `pgtable.rs`).
 
+use super::addr::VirtAddr;
+
 /// A level of the 5-level Linux layout (also: the kind of table holding an entry).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
@@ -76,7 +78,7 @@ impl Level {
         self.entries() as u64 * 8
     }
     /// Index of `addr` in a table of this level (Linux `pXd_index`).
-    pub const fn index(self, addr: u64) -> usize {
+    pub const fn index(self, addr: VirtAddr) -> usize {
         ((addr >> self.shift()) as usize) & (self.entries() - 1)
     }
     /// The next level down.
@@ -224,7 +226,7 @@ impl AsceType {
         }
     }
     /// The smallest type whose range covers `last` (dynamic folding's choice).
-    pub const fn for_last_addr(last: u64) -> AsceType {
+    pub const fn for_last_addr(last: VirtAddr) -> AsceType {
         if last <= AsceType::Segment.last_addr() {
             AsceType::Segment
         } else if last <= AsceType::Region3.last_addr() {

@@ -21,7 +21,7 @@
 //! [`read_entry`] refuses to read outside the object and reports it, which is how the
 //! pre-fix gup_fast walk is caught stepping off its stack copy without undefined
 //! behaviour.
-use super::addr::PhysAddr;
+use super::addr::{PhysAddr, VirtAddr};
 use super::entry::*;
 use super::level::{Level, CRST_ENTRIES};
 use super::platform::Platform;
@@ -397,7 +397,7 @@ fn check_entry_slow<P: Platform + ?Sized>(
 /// `pgd_offset`: the entry of the top table for `addr`, indexed with the shift of
 /// the ASCE's type (Linux `pgd_offset_raw`: shift = 20 + 11 × type).
 #[inline]
-pub fn pgd_offset(asce: Asce, addr: u64) -> EntryPtr {
+pub fn pgd_offset(asce: Asce, addr: VirtAddr) -> EntryPtr {
     let top = asce.asce_type().top();
     EntryPtr::table(top, asce.origin(), top.index(addr))
 }
@@ -456,15 +456,15 @@ pub fn pmd_large(pmd: Pmd) -> bool {
 }
 
 /// `p4d_offset(pgdp, addr)` = `p4d_offset_lockless(pgdp, *pgdp, addr)`.
-pub fn p4d_offset<P: Platform + ?Sized>(p: &P, pgdp: EntryPtr, addr: u64) -> Result<EntryPtr, WalkError> {
+pub fn p4d_offset<P: Platform + ?Sized>(p: &P, pgdp: EntryPtr, addr: VirtAddr) -> Result<EntryPtr, WalkError> {
     Ok(p4d_offset_lockless(pgdp, Pgd(read_entry(p, pgdp)?), addr))
 }
 /// `pud_offset(p4dp, addr)` = `pud_offset_lockless(p4dp, *p4dp, addr)`.
-pub fn pud_offset<P: Platform + ?Sized>(p: &P, p4dp: EntryPtr, addr: u64) -> Result<EntryPtr, WalkError> {
+pub fn pud_offset<P: Platform + ?Sized>(p: &P, p4dp: EntryPtr, addr: VirtAddr) -> Result<EntryPtr, WalkError> {
     Ok(pud_offset_lockless(p4dp, P4d(read_entry(p, p4dp)?), addr))
 }
 /// `pmd_offset(pudp, addr)` = `pmd_offset_lockless(pudp, *pudp, addr)`.
-pub fn pmd_offset<P: Platform + ?Sized>(p: &P, pudp: EntryPtr, addr: u64) -> Result<EntryPtr, WalkError> {
+pub fn pmd_offset<P: Platform + ?Sized>(p: &P, pudp: EntryPtr, addr: VirtAddr) -> Result<EntryPtr, WalkError> {
     Ok(pmd_offset_lockless(pudp, Pud(read_entry(p, pudp)?), addr))
 }
 
@@ -472,7 +472,7 @@ pub fn pmd_offset<P: Platform + ?Sized>(p: &P, pudp: EntryPtr, addr: u64) -> Res
 /// `pgd`; if folded, return the *pointer* `pgdp` (which must be the real table
 /// pointer for lockless walks to stay in the table).
 #[inline]
-pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: u64) -> EntryPtr {
+pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: VirtAddr) -> EntryPtr {
     if pgd.0 & RegionBits::TT.bits() == Level::Pgd.type_bits() {
         EntryPtr::table(Level::P4d, PhysAddr(pgd.0 & REGION_ORIGIN), Level::P4d.index(addr))
     } else {
@@ -481,7 +481,7 @@ pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: u64) -> EntryPtr {
 }
 /// `pud_offset_lockless(p4dp, p4d, addr)`.
 #[inline]
-pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: u64) -> EntryPtr {
+pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: VirtAddr) -> EntryPtr {
     if p4d.0 & RegionBits::TT.bits() >= Level::P4d.type_bits() {
         EntryPtr::table(Level::Pud, PhysAddr(p4d.0 & REGION_ORIGIN), Level::Pud.index(addr))
     } else {
@@ -490,7 +490,7 @@ pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: u64) -> EntryPtr {
 }
 /// `pmd_offset_lockless(pudp, pud, addr)`.
 #[inline]
-pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: u64) -> EntryPtr {
+pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: VirtAddr) -> EntryPtr {
     if pud.0 & RegionBits::TT.bits() >= Level::Pud.type_bits() {
         EntryPtr::table(Level::Pmd, PhysAddr(pud.0 & REGION_ORIGIN), Level::Pmd.index(addr))
     } else {
@@ -500,14 +500,14 @@ pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: u64) -> EntryPtr {
 /// `pte_offset_map(&pmd, addr)`: the PTE for `addr` in the page table the segment
 /// entry value `pmd` designates.
 #[inline]
-pub fn pte_offset(pmd: Pmd, addr: u64) -> EntryPtr {
+pub fn pte_offset(pmd: Pmd, addr: VirtAddr) -> EntryPtr {
     EntryPtr::table(Level::Pte, PhysAddr(pmd.0 & SEGMENT_ORIGIN), Level::Pte.index(addr))
 }
 
 /// `pXd_addr_end(addr, end)` with the *static* size of `level`: the next `level`
 /// boundary after `addr`, or `end` if that comes first. `end == 0` means 2^64.
 #[inline]
-pub const fn addr_end(level: Level, addr: u64, end: u64) -> u64 {
+pub const fn addr_end(level: Level, addr: VirtAddr, end: VirtAddr) -> u64 {
     let boundary = addr.wrapping_add(level.size()) & level.mask();
     if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
         boundary
@@ -517,22 +517,22 @@ pub const fn addr_end(level: Level, addr: u64, end: u64) -> u64 {
 }
 /// `pgd_addr_end` (static 8 PiB).
 #[inline]
-pub const fn pgd_addr_end(addr: u64, end: u64) -> u64 {
+pub const fn pgd_addr_end(addr: VirtAddr, end: VirtAddr) -> u64 {
     addr_end(Level::Pgd, addr, end)
 }
 /// `p4d_addr_end` (static 4 TiB).
 #[inline]
-pub const fn p4d_addr_end(addr: u64, end: u64) -> u64 {
+pub const fn p4d_addr_end(addr: VirtAddr, end: VirtAddr) -> u64 {
     addr_end(Level::P4d, addr, end)
 }
 /// `pud_addr_end` (static 2 GiB).
 #[inline]
-pub const fn pud_addr_end(addr: u64, end: u64) -> u64 {
+pub const fn pud_addr_end(addr: VirtAddr, end: VirtAddr) -> u64 {
     addr_end(Level::Pud, addr, end)
 }
 /// `pmd_addr_end` (static 1 MiB).
 #[inline]
-pub const fn pmd_addr_end(addr: u64, end: u64) -> u64 {
+pub const fn pmd_addr_end(addr: VirtAddr, end: VirtAddr) -> u64 {
     addr_end(Level::Pmd, addr, end)
 }
 
@@ -540,7 +540,7 @@ pub const fn pmd_addr_end(addr: u64, end: u64) -> u64 {
 /// bits, i.e. what one entry of the table it *really* came from maps. On a folded
 /// level that is the top table's entry size, so the loop over the copy runs once.
 #[inline]
-pub const fn rste_addr_end_folded(rste: u64, addr: u64, end: u64) -> u64 {
+pub const fn rste_addr_end_folded(rste: u64, addr: VirtAddr, end: VirtAddr) -> u64 {
     let ty = (rste & RegionBits::TT.bits()) >> 2;
     let size = 1u64 << (20 + 11 * ty);
     let boundary = addr.wrapping_add(size) & !(size - 1);
@@ -552,24 +552,24 @@ pub const fn rste_addr_end_folded(rste: u64, addr: u64, end: u64) -> u64 {
 }
 /// `pgd_addr_end_folded(pgd, addr, end)`.
 #[inline]
-pub const fn pgd_addr_end_folded(pgd: Pgd, addr: u64, end: u64) -> u64 {
+pub const fn pgd_addr_end_folded(pgd: Pgd, addr: VirtAddr, end: VirtAddr) -> u64 {
     rste_addr_end_folded(pgd.0, addr, end)
 }
 /// `p4d_addr_end_folded(p4d, addr, end)`.
 #[inline]
-pub const fn p4d_addr_end_folded(p4d: P4d, addr: u64, end: u64) -> u64 {
+pub const fn p4d_addr_end_folded(p4d: P4d, addr: VirtAddr, end: VirtAddr) -> u64 {
     rste_addr_end_folded(p4d.0, addr, end)
 }
 /// `pud_addr_end_folded(pud, addr, end)`.
 #[inline]
-pub const fn pud_addr_end_folded(pud: Pud, addr: u64, end: u64) -> u64 {
+pub const fn pud_addr_end_folded(pud: Pud, addr: VirtAddr, end: VirtAddr) -> u64 {
     rste_addr_end_folded(pud.0, addr, end)
 }
 
 /// The pointer a fresh top-down walk reaches for `addr` at Linux level `level`
 /// (`pgd_offset` then `p4d_offset` ... on live tables). This is the reference for
 /// the walk invariant "after `pXdp++`, `pXdp` is the entry for `next`".
-pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: u64, level: Level) -> Result<EntryPtr, WalkError> {
+pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: VirtAddr, level: Level) -> Result<EntryPtr, WalkError> {
     let mut ptr = pgd_offset(asce, addr);
     for l in [Level::P4d, Level::Pud, Level::Pmd, Level::Pte] {
         if l > level {

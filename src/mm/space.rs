@@ -58,7 +58,7 @@ pub enum MapError {
     /// `start + pages * 4 KiB` exceeds 2^64.
     Wraps {
         /// Start address.
-        start: u64,
+        start: VirtAddr,
         /// Pages requested.
         pages: u64,
     },
@@ -91,9 +91,9 @@ impl fmt::Display for MapError {
             MapError::Empty => write!(f, "empty range"),
             MapError::Wraps { start, pages } => write!(f, "range {start:#x} + {pages} pages wraps past 2^64"),
             MapError::FrameOutsideMemory(p) => write!(f, "frame {p} is outside memory"),
-            MapError::AlreadyMapped(v) => write!(f, "{v} is already mapped"),
-            MapError::NotMapped(v) => write!(f, "{v} is not mapped"),
-            MapError::LargeMapping(v) => write!(f, "{v} is mapped by a large entry"),
+            MapError::AlreadyMapped(v) => write!(f, "{v:#x} is already mapped"),
+            MapError::NotMapped(v) => write!(f, "{v:#x} is not mapped"),
+            MapError::LargeMapping(v) => write!(f, "{v:#x} is mapped by a large entry"),
             MapError::Unsupported(why) => write!(f, "unsupported: {why}"),
             MapError::NoMemory => write!(f, "out of memory for page tables"),
             MapError::Walk(e) => write!(f, "{e}"),
@@ -128,7 +128,7 @@ pub struct AddressSpace<'a, P: Platform> {
 
 /// Validate a range of `pages` pages at `start`; return its exclusive end
 /// (0 = 2^64).
-pub fn range_end(start: u64, pages: u64) -> Result<u64, MapError> {
+pub fn range_end(start: VirtAddr, pages: u64) -> Result<u64, MapError> {
     if !start.is_multiple_of(PAGE_SIZE) {
         return Err(MapError::Misaligned(start));
     }
@@ -144,7 +144,7 @@ pub fn range_end(start: u64, pages: u64) -> Result<u64, MapError> {
 
 /// The parts of `[start, end)` (`end` 0 = 2^64) that each lie in one segment
 /// (1 MiB, what one page table maps), in order: the `pmd_addr_end` steps.
-fn segments(start: u64, end: u64) -> impl Iterator<Item = (u64, u64)> {
+fn segments(start: VirtAddr, end: VirtAddr) -> impl Iterator<Item = (u64, u64)> {
     let mut a = start;
     core::iter::from_fn(move || {
         if a == end {
@@ -181,7 +181,7 @@ impl HwPath {
 }
 
 /// Whether `[addr, end)` is exactly one segment (what one segment entry maps).
-fn whole_segment(addr: u64, end: u64) -> bool {
+fn whole_segment(addr: VirtAddr, end: VirtAddr) -> bool {
     addr.is_multiple_of(Level::Pmd.size()) && end.wrapping_sub(addr) == Level::Pmd.size()
 }
 
@@ -213,7 +213,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         })
     }
     /// A new space of the smallest type that covers `last` (dynamic folding).
-    pub fn new_covering(plat: &'a P, frames: &'a Mutex<FrameAllocator>, last: u64) -> Result<Self, MapError> {
+    pub fn new_covering(plat: &'a P, frames: &'a Mutex<FrameAllocator>, last: VirtAddr) -> Result<Self, MapError> {
         Self::new(plat, frames, AsceType::for_last_addr(last))
     }
     /// The ASCE (load it into CR1/CR7 to translate through this space).
@@ -244,7 +244,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// The hardware's view: the entries DAT visits for `addr`, top first (PoP
     /// 3.11.4), ending at the first invalid or leaf entry. Returns `None` past the
     /// ASCE type's range (ASCE-type exception).
-    pub fn hw_walk(&self, addr: u64) -> Result<Option<HwPath>, WalkError> {
+    pub fn hw_walk(&self, addr: VirtAddr) -> Result<Option<HwPath>, WalkError> {
         if addr > self.last_addr() {
             return Ok(None);
         }
@@ -266,7 +266,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// Software translation (`follow_page`): where `addr` maps, if anywhere.
-    pub fn lookup(&self, addr: u64) -> Result<Option<Translation>, WalkError> {
+    pub fn lookup(&self, addr: VirtAddr) -> Result<Option<Translation>, WalkError> {
         let Some(path) = self.hw_walk(addr)? else {
             return Ok(None);
         };
@@ -283,7 +283,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// The program-interruption code the hardware must raise for an access to
     /// `addr`, or `None` if it translates.
-    pub fn expected_exception(&self, addr: u64) -> Result<Option<u16>, WalkError> {
+    pub fn expected_exception(&self, addr: VirtAddr) -> Result<Option<u16>, WalkError> {
         let Some(path) = self.hw_walk(addr)? else {
             return Ok(Some(0x38));
         };
@@ -365,7 +365,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// `pmd_alloc` → `pte_alloc`): the PTE pointer for `addr`, creating tables.
     /// Private: on running out of memory part-way it leaves the tables it added,
     /// which only `map` knows to prune.
-    fn pte_alloc(&mut self, addr: u64) -> Result<EntryPtr, MapError> {
+    fn pte_alloc(&mut self, addr: VirtAddr) -> Result<EntryPtr, MapError> {
         let pgdp = pgd_offset(self.asce, addr);
         let pgd = self.populate(pgdp, |v| pgd_none(Pgd(v)))?;
         let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), addr);
@@ -373,12 +373,12 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let pudp = pud_offset_lockless(p4dp, P4d(p4d), addr);
         let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
         if pud_large(Pud(pud)) {
-            return Err(MapError::LargeMapping(VirtAddr(addr)));
+            return Err(MapError::LargeMapping(addr));
         }
         let pmdp = pmd_offset_lockless(pudp, Pud(pud), addr);
         let pmd = self.populate(pmdp, |v| pmd_none(Pmd(v)))?;
         if pmd_large(Pmd(pmd)) {
-            return Err(MapError::LargeMapping(VirtAddr(addr)));
+            return Err(MapError::LargeMapping(addr));
         }
         Ok(pte_offset(Pmd(pmd), addr))
     }
@@ -389,7 +389,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// new ASCE is installed and the TLB purged. Existing mappings keep translating
     /// to the same frames. All tables are allocated first, so running out of memory
     /// changes nothing.
-    pub fn crst_table_upgrade(&mut self, last: u64) -> Result<(), MapError> {
+    pub fn crst_table_upgrade(&mut self, last: VirtAddr) -> Result<(), MapError> {
         let old = self.asce;
         let target = AsceType::for_last_addr(last);
         if target <= old.asce_type() {
@@ -428,7 +428,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// Map `pages` pages at `va` to consecutive frames from `pa`.
-    pub fn map(&mut self, va: u64, pa: PhysAddr, pages: u64, prot: Prot) -> Result<(), MapError> {
+    pub fn map(&mut self, va: VirtAddr, pa: PhysAddr, pages: u64, prot: Prot) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         if !pa.is_aligned(PAGE_SIZE) {
             return Err(MapError::Misaligned(pa.0));
@@ -447,7 +447,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         // Refuse any overlap before changing anything: one walk per page table.
         for (a, next) in segments(va, end) {
             if let Some(hit) = self.first_mapped_in_segment(a, next)? {
-                return Err(MapError::AlreadyMapped(VirtAddr(hit)));
+                return Err(MapError::AlreadyMapped(hit));
             }
         }
         self.crst_table_upgrade(end.wrapping_sub(1))?;
@@ -475,7 +475,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// What one walk for `addr` finds for its segment (1 MiB).
-    fn segment_view(&self, addr: u64) -> Result<SegmentView, WalkError> {
+    fn segment_view(&self, addr: VirtAddr) -> Result<SegmentView, WalkError> {
         let Some(path) = self.hw_walk(addr)? else {
             return Ok(SegmentView::NoTable); // beyond the ASCE type's range
         };
@@ -494,8 +494,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         &self,
         ptep: EntryPtr,
         pte: u64,
-        addr: u64,
-        end: u64,
+        addr: VirtAddr,
+        end: VirtAddr,
         valid: bool,
     ) -> Result<Option<u64>, WalkError> {
         if is_invalid(Level::Pte, pte) != valid {
@@ -514,7 +514,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// The first mapped page in `[addr, end)`, a range inside one segment, found
     /// with one walk: `addr` if a large frame covers it, else the first valid PTE.
-    fn first_mapped_in_segment(&self, addr: u64, end: u64) -> Result<Option<u64>, WalkError> {
+    fn first_mapped_in_segment(&self, addr: VirtAddr, end: VirtAddr) -> Result<Option<u64>, WalkError> {
         match self.segment_view(addr)? {
             SegmentView::NoTable => Ok(None),
             SegmentView::Large(_) => Ok(Some(addr)),
@@ -523,7 +523,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// Map a large frame (`level` Pmd: 1 MiB with EDAT-1; Pud: 2 GiB with EDAT-2).
-    pub fn map_large(&mut self, va: u64, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
+    pub fn map_large(&mut self, va: VirtAddr, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
         match level {
             Level::Pmd if !self.plat.edat1() => {
                 return Err(MapError::Unsupported("1 MiB frames need EDAT-1 (facility 8)"))
@@ -557,7 +557,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let end = va.wrapping_add(level.size());
         for (a, next) in segments(va, end) {
             if let Some(hit) = self.first_mapped_in_segment(a, next)? {
-                return Err(MapError::AlreadyMapped(VirtAddr(hit)));
+                return Err(MapError::AlreadyMapped(hit));
             }
         }
         // A 2 GiB frame is a region-third entry: a segment-only space needs a
@@ -573,7 +573,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// The allocation walk of `map_large` and the large entry itself.
-    fn install_large(&mut self, va: u64, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
+    fn install_large(&mut self, va: VirtAddr, pa: PhysAddr, level: Level, prot: Prot) -> Result<(), MapError> {
         let pgdp = pgd_offset(self.asce, va);
         let pgd = self.populate(pgdp, |v| pgd_none(Pgd(v)))?;
         let p4dp = p4d_offset_lockless(pgdp, Pgd(pgd), va);
@@ -581,7 +581,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let pudp = pud_offset_lockless(p4dp, P4d(p4d), va);
         if level == Level::Pud {
             if read_entry(self.plat, pudp)? != empty_entry(Level::Pud) || pudp.level() != Level::Pud {
-                return Err(MapError::AlreadyMapped(VirtAddr(va)));
+                return Err(MapError::AlreadyMapped(va));
             }
             self.plat.write_u64(pudp.addr, large_entry(level, pa, prot.write));
             return Ok(());
@@ -589,7 +589,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
         let pmdp = pmd_offset_lockless(pudp, Pud(pud), va);
         if read_entry(self.plat, pmdp)? != empty_entry(Level::Pmd) {
-            return Err(MapError::AlreadyMapped(VirtAddr(va)));
+            return Err(MapError::AlreadyMapped(va));
         }
         self.plat.write_u64(pmdp.addr, large_entry(level, pa, prot.write));
         Ok(())
@@ -599,13 +599,13 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// with IPTE; tables left empty are unhooked with IDTE and freed, except the top.
     /// A range that would split a large frame (part of a 1 MiB one, any of a 2 GiB
     /// one) is refused before anything changes.
-    pub fn unmap(&mut self, va: u64, pages: u64) -> Result<(), MapError> {
+    pub fn unmap(&mut self, va: VirtAddr, pages: u64) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         // Large frames cannot be split: refuse before changing anything.
         for (a, next) in segments(va, end) {
             if let SegmentView::Large(level) = self.segment_view(a)? {
                 if level != Level::Pmd || !whole_segment(a, next) {
-                    return Err(MapError::LargeMapping(VirtAddr(a)));
+                    return Err(MapError::LargeMapping(a));
                 }
             }
         }
@@ -622,7 +622,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         r
     }
 
-    fn unmap_pmd_range(&mut self, addr: u64, end: u64) -> Result<(), MapError> {
+    fn unmap_pmd_range(&mut self, addr: VirtAddr, end: VirtAddr) -> Result<(), MapError> {
         let Some(path) = self.hw_walk(addr)? else {
             return Ok(());
         };
@@ -638,7 +638,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 last.level() == Level::Pmd && whole,
                 "unmap let a large frame split through"
             );
-            self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));
+            self.plat.idte(last.base, Level::Pmd, addr);
             self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
             self.free_empty_tables(path.entries(), addr, end);
             return Ok(());
@@ -651,7 +651,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         while a != end {
             let ptep = EntryPtr::table(Level::Pte, pto, Level::Pte.index(a));
             if !whole && Pte(self.plat.read_u64(ptep.addr)).present() {
-                self.plat.ipte(pto, VirtAddr(a));
+                self.plat.ipte(pto, a);
             }
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
             a = a.wrapping_add(PAGE_SIZE);
@@ -664,7 +664,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// that is now empty, bottom-up; the top table (`path[0]`'s) stays. The
     /// caller has just cleared the entries for `[addr, end)` (one segment at most)
     /// in the deepest table of the path.
-    fn free_empty_tables(&mut self, path: &[(EntryPtr, u64)], addr: u64, end: u64) {
+    fn free_empty_tables(&mut self, path: &[(EntryPtr, u64)], addr: VirtAddr, end: VirtAddr) {
         for i in (1..path.len()).rev() {
             let (child, _) = path[i];
             let level = child.level();
@@ -684,7 +684,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 break;
             }
             let (parent, _) = path[i - 1];
-            self.plat.idte(parent.base, parent.level(), VirtAddr(addr));
+            self.plat.idte(parent.base, parent.level(), addr);
             self.plat.write_u64(parent.addr, empty_entry(parent.level()));
             self.defer_free(child.level(), child.base);
         }
@@ -692,7 +692,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// Unhook and free the tables on the way to `addr` that map nothing (after a
     /// failed allocation walk left some behind); the top table stays.
-    fn prune_empty_tables(&mut self, addr: u64) {
+    fn prune_empty_tables(&mut self, addr: VirtAddr) {
         if let Ok(Some(path)) = self.hw_walk(addr) {
             // Only from an invalid entry: free_empty_tables takes the deepest
             // entry as cleared.
@@ -704,17 +704,17 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// Change the rights of `pages` mapped pages at `va` (all must be mapped by PTEs).
-    pub fn protect(&mut self, va: u64, pages: u64, prot: Prot) -> Result<(), MapError> {
+    pub fn protect(&mut self, va: VirtAddr, pages: u64, prot: Prot) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         // Check every page before changing any: one walk per page table.
         for (a, next) in segments(va, end) {
             let hole = match self.segment_view(a)? {
                 SegmentView::NoTable => Some(a),
-                SegmentView::Large(_) => return Err(MapError::LargeMapping(VirtAddr(a))),
+                SegmentView::Large(_) => return Err(MapError::LargeMapping(a)),
                 SegmentView::PageTable(ptep, pte) => self.first_pte_where(ptep, pte, a, next, false)?,
             };
             if let Some(h) = hole {
-                return Err(MapError::NotMapped(VirtAddr(h)));
+                return Err(MapError::NotMapped(h));
             }
         }
         for (a, next) in segments(va, end) {
@@ -723,7 +723,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 let ptep = first.add(k as i64);
                 let old = Pte(read_entry(self.plat, ptep)?);
                 // ptep_modify_prot_start: invalidate (IPTE) before changing rights.
-                self.plat.ipte(ptep.base, VirtAddr(a + k * PAGE_SIZE));
+                self.plat.ipte(ptep.base, a + k * PAGE_SIZE);
                 self.plat.write_u64(
                     ptep.addr,
                     Prot {
@@ -743,7 +743,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// value, so the caller can put it back once the path no longer walks.
     pub fn poke_entry(
         &mut self,
-        addr: u64,
+        addr: VirtAddr,
         level: Level,
         f: impl FnOnce(u64) -> u64,
     ) -> Result<(EntryPtr, u64), WalkError> {

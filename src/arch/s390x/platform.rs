@@ -44,14 +44,14 @@ impl Platform for KernelPlatform {
     }
     fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
         // SAFETY: `pto` is a live page table of an address space the caller holds.
-        unsafe { insn::ipte(pto.0, addr.0) }
+        unsafe { insn::ipte(pto.0, addr) }
     }
     fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
         let dt = level.type_bits();
         // SAFETY: `table` is a live CRST of `level`; DT = its type. The address is
         // cut to the entry's index bits: bits 44-51 must be zero (else
         // specification exception) and bits 53-63 (additional entries) too.
-        unsafe { insn::idte(table.0 | dt, addr.0 & level.mask()) }
+        unsafe { insn::idte(table.0 | dt, addr & level.mask()) }
     }
     fn asce_changed(&self, old: Asce, new: Asce) {
         // SAFETY: `new` maps everything `old` did at the same addresses (upgrade
@@ -99,7 +99,7 @@ fn set_secondary(asce: Asce) {
 }
 
 /// Load a doubleword at `addr` translated through `asce` (secondary-space mode).
-pub fn load_via(asce: Asce, addr: u64) -> Result<u64, ProgramCheck> {
+pub fn load_via(asce: Asce, addr: VirtAddr) -> Result<u64, ProgramCheck> {
     set_secondary(asce);
     expect_pgm(|| {
         let mut v: u64 = 0;
@@ -115,7 +115,7 @@ pub fn load_via(asce: Asce, addr: u64) -> Result<u64, ProgramCheck> {
 
 /// Load a doubleword at `addr` in the primary space (CR1), the one the kernel's
 /// own code and data are reached through.
-pub fn load_primary(addr: u64) -> Result<u64, ProgramCheck> {
+pub fn load_primary(addr: VirtAddr) -> Result<u64, ProgramCheck> {
     expect_pgm(|| {
         let mut v: u64 = 0;
         // SAFETY: one LG in the current (primary) space; a failing translation
@@ -126,7 +126,7 @@ pub fn load_primary(addr: u64) -> Result<u64, ProgramCheck> {
 }
 
 /// Store a doubleword at `addr` translated through `asce`.
-pub fn store_via(asce: Asce, addr: u64, val: u64) -> Result<(), ProgramCheck> {
+pub fn store_via(asce: Asce, addr: VirtAddr, val: u64) -> Result<(), ProgramCheck> {
     set_secondary(asce);
     expect_pgm(|| {
         // SAFETY: as in load_via; the store goes to whatever frame `asce` maps,
@@ -138,7 +138,7 @@ pub fn store_via(asce: Asce, addr: u64, val: u64) -> Result<(), ProgramCheck> {
 }
 
 /// LRAG of `addr` through `asce`.
-pub fn lrag_via(asce: Asce, addr: u64) -> Lra {
+pub fn lrag_via(asce: Asce, addr: VirtAddr) -> Lra {
     set_secondary(asce);
     let mut res: u64 = 0;
     let mut cc: u64 = 0;
