@@ -2,7 +2,7 @@
 //! each variant, every ASCE type and boundary, large EDAT-1/EDAT-2 frames (which
 //! QEMU's TCG CPU cannot run), and the pre-fix failure predicate both ways.
 mod common;
-use common::{host, store_after, Host};
+use common::{host, pa, store_after, Host};
 use foldkern::gup::*;
 use foldkern::mm::entry::{PteBits, RegionBits};
 use foldkern::mm::pgtable::walk_to;
@@ -13,10 +13,10 @@ const SEED: u64 = 0x100_7fff_f000;
 
 fn seed_space(h: &Host, decoy: bool) -> common::Space {
     let mut s = h.space(AsceType::Region3);
-    s.map(SEED, PhysAddr(0x10000), 1, Prot::RW).unwrap();
-    s.map(SEED + PAGE_SIZE, PhysAddr(0x11000), 1, Prot::RW).unwrap();
+    s.map(SEED, pa(0x10000), 1, Prot::RW).unwrap();
+    s.map(SEED + PAGE_SIZE, pa(0x11000), 1, Prot::RW).unwrap();
     if decoy {
-        s.map(0x100_0000_0000, PhysAddr(0x12000), 1, Prot::RW).unwrap();
+        s.map(0x100_0000_0000, pa(0x12000), 1, Prot::RW).unwrap();
     }
     s
 }
@@ -26,7 +26,7 @@ fn seed_scenario_each_variant() {
     let h = host(16, false);
     let s = seed_space(&h, true);
     let (o, p) = h.gup(&s, Variant::PreFix, SEED, 2, GupFlags::empty());
-    assert_eq!(p, [PhysAddr(0x10000)]);
+    assert_eq!(p, [pa(0x10000)]);
     match o.error {
         Some(WalkError::OffObject { ptr, word: Some(w) }) => {
             assert!(ptr.is_copy());
@@ -38,14 +38,10 @@ fn seed_scenario_each_variant() {
     for v in Variant::FIXED {
         let (o, p) = h.gup(&s, v, SEED, 2, GupFlags::WRITE);
         assert_eq!((o.error, o.violations), (None, 0), "{v:?}");
-        assert_eq!(p, [PhysAddr(0x10000), PhysAddr(0x11000)], "{v:?}");
+        assert_eq!(p, [pa(0x10000), pa(0x11000)], "{v:?}");
     }
     let (o, p) = h.gup(&s, Variant::NextEntry, SEED, 2, GupFlags::empty());
-    assert_eq!(
-        p,
-        [PhysAddr(0x10000), PhysAddr(0x12000)],
-        "next_entry re-reads the stale copy"
-    );
+    assert_eq!(p, [pa(0x10000), pa(0x12000)], "next_entry re-reads the stale copy");
     assert!(o.violations > 0);
     assert_eq!(h.pagemap.total_pins(), 0);
 }
@@ -61,7 +57,7 @@ fn the_trace_names_every_entry_read_in_order() {
     let h = host(16, false);
     let s = seed_space(&h, true);
     let mut steps = Vec::new();
-    let mut pages = [Page(0); 2];
+    let mut pages = [Page::from_pfn(0); 2];
     let mut record = |st: &Step| steps.push(*st);
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
     let o = gup_fast(g, SEED, 2, GupFlags::empty(), &mut pages);
@@ -84,7 +80,7 @@ fn the_trace_names_every_entry_read_in_order() {
             (walk_to(h.plat, s.asce(), addr, ty).unwrap(), addr),
             "step {i}"
         );
-        assert_eq!(st.val, h.plat.read_u64(st.ptr.addr), "step {i}");
+        assert_eq!(st.val, h.plat.read_u64(st.ptr.addr()), "step {i}");
     }
     assert!(steps[..3].iter().all(|st| st.ptr == steps[0].ptr && !st.ptr.is_copy()));
     assert_eq!(steps[5].ptr, steps[2].ptr.add(1), "pudp++ on the real table");
@@ -104,29 +100,29 @@ fn the_trace_names_every_entry_read_in_order() {
 
     // PTEs are traced up to and including the one that stops the walk.
     let mut s = h.space(AsceType::Segment);
-    s.map(0x10_0000, PhysAddr(0x10000), 3, Prot::RW).unwrap();
-    s.map(0x10_4000, PhysAddr(0x14000), 1, Prot::RW).unwrap();
+    s.map(0x10_0000, pa(0x10000), 3, Prot::RW).unwrap();
+    s.map(0x10_4000, pa(0x14000), 1, Prot::RW).unwrap();
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
-    let mut pages = [Page(0); 5];
+    let mut pages = [Page::from_pfn(0); 5];
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
     let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
     unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (3, vec![0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]));
     // Also where the PTE is valid but its frame is the first past the page map.
     let at = pgtable::walk_to(h.plat, s.asce(), 0x10_1000, Level::Pte).unwrap();
-    let good = h.plat.read_u64(at.addr);
+    let good = h.plat.read_u64(at.addr());
     h.plat
-        .write_u64(at.addr, (good & !entry::PAGE_ORIGIN) | h.plat.mem_end().0);
+        .write_u64(at.addr(), (good & !entry::PAGE_ORIGIN) | h.plat.mem_end().as_u64());
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
     let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
-    h.plat.write_u64(at.addr, good);
+    h.plat.write_u64(at.addr(), good);
     unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (1, vec![0x10_0000, 0x10_1000]));
 
-    let mut pages = [Page(0); 2];
+    let mut pages = [Page::from_pfn(0); 2];
     let s = seed_space(&h, true);
     let mut steps = 0;
     let mut count = |_: &Step| steps += 1;
@@ -156,7 +152,7 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
     ] {
         let mut s = h.space(ty);
         let start = boundary - PAGE_SIZE;
-        s.map(start, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+        s.map(start, pa(0x10000), 2, Prot::RW).unwrap();
         // A reserved bit of a region entry; table-type bits in a segment entry.
         let bad = if level == Level::Pmd {
             Level::Pud.type_bits()
@@ -172,7 +168,7 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
                 level.hw_name()
             );
         }
-        h.plat.write_u64(at.addr, old);
+        h.plat.write_u64(at.addr(), old);
     }
 }
 
@@ -180,7 +176,7 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
 fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     let h = host(16, false);
     let mut s = seed_space(&h, false);
-    let mut pages = [Page(0); 3];
+    let mut pages = [Page::from_pfn(0); 3];
     let r = get_user_pages_fast(
         &mut s,
         None,
@@ -194,7 +190,7 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     );
     assert!(matches!(r, Err(GupError::Walk(WalkError::OffObject { .. }))));
     assert_eq!(h.pagemap.total_pins(), 0, "pins from a failed walk are dropped");
-    s.map(SEED + 2 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RO).unwrap();
+    s.map(SEED + 2 * PAGE_SIZE, pa(0x13000), 1, Prot::RO).unwrap();
     let (n, fast) = get_user_pages_fast(
         &mut s,
         Some(h.frames),
@@ -241,8 +237,8 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     let va = 0x4000_0000;
-    s.map(va, PhysAddr(0x10000), 2, Prot::RW).unwrap();
-    s.map(va + 3 * PAGE_SIZE, PhysAddr(0x13000), 1, Prot::RW).unwrap();
+    s.map(va, pa(0x10000), 2, Prot::RW).unwrap();
+    s.map(va + 3 * PAGE_SIZE, pa(0x13000), 1, Prot::RW).unwrap();
     // The frame the fault will get holds garbage, so the hole reads zero only
     // if the fault zeroes it.
     h.frames.lock().reset_hint();
@@ -250,7 +246,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     h.plat.fill(next, PAGE_SIZE, 0x5a5a_5a5a_5a5a_5a5a);
     h.frames.lock().free_frame(next).unwrap();
     h.frames.lock().reset_hint();
-    let mut pages = [Page(0); 4];
+    let mut pages = [Page::from_pfn(0); 4];
     let (n, fast) = h
         .get_user_pages_fast(&mut s, va, 4, GupFlags::POPULATE, &mut pages)
         .unwrap();
@@ -261,7 +257,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
         .expect("the hole was populated")
         .pa;
     assert_eq!(hole, next, "the fault took the frame filled with garbage");
-    assert_eq!(pages, [PhysAddr(0x10000), PhysAddr(0x11000), hole, PhysAddr(0x13000)]);
+    assert_eq!(pages, [pa(0x10000), pa(0x11000), hole, pa(0x13000)]);
     assert!((0..PAGE_SIZE).step_by(8).all(|o| h.plat.read_u64(hole.add(o)) == 0));
     assert!(pages.iter().all(|&f| h.pagemap.pins(f) == 1));
     unpin_user_pages(h.pagemap, &pages).unwrap();
@@ -303,7 +299,7 @@ fn invariant_names_the_loop_that_leaves_its_copy() {
         (AsceType::Region1, 1 << 53, None),
     ] {
         let mut s = h.space(ty);
-        s.map(boundary - PAGE_SIZE, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+        s.map(boundary - PAGE_SIZE, pa(0x10000), 2, Prot::RW).unwrap();
         let (o, _) = h.gup(&s, Variant::PreFix, boundary - PAGE_SIZE, 2, GupFlags::empty());
         let got = o.first_violation.map(|v| (v.level, v.addr));
         assert_eq!(got, level.map(|l| (l, boundary)), "{ty:?}");
@@ -317,11 +313,10 @@ fn large_frames_edat1_and_edat2() {
         let mut s = h.space(ty);
         // A 1 MiB frame at 2 GiB - 1 MiB and a 2 GiB frame at 2 GiB: the range
         // crosses the region-third boundary from a large segment into a large region.
-        s.map_large(0x7ff0_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW)
-            .unwrap();
-        s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+        s.map_large(0x7ff0_0000, pa(0x100000), Level::Pmd, Prot::RW).unwrap();
+        s.map_large(0x8000_0000, pa(0), Level::Pud, Prot::RO).unwrap();
         let start = 0x7fff_e000;
-        let want = [PhysAddr(0x1fe000), PhysAddr(0x1ff000), PhysAddr(0), PhysAddr(0x1000)];
+        let want = [pa(0x1fe000), pa(0x1ff000), pa(0), pa(0x1000)];
         for v in Variant::FIXED {
             let (o, p) = h.gup(&s, v, start, 4, GupFlags::empty());
             assert_eq!((o.error, o.violations), (None, 0), "{ty:?} {v:?}");
@@ -339,10 +334,9 @@ fn large_frames_edat1_and_edat2() {
             prefix_walks_off(ty, start, start + 4 * PAGE_SIZE),
             "{ty:?}"
         );
-        assert_eq!(s.lookup(0x8000_1234).unwrap().unwrap().pa, PhysAddr(0x1234));
+        assert_eq!(s.lookup(0x8000_1234).unwrap().unwrap().pa, pa(0x1234));
         // Unmapping part of a large frame is refused before anything changes.
-        s.map(0x7fe0_0000 - 2 * PAGE_SIZE, PhysAddr(0x30_0000), 2, Prot::RW)
-            .unwrap();
+        s.map(0x7fe0_0000 - 2 * PAGE_SIZE, pa(0x30_0000), 2, Prot::RW).unwrap();
         assert_eq!(
             s.unmap(0x7fe0_0000 - 2 * PAGE_SIZE, 2 + 256 + 1),
             Err(foldkern::mm::space::MapError::LargeMapping(0x7ff0_0000))
@@ -363,8 +357,8 @@ fn large_frames_edat1_and_edat2() {
         // A large frame must start in memory (64 MiB here); nothing changes.
         let bytes = s.table_bytes();
         assert_eq!(
-            s.map_large(0x100_0000_0000, PhysAddr(64 << 20), Level::Pmd, Prot::RW),
-            Err(foldkern::mm::space::MapError::FrameOutsideMemory(PhysAddr(64 << 20)))
+            s.map_large(0x100_0000_0000, pa(64 << 20), Level::Pmd, Prot::RW),
+            Err(foldkern::mm::space::MapError::FrameOutsideMemory(pa(64 << 20)))
         );
         assert_eq!(s.table_bytes(), bytes);
     }
@@ -378,41 +372,37 @@ fn large_frame_over_mapped_pages_names_the_first_and_changes_nothing() {
     use foldkern::mm::space::MapError::AlreadyMapped;
     let h = host(64, true);
     let mut s = h.space(AsceType::Segment);
-    s.map(0x10_5000, PhysAddr(0x20_0000), 2, Prot::RW).unwrap();
+    s.map(0x10_5000, pa(0x20_0000), 2, Prot::RW).unwrap();
     let bytes = s.table_bytes();
     assert_eq!(
-        s.map_large(0x10_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RW),
+        s.map_large(0x10_0000, pa(0x30_0000), Level::Pmd, Prot::RW),
         Err(AlreadyMapped(0x10_5000))
     );
     // A 2 GiB frame at 0 covers the same pages.
     assert_eq!(
-        s.map_large(0, PhysAddr(0), Level::Pud, Prot::RW),
+        s.map_large(0, pa(0), Level::Pud, Prot::RW),
         Err(AlreadyMapped(0x10_5000))
     );
     assert_eq!((s.asce_type(), s.table_bytes()), (AsceType::Segment, bytes));
     assert_eq!(s.lookup(0x10_0000).unwrap(), None);
-    assert_eq!(s.lookup(0x10_5000).unwrap().unwrap().pa, PhysAddr(0x20_0000));
+    assert_eq!(s.lookup(0x10_5000).unwrap().unwrap().pa, pa(0x20_0000));
     // Next to them it goes in, and over it nothing more.
-    s.map_large(0x20_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RW)
-        .unwrap();
+    s.map_large(0x20_0000, pa(0x30_0000), Level::Pmd, Prot::RW).unwrap();
     assert_eq!(
-        s.map(0x2f_f000, PhysAddr(0x20_0000), 1, Prot::RW),
+        s.map(0x2f_f000, pa(0x20_0000), 1, Prot::RW),
         Err(AlreadyMapped(0x2f_f000))
     );
     // A 2 GiB frame is a region-third entry, so a segment-only space grows a
     // region-third table for one even at address 0.
     let mut s = h.space(AsceType::Segment);
-    s.map_large(0, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+    s.map_large(0, pa(0), Level::Pud, Prot::RO).unwrap();
     assert_eq!(s.asce_type(), AsceType::Region3);
     assert_eq!(
         s.lookup(0x1234).unwrap().map(|t| (t.pa, t.level)),
-        Some((PhysAddr(0x1234), Level::Pud))
+        Some((pa(0x1234), Level::Pud))
     );
     let (o, p) = h.gup(&s, Variant::OffsetLockless, 0x1000, 2, GupFlags::empty());
-    assert_eq!(
-        (o.error, p),
-        (None, vec![Page::of(PhysAddr(0x1000)), Page::of(PhysAddr(0x2000))])
-    );
+    assert_eq!((o.error, p), (None, vec![Page::of(pa(0x1000)), Page::of(pa(0x2000))]));
 }
 
 #[test]
@@ -421,15 +411,15 @@ fn large_frames_refused_without_edat() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     assert_eq!(
-        s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::RW),
+        s.map_large(0x10_0000, pa(0x100000), Level::Pmd, Prot::RW),
         Err(Unsupported("1 MiB frames need EDAT-1 (facility 8)"))
     );
     assert_eq!(
-        s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RW),
+        s.map_large(0x8000_0000, pa(0), Level::Pud, Prot::RW),
         Err(Unsupported("2 GiB frames need EDAT-2 (facility 78)"))
     );
     assert!(matches!(
-        s.map_large(0x1000, PhysAddr(0x1000), Level::Pte, Prot::RW),
+        s.map_large(0x1000, pa(0x1000), Level::Pte, Prot::RW),
         Err(Unsupported(_))
     ));
     assert_eq!(s.table_bytes(), 16384);
@@ -438,7 +428,7 @@ fn large_frames_refused_without_edat() {
     let h = host(16, true);
     let mut s = h.space(AsceType::Region3);
     assert_eq!(
-        s.map_large(0x10_0000, PhysAddr(0x100000), Level::Pmd, Prot::SPECIAL),
+        s.map_large(0x10_0000, pa(0x100000), Level::Pmd, Prot::SPECIAL),
         Err(Unsupported("special large frames"))
     );
     assert_eq!(s.table_bytes(), 16384);
@@ -467,7 +457,7 @@ fn fixed_variants_match_translation_everywhere() {
                     if Some(i) != hole {
                         s.map(
                             start + i * p,
-                            PhysAddr(0x100000 + i * p),
+                            pa(0x100000 + i * p),
                             1,
                             if i == 3 { Prot::RO } else { Prot::RW },
                         )
@@ -516,11 +506,11 @@ fn out_of_range_requests_pin_nothing() {
 #[test]
 fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     let h = host(16, false);
-    let mem_end = h.plat.mem_end().0;
+    let mem_end = h.plat.mem_end().as_u64();
     let mut s = h.space(AsceType::Segment);
     // Start 3 entries into a page table, so groups do not start at index 0.
     let base = 0x40_0000 + 3 * PAGE_SIZE;
-    s.map(base, PhysAddr(0x10_0000), 35, Prot::RW).unwrap();
+    s.map(base, pa(0x10_0000), 35, Prot::RW).unwrap();
     let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
     type Damage = (&'static str, fn(u64, u64) -> u64, Option<Defect>);
     let damages: [Damage; 6] = [
@@ -550,16 +540,16 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
         for k in 0..n {
             for (name, damage, why) in damages {
                 let at = ptep(k);
-                let good = h.plat.read_u64(at.addr);
-                h.plat.write_u64(at.addr, damage(good, mem_end));
+                let good = h.plat.read_u64(at.addr());
+                h.plat.write_u64(at.addr(), damage(good, mem_end));
                 let (o, p) = h.gup(&s, Variant::OffsetLockless, base, n, GupFlags::empty());
-                h.plat.write_u64(at.addr, good);
-                let frames: Vec<_> = (0..k as u64).map(|i| PhysAddr(0x10_0000 + i * PAGE_SIZE)).collect();
+                h.plat.write_u64(at.addr(), good);
+                let frames: Vec<_> = (0..k as u64).map(|i| pa(0x10_0000 + i * PAGE_SIZE)).collect();
                 assert_eq!(p, frames, "n={n}, {name} PTE {k}");
                 match (o.error, why) {
                     (None, None) => {}
                     (Some(WalkError::BadEntry { at: e, defect, .. }), Some(want)) => {
-                        assert_eq!((e.addr, defect), (at.addr, want), "n={n}, {name} PTE {k}")
+                        assert_eq!((e.addr(), defect), (at.addr(), want), "n={n}, {name} PTE {k}")
                     }
                     (e, _) => panic!("n={n}, {name} PTE {k}: {e:?}"),
                 }
@@ -579,26 +569,23 @@ fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     let va = 0x4000_0000;
-    s.map(va, PhysAddr(0x10_0000), 3, Prot::RW).unwrap();
+    s.map(va, pa(0x10_0000), 3, Prot::RW).unwrap();
     let at = pgtable::walk_to(h.plat, s.asce(), va + PAGE_SIZE, Level::Pte).unwrap();
-    let good = h.plat.read_u64(at.addr);
+    let good = h.plat.read_u64(at.addr());
     for bit in (0..12).map(|b| 1u64 << b) {
         for write in [false, true] {
             let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
-            h.plat.write_u64(at.addr, good | bit);
+            h.plat.write_u64(at.addr(), good | bit);
             let through = bit == entry::PteBits::P.bits() && !write;
             let (o, p) = h.gup(&s, Variant::OffsetLockless, va, 3, flags);
             let want = if through { 3 } else { 1 };
             assert_eq!(p.len(), want, "PTE bit {bit:#x}, write {write}: {o:?}");
-            assert_eq!(
-                p[..],
-                [PhysAddr(0x10_0000), PhysAddr(0x10_1000), PhysAddr(0x10_2000)][..want]
-            );
+            assert_eq!(p[..], [pa(0x10_0000), pa(0x10_1000), pa(0x10_2000)][..want]);
             // get_user_pages_fast: damage (bit 0x800) is an error and pins
             // nothing; otherwise the slow path decides for itself and pins the
             // page unless the bit makes it invalid, special or (for FOLL_WRITE)
             // read-only.
-            let mut pages = [Page(0); 3];
+            let mut pages = [Page::from_pfn(0); 3];
             let r = h.get_user_pages_fast(&mut s, va, 3, flags, &mut pages);
             let refused = [entry::PteBits::I, entry::PteBits::SPECIAL]
                 .iter()
@@ -607,9 +594,9 @@ fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
             let pinned = match r {
                 Ok((n, _)) => n,
                 Err(GupError::Walk(WalkError::BadEntry { at: e, .. }))
-                    if bit == entry::PteBits::ZERO_BIT.bits() && e.addr == at.addr =>
+                    if bit == entry::PteBits::ZERO_BIT.bits() && e.addr() == at.addr() =>
                 {
-                    h.plat.write_u64(at.addr, good);
+                    h.plat.write_u64(at.addr(), good);
                     assert_eq!(h.pagemap.total_pins(), 0, "PTE bit 0x800: a pin leaked");
                     continue;
                 }
@@ -620,12 +607,9 @@ fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
                 if refused { 1 } else { 3 },
                 "PTE bit {bit:#x}, write {write}: slow path"
             );
-            assert_eq!(
-                pages[..pinned],
-                [PhysAddr(0x10_0000), PhysAddr(0x10_1000), PhysAddr(0x10_2000)][..pinned]
-            );
+            assert_eq!(pages[..pinned], [pa(0x10_0000), pa(0x10_1000), pa(0x10_2000)][..pinned]);
             unpin_user_pages(h.pagemap, &pages[..pinned]).unwrap();
-            h.plat.write_u64(at.addr, good);
+            h.plat.write_u64(at.addr(), good);
             assert_eq!(
                 h.pagemap.total_pins(),
                 0,
@@ -643,9 +627,9 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region1);
     let top = 0u64.wrapping_sub(PAGE_SIZE);
-    s.map(top, PhysAddr(0x10000), 1, Prot::RW).unwrap();
-    s.map(0, PhysAddr(0x11000), 1, Prot::RW).unwrap();
-    let mut pages = [Page(0); 2];
+    s.map(top, pa(0x10000), 1, Prot::RW).unwrap();
+    s.map(0, pa(0x11000), 1, Prot::RW).unwrap();
+    let mut pages = [Page::from_pfn(0); 2];
     for flags in [GupFlags::empty(), GupFlags::POPULATE] {
         assert_eq!(
             gup_locked(&mut s, Some(h.frames), h.pagemap, top, 2, flags, &mut pages),
@@ -670,7 +654,7 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
         gup_locked(&mut s, None, h.pagemap, top, 1, GupFlags::empty(), &mut pages),
         Ok(1)
     );
-    assert_eq!(pages[0], PhysAddr(0x10000));
+    assert_eq!(pages[0], pa(0x10000));
     unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
 }
 
@@ -682,11 +666,11 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
 fn slow_path_keeps_no_pin_behind_an_error() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(0x10_0000, pa(0x10000), 1, Prot::RW).unwrap();
     // The hole shares the first page's page table: only the frame to populate
     // it with is missing.
     let held: Vec<PhysAddr> = std::iter::from_fn(|| h.frames.lock().alloc_frame().ok()).collect();
-    let mut pages = [Page(0); 2];
+    let mut pages = [Page::from_pfn(0); 2];
     assert_eq!(
         gup_locked(
             &mut s,
@@ -726,13 +710,13 @@ fn slow_path_keeps_no_pin_behind_an_error() {
 fn a_pte_changed_under_the_walk_loses_its_pin_and_stops_the_walk() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    let (va, frames) = (0x10_0000, PhysAddr(0x20_0000));
+    let (va, frames) = (0x10_0000, pa(0x20_0000));
     s.map(va, frames, 8, Prot::RW).unwrap();
     let ptep = pgtable::walk_to(h.plat, s.asce(), va + 3 * PAGE_SIZE, Level::Pte).unwrap();
-    let old = h.plat.read_u64(ptep.addr);
+    let old = h.plat.read_u64(ptep.addr());
     let want: Vec<PhysAddr> = (0..8).map(|i| frames.add(i * PAGE_SIZE)).collect();
     for v in Variant::FIXED {
-        let t = RacingWrite::counting(h.plat, ptep.addr);
+        let t = RacingWrite::counting(h.plat, ptep.addr());
         let (o, p) = h.gup_on(&t, &s, v, va, 8, GupFlags::empty());
         assert_eq!(
             (o.pinned, t.reads()),
@@ -741,9 +725,9 @@ fn a_pte_changed_under_the_walk_loses_its_pin_and_stops_the_walk() {
         );
         assert_eq!(p, want);
         for new in [old | PteBits::I.bits(), old + 16 * PAGE_SIZE] {
-            let t = store_after(h.plat, ptep.addr, 1, new);
+            let t = store_after(h.plat, ptep.addr(), 1, new);
             let (o, p) = h.gup_on(&t, &s, v, va, 8, GupFlags::empty());
-            h.plat.write_u64(ptep.addr, old);
+            h.plat.write_u64(ptep.addr(), old);
             assert_eq!((o.pinned, o.error), (3, None), "{v:?}, PTE {old:#x} -> {new:#x}");
             assert_eq!(p, want[..3]);
             assert_eq!(h.pagemap.total_pins(), 0, "{v:?}: the changed PTE's pin went back");
@@ -770,98 +754,35 @@ fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_
     // segment: a dropped pin must stop the walk, not skip to the next mapping.
     let (inside, across) = (0x2000, (1 << 20) - 0x2000);
     let cases = [
-        (
-            seg,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            OffsetLockless,
-            5,
-            0,
-            inside,
-        ),
-        (
-            seg,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            AddrEndFolded,
-            1,
-            4,
-            inside,
-        ),
-        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), OffsetLockless, 4, 0, inside),
-        (r3, 0x8000_0000, Level::Pud, PhysAddr(0), AddrEndFolded, 1, 4, inside),
-        (
-            r3,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            OffsetLockless,
-            2,
-            0,
-            inside,
-        ),
-        (
-            r3,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            AddrEndFolded,
-            2,
-            0,
-            inside,
-        ),
-        (
-            seg,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            OffsetLockless,
-            5,
-            0,
-            across,
-        ),
-        (
-            seg,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            AddrEndFolded,
-            1,
-            4,
-            across,
-        ),
-        (
-            r3,
-            0x10_0000,
-            Level::Pmd,
-            PhysAddr(0x10_0000),
-            OffsetLockless,
-            2,
-            0,
-            across,
-        ),
+        (seg, 0x10_0000, Level::Pmd, pa(0x10_0000), OffsetLockless, 5, 0, inside),
+        (seg, 0x10_0000, Level::Pmd, pa(0x10_0000), AddrEndFolded, 1, 4, inside),
+        (r3, 0x8000_0000, Level::Pud, pa(0), OffsetLockless, 4, 0, inside),
+        (r3, 0x8000_0000, Level::Pud, pa(0), AddrEndFolded, 1, 4, inside),
+        (r3, 0x10_0000, Level::Pmd, pa(0x10_0000), OffsetLockless, 2, 0, inside),
+        (r3, 0x10_0000, Level::Pmd, pa(0x10_0000), AddrEndFolded, 2, 0, inside),
+        (seg, 0x10_0000, Level::Pmd, pa(0x10_0000), OffsetLockless, 5, 0, across),
+        (seg, 0x10_0000, Level::Pmd, pa(0x10_0000), AddrEndFolded, 1, 4, across),
+        (r3, 0x10_0000, Level::Pmd, pa(0x10_0000), OffsetLockless, 2, 0, across),
     ];
     for (ty, va, level, frame, v, reads, pinned, off) in cases {
         let what = format!("{v:?}, large {} entry in a {ty:?} space, +{off:#x}", level.name());
         let mut s = h.space(ty);
         s.map_large(va, frame, level, Prot::RW).unwrap();
         if off == across {
-            s.map(va + (1 << 20), PhysAddr(0x40_0000), 2, Prot::RW).unwrap();
+            s.map(va + (1 << 20), pa(0x40_0000), 2, Prot::RW).unwrap();
         }
         let entry = pgtable::walk_to(h.plat, s.asce(), va, level).unwrap();
-        let old = h.plat.read_u64(entry.addr);
+        let old = h.plat.read_u64(entry.addr());
         let start = va + off;
-        let t = RacingWrite::counting(h.plat, entry.addr);
+        let t = RacingWrite::counting(h.plat, entry.addr());
         let (o, p) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
         assert_eq!((o.pinned, t.reads()), (4, reads), "{what}: undisturbed");
         assert_eq!(p[0], frame.add(off), "{what}");
         // Its re-check reads the real entry last unless it reads a copy.
         let last_before_pins = if pinned == 0 { reads - 1 } else { reads };
-        let t = store_after(h.plat, entry.addr, last_before_pins, old | RegionBits::I.bits());
+        let t = store_after(h.plat, entry.addr(), last_before_pins, old | RegionBits::I.bits());
         let (o, _) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
-        h.plat.write_u64(entry.addr, old);
+        h.plat.write_u64(entry.addr(), old);
         assert_eq!(
             (o.pinned, o.error),
             (pinned, None),
@@ -878,22 +799,19 @@ fn a_large_entry_changed_under_the_walk_loses_its_pins_unless_rechecked_through_
 fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
     let h = host(64, true);
     let mut s = h.space(AsceType::Region3);
-    s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RW).unwrap();
+    s.map_large(0x8000_0000, pa(0), Level::Pud, Prot::RW).unwrap();
     let entry = pgtable::walk_to(h.plat, s.asce(), 0x8000_0000, Level::Pud).unwrap();
-    let old = h.plat.read_u64(entry.addr);
+    let old = h.plat.read_u64(entry.addr());
     let start = 0x8000_0000 + (64 << 20) - 2 * PAGE_SIZE;
     let v = Variant::OffsetLockless;
     let (o, p) = h.gup_on(h.plat, &s, v, start, 4, GupFlags::empty());
     assert_eq!((o.pinned, o.error), (2, None));
-    assert_eq!(
-        p,
-        [PhysAddr((64 << 20) - 2 * PAGE_SIZE), PhysAddr((64 << 20) - PAGE_SIZE)]
-    );
+    assert_eq!(p, [pa((64 << 20) - 2 * PAGE_SIZE), pa((64 << 20) - PAGE_SIZE)]);
     // Invalidated after the walker's last read before the pins (the folded
     // region-third entry is read at the pgd, p4d and pud levels).
-    let t = store_after(h.plat, entry.addr, 3, old | RegionBits::I.bits());
+    let t = store_after(h.plat, entry.addr(), 3, old | RegionBits::I.bits());
     let (o, _) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
-    h.plat.write_u64(entry.addr, old);
+    h.plat.write_u64(entry.addr(), old);
     assert_eq!(
         (o.pinned, o.error),
         (0, None),
@@ -901,13 +819,13 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
     );
     // The walk stops at the first subpage without a struct page: nothing after
     // it is pinned, even where the range goes on into the next mapping.
-    s.map(0x1_0000_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(0x1_0000_0000, pa(0x10000), 1, Prot::RW).unwrap();
     let from = 0x8000_0000 + (64 << 20) - PAGE_SIZE;
     let n = ((0x1_0000_1000 - from) / PAGE_SIZE) as usize;
     let (o, p) = h.gup_on(h.plat, &s, v, from, n, GupFlags::empty());
     assert_eq!(
         (o.pinned, o.error, p),
-        (1, None, vec![Page::of(PhysAddr((64 << 20) - PAGE_SIZE))])
+        (1, None, vec![Page::of(pa((64 << 20) - PAGE_SIZE))])
     );
     assert_eq!(h.pagemap.total_pins(), 0);
 }
@@ -919,12 +837,12 @@ fn a_large_frame_past_the_end_of_memory_pins_up_to_it_and_still_rechecks() {
 fn slow_path_takes_an_unaligned_start() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x10_0000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
-    let mut pages = [Page(0); 2];
+    s.map(0x10_0000, pa(0x10000), 1, Prot::RW).unwrap();
+    let mut pages = [Page::from_pfn(0); 2];
     let flags = GupFlags::WRITE | GupFlags::POPULATE;
     let r = gup_locked(&mut s, Some(h.frames), h.pagemap, 0x10_0123, 2, flags, &mut pages);
     assert_eq!(r, Ok(2));
-    assert_eq!(pages[0], PhysAddr(0x10000));
+    assert_eq!(pages[0], pa(0x10000));
     let populated = s.lookup(0x10_1000).unwrap().expect("the hole was faulted in");
     assert_eq!(pages[1], populated.pa);
     unpin_user_pages(h.pagemap, &pages).unwrap();

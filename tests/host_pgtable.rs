@@ -3,7 +3,7 @@
 //! of every ASCE type, invalidation records, corrupted entries, and the shared
 //! debug_vm_pgtable suite.
 mod common;
-use common::host;
+use common::{host, pa};
 use foldkern::gup::fast::GUARD;
 use foldkern::gup::{get_user_pages_fast, GupError, GupFlags, Page, Variant};
 use foldkern::mm::entry::*;
@@ -49,8 +49,8 @@ fn asce_types_and_limits() {
     assert_eq!(AsceType::for_last_addr(u64::MAX), AsceType::Region1);
     for t in AsceType::ALL {
         assert_eq!(AsceType::from_dt_bits(t.dt_bits()), t);
-        let a = Asce::new(PhysAddr(0x4000), t);
-        assert_eq!((a.origin(), a.asce_type(), a.0 & 3), (PhysAddr(0x4000), t, 3));
+        let a = Asce::new(pa(0x4000), t);
+        assert_eq!((a.origin(), a.asce_type(), a.val() & 3), (pa(0x4000), t, 3));
     }
     // Folding per type: the levels above the top table are folded.
     let folded = |t: AsceType| Level::ALL.map(|l| t.is_folded(l));
@@ -67,21 +67,21 @@ fn entry_encoding() {
     assert_eq!(empty_entry(Level::Pud), 0x24);
     assert_eq!(empty_entry(Level::Pmd), 0x20);
     assert_eq!(empty_entry(Level::Pte), 0x400);
-    assert_eq!(table_entry(Level::Pud, PhysAddr(0x8000)), 0x8007);
-    assert_eq!(table_entry(Level::Pgd, PhysAddr(0x8000)), 0x800f);
-    assert_eq!(table_entry(Level::Pmd, PhysAddr(0x8800)), 0x8800);
-    let p = mk_pte(PhysAddr(0x5000), false);
-    assert_eq!(p.0, 0x5200);
+    assert_eq!(table_entry(Level::Pud, pa(0x8000)), 0x8007);
+    assert_eq!(table_entry(Level::Pgd, pa(0x8000)), 0x800f);
+    assert_eq!(table_entry(Level::Pmd, pa(0x8800)), 0x8800);
+    let p = mk_pte(pa(0x5000), false);
+    assert_eq!(p.val(), 0x5200);
     assert!(!p.write() && p.present() && !p.none() && !p.special() && !p.bad());
-    assert!(Pte(0x5800).bad());
-    assert!(pgd_folded(Pgd(0x24)) && !pgd_folded(Pgd(0x2c)));
-    assert!(p4d_folded(P4d(0x24)) && !p4d_folded(P4d(0x28)));
-    assert!(pud_folded(Pud(0x20)) && !pud_folded(Pud(0x24)));
+    assert!(Pte::new(0x5800).bad());
+    assert!(pgd_folded(Pgd::new(0x24)) && !pgd_folded(Pgd::new(0x2c)));
+    assert!(p4d_folded(P4d::new(0x24)) && !p4d_folded(P4d::new(0x28)));
+    assert!(pud_folded(Pud::new(0x20)) && !pud_folded(Pud::new(0x24)));
     // A folded level is never none, even when the real entry is invalid.
-    assert!(!p4d_none(P4d(0x24)) && p4d_present(P4d(0x24)));
-    assert!(pud_none(Pud(0x24)) && !pud_present(Pud(0x24)));
-    assert!(pud_large(Pud(0x8000_0000 | 0x404)) && !pud_large(Pud(0x8000_0000 | 0x408)));
-    assert!(pmd_large(Pmd(0x10_0400)) && !pmd_large(Pmd(0x10_0000)));
+    assert!(!p4d_none(P4d::new(0x24)) && p4d_present(P4d::new(0x24)));
+    assert!(pud_none(Pud::new(0x24)) && !pud_present(Pud::new(0x24)));
+    assert!(pud_large(Pud::new(0x8000_0000 | 0x404)) && !pud_large(Pud::new(0x8000_0000 | 0x408)));
+    assert!(pmd_large(Pmd::new(0x10_0400)) && !pmd_large(Pmd::new(0x10_0000)));
 }
 
 #[test]
@@ -94,8 +94,8 @@ fn addr_end_static_and_folded() {
     assert_eq!(pmd_addr_end(a, e), 0x100_8000_0000);
     // Folded: the step is that of the entry's own table.
     let r3 = Level::Pud.type_bits();
-    assert_eq!(pgd_addr_end_folded(Pgd(r3), a, e), 0x100_8000_0000);
-    assert_eq!(p4d_addr_end_folded(P4d(r3), a, e), 0x100_8000_0000);
+    assert_eq!(pgd_addr_end_folded(Pgd::new(r3), a, e), 0x100_8000_0000);
+    assert_eq!(p4d_addr_end_folded(P4d::new(r3), a, e), 0x100_8000_0000);
     assert_eq!(rste_addr_end_folded(0, 0xff000, 0x101000), 0x100000);
     assert_eq!(
         rste_addr_end_folded(0x08, 0x3ff_ffff_f000, 0x400_0000_1000),
@@ -122,7 +122,7 @@ fn folding_decisions_every_level_every_type() {
     for ty in AsceType::ALL {
         let mut s = h.space(ty);
         let va = 0x7fff_f000;
-        s.map(va, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        s.map(va, pa(0x10000), 1, Prot::RW).unwrap();
         let pgdp = pgd_offset(s.asce(), va);
         assert_eq!(pgdp.level(), ty.top(), "{ty:?}: pgd_offset indexes the top table");
         let p4dp = p4d_offset(h.plat, pgdp, va).unwrap();
@@ -136,9 +136,9 @@ fn folding_decisions_every_level_every_type() {
         ];
         assert_eq!(got, want, "{ty:?}: which of p4d/pud/pmd_offset return their argument");
         assert_eq!(pmdp.level(), Level::Pmd);
-        let pmd = Pmd(read_entry(h.plat, pmdp).unwrap());
+        let pmd = Pmd::new(read_entry(h.plat, pmdp).unwrap());
         let ptep = pte_offset(pmd, va);
-        assert_eq!(Pte(read_entry(h.plat, ptep).unwrap()).frame(), PhysAddr(0x10000));
+        assert_eq!(Pte::new(read_entry(h.plat, ptep).unwrap()).frame(), pa(0x10000));
         assert_eq!(walk_to(h.plat, s.asce(), va, Level::Pte).unwrap(), ptep);
     }
 }
@@ -147,7 +147,7 @@ fn folding_decisions_every_level_every_type() {
 fn unmap_and_protect_record_invalidations() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x100_7fff_f000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
+    s.map(0x100_7fff_f000, pa(0x10000), 2, Prot::RW).unwrap();
     h.plat.flushes.borrow_mut().clear();
     s.protect(0x100_7fff_f000, 1, Prot::RO).unwrap();
     assert!(matches!(h.plat.flushes.borrow()[..], [Flush::Ipte(_, 0x100_7fff_f000)]));
@@ -171,8 +171,7 @@ fn unmap_of_a_large_segment_is_one_idte() {
     // frame's translations, and the top table stays (nothing to sync or free).
     let h = host(16, true);
     let mut s = h.space(AsceType::Segment);
-    s.map_large(0x20_0000, PhysAddr(0x10_0000), Level::Pmd, Prot::RW)
-        .unwrap();
+    s.map_large(0x20_0000, pa(0x10_0000), Level::Pmd, Prot::RW).unwrap();
     h.plat.flushes.borrow_mut().clear();
     s.unmap(0x20_0000, 256).unwrap();
     let f = h.plat.flushes.borrow().clone();
@@ -187,9 +186,10 @@ fn drop_waits_for_walkers_and_purges_before_freeing() {
     // purges the TLB (kernel::mm::dropped_space_leaves_no_translations shows why).
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x100_7fff_f000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(0x100_7fff_f000, pa(0x10000), 1, Prot::RW).unwrap();
     let asce = s.asce();
-    let tables = [Level::Pud, Level::Pmd, Level::Pte].map(|l| walk_to(h.plat, asce, 0x100_7fff_f000, l).unwrap().base);
+    let tables =
+        [Level::Pud, Level::Pmd, Level::Pte].map(|l| walk_to(h.plat, asce, 0x100_7fff_f000, l).unwrap().base());
     let free = h.frames.lock().free_count();
     h.plat.flushes.borrow_mut().clear();
     drop(s);
@@ -214,7 +214,7 @@ fn unmap_of_many_tables_frees_them_in_batches() {
     let mut s = h.space(AsceType::Segment);
     let empty = s.table_bytes();
     for i in 0..40u64 {
-        s.map(i << 20, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        s.map(i << 20, pa(0x10000), 1, Prot::RW).unwrap();
     }
     h.plat.flushes.borrow_mut().clear();
     s.unmap(0, 40 * 256).unwrap();
@@ -232,10 +232,10 @@ fn unmap_leaves_cleared_ptes_empty() {
     // where IPTE has already set the invalid bit.
     let h = host(16, false);
     let mut s = h.space(AsceType::Segment);
-    s.map(0x1000, PhysAddr(0x10000), 4, Prot::RW).unwrap();
+    s.map(0x1000, pa(0x10000), 4, Prot::RW).unwrap();
     s.unmap(0x2000, 2).unwrap(); // the pages around keep the page table
     let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
-    let ptes = [0, 1, 2, 3].map(|k| h.plat.read_u64(ptep.add(k).addr));
+    let ptes = [0, 1, 2, 3].map(|k| h.plat.read_u64(ptep.add(k).addr()));
     let empty = empty_entry(Level::Pte);
     assert_eq!(ptes, [0x10000, empty, empty, 0x13000], "{ptes:x?}");
 }
@@ -244,37 +244,34 @@ fn unmap_leaves_cleared_ptes_empty() {
 fn upgrade_keeps_translations_and_records_asce_change() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Segment);
-    s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    s.map(0x1000, pa(0x20000), 1, Prot::RW).unwrap();
     let old = s.asce();
-    s.map(0xffff_ffff_ffff_f000, PhysAddr(0x21000), 1, Prot::RO).unwrap();
+    s.map(0xffff_ffff_ffff_f000, pa(0x21000), 1, Prot::RO).unwrap();
     assert_eq!(s.asce_type(), AsceType::Region1);
     assert!(h.plat.flushes.borrow().contains(&Flush::AsceChanged(old, s.asce())));
-    assert_eq!(s.lookup(0x1234).unwrap().unwrap().pa, PhysAddr(0x20234));
+    assert_eq!(s.lookup(0x1234).unwrap().unwrap().pa, pa(0x20234));
     let t = s.lookup(0xffff_ffff_ffff_fff8).unwrap().unwrap();
-    assert_eq!((t.pa, t.write), (PhysAddr(0x21ff8), false));
+    assert_eq!((t.pa, t.write), (pa(0x21ff8), false));
 }
 
 #[test]
 fn bad_requests_are_refused_without_change() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x1000, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    s.map(0x1000, pa(0x20000), 1, Prot::RW).unwrap();
     let before = (s.table_bytes(), h.frames.lock().free_count());
     assert_eq!(
-        s.map(0x1001, PhysAddr(0x20000), 1, Prot::RW),
+        s.map(0x1001, pa(0x20000), 1, Prot::RW),
         Err(MapError::Misaligned(0x1001))
     );
+    assert_eq!(s.map(0, pa(0x30000), 2, Prot::RW), Err(MapError::AlreadyMapped(0x1000)));
     assert_eq!(
-        s.map(0, PhysAddr(0x30000), 2, Prot::RW),
-        Err(MapError::AlreadyMapped(0x1000))
+        s.map(0x5000, pa(16 << 20), 1, Prot::RW),
+        Err(MapError::FrameOutsideMemory(pa(16 << 20)))
     );
     assert_eq!(
-        s.map(0x5000, PhysAddr(16 << 20), 1, Prot::RW),
-        Err(MapError::FrameOutsideMemory(PhysAddr(16 << 20)))
-    );
-    assert_eq!(
-        s.map(0x5000, PhysAddr(0xffff_ffff_ffff_e000), 3, Prot::SPECIAL),
-        Err(MapError::FrameOutsideMemory(PhysAddr(0xffff_ffff_ffff_e000))),
+        s.map(0x5000, pa(0xffff_ffff_ffff_e000), 3, Prot::SPECIAL),
+        Err(MapError::FrameOutsideMemory(pa(0xffff_ffff_ffff_e000))),
         "special frames that would wrap past 2^64"
     );
     assert_eq!(
@@ -298,16 +295,15 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
     let mut s = h.space(AsceType::Region3);
     let base = 0x4_0000_0000 - 5 * PAGE_SIZE; // 5 pages below a 2 GiB boundary
     let taken = base + (5 + 256 + 17) * PAGE_SIZE; // in the range's third page table
-    s.map(taken, PhysAddr(0x20000), 1, Prot::RW).unwrap();
-    s.map_large(0x4_0040_0000, PhysAddr(0x200000), Level::Pmd, Prot::RW)
-        .unwrap();
+    s.map(taken, pa(0x20000), 1, Prot::RW).unwrap();
+    s.map_large(0x4_0040_0000, pa(0x200000), Level::Pmd, Prot::RW).unwrap();
     let before = (s.table_bytes(), h.frames.lock().free_count());
     assert_eq!(
-        s.map(base, PhysAddr(0x40000), 600, Prot::RW),
+        s.map(base, pa(0x40000), 600, Prot::RW),
         Err(MapError::AlreadyMapped(taken))
     );
     assert_eq!(
-        s.map(0x4_0032_0000, PhysAddr(0x40000), 512, Prot::RW),
+        s.map(0x4_0032_0000, pa(0x40000), 512, Prot::RW),
         Err(MapError::AlreadyMapped(0x4_0040_0000)),
         "the large frame after the first page table of the range"
     );
@@ -320,10 +316,10 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
     }
     // The same range without the clash: 600 pages over four page tables.
     s.unmap(taken, 1).unwrap();
-    s.map(base, PhysAddr(0x40000), 600, Prot::RO).unwrap();
+    s.map(base, pa(0x40000), 600, Prot::RO).unwrap();
     for i in 0..600 {
         let t = s.lookup(base + i * PAGE_SIZE).unwrap().unwrap();
-        assert_eq!((t.pa, t.write), (PhysAddr(0x40000 + i * PAGE_SIZE), false), "page {i}");
+        assert_eq!((t.pa, t.write), (pa(0x40000 + i * PAGE_SIZE), false), "page {i}");
     }
     assert!(s.lookup(base + 600 * PAGE_SIZE).unwrap().is_none());
     // protect checks the same way: the first hole is named, a large frame refused,
@@ -336,8 +332,7 @@ fn range_map_and_protect_check_each_page_table_once_and_name_the_culprit() {
         s.protect(0x4_0040_0000 - PAGE_SIZE, 2, Prot::RW),
         Err(MapError::NotMapped(0x4_0040_0000 - PAGE_SIZE))
     );
-    s.map(0x4_0040_0000 - PAGE_SIZE, PhysAddr(0x30000), 1, Prot::RO)
-        .unwrap();
+    s.map(0x4_0040_0000 - PAGE_SIZE, pa(0x30000), 1, Prot::RO).unwrap();
     assert_eq!(
         s.protect(0x4_0040_0000 - PAGE_SIZE, 2, Prot::RW),
         Err(MapError::LargeMapping(0x4_0040_0000))
@@ -401,7 +396,7 @@ fn corrupted_entries_are_reported_never_followed() {
     for (name, edat, ty, level, f) in cases {
         let h = host(16, edat);
         let mut s = h.space(ty);
-        s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+        s.map(va, pa(0x20000), 1, Prot::RW).unwrap();
         let (at, old) = s.poke_entry(va, level, f).unwrap();
         assert!(matches!(s.lookup(va), Err(WalkError::BadEntry { .. })), "{name}");
         for v in Variant::ALL {
@@ -412,14 +407,14 @@ fn corrupted_entries_are_reported_never_followed() {
             );
         }
         // Put it back so the space frees cleanly.
-        h.plat.write_u64(at.addr, old);
+        h.plat.write_u64(at.addr(), old);
     }
     // A valid PTE whose frame lies outside memory is corrupt too. gup_fast just
     // stops there (no struct page: Linux's fast path falls back), and the slow
     // path, which checks every entry, names it.
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+    s.map(va, pa(0x20000), 1, Prot::RW).unwrap();
     let (at, old) = s.poke_entry(va, Level::Pte, |v| (v & !PAGE_ORIGIN) | END).unwrap();
     let outside = |e: &WalkError| {
         matches!(
@@ -434,7 +429,7 @@ fn corrupted_entries_are_reported_never_followed() {
     for v in Variant::FIXED {
         let (o, pages) = h.gup(&s, v, va, 1, GupFlags::empty());
         assert!(pages.is_empty() && o.error.is_none(), "{v:?} {o:?}");
-        let mut pages = [Page(0)];
+        let mut pages = [Page::from_pfn(0)];
         let r = get_user_pages_fast(
             &mut s,
             None,
@@ -448,26 +443,26 @@ fn corrupted_entries_are_reported_never_followed() {
         );
         assert!(matches!(r, Err(GupError::Walk(ref e)) if outside(e)), "{v:?} {r:?}");
     }
-    h.plat.write_u64(at.addr, old);
+    h.plat.write_u64(at.addr(), old);
 }
 
 #[test]
 fn host_arena_reports_stray_access() {
     let h = host(1, false);
     let plat = h.plat;
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(PhysAddr(1 << 20))));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(pa(1 << 20))));
     assert!(r.is_err(), "a read beyond the arena must be reported");
     // A walker pointer off its object is refused before any read happens.
     for p in [
-        EntryPtr::table(Level::Pte, PhysAddr(0x1000), 255).add(1),
-        EntryPtr::table(Level::Pmd, PhysAddr(0x4000), 0).add(-1),
+        EntryPtr::table(Level::Pte, pa(0x1000), 255).add(1),
+        EntryPtr::table(Level::Pmd, pa(0x4000), 0).add(-1),
     ] {
         assert_eq!(read_entry(h.plat, p), Err(WalkError::OffObject { ptr: p, word: None }));
     }
     // Off a stack copy, the walker's own guard words just after it are shown
     // (what the pre-fix walk would have taken for an entry); nothing before it.
     let copy = EntryPtr::stack_copy(Level::Pud, h.stack.slot(Level::Pgd));
-    let guard = |p: EntryPtr| GUARD | ((p.addr.0 - h.stack.base.0) / 8);
+    let guard = |p: EntryPtr| GUARD | ((p.addr().as_u64() - h.stack.base.as_u64()) / 8);
     for (n, shown) in [(1, true), (7, true), (8, false), (-1, false)] {
         let p = copy.add(n);
         let word = shown.then(|| guard(p));
@@ -481,12 +476,12 @@ fn host_arena_reports_stray_access() {
         copy.add(1).to_string(),
         format!(
             "{:#x} (stack copy of a region-third entry, +8 bytes past it)",
-            copy.addr.0 + 8
+            copy.addr().as_u64() + 8
         )
     );
     assert_eq!(
         copy.to_string(),
-        format!("{:#x} (stack copy of a region-third entry)", copy.addr.0)
+        format!("{:#x} (stack copy of a region-third entry)", copy.addr().as_u64())
     );
 }
 
@@ -497,7 +492,7 @@ fn allocator_packs_and_detects_double_free() {
     let free = f.free_count();
     let a = f.alloc_pt().unwrap();
     let b = f.alloc_pt().unwrap();
-    assert_eq!(a.0 & !0xfff, b.0 & !0xfff);
+    assert_eq!(a.as_u64() & !0xfff, b.as_u64() & !0xfff);
     assert_eq!(f.free_count(), free - 1);
     f.free_pt(a).unwrap();
     assert_eq!(f.free_pt(a), Err(AllocError::DoubleFree(a)));
@@ -507,7 +502,7 @@ fn allocator_packs_and_detects_double_free() {
     f.free_pt(c).unwrap();
     assert_eq!(f.free_count(), free);
     let crst = f.alloc_crst().unwrap();
-    assert_eq!(crst.0 % 16384, 0);
+    assert_eq!(crst.as_u64() % 16384, 0);
     f.free_crst(crst).unwrap();
     assert_eq!(f.free_crst(crst), Err(AllocError::DoubleFree(crst)));
 }
@@ -521,11 +516,11 @@ fn allocator_hands_out_every_frame_and_refuses_bad_frees() {
     let h = host(1, false);
     let mut f = h.frames.lock();
     let n = f.total_frames();
-    let end = PhysAddr(n as u64 * PAGE_SIZE);
-    assert!(f.is_allocated(PhysAddr(0)), "frame 0 is reserved");
+    let end = pa(n as u64 * PAGE_SIZE);
+    assert!(f.is_allocated(pa(0)), "frame 0 is reserved");
     assert!(!f.is_allocated(end), "past the end is not allocated");
-    f.reserve(PhysAddr(0x8000), PhysAddr(0xa001));
-    assert!((8..11).all(|i| f.is_allocated(PhysAddr(i * PAGE_SIZE))) && !f.is_allocated(PhysAddr(0xb000)));
+    f.reserve(pa(0x8000), pa(0xa001));
+    assert!((8..11).all(|i| f.is_allocated(pa(i * PAGE_SIZE))) && !f.is_allocated(pa(0xb000)));
     let free = f.free_count();
     let got: Vec<PhysAddr> = std::iter::from_fn(|| f.alloc_frame().ok()).collect();
     assert_eq!(
@@ -533,18 +528,18 @@ fn allocator_hands_out_every_frame_and_refuses_bad_frees() {
         (free, 0),
         "every free frame, the last one too"
     );
-    assert!(got.contains(&PhysAddr(end.0 - PAGE_SIZE)), "the last frame of memory");
+    assert!(got.contains(&pa(end.as_u64() - PAGE_SIZE)), "the last frame of memory");
     assert!(
-        !got.iter().any(|a| (8..11).contains(&(a.0 / PAGE_SIZE))),
+        !got.iter().any(|a| (8..11).contains(&(a.as_u64() / PAGE_SIZE))),
         "a reserved frame was handed out"
     );
     for a in &got {
         f.free_frame(*a).unwrap();
     }
-    for bad in [PhysAddr(0x20800), end] {
+    for bad in [pa(0x20800), end] {
         assert_eq!(f.free_frames(bad, 1), Err(AllocError::BadAddress(bad)));
     }
-    for bad in [PhysAddr(0x20c00), end] {
+    for bad in [pa(0x20c00), end] {
         assert_eq!(f.free_pt(bad), Err(AllocError::BadAddress(bad)));
     }
     assert_eq!(f.free_count(), free);
@@ -561,17 +556,13 @@ fn allocator_hands_out_every_frame_and_refuses_bad_frees() {
         Box::leak(Box::new([0x5555_5555_5555_5555u64; 4])),
     );
     assert_eq!(f.free_count(), 128);
-    assert_eq!(f.alloc_frame(), Ok(PhysAddr(0)));
+    assert_eq!(f.alloc_frame(), Ok(pa(0)));
     assert_eq!(
         f.alloc_pt(),
-        Ok(PhysAddr(PAGE_SIZE)),
+        Ok(pa(PAGE_SIZE)),
         "a whole frame for the first page table"
     );
-    assert_eq!(
-        f.alloc_pt(),
-        Ok(PhysAddr(PAGE_SIZE + 2048)),
-        "its other half for the second"
-    );
+    assert_eq!(f.alloc_pt(), Ok(pa(PAGE_SIZE + 2048)), "its other half for the second");
 }
 
 #[test]
@@ -579,12 +570,12 @@ fn aligned_allocation_past_a_full_bitmap_word_stays_aligned() {
     let h = host(4, false);
     let mut f = h.frames.lock();
     // Fill frames 0..64, one bitmap word (frame 0 is reserved, 1 holds the stack).
-    while !f.is_allocated(PhysAddr(63 * PAGE_SIZE)) {
+    while !f.is_allocated(pa(63 * PAGE_SIZE)) {
         f.alloc_frame().unwrap();
     }
     for (n, align) in [(1, 256), (1, 128), (2, 96), (3, 3), (1, 0), (0, 64)] {
         let a = f.alloc_frames(n, align).unwrap();
-        let frame = (a.0 / PAGE_SIZE) as usize;
+        let frame = (a.as_u64() / PAGE_SIZE) as usize;
         assert_eq!(
             frame % align.max(1),
             0,
@@ -608,7 +599,7 @@ fn debug_vm_pgtable_suite_on_host() {
 fn ptdump_output() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x100_7fff_0000, PhysAddr(0x40000), 16, Prot::RO).unwrap();
+    s.map(0x100_7fff_0000, pa(0x40000), 16, Prot::RO).unwrap();
     let mut out = String::new();
     ptdump::ptdump(&s, &mut out).unwrap();
     assert!(out.contains("region-third  [0x200]"), "{out}");
@@ -626,17 +617,14 @@ fn ptdump_output() {
 fn ptdump_names_every_run_exactly() {
     let h = host(16, true);
     let mut s = h.space(AsceType::Segment);
-    s.map(0x1000, PhysAddr(0x10000), 3, Prot::RW).unwrap();
-    s.map(0x4000, PhysAddr(0x13000), 1, Prot::SPECIAL).unwrap();
-    s.map(0x5000, PhysAddr(0x14000), 1, Prot::RO).unwrap();
-    s.map(0x8000, PhysAddr(0x15000), 2, Prot::RO).unwrap();
-    s.map(0xa000, PhysAddr(0x30000), 1, Prot::RO).unwrap();
-    s.map_large(0x20_0000, PhysAddr(0x10_0000), Level::Pmd, Prot::RW)
-        .unwrap();
-    s.map_large(0x30_0000, PhysAddr(0x20_0000), Level::Pmd, Prot::RW)
-        .unwrap();
-    s.map_large(0x7ff0_0000, PhysAddr(0x30_0000), Level::Pmd, Prot::RO)
-        .unwrap();
+    s.map(0x1000, pa(0x10000), 3, Prot::RW).unwrap();
+    s.map(0x4000, pa(0x13000), 1, Prot::SPECIAL).unwrap();
+    s.map(0x5000, pa(0x14000), 1, Prot::RO).unwrap();
+    s.map(0x8000, pa(0x15000), 2, Prot::RO).unwrap();
+    s.map(0xa000, pa(0x30000), 1, Prot::RO).unwrap();
+    s.map_large(0x20_0000, pa(0x10_0000), Level::Pmd, Prot::RW).unwrap();
+    s.map_large(0x30_0000, pa(0x20_0000), Level::Pmd, Prot::RW).unwrap();
+    s.map_large(0x7ff0_0000, pa(0x30_0000), Level::Pmd, Prot::RO).unwrap();
     let mut out = String::new();
     ptdump::ptdump(&s, &mut out).unwrap();
     let want = "\
@@ -653,7 +641,7 @@ ASCE 0x0000000000004003: segment table at 0x4000, 2 levels, up to 0x7fffffff, ta
     assert_eq!(out, want, "\n{out}");
     // A 2 GiB frame is a region-third leaf.
     let mut s = h.space(AsceType::Region3);
-    s.map_large(1 << 31, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+    s.map_large(1 << 31, pa(0), Level::Pud, Prot::RO).unwrap();
     let mut out = String::new();
     ptdump::ptdump(&s, &mut out).unwrap();
     let leaf =
@@ -665,7 +653,7 @@ ASCE 0x0000000000004003: segment table at 0x4000, 2 levels, up to 0x7fffffff, ta
 fn freed_tables_are_poisoned_after_walker_sync() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
-    s.map(0x100_7fff_f000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(0x100_7fff_f000, pa(0x10000), 1, Prot::RW).unwrap();
     let pte = walk_to(h.plat, s.asce(), 0x100_7fff_f000, Level::Pte).unwrap();
     let seg = walk_to(h.plat, s.asce(), 0x100_7fff_f000, Level::Pmd).unwrap();
     h.plat.flushes.borrow_mut().clear();
@@ -682,12 +670,12 @@ fn freed_tables_are_poisoned_after_walker_sync() {
     );
     // The host arena reports any access to the freed tables...
     let plat = h.plat;
-    let stale = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(pte.base)));
+    let stale = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| plat.read_u64(pte.base())));
     assert!(stale.is_err(), "strict host memory must report a read of a freed table");
     // ...and (looking on purpose) both hold poison, which every walker recognises.
     h.plat.strict.set(None);
-    assert!(entry::is_poison(h.plat.read_u64(pte.base)) && entry::is_poison(h.plat.read_u64(seg.base)));
-    let e = check_entry(h.plat, pte, h.plat.read_u64(pte.base)).unwrap_err();
+    assert!(entry::is_poison(h.plat.read_u64(pte.base())) && entry::is_poison(h.plat.read_u64(seg.base())));
+    let e = check_entry(h.plat, pte, h.plat.read_u64(pte.base())).unwrap_err();
     assert!(matches!(
         e,
         WalkError::BadEntry {
@@ -716,11 +704,7 @@ fn out_of_memory_during_map_changes_nothing() {
         let mut s = h.space(AsceType::Region3);
         let held = squeeze(&h, crsts, pts);
         let before = tables_and_free(&h, &s);
-        assert_eq!(
-            s.map(va, PhysAddr(0x10000), n, Prot::RW),
-            Err(MapError::NoMemory),
-            "{what}"
-        );
+        assert_eq!(s.map(va, pa(0x10000), n, Prot::RW), Err(MapError::NoMemory), "{what}");
         assert_eq!(tables_and_free(&h, &s), before, "{what}: tables left behind");
         for i in 0..n {
             assert!(
@@ -738,7 +722,7 @@ fn out_of_memory_during_map_changes_nothing() {
         let held = squeeze(&h, spare, 0);
         let before = tables_and_free(&h, &s);
         assert_eq!(
-            s.map_large(1 << 53, PhysAddr(0x100000), Level::Pmd, Prot::RW),
+            s.map_large(1 << 53, pa(0x100000), Level::Pmd, Prot::RW),
             Err(MapError::NoMemory),
             "{spare} spare CRSTs"
         );
@@ -788,7 +772,7 @@ fn tables_and_free(h: &common::Host, s: &common::Space) -> (u64, (u64, u64), usi
 #[test]
 fn edges_of_each_asce_type_and_of_memory() {
     let h = host(16, false);
-    let last_frame = PhysAddr(h.plat.mem_end().0 - PAGE_SIZE);
+    let last_frame = pa(h.plat.mem_end().as_u64() - PAGE_SIZE);
     for ty in AsceType::ALL {
         let mut s = h.space(ty);
         let last = ty.last_addr();
@@ -805,7 +789,7 @@ fn edges_of_each_asce_type_and_of_memory() {
             h.plat.flushes.borrow()
         );
         let t = s.lookup(last).unwrap().expect("the last byte translates");
-        assert_eq!(t.pa, PhysAddr(last_frame.0 | 0xfff), "{ty:?}");
+        assert_eq!(t.pa, pa(last_frame.as_u64() | 0xfff), "{ty:?}");
         assert_eq!(s.expected_exception(last).unwrap(), None, "{ty:?}");
         assert_eq!(s.expected_exception(last - PAGE_SIZE).unwrap(), Some(0x11), "{ty:?}");
         // One entry down at each level from the segment to the top: that entry
@@ -838,7 +822,7 @@ fn edges_of_each_asce_type_and_of_memory() {
             .lookup(0x10)
             .unwrap()
             .expect("a special page beyond memory translates");
-        assert_eq!((t.pa, t.special), (PhysAddr(h.plat.mem_end().0 | 0x10), true));
+        assert_eq!((t.pa, t.special), (pa(h.plat.mem_end().as_u64() | 0x10), true));
         let (o, pages) = h.gup(&s, Variant::OffsetLockless, 0, 1, GupFlags::empty());
         assert!(pages.is_empty() && o.error.is_none(), "{ty:?}: {o:?}");
     }
@@ -850,22 +834,22 @@ fn edges_of_each_asce_type_and_of_memory() {
 fn large_frames_refuse_either_misalignment_by_name() {
     let h = host(16, true);
     let mut s = h.space(AsceType::Region3);
-    let (va, pa) = (0x4000_0000u64, PhysAddr(0x20_0000));
+    let (va, frame) = (0x4000_0000u64, pa(0x20_0000));
     assert_eq!(
-        s.map_large(va, PhysAddr(pa.0 + PAGE_SIZE), Level::Pmd, Prot::RW),
-        Err(MapError::Misaligned(pa.0 + PAGE_SIZE))
+        s.map_large(va, pa(frame.as_u64() + PAGE_SIZE), Level::Pmd, Prot::RW),
+        Err(MapError::Misaligned(frame.as_u64() + PAGE_SIZE))
     );
     assert_eq!(
-        s.map_large(va + PAGE_SIZE, pa, Level::Pmd, Prot::RW),
+        s.map_large(va + PAGE_SIZE, frame, Level::Pmd, Prot::RW),
         Err(MapError::Misaligned(va + PAGE_SIZE))
     );
     assert_eq!(
-        s.map_large(va + (1 << 20), PhysAddr(0), Level::Pud, Prot::RW),
+        s.map_large(va + (1 << 20), pa(0), Level::Pud, Prot::RW),
         Err(MapError::Misaligned(va + (1 << 20)))
     );
     assert_eq!(s.table_bytes(), 16384, "a refused map_large added tables");
-    s.map_large(va, pa, Level::Pmd, Prot::RW).unwrap();
-    assert_eq!(s.lookup(va + 0x1234).unwrap().unwrap().pa, PhysAddr(pa.0 + 0x1234));
+    s.map_large(va, frame, Level::Pmd, Prot::RW).unwrap();
+    assert_eq!(s.lookup(va + 0x1234).unwrap().unwrap().pa, pa(frame.as_u64() + 0x1234));
 }
 
 /// Unmapping part of a page table invalidates exactly the pages that were
@@ -876,10 +860,10 @@ fn unmap_invalidates_each_mapped_page_once_or_the_whole_table_at_once() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Segment);
     for va in [0x1000, 0x3000, 0x8000] {
-        s.map(va, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        s.map(va, pa(0x10000), 1, Prot::RW).unwrap();
     }
-    s.map(1 << 20, PhysAddr(0x20000), 256, Prot::RW).unwrap();
-    let pto = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap().base;
+    s.map(1 << 20, pa(0x20000), 256, Prot::RW).unwrap();
+    let pto = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap().base();
     h.plat.flushes.borrow_mut().clear();
     s.unmap(0x1000, 3).unwrap();
     assert_eq!(
@@ -900,7 +884,7 @@ fn unmap_invalidates_each_mapped_page_once_or_the_whole_table_at_once() {
     // Tables freed by one unmap wait for lockless walkers once, together
     // (Linux's mmu_gather table batch), not once each.
     for seg in 2..5u64 {
-        s.map(seg << 20, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        s.map(seg << 20, pa(0x10000), 1, Prot::RW).unwrap();
     }
     h.plat.flushes.borrow_mut().clear();
     s.unmap(2 << 20, 3 * 256).unwrap();
@@ -917,13 +901,12 @@ fn dropping_a_space_frees_every_table() {
     let free = h.frames.lock().free_count();
     for ty in AsceType::ALL {
         let mut s = h.space(ty);
-        s.map(0x1000, PhysAddr(0x10000), 2, Prot::RW).unwrap();
-        s.map(0x7ff0_0000, PhysAddr(0x10000), 1, Prot::RO).unwrap();
-        s.map_large(0x4000_0000, PhysAddr(0x10_0000), Level::Pmd, Prot::RW)
-            .unwrap();
+        s.map(0x1000, pa(0x10000), 2, Prot::RW).unwrap();
+        s.map(0x7ff0_0000, pa(0x10000), 1, Prot::RO).unwrap();
+        s.map_large(0x4000_0000, pa(0x10_0000), Level::Pmd, Prot::RW).unwrap();
         if ty != AsceType::Segment {
-            s.map(ty.last_addr() & !0xfff, PhysAddr(0x10000), 1, Prot::RW).unwrap();
-            s.map_large(1 << 32, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+            s.map(ty.last_addr() & !0xfff, pa(0x10000), 1, Prot::RW).unwrap();
+            s.map_large(1 << 32, pa(0), Level::Pud, Prot::RO).unwrap();
         }
         assert_eq!(s.asce_type(), ty);
         assert!(h.frames.lock().free_count() < free);
@@ -939,18 +922,18 @@ fn out_of_memory_part_way_through_an_upgrade_changes_nothing() {
     let h = host(16, false);
     for (ty, spare) in [(AsceType::Segment, 1), (AsceType::Segment, 2), (AsceType::Region3, 1)] {
         let mut s = h.space(ty);
-        s.map(0x1000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+        s.map(0x1000, pa(0x10000), 1, Prot::RW).unwrap();
         let asce = s.asce();
         let held = squeeze(&h, spare, 0);
         let before = tables_and_free(&h, &s);
         assert_eq!(
-            s.map(!0xfff, PhysAddr(0x10000), 1, Prot::RW),
+            s.map(!0xfff, pa(0x10000), 1, Prot::RW),
             Err(MapError::NoMemory),
             "{ty:?} with {spare} spare CRSTs"
         );
         assert_eq!(s.asce(), asce);
         assert_eq!(tables_and_free(&h, &s), before, "{ty:?} with {spare} spare CRSTs");
-        assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, PhysAddr(0x10000));
+        assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, pa(0x10000));
         release(&h, held);
     }
 }
@@ -961,7 +944,7 @@ fn out_of_memory_part_way_through_an_upgrade_changes_nothing() {
 fn poke_entry_refuses_a_level_not_on_the_path() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Segment);
-    s.map(0x1000, PhysAddr(0x10000), 1, Prot::RW).unwrap();
+    s.map(0x1000, pa(0x10000), 1, Prot::RW).unwrap();
     let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
     match s.poke_entry(0x1000, Level::Pud, |v| v ^ 1) {
         Err(WalkError::BadEntry { at, val, defect }) => {
@@ -970,7 +953,7 @@ fn poke_entry_refuses_a_level_not_on_the_path() {
         }
         r => panic!("{r:?}"),
     }
-    assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, PhysAddr(0x10000));
+    assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, pa(0x10000));
 }
 
 /// `common_form` (what `check_entry` tests first, and what the benchmark's lean
@@ -982,13 +965,13 @@ fn common_form_accepts_live_entries_and_rejects_corruptions() {
     for ty in AsceType::ALL {
         let h = host(16, false);
         let mut s = h.space(ty);
-        s.map(va, PhysAddr(0x20000), 1, Prot::RW).unwrap();
+        s.map(va, pa(0x20000), 1, Prot::RW).unwrap();
         let mut seen = 0;
         for l in [Level::P4d, Level::Pud, Level::Pmd, Level::Pte] {
             // The pointer a walk reads at the level above `l`, and the table it is in.
             let ptr = walk_to(h.plat, s.asce(), va, l.above().unwrap()).unwrap();
             let (mask, want) = common_form(ptr.level());
-            let val = h.plat.read_u64(ptr.addr);
+            let val = h.plat.read_u64(ptr.addr());
             assert_eq!(
                 val & mask,
                 want,

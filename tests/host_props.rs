@@ -10,7 +10,7 @@
 //!
 //! `PROPTEST_CASES=N` raises the number of cases (default 256).
 mod common;
-use common::{host, store_after};
+use common::{host, pa, store_after};
 use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
 use foldkern::mm::entry::{PteBits, RegionBits};
 use foldkern::mm::race::RacingWrite;
@@ -136,19 +136,19 @@ proptest! {
                 Op::Map { region, page, n, write } => {
                     let va = addr(region, page);
                     let n = if va.checked_add(n * PAGE_SIZE).is_none() { (0u64.wrapping_sub(va)) / PAGE_SIZE } else { n };
-                    let pa = next_frame;
+                    let frame = next_frame;
                     next_frame = 0x10_0000 + (next_frame + n * PAGE_SIZE - 0x10_0000) % (4 << 20);
                     let clash = (0..n).map(|i| va + i * PAGE_SIZE).find(|p| model.contains_key(p));
-                    let r = s.map(va, PhysAddr(pa), n, if write { Prot::RW } else { Prot::RO });
+                    let r = s.map(va, pa(frame), n, if write { Prot::RW } else { Prot::RO });
                     if let Some(first) = clash {
                         // The first mapped page of the range is the one named.
                         prop_assert_eq!(r, Err(MapError::AlreadyMapped(first)));
-                    } else if pa + n * PAGE_SIZE > 8 << 20 {
+                    } else if frame + n * PAGE_SIZE > 8 << 20 {
                         prop_assert!(r.is_err());
                     } else {
                         prop_assert_eq!(r, Ok(()));
                         for i in 0..n {
-                            model.insert(va + i * PAGE_SIZE, (pa + i * PAGE_SIZE, write));
+                            model.insert(va + i * PAGE_SIZE, (frame + i * PAGE_SIZE, write));
                         }
                     }
                 }
@@ -188,7 +188,7 @@ proptest! {
                 }
                 Op::MapLarge { slot, write } => {
                     let va = LARGE + (slot << 20);
-                    let r = s.map_large(va, PhysAddr((2 + slot) << 20), Level::Pmd, if write { Prot::RW } else { Prot::RO });
+                    let r = s.map_large(va, pa((2 + slot) << 20), Level::Pmd, if write { Prot::RW } else { Prot::RO });
                     match large.entry(va) {
                         Entry::Occupied(_) => {
                             let already = matches!(r, Err(MapError::AlreadyMapped(_)));
@@ -206,7 +206,7 @@ proptest! {
                     large.remove(&va);
                 }
                 Op::MapHuge => {
-                    let r = s.map_large(HUGE, PhysAddr(0), Level::Pud, Prot::RW);
+                    let r = s.map_large(HUGE, pa(0), Level::Pud, Prot::RW);
                     match large.entry(HUGE) {
                         Entry::Occupied(_) => prop_assert!(r.is_err()),
                         Entry::Vacant(e) => {
@@ -219,13 +219,13 @@ proptest! {
             for (&va, &(pa, level)) in &large {
                 for off in [0, 0x1000, level.size() - 8] {
                     let t = s.lookup(va + off).unwrap();
-                    prop_assert_eq!(t.map(|t| (t.pa.0, t.level)), Some((pa + off, level)), "large at {:#x}", va + off);
+                    prop_assert_eq!(t.map(|t| (t.pa.as_u64(), t.level)), Some((pa + off, level)), "large at {:#x}", va + off);
                 }
             }
             // The tables translate exactly like the model.
             for (&va, &(pa, w)) in &model {
                 let t = s.lookup(va).unwrap();
-                prop_assert_eq!(t.map(|t| (t.pa.0, t.write)), Some((pa, w)), "at {:#x}", va);
+                prop_assert_eq!(t.map(|t| (t.pa.as_u64(), t.write)), Some((pa, w)), "at {:#x}", va);
             }
             for r in 0..REGIONS.len() {
                 for p in [0u64, 7, 15, 20] {
@@ -305,14 +305,14 @@ proptest! {
         let mut starts = Vec::new();
         for (region, page, pages, w) in maps {
             let prot = if w { Prot::RW } else { Prot::RO };
-            if s.map(addr(region, page), PhysAddr(next), pages, prot).is_ok() {
+            if s.map(addr(region, page), pa(next), pages, prot).is_ok() {
                 next += pages * PAGE_SIZE;
                 starts.push(addr(region, page));
             }
         }
         if with_large {
-            s.map_large(LARGE, PhysAddr(2 << 20), Level::Pmd, Prot::RW).unwrap();
-            s.map_large(HUGE, PhysAddr(0), Level::Pud, Prot::RO).unwrap();
+            s.map_large(LARGE, pa(2 << 20), Level::Pmd, Prot::RW).unwrap();
+            s.map_large(HUGE, pa(0), Level::Pud, Prot::RO).unwrap();
             starts.extend([LARGE, HUGE]);
         }
         prop_assume!(!starts.is_empty());
@@ -326,31 +326,31 @@ proptest! {
             if let Some(p) = s.hw_walk(start + i * PAGE_SIZE).unwrap() {
                 let p = p.entries();
                 for (e, _) in &p[if leaf { p.len() - 1 } else { 0 }..] {
-                    if !path.iter().any(|q| q.addr == e.addr) {
+                    if !path.iter().any(|q| q.addr() == e.addr()) {
                         path.push(*e);
                     }
                 }
             }
         }
         let entry = *pick.get(&path);
-        let old = h.plat.read_u64(entry.addr);
+        let old = h.plat.read_u64(entry.addr());
         let pte = entry.level() == Level::Pte;
         let new = match change {
-            Change::Sibling => h.plat.read_u64(entry.base.add((((entry.addr.0 - entry.base.0) / 8) ^ 1) * 8)),
+            Change::Sibling => h.plat.read_u64(entry.base().add((((entry.addr().as_u64() - entry.base().as_u64()) / 8) ^ 1) * 8)),
             Change::Protect if pte => old ^ PteBits::P.bits(),
             _ => old | if pte { PteBits::I.bits() } else { RegionBits::I.bits() },
         };
         let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
         let before = h.expected(&s, start, n, write);
-        h.plat.write_u64(entry.addr, new);
+        h.plat.write_u64(entry.addr(), new);
         let after = h.expected(&s, start, n, write);
-        h.plat.write_u64(entry.addr, old);
+        h.plat.write_u64(entry.addr(), old);
         for v in Variant::FIXED {
-            let quiet = RacingWrite::counting(h.plat, entry.addr);
+            let quiet = RacingWrite::counting(h.plat, entry.addr());
             h.gup_on(&quiet, &s, v, start, n, flags);
-            let t = store_after(h.plat, entry.addr, k, new);
+            let t = store_after(h.plat, entry.addr(), k, new);
             let (o, got) = h.gup_on(&t, &s, v, start, n, flags);
-            h.plat.write_u64(entry.addr, old);
+            h.plat.write_u64(entry.addr(), old);
             let what = format!("{v:?} {start:#x}+{n} {flags:?}: {entry} {old:#x} -> {new:#x} after read {k} of {}", t.reads());
             prop_assert_eq!(o.error, None, "{}", what);
             for (i, f) in got.iter().enumerate() {

@@ -43,7 +43,7 @@ fn print_step(s: &Step) {
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
 /// and compare with per-page LRAG. Returns whether the fixed variants agreed.
 pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flags: GupFlags, trace: bool) -> bool {
-    let mut lrag = [PhysAddr(0); MAX_SCENARIO_PAGES];
+    let mut lrag = [PhysAddr::new(0); MAX_SCENARIO_PAGES];
     let n_lrag = lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), &mut lrag).unwrap_or(0);
     let ty = s.asce_type();
     let end = start + pages as u64 * PAGE_SIZE;
@@ -67,7 +67,7 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flag
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
         println!("  [{}] {}", v.name(), describe(v));
-        let mut r = [Page(0); MAX_SCENARIO_PAGES];
+        let mut r = [Page::from_pfn(0); MAX_SCENARIO_PAGES];
         let mut t = |st: &Step| print_step(st);
         let w = Walk { space: s, stack };
         let o = w.gup_traced(v, start, pages, flags, &mut r, if trace { Some(&mut t) } else { None });

@@ -13,9 +13,13 @@ use core::sync::atomic::{AtomicU32, Ordering};
 /// more instruction per page. A page equals the frame it names, so tests can
 /// compare `pages[]` with frame addresses.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct Page(pub u64);
+pub struct Page(pub(crate) u64);
 
 impl Page {
+    /// The page whose frame number is `pfn` (`pfn_to_page`).
+    pub const fn from_pfn(pfn: u64) -> Page {
+        Page(pfn)
+    }
     /// The page of `frame` (`phys_to_page`; the offset in the page is dropped).
     pub const fn of(frame: PhysAddr) -> Page {
         Page(frame.0 >> PAGE_SHIFT)

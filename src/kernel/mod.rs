@@ -166,7 +166,7 @@ pub fn boot() {
         )
     };
     let mut fa = FrameAllocator::new(nframes, used, halves);
-    fa.reserve(PhysAddr(0), PhysAddr(meta_end));
+    fa.reserve(PhysAddr::new(0), PhysAddr::new(meta_end));
     FRAMES.call_once(|| Mutex::new(fa));
     PAGEMAP.call_once(|| PageMap::new(pins));
     let facilities = insn::stfle();
@@ -192,7 +192,7 @@ fn enable_dat() {
     let asce = space.asce();
     // SAFETY: the space maps all memory at its own address, so the running code,
     // stack, lowcore and every frame stay reachable when DAT turns on.
-    unsafe { insn::dat_on(asce.0) };
+    unsafe { insn::dat_on(asce.val()) };
     KSPACE.call_once(|| Mutex::new(space));
 }
 
@@ -210,7 +210,7 @@ pub fn identity_space() -> Result<AddressSpace<'static, KernelPlatform>, MapErro
         (ro_end, mem, Prot::RW),
     ] {
         if to > from {
-            space.map(from, PhysAddr(from), (to - from) / PAGE_SIZE, prot)?;
+            space.map(from, PhysAddr::new(from), (to - from) / PAGE_SIZE, prot)?;
         }
     }
     Ok(space)
@@ -222,7 +222,7 @@ pub fn start_secondaries() {
     if machine().scp.cpus < 2 {
         return;
     }
-    let asce = KSPACE.get().unwrap().lock().asce().0;
+    let asce = KSPACE.get().unwrap().lock().asce().val();
     let m = machine();
     match smp::bring_up(asce, m.cpu_addr, &m.scp.cpu_addrs[..m.scp.cpus], frames()) {
         Ok(n) => println!("smp: {n} CPUs online"),

@@ -25,7 +25,7 @@ impl Frames {
     /// `n` fresh zeroed frames (at most 64).
     pub fn new(n: usize) -> Result<Frames, Msg> {
         let mut f = Frames {
-            list: [PhysAddr(0); 64],
+            list: [PhysAddr::new(0); 64],
             n: 0,
         };
         if n > f.list.len() {
@@ -132,9 +132,9 @@ pub type GupResult = Result<GupOutcome, Msg>;
 
 /// FNV-1a over the frames (no allocator here to keep a copy).
 fn frames_hash(frames: &[Page]) -> u64 {
-    frames
-        .iter()
-        .fold(0xcbf2_9ce4_8422_2325, |h, f| (h ^ f.0).wrapping_mul(0x100_0000_01b3))
+    frames.iter().fold(0xcbf2_9ce4_8422_2325, |h, f| {
+        (h ^ f.pfn()).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 /// Frames per-page LRAG gives for the range, up to the first page gup must not
@@ -148,7 +148,7 @@ pub fn lrag_frames(s: &Space, start: VirtAddr, n: usize, write: bool, out: &mut 
                 if write && !s.lookup(va)?.is_some_and(|t| t.write) {
                     return Ok(i);
                 }
-                *slot = PhysAddr(pa);
+                *slot = PhysAddr::new(pa);
             }
             _ => return Ok(i),
         }

@@ -33,14 +33,14 @@ kernel_test!(
         let s = seed_space(&f, false)?;
         let stack = WalkStack::new(&PLATFORM, f.get(3));
         let w = Walk { space: &s, stack };
-        let mut pages = [Page(0); SEED_PAGES];
+        let mut pages = [Page::from_pfn(0); SEED_PAGES];
         let o = w.gup(Variant::PreFix, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages)?;
         check_eq!(o.pinned, 1, "pages pinned before the walk went wrong");
         match o.error {
             Some(WalkError::OffObject { ptr, word }) => {
                 check!(ptr.is_copy(), "pointer {ptr} is not a stack copy");
                 check_eq!(
-                    ptr.addr,
+                    ptr.addr(),
                     stack.slot(Level::P4d).add(8),
                     "pointer = the word after the p4d copy"
                 );
@@ -76,14 +76,14 @@ kernel_test!(
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
         let w = Walk::new(&s, f.get(3));
-        let mut want = [PhysAddr(0); SEED_PAGES];
+        let mut want = [PhysAddr::new(0); SEED_PAGES];
         check_eq!(
             lrag_frames(&s, SEED_START, SEED_PAGES, false, &mut want)?,
             SEED_PAGES,
             "pages LRAG translates"
         );
         for v in Variant::FIXED {
-            let mut pages = [Page(0); SEED_PAGES];
+            let mut pages = [Page::from_pfn(0); SEED_PAGES];
             let o = w.gup(v, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pages)?;
             check_eq!(o.error, None, "{} error", v.name());
             check_eq!(o.violations, 0, "{} invariant violations", v.name());
@@ -108,7 +108,7 @@ kernel_test!(
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;
         let w = Walk::new(&s, f.get(3));
-        let mut pages = [Page(0); SEED_PAGES];
+        let mut pages = [Page::from_pfn(0); SEED_PAGES];
         let o = w.gup(
             Variant::NextEntry,
             SEED_START,
@@ -120,7 +120,7 @@ kernel_test!(
         check_eq!(o.pinned, 2, "next_entry pinned");
         check_eq!(
             platform::lrag_via(s.asce(), SEED_START + PAGE_SIZE),
-            Lra::Real(f.get(1).0),
+            Lra::Real(f.get(1).as_u64()),
             "LRAG of 0x10080000000"
         );
         check_eq!(
@@ -197,9 +197,9 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
         s.map(c.start + i as u64 * PAGE_SIZE, block.add(i as u64 * PAGE_SIZE), 1, prot)?;
     }
     check_eq!(s.asce_type(), ty, "space type for case {c}");
-    let mut want = [PhysAddr(0); MAXP];
+    let mut want = [PhysAddr::new(0); MAXP];
     let n = lrag_frames(&s, c.start, c.pages, c.flags.contains(GupFlags::WRITE), &mut want)?;
-    let mut pages = [Page(0); MAXP];
+    let mut pages = [Page::from_pfn(0); MAXP];
     let w = Walk { space: &s, stack };
     for v in Variant::FIXED {
         let o = w.gup(v, c.start, c.pages, c.flags, &mut pages)?;
@@ -299,7 +299,7 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         s.map(0x1000, f.get(0), 1, Prot::SPECIAL)?;
         let w = Walk::new(&s, f.get(1));
-        let mut pages = [Page(0); 1];
+        let mut pages = [Page::from_pfn(0); 1];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x1000, 1, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 0, "{} pinned a special page", v.name());
@@ -335,13 +335,17 @@ kernel_test!(
         let frame = f.get(1);
         PLATFORM.write_u64(frame, 0x5eed_5eed);
         let ptep = walk_to(&PLATFORM, s.asce(), 0x10_1000, Level::Pte)?;
-        let good = PLATFORM.read_u64(ptep.addr);
-        PLATFORM.write_u64(ptep.addr, good | 0x001);
+        let good = PLATFORM.read_u64(ptep.addr());
+        PLATFORM.write_u64(ptep.addr(), good | 0x001);
         let result = (|| -> TestResult {
-            check_eq!(platform::lrag_via(s.asce(), 0x10_1000), Lra::Real(frame.0), "LRAG");
+            check_eq!(
+                platform::lrag_via(s.asce(), 0x10_1000),
+                Lra::Real(frame.as_u64()),
+                "LRAG"
+            );
             check_eq!(platform::load_via(s.asce(), 0x10_1000).ok(), Some(0x5eed_5eed), "load");
             let w = Walk::new(&s, f.get(3));
-            let mut pages = [Page(0); 3];
+            let mut pages = [Page::from_pfn(0); 3];
             for v in Variant::FIXED {
                 let o = w.gup(v, 0x10_0000, 3, GupFlags::empty(), &mut pages)?;
                 check_eq!(
@@ -368,7 +372,7 @@ kernel_test!(
             check_eq!(pages, [f.get(0), frame, f.get(2)], "pages vs the mapping");
             Ok(())
         })();
-        PLATFORM.write_u64(ptep.addr, good);
+        PLATFORM.write_u64(ptep.addr(), good);
         result
     }
 );
@@ -382,7 +386,7 @@ kernel_test!(
         s.map(0x10_0000, f.get(0), 1, Prot::RW)?;
         s.map(0x10_2000, f.get(1), 1, Prot::RW)?;
         let stack = WalkStack::new(&PLATFORM, f.get(2));
-        let mut pages = [Page(0); 3];
+        let mut pages = [Page::from_pfn(0); 3];
         let (n, fast) = get_user_pages_fast(
             &mut s,
             Some(kernel::frames()),
@@ -399,7 +403,7 @@ kernel_test!(
         check_eq!(n, 3, "total pinned");
         check_eq!(
             platform::lrag_via(s.asce(), 0x10_1000),
-            Lra::Real(pages[1].phys().0),
+            Lra::Real(pages[1].phys().as_u64()),
             "LRAG of the populated page"
         );
         check_eq!(
@@ -420,7 +424,7 @@ kernel_test!(
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
         let w = Walk::new(&s, f.get(3));
-        let mut pages = [Page(0); SEED_PAGES];
+        let mut pages = [Page::from_pfn(0); SEED_PAGES];
         // SAFETY: enabling external interruptions: CR0 enables only the SIGP
         // external-call/emergency subclasses, which nothing sends in this test.
         unsafe { insn::stosm::<0x01>() };
@@ -462,11 +466,11 @@ kernel_test!(
         let ptep = walk_to(&PLATFORM, s.asce(), victim, Level::Pte)?;
         let stack = WalkStack::new(&PLATFORM, f.get(8));
         for v in Variant::FIXED {
-            let other_cpu = RacingWrite::new(&PLATFORM, ptep.addr, 1, |p: &platform::KernelPlatform| {
-                p.ipte(ptep.base, victim)
+            let other_cpu = RacingWrite::new(&PLATFORM, ptep.addr(), 1, |p: &platform::KernelPlatform| {
+                p.ipte(ptep.base(), victim)
             });
             let g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
-            let mut pages = [Page(0); 8];
+            let mut pages = [Page::from_pfn(0); 8];
             let o = gup_fast(g, va, 8, GupFlags::empty(), &mut pages);
             unpin(&pages[..o.pinned])?;
             check_eq!(
@@ -511,7 +515,7 @@ kernel_test!(
         let r = (|| -> TestResult {
             s.map_large(0x100_0000, block, Level::Pmd, Prot::RW)?;
             let w = Walk::new(&s, f.get(0));
-            let mut pages = [Page(0); 4];
+            let mut pages = [Page::from_pfn(0); 4];
             for v in Variant::FIXED {
                 let o = w.gup(v, 0x100_0000 + 0xfe000, 4, GupFlags::empty(), &mut pages)?;
                 check_eq!(o.pinned, 2, "{} pinned in a 1 MiB frame followed by a hole", v.name());
@@ -535,15 +539,20 @@ kernel_test!(
         }
         let f = Frames::new(1)?;
         let mut s = space(AsceType::Region3)?;
-        s.map_large(0x8000_0000, PhysAddr(0), Level::Pud, Prot::RO)?;
+        s.map_large(0x8000_0000, PhysAddr::new(0), Level::Pud, Prot::RO)?;
         let w = Walk::new(&s, f.get(0));
-        let mut pages = [Page(0); 4];
+        let mut pages = [Page::from_pfn(0); 4];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x8000_0000, 4, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 4, "{} pinned in a 2 GiB frame", v.name());
             check_eq!(
                 pages,
-                [PhysAddr(0), PhysAddr(0x1000), PhysAddr(0x2000), PhysAddr(0x3000)],
+                [
+                    PhysAddr::new(0),
+                    PhysAddr::new(0x1000),
+                    PhysAddr::new(0x2000),
+                    PhysAddr::new(0x3000)
+                ],
                 "{} frames",
                 v.name()
             );

@@ -242,9 +242,9 @@ kernel_test!(
         // does), so code, stack, lowcore and tables stay reachable; the kernel's
         // ASCE goes back below before anything can fail.
         unsafe {
-            insn::lctlg::<1>(old.0);
-            insn::lctlg::<7>(old.0);
-            insn::lctlg::<13>(old.0);
+            insn::lctlg::<1>(old.val());
+            insn::lctlg::<7>(old.val());
+            insn::lctlg::<13>(old.val());
         }
         let mapped = s.map(va, f.get(0), 1, Prot::RW);
         let crs = [insn::stctg::<1>(), insn::stctg::<7>(), insn::stctg::<13>()];
@@ -264,7 +264,12 @@ kernel_test!(
             s.asce_type()
         );
         for (cr, got) in [1, 7, 13].into_iter().zip(crs) {
-            check_eq!(got, s.asce().0, "CR{cr} after the upgrade (old ASCE {:#x})", old.0);
+            check_eq!(
+                got,
+                s.asce().val(),
+                "CR{cr} after the upgrade (old ASCE {:#x})",
+                old.val()
+            );
         }
         match loaded {
             Ok(v) => check_eq!(v, pattern, "load of {va:#x} in the upgraded primary space"),
@@ -309,8 +314,8 @@ kernel_test!(
             "misaligned va"
         );
         check_eq!(
-            s.map(0x9000, PhysAddr(f.get(2).0 + 8), 1, Prot::RW),
-            Err(MapError::Misaligned(f.get(2).0 + 8)),
+            s.map(0x9000, PhysAddr::new(f.get(2).as_u64() + 8), 1, Prot::RW),
+            Err(MapError::Misaligned(f.get(2).as_u64() + 8)),
             "misaligned frame"
         );
         check_eq!(s.map(0x9000, f.get(2), 0, Prot::RW), Err(MapError::Empty), "zero pages");
@@ -324,8 +329,8 @@ kernel_test!(
         );
         let outside = kernel::machine().mem;
         check_eq!(
-            s.map(0x9000, PhysAddr(outside), 1, Prot::RW),
-            Err(MapError::FrameOutsideMemory(PhysAddr(outside))),
+            s.map(0x9000, PhysAddr::new(outside), 1, Prot::RW),
+            Err(MapError::FrameOutsideMemory(PhysAddr::new(outside))),
             "frame outside memory"
         );
         check_eq!(
@@ -356,7 +361,7 @@ kernel_test!(
         let k = kernel::KSPACE.get().unwrap().lock();
         let asce = k.asce();
         drop(k);
-        check_eq!(insn::stctg::<1>(), asce.0, "CR1");
+        check_eq!(insn::stctg::<1>(), asce.val(), "CR1");
         let text = kernel_space_identity_readonly_text as *const () as u64;
         let stack = &asce as *const _ as u64;
         for a in [0x1d0u64, text, stack, kernel::machine().mem - 8] {
@@ -389,7 +394,11 @@ kernel_test!(
         );
         let p1 = fa.alloc_pt()?;
         let p2 = fa.alloc_pt()?;
-        check_eq!(p1.0 & !0xfff, p2.0 & !0xfff, "two page tables share a frame");
+        check_eq!(
+            p1.as_u64() & !0xfff,
+            p2.as_u64() & !0xfff,
+            "two page tables share a frame"
+        );
         check_eq!(fa.free_count(), free - 1, "frames used by two page tables");
         fa.free_pt(p1)?;
         check_eq!(
@@ -398,13 +407,13 @@ kernel_test!(
             "double free of a page table"
         );
         check_eq!(
-            fa.free_frame(PhysAddr(p2.0 & !0xfff)),
-            Err(AllocError::InUse(PhysAddr(p2.0 & !0xfff))),
+            fa.free_frame(PhysAddr::new(p2.as_u64() & !0xfff)),
+            Err(AllocError::InUse(PhysAddr::new(p2.as_u64() & !0xfff))),
             "freeing a frame that still holds a page table"
         );
         fa.free_pt(p2)?;
         let c = fa.alloc_crst()?;
-        check_eq!(c.0 % 16384, 0, "CRST alignment");
+        check_eq!(c.as_u64() % 16384, 0, "CRST alignment");
         fa.free_crst(c)?;
         check_eq!(fa.free_count(), free, "free frames after all frees");
         Ok(())
@@ -558,7 +567,7 @@ kernel_test!(
                 c.name
             );
             let w = crate::kernel::spaces::Walk::new(&s, f.get(1));
-            let mut pages = [foldkern::gup::Page(0); 1];
+            let mut pages = [foldkern::gup::Page::from_pfn(0); 1];
             for v in foldkern::gup::Variant::ALL {
                 let o = w.gup(v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages)?;
                 check_eq!(o.pinned, 0, "{}: {} pinned from a corrupt entry", c.name, v.name());
@@ -572,7 +581,7 @@ kernel_test!(
             }
             let hw = platform::lrag_via(s.asce(), va);
             let expected = if c.hw == 0 {
-                Lra::Real(f.get(0).0)
+                Lra::Real(f.get(0).as_u64())
             } else {
                 Lra::Exception(c.hw)
             };
@@ -591,7 +600,7 @@ kernel_test!(
                 }
             }
             // Put it back through the pointer: the corrupt path cannot be walked.
-            PLATFORM.write_u64(at.addr, old);
+            PLATFORM.write_u64(at.addr(), old);
             insn::ptlb();
         }
         Ok(())

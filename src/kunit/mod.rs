@@ -240,7 +240,7 @@ pub fn verify_page(s: &Space, va: VirtAddr) -> TestResult {
         return Ok(());
     };
     let lra = platform::lrag_via(s.asce(), va);
-    check_eq!(lra, Lra::Real(t.pa.0), "LRAG of {va:#x}");
+    check_eq!(lra, Lra::Real(t.pa.as_u64()), "LRAG of {va:#x}");
     let pattern = 0xf01d_0000_0000_0000 ^ va;
     if t.write {
         platform::store_via(s.asce(), va + 8, pattern).map_err(|pc| pc_fail(pc, va))?;

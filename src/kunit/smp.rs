@@ -43,16 +43,16 @@ const FORCE_EVERY: u32 = 4;
 
 fn walker(idx: usize) {
     let stack = WalkStack {
-        base: PhysAddr(STACKS[idx].load(Ordering::Acquire)),
+        base: PhysAddr::new(STACKS[idx].load(Ordering::Acquire)),
     };
     let (a, b) = (BLOCK[0].load(Ordering::Acquire), BLOCK[1].load(Ordering::Acquire));
-    let mut pages = [Page(0); PAGES];
+    let mut pages = [Page::from_pfn(0); PAGES];
     let st = &STATS[idx];
     let mut n = 0u64;
     while !STOP.load(Ordering::Acquire) {
         let irq = PLATFORM.local_irq_save();
         // mm->context.asce, read inside the interrupt-disabled section.
-        let asce = Asce(ASCE.load(Ordering::Acquire));
+        let asce = Asce::from_val(ASCE.load(Ordering::Acquire));
         let mut delay = |s: &Step| {
             if s.level == Level::Pmd {
                 if IN_WINDOW
@@ -86,7 +86,7 @@ fn walker(idx: usize) {
         PLATFORM.local_irq_restore(irq);
         for (i, f) in pages[..o.pinned].iter().enumerate() {
             let off = i as u64 * PAGE_SIZE;
-            if f.phys().0 != a + off && f.phys().0 != b + off {
+            if f.phys().as_u64() != a + off && f.phys().as_u64() != b + off {
                 st[3].fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -139,7 +139,7 @@ impl Platform for Unsynced {
 
 fn new_space<P: Platform>(plat: &'static P, block: u64) -> Result<AddressSpace<'static, P>, TestFail> {
     let mut s = AddressSpace::new(plat, kernel::frames(), AsceType::Segment)?;
-    s.map(START, PhysAddr(block), PAGES as u64, Prot::RW)?;
+    s.map(START, PhysAddr::new(block), PAGES as u64, Prot::RW)?;
     Ok(s)
 }
 
@@ -152,18 +152,18 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
     let b = fa.alloc_frames(PAGES, 1)?;
     let up = fa.alloc_frame()?;
     drop(fa);
-    BLOCK[0].store(a.0, Ordering::Release);
-    BLOCK[1].store(b.0, Ordering::Release);
+    BLOCK[0].store(a.as_u64(), Ordering::Release);
+    BLOCK[1].store(b.as_u64(), Ordering::Release);
     for i in 1..cpus {
         let f = kernel::frames().lock().alloc_frame()?;
         WalkStack::new(&PLATFORM, f);
-        STACKS[i].store(f.0, Ordering::Release);
+        STACKS[i].store(f.as_u64(), Ordering::Release);
         for s in &STATS[i] {
             s.store(0, Ordering::Relaxed);
         }
     }
-    let mut s = new_space(plat, a.0)?;
-    ASCE.store(s.asce().0, Ordering::Release);
+    let mut s = new_space(plat, a.as_u64())?;
+    ASCE.store(s.asce().val(), Ordering::Release);
     STOP.store(false, Ordering::Release);
     for i in 1..cpus {
         smp::run_on(i, walker, i);
@@ -188,7 +188,7 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
             GEN.fetch_add(1, Ordering::AcqRel);
             s.map(
                 START,
-                PhysAddr(BLOCK[(it as usize + 1) % 2].load(Ordering::Relaxed)),
+                PhysAddr::new(BLOCK[(it as usize + 1) % 2].load(Ordering::Relaxed)),
                 PAGES as u64,
                 Prot::RW,
             )?;
@@ -197,13 +197,13 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
             if it % 8 == 7 && upgrades < UPGRADES.len() {
                 s.map(UPGRADES[upgrades], up, 1, Prot::RW)?;
                 upgrades += 1;
-                ASCE.store(s.asce().0, Ordering::Release);
+                ASCE.store(s.asce().val(), Ordering::Release);
             }
             if it % 32 == 31 {
                 // Replace the address space (exec/exit): publish the new one, then
                 // drop the old, which synchronises with walkers before freeing.
                 let n = new_space(plat, BLOCK[it as usize % 2].load(Ordering::Relaxed))?;
-                ASCE.store(n.asce().0, Ordering::Release);
+                ASCE.store(n.asce().val(), Ordering::Release);
                 s = n;
                 upgrades = 0;
             }
@@ -238,7 +238,7 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
         }
         let _ = kernel::frames()
             .lock()
-            .free_frame(PhysAddr(STACKS[i].load(Ordering::Relaxed)));
+            .free_frame(PhysAddr::new(STACKS[i].load(Ordering::Relaxed)));
     }
     let mut fa = kernel::frames().lock();
     fa.free_frames(a, PAGES)?;
@@ -268,7 +268,7 @@ kernel_test!(
     /// Every CPU runs in the kernel's identity space: CR1 (primary) and CR13
     /// (home) hold its ASCE and DAT is on (system-mask bit 0x04).
     fn every_cpu_runs_in_the_kernel_space() {
-        let kernel_asce = kernel::KSPACE.get().unwrap().lock().asce().0;
+        let kernel_asce = kernel::KSPACE.get().unwrap().lock().asce().val();
         let cpus = smp::online().min(SEEN.len());
         report_translation_state(0);
         for i in 1..cpus {

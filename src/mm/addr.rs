@@ -8,7 +8,7 @@ pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 
 /// A physical (absolute, identity-mapped in the kernel) address.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-pub struct PhysAddr(pub u64);
+pub struct PhysAddr(pub(crate) u64);
 
 /// A virtual address in some address space: a plain `u64`, as the Linux walk
 /// API this code mirrors takes `unsigned long addr` (and wraps at 2^64, where
@@ -18,6 +18,10 @@ pub type VirtAddr = u64;
 macro_rules! addr_common {
     ($t:ident, $p:literal) => {
         impl $t {
+            /// The address `v`.
+            pub const fn new(v: u64) -> Self {
+                Self(v)
+            }
             /// The raw value.
             pub const fn as_u64(self) -> u64 {
                 self.0

@@ -82,9 +82,17 @@ pub const PAGE_ORIGIN: u64 = !0xfff;
 
 /// An address-space-control element.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Asce(pub u64);
+pub struct Asce(pub(crate) u64);
 
 impl Asce {
+    /// The ASCE whose raw value is `v` (what a control register holds).
+    pub const fn from_val(v: u64) -> Asce {
+        Asce(v)
+    }
+    /// Raw value (what to load into a control register).
+    pub const fn val(self) -> u64 {
+        self.0
+    }
     /// ASCE designating a full-length table of type `ty` at `origin`.
     pub fn new(origin: PhysAddr, ty: AsceType) -> Asce {
         Asce(origin.0 | ty.dt_bits() | AsceBits::TL.bits())
@@ -103,8 +111,12 @@ macro_rules! entry_type {
     ($(#[$m:meta])* $t:ident, $lvl:expr) => {
         $(#[$m])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-        pub struct $t(pub u64);
+        pub struct $t(pub(crate) u64);
         impl $t {
+            /// The entry whose raw value is `v`.
+            pub const fn new(v: u64) -> Self {
+                Self(v)
+            }
             /// The level whose static (5-level) position this type names.
             pub const LEVEL: Level = $lvl;
             /// Raw value.

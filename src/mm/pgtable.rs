@@ -51,14 +51,12 @@ impl Object {
 /// object it was derived from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct EntryPtr {
-    /// Address of the entry.
-    pub addr: PhysAddr,
-    /// Start of the object the pointer was derived from.
-    pub base: PhysAddr,
-    /// The object.
-    pub object: Object,
-    /// Bytes of the object (kept so the bounds check is one comparison).
-    pub len: u64,
+    pub(crate) addr: PhysAddr,
+    pub(crate) base: PhysAddr,
+    pub(crate) object: Object,
+    /// Bytes of the object, always `object.bytes()` (kept so the bounds check
+    /// is one comparison).
+    pub(crate) len: u64,
 }
 
 impl EntryPtr {
@@ -79,6 +77,21 @@ impl EntryPtr {
             object: Object::StackCopy(level),
             len: Object::StackCopy(level).bytes(),
         }
+    }
+    /// Address of the entry.
+    #[inline]
+    pub fn addr(&self) -> PhysAddr {
+        self.addr
+    }
+    /// Start of the object the pointer was derived from.
+    #[inline]
+    pub fn base(&self) -> PhysAddr {
+        self.base
+    }
+    /// The object the pointer was derived from.
+    #[inline]
+    pub fn object(&self) -> Object {
+        self.object
     }
     /// Bytes of the object.
     #[inline]

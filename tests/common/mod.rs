@@ -30,6 +30,11 @@ thread_local! {
 
 /// A fresh machine of `mib` MiB (zeroed memory, all frames free but frame 0,
 /// no pins), with EDAT-1/EDAT-2 modelled when `edat`.
+/// The physical address `v` (short for `PhysAddr::new`, which tests write often).
+pub const fn pa(v: u64) -> PhysAddr {
+    PhysAddr::new(v)
+}
+
 pub fn host(mib: u64, edat: bool) -> Host {
     let (plat, frames, pagemap, pins) = MACHINES.with(|m| {
         let mut m = m.borrow_mut();
@@ -50,7 +55,7 @@ pub fn host(mib: u64, edat: bool) -> Host {
         parts
     });
     plat.strict.set(None);
-    plat.fill(PhysAddr(0), mib << 20, 0);
+    plat.fill(pa(0), mib << 20, 0);
     plat.flushes.borrow_mut().clear();
     *frames.lock() = plat.allocator();
     for p in pins {
@@ -152,7 +157,7 @@ impl Host {
         flags: GupFlags,
         checked: bool,
     ) -> (GupOutcome, Vec<Page>) {
-        let mut pages = vec![Page(0); n];
+        let mut pages = vec![Page::from_pfn(0); n];
         let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);

@@ -29,42 +29,42 @@ pub fn init(mem_end: u64, edat1: bool, edat2: bool) {
 
 impl Platform for KernelPlatform {
     fn read_u64(&self, pa: PhysAddr) -> u64 {
-        debug_assert!(pa.0.is_multiple_of(8) && pa.0 < self.mem_end().0);
+        debug_assert!(pa.as_u64().is_multiple_of(8) && pa.as_u64() < self.mem_end().as_u64());
         // SAFETY: callers pass 8-aligned addresses inside memory (checked above in
         // debug builds, and by EntryPtr bounds in walks); all memory is identity-mapped.
-        unsafe { core::ptr::read_volatile(pa.0 as *const u64) }
+        unsafe { core::ptr::read_volatile(pa.as_u64() as *const u64) }
     }
     fn write_u64(&self, pa: PhysAddr, val: u64) {
-        debug_assert!(pa.0.is_multiple_of(8) && pa.0 < self.mem_end().0);
+        debug_assert!(pa.as_u64().is_multiple_of(8) && pa.as_u64() < self.mem_end().as_u64());
         // SAFETY: as for read_u64; writers own the table or frame they write.
-        unsafe { core::ptr::write_volatile(pa.0 as *mut u64, val) }
+        unsafe { core::ptr::write_volatile(pa.as_u64() as *mut u64, val) }
     }
     fn mem_end(&self) -> PhysAddr {
-        PhysAddr(MEM_END.load(Ordering::Relaxed))
+        PhysAddr::new(MEM_END.load(Ordering::Relaxed))
     }
     fn ipte(&self, pto: PhysAddr, addr: VirtAddr) {
         // SAFETY: `pto` is a live page table of an address space the caller holds.
-        unsafe { insn::ipte(pto.0, addr) }
+        unsafe { insn::ipte(pto.as_u64(), addr) }
     }
     fn idte(&self, table: PhysAddr, level: Level, addr: VirtAddr) {
         let dt = level.type_bits();
         // SAFETY: `table` is a live CRST of `level`; DT = its type. The address is
         // cut to the entry's index bits: bits 44-51 must be zero (else
         // specification exception) and bits 53-63 (additional entries) too.
-        unsafe { insn::idte(table.0 | dt, addr & level.mask()) }
+        unsafe { insn::idte(table.as_u64() | dt, addr & level.mask()) }
     }
     fn asce_changed(&self, old: Asce, new: Asce) {
         // SAFETY: `new` maps everything `old` did at the same addresses (upgrade
         // only adds levels), so reloading a CR holding `old` keeps code running.
         unsafe {
-            if insn::stctg::<1>() == old.0 {
-                insn::lctlg::<1>(new.0);
+            if insn::stctg::<1>() == old.val() {
+                insn::lctlg::<1>(new.val());
             }
-            if insn::stctg::<7>() == old.0 {
-                insn::lctlg::<7>(new.0);
+            if insn::stctg::<7>() == old.val() {
+                insn::lctlg::<7>(new.val());
             }
-            if insn::stctg::<13>() == old.0 {
-                insn::lctlg::<13>(new.0);
+            if insn::stctg::<13>() == old.val() {
+                insn::lctlg::<13>(new.val());
             }
         }
         insn::ptlb();
@@ -91,10 +91,10 @@ impl Platform for KernelPlatform {
 
 /// Make `asce` the secondary address space (CR7) if it is not already.
 fn set_secondary(asce: Asce) {
-    if insn::stctg::<7>() != asce.0 {
+    if insn::stctg::<7>() != asce.val() {
         // SAFETY: CR7 is only used by the secondary-space helpers below; the
         // primary space (CR1) that the kernel runs in is untouched.
-        unsafe { insn::lctlg::<7>(asce.0) };
+        unsafe { insn::lctlg::<7>(asce.val()) };
     }
 }
 

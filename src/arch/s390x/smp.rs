@@ -162,18 +162,18 @@ pub fn bring_up(
         // SAFETY: the 8 KiB were just allocated for this prefix area alone and
         // are identity-mapped; absolute = real for addresses outside CPU 0's prefix.
         unsafe {
-            core::ptr::write_bytes(prefix.0 as *mut u8, 0, 8192);
-            core::ptr::copy_nonoverlapping(0x1a0 as *const u8, (prefix.0 + 0x1a0) as *mut u8, 0x60);
-            let w = |off: usize, v: u64| core::ptr::write_volatile((prefix.0 + off as u64) as *mut u64, v);
-            w(lowcore::BOOT_STACK, stack.0 + 16 * 4096);
-            w(lowcore::PGM_STACK, pgm.0 + 4 * 4096);
-            w(lowcore::EXT_STACK, ext.0 + 4 * 4096);
+            core::ptr::write_bytes(prefix.as_u64() as *mut u8, 0, 8192);
+            core::ptr::copy_nonoverlapping(0x1a0 as *const u8, (prefix.as_u64() + 0x1a0) as *mut u8, 0x60);
+            let w = |off: usize, v: u64| core::ptr::write_volatile((prefix.as_u64() + off as u64) as *mut u64, v);
+            w(lowcore::BOOT_STACK, stack.as_u64() + 16 * 4096);
+            w(lowcore::PGM_STACK, pgm.as_u64() + 4 * 4096);
+            w(lowcore::EXT_STACK, ext.as_u64() + 4 * 4096);
             w(lowcore::CPU_INDEX, idx as u64);
         }
         CPUS[idx].addr.store(addr as u64, Ordering::Relaxed);
         STARTED.store(idx + 1, Ordering::Release);
         sigp(addr, order::STOP, 0)?;
-        sigp(addr, order::SET_PREFIX, prefix.0)?;
+        sigp(addr, order::SET_PREFIX, prefix.as_u64())?;
         sigp(addr, order::RESTART, 0)?;
         if !wait_until(|| CPUS[idx].online.load(Ordering::Acquire)) {
             return Err(SigpError::NoResponse(addr));

@@ -68,7 +68,9 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [Page]) {
     });
     // SAFETY: the frames were just allocated for this buffer alone and are
     // identity-mapped; the slice lives until `free_buffer`.
-    (pa, unsafe { core::slice::from_raw_parts_mut(pa.0 as *mut Page, pages) })
+    (pa, unsafe {
+        core::slice::from_raw_parts_mut(pa.as_u64() as *mut Page, pages)
+    })
 }
 
 /// The floor: read each PTE of the range once and record its page (`pts` holds
@@ -79,12 +81,12 @@ fn floor(pts: &[PhysAddr], out: &mut [Page]) {
     // Measured code: the index form is the floor's definition (docs/bench.md).
     #[allow(clippy::needless_range_loop)]
     for i in 0..out.len() {
-        out[i] = Page(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) >> PAGE_SHIFT);
+        out[i] = Page::from_pfn(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) >> PAGE_SHIFT);
     }
 }
 
 /// A value no walker returns, so a walker that leaves a slot alone is caught.
-const NO_PAGE: Page = Page(u64::MAX);
+const NO_PAGE: Page = Page::from_pfn(u64::MAX);
 
 fn clear(out: &mut [Page]) {
     out.fill(NO_PAGE);
@@ -110,12 +112,12 @@ fn check_frames(out: &[Page], data: PhysAddr, walker: &str) {
 /// region-third entry and pins whatever the page table's words name.)
 fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Page], data: PhysAddr) {
     let pmdp = walk_to(&PLATFORM, s.asce(), BASE, Level::Pmd).expect("walk");
-    let pmd = PLATFORM.read_u64(pmdp.addr);
+    let pmd = PLATFORM.read_u64(pmdp.addr());
     let pins = kernel::pagemap().counters();
-    PLATFORM.write_u64(pmdp.addr, pmd | Level::Pud.type_bits());
-    let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().0, BASE, 1, out, pins);
-    PLATFORM.write_u64(pmdp.addr, pmd);
-    let good = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().0, BASE, 1, out, pins);
+    PLATFORM.write_u64(pmdp.addr(), pmd | Level::Pud.type_bits());
+    let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
+    PLATFORM.write_u64(pmdp.addr(), pmd);
+    let good = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
     foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..good]).expect("unpin");
     if (bad, good) != (0, 1) || out[0] != data {
         println!("bench: the lean walk pinned {bad} page(s) through a bad segment entry (want 0) and {good} through the good one (want 1)");
@@ -152,10 +154,10 @@ fn run_once(nsizes: usize) -> Results {
             }
         });
         // Page-table origins for the floor loop (outside the measurement).
-        let mut pts = [PhysAddr(0); 1024];
+        let mut pts = [PhysAddr::new(0); 1024];
         for (k, pt) in pts.iter_mut().enumerate().take(max.div_ceil(256)) {
             let pmdp = walk_to(&PLATFORM, s.asce(), BASE + ((k as u64) << 20), Level::Pmd).expect("walk");
-            *pt = PhysAddr(PLATFORM.read_u64(pmdp.addr) & SEGMENT_ORIGIN);
+            *pt = PhysAddr::new(PLATFORM.read_u64(pmdp.addr()) & SEGMENT_ORIGIN);
         }
         for (si, &n) in SIZES[..nsizes].iter().enumerate() {
             clear(&mut out[..n]);
@@ -170,7 +172,7 @@ fn run_once(nsizes: usize) -> Results {
                 check_frames(&out[..n], data, WALKERS[wi]);
                 foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
-            let (asce, pins) = (s.asce().0, kernel::pagemap().counters());
+            let (asce, pins) = (s.asce().val(), kernel::pagemap().counters());
             for (wi, check) in [(UNCHECKED, false), (LEAN, true)] {
                 let mut pinned = 0;
                 clear(&mut out[..n]);
@@ -199,7 +201,7 @@ fn run_once(nsizes: usize) -> Results {
                 #[allow(clippy::needless_range_loop)]
                 for i in 0..n {
                     let ptep = walk_to(&PLATFORM, s.asce(), BASE + i as u64 * PAGE_SIZE, Level::Pte).expect("walk");
-                    out[i] = Page(read_entry(&PLATFORM, ptep).expect("read") >> PAGE_SHIFT);
+                    out[i] = Page::from_pfn(read_entry(&PLATFORM, ptep).expect("read") >> PAGE_SHIFT);
                 }
             });
             check_frames(&out[..n], data, WALKERS[4]);

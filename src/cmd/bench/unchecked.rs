@@ -64,7 +64,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
     pins: &[AtomicU32],
 ) -> usize {
     let nr_pages = nr_pages.min(pages.len());
-    let asce = Asce(asce);
+    let asce = Asce::from_val(asce);
     // access_ok: non-empty, no wrap, inside the ASCE's reach.
     let last = (nr_pages as u64)
         .checked_mul(PAGE_SIZE)
@@ -73,15 +73,15 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
         return 0;
     };
     let end = last.wrapping_add(1); // 0 stands for 2^64
-    let mem_end = p.mem_end().0;
+    let mem_end = p.mem_end().as_u64();
     let irq = p.local_irq_save();
     let mut nr = 0;
     // pgd_offset: the top table, indexed with the shift of the ASCE type.
     let top = asce.asce_type().top();
-    let (mut pgdp, pgd_form) = (entry(asce.origin().0, top, start), common_form(top));
+    let (mut pgdp, pgd_form) = (entry(asce.origin().as_u64(), top, start), common_form(top));
     let mut addr = start;
     'walk: loop {
-        let pgd = p.read_u64(PhysAddr(pgdp));
+        let pgd = p.read_u64(PhysAddr::new(pgdp));
         let pgd_next = pgd_addr_end(addr, end);
         if !go_on::<CHECK>(pgd, pgd_form, mem_end, pgd & TT == R1) {
             break;
@@ -92,7 +92,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
             (pgdp, pgd_form)
         };
         loop {
-            let p4d = p.read_u64(PhysAddr(p4dp));
+            let p4d = p.read_u64(PhysAddr::new(p4dp));
             let p4d_next = p4d_addr_end(addr, pgd_next);
             if !go_on::<CHECK>(p4d, p4d_form, mem_end, p4d & TT >= R2) {
                 break 'walk;
@@ -103,7 +103,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
                 (p4dp, p4d_form)
             };
             loop {
-                let pud = p.read_u64(PhysAddr(pudp));
+                let pud = p.read_u64(PhysAddr::new(pudp));
                 let pud_next = pud_addr_end(addr, p4d_next);
                 if !go_on::<CHECK>(pud, pud_form, mem_end, pud & TT >= R3) {
                     break 'walk;
@@ -114,7 +114,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
                     (pudp, pud_form)
                 };
                 loop {
-                    let pmd = p.read_u64(PhysAddr(pmdp));
+                    let pmd = p.read_u64(PhysAddr::new(pmdp));
                     let pmd_next = pmd_addr_end(addr, pud_next);
                     // A large or invalid segment entry stops both builds.
                     if !go_on::<CHECK>(pmd, pmd_form, mem_end, true) || pmd & LARGE != 0 {
@@ -154,7 +154,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
 fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32]) -> usize {
     let frames = pins.len() as u64;
     let pin = |pa: u64| -> Option<Page> {
-        let pte = p.read_u64(PhysAddr(pa));
+        let pte = p.read_u64(PhysAddr::new(pa));
         let pfn = pinnable_pfn(pte, false); // a read pin, as gup_fast without FOLL_WRITE
         if pfn >= frames {
             return None;
@@ -162,11 +162,11 @@ fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32])
         // SAFETY: pfn < frames = pins.len(), so the index is in bounds.
         let counter = unsafe { pins.get_unchecked(pfn as usize) };
         counter.fetch_add(1, Ordering::AcqRel);
-        if p.read_u64(PhysAddr(pa)) != pte {
+        if p.read_u64(PhysAddr::new(pa)) != pte {
             counter.fetch_sub(1, Ordering::AcqRel);
             return None;
         }
-        Some(Page(pfn))
+        Some(Page::from_pfn(pfn))
     };
     let mut pa = ptep;
     'pin: {
