@@ -707,7 +707,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             Some(now) if now == val => all,
             _ => {
                 for f in &self.pages[first..self.nr] {
-                    let _ = self.pagemap.unpin(*f);
+                    self.pagemap.unpin(*f).expect("unpinning a pin this walk took");
                 }
                 self.nr = first;
                 false

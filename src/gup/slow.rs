@@ -100,7 +100,7 @@ fn pin_one<P: Platform>(
             let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
             space.platform().fill(frame, PAGE_SIZE, 0);
             if let Err(e) = space.map(a, frame, 1, Prot::RW) {
-                let _ = fr.lock().free_frame(frame);
+                fr.lock().free_frame(frame).expect("freeing the frame just allocated");
                 return Err(GupError::Map(e));
             }
             space.lookup(a).map_err(GupError::Walk)?.expect("just mapped")
@@ -133,7 +133,7 @@ pub fn get_user_pages_fast<P: Platform>(
     let g = GupFast::new(space.platform(), space.asce(), pagemap, stack, variant);
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
-        let _ = super::page::unpin_user_pages(pagemap, &pages[..out.pinned]);
+        super::page::unpin_user_pages(pagemap, &pages[..out.pinned]).expect("unpinning the pins gup_fast took");
         return Err(GupError::Walk(e));
     }
     let n = out.pinned;

@@ -236,9 +236,9 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
         for (k, t) in tot.iter_mut().enumerate() {
             *t += STATS[i][k].load(Ordering::Relaxed);
         }
-        let _ = kernel::frames()
+        kernel::frames()
             .lock()
-            .free_frame(PhysAddr::new(STACKS[i].load(Ordering::Relaxed)));
+            .free_frame(PhysAddr::new(STACKS[i].load(Ordering::Relaxed)))?;
     }
     let mut fa = kernel::frames().lock();
     fa.free_frames(a, PAGES)?;

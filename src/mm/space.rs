@@ -126,6 +126,10 @@ pub struct AddressSpace<'a, P: Platform> {
     npending: usize,
 }
 
+/// Freeing a table of the space's own can only fail on a kernel bug (the
+/// allocator refuses bad frees by name instead of corrupting its state).
+const FREE_OWN_TABLE: &str = "freeing a table of the space's own";
+
 /// Validate a range of `pages` pages at `start`; return its exclusive end
 /// (0 = 2^64).
 pub fn range_end(start: VirtAddr, pages: u64) -> Result<u64, MapError> {
@@ -341,7 +345,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         for i in 0..self.npending {
             let (level, pa) = self.pending[i];
             self.plat.fill(pa, level.table_bytes(), poison_entry(level));
-            let _ = self.free_table(level, pa);
+            self.free_table(level, pa).expect(FREE_OWN_TABLE);
         }
         self.npending = 0;
     }
@@ -405,7 +409,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 Err(e) => {
                     for (j, t) in new[..i].iter().enumerate() {
                         let l = AsceType::ALL[old.asce_type() as usize + j + 1].top();
-                        let _ = self.free_table(l, *t);
+                        self.free_table(l, *t).expect(FREE_OWN_TABLE);
                     }
                     return Err(e);
                 }
@@ -460,7 +464,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                     // the tables it added (the ASCE type stays upgraded, as Linux
                     // never downgrades).
                     if a != va {
-                        let _ = self.unmap(va, (a - va) / PAGE_SIZE);
+                        self.unmap(va, (a - va) / PAGE_SIZE)
+                            .expect("unmapping what this map just mapped");
                     }
                     self.prune_empty_tables(a);
                     return Err(e);
@@ -781,7 +786,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             }
         }
         self.plat.fill(origin, level.table_bytes(), poison_entry(level));
-        let _ = self.free_table(level, origin);
+        self.free_table(level, origin).expect(FREE_OWN_TABLE);
     }
 }
 
