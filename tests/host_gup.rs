@@ -178,11 +178,7 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     let mut s = seed_space(&h, false);
     let mut pages = [Page::from_pfn(0); 3];
     let r = get_user_pages_fast(
-        &mut s,
-        None,
-        h.pagemap,
-        h.stack,
-        Variant::PreFix,
+        &mut h.ctx(&mut s, Variant::PreFix),
         SEED,
         2,
         GupFlags::empty(),
@@ -192,11 +188,7 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     assert_eq!(h.pagemap.total_pins(), 0, "pins from a failed walk are dropped");
     s.map(SEED + 2 * PAGE_SIZE, pa(0x13000), 1, Prot::RO).unwrap();
     let (n, fast) = get_user_pages_fast(
-        &mut s,
-        Some(h.frames),
-        h.pagemap,
-        h.stack,
-        Variant::OffsetLockless,
+        &mut h.ctx(&mut s, Variant::OffsetLockless),
         SEED,
         3,
         GupFlags::empty(),
@@ -212,11 +204,7 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     );
     // FOLL_WRITE on the read-only page: fast walk stops, slow path refuses too.
     let (n, fast) = get_user_pages_fast(
-        &mut s,
-        None,
-        h.pagemap,
-        h.stack,
-        Variant::OffsetLockless,
+        &mut h.ctx(&mut s, Variant::OffsetLockless),
         SEED,
         3,
         GupFlags::WRITE,
@@ -269,7 +257,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
         Err(GupError::Fault(unmapped))
     );
     assert_eq!(
-        gup_locked(&mut s, None, h.pagemap, unmapped, 2, GupFlags::empty(), &mut pages),
+        h.gup_locked(&mut s, unmapped, 2, GupFlags::empty(), &mut pages),
         Err(GupError::Fault(unmapped))
     );
     assert_eq!(
@@ -277,10 +265,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
             .map(|(n, _)| n),
         Ok(0)
     );
-    assert_eq!(
-        gup_locked(&mut s, None, h.pagemap, unmapped, 0, GupFlags::empty(), &mut pages),
-        Ok(0)
-    );
+    assert_eq!(h.gup_locked(&mut s, unmapped, 0, GupFlags::empty(), &mut pages), Ok(0));
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 
@@ -632,15 +617,11 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     let mut pages = [Page::from_pfn(0); 2];
     for flags in [GupFlags::empty(), GupFlags::POPULATE] {
         assert_eq!(
-            gup_locked(&mut s, Some(h.frames), h.pagemap, top, 2, flags, &mut pages),
+            h.gup_locked(&mut s, top, 2, flags, &mut pages),
             Err(GupError::Overflow(top))
         );
         let r = get_user_pages_fast(
-            &mut s,
-            Some(h.frames),
-            h.pagemap,
-            h.stack,
-            Variant::OffsetLockless,
+            &mut h.ctx(&mut s, Variant::OffsetLockless),
             top + 0x123,
             2,
             flags,
@@ -650,10 +631,7 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     }
     assert_eq!(h.pagemap.total_pins(), 0);
     // One page at the very top is fine.
-    assert_eq!(
-        gup_locked(&mut s, None, h.pagemap, top, 1, GupFlags::empty(), &mut pages),
-        Ok(1)
-    );
+    assert_eq!(h.gup_locked(&mut s, top, 1, GupFlags::empty(), &mut pages), Ok(1));
     assert_eq!(pages[0], pa(0x10000));
     unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
 }
@@ -672,29 +650,13 @@ fn slow_path_keeps_no_pin_behind_an_error() {
     let held: Vec<PhysAddr> = std::iter::from_fn(|| h.frames.lock().alloc_frame().ok()).collect();
     let mut pages = [Page::from_pfn(0); 2];
     assert_eq!(
-        gup_locked(
-            &mut s,
-            Some(h.frames),
-            h.pagemap,
-            0x10_0000,
-            2,
-            GupFlags::POPULATE,
-            &mut pages
-        ),
+        h.gup_locked(&mut s, 0x10_0000, 2, GupFlags::POPULATE, &mut pages),
         Ok(1)
     );
     assert_eq!(h.pagemap.total_pins(), 1);
     unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
     assert_eq!(
-        gup_locked(
-            &mut s,
-            Some(h.frames),
-            h.pagemap,
-            0x10_1000,
-            1,
-            GupFlags::POPULATE,
-            &mut pages
-        ),
+        h.gup_locked(&mut s, 0x10_1000, 1, GupFlags::POPULATE, &mut pages),
         Err(GupError::Map(foldkern::mm::space::MapError::NoMemory))
     );
     assert_eq!(h.pagemap.total_pins(), 0);
@@ -840,7 +802,7 @@ fn slow_path_takes_an_unaligned_start() {
     s.map(0x10_0000, pa(0x10000), 1, Prot::RW).unwrap();
     let mut pages = [Page::from_pfn(0); 2];
     let flags = GupFlags::WRITE | GupFlags::POPULATE;
-    let r = gup_locked(&mut s, Some(h.frames), h.pagemap, 0x10_0123, 2, flags, &mut pages);
+    let r = h.gup_locked(&mut s, 0x10_0123, 2, flags, &mut pages);
     assert_eq!(r, Ok(2));
     assert_eq!(pages[0], pa(0x10000));
     let populated = s.lookup(0x10_1000).unwrap().expect("the hole was faulted in");

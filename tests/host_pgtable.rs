@@ -430,17 +430,7 @@ fn corrupted_entries_are_reported_never_followed() {
         let (o, pages) = h.gup(&s, v, va, 1, GupFlags::empty());
         assert!(pages.is_empty() && o.error.is_none(), "{v:?} {o:?}");
         let mut pages = [Page::from_pfn(0)];
-        let r = get_user_pages_fast(
-            &mut s,
-            None,
-            h.pagemap,
-            h.stack,
-            v,
-            va,
-            1,
-            GupFlags::empty(),
-            &mut pages,
-        );
+        let r = get_user_pages_fast(&mut h.ctx(&mut s, v), va, 1, GupFlags::empty(), &mut pages);
         assert!(matches!(r, Err(GupError::Walk(ref e)) if outside(e)), "{v:?} {r:?}");
     }
     h.plat.write_u64(at.addr(), old);

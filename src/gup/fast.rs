@@ -24,7 +24,7 @@
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
 use super::page::{Page, PageMap};
-use crate::mm::entry::{is_poison, Asce, Entry, P4d, Pgd, Pmd, PteBits, Pud};
+use crate::mm::entry::{is_poison, Asce, Leaf, P4d, Pgd, Pmd, PteBits, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
@@ -196,22 +196,23 @@ pub struct GupOutcome {
     pub first_violation: Option<Violation>,
 }
 
-/// Options of one gup_fast call.
+/// Options of one gup_fast call, built one way: `GupFast::new(..)`, then
+/// optionally `.checked(on)` and `.traced(f)`.
 pub struct GupFast<'a, P: Platform + ?Sized> {
     /// Memory and privileged operations.
-    pub plat: &'a P,
+    plat: &'a P,
     /// The address space (`mm->context.asce`, read once).
-    pub asce: Asce,
+    asce: Asce,
     /// Pin counts.
-    pub pagemap: &'a PageMap,
+    pagemap: &'a PageMap,
     /// The walker's stack frame for entry copies.
-    pub stack: WalkStack,
+    stack: WalkStack,
     /// Which walk.
-    pub variant: Variant,
+    variant: Variant,
     /// Check the walk invariant after every pointer step (default: debug builds).
-    pub check_invariant: bool,
+    check_invariant: bool,
     /// Called for every entry read.
-    pub trace: Option<&'a mut dyn FnMut(&Step)>,
+    trace: Option<&'a mut dyn FnMut(&Step)>,
 }
 
 impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
@@ -680,9 +681,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 
     /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
     fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: VirtAddr, end: VirtAddr) -> bool {
-        let Entry::Leaf(leaf) = Entry::decode(level, val) else {
-            return false;
-        };
+        let leaf = Leaf::large(level, val);
         if self.flags.contains(GupFlags::WRITE) && !leaf.write {
             return false;
         }
@@ -706,12 +705,21 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         match self.ok(read_entry(self.p, ptr)) {
             Some(now) if now == val => all,
             _ => {
-                for f in &self.pages[first..self.nr] {
-                    self.pagemap.unpin(*f).expect("unpinning a pin this walk took");
-                }
+                unpin_taken(self.pagemap, &self.pages[first..self.nr]);
                 self.nr = first;
                 false
             }
+        }
+    }
+}
+
+/// Drop pins a walk took (the entry changed under it). Out of line: a failed
+/// unpin is a kernel bug and panics, and the walk should not carry that path.
+#[inline(never)]
+fn unpin_taken(pagemap: &PageMap, pages: &[Page]) {
+    for f in pages {
+        if pagemap.unpin(*f).is_err() {
+            panic!("gup_fast: unpinning {f}, a pin this walk took, failed");
         }
     }
 }

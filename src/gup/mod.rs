@@ -8,4 +8,4 @@ pub mod slow;
 pub use fast::{gup_fast, prefix_walks_off, GupFast, GupFlags, GupOutcome, Step, Variant, Violation, WalkStack};
 pub use page::unpin_user_pages;
 pub use page::{Page, PageMap};
-pub use slow::{get_user_pages_fast, gup_locked, GupError};
+pub use slow::{get_user_pages_fast, gup_locked, GupContext, GupError};

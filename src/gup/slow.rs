@@ -5,7 +5,6 @@ use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
 use super::page::{Page, PageMap};
 use crate::mm::{AddressSpace, MapError, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
 use core::fmt;
-use spin::Mutex;
 
 /// Why `get_user_pages_fast` pinned nothing (or stopped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,14 +37,27 @@ fn wraps(start: VirtAddr, n: usize) -> bool {
     (start & !(PAGE_SIZE - 1)) as u128 + n as u128 * PAGE_SIZE as u128 > 1u128 << 64
 }
 
+/// What a gup call needs besides Linux's `(start, nr_pages, flags, pages)`: the
+/// address space (`current->mm`; `&mut` is its lock, which the slow path takes),
+/// the page map (`mem_map`), the lockless walker's stack frame and which walk.
+/// A page faulted in (FOLL_POPULATE) comes from the space's allocator.
+pub struct GupContext<'c, 'a, P: Platform> {
+    /// The address space.
+    pub space: &'c mut AddressSpace<'a, P>,
+    /// Pin counts.
+    pub pagemap: &'c PageMap,
+    /// The lockless walker's stack frame for entry copies.
+    pub stack: WalkStack,
+    /// Which lockless walk.
+    pub variant: Variant,
+}
+
 /// Pin through the locked walk only (`get_user_pages` under the mmap lock).
 /// Returns the pages pinned, stopping at the first page it cannot pin; an error
 /// only when not even the first page could be pinned (so no pin is ever lost
 /// behind an error).
 pub fn gup_locked<P: Platform>(
-    space: &mut AddressSpace<'_, P>,
-    frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
-    pagemap: &PageMap,
+    ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -61,7 +73,7 @@ pub fn gup_locked<P: Platform>(
     let mut stop = None;
     while nr < want {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
-        match pin_one(space, frames_for_populate, pagemap, a, flags) {
+        match pin_one(ctx.space, ctx.pagemap, a, flags) {
             Ok(Some(page)) => {
                 pages[nr] = page;
                 nr += 1;
@@ -86,7 +98,6 @@ pub fn gup_locked<P: Platform>(
 /// stop (not mapped, special, read-only for FOLL_WRITE, no struct page).
 fn pin_one<P: Platform>(
     space: &mut AddressSpace<'_, P>,
-    frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
     pagemap: &PageMap,
     a: u64,
     flags: GupFlags,
@@ -94,9 +105,7 @@ fn pin_one<P: Platform>(
     let t = match space.lookup(a).map_err(GupError::Walk)? {
         Some(t) => t,
         None if flags.contains(GupFlags::POPULATE) => {
-            let Some(fr) = frames_for_populate else {
-                return Ok(None);
-            };
+            let fr = space.frames();
             let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
             space.platform().fill(frame, PAGE_SIZE, 0);
             if let Err(e) = space.map(a, frame, 1, Prot::RW) {
@@ -115,13 +124,8 @@ fn pin_one<P: Platform>(
 
 /// `get_user_pages_fast`: the lockless walk, then the locked walk for the rest.
 /// Returns the total pinned and the fast walk's outcome.
-#[allow(clippy::too_many_arguments)]
 pub fn get_user_pages_fast<P: Platform>(
-    space: &mut AddressSpace<'_, P>,
-    frames_for_populate: Option<&Mutex<crate::mm::FrameAllocator>>,
-    pagemap: &PageMap,
-    stack: WalkStack,
-    variant: Variant,
+    ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -130,10 +134,16 @@ pub fn get_user_pages_fast<P: Platform>(
     if wraps(start, nr_pages.min(pages.len())) {
         return Err(GupError::Overflow(start));
     }
-    let g = GupFast::new(space.platform(), space.asce(), pagemap, stack, variant);
+    let g = GupFast::new(
+        ctx.space.platform(),
+        ctx.space.asce(),
+        ctx.pagemap,
+        ctx.stack,
+        ctx.variant,
+    );
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
-        super::page::unpin_user_pages(pagemap, &pages[..out.pinned]).expect("unpinning the pins gup_fast took");
+        super::page::unpin_user_pages(ctx.pagemap, &pages[..out.pinned]).expect("unpinning the pins gup_fast took");
         return Err(GupError::Walk(e));
     }
     let n = out.pinned;
@@ -141,15 +151,7 @@ pub fn get_user_pages_fast<P: Platform>(
         return Ok((n, out));
     }
     let rest_start = (start & !(PAGE_SIZE - 1)).wrapping_add(n as u64 * PAGE_SIZE);
-    match gup_locked(
-        space,
-        frames_for_populate,
-        pagemap,
-        rest_start,
-        nr_pages - n,
-        flags,
-        &mut pages[n..],
-    ) {
+    match gup_locked(ctx, rest_start, nr_pages - n, flags, &mut pages[n..]) {
         Ok(m) => Ok((n + m, out)),
         Err(_) if n > 0 => Ok((n, out)),
         Err(e) => Err(e),

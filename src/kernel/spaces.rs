@@ -4,7 +4,9 @@
 use super::{frames, pagemap, Msg};
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
-use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack};
+use foldkern::gup::{
+    gup_fast, unpin_user_pages, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack,
+};
 use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
 /// An address space on live tables.
@@ -107,9 +109,9 @@ impl<'s> Walk<'s> {
         let plain = gup_fast(new().checked(false), start, n, flags, out);
         let plain_hash = frames_hash(&out[..plain.pinned]);
         unpin(&out[..plain.pinned])?;
-        let g = GupFast {
-            trace,
-            ..new().checked(true)
+        let g = match trace {
+            Some(t) => new().checked(true).traced(t),
+            None => new().checked(true),
         };
         let o = gup_fast(g, start, n, flags, out);
         unpin(&out[..o.pinned])?;
@@ -154,6 +156,16 @@ pub fn lrag_frames(s: &Space, start: VirtAddr, n: usize, write: bool, out: &mut 
         }
     }
     Ok(n)
+}
+
+/// The gup context of `space` for `variant`, its walker's copies in `stack`.
+pub fn gup_ctx(space: &mut Space, stack: WalkStack, variant: Variant) -> GupContext<'_, 'static, KernelPlatform> {
+    GupContext {
+        space,
+        pagemap: pagemap(),
+        stack,
+        variant,
+    }
 }
 
 /// Release the pins on `p`.

@@ -4,7 +4,7 @@
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
-use crate::kernel::spaces::{lrag_frames, space, unpin, Frames, Space, Walk, SEED_PAGES, SEED_START};
+use crate::kernel::spaces::{gup_ctx, lrag_frames, space, unpin, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::fmt;
 use foldkern::gup::fast::GUARD;
@@ -211,7 +211,13 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
         );
         check!(pages[..n] == want[..n], "{} frames differ from LRAG at {c}", v.name());
     }
-    match gup_locked(&mut s, None, kernel::pagemap(), c.start, c.pages, c.flags, &mut pages) {
+    match gup_locked(
+        &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
+        c.start,
+        c.pages,
+        c.flags,
+        &mut pages,
+    ) {
         Ok(m) => {
             unpin(&pages[..m])?;
             check_eq!(m, n, "slow path pinned at {c}");
@@ -304,11 +310,10 @@ kernel_test!(
             let o = w.gup(v, 0x1000, 1, GupFlags::empty(), &mut pages)?;
             check_eq!(o.pinned, 0, "{} pinned a special page", v.name());
         }
+        let stack = w.stack;
         check_eq!(
             gup_locked(
-                &mut s,
-                None,
-                kernel::pagemap(),
+                &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
                 0x1000,
                 1,
                 GupFlags::empty(),
@@ -357,11 +362,7 @@ kernel_test!(
             }
             let stack = WalkStack::new(&PLATFORM, f.get(3));
             let (n, fast) = get_user_pages_fast(
-                &mut s,
-                None,
-                kernel::pagemap(),
-                stack,
-                Variant::OffsetLockless,
+                &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
                 0x10_0000,
                 3,
                 GupFlags::empty(),
@@ -388,11 +389,7 @@ kernel_test!(
         let stack = WalkStack::new(&PLATFORM, f.get(2));
         let mut pages = [Page::from_pfn(0); 3];
         let (n, fast) = get_user_pages_fast(
-            &mut s,
-            Some(kernel::frames()),
-            kernel::pagemap(),
-            stack,
-            Variant::OffsetLockless,
+            &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
             0x10_0000,
             3,
             GupFlags::WRITE | GupFlags::POPULATE,

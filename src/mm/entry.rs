@@ -222,35 +222,48 @@ pub struct Leaf {
 
 impl Leaf {
     /// The physical address `addr` translates to inside this frame.
+    #[inline]
     pub const fn translate(self, addr: VirtAddr) -> PhysAddr {
         PhysAddr(self.frame.0 | (addr & (self.level.size() - 1)))
+    }
+}
+
+impl Leaf {
+    /// The leaf a large entry `v` of `level` (Pmd or Pud, FC bit set) maps.
+    #[inline]
+    pub const fn large(level: Level, v: u64) -> Leaf {
+        let origin = match level {
+            Level::Pud => REGION3_LARGE_ORIGIN,
+            _ => SEGMENT_LARGE_ORIGIN,
+        };
+        Leaf {
+            frame: PhysAddr(v & origin),
+            level,
+            // The same bit (0x200) protects in segment and region entries.
+            write: v & RegionBits::P.bits() == 0,
+            special: false,
+        }
     }
 }
 
 impl Entry {
     /// Decode `v`, read from a table of `level` (entries already checked with
     /// `check_entry`: a large bit above region-third was refused there).
+    #[inline]
     pub const fn decode(level: Level, v: u64) -> Entry {
-        if is_invalid(level, v) {
-            return Entry::Invalid;
+        match level {
+            _ if is_invalid(level, v) => Entry::Invalid,
+            Level::Pte => Entry::Leaf(Leaf {
+                frame: PhysAddr(v & PAGE_ORIGIN),
+                level,
+                write: v & PteBits::P.bits() == 0,
+                special: v & PteBits::SPECIAL.bits() != 0,
+            }),
+            Level::Pmd if v & SegmentBits::FC.bits() != 0 => Entry::Leaf(Leaf::large(level, v)),
+            Level::Pmd => Entry::Table(PhysAddr(v & SEGMENT_ORIGIN)),
+            Level::Pud if v & RegionBits::FC.bits() != 0 => Entry::Leaf(Leaf::large(level, v)),
+            _ => Entry::Table(PhysAddr(v & REGION_ORIGIN)),
         }
-        let (origin, large) = match level {
-            Level::Pte => (PAGE_ORIGIN, true),
-            Level::Pmd if v & SegmentBits::FC.bits() != 0 => (SEGMENT_LARGE_ORIGIN, true),
-            Level::Pmd => (SEGMENT_ORIGIN, false),
-            Level::Pud if v & RegionBits::FC.bits() != 0 => (REGION3_LARGE_ORIGIN, true),
-            _ => (REGION_ORIGIN, false),
-        };
-        if !large {
-            return Entry::Table(PhysAddr(v & origin));
-        }
-        Entry::Leaf(Leaf {
-            frame: PhysAddr(v & origin),
-            level,
-            // The same bit (0x200) protects in PTEs, segment and region entries.
-            write: v & PteBits::P.bits() == 0,
-            special: matches!(level, Level::Pte) && v & PteBits::SPECIAL.bits() != 0,
-        })
     }
 }
 

@@ -166,6 +166,8 @@ fn segments(start: VirtAddr, end: VirtAddr) -> impl Iterator<Item = (u64, u64)> 
 pub struct HwPath {
     entries: [(EntryPtr, u64); 5],
     len: usize,
+    /// The last entry, decoded.
+    end: Entry,
 }
 
 impl HwPath {
@@ -179,8 +181,7 @@ impl HwPath {
     }
     /// [`HwPath::last`], decoded.
     pub fn end(&self) -> (EntryPtr, Entry) {
-        let (ptr, v) = self.last();
-        (ptr, Entry::decode(ptr.level(), v))
+        (self.last().0, self.end)
     }
 }
 
@@ -228,6 +229,10 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     pub fn asce_type(&self) -> AsceType {
         self.asce.asce_type()
     }
+    /// The allocator its tables (and the frames gup faults in) come from.
+    pub fn frames(&self) -> &'a Mutex<FrameAllocator> {
+        self.frames
+    }
     /// The platform.
     pub fn platform(&self) -> &'a P {
         self.plat
@@ -255,6 +260,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let mut path = HwPath {
             entries: [(EntryPtr::table(Level::Pte, PhysAddr(0), 0), 0u64); 5],
             len: 0,
+            end: Entry::Invalid,
         };
         let mut ptr = pgd_offset(self.asce, addr);
         loop {
@@ -262,7 +268,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             check_entry(self.plat, ptr, v)?;
             path.entries[path.len] = (ptr, v);
             path.len += 1;
-            let (Entry::Table(origin), Some(below)) = (Entry::decode(ptr.level(), v), ptr.level().below()) else {
+            path.end = Entry::decode(ptr.level(), v);
+            let (Entry::Table(origin), Some(below)) = (path.end, ptr.level().below()) else {
                 return Ok(Some(path));
             };
             ptr = EntryPtr::table(below, origin, below.index(addr));
@@ -484,8 +491,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let Some(path) = self.hw_walk(addr)? else {
             return Ok(SegmentView::NoTable); // beyond the ASCE type's range
         };
-        let (ptr, v) = path.last();
-        Ok(match (ptr.level(), Entry::decode(ptr.level(), v)) {
+        let ((ptr, v), end) = (path.last(), path.end);
+        Ok(match (ptr.level(), end) {
             (Level::Pte, _) => SegmentView::PageTable(ptr, v),
             (_, Entry::Leaf(leaf)) => SegmentView::Large(leaf.level),
             _ => SegmentView::NoTable,

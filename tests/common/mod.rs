@@ -1,6 +1,6 @@
 //! Shared host fixtures: a leaked arena, its allocator and page map.
 #![allow(dead_code)]
-use foldkern::gup::{GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
+use foldkern::gup::{GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
 use foldkern::mm::host::HostPlatform;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
@@ -28,13 +28,13 @@ thread_local! {
     static MACHINES: std::cell::RefCell<Vec<((u64, bool), Parts)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// A fresh machine of `mib` MiB (zeroed memory, all frames free but frame 0,
-/// no pins), with EDAT-1/EDAT-2 modelled when `edat`.
 /// The physical address `v` (short for `PhysAddr::new`, which tests write often).
 pub const fn pa(v: u64) -> PhysAddr {
     PhysAddr::new(v)
 }
 
+/// A fresh machine of `mib` MiB (zeroed memory, all frames free but frame 0,
+/// no pins), with EDAT-1/EDAT-2 modelled when `edat`.
 pub fn host(mib: u64, edat: bool) -> Host {
     let (plat, frames, pagemap, pins) = MACHINES.with(|m| {
         let mut m = m.borrow_mut();
@@ -94,6 +94,26 @@ impl Host {
         );
         (o, pages)
     }
+    /// The gup context of `s` on this machine, walking with `variant`.
+    pub fn ctx<'c>(&'c self, s: &'c mut Space, variant: Variant) -> GupContext<'c, 'static, HostPlatform> {
+        GupContext {
+            space: s,
+            pagemap: self.pagemap,
+            stack: self.stack,
+            variant,
+        }
+    }
+    /// `gup_locked` on this machine (a fault takes this machine's frames).
+    pub fn gup_locked(
+        &self,
+        s: &mut Space,
+        start: u64,
+        n: usize,
+        flags: GupFlags,
+        pages: &mut [Page],
+    ) -> Result<usize, GupError> {
+        foldkern::gup::gup_locked(&mut self.ctx(s, Variant::OffsetLockless), start, n, flags, pages)
+    }
     /// `get_user_pages_fast` with the merged fix on this machine; with POPULATE in
     /// `flags` it faults holes in from this machine's frames.
     pub fn get_user_pages_fast(
@@ -104,18 +124,7 @@ impl Host {
         flags: GupFlags,
         pages: &mut [Page],
     ) -> Result<(usize, GupOutcome), GupError> {
-        let frames = flags.contains(GupFlags::POPULATE).then_some(self.frames);
-        foldkern::gup::get_user_pages_fast(
-            s,
-            frames,
-            self.pagemap,
-            self.stack,
-            Variant::OffsetLockless,
-            start,
-            n,
-            flags,
-            pages,
-        )
+        foldkern::gup::get_user_pages_fast(&mut self.ctx(s, Variant::OffsetLockless), start, n, flags, pages)
     }
     /// Pages the software translation gives, up to the first page gup may not pin.
     pub fn expected(&self, s: &Space, start: u64, n: usize, write: bool) -> Vec<Page> {

@@ -12,7 +12,7 @@ use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
 use crate::kernel;
-use foldkern::gup::{gup_fast, gup_locked, GupFast, GupFlags, Page, Variant, WalkStack};
+use foldkern::gup::{gup_fast, gup_locked, GupContext, GupFast, GupFlags, Page, Variant, WalkStack};
 use foldkern::mm::entry::SEGMENT_ORIGIN;
 use foldkern::mm::pgtable::{read_entry, walk_to};
 use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SHIFT, PAGE_SIZE};
@@ -189,9 +189,13 @@ fn run_once(nsizes: usize) -> Results {
             }
             let mut pinned = 0;
             clear(&mut out[..n]);
-            r.walk[ti][3][si] = measure(|| {
-                pinned = gup_locked(&mut s, None, kernel::pagemap(), BASE, n, GupFlags::empty(), out).unwrap_or(0)
-            });
+            let mut ctx = GupContext {
+                space: &mut s,
+                pagemap: kernel::pagemap(),
+                stack,
+                variant: Variant::OffsetLockless,
+            };
+            r.walk[ti][3][si] = measure(|| pinned = gup_locked(&mut ctx, BASE, n, GupFlags::empty(), out).unwrap_or(0));
             assert_eq!(pinned, n, "bench: slow path pinned too few");
             check_frames(&out[..n], data, WALKERS[3]);
             foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
