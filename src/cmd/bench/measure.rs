@@ -1,0 +1,264 @@
+//! Running and timing the walkers: each measured call between two STCKF, every
+//! walker's frames checked against the mapping, the yardstick's own checks
+//! verified, and the page-table memory of three layouts.
+use super::{unchecked, Results, Walker, BASE, SIZES};
+use crate::arch::s390x::halt::exit_failure;
+use crate::arch::s390x::insn;
+use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
+use crate::kernel;
+use foldkern::gup::{gup_fast, gup_locked, GupContext, GupFast, GupFlags, Page, Variant, WalkStack};
+use foldkern::mm::entry::SEGMENT_ORIGIN;
+use foldkern::mm::pgtable::{read_entry, walk_to};
+use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SHIFT, PAGE_SIZE};
+
+/// Instructions in `tod` TOD units.
+fn instructions(tod: u64) -> u64 {
+    // 4.096 TOD units per instruction under -icount shift=0.
+    (tod * 1000 + 2048) / 4096
+}
+
+/// Instructions `f` executes, STCKF to STCKF.
+fn measure(f: impl FnOnce()) -> u64 {
+    let t0 = insn::stckf();
+    f();
+    instructions(insn::stckf() - t0)
+}
+
+fn buffer(pages: usize) -> (PhysAddr, &'static mut [Page]) {
+    let frames = (pages * 8).div_ceil(PAGE_SIZE as usize);
+    let pa = kernel::frames().lock().alloc_frames(frames, 1).unwrap_or_else(|e| {
+        println!("bench: no memory for a {pages}-page result buffer: {e} (boot with more -m)");
+        exit_failure("bench: out of memory")
+    });
+    // SAFETY: the frames were just allocated for this buffer alone and are
+    // identity-mapped; the slice lives until `free_buffer`.
+    (pa, unsafe {
+        core::slice::from_raw_parts_mut(pa.as_u64() as *mut Page, pages)
+    })
+}
+
+/// The floor: read each PTE of the range once and record its page (`pts` holds
+/// the page-table origins, found outside the measurement). Out of line, so that
+/// what the benchmark does around it cannot change its code.
+#[inline(never)]
+fn floor(pts: &[PhysAddr], out: &mut [Page]) {
+    // Measured code: the index form is the floor's definition (docs/bench.md).
+    #[allow(clippy::needless_range_loop)]
+    for i in 0..out.len() {
+        out[i] = Page::from_pfn(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) >> PAGE_SHIFT);
+    }
+}
+
+/// A value no walker returns, so a walker that leaves a slot alone is caught.
+const NO_PAGE: Page = Page::from_pfn(u64::MAX);
+
+fn clear(out: &mut [Page]) {
+    out.fill(NO_PAGE);
+}
+
+/// Every walker must return the frames the benchmark mapped (page `i` of the
+/// range is data frame `i % 4096`): a fast but wrong walk would measure nothing.
+fn check_frames(out: &[Page], data: PhysAddr, walker: Walker) {
+    for (i, f) in out.iter().enumerate() {
+        let want = data.add((i as u64 % 4096) * PAGE_SIZE);
+        if *f != want {
+            println!(
+                "bench: {} returned {f:?} for page {i} of the range, which maps {want:?}",
+                walker.name()
+            );
+            exit_failure("bench: a walker returned a wrong frame");
+        }
+    }
+}
+
+/// The lean yardstick must really validate: with region-third type bits set in
+/// the segment entry for `BASE` (a translation-specification exception for the
+/// hardware; the benchmark's spaces are walked by software only) it pins
+/// nothing, and with the entry restored it pins the page. (The unchecked walk
+/// would follow such an entry: in a segment-type space it takes it for a
+/// region-third entry and pins whatever the page table's words name.)
+fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Page], data: PhysAddr) {
+    let pmdp = walk_to(&PLATFORM, s.asce(), BASE, Level::Pmd).expect("walk");
+    let pmd = PLATFORM.read_u64(pmdp.addr());
+    let pins = kernel::pagemap().counters();
+    PLATFORM.write_u64(pmdp.addr(), pmd | Level::Pud.type_bits());
+    let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
+    PLATFORM.write_u64(pmdp.addr(), pmd);
+    let good = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
+    foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..good]).expect("unpin");
+    if (bad, good) != (0, 1) || out[0] != data {
+        println!("bench: the lean walk pinned {bad} page(s) through a bad segment entry (want 0) and {good} through the good one (want 1)");
+        exit_failure("bench: the lean yardstick does not check entries");
+    }
+}
+
+pub(super) fn run_once(nsizes: usize) -> Results {
+    let mut r = Results {
+        walk: [[[0; SIZES.len()]; Walker::ALL.len()]; 4],
+        map: [0; 4],
+        map_range: [0; 4],
+        unmap: [0; 4],
+        upgrade: [0; 3],
+        memory: [(0, 0, 0); 3],
+        shape: [(AsceType::Segment, 0, 0, 0); 3],
+    };
+    let max = SIZES[nsizes - 1];
+    kernel::frames().lock().reset_hint();
+    let (bufpa, out) = buffer(max);
+    let data = kernel::frames()
+        .lock()
+        .alloc_frames(4096, 1)
+        .expect("bench data frames");
+    let stackf = kernel::frames().lock().alloc_frame().expect("bench stack frame");
+    let stack = WalkStack::new(&PLATFORM, stackf);
+    for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
+        let mut s: AddressSpace<'static, KernelPlatform> =
+            AddressSpace::new(&PLATFORM, kernel::frames(), ty).expect("bench space");
+        r.map[ti] = measure(|| {
+            for i in 0..max as u64 {
+                s.map(BASE + i * PAGE_SIZE, data.add((i % 4096) * PAGE_SIZE), 1, Prot::RW)
+                    .expect("bench map");
+            }
+        });
+        // Page-table origins for the floor loop (outside the measurement).
+        let mut pts = [PhysAddr::new(0); 1024];
+        for (k, pt) in pts.iter_mut().enumerate().take(max.div_ceil(256)) {
+            let pmdp = walk_to(&PLATFORM, s.asce(), BASE + ((k as u64) << 20), Level::Pmd).expect("walk");
+            *pt = PhysAddr::new(PLATFORM.read_u64(pmdp.addr()) & SEGMENT_ORIGIN);
+        }
+        for (si, &n) in SIZES[..nsizes].iter().enumerate() {
+            clear(&mut out[..n]);
+            r.walk[ti][Walker::Floor as usize][si] = measure(|| floor(&pts, &mut out[..n]));
+            check_frames(&out[..n], data, Walker::Floor);
+            for (w, v) in [
+                (Walker::AddrEndFolded, Variant::AddrEndFolded),
+                (Walker::OffsetLockless, Variant::OffsetLockless),
+            ] {
+                let g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
+                let mut pinned = 0;
+                clear(&mut out[..n]);
+                r.walk[ti][w as usize][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::empty(), out).pinned);
+                assert_eq!(pinned, n, "bench: gup_fast pinned too few");
+                check_frames(&out[..n], data, w);
+                foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            }
+            let (asce, pins) = (s.asce().val(), kernel::pagemap().counters());
+            for (w, check) in [(Walker::Unchecked, false), (Walker::Lean, true)] {
+                let mut pinned = 0;
+                clear(&mut out[..n]);
+                r.walk[ti][w as usize][si] = measure(|| {
+                    pinned = if check {
+                        unchecked::gup_fast::<_, true>(&PLATFORM, asce, BASE, n, out, pins)
+                    } else {
+                        unchecked::gup_fast::<_, false>(&PLATFORM, asce, BASE, n, out, pins)
+                    }
+                });
+                assert_eq!(pinned, n, "bench: a yardstick walk pinned too few");
+                check_frames(&out[..n], data, w);
+                foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            }
+            let mut pinned = 0;
+            clear(&mut out[..n]);
+            let mut ctx = GupContext {
+                space: &mut s,
+                pagemap: kernel::pagemap(),
+                stack,
+                variant: Variant::OffsetLockless,
+            };
+            r.walk[ti][Walker::Slow as usize][si] =
+                measure(|| pinned = gup_locked(&mut ctx, BASE, n, GupFlags::empty(), out).unwrap_or(0));
+            assert_eq!(pinned, n, "bench: slow path pinned too few");
+            check_frames(&out[..n], data, Walker::Slow);
+            foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            clear(&mut out[..n]);
+            r.walk[ti][Walker::Naive as usize][si] = measure(|| {
+                // Measured code: the loop stays in the same form as the floor's.
+                #[allow(clippy::needless_range_loop)]
+                for i in 0..n {
+                    let ptep = walk_to(&PLATFORM, s.asce(), BASE + i as u64 * PAGE_SIZE, Level::Pte).expect("walk");
+                    out[i] = Page::from_pfn(read_entry(&PLATFORM, ptep).expect("read") >> PAGE_SHIFT);
+                }
+            });
+            check_frames(&out[..n], data, Walker::Naive);
+        }
+        lean_checks_entries(&s, out, data);
+        r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
+        r.map_range[ti] = measure(|| {
+            for start in (0..max as u64).step_by(4096) {
+                let n = (max as u64 - start).min(4096);
+                s.map(BASE + start * PAGE_SIZE, data, n, Prot::RW).expect("bench map");
+            }
+        });
+        s.unmap(BASE, max as u64).expect("bench unmap");
+    }
+    // Upgrade cost on a live space with a mapping in each step's range.
+    let mut s: AddressSpace<'static, KernelPlatform> =
+        AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Segment).expect("space");
+    s.map(BASE, data, 1, Prot::RW).expect("map");
+    for (k, last) in [(1u64 << 31), (1 << 42), (1 << 53)].into_iter().enumerate() {
+        r.upgrade[k] = measure(|| s.crst_table_upgrade(last).expect("upgrade"));
+    }
+    drop(s);
+    r.memory = memory(data, &mut r.shape);
+    kernel::frames().lock().free_frame(stackf).ok();
+    kernel::frames().lock().free_frames(data, 4096).ok();
+    kernel::frames()
+        .lock()
+        .free_frames(bufpa, (max * 8).div_ceil(PAGE_SIZE as usize))
+        .ok();
+    r
+}
+
+/// (bytes used, minimum bytes, bytes with an always-5-level layout) for: dense
+/// 1 GiB, 2048 pages spread over 4 TiB (one per 2 GiB), one page above 4 TiB.
+fn memory(data: PhysAddr, shape: &mut [(AsceType, u64, u64, u64); 3]) -> [(u64, u64, u64); 3] {
+    let sets: [(u64, u64, u64); 3] = [
+        (BASE, PAGE_SIZE, 262144),
+        (0, 2 << 30, 2048),
+        ((1 << 42) + (7 << 20), PAGE_SIZE, 1),
+    ];
+    let mut res = [(0, 0, 0); 3];
+    for (k, &(start, stride, n)) in sets.iter().enumerate() {
+        let last = start + (n - 1) * stride;
+        let free0 = kernel::frames().lock().free_count();
+        let mut fit: AddressSpace<'static, KernelPlatform> =
+            AddressSpace::new_covering(&PLATFORM, kernel::frames(), last).expect("space");
+        for i in 0..n {
+            fit.map(start + i * stride, data, 1, Prot::RW).expect("map");
+        }
+        let frames = free0 - kernel::frames().lock().free_count();
+        let mut five: AddressSpace<'static, KernelPlatform> =
+            AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region1).expect("space");
+        for i in 0..n {
+            five.map(start + i * stride, data, 1, Prot::RW).expect("map");
+        }
+        res[k] = (
+            fit.table_bytes(),
+            minimum(fit.asce_type(), start, stride, n),
+            five.table_bytes(),
+        );
+        let (c, p) = fit.table_counts();
+        shape[k] = (fit.asce_type(), c, p, frames as u64);
+    }
+    res
+}
+
+/// The fewest table bytes a space of `ty` needs for `n` pages `stride` apart.
+fn minimum(ty: AsceType, start: u64, stride: u64, n: u64) -> u64 {
+    let mut bytes = 16384;
+    for (level, shift, size) in [
+        (Level::Pte, 20u32, 2048u64),
+        (Level::Pmd, 31, 16384),
+        (Level::Pud, 42, 16384),
+        (Level::P4d, 53, 16384),
+    ] {
+        if level > ty.top() {
+            // distinct tables of this level = distinct (addr >> shift) values
+            let first = start >> shift;
+            let last = (start + (n - 1) * stride) >> shift;
+            let distinct = if stride >= 1 << shift { n } else { last - first + 1 };
+            bytes += distinct * size;
+        }
+    }
+    bytes
+}
