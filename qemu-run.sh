@@ -52,6 +52,16 @@ need_target() {
                 exit 1
             }
         fi
+        # Likewise its components: the test command runs clippy and rustfmt.
+        for c in clippy rustfmt; do
+            if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+                echo "qemu-run.sh: installing the Rust component $c (rustup component add)..." >&2
+                rustup component add "$c" >&2 || {
+                    echo "qemu-run.sh: could not add $c; run: rustup component add $c" >&2
+                    exit 1
+                }
+            fi
+        done
     elif [ ! -d "$(rustc --print sysroot)/lib/rustlib/$TARGET" ]; then
         echo "qemu-run.sh: the Rust target $TARGET is missing; install it with:" >&2
         echo "    rustup target add $TARGET" >&2

@@ -724,10 +724,9 @@ fn unpin_taken(pagemap: &PageMap, pages: &[Page]) {
     }
 }
 
-/// PTEs the PTE loop handles per loop test (unrolled by the compiler): 4 cost
-/// 10.0 instructions per PTE, 8 cost 9.38, 16 cost 9.19 (benchmark,
-/// region-third); the remainder loop handles the rest, so short ranges cost the
-/// same whichever is chosen.
+/// PTEs the PTE loop handles per loop test (unrolled by the compiler): more
+/// per test is cheaper per PTE (docs/bench.md has the figures); the remainder
+/// loop handles the rest, so short ranges cost the same whichever is chosen.
 pub const PTE_GROUP: usize = 16;
 
 /// The PTE bits below the frame that the fast walk pins through: protection when

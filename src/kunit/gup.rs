@@ -1,4 +1,4 @@
-//! Issue 5 on live tables: the seed scenario for every gup_fast variant, and the
+//! On live tables: the seed scenario for every gup_fast variant, and the
 //! fixed variants against per-page LRAG and the locked slow path for every ASCE
 //! type and ranges straddling every level boundary.
 use crate::arch::s390x::insn::{self, Lra};

@@ -1,4 +1,4 @@
-//! Issue 4 on live tables: every ASCE type, mappings straddling every level
+//! On live tables: every ASCE type, mappings straddling every level
 //! boundary checked against LRAG and real loads/stores, the exact exception code
 //! of each level, upgrades 2→5 levels, invalidation, bad input.
 use super::{verify_fault, verify_page};

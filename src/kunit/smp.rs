@@ -1,4 +1,4 @@
-//! Issue 7: gup_fast racing unmap / remap / protect / upgrade / address-space
+//! gup_fast racing unmap / remap / protect / upgrade / address-space
 //! replacement on another CPU, made safe by synchronising with lockless walkers
 //! before freeing tables, plus the negative control with that synchronisation off.
 use crate::arch::s390x::platform::PLATFORM;
