@@ -277,6 +277,34 @@ pub const fn large_entry(level: Level, frame: PhysAddr, write: bool) -> u64 {
     }
 }
 
+impl Pmd {
+    /// `pmd_large`: a segment entry mapping a 1 MiB frame (EDAT-1).
+    pub const fn large(self) -> bool {
+        self.0 & SegmentBits::TT.bits() == 0 && self.0 & SegmentBits::FC.bits() != 0
+    }
+    /// `pmd_none`: an invalid segment entry.
+    pub const fn none(self) -> bool {
+        self.0 & SegmentBits::I.bits() != 0
+    }
+    /// The page table a valid, not large segment entry designates
+    /// (`pmd_page_vaddr`).
+    pub const fn page_table(self) -> PhysAddr {
+        PhysAddr(self.0 & SEGMENT_ORIGIN)
+    }
+}
+
+impl Pud {
+    /// `pud_large`: a region-third entry mapping a 2 GiB frame (EDAT-2).
+    pub const fn large(self) -> bool {
+        self.0 & RegionBits::TT.bits() == Level::Pud.type_bits() && self.0 & RegionBits::FC.bits() != 0
+    }
+    /// `pud_folded`: the value comes from below region-third (a segment entry
+    /// read at the pud position of a folded walk).
+    pub const fn folded(self) -> bool {
+        self.0 & RegionBits::TT.bits() < Level::Pud.type_bits()
+    }
+}
+
 impl Pte {
     /// `pte_none`: empty.
     pub const fn none(self) -> bool {

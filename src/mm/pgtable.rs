@@ -425,7 +425,7 @@ pub fn p4d_folded(p4d: P4d) -> bool {
 }
 /// `pud_folded`: the value is below region-third, so the pud level is folded.
 pub fn pud_folded(pud: Pud) -> bool {
-    pud.0 & RegionBits::TT.bits() < Level::Pud.type_bits()
+    pud.folded()
 }
 /// `pgd_none`: a real, invalid region-first entry (never true when folded).
 pub fn pgd_none(pgd: Pgd) -> bool {
@@ -441,7 +441,7 @@ pub fn pud_none(pud: Pud) -> bool {
 }
 /// `pmd_none`: an invalid segment entry.
 pub fn pmd_none(pmd: Pmd) -> bool {
-    pmd.0 & SegmentBits::I.bits() != 0
+    pmd.none()
 }
 /// `pgd_present` (folded levels are always present).
 pub fn pgd_present(pgd: Pgd) -> bool {
@@ -461,11 +461,11 @@ pub fn pmd_present(pmd: Pmd) -> bool {
 }
 /// `pud_large`: a region-third entry mapping a 2 GiB frame (EDAT-2).
 pub fn pud_large(pud: Pud) -> bool {
-    pud.0 & RegionBits::TT.bits() == Level::Pud.type_bits() && pud.0 & RegionBits::FC.bits() != 0
+    pud.large()
 }
 /// `pmd_large`: a segment entry mapping a 1 MiB frame (EDAT-1).
 pub fn pmd_large(pmd: Pmd) -> bool {
-    pmd.0 & SegmentBits::TT.bits() == 0 && pmd.0 & SegmentBits::FC.bits() != 0
+    pmd.large()
 }
 
 /// `p4d_offset(pgdp, addr)` = `p4d_offset_lockless(pgdp, *pgdp, addr)`.
@@ -514,7 +514,7 @@ pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: VirtAddr) -> EntryPtr
 /// entry value `pmd` designates.
 #[inline]
 pub fn pte_offset(pmd: Pmd, addr: VirtAddr) -> EntryPtr {
-    EntryPtr::table(Level::Pte, PhysAddr(pmd.0 & SEGMENT_ORIGIN), Level::Pte.index(addr))
+    EntryPtr::table(Level::Pte, pmd.page_table(), Level::Pte.index(addr))
 }
 
 /// `pXd_addr_end(addr, end)` with the *static* size of `level`: the next `level`
