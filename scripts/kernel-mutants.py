@@ -2,6 +2,7 @@
 """Hand-picked mutations of the kernel-only code, each against the in-kernel suite.
 
     scripts/kernel-mutants.py [SUBSTRING]
+    scripts/kernel-mutants.py --check     (only: is each text to change there once?)
 
 scripts/mutants.py covers the portable code with the host tests; the code under
 src/arch only runs in QEMU, too slow for a mutant per operator. This script
@@ -30,42 +31,40 @@ CAUGHT = 'caught'
 # (description, file, text, replacement, expectation)
 MUTANTS = [
     ('IPTE does nothing', PLATFORM,
-     'unsafe { insn::ipte(pto.0, addr.0) }', 'let _ = (pto, addr);', CAUGHT),
+     'unsafe { insn::ipte(pto.as_u64(), addr) }', 'let _ = (pto, addr);', CAUGHT),
     ('IDTE does nothing', PLATFORM,
-     'unsafe { insn::idte(table.0 | dt, addr.0 & level.mask()) }', 'let _ = (table, dt, addr);', CAUGHT),
+     'unsafe { insn::idte(table.as_u64() | dt, addr & level.mask()) }', 'let _ = (table, dt, addr);', CAUGHT),
     ('IDTE gets the whole address (index bits not cut)', PLATFORM,
-     'insn::idte(table.0 | dt, addr.0 & level.mask())', 'insn::idte(table.0 | dt, addr.0)', CAUGHT),
+     'insn::idte(table.as_u64() | dt, addr & level.mask())', 'insn::idte(table.as_u64() | dt, addr)', CAUGHT),
     ('upgrade leaves CR1 (primary) with the old ASCE', PLATFORM,
-     'insn::lctlg::<1>(new.0);', '', CAUGHT),
+     'insn::lctlg::<1>(new.val());', '', CAUGHT),
     ('upgrade leaves CR7 (secondary) with the old ASCE', PLATFORM,
-     'insn::lctlg::<7>(new.0);', '', CAUGHT),
+     'insn::lctlg::<7>(new.val());', '', CAUGHT),
     ('upgrade leaves CR13 (home) with the old ASCE', PLATFORM,
-     'insn::lctlg::<13>(new.0);', '', CAUGHT),
+     'insn::lctlg::<13>(new.val());', '', CAUGHT),
     ('no PTLB after an ASCE change', PLATFORM,
      '        insn::ptlb();\n    }\n    fn edat1', '    }\n    fn edat1',
      'QEMU flushes its whole TLB on every LCTLG, IPTE and IDTE, so no stale entry is left for PTLB to purge'),
     ('crst_table_upgrade does not tell the platform of the new ASCE', SPACE,
      'self.plat.asce_changed(old, asce);', '', CAUGHT),
     ('an emptied table is unhooked without IDTE', SPACE,
-     'self.plat.idte(parent.base, parent.level(), VirtAddr(addr));', '', CAUGHT),
+     'self.plat.idte(parent.base, parent.level(), addr);', '', CAUGHT),
     ('a large segment is unmapped without IDTE', SPACE,
-     'self.plat.idte(last.base, Level::Pmd, VirtAddr(addr));', '',
+     'self.plat.idte(last.base, Level::Pmd, addr);', '',
      'EDAT-1 is absent under TCG, so the kernel never maps a large segment '
      '(host_pgtable::unmap_of_a_large_segment_is_one_idte covers the call)'),
     ('dropping a space purges nothing', SPACE,
      '        self.plat.asce_changed(asce, asce);\n', '', CAUGHT),
-    ("the boot CPU's home space (CR13) not loaded", 'src/kernel.rs',
-     '        insn::lctlg::<13>(asce.0);\n', '', CAUGHT),
-    ("a secondary CPU's home space (CR13) not loaded", SMP,
-     '        insn::lctlg::<13>(asce);\n', '', CAUGHT),
-    ("a secondary CPU's secondary space (CR7) not loaded at start", SMP,
-     '        insn::lctlg::<7>(asce);\n', '',
+    ("dat_on leaves the home space (CR13) unloaded, on every CPU", INSN,
+     '        lctlg::<13>(asce);\n', '', CAUGHT),
+    ("dat_on leaves the secondary space (CR7) unloaded, on every CPU", INSN,
+     '        lctlg::<7>(asce);\n', '',
      'nothing uses the secondary space without set_secondary loading CR7 first'),
     ('the program-check nesting depth not cleared at install', TRAPS,
      '    lowcore::write::<u64>(lowcore::PGM_DEPTH, 0);\n', '',
      "every lowcore starts zeroed (QEMU's memory at boot, each secondary's zeroed prefix area)"),
     ('set_secondary never loads CR7', PLATFORM,
-     'if insn::stctg::<7>() != asce.0 {', 'if false {', CAUGHT),
+     'if insn::stctg::<7>() != asce.val() {', 'if false {', CAUGHT),
     ('LRAG cc 3 read as an invalid entry', PLATFORM,
      '3 => Lra::Exception((res & 0xffff) as u16),', '3 => Lra::InvalidEntry(res),', CAUGHT),
     ('LRAG cc 1 read as a translation', PLATFORM,
@@ -85,7 +84,7 @@ MUTANTS = [
     ('walker synchronisation does not wait for the other CPUs', SMP,
      'if i != me && !wait_until(|| c.acks.load(Ordering::Acquire) != before[i]) {', 'if false {', CAUGHT),
     ('walker synchronisation skipped', SMP,
-     'if SYNC_DISABLED.load(Ordering::Relaxed) || online() < 2 {', 'if true {', CAUGHT),
+     '    if online() < 2 {\n        return true;', '    if true {\n        return true;', CAUGHT),
     ('translation specification (suppressing) taken as nullifying', TRAPS,
      'matches!(code & 0x7f, 0x10 | 0x11 | 0x38..=0x3b)', 'matches!(code & 0x7f, 0x10 | 0x11 | 0x12 | 0x38..=0x3b)',
      CAUGHT),
@@ -111,6 +110,12 @@ def first_failure(out):
         if 'FAILED' in line or '!!!' in line or line.startswith('kernel: stopping'):
             return line.strip()[:150]
     return out.strip().splitlines()[-1][:150] if out.strip() else ''
+
+
+def stale(root):
+    """The entries whose text to change does not occur exactly once under root."""
+    return [(what, f, open(os.path.join(root, f)).read().count(old))
+            for what, f, old, _, _ in MUTANTS if open(os.path.join(root, f)).read().count(old) != 1]
 
 
 def main(select):
@@ -148,6 +153,11 @@ def main(select):
 
 
 if __name__ == '__main__':
+    if sys.argv[1:] == ['--check']:
+        bad = stale(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'))
+        for what, f, n in bad:
+            print(f'STALE: {what}: the text to change occurs {n} times in {f}')
+        sys.exit(1 if bad else 0)
     if len(sys.argv) > 2 or (len(sys.argv) == 2 and sys.argv[1].startswith('-')):
         sys.exit(__doc__)
     sys.exit(main(sys.argv[1] if len(sys.argv) == 2 else None))

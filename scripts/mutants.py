@@ -13,7 +13,7 @@ host_props`, about 3 s each; a run still going after two minutes counts as
 caught) and prints every mutant they did NOT catch.
 `--calls` tries only the deleted calls. Mutants that do not compile are not counted. A survivor is either a test gap
 or an equivalent mutant (the change cannot alter behaviour); docs/debugging.md
-lists the known equivalent ones. The kernel-only code (src/arch, src/tests)
+lists the known equivalent ones. The kernel-only code (src/arch, src/kunit)
 is not covered: its tests boot QEMU, which is too slow per mutant.
 """
 import os

@@ -126,3 +126,12 @@ fn no_issue_numbers_in_code() {
         }
     }
 }
+
+#[test]
+fn kernel_mutants_name_current_code() {
+    let out = Command::new("python3")
+        .args(["scripts/kernel-mutants.py", "--check"])
+        .output();
+    let out = out.expect("python3 runs scripts/kernel-mutants.py (apt-get install python3)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
