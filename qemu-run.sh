@@ -107,6 +107,11 @@ if [ "$MODE" = test ]; then
 fi
 
 need_qemu
+# Name the accelerator only when the user did not (-- -accel tcg,thread=single).
+MACHINE=s390-ccw-virtio,accel=tcg
+for a in "${QEMU_EXTRA[@]}"; do
+    [ "$a" = -accel ] && MACHINE=s390-ccw-virtio
+done
 if [ -n "$GIVEN_KERNEL" ]; then
     KERNEL=$GIVEN_KERNEL
 else
@@ -118,7 +123,7 @@ if [ "$MODE" = bench ]; then
     mkdir -p target/bench
     set +e # a failing run still has its status and output looked at below
     qemu-system-s390x -nodefaults -nographic -no-reboot \
-        -machine s390-ccw-virtio,accel=tcg -m 2G \
+        -machine "$MACHINE" -m 2G \
         -chardev stdio,id=con0 -device sclpconsole,chardev=con0 \
         -action panic=exit-failure "${ICOUNT[@]}" \
         -kernel "$KERNEL" -append "$APPEND" "${QEMU_EXTRA[@]}" | tee target/bench/output.txt \
@@ -145,7 +150,7 @@ if [ ${#GDB[@]} -gt 0 ]; then
     echo "qemu-run.sh: waiting for gdb: gdb-multiarch -ex 'set architecture s390:64-bit' -ex 'target remote :1234' $KERNEL" >&2
 fi
 exec qemu-system-s390x -nodefaults -nographic -no-reboot \
-    -machine s390-ccw-virtio,accel=tcg -m 256M \
+    -machine "$MACHINE" -m 256M \
     -chardev stdio,id=con0 -device sclpconsole,chardev=con0 \
     -action panic=exit-failure \
     "${ICOUNT[@]}" "${GDB[@]}" \

@@ -132,6 +132,8 @@ pub fn boot() {
             sclp::SclpError::NotOperational => "no SCLP console: SCLP not operational",
             sclp::SclpError::Busy => "no SCLP console: SCLP busy",
             sclp::SclpError::Response(_) => "no SCLP console: Write Event Mask refused",
+            sclp::SclpError::NoServiceSignal => "no SCLP console: no service signal",
+            sclp::SclpError::NoConsole => "no SCLP console: neither ASCII nor message events",
         });
     }
     println!("foldkern: s390x reference kernel for dynamic page-table folding and gup_fast");
@@ -179,6 +181,12 @@ pub fn boot() {
         metadata: (meta_start, meta_end),
     });
     platform::init(mem, m.has_facility(8), m.has_facility(78));
+    if m.has_facility(8) {
+        // SAFETY: EDAT control only makes the machine honour large-frame and
+        // protection bits in segment and region entries, which the kernel's
+        // own tables do not use (secondaries copy this CR0).
+        unsafe { insn::lctlg::<0>(insn::stctg::<0>() | insn::cr0::EDAT) };
+    }
     enable_dat();
 }
 

@@ -5,11 +5,18 @@ use crate::kunit::{check, check_eq, kernel_test, TestFail};
 use core::sync::atomic::Ordering;
 
 kernel_test!(
-    /// A console write is accepted by the SCLP (normal completion, 0x0020),
-    /// and so was every console write before it.
+    /// A console write is accepted by the SCLP (normal completion, 0x0020) and
+    /// completes with exactly one service signal, and every console write
+    /// before it was accepted too.
     fn console_output() {
+        let signals = sclp::SERVICE_SIGNALS.load(Ordering::Acquire);
         let r = sclp::write_bytes(b"(console write from boot::console_output)\n");
         check_eq!(r, Ok(()), "SCLP Write Event Data");
+        check_eq!(
+            sclp::SERVICE_SIGNALS.load(Ordering::Acquire) - signals,
+            1,
+            "service-signal interruptions for one write (the architected completion)"
+        );
         check_eq!(
             sclp::REFUSED_WRITES.load(Ordering::Relaxed),
             0,

@@ -254,19 +254,22 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
     Ok((tot[2], tot[3], tot[4], tot[0]))
 }
 
-/// Per CPU: CR1, CR13 and the system mask it reported.
-static SEEN: [[AtomicU64; 3]; 8] = [const { [const { AtomicU64::new(0) }; 3] }; 8];
+/// Per CPU: CR1, CR13, the system mask and CR0 it reported.
+static SEEN: [[AtomicU64; 4]; 8] = [const { [const { AtomicU64::new(0) }; 4] }; 8];
 
 fn report_translation_state(i: usize) {
     SEEN[i][0].store(insn::stctg::<1>(), Ordering::Release);
     SEEN[i][1].store(insn::stctg::<13>(), Ordering::Release);
     // AND with 0xff: reads the system mask without changing it.
     SEEN[i][2].store(insn::stnsm::<0xff>() as u64, Ordering::Release);
+    SEEN[i][3].store(insn::stctg::<0>(), Ordering::Release);
 }
 
 kernel_test!(
     /// Every CPU runs in the kernel's identity space: CR1 (primary) and CR13
-    /// (home) hold its ASCE and DAT is on (system-mask bit 0x04).
+    /// (home) hold its ASCE and DAT is on (system-mask bit 0x04); and EDAT
+    /// control (CR0 bit 40) is on exactly where EDAT-1 (facility 8) is
+    /// installed, or the machine would ignore large-frame bits.
     fn every_cpu_runs_in_the_kernel_space() {
         let kernel_asce = kernel::KSPACE.get().unwrap().lock().asce().val();
         let cpus = smp::online().min(SEEN.len());
@@ -275,8 +278,14 @@ kernel_test!(
             smp::run_on(i, report_translation_state, i);
             smp::wait_idle(i);
         }
+        let edat = kernel::machine().has_facility(8);
         for (i, seen) in SEEN.iter().enumerate().take(cpus) {
-            let [cr1, cr13, mask] = seen.each_ref().map(|v| v.load(Ordering::Acquire));
+            let [cr1, cr13, mask, cr0] = seen.each_ref().map(|v| v.load(Ordering::Acquire));
+            check_eq!(
+                cr0 & insn::cr0::EDAT != 0,
+                edat,
+                "CR0 EDAT control of CPU {i} (facility 8: {edat})"
+            );
             check_eq!(cr1, kernel_asce, "CR1 of CPU {i}");
             check_eq!(cr13, kernel_asce, "CR13 of CPU {i}");
             check!(mask & 0x04 != 0, "CPU {i} runs with DAT off (system mask {mask:#04x})");
@@ -294,7 +303,7 @@ kernel_test!(
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
         }
-        let (freed, wrong, other, _) = race(&PLATFORM, 200, 20, "synchronised")?;
+        let (freed, wrong, other, _) = race(&PLATFORM, 200, 12, "synchronised")?;
         check_eq!(
             (freed, wrong, other),
             (0, 0, 0),
@@ -313,7 +322,7 @@ kernel_test!(
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
         }
-        let (freed, wrong, _, _) = race(&Unsynced, 200, 20, "no sync")?;
+        let (freed, wrong, _, _) = race(&Unsynced, 200, 12, "no sync")?;
         check!(freed + wrong > 0, "no use-after-free detected without synchronisation");
         Ok(())
     }

@@ -3,13 +3,14 @@
 //! clear .bss, set up the stack and call `kernel_main`. The interruption stubs
 //! save registers into the lowcore software area, switch to a per-CPU handler stack
 //! and call into Rust (`traps.rs`), then resume the old PSW.
+use super::insn::cr0;
 use super::lowcore;
 use core::arch::global_asm;
 
-/// CR0 at boot: AFP-register control (bit 45, lets compiled code use all FPRs),
-/// secondary-space control (bit 37, allows SACF into secondary-space mode),
-/// and the external-call / emergency-signal subclass masks (bits 49 and 50).
-pub const CR0_BOOT: u64 = (1 << (63 - 45)) | (1 << (63 - 37)) | (1 << (63 - 49)) | (1 << (63 - 50));
+/// CR0 at boot: AFP registers, secondary-space mode, and the external-call
+/// and emergency-signal subclasses (the inter-CPU signals). Boot adds EDAT
+/// control where EDAT-1 is installed; secondaries take CPU 0's CR0.
+pub const CR0_BOOT: u64 = cr0::AFP | cr0::SECONDARY_SPACE | cr0::EMERGENCY_SIGNAL | cr0::EXTERNAL_CALL;
 
 global_asm!(
     r#"

@@ -1,12 +1,33 @@
 //! Thin wrappers around privileged z/Architecture instructions. Each wrapper names
 //! the instruction, cites what it guarantees (Principles of Operation, SA22-7832)
 //! and says why calling it is sound. This is the only file that issues them.
+use super::lowcore;
 use core::arch::asm;
 
 /// PSW mask of the kernel: 64-bit addressing (EA|BA), DAT off, all interrupts off.
 pub const PSW_MASK_KERNEL: u64 = 0x0000_0001_8000_0000;
 /// PSW bit 14: wait state.
 pub const PSW_MASK_WAIT: u64 = 0x0002_0000_0000_0000;
+/// PSW bit 7: external interruptions enabled.
+pub const PSW_MASK_EXT: u64 = 0x0100_0000_0000_0000;
+
+/// CR0 bits (PoP "Control Registers"), as Linux's `CR0_*` names them.
+pub mod cr0 {
+    /// Bit 37: secondary-space control (SACF into secondary-space mode).
+    pub const SECONDARY_SPACE: u64 = 1 << (63 - 37);
+    /// Bit 40: EDAT control (EDAT-1 frames and protection honoured).
+    pub const EDAT: u64 = 1 << (63 - 40);
+    /// Bit 45: AFP-register control (compiled code may use all FPRs).
+    pub const AFP: u64 = 1 << (63 - 45);
+    /// Bit 49: emergency-signal subclass mask.
+    pub const EMERGENCY_SIGNAL: u64 = 1 << (63 - 49);
+    /// Bit 50: external-call subclass mask.
+    pub const EXTERNAL_CALL: u64 = 1 << (63 - 50);
+    /// Bit 52: clock-comparator subclass mask.
+    pub const CLOCK_COMPARATOR: u64 = 1 << (63 - 52);
+    /// Bit 54: service-signal subclass mask (SCLP completion).
+    pub const SERVICE_SIGNAL: u64 = 1 << (63 - 54);
+}
 
 /// LCTLG: load control register `cr` with `val`.
 ///
@@ -157,6 +178,43 @@ pub fn stckf() -> u64 {
     // SAFETY: STCKF writes the 8-byte local.
     unsafe { asm!("stckf 0({p})", p = in(reg_addr) &mut t, options(nostack)) }
     t
+}
+
+/// SCKC: set the clock comparator; a clock-comparator external interruption
+/// is pending while the TOD clock is past it (PoP "Clock Comparator").
+pub fn sckc(tod: u64) {
+    // SAFETY: SCKC only reads the 8-byte operand; the interruption it may make
+    // pending is taken only where the caller enables its subclass (CR0 bit 52).
+    unsafe { asm!("sckc 0({p})", p = in(reg_addr) &tod, options(nostack)) }
+}
+
+/// Wait, with external interruptions enabled, for one external interruption
+/// and take it here rather than in the handler (PoP "Wait State"; Linux's
+/// `sclp_early_wait_irq`): the external new PSW is pointed at the instruction
+/// after the wait for that one interruption, so the CPU resumes here with
+/// interruptions disabled, on its own stack, in any context (the fatal paths
+/// print from inside handlers). Returns the external-interruption code; the
+/// parameter is in the lowcore.
+///
+/// # Safety
+/// CR0 must enable only the subclasses the caller handles from the code.
+pub unsafe fn wait_external() -> u16 {
+    let (hi, lo): (u64, u64);
+    // SAFETY: EPSW only reads the current PSW into two registers.
+    unsafe { asm!("epsw {h},{l}", h = out(reg) hi, l = out(reg) lo, options(nostack, nomem)) };
+    let mask = (hi << 32) | (lo & 0xffff_ffff);
+    let handler = lowcore::read_psw(lowcore::EXT_NEW_PSW);
+    let wait = [mask | PSW_MASK_WAIT | PSW_MASK_EXT, 0u64];
+    // SAFETY: forwarded to the caller. The resume PSW (this PSW's mask, the
+    // label's address) goes into this CPU's external new PSW, then the wait
+    // PSW is loaded; the interruption lands at 0: with every register intact.
+    unsafe {
+        asm!("larl {t},0f", "stg {m},{new}", "stg {t},{new}+8", "lpswe 0({w})", "0:",
+             m = in(reg) mask, t = out(reg) _, w = in(reg_addr) wait.as_ptr(),
+             new = const lowcore::EXT_NEW_PSW, options(nostack))
+    };
+    lowcore::write_psw(lowcore::EXT_NEW_PSW, handler);
+    lowcore::read(lowcore::EXT_CODE)
 }
 
 /// SERVC: issue SCLP command `cmd` with the SCCB at real address `sccb`.

@@ -14,6 +14,8 @@ pub const PGM_ILC: usize = 0x8c;
 pub const PGM_CODE: usize = 0x8e;
 /// Translation-exception identification (failing address and space bits).
 pub const TEID: usize = 0xa8;
+/// External-interruption parameter (word; the SCCB address for a service signal).
+pub const EXT_PARAMS: usize = 0x80;
 /// External-interruption code (halfword) and CPU address of the signaller.
 pub const EXT_CODE: usize = 0x86;
 /// External-interruption CPU address (halfword).

@@ -12,13 +12,15 @@
 //! A CPU inside gup_fast has interrupts disabled, so its acknowledgement comes only
 //! after its walk ends: once all have answered, no walk that could have seen an
 //! unhooked table is still running.
-use super::{insn, lowcore, sclp, traps};
+use super::{halt, insn, lowcore, sclp, traps};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use foldkern::mm::FrameAllocator;
 use spin::Mutex;
 
 /// SIGP orders used here.
 pub mod order {
+    /// External call (wakes an idle CPU).
+    pub const EXTERNAL_CALL: u8 = 0x02;
     /// Emergency signal.
     pub const EMERGENCY_SIGNAL: u8 = 0x03;
     /// Stop.
@@ -28,10 +30,6 @@ pub mod order {
     /// Set prefix.
     pub const SET_PREFIX: u8 = 0x0d;
 }
-
-/// External-interruption codes.
-const EXT_EMERGENCY: u16 = 0x1201;
-const EXT_CALL: u16 = 0x1202;
 
 /// Bound on SIGP busy retries (TCG can answer busy for thousands of tries).
 const SIGP_RETRIES: u32 = 10_000_000;
@@ -61,6 +59,8 @@ static NCPUS: AtomicUsize = AtomicUsize::new(1);
 /// CPUs given a restart (online or not): all must be stopped before exiting.
 static STARTED: AtomicUsize = AtomicUsize::new(1);
 static KERNEL_ASCE: AtomicU64 = AtomicU64::new(0);
+/// CR0 every secondary CPU loads: the boot CPU's (EDAT control included).
+static KERNEL_CR0: AtomicU64 = AtomicU64::new(0);
 /// Sum of SIGP busy retries (reported by the stress test).
 pub static SIGP_BUSY_RETRIES: AtomicU64 = AtomicU64::new(0);
 static SYNCS: AtomicU64 = AtomicU64::new(0);
@@ -141,6 +141,7 @@ pub fn bring_up(
         return Ok(online());
     }
     KERNEL_ASCE.store(kernel_asce, Ordering::Release);
+    KERNEL_CR0.store(insn::stctg::<0>(), Ordering::Release);
     CPUS[0].addr.store(boot_cpu as u64, Ordering::Relaxed);
     CPUS[0].online.store(true, Ordering::Release);
     let mut idx = 1;
@@ -184,12 +185,17 @@ pub fn bring_up(
     Ok(online())
 }
 
-/// Run `f(arg)` on CPU `idx` (asynchronously; see [`wait_idle`]).
+/// Run `f(arg)` on CPU `idx` (asynchronously; see [`wait_idle`]), waking it
+/// from its idle wait with an external call.
 pub fn run_on(idx: usize, f: fn(usize), arg: usize) {
     let c = &CPUS[idx];
     c.busy.store(true, Ordering::Release);
     c.arg.store(arg, Ordering::Release);
     c.work.store(f as usize, Ordering::Release);
+    if let Err(e) = sigp(c.addr.load(Ordering::Relaxed) as u16, order::EXTERNAL_CALL, 0) {
+        println!("smp: waking CPU {idx}: {e}");
+        halt::exit_failure("SIGP external call failed");
+    }
 }
 
 /// Wait until CPU `idx` finished its work.
@@ -245,35 +251,61 @@ pub fn stop_others() {
 extern "C" fn external_handler() {
     let code: u16 = lowcore::read(lowcore::EXT_CODE);
     let me = lowcore::cpu_index();
-    if (code == EXT_EMERGENCY || code == EXT_CALL) && me < traps::MAX_CPUS {
-        CPUS[me].acks.fetch_add(1, Ordering::AcqRel);
+    if me < traps::MAX_CPUS && acknowledge(me, code) {
         return;
     }
     sclp::print_fatal(format_args!(
         "\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"
     ));
-    super::halt::exit_failure("unexpected external interruption");
+    halt::exit_failure("unexpected external interruption");
+}
+
+/// Count a signal from another CPU on CPU `me`: every interruption a CPU takes
+/// shows it is outside any lockless walk (those run disabled), which is what
+/// [`sync_all`] waits for. False for any other interruption.
+fn acknowledge(me: usize, code: u16) -> bool {
+    let signal = matches!(code, traps::EXT_EMERGENCY_SIGNAL | traps::EXT_EXTERNAL_CALL);
+    if signal {
+        CPUS[me].acks.fetch_add(1, Ordering::AcqRel);
+    }
+    signal
 }
 
 #[no_mangle]
 extern "C" fn secondary_main() -> ! {
     let me = lowcore::cpu_index();
     let asce = KERNEL_ASCE.load(Ordering::Acquire);
-    // SAFETY: the kernel space identity-maps all memory, so turning DAT on keeps
-    // this code, its stack and its lowcore where they are.
-    unsafe { insn::dat_on(asce) };
+    // SAFETY: the boot CPU's CR0 (the same subclasses and EDAT control), and
+    // the kernel space identity-maps all memory, so turning DAT on keeps this
+    // code, its stack and its lowcore where they are.
+    unsafe {
+        insn::lctlg::<0>(KERNEL_CR0.load(Ordering::Acquire));
+        insn::dat_on(asce)
+    };
     CPUS[me].online.store(true, Ordering::Release);
     loop {
-        // Idle with external interruptions enabled so synchronisations complete.
-        // SAFETY: the external handler is installed (copied new PSWs).
-        unsafe { insn::stosm::<0x01>() };
         let w = CPUS[me].work.swap(0, Ordering::AcqRel);
         if w != 0 {
             // SAFETY: `run_on` stored a `fn(usize)` here.
             let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(w) };
+            // Work runs enabled, as a kernel thread does, so it answers the
+            // walker synchronisation whenever it is outside a lockless walk.
+            // SAFETY: the external handler is installed (copied new PSWs).
+            unsafe { insn::stosm::<0x01>() };
             f(CPUS[me].arg.load(Ordering::Acquire));
+            insn::stnsm::<0xfe>();
             CPUS[me].busy.store(false, Ordering::Release);
+            continue;
         }
-        core::hint::spin_loop();
+        // Idle until another CPU signals: an external call brings work, an
+        // emergency signal asks for the walker synchronisation's acknowledgement.
+        // SAFETY: CR0 enables only those two subclasses.
+        let code = unsafe { insn::wait_external() };
+        if !acknowledge(me, code) {
+            sclp::print_fatal(format_args!(
+                "\n!!! CPU {me} woke from idle with external interruption {code:#06x}\n"
+            ));
+            halt::exit_failure("unexpected external interruption");
+        }
     }
 }

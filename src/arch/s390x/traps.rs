@@ -8,6 +8,14 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Most CPUs this kernel drives.
 pub const MAX_CPUS: usize = 8;
 
+/// External-interruption codes (PoP "External Interruption"): emergency
+/// signal (SIGP).
+pub const EXT_EMERGENCY_SIGNAL: u16 = 0x1201;
+/// External call (SIGP).
+pub const EXT_EXTERNAL_CALL: u16 = 0x1202;
+/// Service signal: an SCLP command completed.
+pub const EXT_SERVICE_SIGNAL: u16 = 0x2401;
+
 /// A program interruption as the machine reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ProgramCheck {
