@@ -10,6 +10,9 @@
 #   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
 #   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2)
 #   ./qemu-run.sh --kernel ELF [...]  boot a given ELF (cargo's runner uses this)
+#   ./qemu-run.sh --emulator hercules [--cpus N] [job]
+#                                 the same job in Hercules, a second implementation
+#                                 of z/Architecture (scripts/hercules-run.py)
 #
 # Installs what is missing when it can (the Rust target comes from
 # rust-toolchain.toml via rustup; QEMU from Debian's qemu-system-misc when root),
@@ -69,6 +72,21 @@ need_target() {
     fi
 }
 
+need_hercules() {
+    command -v hercules >/dev/null && command -v s390x-linux-gnu-objcopy >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "qemu-run.sh: installing hercules and binutils-s390x-linux-gnu..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        # One apt at a time: the test command installs from parallel tests.
+        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q hercules binutils-s390x-linux-gnu \
+            || { apt-get update -q && apt-get install -y -q hercules binutils-s390x-linux-gnu; }' >&2
+        command -v hercules >/dev/null && command -v s390x-linux-gnu-objcopy >/dev/null && return 0
+    fi
+    echo "qemu-run.sh: Hercules is missing; install it with:" >&2
+    echo "    sudo apt-get install hercules binutils-s390x-linux-gnu" >&2
+    exit 127
+}
+
 build() {
     need_cargo
     need_target
@@ -83,9 +101,21 @@ ICOUNT=()
 QEMU_EXTRA=()
 MODE=demo
 GIVEN_KERNEL=""
+EMULATOR=qemu
+CPUS=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --) shift; QEMU_EXTRA+=("$@"); break ;;
+        --emulator)
+            case "${2:-}" in
+                qemu|hercules) EMULATOR=$2; shift 2 ;;
+                *) echo "qemu-run.sh: --emulator takes qemu or hercules" >&2; exit 2 ;;
+            esac ;;
+        --cpus)
+            case "${2:-}" in
+                [1-8]) CPUS=$2; shift 2 ;;
+                *) echo "qemu-run.sh: --cpus takes 1 to 8" >&2; exit 2 ;;
+            esac ;;
         --gdb) GDB=(-s -S); shift ;;
         --kernel) GIVEN_KERNEL=$2; shift 2 ;;
         test) MODE=test; shift ;;
@@ -99,10 +129,27 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+if [ "$EMULATOR" = hercules ]; then
+    case "$MODE" in
+        test|bench) echo "qemu-run.sh: --emulator hercules runs demo, kernel-test [F], gup=... or list ($MODE runs on QEMU; ./qemu-run.sh test covers Hercules too)" >&2; exit 2 ;;
+    esac
+    if [ ${#QEMU_EXTRA[@]} -gt 0 ] || [ ${#GDB[@]} -gt 0 ]; then
+        echo "qemu-run.sh: QEMU arguments and --gdb do not apply to Hercules" >&2; exit 2
+    fi
+    need_hercules
+    [ -n "$GIVEN_KERNEL" ] && KERNEL=$GIVEN_KERNEL || build
+    exec python3 scripts/hercules-run.py --cpus "$CPUS" "$KERNEL" "${APPEND:-demo}"
+fi
+if [ "$CPUS" != 1 ]; then
+    echo "qemu-run.sh: --cpus is for --emulator hercules (QEMU: -- -smp N)" >&2; exit 2
+fi
+
 if [ "$MODE" = test ]; then
     need_cargo
     need_target
     need_qemu
+    # Without Hercules its tests fail, each naming the install command.
+    (need_hercules) || true
     exec cargo test "${QEMU_EXTRA[@]}"
 fi
 

@@ -4,7 +4,8 @@
 //! and a failing one fails with the kernel's own message. Also checks the failure
 //! paths (panic, failed test, unexpected program check, hang, bad filter, too
 //! little memory), the suite under other machine shapes (-m 64M and -m 2G with one
-//! CPU, -smp 4, single-threaded TCG), the benchmark smoke run, and the demo. The
+//! CPU, -smp 4, single-threaded TCG at -smp 4), the benchmark smoke run, and the
+//! demo; and the whole suite again on Hercules (`hercules::kernel::<name>`). The
 //! per-test run itself uses -smp 2 so the SMP race tests run by name.
 //!
 //! Environment: `FOLDKERN_TIMEOUT` (seconds per boot, default 600).
@@ -18,6 +19,9 @@ use std::time::{Duration, Instant};
 
 const TARGET: &str = "s390x-unknown-linux-gnu";
 const INSTALL: &str = "qemu-system-s390x not found: install it with `sudo apt-get install qemu-system-misc` (or run ./qemu-run.sh test, which installs it when run as root)";
+const INSTALL_HERCULES: &str = "Hercules not found: install it with `sudo apt-get install hercules binutils-s390x-linux-gnu` (or run ./qemu-run.sh test, which installs them when run as root)";
+/// The one kernel test that must run, not skip, on Hercules (EDAT-1 there).
+const MUST_RUN_ON_HERCULES: &str = "gup::large_segment_edat1";
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -94,6 +98,75 @@ impl Boot {
     fn has(&self, text: &str) -> bool {
         self.output.contains(text)
     }
+}
+
+fn have_hercules() -> bool {
+    ["hercules", "s390x-linux-gnu-objcopy"].iter().all(|t| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {t}")])
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    })
+}
+
+/// One run in Hercules (scripts/hercules-run.py; status 124 is its timeout).
+fn hercules(kernel: &Path, append: &str, cpus: u32, limit: Duration) -> Result<Boot, String> {
+    if !have_hercules() {
+        return Err(INSTALL_HERCULES.into());
+    }
+    let out = Command::new("python3")
+        .current_dir(root())
+        .arg("scripts/hercules-run.py")
+        .args(["--cpus", &cpus.to_string(), "--timeout", &limit.as_secs().to_string()])
+        .arg(kernel)
+        .arg(append)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run scripts/hercules-run.py: {e}"))?;
+    let output = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let status = out.status.code().filter(|&c| c != 124);
+    Ok(Boot {
+        output,
+        status,
+        timeout: limit,
+    })
+}
+
+/// A kernel test's result over the Hercules runs: failed in any, or missing
+/// from one, fails; skipped in every run is ignored, except the test that must
+/// run there.
+fn hercules_verdict(name: &str, runs: &[(u32, &Result<Boot, String>)]) -> Result<bool, String> {
+    let mut ran = false;
+    let mut why = String::new();
+    for (cpus, run) in runs {
+        let b = run.as_ref().map_err(|e| e.clone())?;
+        let p = parse(&b.output);
+        match p.verdicts.get(name) {
+            Some(Verdict::Ok) => ran = true,
+            Some(Verdict::Skipped(w)) => why = w.clone(),
+            Some(Verdict::Failed(m)) => return Err(format!("Hercules, {cpus} CPU(s): {m}")),
+            None if b.timed_out() => {
+                let last = p.unfinished.unwrap_or_default();
+                return Err(format!(
+                    "Hercules, {cpus} CPU(s): timed out after {:?} in {last}\n{}",
+                    b.timeout,
+                    b.tail(10)
+                ));
+            }
+            None => {
+                return Err(format!(
+                    "Hercules, {cpus} CPU(s): no result (status {:?})\n{}",
+                    b.status,
+                    b.tail(10)
+                ))
+            }
+        }
+    }
+    if !ran && name == MUST_RUN_ON_HERCULES {
+        return Err(format!("skipped on Hercules, where EDAT-1 is installed: {why}"));
+    }
+    Ok(ran)
 }
 
 /// Add a harness test that gets its own handle on the kernel image.
@@ -397,6 +470,34 @@ fn main() {
         trials.push(Trial::test(name, move || result.map_err(Failed::from)));
     }
 
+    // The same suite on Hercules, a second implementation of the architecture,
+    // at one and two CPUs: each kernel test reported once, by name.
+    let on_hercules: Vec<&String> = names
+        .iter()
+        .filter(|n| selected(&format!("hercules::kernel::{n}")))
+        .collect();
+    if !args.list && !on_hercules.is_empty() {
+        let runs = [1, 2].map(|cpus| (cpus, hercules(&kernel, "test", cpus, timeout())));
+        for n in &names {
+            let name = format!("hercules::kernel::{n}");
+            match hercules_verdict(n, &runs.iter().map(|(c, r)| (*c, r)).collect::<Vec<_>>()) {
+                Ok(false) => trials.push(Trial::test(name, || Ok(())).with_ignored_flag(true)),
+                r => trials.push(Trial::test(name, move || r.map(|_| ()).map_err(Failed::from))),
+            }
+        }
+    } else {
+        for n in &names {
+            trials.push(Trial::test(format!("hercules::kernel::{n}"), || Ok(())));
+        }
+    }
+    harness(&mut trials, &kernel, "hercules_hang_times_out_naming_the_test", |k| {
+        let b = hercules(k, "test=boot::deliberate_hang", 1, Duration::from_secs(10))?;
+        b.expect(
+            b.timed_out() && b.has("not finished: boot::deliberate_hang"),
+            "Hercules' run to time out naming boot::deliberate_hang",
+        )
+    });
+
     // Failure paths of the kernel itself.
     harness(&mut trials, &kernel, "panic_fails_the_run", |k| {
         let b = boot(k, "test=boot::deliberate_panic", &[], timeout())?;
@@ -459,9 +560,10 @@ fn main() {
         ("m64M", &["-m", "64M"][..]),
         ("m2G", &["-m", "2G"][..]),
         ("smp4", &["-smp", "4"][..]),
+        // Idle CPUs wait, so four time-sliced vCPUs still finish in time.
         (
-            "smp2_single_threaded_tcg",
-            &["-smp", "2", "-accel", "tcg,thread=single"][..],
+            "smp4_single_threaded_tcg",
+            &["-smp", "4", "-accel", "tcg,thread=single"][..],
         ),
     ] {
         harness(&mut trials, &kernel, &format!("suite_passes_with_{label}"), move |k| {

@@ -29,9 +29,18 @@ pub struct Machine {
     pub kernel: (u64, u64),
     /// Memory used for allocator bitmaps and the page map.
     pub metadata: (u64, u64),
+    /// Manufacturer (STSI 1.1.1, EBCDIC), if the machine reports one.
+    pub manufacturer: Option<[u8; 16]>,
 }
 
 impl Machine {
+    /// Whether this is QEMU (STSI 1.1.1 manufacturer "QEMU"), whose TCG answers
+    /// some LRAG outcomes differently from the PoP (docs/emulators.md).
+    pub fn is_qemu(&self) -> bool {
+        const QEMU: [u8; 4] = [0xd8, 0xc5, 0xd4, 0xe4]; // "QEMU" in EBCDIC
+        self.manufacturer
+            .is_some_and(|m| m[..4] == QEMU && m[4..].iter().all(|&c| c == 0x40))
+    }
     /// Whether STFLE reports facility `bit`.
     pub fn has_facility(&self, bit: usize) -> bool {
         self.facilities[bit / 64] >> (63 - bit % 64) & 1 != 0
@@ -179,6 +188,7 @@ pub fn boot() {
         scp,
         kernel,
         metadata: (meta_start, meta_end),
+        manufacturer: insn::stsi_manufacturer(),
     });
     platform::init(mem, m.has_facility(8), m.has_facility(78));
     if m.has_facility(8) {

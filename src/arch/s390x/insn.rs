@@ -106,16 +106,44 @@ pub unsafe fn ssm(mask: u8) {
     unsafe { asm!("ssm 0({p})", p = in(reg_addr) &mask, options(nostack)) }
 }
 
-/// Result of LRAG (issued by `platform::lrag_via`): the real address, or the program-interruption code the
-/// translation would have raised (PoP "LOAD REAL ADDRESS": cc 3 puts it in R1).
+/// What LRAG answers (issued by `platform::lrag_via`), per the PoP's "LOAD
+/// REAL ADDRESS" (Hercules follows it; QEMU's TCG answers every failure as
+/// [`Lra::Exception`], see docs/emulators.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lra {
-    /// Translation succeeded; the real address.
+    /// cc 0: the real address.
     Real(u64),
-    /// cc 1: a segment/page-table entry was invalid; the value is the entry's address.
-    InvalidEntry(u64),
-    /// cc 3: translation exception; the value is the program-interruption code.
+    /// cc 1: the segment-table entry is invalid; the address of that entry.
+    InvalidSegmentEntry(u64),
+    /// cc 2: the page-table entry is invalid; the address of that entry.
+    InvalidPageEntry(u64),
+    /// cc 3 with bit 32 of R1 set: the program-interruption code (ASCE-type,
+    /// region translation, or a segment-table entry past its table above 2 GiB).
     Exception(u16),
+    /// cc 3 with bit 32 clear: the segment-table entry lies past its table
+    /// (table length); bits 32-63 are its address, below 2 GiB.
+    PastTable(u32),
+    /// No condition code: the exception is a program interruption
+    /// (translation specification, addressing).
+    ProgramCheck(u16),
+}
+
+/// STSI 1.1.1: the machine's manufacturer (16 EBCDIC characters) from the
+/// SYSIB 1.1.1 (PoP "STORE SYSTEM INFORMATION"), or `None` if not offered.
+pub fn stsi_manufacturer() -> Option<[u8; 16]> {
+    #[repr(C, align(4096))]
+    struct Sysib([u8; 4096]);
+    let mut sysib = Sysib([0; 4096]);
+    let cc: u64;
+    // SAFETY: STSI with function code 1, selectors 1.1 stores one 4 KiB SYSIB
+    // into the page-aligned local.
+    unsafe {
+        asm!("stsi 0({p})", "ipm {cc}", "srlg {cc},{cc},28", p = in(reg_addr) sysib.0.as_mut_ptr(),
+             cc = out(reg) cc, inout("r0") 0x1000_0001u64 => _, inout("r1") 1u64 => _, options(nostack))
+    };
+    let mut m = [0; 16];
+    m.copy_from_slice(&sysib.0[32..48]);
+    (cc & 3 == 0).then_some(m)
 }
 
 /// IPTE with M4=0: set the invalid bit of the PTE for `addr` in the page table at

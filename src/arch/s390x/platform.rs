@@ -155,11 +155,12 @@ pub fn lrag_via(asce: Asce, addr: VirtAddr) -> Lra {
     match pc {
         Ok(()) => match cc & 3 {
             0 => Lra::Real(res),
-            3 => Lra::Exception((res & 0xffff) as u16),
-            _ => Lra::InvalidEntry(res),
+            1 => Lra::InvalidSegmentEntry(res),
+            2 => Lra::InvalidPageEntry(res),
+            // Bits 0-31 of R1 are left unchanged: only bits 32-63 are the answer.
+            _ if res & 0x8000_0000 != 0 => Lra::Exception((res & 0xffff) as u16),
+            _ => Lra::PastTable(res as u32),
         },
-        // Exceptions LRAG does not report in the condition code (translation
-        // specification, addressing) arrive as a program check: report the code.
-        Err(p) => Lra::Exception(p.code),
+        Err(p) => Lra::ProgramCheck(p.code),
     }
 }
