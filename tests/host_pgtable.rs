@@ -452,7 +452,7 @@ fn host_arena_reports_stray_access() {
     // Off a stack copy, the walker's own guard words just after it are shown
     // (what the pre-fix walk would have taken for an entry); nothing before it.
     let copy = EntryPtr::stack_copy(Level::Pud, h.stack.slot(Level::Pgd));
-    let guard = |p: EntryPtr| GUARD | ((p.addr().as_u64() - h.stack.base.as_u64()) / 8);
+    let guard = |p: EntryPtr| GUARD | ((p.addr().as_u64() - h.stack.base().as_u64()) / 8);
     for (n, shown) in [(1, true), (7, true), (8, false), (-1, false)] {
         let p = copy.add(n);
         let word = shown.then(|| guard(p));

@@ -11,7 +11,7 @@
 //! `PROPTEST_CASES=N` raises the number of cases (default 256).
 mod common;
 use common::{host, pa, store_after};
-use foldkern::gup::{prefix_walks_off, GupFlags, Variant};
+use foldkern::gup::{prefix_walks_off, GupFlags, Page, Variant};
 use foldkern::mm::entry::{PteBits, RegionBits};
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::space::MapError;
@@ -384,4 +384,63 @@ fn prefix_predicate_both_ways() {
         "1 MiB crossings are real steps in 3 levels"
     );
     assert!(!prefix_walks_off(AsceType::Region1, 0x100_7fff_f000, 0x100_8000_1000));
+}
+
+/// The pages the pre-fix walk over Linux's frame layout must pin: page `i`'s
+/// own translation up to the first crossing of a top entry's reach, then the
+/// translation one top entry lower (the stale entry it re-reads), up to the
+/// first page without one.
+fn one_top_entry_lower(s: &common::Space, start: u64, n: usize) -> Vec<Page> {
+    let reach = s.asce_type().top().size();
+    let crossing = (start / reach + 1) * reach;
+    (0..n as u64)
+        .map(|i| start + i * PAGE_SIZE)
+        .map(|va| s.lookup(if va < crossing { va } else { va - reach }).unwrap())
+        .map_while(|t| t.map(|t| Page::of(t.pa)))
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    /// Over Linux's frame layout the pre-fix walk never reads outside its
+    /// frame: crossing a top entry's reach in 2 or 3 levels it re-reads the
+    /// stale top entry and pins exactly the pages one top entry lower, with no
+    /// error; in 4 levels no copy follows the pgd copy, so it walks off there.
+    /// A walk that crosses nothing pins what the fixes pin.
+    #[test]
+    fn prefix_over_linux_frame_pins_one_top_entry_lower(
+        levels in 2usize..=4,
+        boundary in 2u64..4,
+        before in 1u64..6,
+        after in 1u64..6,
+        holes in proptest::collection::btree_set(0u64..12, 0..3),
+    ) {
+        let ty = AsceType::ALL[levels - 2];
+        let reach = ty.top().size();
+        let h = host(16, false);
+        let mut s = h.space(ty);
+        let crossing = boundary * reach;
+        let start = crossing - before * PAGE_SIZE;
+        let n = (before + after) as usize;
+        // The range and the pages one top entry below it, some left as holes.
+        let mut frame = 0x10_0000;
+        for (k, va) in (0..n as u64).flat_map(|i| [start + i * PAGE_SIZE, start + i * PAGE_SIZE - reach]).enumerate() {
+            if !holes.contains(&(k as u64)) {
+                s.map(va, pa(frame), 1, Prot::RW).unwrap();
+                frame += PAGE_SIZE;
+            }
+        }
+        let (o, got) = h.gup(&s, Variant::PreFixLinuxFrame, start, n, GupFlags::empty());
+        let want = one_top_entry_lower(&s, start, n);
+        if levels == 4 && want.len() >= before as usize {
+            // It reaches the crossing, where no copy follows the pgd copy.
+            prop_assert!(matches!(o.error, Some(WalkError::OffObject { ptr, .. }) if ptr.is_copy()), "{:?}", o.error);
+            prop_assert_eq!(&got[..], &want[..before as usize]);
+        } else {
+            prop_assert_eq!(o.error, None);
+            prop_assert_eq!(&got, &want, "{:?} from {:#x}", ty, start);
+        }
+        drop(s);
+        prop_assert_eq!(h.pagemap.total_pins(), 0);
+    }
 }

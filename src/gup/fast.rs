@@ -45,8 +45,14 @@ bitflags! {
 /// Which gup_fast the walk is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
-    /// Linux v5.2..v5.8: `pXd_offset(&copy)` with static `pXd_addr_end` (the bug).
+    /// Linux v5.2..v5.8: `pXd_offset(&copy)` with static `pXd_addr_end` (the bug),
+    /// each copy between guard words: a step off a copy is caught.
     PreFix,
+    /// The same walk over copies laid out as Linux's frames had them
+    /// ([`WalkStack::linux_copy`]): a step off the p4d copy reads the pgd copy,
+    /// the stale top entry, and pins pages one top entry lower, silently, as
+    /// v5.2..v5.8 did.
+    PreFixLinuxFrame,
     /// RFC v2: `pXd_addr_end_folded(entry, addr, end)`.
     AddrEndFolded,
     /// Linux v5.9: `pXd_offset_lockless(pointer, value, addr)`.
@@ -57,8 +63,9 @@ pub enum Variant {
 
 impl Variant {
     /// All variants, in the order the demo shows them.
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::PreFix,
+        Variant::PreFixLinuxFrame,
         Variant::AddrEndFolded,
         Variant::OffsetLockless,
         Variant::NextEntry,
@@ -69,6 +76,7 @@ impl Variant {
     pub const fn name(self) -> &'static str {
         match self {
             Variant::PreFix => "pre-fix",
+            Variant::PreFixLinuxFrame => "pre-fix, Linux's frame",
             Variant::AddrEndFolded => "addr_end_folded",
             Variant::OffsetLockless => "offset_lockless",
             Variant::NextEntry => "next_entry",
@@ -93,12 +101,18 @@ pub fn prefix_walks_off(ty: crate::mm::AsceType, start: VirtAddr, end: VirtAddr)
 /// Guard word pattern ("STACK" + slot) around the copies.
 pub const GUARD: u64 = 0x5354_4143_4b00_0000;
 
-/// The frame holding a walker's per-level entry copies, each between guard words.
+/// The frame holding a walker's per-level entry copies. Each copy lies between
+/// guard words, so a pointer stepped off a copy is caught and names the word it
+/// would have read; [`Variant::PreFixLinuxFrame`] uses the same frame laid out
+/// as Linux's frames were ([`WalkStack::linux_copy`]).
 #[derive(Clone, Copy, Debug)]
 pub struct WalkStack {
     /// Base of the frame (4 KiB, the walker's own).
-    pub base: PhysAddr,
+    pub(crate) base: PhysAddr,
 }
+
+/// Offset in the frame of the Linux-layout copies: pud, p4d, pgd, one word apart.
+const LINUX_COPIES: u64 = 1024;
 
 impl WalkStack {
     /// Prepare a stack frame at `base` (one 4 KiB frame owned by the caller).
@@ -108,9 +122,27 @@ impl WalkStack {
         }
         WalkStack { base }
     }
+    /// The frame's first byte.
+    pub fn base(&self) -> PhysAddr {
+        self.base
+    }
     /// Slot of the copy passed down from a `level` loop (pgd..pmd).
     pub fn slot(&self, level: Level) -> PhysAddr {
         self.base.add(16 + 32 * level as u64)
+    }
+    /// The copy of an entry of a `table` table passed down from a `level` loop,
+    /// laid out as the compiled v5.2..v5.8 walk had it: the pud, p4d and pgd
+    /// copies one word apart, guard words after them, so the word after a copy
+    /// is the copy of the level above. (Before v5.9 the word after the p4d copy
+    /// "in general happens to be the previously read pgd": RFC, 28 Aug 2020.)
+    pub fn linux_copy(&self, level: Level, table: Level) -> EntryPtr {
+        let frame = self.base.add(LINUX_COPIES);
+        match level {
+            Level::Pud => EntryPtr::frame_copy(table, frame, frame),
+            Level::P4d => EntryPtr::frame_copy(table, frame, frame.add(8)),
+            Level::Pgd => EntryPtr::frame_copy(table, frame, frame.add(16)),
+            _ => EntryPtr::stack_copy(table, self.slot(level)),
+        }
     }
 }
 
@@ -286,15 +318,32 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
     end: VirtAddr,
 ) -> GupOutcome {
     const PRE_FIX: u8 = Variant::PreFix as u8;
+    const PRE_FIX_LINUX_FRAME: u8 = Variant::PreFixLinuxFrame as u8;
     const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
     const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
     const NEXT_ENTRY: u8 = Variant::NextEntry as u8;
     match g.variant {
         Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::PreFixLinuxFrame => linux_frame_walk::<P, PRE_FIX_LINUX_FRAME, INSTR>(g, flags, pages, start, end),
         Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, pages).run(start, end),
         Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, pages).run(start, end),
         Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, pages).run(start, end),
     }
+}
+
+/// The walk over Linux's frame layout, out of line and cold: it exists to
+/// show the 2020 symptom, and inlined beside the others it would change their
+/// code (the benchmark measures the fixes').
+#[inline(never)]
+#[cold]
+fn linux_frame_walk<P: Platform + ?Sized, const V: u8, const INSTR: bool>(
+    g: GupFast<'_, P>,
+    flags: GupFlags,
+    pages: &mut [Page],
+    start: VirtAddr,
+    end: VirtAddr,
+) -> GupOutcome {
+    Walker::<P, V, INSTR>::new(g, flags, pages).run(start, end)
 }
 
 // `Variant::ALL` lists the variants in declaration order, so `ALL[v as usize] == v`
@@ -394,6 +443,11 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     fn parent(&self, level: Level, real: EntryPtr, val: u64) -> EntryPtr {
         match Self::VARIANT {
             Variant::OffsetLockless => real,
+            Variant::PreFixLinuxFrame => {
+                let copy = self.stack.linux_copy(level, real.level());
+                self.p.write_u64(copy.addr, val);
+                copy
+            }
             _ => {
                 let slot = self.stack.slot(level);
                 self.p.write_u64(slot, val);

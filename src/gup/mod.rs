@@ -1,4 +1,4 @@
-//! `get_user_pages_fast` over live tables, shaped like Linux `mm/gup.c`, in four
+//! `get_user_pages_fast` over live tables, shaped like Linux `mm/gup.c`, in five
 //! variants that differ exactly where the 2020 folding bug lived (see [`fast`]),
 //! plus `struct page` pin counts ([`page`]) and the locked slow path ([`slow`]).
 pub mod fast;

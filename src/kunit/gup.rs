@@ -565,3 +565,58 @@ kernel_test!(
         Ok(())
     }
 );
+
+kernel_test!(
+    /// The pre-fix walk over copies laid out as Linux's frames had them, on
+    /// live tables, across a top entry's reach: in 2 and 3 levels it re-reads
+    /// the stale top entry and pins, with no error, the frame LRAG gives one
+    /// top entry lower (what v5.2..v5.8 did, silently); in 4 levels no copy
+    /// follows the pgd copy and it walks off there.
+    fn prefix_over_linux_frame_pins_one_top_entry_lower() {
+        for ty in [AsceType::Segment, AsceType::Region3, AsceType::Region2] {
+            let reach = ty.top().size();
+            let crossing = if ty == AsceType::Region3 {
+                SEED_START + PAGE_SIZE
+            } else {
+                reach
+            };
+            let f = Frames::new(4)?;
+            let mut s = space(ty)?;
+            s.map(crossing - PAGE_SIZE, f.get(0), 1, Prot::RW)?;
+            s.map(crossing, f.get(1), 1, Prot::RW)?;
+            s.map(crossing - reach, f.get(2), 1, Prot::RW)?;
+            let lower = platform::lrag_via(s.asce(), crossing - reach);
+            check_eq!(
+                lower,
+                Lra::Real(f.get(2).as_u64()),
+                "LRAG one top entry below {crossing:#x}"
+            );
+            let mut pages = [Page::default(); 2];
+            let o = Walk::new(&s, f.get(3)).gup(
+                Variant::PreFixLinuxFrame,
+                crossing - PAGE_SIZE,
+                2,
+                GupFlags::empty(),
+                &mut pages,
+            )?;
+            if ty.levels() == 4 {
+                check!(
+                    matches!(o.error, Some(WalkError::OffObject { ptr, .. }) if ptr.is_copy()) && o.pinned == 1,
+                    "{}: expected a walk off the pgd copy after one page, got {:?} ({} pinned)",
+                    ty.name(),
+                    o.error,
+                    o.pinned
+                );
+            } else {
+                check_eq!((o.error, o.pinned), (None, 2), "{}: (error, pinned)", ty.name());
+                check_eq!(
+                    pages,
+                    [f.get(0), f.get(2)],
+                    "{}: pages (the second is one top entry lower)",
+                    ty.name()
+                );
+            }
+        }
+        Ok(())
+    }
+);

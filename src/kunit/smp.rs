@@ -42,9 +42,7 @@ const ENTER_TOD: u64 = 500 * 4_096_000;
 const FORCE_EVERY: u32 = 4;
 
 fn walker(idx: usize) {
-    let stack = WalkStack {
-        base: PhysAddr::new(STACKS[idx].load(Ordering::Acquire)),
-    };
+    let stack = WalkStack::new(&PLATFORM, PhysAddr::new(STACKS[idx].load(Ordering::Acquire)));
     let (a, b) = (BLOCK[0].load(Ordering::Acquire), BLOCK[1].load(Ordering::Acquire));
     let mut pages = [Page::from_pfn(0); PAGES];
     let st = &STATS[idx];

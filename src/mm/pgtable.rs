@@ -35,7 +35,14 @@ pub enum Object {
     /// A one-entry copy of an entry (the walker's `READ_ONCE` copy on its stack)
     /// that was read from a table of this level.
     StackCopy(Level),
+    /// The walker's copies of entries of a table of this level laid out as the
+    /// compiled Linux code had them: the pud, p4d and pgd copies, one word
+    /// apart, so the word after a copy is the copy of the level above.
+    LinuxFrame(Level),
 }
+
+/// Words of a [`Object::LinuxFrame`]: the pud, p4d and pgd copies.
+pub const LINUX_FRAME_WORDS: u64 = 3;
 
 impl Object {
     /// Bytes of the object.
@@ -43,6 +50,7 @@ impl Object {
         match self {
             Object::Table(l) => l.table_bytes(),
             Object::StackCopy(_) => 8,
+            Object::LinuxFrame(_) => 8 * LINUX_FRAME_WORDS,
         }
     }
 }
@@ -67,6 +75,16 @@ impl EntryPtr {
             base: origin,
             object: Object::Table(level),
             len: Object::Table(level).bytes(),
+        }
+    }
+    /// Pointer to the copy at `slot` of a [`Object::LinuxFrame`] starting at
+    /// `frame`, holding entries from a `level` table.
+    pub fn frame_copy(level: Level, frame: PhysAddr, slot: PhysAddr) -> EntryPtr {
+        EntryPtr {
+            addr: slot,
+            base: frame,
+            object: Object::LinuxFrame(level),
+            len: Object::LinuxFrame(level).bytes(),
         }
     }
     /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
@@ -119,12 +137,12 @@ impl EntryPtr {
     /// The level of the table the entry came from.
     pub fn level(&self) -> Level {
         match self.object {
-            Object::Table(l) | Object::StackCopy(l) => l,
+            Object::Table(l) | Object::StackCopy(l) | Object::LinuxFrame(l) => l,
         }
     }
     /// Whether this points at a stack copy rather than a live table.
     pub fn is_copy(&self) -> bool {
-        matches!(self.object, Object::StackCopy(_))
+        matches!(self.object, Object::StackCopy(_) | Object::LinuxFrame(_))
     }
 }
 
@@ -146,6 +164,23 @@ impl fmt::Display for EntryPtr {
                 }
                 write!(f, ")")
             }
+            Object::LinuxFrame(l) => match self.index() {
+                i @ 0..=2 => {
+                    let copy = [Level::Pud, Level::P4d, Level::Pgd][i as usize].name();
+                    write!(
+                        f,
+                        "{:#x} (Linux's frame: the {copy} copy, a {} entry)",
+                        self.addr.0,
+                        l.hw_name()
+                    )
+                }
+                i => write!(
+                    f,
+                    "{:#x} (Linux's frame, {:+} bytes past its start)",
+                    self.addr.0,
+                    i * 8
+                ),
+            },
         }
     }
 }
