@@ -672,7 +672,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         let frames = pins.len() as u64;
         // One PTE: its page, pinned, or the value that stops the walk.
         let pin = |pa: PhysAddr| -> Result<Page, u64> {
-            let pte = p.read_u64(pa); // ptep_get_lockless
+            let pte = p.read_u64(pa); // v5.9: gup_get_pte (ptep_get); later ptep_get_lockless
             let pfn = pinnable_pfn(pte, WRITE);
             if pfn >= frames {
                 return Err(pte);

@@ -1,6 +1,7 @@
 //! The slow path: `get_user_pages_fast` = gup_fast, then for whatever it left the
-//! locked walk (`__gup_longterm_locked`): under the space's lock (`&mut`), look each
-//! page up, optionally fault a zeroed frame in, and pin it.
+//! locked walk (`get_user_pages_unlocked` in v5.9, which takes the mmap lock; the
+//! FOLL_LONGTERM path is `__gup_longterm_locked`): under the space's lock (`&mut`),
+//! look each page up, optionally fault a zeroed frame in, and pin it.
 use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
 use super::page::{Page, PageMap};
 use crate::mm::{AddressSpace, MapError, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
@@ -16,7 +17,8 @@ pub enum GupError {
     Fault(u64),
     /// Populating failed.
     Map(MapError),
-    /// `-EOVERFLOW`: the range from this start wraps past 2^64; nothing is pinned.
+    /// The range from this start wraps past 2^64; nothing is pinned. (Later
+    /// mainline answers `-EOVERFLOW`; v5.9's gup_fast returns 0 pages.)
     Overflow(u64),
 }
 

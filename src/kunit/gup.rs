@@ -103,7 +103,8 @@ kernel_test!(
     /// `pud_next_entry(&p4d_copy, pudp, next)` = `pud_offset(&p4d_copy, next)`
     /// hands back the same copy: the walk re-reads the region-third entry of
     /// 0x10000000000..0x1007fffffff and pins the page of 0x10000000000 for
-    /// 0x10080000000. The idea is only correct with the real parent pointer.
+    /// 0x10080000000 (with the real parent pointer it would re-read the first
+    /// region's entry too: a folded `pud_offset` returns its argument).
     fn seed_next_entry_pins_wrong_page() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;

@@ -443,7 +443,9 @@ fn check_entry_slow<P: Platform + ?Sized>(
 }
 
 /// `pgd_offset`: the entry of the top table for `addr`, indexed with the shift of
-/// the ASCE's type (Linux `pgd_offset_raw`: shift = 20 + 11 × type).
+/// the ASCE's type. Linux's `pgd_offset_raw` takes the type from entry 0 of the
+/// top table instead (shift = 20 + 11 × type); the two agree on every table
+/// foldkern builds, whose entries all carry the table's own type bits.
 #[inline]
 pub fn pgd_offset(asce: Asce, addr: VirtAddr) -> EntryPtr {
     let top = asce.asce_type().top();
@@ -463,6 +465,10 @@ pub fn pud_folded(pud: Pud) -> bool {
     pud.folded()
 }
 /// `pgd_none`: a real, invalid region-first entry (never true when folded).
+/// Deliberately different: Linux's s390 `pXd_none` compare the entry with the
+/// exact empty value (`_REGION1_ENTRY_EMPTY` ...) and `pXd_present` test the
+/// origin; foldkern tests the invalid bit, which every empty entry it writes
+/// has (corrupt ones are `check_entry`'s to name).
 pub fn pgd_none(pgd: Pgd) -> bool {
     !pgd_folded(pgd) && pgd.0 & RegionBits::I.bits() != 0
 }
@@ -608,7 +614,10 @@ pub const fn pgd_addr_end_folded(pgd: Pgd, addr: VirtAddr, end: VirtAddr) -> u64
 pub const fn p4d_addr_end_folded(p4d: P4d, addr: VirtAddr, end: VirtAddr) -> u64 {
     rste_addr_end_folded(p4d.0, addr, end)
 }
-/// `pud_addr_end_folded(pud, addr, end)`.
+/// `pud_addr_end_folded(pud, addr, end)`. RFC v2 defined no s390 override here
+/// (the generic one is the static `pud_addr_end`) and rejected segment-type
+/// values with `VM_BUG_ON`; foldkern extends the entry rule to this level, so a
+/// folded pud loop in a 2-level space runs once too.
 #[inline]
 pub const fn pud_addr_end_folded(pud: Pud, addr: VirtAddr, end: VirtAddr) -> u64 {
     rste_addr_end_folded(pud.0, addr, end)

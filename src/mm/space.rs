@@ -396,7 +396,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// `crst_table_upgrade`: add top tables until the space covers `last`. Each new
     /// top table's entry 0 points to the old top table (or stays empty when the old
-    /// top table maps nothing: it is freed instead, so no empty table lingers); the
+    /// top table maps nothing: it is freed instead, so no empty table lingers, where
+    /// Linux never frees the old top table); the
     /// new ASCE is installed and the TLB purged. Existing mappings keep translating
     /// to the same frames. All tables are allocated first, so running out of memory
     /// changes nothing.
