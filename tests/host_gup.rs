@@ -60,8 +60,8 @@ fn the_trace_names_every_entry_read_in_order() {
     let mut pages = [Page::from_pfn(0); 2];
     let mut record = |st: &Step| steps.push(*st);
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
-    let o = gup_fast(g, SEED, 2, GupFlags::empty(), &mut pages);
-    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    let o = gup_fast(g, SEED, 2, GupFlags::GET, &mut pages);
+    release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, o.error, o.violations), (2, None, 0));
     let levels: Vec<Level> = steps.iter().map(|st| st.level).collect();
     use Level::*;
@@ -106,8 +106,8 @@ fn the_trace_names_every_entry_read_in_order() {
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
     let mut pages = [Page::from_pfn(0); 5];
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
-    let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
-    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    let o = gup_fast(g, 0x10_0000, 5, GupFlags::GET, &mut pages);
+    release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (3, vec![0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]));
     // Also where the PTE is valid but its frame is the first past the page map.
     let at = pgtable::walk_to(h.plat, s.asce(), 0x10_1000, Level::Pte).unwrap();
@@ -117,9 +117,9 @@ fn the_trace_names_every_entry_read_in_order() {
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
-    let o = gup_fast(g, 0x10_0000, 5, GupFlags::empty(), &mut pages);
+    let o = gup_fast(g, 0x10_0000, 5, GupFlags::GET, &mut pages);
     h.plat.write_u64(at.addr(), good);
-    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (1, vec![0x10_0000, 0x10_1000]));
 
     let mut pages = [Page::from_pfn(0); 2];
@@ -129,8 +129,8 @@ fn the_trace_names_every_entry_read_in_order() {
     let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::NextEntry)
         .checked(false)
         .traced(&mut count);
-    let o = gup_fast(g, SEED, 2, GupFlags::empty(), &mut pages);
-    unpin_user_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    let o = gup_fast(g, SEED, 2, GupFlags::GET, &mut pages);
+    release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, o.violations, o.first_violation), (2, 0, None));
     assert!(steps > 0);
     assert_eq!(Variant::from_name(Variant::NextEntry.name()), Some(Variant::NextEntry));
@@ -196,9 +196,9 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     )
     .unwrap();
     assert_eq!((n, fast.pinned), (3, 3));
-    unpin_user_pages(h.pagemap, &pages[..n]).unwrap();
+    release_pages(h.pagemap, &pages[..n]).unwrap();
     assert_eq!(
-        unpin_user_pages(h.pagemap, &pages[..1]),
+        release_pages(h.pagemap, &pages[..1]),
         Err(page::UnpinError(pages[0])),
         "unpin below zero is refused"
     );
@@ -212,7 +212,7 @@ fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     )
     .unwrap();
     assert_eq!((n, fast.pinned), (2, 2));
-    unpin_user_pages(h.pagemap, &pages[..n]).unwrap();
+    release_pages(h.pagemap, &pages[..n]).unwrap();
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 
@@ -248,7 +248,7 @@ fn get_user_pages_fast_finishes_in_the_slow_path() {
     assert_eq!(pages, [pa(0x10000), pa(0x11000), hole, pa(0x13000)]);
     assert!((0..PAGE_SIZE).step_by(8).all(|o| h.plat.read_u64(hole.add(o)) == 0));
     assert!(pages.iter().all(|&f| h.pagemap.pins(f) == 1));
-    unpin_user_pages(h.pagemap, &pages).unwrap();
+    release_pages(h.pagemap, &pages).unwrap();
 
     let unmapped = va + 8 * PAGE_SIZE;
     assert_eq!(
@@ -593,7 +593,7 @@ fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
                 "PTE bit {bit:#x}, write {write}: slow path"
             );
             assert_eq!(pages[..pinned], [pa(0x10_0000), pa(0x10_1000), pa(0x10_2000)][..pinned]);
-            unpin_user_pages(h.pagemap, &pages[..pinned]).unwrap();
+            release_pages(h.pagemap, &pages[..pinned]).unwrap();
             h.plat.write_u64(at.addr(), good);
             assert_eq!(
                 h.pagemap.total_pins(),
@@ -633,7 +633,7 @@ fn wrapping_ranges_are_refused_by_the_slow_path_too() {
     // One page at the very top is fine.
     assert_eq!(h.gup_locked(&mut s, top, 1, GupFlags::empty(), &mut pages), Ok(1));
     assert_eq!(pages[0], pa(0x10000));
-    unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
+    release_pages(h.pagemap, &pages[..1]).unwrap();
 }
 
 /// The locked walk returns the pages it pinned when it stops on an error after
@@ -654,7 +654,7 @@ fn slow_path_keeps_no_pin_behind_an_error() {
         Ok(1)
     );
     assert_eq!(h.pagemap.total_pins(), 1);
-    unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
+    release_pages(h.pagemap, &pages[..1]).unwrap();
     assert_eq!(
         h.gup_locked(&mut s, 0x10_1000, 1, GupFlags::POPULATE, &mut pages),
         Err(GupError::Map(foldkern::mm::space::MapError::NoMemory))
@@ -807,6 +807,116 @@ fn slow_path_takes_an_unaligned_start() {
     assert_eq!(pages[0], pa(0x10000));
     let populated = s.lookup(0x10_1000).unwrap().expect("the hole was faulted in");
     assert_eq!(pages[1], populated.pa);
-    unpin_user_pages(h.pagemap, &pages).unwrap();
+    release_pages(h.pagemap, &pages).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// FOLL_GET and FOLL_PIN count as v5.9 counts them: `get_user_pages_fast`
+/// takes 1 per page (dropped by `release_pages`), `pin_user_pages_fast` the pin
+/// bias (dropped by `unpin_user_pages`, seen by `page_maybe_dma_pinned`); each
+/// sets its own kind and refuses a caller's, and the walks take nothing
+/// unless exactly one kind is set.
+#[test]
+fn get_and_pin_count_as_linux_counts_them() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 3, Prot::RW).unwrap();
+    s.map_large(0x4000_0000, pa(0x40_0000), Level::Pmd, Prot::RW).unwrap();
+    let mut pages = [Page::default(); 3];
+    for (start, frame) in [(0x10_0000, 0x20_0000), (0x4000_0000, 0x40_0000)] {
+        let (n, _) = get_user_pages_fast(
+            &mut h.ctx(&mut s, Variant::OffsetLockless),
+            start,
+            3,
+            GupFlags::empty(),
+            &mut pages,
+        )
+        .unwrap();
+        assert_eq!(
+            (n, h.pagemap.pins(pa(frame)), h.pagemap.page_maybe_dma_pinned(pa(frame))),
+            (3, 1, false)
+        );
+        let (n, _) = pin_user_pages_fast(
+            &mut h.ctx(&mut s, Variant::OffsetLockless),
+            start,
+            3,
+            GupFlags::WRITE,
+            &mut pages,
+        )
+        .unwrap();
+        assert_eq!(n, 3);
+        assert_eq!(h.pagemap.pins(pa(frame + 2 * PAGE_SIZE)), 1 + GUP_PIN_COUNTING_BIAS);
+        assert!(h.pagemap.page_maybe_dma_pinned(pa(frame)), "a FOLL_PIN reference shows");
+        unpin_user_pages(h.pagemap, &pages).unwrap();
+        assert_eq!(
+            (h.pagemap.pins(pa(frame)), h.pagemap.page_maybe_dma_pinned(pa(frame))),
+            (1, false)
+        );
+        release_pages(h.pagemap, &pages).unwrap();
+        assert_eq!(h.pagemap.total_pins(), 0, "from {start:#x}");
+        assert_eq!(
+            release_pages(h.pagemap, &pages[..1]),
+            Err(page::UnpinError(pages[0])),
+            "below zero"
+        );
+    }
+    // Each entry point sets its own kind; naming one is -EINVAL.
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    for flags in [GupFlags::GET, GupFlags::PIN, GupFlags::FAST_ONLY] {
+        let get = get_user_pages_fast(&mut ctx, 0x10_0000, 1, flags, &mut pages);
+        assert!(matches!(get, Err(GupError::InvalidFlags(f)) if f == flags), "{get:?}");
+        let pin = pin_user_pages_fast(&mut ctx, 0x10_0000, 1, flags, &mut pages);
+        assert!(matches!(pin, Err(GupError::InvalidFlags(f)) if f == flags), "{pin:?}");
+    }
+    // The walks themselves: exactly one kind, or nothing.
+    for flags in [GupFlags::empty(), GupFlags::GET | GupFlags::PIN] {
+        let g = GupFast::new(h.plat, ctx.space.asce(), h.pagemap, h.stack, Variant::OffsetLockless);
+        assert_eq!(gup_fast(g, 0x10_0000, 3, flags, &mut pages).pinned, 0, "{flags:?}");
+        assert_eq!(
+            gup_locked(&mut ctx, 0x10_0000, 3, flags, &mut pages),
+            Err(GupError::InvalidFlags(flags))
+        );
+    }
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// `*_fast_only` (FOLL_FAST_ONLY) never take the slow path: a hole stops them
+/// (even with FOLL_POPULATE, which only the slow path acts on) and stays a
+/// hole, and an error gives 0 pages.
+#[test]
+fn fast_only_never_falls_back() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 1, Prot::RW).unwrap();
+    s.map(0x10_2000, pa(0x20_2000), 1, Prot::RW).unwrap();
+    let mut pages = [Page::default(); 3];
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    assert_eq!(
+        get_user_pages_fast_only(&mut ctx, 0x10_0000, 3, GupFlags::POPULATE, &mut pages),
+        1
+    );
+    assert_eq!(h.pagemap.pins(pa(0x20_0000)), 1);
+    release_pages(h.pagemap, &pages[..1]).unwrap();
+    assert_eq!(
+        pin_user_pages_fast_only(&mut ctx, 0x10_0000, 3, GupFlags::WRITE, &mut pages),
+        1
+    );
+    assert_eq!(h.pagemap.pins(pa(0x20_0000)), GUP_PIN_COUNTING_BIAS);
+    unpin_user_pages(h.pagemap, &pages[..1]).unwrap();
+    assert!(
+        ctx.space.lookup(0x10_1000).unwrap().is_none(),
+        "the hole was faulted in"
+    );
+    // The slow path would fill it.
+    let (n, _) = get_user_pages_fast(&mut ctx, 0x10_0000, 3, GupFlags::POPULATE, &mut pages).unwrap();
+    assert_eq!(n, 3);
+    release_pages(h.pagemap, &pages).unwrap();
+    // An error (a walk off the copy) is 0 pages, nothing kept.
+    let mut s = seed_space(&h, false);
+    let mut ctx = h.ctx(&mut s, Variant::PreFix);
+    assert_eq!(
+        pin_user_pages_fast_only(&mut ctx, SEED, 2, GupFlags::empty(), &mut pages),
+        0
+    );
     assert_eq!(h.pagemap.total_pins(), 0);
 }

@@ -36,9 +36,30 @@ bitflags! {
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct GupFlags: u32 {
         /// `FOLL_WRITE`: the caller will write; read-only PTEs stop the fast walk.
-        const WRITE = 1;
-        /// Slow path only: map zeroed frames where nothing is mapped (a fault).
-        const POPULATE = 2;
+        const WRITE = 0x01;
+        /// `FOLL_GET`: take a reference (+1), released with `put_page`.
+        const GET = 0x04;
+        /// `FOLL_POPULATE`, slow path only: map zeroed frames where nothing is
+        /// mapped (a fault).
+        const POPULATE = 0x40;
+        /// `FOLL_PIN`: take a pin (+`GUP_PIN_COUNTING_BIAS`), released with
+        /// `unpin_user_page`.
+        const PIN = 0x40000;
+        /// `FOLL_FAST_ONLY`: the lockless walk only, never the slow path.
+        const FAST_ONLY = 0x80000;
+    }
+}
+
+impl GupFlags {
+    /// The references one page takes: 1 for FOLL_GET, the pin bias for
+    /// FOLL_PIN, `None` unless exactly one of the two is set (Linux warns and
+    /// takes nothing then).
+    pub const fn refs(self) -> Option<u32> {
+        match (self.contains(GupFlags::GET), self.contains(GupFlags::PIN)) {
+            (true, false) => Some(1),
+            (false, true) => Some(super::page::GUP_PIN_COUNTING_BIAS),
+            _ => None,
+        }
     }
 }
 
@@ -299,20 +320,25 @@ pub fn gup_fast<P: Platform + ?Sized>(
     let Some(last) = last.filter(|&last| last <= g.asce.asce_type().last_addr()) else {
         return GupOutcome::default();
     };
+    // Exactly one of FOLL_GET and FOLL_PIN, or nothing is taken.
+    let Some(refs) = flags.refs() else {
+        return GupOutcome::default();
+    };
     // The exclusive end; 0 stands for 2^64, as pXd_addr_end expects.
     let end = last.wrapping_add(1);
     // One copy of the walk per variant, and per "instrumented or not", so the
     // variant's choices and the trace/invariant hooks cost nothing per step.
     if g.check_invariant || g.trace.is_some() {
-        walk::<P, true>(g, flags, pages, start, end)
+        walk::<P, true>(g, flags, refs, pages, start, end)
     } else {
-        walk::<P, false>(g, flags, pages, start, end)
+        walk::<P, false>(g, flags, refs, pages, start, end)
     }
 }
 
 fn walk<P: Platform + ?Sized, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
+    refs: u32,
     pages: &mut [Page],
     start: VirtAddr,
     end: VirtAddr,
@@ -323,11 +349,13 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
     const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
     const NEXT_ENTRY: u8 = Variant::NextEntry as u8;
     match g.variant {
-        Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, pages).run(start, end),
-        Variant::PreFixLinuxFrame => linux_frame_walk::<P, PRE_FIX_LINUX_FRAME, INSTR>(g, flags, pages, start, end),
-        Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, pages).run(start, end),
-        Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, pages).run(start, end),
-        Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, refs, pages).run(start, end),
+        Variant::PreFixLinuxFrame => {
+            linux_frame_walk::<P, PRE_FIX_LINUX_FRAME, INSTR>(g, flags, refs, pages, start, end)
+        }
+        Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, refs, pages).run(start, end),
+        Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, refs, pages).run(start, end),
+        Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, refs, pages).run(start, end),
     }
 }
 
@@ -339,11 +367,12 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
 fn linux_frame_walk<P: Platform + ?Sized, const V: u8, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
+    refs: u32,
     pages: &mut [Page],
     start: VirtAddr,
     end: VirtAddr,
 ) -> GupOutcome {
-    Walker::<P, V, INSTR>::new(g, flags, pages).run(start, end)
+    Walker::<P, V, INSTR>::new(g, flags, refs, pages).run(start, end)
 }
 
 // `Variant::ALL` lists the variants in declaration order, so `ALL[v as usize] == v`
@@ -366,6 +395,8 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
     pagemap: &'a PageMap,
     stack: WalkStack,
     flags: GupFlags,
+    /// References each page takes ([`GupFlags::refs`]).
+    refs: u32,
     check: bool,
     trace: Option<&'a mut dyn FnMut(&Step)>,
     pages: &'b mut [Page],
@@ -380,13 +411,14 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
 impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b, P, V, INSTR> {
     const VARIANT: Variant = Variant::ALL[V as usize];
 
-    fn new(g: GupFast<'a, P>, flags: GupFlags, pages: &'b mut [Page]) -> Self {
+    fn new(g: GupFast<'a, P>, flags: GupFlags, refs: u32, pages: &'b mut [Page]) -> Self {
         Walker {
             p: g.plat,
             asce: g.asce,
             pagemap: g.pagemap,
             stack: g.stack,
             flags,
+            refs,
             check: g.check_invariant,
             trace: g.trace,
             pages,
@@ -668,6 +700,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
         let p = self.p;
         let pins = self.pagemap.counters();
+        let refs = self.refs;
         // Frame numbers from here on have no struct page (not RAM the map covers).
         let frames = pins.len() as u64;
         // One PTE: its page, pinned, or the value that stops the walk.
@@ -679,12 +712,12 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             }
             // SAFETY: pfn < frames = pins.len(), so the index is in bounds.
             let counter = unsafe { pins.get_unchecked(pfn as usize) };
-            // try_grab_page.
-            counter.fetch_add(1, Ordering::AcqRel);
+            // try_grab_page: +1 for FOLL_GET, the pin bias for FOLL_PIN.
+            counter.fetch_add(refs, Ordering::AcqRel);
             // Re-check: the PTE may have changed while we took the pin. Then the
             // pin goes back and the walk stops there (no error: gup falls back).
             if p.read_u64(pa) != pte {
-                counter.fetch_sub(1, Ordering::AcqRel);
+                counter.fetch_sub(refs, Ordering::AcqRel);
                 return Err(0);
             }
             Ok(Page(pfn))
@@ -744,7 +777,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         // the pins taken before them are kept only if the re-check passes.
         let mut all = true;
         while addr != end {
-            let Some(page) = self.pagemap.try_grab(leaf.translate(addr)) else {
+            let Some(page) = self.pagemap.try_grab(leaf.translate(addr), self.refs) else {
                 all = false;
                 break;
             };
@@ -759,7 +792,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         match self.ok(read_entry(self.p, ptr)) {
             Some(now) if now == val => all,
             _ => {
-                unpin_taken(self.pagemap, &self.pages[first..self.nr]);
+                unpin_taken(self.pagemap, &self.pages[first..self.nr], self.refs);
                 self.nr = first;
                 false
             }
@@ -770,9 +803,9 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 /// Drop pins a walk took (the entry changed under it). Out of line: a failed
 /// unpin is a kernel bug and panics, and the walk should not carry that path.
 #[inline(never)]
-fn unpin_taken(pagemap: &PageMap, pages: &[Page]) {
+fn unpin_taken(pagemap: &PageMap, pages: &[Page], refs: u32) {
     for f in pages {
-        if pagemap.unpin(*f).is_err() {
+        if pagemap.release(*f, refs).is_err() {
             panic!("gup_fast: unpinning {f}, a pin this walk took, failed");
         }
     }

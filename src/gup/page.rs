@@ -58,12 +58,21 @@ impl fmt::Display for Page {
     }
 }
 
-/// Per-frame pin counts (`mem_map`).
+/// What a FOLL_PIN reference adds to a page's count (Linux
+/// `GUP_PIN_COUNTING_BIAS`); a FOLL_GET reference adds 1.
+pub const GUP_PIN_COUNTING_BIAS: u32 = 1024;
+
+/// Per-frame counts of gup's references (`mem_map`): each FOLL_GET adds 1,
+/// each FOLL_PIN [`GUP_PIN_COUNTING_BIAS`], as v5.9 counts them in
+/// `page->_refcount` for small pages. Deliberately less than Linux: the count
+/// holds gup's references only (no mapping's reference, so no grab sees a
+/// freed page's 0), and large frames are counted per 4 KiB page rather than
+/// on a compound head.
 pub struct PageMap {
     pins: &'static [AtomicU32],
 }
 
-/// Unpinning a page that has no pins, or is not RAM.
+/// Dropping a reference a page does not hold, or of a page that is not RAM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct UnpinError(pub Page);
 
@@ -75,12 +84,13 @@ impl PageMap {
     fn slot(&self, page: Page) -> Option<&AtomicU32> {
         self.pins.get(usize::try_from(page.pfn()).ok()?)
     }
-    /// `try_grab_page(page, FOLL_PIN)`: pin the page of `frame`; `None` if the
-    /// frame has no page (is not RAM the map covers).
-    pub fn try_grab(&self, frame: PhysAddr) -> Option<Page> {
+    /// `try_grab_page(page, flags)`: take `refs` references (1 for FOLL_GET,
+    /// [`GUP_PIN_COUNTING_BIAS`] for FOLL_PIN) on the page of `frame`; `None` if
+    /// the frame has no page (is not RAM the map covers).
+    pub fn try_grab(&self, frame: PhysAddr, refs: u32) -> Option<Page> {
         let page = Page::of(frame);
         self.slot(page).map(|c| {
-            c.fetch_add(1, Ordering::AcqRel);
+            c.fetch_add(refs, Ordering::AcqRel);
             page
         })
     }
@@ -89,24 +99,43 @@ impl PageMap {
     pub fn counters(&self) -> &'static [AtomicU32] {
         self.pins
     }
-    /// `unpin_user_page`: drop one pin.
-    pub fn unpin(&self, page: Page) -> Result<(), UnpinError> {
+    /// Drop `refs` references (the inverse of [`PageMap::try_grab`]).
+    pub fn release(&self, page: Page, refs: u32) -> Result<(), UnpinError> {
         let c = self.slot(page).ok_or(UnpinError(page))?;
-        c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(1))
+        c.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(refs))
             .map(|_| ())
             .map_err(|_| UnpinError(page))
     }
-    /// Pins held on a page (given as a [`Page`] or by its frame's address).
+    /// `put_page`: drop a FOLL_GET reference.
+    pub fn put_page(&self, page: Page) -> Result<(), UnpinError> {
+        self.release(page, 1)
+    }
+    /// `unpin_user_page`: drop a FOLL_PIN reference.
+    pub fn unpin_user_page(&self, page: Page) -> Result<(), UnpinError> {
+        self.release(page, GUP_PIN_COUNTING_BIAS)
+    }
+    /// gup's references on a page, as counted (given as a [`Page`] or by its
+    /// frame's address): FOLL_GET ones 1 each, FOLL_PIN ones 1024.
     pub fn pins(&self, page: impl Into<Page>) -> u32 {
         self.slot(page.into()).map_or(0, |c| c.load(Ordering::Acquire))
     }
-    /// Sum of all pins (O(frames); for tests).
+    /// `page_maybe_dma_pinned`: whether the count shows a FOLL_PIN reference
+    /// (or 1024 FOLL_GET ones, which Linux cannot tell apart either).
+    pub fn page_maybe_dma_pinned(&self, page: impl Into<Page>) -> bool {
+        self.pins(page) >= GUP_PIN_COUNTING_BIAS
+    }
+    /// Sum of all counts (O(frames); for tests).
     pub fn total_pins(&self) -> u64 {
         self.pins.iter().map(|c| c.load(Ordering::Relaxed) as u64).sum()
     }
 }
 
-/// `unpin_user_pages`: drop one pin on each page.
+/// `unpin_user_pages`: drop a FOLL_PIN reference on each page.
 pub fn unpin_user_pages(map: &PageMap, pages: &[Page]) -> Result<(), UnpinError> {
-    pages.iter().try_for_each(|&p| map.unpin(p))
+    pages.iter().try_for_each(|&p| map.unpin_user_page(p))
+}
+
+/// `release_pages` (`put_page` on each): drop a FOLL_GET reference on each page.
+pub fn release_pages(map: &PageMap, pages: &[Page]) -> Result<(), UnpinError> {
+    pages.iter().try_for_each(|&p| map.put_page(p))
 }

@@ -17,6 +17,9 @@ pub enum GupError {
     Fault(u64),
     /// Populating failed.
     Map(MapError),
+    /// The flags name no reference kind or both (`gup_fast`/`gup_locked`), or
+    /// the caller named one the entry point sets itself: `-EINVAL`.
+    InvalidFlags(GupFlags),
     /// The range from this start wraps past 2^64; nothing is pinned. (Later
     /// mainline answers `-EOVERFLOW`; v5.9's gup_fast returns 0 pages.)
     Overflow(u64),
@@ -29,6 +32,7 @@ impl fmt::Display for GupError {
             GupError::Fault(a) => write!(f, "fault at {a:#x}"),
             GupError::Map(e) => write!(f, "populate: {e}"),
             GupError::Overflow(a) => write!(f, "range from {a:#x} wraps past 2^64"),
+            GupError::InvalidFlags(g) => write!(f, "invalid flags {g:?}: exactly one of FOLL_GET and FOLL_PIN"),
         }
     }
 }
@@ -65,6 +69,7 @@ pub fn gup_locked<P: Platform>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> Result<usize, GupError> {
+    let refs = flags.refs().ok_or(GupError::InvalidFlags(flags))?;
     let want = nr_pages.min(pages.len());
     if wraps(start, want) {
         return Err(GupError::Overflow(start));
@@ -75,7 +80,7 @@ pub fn gup_locked<P: Platform>(
     let mut stop = None;
     while nr < want {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
-        match pin_one(ctx.space, ctx.pagemap, a, flags) {
+        match pin_one(ctx.space, ctx.pagemap, a, flags, refs) {
             Ok(Some(page)) => {
                 pages[nr] = page;
                 nr += 1;
@@ -103,6 +108,7 @@ fn pin_one<P: Platform>(
     pagemap: &PageMap,
     a: u64,
     flags: GupFlags,
+    refs: u32,
 ) -> Result<Option<Page>, GupError> {
     let t = match space.lookup(a).map_err(GupError::Walk)? {
         Some(t) => t,
@@ -121,18 +127,21 @@ fn pin_one<P: Platform>(
     if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
         return Ok(None);
     }
-    Ok(pagemap.try_grab(t.pa))
+    Ok(pagemap.try_grab(t.pa, refs))
 }
 
-/// `get_user_pages_fast`: the lockless walk, then the locked walk for the rest.
-/// Returns the total pinned and the fast walk's outcome.
-pub fn get_user_pages_fast<P: Platform>(
+/// `internal_get_user_pages_fast`: the lockless walk, then (unless
+/// FOLL_FAST_ONLY) the locked walk for the rest. `flags` must hold exactly one
+/// of FOLL_GET and FOLL_PIN. Returns the total taken and the fast walk's
+/// outcome.
+fn internal_get_user_pages_fast<P: Platform>(
     ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
     pages: &mut [Page],
 ) -> Result<(usize, GupOutcome), GupError> {
+    let refs = flags.refs().ok_or(GupError::InvalidFlags(flags))?;
     if wraps(start, nr_pages.min(pages.len())) {
         return Err(GupError::Overflow(start));
     }
@@ -145,11 +154,15 @@ pub fn get_user_pages_fast<P: Platform>(
     );
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
-        super::page::unpin_user_pages(ctx.pagemap, &pages[..out.pinned]).expect("unpinning the pins gup_fast took");
+        for p in &pages[..out.pinned] {
+            ctx.pagemap
+                .release(*p, refs)
+                .expect("dropping the references gup_fast took");
+        }
         return Err(GupError::Walk(e));
     }
     let n = out.pinned;
-    if n == nr_pages.min(pages.len()) {
+    if n == nr_pages.min(pages.len()) || flags.contains(GupFlags::FAST_ONLY) {
         return Ok((n, out));
     }
     let rest_start = (start & !(PAGE_SIZE - 1)).wrapping_add(n as u64 * PAGE_SIZE);
@@ -158,4 +171,64 @@ pub fn get_user_pages_fast<P: Platform>(
         Err(_) if n > 0 => Ok((n, out)),
         Err(e) => Err(e),
     }
+}
+
+/// The caller's flags, refused if they name the reference kind themselves
+/// (Linux: `WARN_ON_ONCE` and `-EINVAL`).
+fn with_kind(flags: GupFlags, kind: GupFlags) -> Result<GupFlags, GupError> {
+    match flags.intersects(GupFlags::GET | GupFlags::PIN | GupFlags::FAST_ONLY) {
+        true => Err(GupError::InvalidFlags(flags)),
+        false => Ok(flags | kind),
+    }
+}
+
+/// `get_user_pages_fast` (FOLL_GET, released with `put_page` or
+/// `release_pages`): the lockless walk, then the locked walk for the rest.
+/// Returns the total taken and the fast walk's outcome.
+pub fn get_user_pages_fast<P: Platform>(
+    ctx: &mut GupContext<'_, '_, P>,
+    start: VirtAddr,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [Page],
+) -> Result<(usize, GupOutcome), GupError> {
+    internal_get_user_pages_fast(ctx, start, nr_pages, with_kind(flags, GupFlags::GET)?, pages)
+}
+
+/// `pin_user_pages_fast` (FOLL_PIN, released with `unpin_user_pages`).
+pub fn pin_user_pages_fast<P: Platform>(
+    ctx: &mut GupContext<'_, '_, P>,
+    start: VirtAddr,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [Page],
+) -> Result<(usize, GupOutcome), GupError> {
+    internal_get_user_pages_fast(ctx, start, nr_pages, with_kind(flags, GupFlags::PIN)?, pages)
+}
+
+/// `get_user_pages_fast_only` (FOLL_GET | FOLL_FAST_ONLY): the lockless walk
+/// only; any error gives 0 pages, as Linux's `-EFAULT`-free variant does.
+pub fn get_user_pages_fast_only<P: Platform>(
+    ctx: &mut GupContext<'_, '_, P>,
+    start: VirtAddr,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [Page],
+) -> usize {
+    with_kind(flags, GupFlags::GET | GupFlags::FAST_ONLY)
+        .and_then(|f| internal_get_user_pages_fast(ctx, start, nr_pages, f, pages))
+        .map_or(0, |(n, _)| n)
+}
+
+/// `pin_user_pages_fast_only` (FOLL_PIN | FOLL_FAST_ONLY).
+pub fn pin_user_pages_fast_only<P: Platform>(
+    ctx: &mut GupContext<'_, '_, P>,
+    start: VirtAddr,
+    nr_pages: usize,
+    flags: GupFlags,
+    pages: &mut [Page],
+) -> usize {
+    with_kind(flags, GupFlags::PIN | GupFlags::FAST_ONLY)
+        .and_then(|f| internal_get_user_pages_fast(ctx, start, nr_pages, f, pages))
+        .map_or(0, |(n, _)| n)
 }

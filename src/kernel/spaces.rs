@@ -5,7 +5,8 @@ use super::{frames, pagemap, Msg};
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
 use foldkern::gup::{
-    gup_fast, unpin_user_pages, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack,
+    gup_fast, release_pages, unpin_user_pages, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant,
+    WalkStack,
 };
 use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
@@ -86,8 +87,9 @@ impl<'s> Walk<'s> {
         }
     }
 
-    /// One gup_fast call with the invariant checker on; the pins are released
-    /// again, the frames stay in `out[..pinned]`.
+    /// One gup_fast call with the invariant checker on, taking FOLL_GET
+    /// references unless `flags` names the kind; they are dropped again, the
+    /// frames stay in `out[..pinned]`.
     pub fn gup(&self, v: Variant, start: VirtAddr, n: usize, flags: GupFlags, out: &mut [Page]) -> GupResult {
         self.gup_traced(v, start, n, flags, out, None)
     }
@@ -106,15 +108,20 @@ impl<'s> Walk<'s> {
         trace: Option<&mut dyn FnMut(&Step)>,
     ) -> GupResult {
         let new = || GupFast::new(&PLATFORM, self.space.asce(), pagemap(), self.stack, v);
+        let flags = if flags.refs().is_some() {
+            flags
+        } else {
+            flags | GupFlags::GET
+        };
         let plain = gup_fast(new().checked(false), start, n, flags, out);
         let plain_hash = frames_hash(&out[..plain.pinned]);
-        unpin(&out[..plain.pinned])?;
+        release(flags, &out[..plain.pinned])?;
         let g = match trace {
             Some(t) => new().checked(true).traced(t),
             None => new().checked(true),
         };
         let o = gup_fast(g, start, n, flags, out);
-        unpin(&out[..o.pinned])?;
+        release(flags, &out[..o.pinned])?;
         if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
             return Err(Msg::from(format_args!(
                 "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
@@ -168,7 +175,18 @@ pub fn gup_ctx(space: &mut Space, stack: WalkStack, variant: Variant) -> GupCont
     }
 }
 
-/// Release the pins on `p`.
+/// Drop the FOLL_GET references on `p`.
 pub fn unpin(p: &[Page]) -> Result<(), Msg> {
-    unpin_user_pages(pagemap(), p).map_err(|e| Msg::from(format_args!("unpin {:?}", e.0)))
+    release(GupFlags::GET, p)
+}
+
+/// Drop the references a gup call with `flags` took on `p` (`unpin_user_pages`
+/// for FOLL_PIN, `release_pages` for FOLL_GET).
+pub fn release(flags: GupFlags, p: &[Page]) -> Result<(), Msg> {
+    let drop = if flags.contains(GupFlags::PIN) {
+        unpin_user_pages
+    } else {
+        release_pages
+    };
+    drop(pagemap(), p).map_err(|e| Msg::from(format_args!("dropping a reference on {:?}", e.0)))
 }

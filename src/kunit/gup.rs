@@ -216,7 +216,7 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
         &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
         c.start,
         c.pages,
-        c.flags,
+        c.flags | GupFlags::GET,
         &mut pages,
     ) {
         Ok(m) => {
@@ -317,7 +317,7 @@ kernel_test!(
                 &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
                 0x1000,
                 1,
-                GupFlags::empty(),
+                GupFlags::GET,
                 &mut pages
             ),
             Err(GupError::Fault(0x1000)),
@@ -469,7 +469,7 @@ kernel_test!(
             });
             let g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
             let mut pages = [Page::from_pfn(0); 8];
-            let o = gup_fast(g, va, 8, GupFlags::empty(), &mut pages);
+            let o = gup_fast(g, va, 8, GupFlags::GET, &mut pages);
             unpin(&pages[..o.pinned])?;
             check_eq!(
                 (o.pinned, o.error, other_cpu.reads()),
@@ -618,6 +618,46 @@ kernel_test!(
                 );
             }
         }
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// FOLL_GET and FOLL_PIN on live tables, across the seed's 2 GiB crossing:
+    /// `pin_user_pages_fast` adds the pin bias to the frames LRAG gives, and
+    /// `page_maybe_dma_pinned` sees it; `get_user_pages_fast` adds 1; each is
+    /// dropped by its own release.
+    fn get_and_pin_take_linux_references() {
+        let f = Frames::new(4)?;
+        let mut s = seed_space(&f, false)?;
+        let mut lrag = [PhysAddr::new(0); SEED_PAGES];
+        check_eq!(
+            lrag_frames(&s, SEED_START, SEED_PAGES, true, &mut lrag)?,
+            SEED_PAGES,
+            "pages LRAG translates"
+        );
+        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        let mut pinned = [Page::default(); SEED_PAGES];
+        let mut got = [Page::default(); SEED_PAGES];
+        let mut ctx = gup_ctx(&mut s, stack, Variant::OffsetLockless);
+        let (n, _) = pin_user_pages_fast(&mut ctx, SEED_START, SEED_PAGES, GupFlags::WRITE, &mut pinned)?;
+        check_eq!((n, pinned), (SEED_PAGES, lrag.map(Page::of)), "pinned pages");
+        let (n, _) = get_user_pages_fast(&mut ctx, SEED_START, SEED_PAGES, GupFlags::empty(), &mut got)?;
+        check_eq!(n, SEED_PAGES, "pages got");
+        for pa in lrag {
+            check_eq!(
+                kernel::pagemap().pins(pa),
+                GUP_PIN_COUNTING_BIAS + 1,
+                "references on {pa:?}"
+            );
+            check!(kernel::pagemap().page_maybe_dma_pinned(pa), "{pa:?} not seen as pinned");
+        }
+        unpin_user_pages(kernel::pagemap(), &pinned).map_err(|e| TestFail::from(format_args!("unpin {:?}", e.0)))?;
+        check!(
+            !kernel::pagemap().page_maybe_dma_pinned(lrag[0]),
+            "still pinned after unpin_user_pages"
+        );
+        unpin(&got)?;
         Ok(())
     }
 );

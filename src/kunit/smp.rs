@@ -6,7 +6,7 @@ use crate::arch::s390x::{insn, smp};
 use crate::kernel;
 use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use foldkern::gup::{gup_fast, unpin_user_pages, GupFast, GupFlags, Page, Step, Variant, WalkStack};
+use foldkern::gup::{gup_fast, release_pages, GupFast, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::{
     AddressSpace, Asce, AsceType, Defect, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE,
 };
@@ -73,9 +73,9 @@ fn walker(idx: usize) {
             }
         };
         let flags = if n.is_multiple_of(2) {
-            GupFlags::empty()
+            GupFlags::GET
         } else {
-            GupFlags::WRITE
+            GupFlags::GET | GupFlags::WRITE
         };
         let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
             .checked(false)
@@ -88,7 +88,7 @@ fn walker(idx: usize) {
                 st[3].fetch_add(1, Ordering::Relaxed);
             }
         }
-        if unpin_user_pages(kernel::pagemap(), &pages[..o.pinned]).is_err() {
+        if release_pages(kernel::pagemap(), &pages[..o.pinned]).is_err() {
             st[4].fetch_add(1, Ordering::Relaxed);
         }
         match o.error {

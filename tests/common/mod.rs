@@ -1,6 +1,9 @@
 //! Shared host fixtures: a leaked arena, its allocator and page map.
 #![allow(dead_code)]
-use foldkern::gup::{GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
+use foldkern::gup::{
+    release_pages, unpin_user_pages, GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant,
+    WalkStack,
+};
 use foldkern::mm::host::HostPlatform;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
@@ -26,6 +29,15 @@ thread_local! {
     /// Machines are reused per thread (reset on every `host()` call) so that
     /// thousands of property-test cases do not each leak an arena.
     static MACHINES: std::cell::RefCell<Vec<((u64, bool), Parts)>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `flags` with FOLL_GET unless they name the reference kind (the helpers' default).
+pub fn or_get(flags: GupFlags) -> GupFlags {
+    if flags.refs().is_some() {
+        flags
+    } else {
+        flags | GupFlags::GET
+    }
 }
 
 /// The physical address `v` (short for `PhysAddr::new`, which tests write often).
@@ -112,7 +124,13 @@ impl Host {
         flags: GupFlags,
         pages: &mut [Page],
     ) -> Result<usize, GupError> {
-        foldkern::gup::gup_locked(&mut self.ctx(s, Variant::OffsetLockless), start, n, flags, pages)
+        foldkern::gup::gup_locked(
+            &mut self.ctx(s, Variant::OffsetLockless),
+            start,
+            n,
+            or_get(flags),
+            pages,
+        )
     }
     /// `get_user_pages_fast` with the merged fix on this machine; with POPULATE in
     /// `flags` it faults holes in from this machine's frames.
@@ -168,9 +186,15 @@ impl Host {
     ) -> (GupOutcome, Vec<Page>) {
         let mut pages = vec![Page::from_pfn(0); n];
         let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
+        let flags = or_get(flags);
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
-        foldkern::gup::unpin_user_pages(self.pagemap, &pages).unwrap();
+        let drop = if flags.contains(GupFlags::PIN) {
+            unpin_user_pages
+        } else {
+            release_pages
+        };
+        drop(self.pagemap, &pages).unwrap();
         (o, pages)
     }
 }

@@ -85,7 +85,7 @@ fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Pag
     let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
     PLATFORM.write_u64(pmdp.addr(), pmd);
     let good = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
-    foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..good]).expect("unpin");
+    foldkern::gup::release_pages(kernel::pagemap(), &out[..good]).expect("unpin");
     if (bad, good) != (0, 1) || out[0] != data {
         println!("bench: the lean walk pinned {bad} page(s) through a bad segment entry (want 0) and {good} through the good one (want 1)");
         exit_failure("bench: the lean yardstick does not check entries");
@@ -137,10 +137,10 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 let g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
                 let mut pinned = 0;
                 clear(&mut out[..n]);
-                r.walk[ti][w as usize][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::empty(), out).pinned);
+                r.walk[ti][w as usize][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::GET, out).pinned);
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");
                 check_frames(&out[..n], data, w);
-                foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+                foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
             let (asce, pins) = (s.asce().val(), kernel::pagemap().counters());
             for (w, check) in [(Walker::Unchecked, false), (Walker::Lean, true)] {
@@ -155,7 +155,7 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 });
                 assert_eq!(pinned, n, "bench: a yardstick walk pinned too few");
                 check_frames(&out[..n], data, w);
-                foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+                foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
             let mut pinned = 0;
             clear(&mut out[..n]);
@@ -166,10 +166,10 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 variant: Variant::OffsetLockless,
             };
             r.walk[ti][Walker::Slow as usize][si] =
-                measure(|| pinned = gup_locked(&mut ctx, BASE, n, GupFlags::empty(), out).unwrap_or(0));
+                measure(|| pinned = gup_locked(&mut ctx, BASE, n, GupFlags::GET, out).unwrap_or(0));
             assert_eq!(pinned, n, "bench: slow path pinned too few");
             check_frames(&out[..n], data, Walker::Slow);
-            foldkern::gup::unpin_user_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             clear(&mut out[..n]);
             r.walk[ti][Walker::Naive as usize][si] = measure(|| {
                 // Measured code: the loop stays in the same form as the floor's.
