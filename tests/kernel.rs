@@ -579,6 +579,20 @@ fn main() {
                 && b.has("verdict: both fixes agree with LRAG"),
             "the pre-fix walk off its copy and both fixes agreeing with LRAG",
         )?;
+        // A hole before the crossing: the walk never gets there, and the
+        // prediction, made for the part it reaches, says so.
+        let b = boot(
+            k,
+            "gup=3:0x1007fffe000-0x10080001000:hole=0x1007ffff000",
+            &[],
+            timeout(),
+        )?;
+        b.expect(
+            b.status == Some(0)
+                && b.has("prediction: the pre-fix walk stays on real tables")
+                && !section(&b.output, "[pre-fix]").contains("walked off"),
+            "a prediction and a pre-fix walk that both stop at the hole",
+        )?;
         for bad in [
             "gup=7:0x1000-0x2000",
             "gup=3:0x1001-0x3000",

@@ -53,9 +53,13 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flag
         ty.name(),
         ty.levels()
     );
+    // The walk stops at the first page it must leave alone (a hole, a read-only
+    // page for FOLL_WRITE), so only the part up to and including that page can
+    // take it across a boundary.
+    let reached = start + (n_lrag + 1).min(pages) as u64 * PAGE_SIZE;
     println!(
-        "prediction: the pre-fix walk {} (folded levels: {}; top entry maps {:#x} bytes)",
-        if prefix_walks_off(ty, start, end) {
+        "prediction: the pre-fix walk {} (folded levels: {}; top entry maps {:#x} bytes; the walk reaches {reached:#x})",
+        if prefix_walks_off(ty, start, reached) {
             "steps off its stack copy"
         } else {
             "stays on real tables"
@@ -81,7 +85,7 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flag
     let mut results = [(Variant::PreFix, 0usize, false, 0u32, Outcome::Wrong); 5];
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
-        println!("  [{}] {}", v.name(), describe(v));
+        println!("  [{}] {}", v.name(), describe(v, ty));
         let mut r = [Page::from_pfn(0); MAX_SCENARIO_PAGES];
         let mut t = |st: &Step| print_step(st);
         let w = Walk { space: s, stack };
@@ -170,13 +174,34 @@ enum Outcome {
     Wrong,
 }
 
-fn describe(v: Variant) -> &'static str {
+/// What variant `v` does, in the words of the loop that walks over a copy in a
+/// space of type `ty`: the first real level below the folded ones (`pmdp++` in
+/// 2 levels, `pudp++` in 3, `p4dp++` in 4; in 5 nothing is folded).
+fn describe(v: Variant, ty: AsceType) -> &'static str {
+    let k = match ty {
+        AsceType::Segment => 0,
+        AsceType::Region3 => 1,
+        _ => 2,
+    };
+    let pick = |s: [&'static str; 3]| s[k];
     match v {
-        Variant::PreFix => "v5.2..v5.8: pud_offset(&p4d_copy), static pud_addr_end, pudp++",
-        Variant::PreFixLinuxFrame => "the same, copies laid out as compiled: after the p4d copy lies the pgd copy",
+        Variant::PreFix => pick([
+            "v5.2..v5.8: pmd_offset(&pud_copy), static pmd_addr_end, pmdp++",
+            "v5.2..v5.8: pud_offset(&p4d_copy), static pud_addr_end, pudp++",
+            "v5.2..v5.8: p4d_offset(&pgd_copy), static p4d_addr_end, p4dp++",
+        ]),
+        Variant::PreFixLinuxFrame => pick([
+            "the same, copies laid out as compiled: after the pud copy lies the p4d copy",
+            "the same, copies laid out as compiled: after the p4d copy lies the pgd copy",
+            "the same, copies laid out as compiled: nothing follows the pgd copy",
+        ]),
         Variant::AddrEndFolded => "RFC v2: pXd_addr_end_folded(entry, addr, end) steps by the entry's real size",
         Variant::OffsetLockless => "v5.9: pXd_offset_lockless(pointer, value, addr) keeps the real table pointer",
-        Variant::NextEntry => "thread idea: pudp = pud_next_entry(&p4d_copy, pudp, next) instead of pudp++",
+        Variant::NextEntry => pick([
+            "thread idea: pmdp = pmd_next_entry(&pud_copy, pmdp, next) instead of pmdp++",
+            "thread idea: pudp = pud_next_entry(&p4d_copy, pudp, next) instead of pudp++",
+            "thread idea: p4dp = p4d_next_entry(&pgd_copy, p4dp, next) instead of p4dp++",
+        ]),
     }
 }
 
