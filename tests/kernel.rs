@@ -579,6 +579,12 @@ fn main() {
                 && b.has("verdict: both fixes agree with LRAG"),
             "the pre-fix walk off its copy and both fixes agreeing with LRAG",
         )?;
+        // 1 GiB (the most a scenario takes) across a 2 GiB boundary.
+        let b = boot(k, "gup=3:0x7ff00000-0xbff00000", &[], timeout())?;
+        b.expect(
+            b.status == Some(0) && b.has("traces not shown") && b.has("verdict: both fixes agree with LRAG"),
+            "a 1 GiB scenario with results only and both fixes agreeing",
+        )?;
         // A hole before the crossing: the walk never gets there, and the
         // prediction, made for the part it reaches, says so.
         let b = boot(

@@ -11,8 +11,8 @@ pub const USAGE: &str = "usage: one of demo (the default), test, test=<filter>[,
      bench, bench=smoke, gup=<levels 2-5>:<start>-<end>[:write][:ro][:hole=<addr>] \
      (addresses 0x-prefixed hex, 4 KiB aligned; each option at most once)";
 
-/// Most pages a scenario may span.
-pub const MAX_SCENARIO_PAGES: usize = 512;
+/// Most pages a scenario may span: 1 GiB.
+pub const MAX_SCENARIO_PAGES: usize = 262_144;
 
 /// Most test filters.
 pub const MAX_FILTERS: usize = 32;

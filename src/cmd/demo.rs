@@ -1,12 +1,12 @@
 //! The narrated demo (`./qemu-run.sh`) and user scenarios (`-append gup=...`):
 //! build address spaces, show how dynamic folding picks the ASCE type, and walk
 //! the seed range with every gup_fast variant, step by step, on live tables.
-use super::cmdline::{Scenario, MAX_SCENARIO_PAGES};
+use super::cmdline::Scenario;
 use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::arch::s390x::sclp;
-use crate::kernel::spaces::{lrag_frames, space, Frames, Space, Walk, SEED_PAGES, SEED_START};
+use crate::kernel::spaces::{lrag_frames, space, FrameBuf, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::kernel::{self, Msg};
 use core::fmt::{self, Write};
 use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
@@ -41,11 +41,25 @@ fn print_step(s: &Step) {
     );
 }
 
+/// Most pages a scenario's walks print their traces for.
+const TRACED_PAGES: usize = 64;
+/// Most data frames a scenario maps its pages onto (round-robin).
+const DATA_FRAMES: usize = 4096;
+
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
 /// and compare with per-page LRAG. Returns whether the fixed variants agreed.
-pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flags: GupFlags, trace: bool) -> bool {
-    let mut lrag = [PhysAddr::new(0); MAX_SCENARIO_PAGES];
-    let n_lrag = lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), &mut lrag).unwrap_or(0);
+pub fn walk_all(
+    s: &Space,
+    stack: WalkStack,
+    start: VirtAddr,
+    pages: usize,
+    flags: GupFlags,
+    trace: bool,
+) -> Result<bool, Msg> {
+    let mut lrag_buf = FrameBuf::new(pages, PhysAddr::new(0))?;
+    let mut r_buf = FrameBuf::new(pages, Page::default())?;
+    let (lrag, r) = (lrag_buf.as_mut(), r_buf.as_mut());
+    let n_lrag = lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), lrag).unwrap_or(0);
     let ty = s.asce_type();
     let end = start + pages as u64 * PAGE_SIZE;
     println!(
@@ -81,15 +95,17 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flag
         };
         matches!(platform::lrag_via(s.asce(), va), Lra::Real(pa) if *got == PhysAddr::new(pa))
     };
+    if !trace {
+        println!("(traces not shown: more than {TRACED_PAGES} pages; the results follow)");
+    }
     let mut all_ok = true;
     let mut results = [(Variant::PreFix, 0usize, false, 0u32, Outcome::Wrong); 5];
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
         println!("  [{}] {}", v.name(), describe(v, ty));
-        let mut r = [Page::from_pfn(0); MAX_SCENARIO_PAGES];
         let mut t = |st: &Step| print_step(st);
         let w = Walk { space: s, stack };
-        let o = w.gup_traced(v, start, pages, flags, &mut r, if trace { Some(&mut t) } else { None });
+        let o = w.gup_traced(v, start, pages, flags, r, if trace { Some(&mut t) } else { None });
         let o = match o {
             Ok(o) => o,
             Err(e) => {
@@ -156,7 +172,7 @@ pub fn walk_all(s: &Space, stack: WalkStack, start: VirtAddr, pages: usize, flag
             }
         );
     }
-    all_ok
+    Ok(all_ok)
 }
 
 /// How a walk's pages compare with LRAG's.
@@ -246,7 +262,7 @@ pub fn run() -> ! {
         rule("2. the seed scenario: gup_fast(0x1007ffff000, 2 pages) in a 3-level space");
         println!("columns: level, addr -> pXd_addr_end, entry value, entry type, pointer read");
         let stack = WalkStack::new(&PLATFORM, f.get(3));
-        let ok = walk_all(&s, stack, SEED_START, SEED_PAGES, GupFlags::empty(), true);
+        let ok = walk_all(&s, stack, SEED_START, SEED_PAGES, GupFlags::empty(), true)?;
         drop(s);
 
         rule("3. verdict");
@@ -286,13 +302,16 @@ pub fn scenario(sc: &Scenario) -> ! {
     } = *sc;
     let pages = sc.pages();
     let r = (|| -> Result<bool, Msg> {
-        let block = kernel::frames().lock().alloc_frames(pages, 1)?;
+        // Page i maps data frame i % DATA_FRAMES: a 1 GiB range needs no 1 GiB.
+        let data = pages.min(DATA_FRAMES);
+        let block = kernel::frames().lock().alloc_frames(data, 1)?;
         let f = Frames::new(1)?;
         let mut s = space(ty)?;
         for i in 0..pages as u64 {
             let va = start + i * PAGE_SIZE;
             if Some(va) != hole {
-                s.map(va, block.add(i * PAGE_SIZE), 1, if ro { Prot::RO } else { Prot::RW })?;
+                let frame = block.add((i % DATA_FRAMES as u64) * PAGE_SIZE);
+                s.map(va, frame, 1, if ro { Prot::RO } else { Prot::RW })?;
             }
         }
         rule("scenario");
@@ -303,10 +322,10 @@ pub fn scenario(sc: &Scenario) -> ! {
             start,
             pages,
             flags,
-            pages <= 64,
-        );
+            pages <= TRACED_PAGES,
+        )?;
         drop(s);
-        kernel::frames().lock().free_frames(block, pages)?;
+        kernel::frames().lock().free_frames(block, data)?;
         Ok(ok)
     })();
     match r {

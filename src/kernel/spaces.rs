@@ -18,6 +18,47 @@ pub fn space(ty: AsceType) -> Result<Space, Msg> {
     Ok(AddressSpace::new(&PLATFORM, frames(), ty)?)
 }
 
+/// A buffer of `len` values of `T` in frames owned for the job (the kernel has
+/// no heap and its stacks are small), freed when dropped.
+pub struct FrameBuf<T: Copy + 'static> {
+    base: PhysAddr,
+    frames: usize,
+    len: usize,
+    _t: core::marker::PhantomData<T>,
+}
+
+impl<T: Copy + 'static> FrameBuf<T> {
+    /// `len` copies of `v`.
+    pub fn new(len: usize, v: T) -> Result<Self, Msg> {
+        let n = (len * core::mem::size_of::<T>()).div_ceil(PAGE_SIZE as usize).max(1);
+        let base = frames().lock().alloc_frames(n, 1)?;
+        let mut b = FrameBuf {
+            base,
+            frames: n,
+            len,
+            _t: core::marker::PhantomData,
+        };
+        b.as_mut().fill(v);
+        Ok(b)
+    }
+    /// The values.
+    pub fn as_mut(&mut self) -> &mut [T] {
+        // SAFETY: the frames were allocated for this buffer alone, are
+        // identity-mapped, page-aligned (so aligned for T) and hold `len` Ts;
+        // the borrow of `self` keeps them alive and unaliased.
+        unsafe { core::slice::from_raw_parts_mut(self.base.as_u64() as *mut T, self.len) }
+    }
+}
+
+impl<T: Copy + 'static> Drop for FrameBuf<T> {
+    fn drop(&mut self) {
+        frames()
+            .lock()
+            .free_frames(self.base, self.frames)
+            .expect("FrameBuf: freeing its own frames");
+    }
+}
+
 /// Frames owned by a job, freed when dropped.
 pub struct Frames {
     list: [PhysAddr; 64],
