@@ -57,11 +57,14 @@ fn walker(idx: usize) {
                     .compare_exchange(0, idx as u64, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    let (g, y) = (GEN.load(Ordering::Acquire), smp::syncs());
+                    let (g, y, gp) = (GEN.load(Ordering::Acquire), smp::syncs(), smp::grace_periods().0);
                     let t0 = insn::stckf();
-                    // Leave when CPU 0 has unmapped (GEN) or wants to synchronise
-                    // with us (it then waits for this walk to end before freeing).
-                    while GEN.load(Ordering::Acquire) == g && smp::syncs() == y && insn::stckf() - t0 < WINDOW_TOD {
+                    // Leave when CPU 0 has unmapped (GEN), or has unhooked tables
+                    // and waits for a grace period or a synchronisation (it then
+                    // waits for this walk, which still holds a pointer into them,
+                    // to end before freeing).
+                    let waiting = || smp::syncs() != y || smp::grace_periods().0 != gp;
+                    while GEN.load(Ordering::Acquire) == g && !waiting() && insn::stckf() - t0 < WINDOW_TOD {
                         core::hint::spin_loop();
                     }
                     IN_WINDOW.store(0, Ordering::Release);
@@ -221,7 +224,8 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
                     y + STATS[i][1].load(Ordering::Relaxed),
                 )
             });
-            println!("  [{label}] iteration {}/{iters}: walker iterations {wi}, pages pinned {pins}, syncs {}, SIGP busy retries {}", it + 1, smp::syncs(), smp::SIGP_BUSY_RETRIES.load(Ordering::Relaxed));
+            let (gp, exp) = smp::grace_periods();
+            println!("  [{label}] iteration {}/{iters}: walker iterations {wi}, pages pinned {pins}, grace periods {gp} ({exp} expedited), syncs {}, SIGP busy retries {}", it + 1, smp::syncs(), smp::SIGP_BUSY_RETRIES.load(Ordering::Relaxed));
         }
     }
     STOP.store(true, Ordering::Release);
@@ -322,6 +326,91 @@ kernel_test!(
         }
         let (freed, wrong, _, _) = race(&Unsynced, 200, 12, "no sync")?;
         check!(freed + wrong > 0, "no use-after-free detected without synchronisation");
+        Ok(())
+    }
+);
+
+static SPINNING: AtomicBool = AtomicBool::new(false);
+static HELD_UNTIL: AtomicU64 = AtomicU64::new(0);
+/// How long `hold_disabled` keeps interruptions off (300 ms of TOD).
+const HOLD_TOD: u64 = 300 * 4_096_000;
+
+/// Work that spins with interruptions enabled (as work runs) until stopped.
+fn spin_enabled(_: usize) {
+    SPINNING.store(true, Ordering::Release);
+    while SPINNING.load(Ordering::Acquire) {
+        core::hint::spin_loop();
+    }
+}
+
+/// Work that keeps interruptions disabled for [`HOLD_TOD`], as a long lockless
+/// walk would, and says when it let go.
+fn hold_disabled(_: usize) {
+    let irq = PLATFORM.local_irq_save();
+    SPINNING.store(true, Ordering::Release);
+    let t0 = insn::stckf();
+    while insn::stckf() - t0 < HOLD_TOD {
+        core::hint::spin_loop();
+    }
+    HELD_UNTIL.store(insn::stckf(), Ordering::Release);
+    PLATFORM.local_irq_restore(irq);
+}
+
+kernel_test!(
+    /// Grace periods as s390 Linux frees page tables: with the other CPU idle
+    /// or running work with interruptions enabled it ends at its next
+    /// quiescent state (the wait, or the 1 ms tick), not expedited; with the
+    /// other CPU inside a 300 ms interruption-disabled section it never ends
+    /// inside it: after 100 ms it is expedited with the emergency signal,
+    /// which is answered only when the section ends.
+    fn grace_period_waits_for_walks_and_expedites() {
+        if smp::online() < 2 {
+            skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
+        }
+        let measure = || {
+            let (g0, e0) = smp::grace_periods();
+            let ok = smp::grace_period();
+            let ((g1, e1), t1) = (smp::grace_periods(), insn::stckf());
+            (ok, g1 - g0, e1 - e0, t1)
+        };
+        // Idle, then busy with interruptions enabled: ends by the wait or a tick.
+        let (ok, n, expedited, _) = measure();
+        check_eq!(
+            (ok, n, expedited),
+            (true, 1, 0),
+            "grace period with CPU 1 idle: (ended, counted, expedited)"
+        );
+        SPINNING.store(false, Ordering::Release);
+        smp::run_on(1, spin_enabled, 0);
+        while !SPINNING.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        let (ok, n, expedited, _) = measure();
+        SPINNING.store(false, Ordering::Release);
+        smp::wait_idle(1);
+        check_eq!(
+            (ok, n, expedited),
+            (true, 1, 0),
+            "grace period with CPU 1 ticking: (ended, counted, expedited)"
+        );
+        // Interruptions disabled for 300 ms: expedited, and not before the end.
+        HELD_UNTIL.store(0, Ordering::Release);
+        smp::run_on(1, hold_disabled, 0);
+        while !SPINNING.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        let (ok, n, expedited, ended) = measure();
+        smp::wait_idle(1);
+        let held = HELD_UNTIL.load(Ordering::Acquire);
+        check_eq!(
+            (ok, n, expedited),
+            (true, 1, 1),
+            "grace period with CPU 1 disabled: (ended, counted, expedited)"
+        );
+        check!(
+            held != 0 && held <= ended,
+            "the grace period ended at {ended:#x}, inside CPU 1's disabled section (left at {held:#x})"
+        );
         Ok(())
     }
 );

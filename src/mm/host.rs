@@ -21,8 +21,10 @@ pub enum Flush {
     Idte(PhysAddr, Level, VirtAddr),
     /// ASCE replaced.
     AsceChanged(Asce, Asce),
-    /// Synchronised with lockless walkers before freeing tables.
+    /// Synchronised with lockless walkers by IPI (the fallback).
     Sync,
+    /// Waited for a grace period (the normal path before freeing tables).
+    GracePeriod,
 }
 
 /// Memory arena plus flush log.
@@ -105,6 +107,9 @@ impl Platform for HostPlatform {
     }
     fn sync_lockless_walkers(&self) {
         self.flushes.borrow_mut().push(Flush::Sync);
+    }
+    fn grace_period(&self) {
+        self.flushes.borrow_mut().push(Flush::GracePeriod);
     }
     fn edat1(&self) -> bool {
         self.edat1

@@ -33,10 +33,17 @@ pub trait Platform {
     fn edat2(&self) -> bool {
         false
     }
+    /// Wait for a grace period: until every other CPU has passed a point
+    /// outside any lockless walk since this call began. s390 Linux frees page
+    /// tables this way (MMU_GATHER_RCU_TABLE_FREE: `tlb_remove_table` batches
+    /// them, and the batch is freed after an RCU-sched grace period, which a
+    /// walk with interrupts disabled holds up). The normal path before
+    /// unhooked tables, or a dropped space's, are freed.
+    fn grace_period(&self) {}
     /// Wait until every CPU has been outside any lockless walk at least once
     /// (Linux `tlb_remove_table_sync_one`: an IPI every CPU must acknowledge, which
     /// a CPU walking with interrupts disabled cannot do before its walk ends).
-    /// Called before unhooked tables are freed.
+    /// The fallback when a table cannot join a batch (`tlb_remove_table_one`).
     fn sync_lockless_walkers(&self) {}
     /// `local_irq_save`: disable interrupts, returning what to restore.
     fn local_irq_save(&self) -> u64 {

@@ -82,6 +82,9 @@ impl<P: Platform + ?Sized, F: Fn(&P)> Platform for RacingWrite<'_, P, F> {
     fn sync_lockless_walkers(&self) {
         self.inner.sync_lockless_walkers()
     }
+    fn grace_period(&self) {
+        self.inner.grace_period()
+    }
     fn local_irq_save(&self) -> u64 {
         self.inner.local_irq_save()
     }

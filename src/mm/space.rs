@@ -121,10 +121,15 @@ pub struct AddressSpace<'a, P: Platform> {
     asce: Asce,
     crsts: u64,
     pts: u64,
-    /// Tables unhooked but not yet freed (Linux's mmu_gather table batch).
-    pending: [(Level, PhysAddr); 32],
+    /// The frame holding the tables unhooked but not yet freed, one word each
+    /// (origin | level), as Linux's `mmu_table_batch` is a page; none while
+    /// nothing waits.
+    batch: Option<PhysAddr>,
     npending: usize,
 }
+
+/// Tables one batch frame holds.
+const BATCH_MAX: usize = (PAGE_SIZE / 8) as usize;
 
 /// Freeing a table of the space's own can only fail on a kernel bug (the
 /// allocator refuses bad frees by name instead of corrupting its state).
@@ -213,7 +218,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             asce: Asce::new(top, ty),
             crsts: 1,
             pts: 0,
-            pending: [(Level::Pte, PhysAddr(0)); 32],
+            batch: None,
             npending: 0,
         })
     }
@@ -332,29 +337,53 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         Ok(())
     }
 
-    /// Queue an unhooked table for freeing (`tlb_remove_table`).
+    /// Queue an unhooked table for freeing (`tlb_remove_table`). The batch is a
+    /// frame; when none can be had, the table is freed at once after an IPI
+    /// every CPU must answer (`tlb_remove_table_one`).
     fn defer_free(&mut self, level: Level, pa: PhysAddr) {
-        if self.npending == self.pending.len() {
+        if self.npending == BATCH_MAX {
             self.flush_frees();
         }
-        self.pending[self.npending] = (level, pa);
+        let batch = match self.batch {
+            Some(b) => b,
+            None => {
+                let frame = self.frames.lock().alloc_frame();
+                match frame {
+                    Ok(b) => *self.batch.insert(b),
+                    Err(_) => {
+                        self.plat.sync_lockless_walkers();
+                        return self.release_table(level, pa);
+                    }
+                }
+            }
+        };
+        self.plat
+            .write_u64(batch.add(self.npending as u64 * 8), pa.0 | level as u64);
         self.npending += 1;
     }
 
-    /// Free the queued tables once no lockless walker can still be reading them:
-    /// synchronise with all walkers, poison the tables (so a reader that slipped
-    /// through is caught), then return them to the allocator.
+    /// Poison a table no walker can still be reading (so a reader that slipped
+    /// through is caught) and return it to the allocator.
+    fn release_table(&mut self, level: Level, pa: PhysAddr) {
+        self.plat.fill(pa, level.table_bytes(), poison_entry(level));
+        self.free_table(level, pa).expect(FREE_OWN_TABLE);
+    }
+
+    /// Free the batch once no lockless walker can still be reading its tables:
+    /// after a grace period (`tlb_remove_table_rcu`), then the batch frame too.
     fn flush_frees(&mut self) {
-        if self.npending == 0 {
+        let Some(batch) = self.batch.take() else {
             return;
+        };
+        self.plat.grace_period();
+        for i in 0..core::mem::take(&mut self.npending) {
+            let w = self.plat.read_u64(batch.add(i as u64 * 8));
+            self.release_table(Level::ALL[(w & 7) as usize], PhysAddr(w & !7));
         }
-        self.plat.sync_lockless_walkers();
-        for i in 0..self.npending {
-            let (level, pa) = self.pending[i];
-            self.plat.fill(pa, level.table_bytes(), poison_entry(level));
-            self.free_table(level, pa).expect(FREE_OWN_TABLE);
-        }
-        self.npending = 0;
+        self.frames
+            .lock()
+            .free_frame(batch)
+            .expect("freeing the space's batch frame");
     }
 
     /// `pXd_alloc`: if the real entry at `ptr` is empty, give it a new next table.
@@ -804,7 +833,7 @@ impl<P: Platform> Drop for AddressSpace<'_, P> {
         let asce = self.asce;
         self.flush_frees();
         // Lockless walkers may still hold this ASCE: wait them out first.
-        self.plat.sync_lockless_walkers();
+        self.plat.grace_period();
         self.plat.asce_changed(asce, asce);
         self.free_subtree(asce.asce_type().top(), asce.origin());
     }

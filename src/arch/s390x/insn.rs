@@ -208,6 +208,14 @@ pub fn stckf() -> u64 {
     t
 }
 
+/// STCKC: the clock comparator's value.
+pub fn stckc() -> u64 {
+    let mut v = 0u64;
+    // SAFETY: STCKC only writes the 8-byte local.
+    unsafe { asm!("stckc 0({p})", p = in(reg_addr) &mut v, options(nostack)) }
+    v
+}
+
 /// SCKC: set the clock comparator; a clock-comparator external interruption
 /// is pending while the TOD clock is past it (PoP "Clock Comparator").
 pub fn sckc(tod: u64) {

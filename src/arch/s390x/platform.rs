@@ -75,6 +75,11 @@ impl Platform for KernelPlatform {
     fn edat2(&self) -> bool {
         EDAT2.load(Ordering::Relaxed)
     }
+    fn grace_period(&self) {
+        if !super::smp::grace_period() {
+            super::halt::exit_failure("grace period failed");
+        }
+    }
     fn sync_lockless_walkers(&self) {
         if !super::smp::sync_all() {
             super::halt::exit_failure("walker synchronisation failed");

@@ -124,6 +124,7 @@ static LINE_MODE: AtomicBool = AtomicBool::new(false);
 /// subclasses enabled, at most [`SCLP_WAIT_TOD`].
 fn wait_service_signal(before: u64) -> Result<(), SclpError> {
     let saved = insn::stctg::<0>();
+    let tick = insn::stckc();
     let deadline = insn::stckf().saturating_add(SCLP_WAIT_TOD);
     insn::sckc(deadline);
     let only = (saved & !(cr0::EMERGENCY_SIGNAL | cr0::EXTERNAL_CALL)) | cr0::SERVICE_SIGNAL | cr0::CLOCK_COMPARATOR;
@@ -144,9 +145,10 @@ fn wait_service_signal(before: u64) -> Result<(), SclpError> {
             SERVICE_SIGNALS.fetch_add(1, Ordering::AcqRel);
         }
     };
-    insn::sckc(u64::MAX);
-    // SAFETY: restores the subclasses as they were.
+    // SAFETY: restores the subclasses and the clock comparator (a working
+    // CPU's tick) as they were.
     unsafe { insn::lctlg::<0>(saved) };
+    insn::sckc(tick);
     r
 }
 

@@ -40,6 +40,10 @@ struct Cpu {
     addr: AtomicU64,
     online: AtomicBool,
     acks: AtomicU64,
+    /// Quiescent states passed: interruptions taken, waits left.
+    quiescent: AtomicU64,
+    /// In the idle wait (a quiescent state while it lasts).
+    idle: AtomicBool,
     work: AtomicUsize,
     arg: AtomicUsize,
     busy: AtomicBool,
@@ -50,6 +54,8 @@ static CPUS: [Cpu; traps::MAX_CPUS] = [const {
         addr: AtomicU64::new(0),
         online: AtomicBool::new(false),
         acks: AtomicU64::new(0),
+        quiescent: AtomicU64::new(0),
+        idle: AtomicBool::new(false),
         work: AtomicUsize::new(0),
         arg: AtomicUsize::new(0),
         busy: AtomicBool::new(false),
@@ -64,6 +70,13 @@ static KERNEL_CR0: AtomicU64 = AtomicU64::new(0);
 /// Sum of SIGP busy retries (reported by the stress test).
 pub static SIGP_BUSY_RETRIES: AtomicU64 = AtomicU64::new(0);
 static SYNCS: AtomicU64 = AtomicU64::new(0);
+static GRACE_PERIODS: AtomicU64 = AtomicU64::new(0);
+static EXPEDITED: AtomicU64 = AtomicU64::new(0);
+/// A CPU running work ticks this often (TOD units: 1 ms), so it passes
+/// quiescent states while it runs with interruptions enabled.
+const TICK_TOD: u64 = 4_096_000;
+/// How long a grace period waits for a CPU before it signals it (100 ms).
+const EXPEDITE_TOD: u64 = 100 * 4_096_000;
 
 /// Why SIGP failed.
 #[derive(Clone, Copy, Debug)]
@@ -232,6 +245,45 @@ pub fn sync_all() -> bool {
     true
 }
 
+/// Wait for a grace period, as s390 Linux frees page tables (RCU-sched): until
+/// every other online CPU has passed a quiescent state since the call began,
+/// that is has been idle or taken an interruption, neither of which it can do
+/// inside a lockless walk (walks run disabled). CPUs running work tick (1 ms),
+/// idle ones count as quiescent. One that keeps interruptions disabled past
+/// 100 ms gets the emergency signal, answered when its walk ends (an
+/// expedited grace period). False if that fails (reported on the console).
+pub fn grace_period() -> bool {
+    if online() < 2 {
+        return true;
+    }
+    GRACE_PERIODS.fetch_add(1, Ordering::AcqRel);
+    let me = lowcore::cpu_index();
+    let mut seen = [0u64; traps::MAX_CPUS];
+    for (i, c) in CPUS.iter().enumerate().take(online()) {
+        seen[i] = c.quiescent.load(Ordering::SeqCst);
+    }
+    let t0 = insn::stckf();
+    loop {
+        let waiting =
+            CPUS.iter().enumerate().take(online()).any(|(i, c)| {
+                i != me && !c.idle.load(Ordering::SeqCst) && c.quiescent.load(Ordering::SeqCst) == seen[i]
+            });
+        if !waiting {
+            return true;
+        }
+        if insn::stckf() - t0 > EXPEDITE_TOD {
+            EXPEDITED.fetch_add(1, Ordering::AcqRel);
+            return sync_all();
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// Grace periods waited for, and how many of them were expedited.
+pub fn grace_periods() -> (u64, u64) {
+    (GRACE_PERIODS.load(Ordering::Acquire), EXPEDITED.load(Ordering::Acquire))
+}
+
 /// Number of synchronisations started (the stress test's walkers watch it).
 pub fn syncs() -> u64 {
     SYNCS.load(Ordering::Acquire)
@@ -251,8 +303,16 @@ pub fn stop_others() {
 extern "C" fn external_handler() {
     let code: u16 = lowcore::read(lowcore::EXT_CODE);
     let me = lowcore::cpu_index();
-    if me < traps::MAX_CPUS && acknowledge(me, code) {
-        return;
+    if me < traps::MAX_CPUS {
+        // Taking an interruption is a quiescent state (no walk runs enabled).
+        CPUS[me].quiescent.fetch_add(1, Ordering::SeqCst);
+        if code == traps::EXT_CLOCK_COMPARATOR {
+            insn::sckc(insn::stckf() + TICK_TOD);
+            return;
+        }
+        if acknowledge(me, code) {
+            return;
+        }
     }
     sclp::print_fatal(format_args!(
         "\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"
@@ -288,19 +348,32 @@ extern "C" fn secondary_main() -> ! {
         if w != 0 {
             // SAFETY: `run_on` stored a `fn(usize)` here.
             let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(w) };
-            // Work runs enabled, as a kernel thread does, so it answers the
-            // walker synchronisation whenever it is outside a lockless walk.
-            // SAFETY: the external handler is installed (copied new PSWs).
-            unsafe { insn::stosm::<0x01>() };
+            // Work runs enabled and ticking, as a kernel thread does, so it
+            // answers the walker synchronisation and passes quiescent states
+            // whenever it is outside a lockless walk.
+            let cr0 = insn::stctg::<0>();
+            insn::sckc(insn::stckf() + TICK_TOD);
+            // SAFETY: the external handler is installed (copied new PSWs) and
+            // takes clock-comparator interruptions (the tick).
+            unsafe {
+                insn::lctlg::<0>(cr0 | insn::cr0::CLOCK_COMPARATOR);
+                insn::stosm::<0x01>()
+            };
             f(CPUS[me].arg.load(Ordering::Acquire));
             insn::stnsm::<0xfe>();
+            insn::sckc(u64::MAX);
+            // SAFETY: back to the subclasses the CPU idles with.
+            unsafe { insn::lctlg::<0>(cr0) };
             CPUS[me].busy.store(false, Ordering::Release);
             continue;
         }
         // Idle until another CPU signals: an external call brings work, an
         // emergency signal asks for the walker synchronisation's acknowledgement.
+        CPUS[me].idle.store(true, Ordering::SeqCst);
         // SAFETY: CR0 enables only those two subclasses.
         let code = unsafe { insn::wait_external() };
+        CPUS[me].idle.store(false, Ordering::SeqCst);
+        CPUS[me].quiescent.fetch_add(1, Ordering::SeqCst);
         if !acknowledge(me, code) {
             sclp::print_fatal(format_args!(
                 "\n!!! CPU {me} woke from idle with external interruption {code:#06x}\n"

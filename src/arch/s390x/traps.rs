@@ -8,8 +8,10 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 /// Most CPUs this kernel drives.
 pub const MAX_CPUS: usize = 8;
 
-/// External-interruption codes (PoP "External Interruption"): emergency
-/// signal (SIGP).
+/// External-interruption codes (PoP "External Interruption"): the clock
+/// comparator (the tick).
+pub const EXT_CLOCK_COMPARATOR: u16 = 0x1004;
+/// Emergency signal (SIGP).
 pub const EXT_EMERGENCY_SIGNAL: u16 = 0x1201;
 /// External call (SIGP).
 pub const EXT_EXTERNAL_CALL: u16 = 0x1202;
