@@ -381,6 +381,88 @@ fn pinned_line(s: &str) -> String {
         .to_string()
 }
 
+/// A line of kernel output with what varies from build to build masked:
+/// physical addresses (5 to 8 hex digits) and the origin in a 16-digit entry
+/// value (all but its low 3 digits, the flags); spaces collapsed.
+fn masked(line: &str) -> String {
+    let mut out = String::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("0x") {
+        out.push_str(&rest[..i]);
+        let n = rest[i + 2..].chars().take_while(char::is_ascii_hexdigit).count();
+        let digits = &rest[i + 2..i + 2 + n];
+        match n {
+            5..=8 => out.push_str("0x<pa>"),
+            16 => out.push_str(&format!("0x<origin>{}", &digits[13..])),
+            _ => out.push_str(&rest[i..i + 2 + n]),
+        }
+        rest = &rest[i + 2 + n..];
+    }
+    out.push_str(rest);
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Every `text` block in README.md and docs/ quotes kernel output: of the demo,
+/// or of the job its info string names (```text bench=smoke). Each quoted line
+/// (but `...`) must appear in that job's output, in order, addresses masked.
+fn docs_quote_the_kernel(k: &Path) -> Result<(), Failed> {
+    let mut docs = vec![root().join("README.md")];
+    docs.extend(
+        std::fs::read_dir(root().join("docs"))
+            .unwrap()
+            .map(|e| e.unwrap().path()),
+    );
+    docs.sort();
+    let mut outputs: BTreeMap<String, String> = BTreeMap::new();
+    let mut blocks = 0;
+    for doc in docs.iter().filter(|d| d.extension().is_some_and(|x| x == "md")) {
+        let text = std::fs::read_to_string(doc).unwrap();
+        let mut lines = text.lines();
+        while let Some(l) = lines.next() {
+            let Some(info) = l.strip_prefix("```text") else {
+                continue;
+            };
+            let job = match info.trim() {
+                "" => "demo",
+                j => j,
+            };
+            if !outputs.contains_key(job) {
+                let extra: &[&str] = if job.starts_with("bench") {
+                    &["-icount", "shift=0"]
+                } else {
+                    &[]
+                };
+                let b = boot(k, job, extra, timeout())?;
+                b.expect(b.status == Some(0), &format!("{job} to run for the docs' quotes"))?;
+                outputs.insert(job.to_string(), b.output);
+            }
+            let out: Vec<String> = outputs[job].lines().map(masked).collect();
+            let mut at = 0;
+            for q in lines.by_ref().take_while(|q| !q.starts_with("```")) {
+                let q = masked(q);
+                if q.is_empty() || q == "..." {
+                    continue;
+                }
+                match out[at..].iter().position(|o| *o == q) {
+                    Some(i) => at += i + 1,
+                    None => {
+                        return Err(format!(
+                            "{}: a quote of `{job}` the kernel does not print (in order):\n{q}",
+                            doc.display()
+                        )
+                        .into())
+                    }
+                }
+            }
+            blocks += 1;
+        }
+    }
+    if blocks < 3 {
+        return Err(format!("only {blocks} quoted blocks found in the docs").into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kernel = build_kernel();
@@ -641,6 +723,12 @@ fn main() {
             &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
         )
     });
+    harness(
+        &mut trials,
+        &kernel,
+        "docs_quote_the_kernel_as_it_runs",
+        docs_quote_the_kernel,
+    );
     harness(&mut trials, &kernel, "demo_shows_seed_failure_and_fixes", |k| {
         let b = boot(k, "demo", &[], timeout())?;
         b.expect(b.status == Some(0), "the demo to exit 0")?;
