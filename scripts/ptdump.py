@@ -17,9 +17,11 @@ import struct
 LEVELS = [("region-first", 53), ("region-second", 42), ("region-third", 31), ("segment", 20), ("page", 12)]
 
 
-def read_u64(addr):
-    mem = gdb.selected_inferior().read_memory(addr, 8)
-    return struct.unpack(">Q", bytes(mem))[0]
+def read_table(addr, n):
+    """The n entries of the table at addr, in one read (one gdb round trip
+    per table, not per entry: the 256 MiB identity map has 128 page tables)."""
+    mem = gdb.selected_inferior().read_memory(addr, 8 * n)
+    return struct.unpack(">%dQ" % n, bytes(mem))
 
 
 def invalid(level, v):
@@ -33,9 +35,10 @@ def leaf(level, v):
 def dump(level, origin, base, depth, out):
     n = 256 if level == 4 else 2048
     name, shift = LEVELS[level]
+    table = read_table(origin, n)
     i = 0
     while i < n:
-        v = read_u64(origin + 8 * i)
+        v = table[i]
         if invalid(level, v):
             i += 1
             continue
@@ -44,7 +47,7 @@ def dump(level, origin, base, depth, out):
             mask = ~((1 << shift) - 1) & 0xFFFFFFFFFFFFFFFF
             j = i + 1
             while j < n:
-                w = read_u64(origin + 8 * j)
+                w = table[j]
                 if invalid(level, w) or (w & mask) != (v & mask) + ((j - i) << shift) or (w & ~mask) != (v & ~mask):
                     break
                 j += 1
