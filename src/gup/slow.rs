@@ -215,9 +215,13 @@ pub fn get_user_pages_fast_only<P: Platform>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> usize {
-    with_kind(flags, GupFlags::GET | GupFlags::FAST_ONLY)
-        .and_then(|f| internal_get_user_pages_fast(ctx, start, nr_pages, f, pages))
-        .map_or(0, |(n, _)| n)
+    fast_only(
+        ctx,
+        start,
+        nr_pages,
+        with_kind(flags, GupFlags::GET | GupFlags::FAST_ONLY),
+        pages,
+    )
 }
 
 /// `pin_user_pages_fast_only` (FOLL_PIN | FOLL_FAST_ONLY).
@@ -228,7 +232,24 @@ pub fn pin_user_pages_fast_only<P: Platform>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> usize {
-    with_kind(flags, GupFlags::PIN | GupFlags::FAST_ONLY)
+    fast_only(
+        ctx,
+        start,
+        nr_pages,
+        with_kind(flags, GupFlags::PIN | GupFlags::FAST_ONLY),
+        pages,
+    )
+}
+
+/// The pages the lockless walk alone takes with `flags`, 0 on any error.
+fn fast_only<P: Platform>(
+    ctx: &mut GupContext<'_, '_, P>,
+    start: VirtAddr,
+    nr_pages: usize,
+    flags: Result<GupFlags, GupError>,
+    pages: &mut [Page],
+) -> usize {
+    flags
         .and_then(|f| internal_get_user_pages_fast(ctx, start, nr_pages, f, pages))
         .map_or(0, |(n, _)| n)
 }
