@@ -61,6 +61,14 @@ impl GupFlags {
             _ => None,
         }
     }
+    /// These flags with FOLL_GET added unless they name the reference kind
+    /// (the default of the test and demo helpers, which release what they take).
+    pub const fn or_get(self) -> GupFlags {
+        match self.refs() {
+            Some(_) => self,
+            None => self.union(GupFlags::GET),
+        }
+    }
 }
 
 /// Which gup_fast the walk is.
@@ -804,10 +812,8 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 /// unpin is a kernel bug and panics, and the walk should not carry that path.
 #[inline(never)]
 fn unpin_taken(pagemap: &PageMap, pages: &[Page], refs: u32) {
-    for f in pages {
-        if pagemap.release(*f, refs).is_err() {
-            panic!("gup_fast: unpinning {f}, a pin this walk took, failed");
-        }
+    if let Err(e) = super::page::release_each(pagemap, pages, refs) {
+        panic!("gup_fast: unpinning {}, a pin this walk took, failed", e.0);
     }
 }
 

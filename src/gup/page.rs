@@ -130,12 +130,18 @@ impl PageMap {
     }
 }
 
+/// Drop `refs` references on each page: what a gup call whose flags give
+/// `refs` ([`GupFlags::refs`](super::GupFlags::refs)) took.
+pub fn release_each(map: &PageMap, pages: &[Page], refs: u32) -> Result<(), UnpinError> {
+    pages.iter().try_for_each(|&p| map.release(p, refs))
+}
+
 /// `unpin_user_pages`: drop a FOLL_PIN reference on each page.
 pub fn unpin_user_pages(map: &PageMap, pages: &[Page]) -> Result<(), UnpinError> {
-    pages.iter().try_for_each(|&p| map.unpin_user_page(p))
+    release_each(map, pages, GUP_PIN_COUNTING_BIAS)
 }
 
 /// `release_pages` (`put_page` on each): drop a FOLL_GET reference on each page.
 pub fn release_pages(map: &PageMap, pages: &[Page]) -> Result<(), UnpinError> {
-    pages.iter().try_for_each(|&p| map.put_page(p))
+    release_each(map, pages, 1)
 }

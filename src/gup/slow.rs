@@ -154,11 +154,8 @@ fn internal_get_user_pages_fast<P: Platform>(
     );
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
-        for p in &pages[..out.pinned] {
-            ctx.pagemap
-                .release(*p, refs)
-                .expect("dropping the references gup_fast took");
-        }
+        super::page::release_each(ctx.pagemap, &pages[..out.pinned], refs)
+            .expect("dropping the references gup_fast took");
         return Err(GupError::Walk(e));
     }
     let n = out.pinned;

@@ -5,8 +5,7 @@ use super::{frames, pagemap, Msg};
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
 use foldkern::gup::{
-    gup_fast, release_pages, unpin_user_pages, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant,
-    WalkStack,
+    gup_fast, release_each, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack,
 };
 use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
@@ -149,11 +148,7 @@ impl<'s> Walk<'s> {
         trace: Option<&mut dyn FnMut(&Step)>,
     ) -> GupResult {
         let new = || GupFast::new(&PLATFORM, self.space.asce(), pagemap(), self.stack, v);
-        let flags = if flags.refs().is_some() {
-            flags
-        } else {
-            flags | GupFlags::GET
-        };
+        let flags = flags.or_get();
         let plain = gup_fast(new().checked(false), start, n, flags, out);
         let plain_hash = frames_hash(&out[..plain.pinned]);
         release(flags, &out[..plain.pinned])?;
@@ -221,13 +216,8 @@ pub fn unpin(p: &[Page]) -> Result<(), Msg> {
     release(GupFlags::GET, p)
 }
 
-/// Drop the references a gup call with `flags` took on `p` (`unpin_user_pages`
-/// for FOLL_PIN, `release_pages` for FOLL_GET).
+/// Drop the references a gup call with `flags` (naming their kind) took on `p`.
 pub fn release(flags: GupFlags, p: &[Page]) -> Result<(), Msg> {
-    let drop = if flags.contains(GupFlags::PIN) {
-        unpin_user_pages
-    } else {
-        release_pages
-    };
-    drop(pagemap(), p).map_err(|e| Msg::from(format_args!("dropping a reference on {:?}", e.0)))
+    release_each(pagemap(), p, flags.refs().unwrap_or(1))
+        .map_err(|e| Msg::from(format_args!("dropping a reference on {:?}", e.0)))
 }

@@ -1,9 +1,6 @@
 //! Shared host fixtures: a leaked arena, its allocator and page map.
 #![allow(dead_code)]
-use foldkern::gup::{
-    release_pages, unpin_user_pages, GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant,
-    WalkStack,
-};
+use foldkern::gup::{GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
 use foldkern::mm::host::HostPlatform;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
@@ -29,15 +26,6 @@ thread_local! {
     /// Machines are reused per thread (reset on every `host()` call) so that
     /// thousands of property-test cases do not each leak an arena.
     static MACHINES: std::cell::RefCell<Vec<((u64, bool), Parts)>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// `flags` with FOLL_GET unless they name the reference kind (the helpers' default).
-pub fn or_get(flags: GupFlags) -> GupFlags {
-    if flags.refs().is_some() {
-        flags
-    } else {
-        flags | GupFlags::GET
-    }
 }
 
 /// The physical address `v` (short for `PhysAddr::new`, which tests write often).
@@ -128,7 +116,7 @@ impl Host {
             &mut self.ctx(s, Variant::OffsetLockless),
             start,
             n,
-            or_get(flags),
+            flags.or_get(),
             pages,
         )
     }
@@ -186,15 +174,11 @@ impl Host {
     ) -> (GupOutcome, Vec<Page>) {
         let mut pages = vec![Page::from_pfn(0); n];
         let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
-        let flags = or_get(flags);
+        let flags = flags.or_get();
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
-        let drop = if flags.contains(GupFlags::PIN) {
-            unpin_user_pages
-        } else {
-            release_pages
-        };
-        drop(self.pagemap, &pages).unwrap();
+        let refs = flags.refs().expect("or_get names the kind");
+        foldkern::gup::release_each(self.pagemap, &pages, refs).unwrap();
         (o, pages)
     }
 }
