@@ -10,7 +10,7 @@
 //! The console is the ASCII event (type 0x1a) where the SCLP accepts it (QEMU),
 //! otherwise line-mode messages (type 0x02) in EBCDIC (Hercules).
 use super::insn::{self, cr0};
-use super::{ebcdic, lowcore, traps};
+use super::{ebcdic, traps};
 use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -139,9 +139,8 @@ fn wait_service_signal(before: u64) -> Result<(), SclpError> {
             break Err(SclpError::NoServiceSignal);
         }
         // SAFETY: only the two subclasses above can interrupt the wait.
+        // Its parameter (the lowcore's EXT_PARAMS) names the SCCB; there is one.
         if unsafe { insn::wait_external() } == traps::EXT_SERVICE_SIGNAL {
-            // The parameter names the SCCB (low bits: state); one SCCB exists.
-            let _sccb: u32 = lowcore::read(lowcore::EXT_PARAMS);
             SERVICE_SIGNALS.fetch_add(1, Ordering::AcqRel);
         }
     };
