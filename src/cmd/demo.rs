@@ -67,6 +67,8 @@ pub fn walk_all(
         ty.name(),
         ty.levels()
     );
+    // What one top-table entry maps: the static step of the last folded level.
+    let reach = ty.top().size();
     // The walk stops at the first page it must leave alone (a hole, a read-only
     // page for FOLL_WRITE), so only the part up to and including that page can
     // take it across a boundary.
@@ -79,12 +81,11 @@ pub fn walk_all(
             "stays on real tables"
         },
         ty.levels() < 5,
-        ty.top().size()
+        reach
     );
     // Where a walk that re-reads the stale top entry lands: page `i` past the
     // first crossing of a top entry's reach maps to what LRAG gives one top
     // entry lower (and before it, to what LRAG gives for the page itself).
-    let reach = ty.top().size();
     let first_crossing = ((start / reach + 1) * reach - start) / PAGE_SIZE;
     let one_lower = |i: usize, got: &Page| {
         let va = start + i as u64 * PAGE_SIZE;
@@ -99,7 +100,7 @@ pub fn walk_all(
         println!("(traces not shown: more than {TRACED_PAGES} pages; the results follow)");
     }
     let mut all_ok = true;
-    let mut results = [(Variant::PreFix, 0usize, false, 0u32, Outcome::Wrong); 5];
+    let mut results = [(Variant::PreFix, 0usize, false, 0u32, Outcome::Wrong); Variant::ALL.len()];
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
         println!("  [{}] {}", v.name(), describe(v, ty));
