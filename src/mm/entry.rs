@@ -248,7 +248,10 @@ impl Leaf {
 
 impl Entry {
     /// Decode `v`, read from a table of `level` (entries already checked with
-    /// `check_entry`: a large bit above region-third was refused there).
+    /// `check_entry`: a large bit above region-third was refused there, and
+    /// the type bits match the table, so the FC bit alone says "large" where
+    /// `Pmd::large`/`Pud::large` also test the type: one instruction a level
+    /// less on the slow path).
     #[inline]
     pub const fn decode(level: Level, v: u64) -> Entry {
         match level {
