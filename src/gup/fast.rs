@@ -23,13 +23,12 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
-use super::page::{Page, PageMap};
+use super::page::{Grab, Page, PageMap};
 use crate::mm::entry::{is_poison, Asce, Leaf, P4d, Pgd, Pmd, PteBits, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
 use core::fmt;
-use core::sync::atomic::Ordering;
 
 bitflags! {
     /// `FOLL_*` flags.
@@ -39,6 +38,9 @@ bitflags! {
         const WRITE = 0x01;
         /// `FOLL_GET`: take a reference (+1), released with `put_page`.
         const GET = 0x04;
+        /// `FOLL_LONGTERM`: a FOLL_PIN held indefinitely (RDMA, VFIO): pages
+        /// of a CMA range are refused ([`PageMap::set_cma`]).
+        const LONGTERM = 0x10000;
         /// `FOLL_POPULATE`, slow path only: map zeroed frames where nothing is
         /// mapped (a fault).
         const POPULATE = 0x40;
@@ -51,8 +53,8 @@ bitflags! {
 }
 
 impl GupFlags {
-    /// The references one page takes: 1 for FOLL_GET, the pin bias for
-    /// FOLL_PIN, `None` unless exactly one of the two is set (Linux warns and
+    /// The references one page that is not compound takes: 1 for FOLL_GET,
+    /// the pin bias for FOLL_PIN, `None` unless exactly one of the two is set (Linux warns and
     /// takes nothing then).
     pub const fn refs(self) -> Option<u32> {
         match (self.contains(GupFlags::GET), self.contains(GupFlags::PIN)) {
@@ -329,24 +331,23 @@ pub fn gup_fast<P: Platform + ?Sized>(
         return GupOutcome::default();
     };
     // Exactly one of FOLL_GET and FOLL_PIN, or nothing is taken.
-    let Some(refs) = flags.refs() else {
+    if flags.refs().is_none() {
         return GupOutcome::default();
-    };
+    }
     // The exclusive end; 0 stands for 2^64, as pXd_addr_end expects.
     let end = last.wrapping_add(1);
     // One copy of the walk per variant, and per "instrumented or not", so the
     // variant's choices and the trace/invariant hooks cost nothing per step.
     if g.check_invariant || g.trace.is_some() {
-        walk::<P, true>(g, flags, refs, pages, start, end)
+        walk::<P, true>(g, flags, pages, start, end)
     } else {
-        walk::<P, false>(g, flags, refs, pages, start, end)
+        walk::<P, false>(g, flags, pages, start, end)
     }
 }
 
 fn walk<P: Platform + ?Sized, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
-    refs: u32,
     pages: &mut [Page],
     start: VirtAddr,
     end: VirtAddr,
@@ -357,13 +358,11 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
     const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
     const NEXT_ENTRY: u8 = Variant::NextEntry as u8;
     match g.variant {
-        Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, refs, pages).run(start, end),
-        Variant::PreFixLinuxFrame => {
-            linux_frame_walk::<P, PRE_FIX_LINUX_FRAME, INSTR>(g, flags, refs, pages, start, end)
-        }
-        Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, refs, pages).run(start, end),
-        Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, refs, pages).run(start, end),
-        Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, refs, pages).run(start, end),
+        Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::PreFixLinuxFrame => linux_frame_walk::<P, PRE_FIX_LINUX_FRAME, INSTR>(g, flags, pages, start, end),
+        Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, pages).run(start, end),
+        Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, pages).run(start, end),
     }
 }
 
@@ -375,12 +374,11 @@ fn walk<P: Platform + ?Sized, const INSTR: bool>(
 fn linux_frame_walk<P: Platform + ?Sized, const V: u8, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
-    refs: u32,
     pages: &mut [Page],
     start: VirtAddr,
     end: VirtAddr,
 ) -> GupOutcome {
-    Walker::<P, V, INSTR>::new(g, flags, refs, pages).run(start, end)
+    Walker::<P, V, INSTR>::new(g, flags, pages).run(start, end)
 }
 
 // `Variant::ALL` lists the variants in declaration order, so `ALL[v as usize] == v`
@@ -403,8 +401,6 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
     pagemap: &'a PageMap,
     stack: WalkStack,
     flags: GupFlags,
-    /// References each page takes ([`GupFlags::refs`]).
-    refs: u32,
     check: bool,
     trace: Option<&'a mut dyn FnMut(&Step)>,
     pages: &'b mut [Page],
@@ -419,14 +415,13 @@ struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
 impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b, P, V, INSTR> {
     const VARIANT: Variant = Variant::ALL[V as usize];
 
-    fn new(g: GupFast<'a, P>, flags: GupFlags, refs: u32, pages: &'b mut [Page]) -> Self {
+    fn new(g: GupFast<'a, P>, flags: GupFlags, pages: &'b mut [Page]) -> Self {
         Walker {
             p: g.plat,
             asce: g.asce,
             pagemap: g.pagemap,
             stack: g.stack,
             flags,
-            refs,
             check: g.check_invariant,
             trace: g.trace,
             pages,
@@ -678,7 +673,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         }
         if INSTR && self.trace.is_some() {
             let write = self.flags.contains(GupFlags::WRITE);
-            let frames = self.pagemap.counters().len() as u64;
+            let frames = self.pagemap.pages().len() as u64;
             for i in 0..n {
                 let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
                 let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
@@ -688,71 +683,93 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
                 }
             }
         }
-        let done = if self.flags.contains(GupFlags::WRITE) {
-            self.pte_loop::<true>(ptep, n)
-        } else {
-            self.pte_loop::<false>(ptep, n)
+        let done = match (self.flags.contains(GupFlags::WRITE), Grab::of(self.flags)) {
+            (false, Grab::GET) => self.pte_loop::<false, { Grab::GET }>(ptep, n),
+            (false, Grab::PIN) => self.pte_loop::<false, { Grab::PIN }>(ptep, n),
+            (false, _) => self.pte_loop::<false, { Grab::PIN_LONGTERM }>(ptep, n),
+            (true, Grab::GET) => self.pte_loop::<true, { Grab::GET }>(ptep, n),
+            (true, Grab::PIN) => self.pte_loop::<true, { Grab::PIN }>(ptep, n),
+            (true, _) => self.pte_loop::<true, { Grab::PIN_LONGTERM }>(ptep, n),
         };
         done == n
     }
 
     /// The hot loop of `gup_pte_range`: pin the `n` PTEs from `ptep`, returning how
     /// many were pinned before the first one the fast walk must leave alone.
-    /// `WRITE` is a constant, and everything lives in locals, so the compiler
-    /// keeps the loop in registers: per PTE a load, one rotate and
-    /// one compare for every stop condition ([`pinnable_pfn`]), the counter's
-    /// address, the pin, the re-check and the store of the page.
+    /// `WRITE` and the kind of grab `K` ([`Grab`]) are constants, and everything lives in locals, so the compiler
+    /// keeps the loop in registers: per PTE a load, one rotate and one compare
+    /// for every stop condition ([`pinnable_pfn`]), the `struct page`'s
+    /// address, its compound test, the grab, the re-check and the store of the
+    /// page.
     // Out of line on purpose: inlined into the walk it costs more per page table
     // (register pressure in the caller); this way the loop owns all registers.
     #[inline(never)]
-    fn pte_loop<const WRITE: bool>(&mut self, ptep: EntryPtr, n: usize) -> usize {
+    fn pte_loop<const WRITE: bool, const K: u8>(&mut self, ptep: EntryPtr, n: usize) -> usize {
         let p = self.p;
-        let pins = self.pagemap.counters();
-        let refs = self.refs;
+        let (map, flags) = (self.pagemap, self.flags);
+        let pages = map.pages();
+        let cma = if K == Grab::PIN_LONGTERM { map.cma() } else { 0..0 };
         // Frame numbers from here on have no struct page (not RAM the map covers).
-        let frames = pins.len() as u64;
-        // One PTE: its page, pinned, or the value that stops the walk.
-        let pin = |pa: PhysAddr| -> Result<Page, u64> {
+        let frames = pages.len() as u64;
+        // One PTE: its page, grabbed, or why the inline part stops.
+        let pin = |pa: PhysAddr| -> Result<Page, PteStop> {
             let pte = p.read_u64(pa); // v5.9: gup_get_pte (ptep_get); later ptep_get_lockless
             let pfn = pinnable_pfn(pte, WRITE);
             if pfn >= frames {
-                return Err(pte);
+                return Err(PteStop::Pte(pte));
             }
-            // SAFETY: pfn < frames = pins.len(), so the index is in bounds.
-            let counter = unsafe { pins.get_unchecked(pfn as usize) };
-            // try_grab_page: +1 for FOLL_GET, the pin bias for FOLL_PIN.
-            counter.fetch_add(refs, Ordering::AcqRel);
+            // try_grab_compound_head(page, 1, flags), the common case inline.
+            if !PageMap::try_grab_pte_page::<K>(pages, pfn, &cma) {
+                return Err(PteStop::Grab(pfn, pte));
+            }
             // Re-check: the PTE may have changed while we took the pin. Then the
             // pin goes back and the walk stops there (no error: gup falls back).
             if p.read_u64(pa) != pte {
-                counter.fetch_sub(refs, Ordering::AcqRel);
-                return Err(0);
+                return Err(PteStop::Changed(pfn));
             }
             Ok(Page(pfn))
         };
         let out = &mut self.pages[self.nr..self.nr + n];
         let mut pa = ptep.addr;
-        let pte = 'pin: {
-            // PTE_GROUP at a time, so the loop test runs once per group.
-            let mut groups = out.chunks_exact_mut(PTE_GROUP);
-            for group in &mut groups {
-                for slot in group {
+        let pte = loop {
+            let done = ((pa.0 - ptep.addr.0) / 8) as usize;
+            let stop = 'pin: {
+                // PTE_GROUP at a time, so the loop test runs once per group.
+                let (groups, rest) = out[done..].as_chunks_mut::<PTE_GROUP>();
+                for group in groups {
+                    for slot in group {
+                        match pin(pa) {
+                            Ok(frame) => *slot = frame,
+                            Err(stop) => break 'pin stop,
+                        }
+                        pa = pa.add(8);
+                    }
+                }
+                for slot in rest {
                     match pin(pa) {
                         Ok(frame) => *slot = frame,
-                        Err(pte) => break 'pin pte,
+                        Err(stop) => break 'pin stop,
                     }
                     pa = pa.add(8);
                 }
-            }
-            for slot in groups.into_remainder() {
-                match pin(pa) {
-                    Ok(frame) => *slot = frame,
-                    Err(pte) => break 'pin pte,
+                self.nr += n;
+                return n;
+            };
+            match stop {
+                // A compound page, a CMA page for FOLL_LONGTERM, or a count that
+                // is 0 or changed under the inline attempt: the full grab,
+                // out of line, then on with the loop.
+                PteStop::Grab(pfn, pte) if grab_cold(p, map, flags, pa, pfn, pte) => {
+                    out[((pa.0 - ptep.addr.0) / 8) as usize] = Page(pfn);
+                    pa = pa.add(8);
                 }
-                pa = pa.add(8);
+                PteStop::Grab(..) => break 0,
+                PteStop::Changed(pfn) => {
+                    unpin_taken(map, &[Page(pfn)], flags);
+                    break 0;
+                }
+                PteStop::Pte(pte) => break pte,
             }
-            self.nr += n;
-            return n;
         };
         let done = ((pa.0 - ptep.addr.0) / 8) as usize;
         self.nr += done;
@@ -774,24 +791,46 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         done
     }
 
-    /// `gup_huge_pmd` / `gup_huge_pud`: pin the 4 KiB subpages of a large frame.
-    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, mut addr: VirtAddr, end: VirtAddr) -> bool {
+    /// `gup_huge_pmd` / `gup_huge_pud`: `record_subpages`, then one grab of
+    /// that many references on the large frame's compound head, then the
+    /// re-check. A large entry over frames that are not one compound page of
+    /// its size (the tests alias RAM that way; Linux never maps such a frame)
+    /// is grabbed page by page instead.
+    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
         let leaf = Leaf::large(level, val);
         if self.flags.contains(GupFlags::WRITE) && !leaf.write {
             return false;
         }
-        let first = self.nr;
-        // Subpages past the end of the page map (no struct page) stop the walk;
-        // the pins taken before them are kept only if the re-check passes.
+        let (map, flags, first) = (self.pagemap, self.flags, self.nr);
+        let head = Page::of(leaf.frame);
+        let order = (level.size() >> PAGE_SHIFT).trailing_zeros();
+        let refs = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
         let mut all = true;
-        while addr != end {
-            let Some(page) = self.pagemap.try_grab(leaf.translate(addr), self.refs) else {
-                all = false;
-                break;
-            };
-            self.pages[self.nr] = page;
-            self.nr += 1;
-            addr = addr.wrapping_add(PAGE_SIZE);
+        if map.is_compound_head(head, order) {
+            // record_subpages: the subpages go into pages[]; the references
+            // all go on the head.
+            let sub = Page::of(leaf.translate(addr)).pfn();
+            for (i, slot) in self.pages[first..first + refs].iter_mut().enumerate() {
+                *slot = Page(sub + i as u64);
+            }
+            if map.try_grab_compound_head(head, refs as u32, flags).is_none() {
+                return false;
+            }
+            self.nr += refs;
+        } else {
+            // Subpages past the end of the page map (no struct page) stop the
+            // walk; the pins taken before them are kept only if the re-check
+            // passes.
+            let mut a = addr;
+            while a != end {
+                let Some(page) = map.try_grab_page(leaf.translate(a), flags) else {
+                    all = false;
+                    break;
+                };
+                self.pages[self.nr] = page;
+                self.nr += 1;
+                a = a.wrapping_add(PAGE_SIZE);
+            }
         }
         // Re-check the entry through `ptr`, as gup_huge_pmd does after taking the
         // pins. Where `ptr` is a stack copy (a folded level under the pre-fix and
@@ -800,7 +839,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         match self.ok(read_entry(self.p, ptr)) {
             Some(now) if now == val => all,
             _ => {
-                unpin_taken(self.pagemap, &self.pages[first..self.nr], self.refs);
+                unpin_taken(map, &self.pages[first..self.nr], flags);
                 self.nr = first;
                 false
             }
@@ -808,19 +847,49 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     }
 }
 
-/// Drop pins a walk took (the entry changed under it). Out of line: a failed
-/// unpin is a kernel bug and panics, and the walk should not carry that path.
+/// Why the inline part of the PTE loop stopped.
+#[derive(Clone, Copy)]
+enum PteStop {
+    /// At this PTE value: the walk stops here.
+    Pte(u64),
+    /// The PTE changed after this frame was grabbed: the grab goes back and
+    /// the walk stops here.
+    Changed(u64),
+    /// The inline grab of this frame, read from this PTE, did not succeed.
+    Grab(u64, u64),
+}
+
+/// The PTE loop's grab of `pfn` (read as `pte` at `pa`) that the inline part
+/// left: [`PageMap::try_grab_compound_head`] and the re-check. Out of line, so
+/// the loop itself stays small enough to unroll.
+#[cold]
 #[inline(never)]
-fn unpin_taken(pagemap: &PageMap, pages: &[Page], refs: u32) {
-    if let Err(e) = super::page::release_each(pagemap, pages, refs) {
-        panic!("gup_fast: unpinning {}, a pin this walk took, failed", e.0);
+fn grab_cold<P: Platform + ?Sized>(p: &P, map: &PageMap, flags: GupFlags, pa: PhysAddr, pfn: u64, pte: u64) -> bool {
+    if map.try_grab_compound_head(Page(pfn), 1, flags).is_none() {
+        return false;
+    }
+    if p.read_u64(pa) != pte {
+        unpin_taken(map, &[Page(pfn)], flags);
+        return false;
+    }
+    true
+}
+
+/// Drop references a walk took (the entry changed under it). Out of line: a
+/// failed release is a kernel bug and panics, and the walk should not carry
+/// that path.
+#[cold]
+#[inline(never)]
+fn unpin_taken(pagemap: &PageMap, pages: &[Page], flags: GupFlags) {
+    if let Err(e) = super::page::release_each(pagemap, pages, flags) {
+        panic!("gup_fast: releasing {}, a reference this walk took, failed", e.0);
     }
 }
 
-/// PTEs the PTE loop handles per loop test (unrolled by the compiler): more
-/// per test is cheaper per PTE (docs/bench.md has the figures); the remainder
+/// PTEs the PTE loop handles per loop test: the largest group the compiler
+/// still unrolls completely (docs/bench.md, "The PTE loop"); the remainder
 /// loop handles the rest, so short ranges cost the same whichever is chosen.
-pub const PTE_GROUP: usize = 16;
+pub const PTE_GROUP: usize = 8;
 
 /// The PTE bits below the frame that the fast walk pins through: protection when
 /// the caller only reads, none when it will write. Every other one stops it:

@@ -20,6 +20,10 @@ pub enum GupError {
     /// The flags name no reference kind or both (`gup_fast`/`gup_locked`), or
     /// the caller named one the entry point sets itself: `-EINVAL`.
     InvalidFlags(GupFlags),
+    /// `FOLL_LONGTERM` met a page of the CMA range at this address. Linux
+    /// migrates such a page out of CMA and pins the copy; foldkern does not
+    /// migrate and refuses instead.
+    Longterm(u64),
     /// The range from this start wraps past 2^64; nothing is pinned. (Later
     /// mainline answers `-EOVERFLOW`; v5.9's gup_fast returns 0 pages.)
     Overflow(u64),
@@ -31,6 +35,7 @@ impl fmt::Display for GupError {
             GupError::Walk(e) => write!(f, "gup_fast: {e}"),
             GupError::Fault(a) => write!(f, "fault at {a:#x}"),
             GupError::Map(e) => write!(f, "populate: {e}"),
+            GupError::Longterm(a) => write!(f, "FOLL_LONGTERM on a CMA page at {a:#x} (no migration here)"),
             GupError::Overflow(a) => write!(f, "range from {a:#x} wraps past 2^64"),
             GupError::InvalidFlags(g) => write!(f, "invalid flags {g:?}: exactly one of FOLL_GET and FOLL_PIN"),
         }
@@ -69,7 +74,7 @@ pub fn gup_locked<P: Platform>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> Result<usize, GupError> {
-    let refs = flags.refs().ok_or(GupError::InvalidFlags(flags))?;
+    flags.refs().ok_or(GupError::InvalidFlags(flags))?;
     let want = nr_pages.min(pages.len());
     if wraps(start, want) {
         return Err(GupError::Overflow(start));
@@ -80,7 +85,7 @@ pub fn gup_locked<P: Platform>(
     let mut stop = None;
     while nr < want {
         let a = start.wrapping_add(nr as u64 * PAGE_SIZE);
-        match pin_one(ctx.space, ctx.pagemap, a, flags, refs) {
+        match pin_one(ctx.space, ctx.pagemap, a, flags) {
             Ok(Some(page)) => {
                 pages[nr] = page;
                 nr += 1;
@@ -102,13 +107,13 @@ pub fn gup_locked<P: Platform>(
 }
 
 /// One page of the locked walk: its page, pinned; `None` where the walk must
-/// stop (not mapped, special, read-only for FOLL_WRITE, no struct page).
+/// stop (not mapped, special, read-only for FOLL_WRITE, no struct page, or a
+/// page being freed).
 fn pin_one<P: Platform>(
     space: &mut AddressSpace<'_, P>,
     pagemap: &PageMap,
     a: u64,
     flags: GupFlags,
-    refs: u32,
 ) -> Result<Option<Page>, GupError> {
     let t = match space.lookup(a).map_err(GupError::Walk)? {
         Some(t) => t,
@@ -127,7 +132,11 @@ fn pin_one<P: Platform>(
     if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
         return Ok(None);
     }
-    Ok(pagemap.try_grab(t.pa, refs))
+    let page = Page::of(t.pa);
+    if flags.contains(GupFlags::PIN | GupFlags::LONGTERM) && pagemap.is_migrate_cma_page(pagemap.compound_head(page)) {
+        return Err(GupError::Longterm(a));
+    }
+    Ok(pagemap.try_grab_page(t.pa, flags))
 }
 
 /// `internal_get_user_pages_fast`: the lockless walk, then (unless
@@ -141,7 +150,7 @@ fn internal_get_user_pages_fast<P: Platform>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> Result<(usize, GupOutcome), GupError> {
-    let refs = flags.refs().ok_or(GupError::InvalidFlags(flags))?;
+    flags.refs().ok_or(GupError::InvalidFlags(flags))?;
     if wraps(start, nr_pages.min(pages.len())) {
         return Err(GupError::Overflow(start));
     }
@@ -154,7 +163,7 @@ fn internal_get_user_pages_fast<P: Platform>(
     );
     let out = gup_fast(g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
-        super::page::release_each(ctx.pagemap, &pages[..out.pinned], refs)
+        super::page::release_each(ctx.pagemap, &pages[..out.pinned], flags)
             .expect("dropping the references gup_fast took");
         return Err(GupError::Walk(e));
     }

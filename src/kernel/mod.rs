@@ -7,8 +7,7 @@ pub mod spaces;
 use crate::arch::s390x::halt::exit_failure;
 use crate::arch::s390x::{entry, insn, lowcore, platform, sclp, smp, traps};
 use core::fmt::{self, Write};
-use core::sync::atomic::AtomicU32;
-use foldkern::gup::PageMap;
+use foldkern::gup::{PageMap, StructPage};
 use foldkern::mm::frame::storage_words;
 use foldkern::mm::space::MapError;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Prot, PAGE_SIZE};
@@ -156,7 +155,9 @@ pub fn boot() {
     let nframes = (mem / PAGE_SIZE) as usize;
     let (a, b) = storage_words(nframes);
     let meta_start = kernel.1;
-    let meta_bytes = ((a + b) * 8 + nframes * 4) as u64;
+    // The struct pages follow the allocator's words, 16-byte aligned.
+    let pages_at = ((a + b) * 8).next_multiple_of(core::mem::align_of::<StructPage>());
+    let meta_bytes = (pages_at + nframes * core::mem::size_of::<StructPage>()) as u64;
     let meta_end = (meta_start + meta_bytes).next_multiple_of(PAGE_SIZE);
     if mem < MIN_MEMORY.max(meta_end + (8 << 20)) {
         println!(
@@ -166,14 +167,16 @@ pub fn boot() {
         exit_failure("too little memory");
     }
     // SAFETY: [meta_start, meta_end) lies after the kernel image inside memory
-    // (checked above), is not used by anything else, and is reserved below.
+    // (checked above), is not used by anything else, and is reserved below;
+    // meta_start (the linker aligns the kernel's end) is page-aligned, and
+    // zeroed words and struct pages are valid.
     let (used, halves, pins) = unsafe {
         let base = meta_start as *mut u64;
         core::ptr::write_bytes(base as *mut u8, 0, meta_bytes as usize);
         (
             core::slice::from_raw_parts_mut(base, a),
             core::slice::from_raw_parts_mut(base.add(a), b),
-            core::slice::from_raw_parts(base.add(a + b) as *const AtomicU32, nframes),
+            core::slice::from_raw_parts((base as *const u8).add(pages_at) as *const StructPage, nframes),
         )
     };
     let mut fa = FrameAllocator::new(nframes, used, halves);

@@ -218,6 +218,5 @@ pub fn unpin(p: &[Page]) -> Result<(), Msg> {
 
 /// Drop the references a gup call with `flags` (naming their kind) took on `p`.
 pub fn release(flags: GupFlags, p: &[Page]) -> Result<(), Msg> {
-    release_each(pagemap(), p, flags.refs().unwrap_or(1))
-        .map_err(|e| Msg::from(format_args!("dropping a reference on {:?}", e.0)))
+    release_each(pagemap(), p, flags.or_get()).map_err(|e| Msg::from(format_args!("dropping a reference on {:?}", e.0)))
 }

@@ -520,6 +520,21 @@ kernel_test!(
                 check_eq!(o.pinned, 2, "{} pinned in a 1 MiB frame followed by a hole", v.name());
                 check_eq!(pages[0], block.add(0xfe000), "frame");
             }
+            // As a compound page (order 8) the frame takes one grab on its head.
+            let map = kernel::pagemap();
+            map.prep_compound_page(block, 8)?;
+            let stack = w.stack;
+            let mut ctx = gup_ctx(&mut s, stack, Variant::OffsetLockless);
+            let got = pin_user_pages_fast_only(&mut ctx, 0x100_0000 + 0x10_000, 4, GupFlags::WRITE, &mut pages);
+            let counts = (
+                map.page_count(block),
+                map.compound_pincount(pages[3]),
+                map.pins(block.add(0x1000)),
+            );
+            unpin_user_pages(map, &pages[..got])?;
+            map.destroy_compound_page(block)?;
+            check_eq!((got, pages[0]), (4, Page::of(block.add(0x10_000))), "pinned subpages");
+            check_eq!(counts, (5, 4, 4), "head's count, pin count, a subpage's view");
             Ok(())
         })();
         drop(s);
@@ -652,12 +667,68 @@ kernel_test!(
             );
             check!(kernel::pagemap().page_maybe_dma_pinned(pa), "{pa:?} not seen as pinned");
         }
-        unpin_user_pages(kernel::pagemap(), &pinned).map_err(|e| TestFail::from(format_args!("unpin {:?}", e.0)))?;
+        unpin_user_pages(kernel::pagemap(), &pinned)?;
         check!(
             !kernel::pagemap().page_maybe_dma_pinned(lrag[0]),
             "still pinned after unpin_user_pages"
         );
         unpin(&got)?;
+        Ok(())
+    }
+);
+
+/// Restores the page map's CMA range and unfreezes a frozen page when a test
+/// ends, however it ends.
+struct PageMapGuard(Option<Page>);
+
+impl Drop for PageMapGuard {
+    fn drop(&mut self) {
+        let map = kernel::pagemap();
+        map.set_cma(PhysAddr::new(0)..PhysAddr::new(0));
+        if let Some(p) = self.0.take() {
+            if map.page_count(p) == 0 {
+                map.page_ref_unfreeze(p, 1);
+            }
+        }
+    }
+}
+
+kernel_test!(
+    /// On live tables, gup never takes a page being freed (count 0, its PTE
+    /// still valid: LRAG translates it), and FOLL_LONGTERM pins refuse a page of
+    /// the CMA range; both walks take the pages before it, the frames LRAG gives.
+    fn gup_leaves_freed_and_cma_pages() {
+        let f = Frames::new(4)?;
+        let mut s = space(AsceType::Region3)?;
+        for i in 0..3 {
+            s.map(0x10_0000 + i as u64 * PAGE_SIZE, f.get(i), 1, Prot::RW)?;
+        }
+        let map = kernel::pagemap();
+        let mut guard = PageMapGuard(None);
+        let victim = Page::of(f.get(2));
+        check!(map.page_ref_freeze(victim, 1), "freezing an unreferenced page");
+        guard.0 = Some(victim);
+        check!(
+            matches!(platform::lrag_via(s.asce(), 0x10_2000), Lra::Real(pa) if pa == f.get(2).as_u64()),
+            "the frozen page's PTE still translates"
+        );
+        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        let mut pages = [Page::default(); 3];
+        let mut ctx = gup_ctx(&mut s, stack, Variant::OffsetLockless);
+        let (n, _) = pin_user_pages_fast(&mut ctx, 0x10_0000, 3, GupFlags::WRITE, &mut pages)?;
+        let count = map.page_count(victim);
+        unpin_user_pages(map, &pages[..n])?;
+        check_eq!((n, count), (2, 0), "pinned, and the frozen page's count");
+        check_eq!(&pages[..2], &[Page::of(f.get(0)), Page::of(f.get(1))], "pinned frames");
+        map.page_ref_unfreeze(victim, 1);
+        guard.0 = None;
+        map.set_cma(f.get(1)..f.get(1).add(PAGE_SIZE));
+        let n = pin_user_pages_fast_only(&mut ctx, 0x10_0000, 3, GupFlags::LONGTERM, &mut pages);
+        unpin_user_pages(map, &pages[..n])?;
+        check_eq!(n, 1, "FOLL_LONGTERM pages before the CMA page");
+        let n = pin_user_pages_fast_only(&mut ctx, 0x10_0000, 3, GupFlags::empty(), &mut pages);
+        unpin_user_pages(map, &pages[..n])?;
+        check_eq!(n, 3, "a short-term pin takes the CMA page");
         Ok(())
     }
 );

@@ -1,11 +1,12 @@
 //! Shared host fixtures: a leaked arena, its allocator and page map.
 #![allow(dead_code)]
-use foldkern::gup::{GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, Variant, WalkStack};
+use foldkern::gup::{
+    GupContext, GupError, GupFast, GupFlags, GupOutcome, Page, PageMap, StructPage, Variant, WalkStack,
+};
 use foldkern::mm::host::HostPlatform;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AddressSpace, FrameAllocator, PhysAddr, Platform, PAGE_SIZE};
 use spin::Mutex;
-use std::sync::atomic::AtomicU32;
 
 /// A host "machine".
 pub struct Host {
@@ -15,12 +16,7 @@ pub struct Host {
     pub stack: WalkStack,
 }
 
-type Parts = (
-    &'static HostPlatform,
-    &'static Mutex<FrameAllocator>,
-    &'static PageMap,
-    &'static [AtomicU32],
-);
+type Parts = (&'static HostPlatform, &'static Mutex<FrameAllocator>, &'static PageMap);
 
 thread_local! {
     /// Machines are reused per thread (reset on every `host()` call) so that
@@ -36,7 +32,7 @@ pub const fn pa(v: u64) -> PhysAddr {
 /// A fresh machine of `mib` MiB (zeroed memory, all frames free but frame 0,
 /// no pins), with EDAT-1/EDAT-2 modelled when `edat`.
 pub fn host(mib: u64, edat: bool) -> Host {
-    let (plat, frames, pagemap, pins) = MACHINES.with(|m| {
+    let (plat, frames, pagemap) = MACHINES.with(|m| {
         let mut m = m.borrow_mut();
         if let Some((_, parts)) = m.iter().find(|(k, _)| *k == (mib, edat)) {
             return *parts;
@@ -47,10 +43,14 @@ pub fn host(mib: u64, edat: bool) -> Host {
         let plat: &'static HostPlatform = Box::leak(Box::new(p));
         let frames: &'static Mutex<FrameAllocator> = Box::leak(Box::new(Mutex::new(plat.allocator())));
         let n = ((mib << 20) / PAGE_SIZE) as usize;
-        let pins: &'static [AtomicU32] =
-            Box::leak((0..n).map(|_| AtomicU32::new(0)).collect::<Vec<_>>().into_boxed_slice());
-        let pagemap: &'static PageMap = Box::leak(Box::new(PageMap::new(pins)));
-        let parts = (plat, frames, pagemap, pins);
+        let pages: &'static [StructPage] = Box::leak(
+            (0..n)
+                .map(|_| StructPage::default())
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        );
+        let pagemap: &'static PageMap = Box::leak(Box::new(PageMap::new(pages)));
+        let parts = (plat, frames, pagemap);
         m.push(((mib, edat), parts));
         parts
     });
@@ -58,9 +58,7 @@ pub fn host(mib: u64, edat: bool) -> Host {
     plat.fill(pa(0), mib << 20, 0);
     plat.flushes.borrow_mut().clear();
     *frames.lock() = plat.allocator();
-    for p in pins {
-        p.store(0, std::sync::atomic::Ordering::Relaxed);
-    }
+    pagemap.reset();
     let sf = frames.lock().alloc_frame().unwrap();
     let stack = WalkStack::new(plat, sf);
     // From here on any access to memory the allocator has not handed out panics.
@@ -177,8 +175,7 @@ impl Host {
         let flags = flags.or_get();
         let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
-        let refs = flags.refs().expect("or_get names the kind");
-        foldkern::gup::release_each(self.pagemap, &pages, refs).unwrap();
+        foldkern::gup::release_each(self.pagemap, &pages, flags).unwrap();
         (o, pages)
     }
 }

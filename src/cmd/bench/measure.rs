@@ -80,7 +80,7 @@ fn check_frames(out: &[Page], data: PhysAddr, walker: Walker) {
 fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Page], data: PhysAddr) {
     let pmdp = walk_to(&PLATFORM, s.asce(), BASE, Level::Pmd).expect("walk");
     let pmd = PLATFORM.read_u64(pmdp.addr());
-    let pins = kernel::pagemap().counters();
+    let pins = kernel::pagemap();
     PLATFORM.write_u64(pmdp.addr(), pmd | Level::Pud.type_bits());
     let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
     PLATFORM.write_u64(pmdp.addr(), pmd);
@@ -142,7 +142,7 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 check_frames(&out[..n], data, w);
                 foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
-            let (asce, pins) = (s.asce().val(), kernel::pagemap().counters());
+            let (asce, pins) = (s.asce().val(), kernel::pagemap());
             for (w, check) in [(Walker::Unchecked, false), (Walker::Lean, true)] {
                 let mut pinned = 0;
                 clear(&mut out[..n]);

@@ -3,7 +3,8 @@
 //!
 //! * `CHECK = false`, "unchecked": what Linux's `gup_fast` does and nothing more
 //!   (`access_ok`, interrupts off, `pXd_offset_lockless` folding by the entry's
-//!   table-type bits, `pXd_none`, the PTE stop bits, the pin and its re-check).
+//!   table-type bits, `pXd_none`, the PTE stop bits, the grab as gup_fast's PTE loop takes it and the
+//!   re-check).
 //! * `CHECK = true`, "lean": the same plus foldkern's entry validation, in the
 //!   cheapest form it has: every region and segment entry on the way down must be
 //!   in the common form of the table it was read from (type, length, reserved
@@ -16,9 +17,8 @@
 //! The unchecked build would follow any origin on corrupt tables, so both only
 //! run on the benchmark's own well-formed space (docs/bench.md, "Where
 //! gup_fast's instructions go").
-use core::sync::atomic::{AtomicU32, Ordering};
 use foldkern::gup::fast::{pinnable_pfn, PTE_GROUP};
-use foldkern::gup::Page;
+use foldkern::gup::{Grab, Page, PageMap};
 use foldkern::mm::entry::{RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, PAGE_SIZE};
@@ -61,7 +61,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
     start: u64,
     nr_pages: usize,
     pages: &mut [Page],
-    pins: &[AtomicU32],
+    map: &PageMap,
 ) -> usize {
     let nr_pages = nr_pages.min(pages.len());
     let asce = Asce::from_val(asce);
@@ -122,7 +122,7 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
                     }
                     let ptep = entry(pmd & SEGMENT_ORIGIN, Level::Pte, addr);
                     let n = (pmd_next.wrapping_sub(addr) / PAGE_SIZE) as usize;
-                    let done = pte_loop(p, ptep, &mut pages[nr..nr + n], pins);
+                    let done = pte_loop(p, ptep, &mut pages[nr..nr + n], map);
                     nr += done;
                     addr = pmd_next;
                     if done != n || addr == end {
@@ -151,34 +151,36 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
 
 /// The PTE loop, the same steps as gup_fast's (`PTE_GROUP` PTEs per loop test).
 #[inline(never)]
-fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], pins: &[AtomicU32]) -> usize {
-    let frames = pins.len() as u64;
+fn pte_loop<P: Platform>(p: &P, ptep: u64, out: &mut [Page], map: &PageMap) -> usize {
+    let pages = map.pages();
+    let frames = pages.len() as u64;
     let pin = |pa: u64| -> Option<Page> {
         let pte = p.read_u64(PhysAddr::new(pa));
         let pfn = pinnable_pfn(pte, false); // a read pin, as gup_fast without FOLL_WRITE
-        if pfn >= frames {
+                                            // gup_fast's inline grab; a page it leaves (compound, or being freed)
+                                            // stops the yardstick, where gup_fast takes the out-of-line grab: the
+                                            // benchmark's pages are never such pages.
+        if pfn >= frames || !PageMap::try_grab_pte_page::<{ Grab::GET }>(pages, pfn, &(0..0)) {
             return None;
         }
-        // SAFETY: pfn < frames = pins.len(), so the index is in bounds.
-        let counter = unsafe { pins.get_unchecked(pfn as usize) };
-        counter.fetch_add(1, Ordering::AcqRel);
+        let page = Page::from_pfn(pfn);
         if p.read_u64(PhysAddr::new(pa)) != pte {
-            counter.fetch_sub(1, Ordering::AcqRel);
+            map.put_page(page).expect("dropping the reference just taken");
             return None;
         }
-        Some(Page::from_pfn(pfn))
+        Some(page)
     };
     let mut pa = ptep;
     'pin: {
-        let mut groups = out.chunks_exact_mut(PTE_GROUP);
-        for group in &mut groups {
+        let (groups, rest) = out.as_chunks_mut::<PTE_GROUP>();
+        for group in groups {
             for slot in group {
                 let Some(page) = pin(pa) else { break 'pin };
                 *slot = page;
                 pa += 8;
             }
         }
-        for slot in groups.into_remainder() {
+        for slot in rest {
             let Some(page) = pin(pa) else { break 'pin };
             *slot = page;
             pa += 8;

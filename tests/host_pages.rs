@@ -1,0 +1,260 @@
+//! `struct page` as gup uses it (Linux v5.9 `try_grab_compound_head`,
+//! `put_compound_head`, `page_maybe_dma_pinned`): compound pages take one grab
+//! on their head, a page being freed is never grabbed, and FOLL_LONGTERM pins
+//! refuse a CMA range.
+mod common;
+use common::{host, pa, Host};
+use foldkern::gup::*;
+use foldkern::mm::race::RacingWrite;
+use foldkern::mm::*;
+
+/// One gup_fast walk (offset_lockless, checked) of `n` pages from `start`,
+/// references kept.
+fn fast(h: &Host, s: &common::Space, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<Page>) {
+    let mut pages = vec![Page::default(); n];
+    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).checked(true);
+    let o = gup_fast(g, start, n, flags, &mut pages);
+    pages.truncate(o.pinned);
+    (o, pages)
+}
+
+/// A 1 MiB frame that is a compound page of order 8: gup_huge records the
+/// subpages in `pages[]` and puts every reference on the head, FOLL_GET as the
+/// count and FOLL_PIN as count and exact pin count (order > 1); each release
+/// through a subpage finds the head, and the shape cannot change while
+/// references are held.
+#[test]
+fn a_compound_segment_frame_takes_one_grab_on_its_head() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    let (head, va) = (pa(0x40_0000), 0x4000_0000);
+    s.map_large(va, head, Level::Pmd, Prot::RW).unwrap();
+    h.pagemap.prep_compound_page(head, 8).unwrap();
+    assert_eq!(h.pagemap.compound_head(Page::of(pa(0x4f_f000))), Page::of(head));
+    assert_eq!(h.pagemap.compound_order(Page::of(pa(0x41_0000))), 8);
+    let start = va + 0xf_0000; // the last 16 pages: a grab of 16 references
+    let want: Vec<Page> = (0..16).map(|i| Page::of(pa(0x4f_0000 + i * PAGE_SIZE))).collect();
+
+    let (o, got) = fast(&h, &s, start, 16, GupFlags::GET);
+    assert_eq!((o.pinned, o.error, &got), (16, None, &want), "FOLL_GET");
+    assert_eq!(h.pagemap.page_count(head), 1 + 16, "all on the head");
+    assert_eq!(h.pagemap.pins(got[7]), 16, "a subpage reports its head's count");
+    assert!(!h.pagemap.page_maybe_dma_pinned(got[0]));
+    assert_eq!(
+        h.pagemap.destroy_compound_page(head),
+        Err(CompoundError::Referenced(Page::of(head)))
+    );
+    release_pages(h.pagemap, &got).unwrap();
+
+    let (o, pinned) = fast(&h, &s, start, 16, GupFlags::PIN | GupFlags::WRITE);
+    assert_eq!((o.pinned, &pinned), (16, &want), "FOLL_PIN");
+    assert_eq!(
+        (h.pagemap.page_count(head), h.pagemap.compound_pincount(got[3])),
+        (1 + 16, 16),
+        "order > 1: +1 and one exact pin per subpage, no bias"
+    );
+    assert!(
+        h.pagemap.page_maybe_dma_pinned(pa(0x40_0000)),
+        "any subpage shows the pin"
+    );
+    unpin_user_pages(h.pagemap, &pinned[..15]).unwrap();
+    assert!(h.pagemap.page_maybe_dma_pinned(head), "one pin left");
+    unpin_user_page_is_exact(&h, pinned[15]);
+    assert_eq!(h.pagemap.total_pins(), 0);
+    h.pagemap.destroy_compound_page(head).unwrap();
+    assert_eq!(h.pagemap.compound_head(want[0]), want[0]);
+}
+
+fn unpin_user_page_is_exact(h: &Host, page: Page) {
+    h.pagemap.unpin_user_page(page).unwrap();
+    assert!(!h.pagemap.page_maybe_dma_pinned(page));
+    assert_eq!(
+        h.pagemap.unpin_user_page(page),
+        Err(UnpinError(h.pagemap.compound_head(page)))
+    );
+}
+
+/// The slow path takes a compound page's references the same way, one subpage
+/// at a time (`try_grab_page`), so pins from either path release alike.
+#[test]
+fn the_slow_path_grabs_compound_pages_on_their_head() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    s.map_large(0x4000_0000, pa(0x40_0000), Level::Pmd, Prot::RW).unwrap();
+    h.pagemap.prep_compound_page(pa(0x40_0000), 8).unwrap();
+    let mut pages = [Page::default(); 3];
+    let n = gup_locked(
+        &mut h.ctx(&mut s, Variant::OffsetLockless),
+        0x4000_1000,
+        3,
+        GupFlags::PIN,
+        &mut pages,
+    )
+    .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(pages[0], pa(0x40_1000));
+    assert_eq!(
+        (
+            h.pagemap.page_count(pa(0x40_0000)),
+            h.pagemap.compound_pincount(pages[2])
+        ),
+        (4, 3)
+    );
+    unpin_user_pages(h.pagemap, &pages).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// A 2 GiB region-third frame is a compound page of order 19 (a machine of
+/// 2 GiB, so all of it has struct pages).
+#[test]
+fn a_compound_region_third_frame_takes_one_grab_on_its_head() {
+    let h = host(2048, true);
+    let mut s = h.space(AsceType::Region3);
+    s.map_large(0x8000_0000, pa(0), Level::Pud, Prot::RO).unwrap();
+    h.pagemap.prep_compound_page(pa(0), 19).unwrap();
+    let (o, got) = fast(&h, &s, 0x8000_0000 + (1 << 30), 4, GupFlags::PIN);
+    assert_eq!((o.pinned, got[0]), (4, Page::of(pa(1 << 30))));
+    assert_eq!(
+        (h.pagemap.page_count(pa(0)), h.pagemap.compound_pincount(pa(0))),
+        (5, 4)
+    );
+    let (o, _) = fast(&h, &s, 0x8000_0000, 4, GupFlags::PIN | GupFlags::WRITE);
+    assert_eq!(o.pinned, 0, "read-only: FOLL_WRITE takes nothing");
+    unpin_user_pages(h.pagemap, &got).unwrap();
+    h.pagemap.destroy_compound_page(pa(0)).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// Making a compound page is refused, changing nothing, when it would not be
+/// one page of the map: misaligned, beyond the map, overlapping another, or
+/// over a page gup holds.
+#[test]
+fn compound_pages_are_refused_unless_whole_and_unreferenced() {
+    let h = host(16, false);
+    let m = h.pagemap;
+    assert_eq!(
+        m.prep_compound_page(pa(0x1000), 8),
+        Err(CompoundError::Range(pa(0x1000)))
+    );
+    assert_eq!(
+        m.prep_compound_page(pa(0xf0_0000), 9),
+        Err(CompoundError::Range(pa(0xf0_0000)))
+    );
+    assert_eq!(
+        m.prep_compound_page(pa(0x10_0000), 0),
+        Err(CompoundError::Range(pa(0x10_0000)))
+    );
+    m.prep_compound_page(pa(0x10_0000), 8).unwrap();
+    assert_eq!(
+        m.prep_compound_page(pa(0), 9),
+        Err(CompoundError::Compound(Page::of(pa(0x10_0000))))
+    );
+    assert_eq!(
+        m.destroy_compound_page(pa(0x10_1000)),
+        Err(CompoundError::Compound(Page::of(pa(0x10_1000))))
+    );
+    let held = m.try_grab_page(pa(0x30_5000), GupFlags::GET).unwrap();
+    assert_eq!(
+        m.prep_compound_page(pa(0x30_0000), 8),
+        Err(CompoundError::Referenced(held))
+    );
+    assert_eq!(m.compound_head(held), held, "nothing changed");
+    m.put_page(held).unwrap();
+    m.destroy_compound_page(pa(0x10_0000)).unwrap();
+    assert_eq!(m.total_pins(), 0);
+}
+
+/// `page_cache_add_speculative`: a page whose count is 0 is being freed (and
+/// may already be someone else's), so no walk takes it, fast or slow, while
+/// its PTE still names it; freeing is refused while gup holds a reference.
+#[test]
+fn a_page_being_freed_is_never_grabbed() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 4, Prot::RW).unwrap();
+    let victim = Page::of(pa(0x20_2000));
+    assert!(h.pagemap.page_ref_freeze(victim, 1));
+    let (o, got) = fast(&h, &s, 0x10_0000, 4, GupFlags::GET);
+    assert_eq!((o.pinned, o.error), (2, None), "stops before the frozen page, no error");
+    release_pages(h.pagemap, &got).unwrap();
+    let mut pages = [Page::default(); 4];
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    let (n, _) = pin_user_pages_fast(&mut ctx, 0x10_0000, 4, GupFlags::empty(), &mut pages).unwrap();
+    assert_eq!(n, 2, "the slow path stops there too");
+    unpin_user_pages(h.pagemap, &pages[..2]).unwrap();
+    assert_eq!(
+        gup_locked(&mut ctx, 0x10_2000, 1, GupFlags::GET, &mut pages),
+        Err(GupError::Fault(0x10_2000))
+    );
+    assert_eq!(h.pagemap.page_count(victim), 0, "nothing was added to the frozen count");
+    h.pagemap.page_ref_unfreeze(victim, 1);
+    let (o, got) = fast(&h, &s, 0x10_0000, 4, GupFlags::GET);
+    assert_eq!(o.pinned, 4);
+    assert!(!h.pagemap.page_ref_freeze(victim, 1), "held by gup: not freed");
+    release_pages(h.pagemap, &got).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// The same, with the page freed under the walk: right after the walker read
+/// the PTE and before its grab, the other CPU drops the page's last reference
+/// (the PTE still names it). The grab fails and the walk stops there.
+#[test]
+fn a_page_freed_under_the_walk_is_never_pinned() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 4, Prot::RW).unwrap();
+    let ptep = foldkern::mm::pgtable::walk_to(h.plat, s.asce(), 0x10_1000, Level::Pte).unwrap();
+    let map = h.pagemap;
+    let victim = Page::of(pa(0x20_1000));
+    let t = RacingWrite::new(h.plat, ptep.addr(), 1, move |_| assert!(map.page_ref_freeze(victim, 1)));
+    let mut pages = [Page::default(); 4];
+    let g = GupFast::new(&t, s.asce(), map, h.stack, Variant::OffsetLockless);
+    let o = gup_fast(g, 0x10_0000, 4, GupFlags::PIN, &mut pages);
+    assert_eq!(
+        (t.reads(), o.pinned, o.error),
+        (1, 1, None),
+        "the freed page is not pinned"
+    );
+    assert_eq!(map.page_count(victim), 0);
+    unpin_user_pages(map, &pages[..1]).unwrap();
+    map.page_ref_unfreeze(victim, 1);
+    assert_eq!(map.total_pins(), 0);
+}
+
+/// FOLL_LONGTERM with FOLL_PIN refuses pages of the CMA range: the fast walk
+/// stops before them (Linux's `try_grab_compound_head`), the slow path refuses
+/// them (where Linux would migrate them out of CMA first). FOLL_GET, and pins
+/// that are not long-term, take them.
+#[test]
+fn longterm_pins_refuse_cma_pages() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 4, Prot::RW).unwrap();
+    h.pagemap.set_cma(pa(0x20_2000)..pa(0x40_0000));
+    let longterm = GupFlags::PIN | GupFlags::LONGTERM;
+    let (o, got) = fast(&h, &s, 0x10_0000, 4, longterm | GupFlags::WRITE);
+    assert_eq!((o.pinned, o.error), (2, None));
+    unpin_user_pages(h.pagemap, &got).unwrap();
+    let mut pages = [Page::default(); 4];
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    assert_eq!(
+        pin_user_pages_fast_only(&mut ctx, 0x10_0000, 4, GupFlags::LONGTERM, &mut pages),
+        2
+    );
+    unpin_user_pages(h.pagemap, &pages[..2]).unwrap();
+    let (n, _) = pin_user_pages_fast(&mut ctx, 0x10_0000, 4, GupFlags::LONGTERM, &mut pages).unwrap();
+    assert_eq!(n, 2, "the slow path stops at the CMA page");
+    unpin_user_pages(h.pagemap, &pages[..2]).unwrap();
+    let r = pin_user_pages_fast(&mut ctx, 0x10_2000, 2, GupFlags::LONGTERM, &mut pages);
+    assert!(matches!(r, Err(GupError::Longterm(0x10_2000))), "{r:?}");
+    for (flags, what) in [
+        (GupFlags::PIN, "a short-term pin"),
+        (GupFlags::GET | GupFlags::LONGTERM, "FOLL_GET"),
+    ] {
+        let (o, got) = fast(&h, &s, 0x10_0000, 4, flags);
+        assert_eq!(o.pinned, 4, "{what} takes CMA pages");
+        release_each(h.pagemap, &got, flags).unwrap();
+    }
+    h.pagemap.set_cma(pa(0)..pa(0));
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
