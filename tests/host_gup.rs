@@ -498,10 +498,11 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     s.map(base, pa(0x10_0000), 35, Prot::RW).unwrap();
     let ptep = |i: usize| pgtable::walk_to(h.plat, s.asce(), base + i as u64 * PAGE_SIZE, Level::Pte).unwrap();
     type Damage = (&'static str, fn(u64, u64) -> u64, Option<Defect>);
-    let damages: [Damage; 6] = [
-        ("invalid", |v, _| v | entry::PteBits::I.bits(), None),
+    let damages: [Damage; 7] = [
+        ("not present", |v, _| v & !entry::PteBits::PRESENT.bits(), None),
+        ("prot-none", |v, _| v & !entry::PteBits::READ.bits(), None),
         ("special", |v, _| v | entry::PteBits::SPECIAL.bits(), None),
-        ("software bit 0x001", |v, _| v | 1, None),
+        ("no-execute 0x100", |v, _| v | entry::PteBits::NOEXEC.bits(), None),
         (
             "bit 0x800",
             |v, _| v | entry::PteBits::ZERO_BIT.bits(),
@@ -544,64 +545,63 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
     }
 }
 
-/// The PTE loop's one compare (`pinnable_pfn`) lets exactly one bit below the
-/// frame through, protection, and only for a read pin. Every other bit stops the
-/// fast walk where it is set, and where the bit does not make the PTE unusable
-/// (a software bit foldkern never sets, 0x100, protection for FOLL_WRITE) the
-/// slow path pins that page, or refuses it as Linux would.
+/// The PTE loop's one compare (`pinnable_pfn`) decides as v5.9's
+/// `pte_protnone`, `pte_access_permitted` and `pte_special` do, on Linux's
+/// software bits: each of the twelve bits below the frame of a young, dirty,
+/// writable PTE is flipped in turn. The hardware's I and P do not matter (an
+/// old page, a clean one), nor young, dirty and soft-dirty; present and read
+/// must be set, write for FOLL_WRITE; special stops it, and so do the two bits
+/// foldkern never sets, whose pages the slow path then pins. Bit 0x800 is
+/// damage: an error, nothing pinned.
 #[test]
-fn the_fast_walk_pins_through_no_pte_bit_but_protection_for_reads() {
+fn the_fast_walk_decides_on_linux_software_bits() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     let va = 0x4000_0000;
     s.map(va, pa(0x10_0000), 3, Prot::RW).unwrap();
     let at = pgtable::walk_to(h.plat, s.asce(), va + PAGE_SIZE, Level::Pte).unwrap();
     let good = h.plat.read_u64(at.addr());
-    for bit in (0..12).map(|b| 1u64 << b) {
-        for write in [false, true] {
-            let flags = if write { GupFlags::WRITE } else { GupFlags::empty() };
-            h.plat.write_u64(at.addr(), good | bit);
-            let through = bit == entry::PteBits::P.bits() && !write;
+    assert_eq!(good & 0xfff, 0x03f, "present, soft-dirty, young, dirty, read, write");
+    use entry::PteBits as B;
+    // bit flipped: pages (of 3) the fast walk pins for a read, for a write; the
+    // same for get_user_pages_fast (fast walk, then the slow path).
+    let table: [(B, [usize; 4]); 12] = [
+        (B::PRESENT, [1, 1, 1, 1]),
+        (B::SOFT_DIRTY, [3, 3, 3, 3]),
+        (B::YOUNG, [3, 3, 3, 3]),
+        (B::DIRTY, [3, 3, 3, 3]),
+        (B::READ, [1, 1, 1, 1]),
+        (B::WRITE, [3, 1, 3, 1]),
+        (B::SPECIAL, [1, 1, 1, 1]),
+        (B::UNUSED, [1, 1, 3, 3]),
+        (B::NOEXEC, [1, 1, 3, 3]),
+        (B::P, [3, 3, 3, 3]),
+        (B::I, [3, 3, 3, 3]),
+        (B::ZERO_BIT, [1, 1, 0, 0]),
+    ];
+    let frames = [pa(0x10_0000), pa(0x10_1000), pa(0x10_2000)];
+    for (bit, want) in table {
+        h.plat.write_u64(at.addr(), good ^ bit.bits());
+        for (i, flags) in [GupFlags::empty(), GupFlags::WRITE].into_iter().enumerate() {
             let (o, p) = h.gup(&s, Variant::OffsetLockless, va, 3, flags);
-            let want = if through { 3 } else { 1 };
-            assert_eq!(p.len(), want, "PTE bit {bit:#x}, write {write}: {o:?}");
-            assert_eq!(p[..], [pa(0x10_0000), pa(0x10_1000), pa(0x10_2000)][..want]);
-            // get_user_pages_fast: damage (bit 0x800) is an error and pins
-            // nothing; otherwise the slow path decides for itself and pins the
-            // page unless the bit makes it invalid, special or (for FOLL_WRITE)
-            // read-only.
+            assert_eq!(p.len(), want[i], "PTE bit {bit:?} flipped, {flags:?}: {o:?}");
+            assert_eq!(p[..], frames[..want[i]]);
             let mut pages = [Page::from_pfn(0); 3];
-            let r = h.get_user_pages_fast(&mut s, va, 3, flags, &mut pages);
-            let refused = [entry::PteBits::I, entry::PteBits::SPECIAL]
-                .iter()
-                .any(|b| b.bits() == bit)
-                || (write && bit == entry::PteBits::P.bits());
-            let pinned = match r {
+            let pinned = match h.get_user_pages_fast(&mut s, va, 3, flags, &mut pages) {
                 Ok((n, _)) => n,
-                Err(GupError::Walk(WalkError::BadEntry { at: e, .. }))
-                    if bit == entry::PteBits::ZERO_BIT.bits() && e.addr() == at.addr() =>
-                {
-                    h.plat.write_u64(at.addr(), good);
-                    assert_eq!(h.pagemap.total_pins(), 0, "PTE bit 0x800: a pin leaked");
-                    continue;
+                Err(GupError::Walk(WalkError::BadEntry { at: e, defect, .. })) => {
+                    assert_eq!((e.addr(), defect), (at.addr(), Defect::PteBit800), "{bit:?}");
+                    0
                 }
-                Err(e) => panic!("PTE bit {bit:#x}, write {write}: {e:?}"),
+                Err(e) => panic!("PTE bit {bit:?} flipped, {flags:?}: {e:?}"),
             };
-            assert_eq!(
-                pinned,
-                if refused { 1 } else { 3 },
-                "PTE bit {bit:#x}, write {write}: slow path"
-            );
-            assert_eq!(pages[..pinned], [pa(0x10_0000), pa(0x10_1000), pa(0x10_2000)][..pinned]);
+            assert_eq!(pinned, want[2 + i], "PTE bit {bit:?} flipped, {flags:?}: slow path");
+            assert_eq!(pages[..pinned], frames[..pinned]);
             release_pages(h.pagemap, &pages[..pinned]).unwrap();
-            h.plat.write_u64(at.addr(), good);
-            assert_eq!(
-                h.pagemap.total_pins(),
-                0,
-                "PTE bit {bit:#x}, write {write}: a pin leaked"
-            );
+            assert_eq!(h.pagemap.total_pins(), 0, "PTE bit {bit:?}: a pin leaked");
         }
     }
+    h.plat.write_u64(at.addr(), good);
 }
 
 /// A range that wraps past 2^64 is refused whole by both paths (`-EOVERFLOW`),

@@ -258,3 +258,41 @@ fn longterm_pins_refuse_cma_pages() {
     h.pagemap.set_cma(pa(0)..pa(0));
     assert_eq!(h.pagemap.total_pins(), 0);
 }
+
+/// FOLL_TOUCH: the locked walk marks each page it takes accessed, and dirty
+/// when it takes a write reference through a clean PTE; the PTE stays as it
+/// was (old, clean). A page it faults in for a write is young and dirty, for a
+/// read young and clean. The lockless walk marks nothing on small pages.
+#[test]
+fn the_slow_path_marks_pages_as_following_and_faulting_in_would() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 2, Prot::RW.old().clean()).unwrap();
+    let (o, got) = fast(&h, &s, 0x10_0000, 2, GupFlags::GET | GupFlags::WRITE);
+    assert_eq!(
+        (o.pinned, h.pagemap.page_flags(got[0])),
+        (2, 0),
+        "gup_fast marks nothing"
+    );
+    release_pages(h.pagemap, &got).unwrap();
+    let mut pages = [Page::default(); 1];
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    gup_locked(&mut ctx, 0x10_0000, 1, GupFlags::GET, &mut pages).unwrap();
+    gup_locked(&mut ctx, 0x10_1000, 1, GupFlags::GET | GupFlags::WRITE, &mut pages[..]).unwrap();
+    assert_eq!(h.pagemap.page_flags(pa(0x20_0000)), PG_REFERENCED);
+    assert_eq!(h.pagemap.page_flags(pa(0x20_1000)), PG_REFERENCED | PG_DIRTY);
+    let t = ctx.space.lookup(0x10_1000).unwrap().unwrap();
+    assert!(!t.young && !t.dirty, "following leaves the PTE as it was: {t:?}");
+    release_pages(h.pagemap, &[Page::of(pa(0x20_0000)), Page::of(pa(0x20_1000))]).unwrap();
+    for (va, flags, dirty) in [
+        (0x30_0000, GupFlags::WRITE, true),
+        (0x30_1000, GupFlags::empty(), false),
+    ] {
+        let (n, _) = get_user_pages_fast(&mut ctx, va, 1, flags | GupFlags::POPULATE, &mut pages).unwrap();
+        assert_eq!(n, 1);
+        let t = ctx.space.lookup(va).unwrap().unwrap();
+        assert_eq!((t.young, t.dirty), (true, dirty), "faulted in at {va:#x}");
+        release_pages(h.pagemap, &pages).unwrap();
+    }
+    assert_eq!(h.pagemap.total_pins(), 0);
+}

@@ -71,8 +71,42 @@ fn entry_encoding() {
     assert_eq!(table_entry(Level::Pgd, pa(0x8000)), 0x800f);
     assert_eq!(table_entry(Level::Pmd, pa(0x8800)), 0x8800);
     let p = mk_pte(pa(0x5000), false);
-    assert_eq!(p.val(), 0x5200);
+    assert_eq!(p.val(), 0x5215, "read-only, clean, young: present, read, young, P");
     assert!(!p.write() && p.present() && !p.none() && !p.special() && !p.bad());
+    // The rows of Linux's table above _ASCE_ORIGIN (arch/s390/include/asm/
+    // pgtable.h): the hardware bits follow from the software ones.
+    let rw = mk_pte(pa(0x5000), true);
+    assert_eq!(rw.val() & 0xfff, 0x235, "read-write, clean, young (.01.xx1101.1)");
+    assert_eq!(
+        rw.mkdirty().val() & 0xfff,
+        0x03f,
+        "read-write, dirty, young, soft-dirty (.00.xx1111.1)"
+    );
+    assert_eq!(
+        rw.mkdirty().mkold().val() & 0xfff,
+        0x43b,
+        "read-write, dirty, old (.10.xx1110.1)"
+    );
+    assert_eq!(rw.mkold().val() & 0xfff, 0x631, "read-write, clean, old (.11.xx1100.1)");
+    assert_eq!(
+        p.mkdirty().val() & 0xfff,
+        0x21f,
+        "read-only, dirty, young (.01.xx0111.1)"
+    );
+    assert_eq!(p.mkold().val() & 0xfff, 0x611, "read-only, clean, old (.11.xx0100.1)");
+    assert_eq!(rw.mkdirty().wrprotect().val() & 0xfff, 0x21f, "wrprotect sets P");
+    assert_eq!(
+        p.mkdirty().mkwrite().val() & 0xfff,
+        0x03f,
+        "mkwrite of a dirty page clears P"
+    );
+    assert_eq!(p.mkwrite().val() & 0xfff, 0x235, "mkwrite of a clean page keeps P");
+    assert!(Pte::new(0x5601).protnone() && !rw.protnone(), "present without read");
+    assert_eq!(
+        rw.mkdirty().modify(page_prot(false)).val() & 0xfff,
+        0x21f,
+        "pte_modify keeps dirty, young"
+    );
     assert!(Pte::new(0x5800).bad());
     assert!(pgd_folded(Pgd::new(0x24)) && !pgd_folded(Pgd::new(0x2c)));
     assert!(p4d_folded(P4d::new(0x24)) && !p4d_folded(P4d::new(0x28)));
@@ -267,7 +301,7 @@ fn unmap_leaves_cleared_ptes_empty() {
     let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
     let ptes = [0, 1, 2, 3].map(|k| h.plat.read_u64(ptep.add(k).addr()));
     let empty = empty_entry(Level::Pte);
-    assert_eq!(ptes, [0x10000, empty, empty, 0x13000], "{ptes:x?}");
+    assert_eq!(ptes, [0x1003f, empty, empty, 0x1303f], "{ptes:x?}");
 }
 
 #[test]
@@ -1015,4 +1049,55 @@ fn common_form_accepts_live_entries_and_rejects_corruptions() {
         }
         assert_eq!(seen, 4);
     }
+}
+
+/// `handle_pte_fault` as Linux runs it for a present PTE: a fault on an old
+/// page makes it young (no IPTE: the hardware held no translation), a write
+/// fault on a clean writable page makes it dirty through IPTE and the new entry
+/// (`ptep_set_access_flags`), a fault nothing needs changes nothing, and the
+/// faults Linux would not resolve this way are refused, changing nothing.
+#[test]
+fn handle_pte_fault_marks_young_and_dirty_as_linux_does() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x1000, pa(0x10000), 1, Prot::RW.old().clean()).unwrap();
+    s.map(0x2000, pa(0x11000), 1, Prot::RO).unwrap();
+    s.map_large(0x10_0000, pa(0x20_0000), Level::Pmd, Prot::RW).unwrap();
+    let ptep = walk_to(h.plat, s.asce(), 0x1000, Level::Pte).unwrap();
+    let pte = || Pte::new(h.plat.read_u64(ptep.addr()));
+    assert_eq!(
+        (s.expected_exception(0x1000).unwrap(), pte().young()),
+        (Some(0x11), false)
+    );
+    h.plat.flushes.borrow_mut().clear();
+    assert_eq!(s.handle_pte_fault(0x1234, false), Ok(true));
+    assert!(pte().young() && pte().hw_valid() && !pte().dirty());
+    assert!(
+        h.plat.flushes.borrow().is_empty(),
+        "no IPTE for an entry the hardware ignored"
+    );
+    assert_eq!(
+        s.expected_store_exception(0x1000).unwrap(),
+        Some(0x04),
+        "clean: a store traps"
+    );
+    assert_eq!(s.handle_pte_fault(0x1000, true), Ok(true));
+    assert!(pte().dirty() && s.expected_store_exception(0x1000).unwrap().is_none());
+    assert_eq!(
+        *h.plat.flushes.borrow(),
+        [Flush::Ipte(ptep.base(), 0x1000)],
+        "IPTE, then the new entry"
+    );
+    assert_eq!(s.handle_pte_fault(0x1000, true), Ok(false), "nothing to do");
+    let before = pte();
+    assert_eq!(
+        s.handle_pte_fault(0x2008, true),
+        Err(FaultError::WriteProtected(0x2000))
+    );
+    assert_eq!(s.handle_pte_fault(0x3000, false), Err(FaultError::NotMapped(0x3000)));
+    assert_eq!(
+        s.handle_pte_fault(0x10_1000, true),
+        Err(FaultError::LargeMapping(0x10_1000))
+    );
+    assert_eq!(pte(), before);
 }

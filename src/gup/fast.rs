@@ -23,7 +23,7 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
-use super::page::{Grab, Page, PageMap};
+use super::page::{Grab, Page, PageMap, PG_REFERENCED};
 use crate::mm::entry::{is_poison, Asce, Leaf, P4d, Pgd, Pmd, PteBits, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
@@ -837,7 +837,10 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         // addr_end_folded walks, as in Linux before v5.9) this compares the copy
         // with itself and cannot see a concurrent change.
         match self.ok(read_entry(self.p, ptr)) {
-            Some(now) if now == val => all,
+            Some(now) if now == val => {
+                map.set_page_flags(head, PG_REFERENCED); // SetPageReferenced(head)
+                all
+            }
             _ => {
                 unpin_taken(map, &self.pages[first..self.nr], flags);
                 self.nr = first;
@@ -891,27 +894,47 @@ fn unpin_taken(pagemap: &PageMap, pages: &[Page], flags: GupFlags) {
 /// loop handles the rest, so short ranges cost the same whichever is chosen.
 pub const PTE_GROUP: usize = 8;
 
-/// The PTE bits below the frame that the fast walk pins through: protection when
-/// the caller only reads, none when it will write. Every other one stops it:
-/// invalid, special (no struct page), the must-be-zero bit 0x800, protection
-/// for FOLL_WRITE, and the bits foldkern never sets (0x100 and the software bits
-/// but special), which the slow path then handles.
-const fn pte_allowed(write: bool) -> u64 {
+/// The PTE bits below the frame a pinnable PTE must have set: `pte_present`,
+/// not `pte_protnone` (readable), and `pte_write` for FOLL_WRITE
+/// (`pte_access_permitted`).
+const fn pte_required(write: bool) -> u64 {
+    let r = PteBits::PRESENT.bits() | PteBits::READ.bits();
     if write {
-        0
+        r | PteBits::WRITE.bits()
     } else {
-        PteBits::P.bits()
+        r
+    }
+}
+
+/// The PTE bits below the frame that do not matter to the fast walk: the
+/// hardware's I and P (an old page and a clean writable one are pinned, as in
+/// v5.9), young, dirty, soft-dirty, and write for a read pin. Those left must
+/// be clear: special (no struct page), the must-be-zero bit 0x800, and the two
+/// bits foldkern never sets (no-execute 0x100, unused 0x080), which the slow
+/// path then handles.
+const fn pte_ignored(write: bool) -> u64 {
+    let i = PteBits::I.bits() | PteBits::P.bits() | PteBits::YOUNG.bits() | PteBits::DIRTY.bits();
+    let i = i | PteBits::SOFT_DIRTY.bits();
+    if write {
+        i
+    } else {
+        i | PteBits::WRITE.bits()
     }
 }
 
 /// `pte`'s frame number if the fast walk may pin it (for a write pin if `write`),
-/// and otherwise at least 2^52, above any frame number: the PTE without its
-/// `pte_allowed` bits, rotated right by 12 so the frame number lands in the low
-/// bits and every other bit below the frame above it.
-/// `pinnable_pfn(pte, write) < frames` is then, in one compare,
-/// "no stop bit and the frame has a struct page". (s390x: one RISBG, whose bit
-/// range wraps round to leave out the protection bit.)
+/// and otherwise at least 2^52, above any frame number: the PTE with its ignored
+/// bits set, XORed with those and the required ones (so every bit below the
+/// frame is 0 exactly when the PTE may be pinned), rotated right by 12 so the
+/// frame number lands in the low bits and every other bit below the frame
+/// above it. `pinnable_pfn(pte, write) < frames` is then, in one compare,
+/// "pinnable, and the frame has a struct page". (s390x: a rotate, an OR and an
+/// XOR immediate on the high halfword and word.)
 #[inline(always)]
 pub const fn pinnable_pfn(pte: u64, write: bool) -> u64 {
-    (pte & !pte_allowed(write)).rotate_right(PAGE_SHIFT)
+    // Rotated first, so the compiler can keep the PTE (for the re-check) and
+    // apply both constants to the rotated copy.
+    let ignored = pte_ignored(write).rotate_right(PAGE_SHIFT);
+    let required = pte_required(write).rotate_right(PAGE_SHIFT);
+    (pte.rotate_right(PAGE_SHIFT) | ignored) ^ (ignored | required)
 }

@@ -8,7 +8,7 @@ pub mod slow;
 pub use fast::{gup_fast, prefix_walks_off, GupFast, GupFlags, GupOutcome, Step, Variant, Violation, WalkStack};
 pub use page::{
     release_each, release_pages, unpin_user_pages, CompoundError, Grab, Page, PageMap, StructPage, UnpinError,
-    GUP_PIN_COUNTING_BIAS,
+    GUP_PIN_COUNTING_BIAS, PG_DIRTY, PG_REFERENCED,
 };
 pub use slow::{
     get_user_pages_fast, get_user_pages_fast_only, gup_locked, pin_user_pages_fast, pin_user_pages_fast_only,

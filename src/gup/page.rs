@@ -79,7 +79,16 @@ pub struct StructPage {
     /// `hpage_pinned_refcount` of a head of order > 1 (Linux: in the first tail
     /// page): the FOLL_PIN references on the whole compound page.
     pincount: AtomicU32,
+    /// Page flags: [`PG_REFERENCED`], [`PG_DIRTY`] (on the head).
+    flags: AtomicU32,
 }
+
+/// `PG_referenced`: accessed through gup's locked walk (`mark_page_accessed`)
+/// or a large mapping gup_fast took (`SetPageReferenced`).
+pub const PG_REFERENCED: u32 = 1 << 2;
+/// `PG_dirty`: a FOLL_WRITE reference was taken through a clean PTE
+/// (`set_page_dirty`): the data will change behind the PTE's back.
+pub const PG_DIRTY: u32 = 1 << 4;
 
 impl StructPage {
     /// `page_ref_add_unless(page, refs, 0)`, which `page_cache_add_speculative`
@@ -199,6 +208,7 @@ impl PageMap {
             p.refcount.store(1, Ordering::Relaxed);
             p.compound.store(0, Ordering::Relaxed);
             p.pincount.store(0, Ordering::Relaxed);
+            p.flags.store(0, Ordering::Relaxed);
         }
         self.cma.store(0, Ordering::Release);
     }
@@ -433,6 +443,18 @@ impl PageMap {
             true => self.compound_pincount(page) > 0,
             false => self.page_count(page) >= GUP_PIN_COUNTING_BIAS,
         }
+    }
+    /// Set `flags` ([`PG_REFERENCED`], [`PG_DIRTY`]) on the page's head
+    /// (`mark_page_accessed`, `set_page_dirty`, `SetPageReferenced`).
+    pub fn set_page_flags(&self, page: Page, flags: u32) {
+        if let Some(p) = self.get(self.compound_head(page)) {
+            p.flags.fetch_or(flags, Ordering::AcqRel);
+        }
+    }
+    /// The flags of the page's head.
+    pub fn page_flags(&self, page: impl Into<Page>) -> u32 {
+        let head = self.compound_head(page.into());
+        self.get(head).map_or(0, |p| p.flags.load(Ordering::Acquire))
     }
     /// `page_ref_freeze(page, count)`: take the count from `count` to 0, as
     /// freeing a page does; fails (changing nothing) if it is not `count`, for

@@ -3,7 +3,7 @@
 //! FOLL_LONGTERM path is `__gup_longterm_locked`): under the space's lock (`&mut`),
 //! look each page up, optionally fault a zeroed frame in, and pin it.
 use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
-use super::page::{Page, PageMap};
+use super::page::{Page, PageMap, PG_DIRTY, PG_REFERENCED};
 use crate::mm::{AddressSpace, MapError, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
 use core::fmt;
 
@@ -121,7 +121,15 @@ fn pin_one<P: Platform>(
             let fr = space.frames();
             let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
             space.platform().fill(frame, PAGE_SIZE, 0);
-            if let Err(e) = space.map(a, frame, 1, Prot::RW) {
+            // faultin_page: do_anonymous_page leaves a write fault's page young
+            // and dirty, a read fault's young and clean (Linux would map the
+            // zero page; foldkern maps a zeroed frame).
+            let prot = if flags.contains(GupFlags::WRITE) {
+                Prot::RW
+            } else {
+                Prot::RW.clean()
+            };
+            if let Err(e) = space.map(a, frame, 1, prot) {
                 fr.lock().free_frame(frame).expect("freeing the frame just allocated");
                 return Err(GupError::Map(e));
             }
@@ -129,14 +137,24 @@ fn pin_one<P: Platform>(
         }
         None => return Ok(None),
     };
-    if t.special || (flags.contains(GupFlags::WRITE) && !t.write) {
+    // follow_page_pte: special pages have no struct page, and a prot-none one
+    // (FOLL_NUMA) would need do_numa_page, which foldkern does not have.
+    if t.special || t.protnone || (flags.contains(GupFlags::WRITE) && !t.write) {
         return Ok(None);
     }
     let page = Page::of(t.pa);
     if flags.contains(GupFlags::PIN | GupFlags::LONGTERM) && pagemap.is_migrate_cma_page(pagemap.compound_head(page)) {
         return Err(GupError::Longterm(a));
     }
-    Ok(pagemap.try_grab_page(t.pa, flags))
+    let Some(page) = pagemap.try_grab_page(t.pa, flags) else {
+        return Ok(None);
+    };
+    // FOLL_TOUCH, which the locked walk always sets: follow_page_pte marks the
+    // page accessed, and dirty for a write through a clean PTE; the PTE itself
+    // stays old or clean (a fault would change it, following does not).
+    let dirty = flags.contains(GupFlags::WRITE) && !t.dirty;
+    pagemap.set_page_flags(page, PG_REFERENCED | if dirty { PG_DIRTY } else { 0 });
+    Ok(Some(page))
 }
 
 /// `internal_get_user_pages_fast`: the lockless walk, then (unless

@@ -4,10 +4,11 @@
 use super::{frames, pagemap, Msg};
 use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
+use crate::arch::s390x::traps::ProgramCheck;
 use foldkern::gup::{
     gup_fast, release_each, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack,
 };
-use foldkern::mm::{AddressSpace, AsceType, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
+use foldkern::mm::{AddressSpace, AsceType, FaultError, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
 /// An address space on live tables.
 pub type Space = AddressSpace<'static, KernelPlatform>;
@@ -219,4 +220,78 @@ pub fn unpin(p: &[Page]) -> Result<(), Msg> {
 /// Drop the references a gup call with `flags` (naming their kind) took on `p`.
 pub fn release(flags: GupFlags, p: &[Page]) -> Result<(), Msg> {
     release_each(pagemap(), p, flags.or_get()).map_err(|e| Msg::from(format_args!("dropping a reference on {:?}", e.0)))
+}
+
+/// Why a user access through [`user_load`] or [`user_store`] failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessError {
+    /// An exception the fault path does not handle (a region, segment or
+    /// ASCE-type exception, a protection exception other than DAT protection),
+    /// or the same fault again after it was handled.
+    Exception(ProgramCheck),
+    /// The fault path refused (nothing mapped, a write to a read-only page).
+    Fault(FaultError),
+}
+
+impl core::fmt::Display for AccessError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            AccessError::Exception(pc) => write!(f, "{} (code {:#x}) at {:#x}", pc.name(), pc.code, pc.teid_addr()),
+            AccessError::Fault(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// TEID bit 61: the address in the TEID is valid (for a protection exception:
+/// DAT protection, not low-address protection; Linux `teid.b61`).
+const TEID_ADDRESS_VALID: u64 = 0x4;
+
+/// `do_dat_exception` / `do_protection_exception` for an access made by `f`
+/// through `s`: on a page-translation exception (an old page) or a DAT
+/// protection exception (a write to a clean page) at the page of `va`, run
+/// `handle_pte_fault` and make the access again, as the hardware re-executes
+/// the instruction when the handler returns. A store to an old, clean page
+/// takes both in turn (foldkern does not read the TEID's store indication).
+/// The same fault again after it was handled is an error: foldkern has no
+/// spurious faults, since the IPTE before a changed entry purges the old one
+/// on every CPU.
+fn user_access<T>(
+    s: &mut Space,
+    va: VirtAddr,
+    write: bool,
+    f: impl Fn(&Space) -> Result<T, ProgramCheck>,
+) -> Result<T, AccessError> {
+    let page = va & !(PAGE_SIZE - 1);
+    // Handled already: a page-translation exception, a protection exception.
+    let mut handled = [false; 2];
+    loop {
+        let pc = match f(s) {
+            Ok(v) => return Ok(v),
+            Err(pc) => pc,
+        };
+        let code = pc.code & 0x7f;
+        let ours = match code {
+            0x11 => pc.teid_addr() == page,
+            0x04 => write && pc.teid & TEID_ADDRESS_VALID != 0 && pc.teid_addr() == page,
+            _ => false,
+        };
+        let which = usize::from(code == 0x04);
+        if !ours || handled[which] {
+            return Err(AccessError::Exception(pc));
+        }
+        handled[which] = true;
+        s.handle_pte_fault(va, code == 0x04).map_err(AccessError::Fault)?;
+    }
+}
+
+/// A load of the doubleword at `va` through `s`, faulting the page young as
+/// Linux would.
+pub fn user_load(s: &mut Space, va: VirtAddr) -> Result<u64, AccessError> {
+    user_access(s, va, false, |s| platform::load_via(s.asce(), va))
+}
+
+/// A store of `val` at `va` through `s`, faulting the page young and dirty as
+/// Linux would.
+pub fn user_store(s: &mut Space, va: VirtAddr, val: u64) -> Result<(), AccessError> {
+    user_access(s, va, true, |s| platform::store_via(s.asce(), va, val))
 }

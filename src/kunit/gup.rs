@@ -9,6 +9,7 @@ use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::fmt;
 use foldkern::gup::fast::GUARD;
 use foldkern::gup::*;
+use foldkern::mm::entry::PteBits;
 use foldkern::mm::pgtable::walk_to;
 use foldkern::mm::race::RacingWrite;
 use foldkern::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, Prot, WalkError, PAGE_SIZE};
@@ -328,7 +329,8 @@ kernel_test!(
 );
 
 kernel_test!(
-    /// A PTE with a software bit foldkern never sets (0x001): the hardware ignores
+    /// A PTE with a software bit foldkern never sets (0x080, `_PAGE_UNUSED`,
+    /// which KVM's pgste handling uses): the hardware ignores
     /// it (LRAG and a load go through), gup_fast's one-compare PTE check stops
     /// there, and `get_user_pages_fast` pins the page through the slow path, the
     /// frame LRAG names.
@@ -342,7 +344,7 @@ kernel_test!(
         PLATFORM.write_u64(frame, 0x5eed_5eed);
         let ptep = walk_to(&PLATFORM, s.asce(), 0x10_1000, Level::Pte)?;
         let good = PLATFORM.read_u64(ptep.addr());
-        PLATFORM.write_u64(ptep.addr(), good | 0x001);
+        PLATFORM.write_u64(ptep.addr(), good | PteBits::UNUSED.bits());
         let result = (|| -> TestResult {
             check_eq!(
                 platform::lrag_via(s.asce(), 0x10_1000),
@@ -495,7 +497,10 @@ kernel_test!(
                 matches!(super::pop_lra(&s, victim)?, Lra::InvalidPageEntry(_)),
                 "the page the IPTE invalidated still translates"
             );
-            // Map it again for the next variant.
+            // Clear and map it again for the next variant (IPTE set only I: the
+            // PTE is still present to Linux, as between ptep_get_and_clear's IPTE
+            // and its store).
+            s.unmap(victim, 1)?;
             s.map(victim, f.get(3), 1, Prot::RW)?;
         }
         Ok(())

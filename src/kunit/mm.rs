@@ -5,11 +5,12 @@ use super::{verify_fault, verify_page};
 use crate::arch::s390x::insn::{self, Lra};
 use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
-use crate::kernel::spaces::{space, Frames};
+use crate::kernel::spaces::{space, user_load, user_store, AccessError, Frames, Walk};
 use crate::kunit::{check, check_eq, kernel_test, TestResult};
 use core::fmt::Write;
+use foldkern::gup::{GupFlags, Page, Variant};
 use foldkern::mm::entry::{PteBits, RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
-use foldkern::mm::space::MapError;
+use foldkern::mm::space::{FaultError, MapError};
 use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
 
 fn boundaries(ty: AsceType) -> TestResult {
@@ -616,6 +617,100 @@ kernel_test!(
             insn::ptlb();
             r?;
         }
+        Ok(())
+    }
+);
+
+kernel_test!(
+    /// Linux's PTE encoding on live tables: an old page keeps the hardware's
+    /// invalid bit, so a load raises a page-translation exception (0x11, the
+    /// TEID naming the page) and LRAG reports an invalid page entry, as the
+    /// software prediction says; gup_fast pins it all the same (v5.9 tests
+    /// `pte_present`, not the hardware bit), the frame the software walk gives.
+    /// The fault path (`handle_pte_fault`) makes it young and the load, made
+    /// again, reads the page.
+    fn old_page_traps_then_faults_in_young() {
+        let f = Frames::new(2)?;
+        let mut s = space(AsceType::Region3)?;
+        let va = 0x10_0000;
+        s.map(va, f.get(0), 1, Prot::RW.old().clean())?;
+        PLATFORM.write_u64(f.get(0), 0x01d_0001d);
+        let pc = platform::load_via(s.asce(), va);
+        check!(
+            matches!(pc, Err(p) if p.code == 0x11 && p.teid_addr() == va),
+            "a load from an old page: {pc:?}"
+        );
+        check_eq!(s.expected_exception(va)?, Some(0x11), "software prediction");
+        check!(
+            matches!(super::pop_lra(&s, va)?, Lra::InvalidPageEntry(_)),
+            "the PoP's LRAG of an old page"
+        );
+        super::check_lrag(&s, va)?;
+        let w = Walk::new(&s, f.get(1));
+        let mut pages = [Page::default(); 1];
+        let o = w.gup(Variant::OffsetLockless, va, 1, GupFlags::empty(), &mut pages)?;
+        check_eq!(
+            (o.pinned, pages[0]),
+            (1, Page::of(f.get(0))),
+            "gup_fast pins the old page"
+        );
+        check_eq!(user_load(&mut s, va), Ok(0x01d_0001d), "the load after the fault");
+        let t = s.lookup(va)?.ok_or("unmapped by the fault")?;
+        check!(t.young && !t.dirty, "young, still clean: {t:?}");
+        check_eq!(
+            super::pop_lra(&s, va)?,
+            Lra::Real(f.get(0).as_u64()),
+            "the PoP's LRAG after"
+        );
+        super::check_lrag(&s, va)
+    }
+);
+
+kernel_test!(
+    /// A writable but clean page keeps the hardware's protection bit: loads go
+    /// through, the first store raises a protection exception (0x04, DAT
+    /// protection: TEID bit 61 and the page), as the software prediction says;
+    /// gup_fast write-pins it all the same (`pte_write` is the software bit).
+    /// The fault path makes it dirty (IPTE, then the new entry), the store made
+    /// again lands, and later stores need no fault. A store to a read-only page
+    /// is refused by the fault path.
+    fn clean_page_traps_on_the_first_write_then_dirties() {
+        let f = Frames::new(3)?;
+        let mut s = space(AsceType::Region3)?;
+        let (va, ro) = (0x10_0000, 0x10_1000);
+        s.map(va, f.get(0), 1, Prot::RW.clean())?;
+        s.map(ro, f.get(1), 1, Prot::RO)?;
+        PLATFORM.write_u64(f.get(0), 7);
+        check_eq!(
+            platform::load_via(s.asce(), va).ok(),
+            Some(7),
+            "a load from a clean page"
+        );
+        let pc = platform::store_via(s.asce(), va, 8);
+        check!(
+            matches!(pc, Err(p) if p.code == 0x04 && p.teid & 4 != 0 && p.teid_addr() == va),
+            "the first store to a clean page: {pc:?}"
+        );
+        if let Err(p) = pc {
+            super::check_old_psw(&p)?;
+        }
+        check_eq!(PLATFORM.read_u64(f.get(0)), 7, "the refused store changed nothing");
+        check_eq!(s.expected_store_exception(va)?, Some(0x04), "software prediction");
+        let w = Walk::new(&s, f.get(2));
+        let mut pages = [Page::default(); 1];
+        let o = w.gup(Variant::OffsetLockless, va, 1, GupFlags::WRITE, &mut pages)?;
+        check_eq!(o.pinned, 1, "gup_fast write-pins the clean page");
+        check_eq!(user_store(&mut s, va, 8), Ok(()), "the store after the fault");
+        check_eq!(PLATFORM.read_u64(f.get(0)), 8, "what the store wrote");
+        let t = s.lookup(va)?.ok_or("unmapped by the fault")?;
+        check!(t.young && t.dirty && t.write, "young and dirty: {t:?}");
+        check_eq!(platform::store_via(s.asce(), va, 9).ok(), Some(()), "a later store");
+        check_eq!(s.expected_store_exception(va)?, None, "software prediction after");
+        check_eq!(
+            user_store(&mut s, ro, 1),
+            Err(AccessError::Fault(FaultError::WriteProtected(ro))),
+            "a store to a read-only page"
+        );
         Ok(())
     }
 );

@@ -13,7 +13,11 @@
 //!   monotonic; `pXd_addr_end_folded` equals the static step of the level the entry
 //!   really belongs to;
 //! * entry helpers round-trip (`mk_pte`/`pte_write`/frame, empty = none, populated
-//!   = present and not bad).
+//!   = present and not bad), and, as `pte_basic_tests` checks them, the
+//!   `pte_mk*` pairs undo each other (`pte_young(pte_mkyoung(pte_mkold(p)))`,
+//!   ...), with the hardware bits following Linux s390's rules: an old page is
+//!   invalid, a clean or read-only one protected, and a young, dirty, writable
+//!   one neither.
 use super::entry::*;
 use super::frame::FrameAllocator;
 use super::level::{AsceType, Level, LEVEL_BOUNDARIES};
@@ -93,6 +97,32 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
         let p = mk_pte(frame, w);
         if p.write() != w || p.frame() != frame || !p.present() || p.none() || p.bad() {
             return Err(fail("mk_pte round trip", AsceType::Segment, Level::Pte, frame.0));
+        }
+        checks += 1;
+    }
+    // pte_basic_tests, and the hardware bits each state implies.
+    for w in [false, true] {
+        let p = mk_pte(frame, w);
+        let ok = p.mkold().mkyoung().young()
+            && !p.mkyoung().mkold().young()
+            && p.mkclean().mkdirty().dirty()
+            && !p.mkdirty().mkclean().dirty()
+            && p.wrprotect().mkwrite().write()
+            && !p.mkwrite().wrprotect().write()
+            && !p.mkold().hw_valid()
+            && p.mkold().mkyoung().hw_valid()
+            && p.mkclean().val() & PteBits::P.bits() != 0
+            && (p.mkdirty().val() & PteBits::P.bits() == 0) == w
+            && p.mkold().mkclean().frame() == frame
+            && p.mkold().present()
+            && !p.mkold().protnone();
+        if !ok {
+            return Err(fail(
+                "pte_mk* pairs and the hardware bits",
+                AsceType::Segment,
+                Level::Pte,
+                p.val(),
+            ));
         }
         checks += 1;
     }

@@ -51,18 +51,39 @@ bitflags! {
 }
 
 bitflags! {
-    /// Bits of a page table entry. Bits 0x0ff are ignored by the hardware and used
-    /// for software state, as Linux does.
+    /// Bits of a page table entry, as Linux s390 uses them (the table above
+    /// `_ASCE_ORIGIN` in arch/s390/include/asm/pgtable.h): bits 0x0ff are
+    /// ignored by the hardware and hold Linux's software state, and the
+    /// hardware bits follow from it. An old page keeps I set and a clean one P,
+    /// so that the first access, or the first write, traps and the fault path
+    /// can mark it young or dirty.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub struct PteBits: u64 {
-        /// Must be zero, else translation-specification exception (`_PAGE_LARGE`).
+        /// Hardware, must be zero, else translation-specification exception
+        /// (Linux `_PAGE_LARGE`, a software use of the bit).
         const ZERO_BIT = 0x800;
-        /// Invalid (`_PAGE_INVALID`).
+        /// Hardware invalid (`_PAGE_INVALID`): empty, not present, or old.
         const I = 0x400;
-        /// Protection (`_PAGE_PROTECT`).
+        /// Hardware page protection (`_PAGE_PROTECT`): read-only, or clean.
         const P = 0x200;
+        /// Hardware no-execute (`_PAGE_NOEXEC`, facility 130); never set here.
+        const NOEXEC = 0x100;
+        /// Software: pgste usage state (`_PAGE_UNUSED`); never set here.
+        const UNUSED = 0x080;
         /// Software: no `struct page` behind the frame (`_PAGE_SPECIAL`).
         const SPECIAL = 0x040;
+        /// Software: writable (`_PAGE_WRITE`).
+        const WRITE = 0x020;
+        /// Software: readable (`_PAGE_READ`); present without it is prot-none.
+        const READ = 0x010;
+        /// Software: written since last cleaned (`_PAGE_DIRTY`).
+        const DIRTY = 0x008;
+        /// Software: accessed since last made old (`_PAGE_YOUNG`).
+        const YOUNG = 0x004;
+        /// Software: soft-dirty (`_PAGE_SOFT_DIRTY`).
+        const SOFT_DIRTY = 0x002;
+        /// Software: present (`_PAGE_PRESENT`).
+        const PRESENT = 0x001;
     }
 }
 
@@ -180,9 +201,22 @@ pub const fn table_entry(level: Level, next: PhysAddr) -> u64 {
     }
 }
 
-/// A PTE mapping `frame`, read-only when `!writable` (`mk_pte`).
+/// `PAGE_RW`, `PAGE_RO` (`__PAGE_RW`/`__PAGE_RO` without `_PAGE_NOEXEC`, which
+/// `page_noexec_mask` clears on a machine without facility 130): present,
+/// readable, old and clean.
+pub const fn page_prot(writable: bool) -> u64 {
+    let base = PteBits::PRESENT.bits() | PteBits::READ.bits() | PteBits::I.bits() | PteBits::P.bits();
+    if writable {
+        base | PteBits::WRITE.bits()
+    } else {
+        base
+    }
+}
+
+/// A PTE mapping `frame`, read-only when `!writable` (`mk_pte`, which on s390
+/// is `mk_pte_phys`: the protection, then `pte_mkyoung`): young and clean.
 pub const fn mk_pte(frame: PhysAddr, writable: bool) -> Pte {
-    Pte(frame.0 | if writable { 0 } else { PteBits::P.bits() })
+    Pte(frame.0 | page_prot(writable)).mkyoung()
 }
 
 /// Whether an entry value is invalid (I bit) for a table of `level`.
@@ -313,17 +347,34 @@ impl Pte {
     pub const fn none(self) -> bool {
         self.0 == PteBits::I.bits()
     }
-    /// `pte_present`: translates.
+    /// `pte_present`: maps a page (the software bit; an old page is present
+    /// although the hardware does not translate it).
     pub const fn present(self) -> bool {
-        self.0 & PteBits::I.bits() == 0
+        self.0 & PteBits::PRESENT.bits() != 0
     }
-    /// `pte_write`: writable (protection bit clear).
+    /// `pte_write`: the mapping allows writes (a clean page still has P set).
     pub const fn write(self) -> bool {
-        self.0 & PteBits::P.bits() == 0
+        self.0 & PteBits::WRITE.bits() != 0
+    }
+    /// `pte_young`.
+    pub const fn young(self) -> bool {
+        self.0 & PteBits::YOUNG.bits() != 0
+    }
+    /// `pte_dirty`.
+    pub const fn dirty(self) -> bool {
+        self.0 & PteBits::DIRTY.bits() != 0
     }
     /// `pte_special`: no struct page behind it.
     pub const fn special(self) -> bool {
         self.0 & PteBits::SPECIAL.bits() != 0
+    }
+    /// `pte_protnone`: present but not readable (`PAGE_NONE`, NUMA hinting).
+    pub const fn protnone(self) -> bool {
+        self.present() && self.0 & PteBits::READ.bits() == 0
+    }
+    /// Whether the hardware translates through it (I clear).
+    pub const fn hw_valid(self) -> bool {
+        self.0 & PteBits::I.bits() == 0
     }
     /// The frame (`pte_pfn << PAGE_SHIFT`).
     pub const fn frame(self) -> PhysAddr {
@@ -332,5 +383,75 @@ impl Pte {
     /// Bad: bit 0x800 set (the hardware raises translation-specification).
     pub const fn bad(self) -> bool {
         self.0 & PteBits::ZERO_BIT.bits() != 0
+    }
+    const fn set(self, b: PteBits) -> Pte {
+        Pte(self.0 | b.bits())
+    }
+    const fn clear(self, b: PteBits) -> Pte {
+        Pte(self.0 & !b.bits())
+    }
+    /// `pte_mkold`: not young, and invalid for the hardware, so the next
+    /// access traps.
+    pub const fn mkold(self) -> Pte {
+        self.clear(PteBits::YOUNG).set(PteBits::I)
+    }
+    /// `pte_mkyoung`: young, and valid for the hardware if readable.
+    pub const fn mkyoung(self) -> Pte {
+        let p = self.set(PteBits::YOUNG);
+        if p.0 & PteBits::READ.bits() != 0 {
+            p.clear(PteBits::I)
+        } else {
+            p
+        }
+    }
+    /// `pte_mkclean`: not dirty, and protected for the hardware, so the next
+    /// write traps.
+    pub const fn mkclean(self) -> Pte {
+        self.clear(PteBits::DIRTY).set(PteBits::P)
+    }
+    /// `pte_mkdirty`: dirty (and soft-dirty), and writable for the hardware if
+    /// the mapping is.
+    pub const fn mkdirty(self) -> Pte {
+        let p = self.set(PteBits::DIRTY).set(PteBits::SOFT_DIRTY);
+        if p.write() {
+            p.clear(PteBits::P)
+        } else {
+            p
+        }
+    }
+    /// `pte_wrprotect`: not writable, and protected for the hardware.
+    pub const fn wrprotect(self) -> Pte {
+        self.clear(PteBits::WRITE).set(PteBits::P)
+    }
+    /// `pte_mkwrite`: writable, and writable for the hardware if dirty.
+    pub const fn mkwrite(self) -> Pte {
+        let p = self.set(PteBits::WRITE);
+        if p.dirty() {
+            p.clear(PteBits::P)
+        } else {
+            p
+        }
+    }
+    /// `pte_mkspecial`.
+    pub const fn mkspecial(self) -> Pte {
+        self.set(PteBits::SPECIAL)
+    }
+    /// `pte_modify(pte, newprot)`: the frame, special, young and dirty bits
+    /// (`_PAGE_CHG_MASK`) with the new protection ([`page_prot`]), the hardware
+    /// bits derived again.
+    pub const fn modify(self, newprot: u64) -> Pte {
+        let keep = PAGE_ORIGIN
+            | PteBits::SPECIAL.bits()
+            | PteBits::DIRTY.bits()
+            | PteBits::YOUNG.bits()
+            | PteBits::SOFT_DIRTY.bits();
+        let mut p = Pte(self.0 & keep | newprot);
+        if p.young() && p.0 & PteBits::READ.bits() != 0 {
+            p = p.clear(PteBits::I);
+        }
+        if p.dirty() && p.write() {
+            p = p.clear(PteBits::P);
+        }
+        p
     }
 }

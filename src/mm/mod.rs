@@ -20,4 +20,4 @@ pub use frame::{AllocError, FrameAllocator};
 pub use level::{AsceType, Level};
 pub use pgtable::{Defect, EntryPtr, Object, WalkError};
 pub use platform::Platform;
-pub use space::{AddressSpace, MapError, Prot, Translation};
+pub use space::{AddressSpace, FaultError, MapError, Prot, Translation};

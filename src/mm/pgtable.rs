@@ -385,8 +385,8 @@ fn check_entry_slow<P: Platform + ?Sized>(
             if val & PteBits::ZERO_BIT.bits() != 0 {
                 return bad(Defect::PteBit800);
             }
-            if val & PteBits::I.bits() == 0 && val & PAGE_ORIGIN >= p.mem_end().0 && val & PteBits::SPECIAL.bits() == 0
-            {
+            let pte = Pte(val);
+            if pte.present() && !pte.special() && pte.frame().0 >= p.mem_end().0 {
                 return bad(Defect::FrameOutsideMemory);
             }
             Ok(())

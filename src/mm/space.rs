@@ -15,34 +15,89 @@ use super::platform::Platform;
 use core::fmt;
 use spin::Mutex;
 
-/// Access rights of a mapping.
+/// Access rights and state of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Prot {
-    /// Writable (PTE protection bit clear).
+    /// Writable (`_PAGE_WRITE`).
     pub write: bool,
     /// Special mapping: no `struct page`, gup_fast must not pin it (`pte_special`).
     pub special: bool,
+    /// Young (accessed): the hardware translates it; an old page traps on the
+    /// first access.
+    pub young: bool,
+    /// Dirty: a writable dirty page the hardware lets be written; a clean one
+    /// traps on the first write.
+    pub dirty: bool,
 }
 
 impl Prot {
-    /// Read/write.
+    /// Read/write, young and dirty: a page as a write fault leaves it
+    /// (`do_anonymous_page`), which loads and stores reach without a fault.
     pub const RW: Prot = Prot {
         write: true,
         special: false,
+        young: true,
+        dirty: true,
     };
-    /// Read-only.
+    /// Read-only and young.
     pub const RO: Prot = Prot {
         write: false,
         special: false,
+        young: true,
+        dirty: false,
     };
     /// Read/write special mapping (a PFN map: no `struct page`, never pinned).
     pub const SPECIAL: Prot = Prot {
-        write: true,
         special: true,
+        ..Prot::RW
     };
+    /// The same, but old (as reclaim's `ptep_test_and_clear_young` leaves it).
+    pub const fn old(self) -> Prot {
+        Prot { young: false, ..self }
+    }
+    /// The same, but clean (as `mk_pte` makes a writable page, or writeback
+    /// leaves one).
+    pub const fn clean(self) -> Prot {
+        Prot { dirty: false, ..self }
+    }
     fn pte(self, frame: PhysAddr) -> Pte {
-        let p = mk_pte(frame, self.write);
-        Pte(p.0 | if self.special { PteBits::SPECIAL.bits() } else { 0 })
+        let mut p = mk_pte(frame, self.write);
+        if self.dirty {
+            p = p.mkdirty();
+        }
+        if !self.young {
+            p = p.mkold();
+        }
+        if self.special {
+            p = p.mkspecial();
+        }
+        p
+    }
+}
+
+/// Why `handle_pte_fault` could not resolve a fault (Linux would send SIGSEGV
+/// or take a path foldkern does not have).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultError {
+    /// Nothing is mapped there (no swap, no demand paging here).
+    NotMapped(VirtAddr),
+    /// A write to a page the mapping does not allow writes to (Linux:
+    /// `do_wp_page` for copy-on-write; there is none here).
+    WriteProtected(VirtAddr),
+    /// The address is mapped by a large entry (no young/dirty tracking there).
+    LargeMapping(VirtAddr),
+    /// The tables are corrupt.
+    Walk(WalkError),
+}
+
+impl fmt::Display for FaultError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FaultError::NotMapped(a) => write!(f, "fault at {a:#x}: nothing mapped"),
+            FaultError::WriteProtected(a) => write!(f, "write fault at {a:#x}: the mapping is read-only"),
+            FaultError::LargeMapping(a) => write!(f, "fault at {a:#x}: a large entry maps it"),
+            FaultError::Walk(e) => write!(f, "fault: {e}"),
+        }
     }
 }
 
@@ -110,6 +165,12 @@ pub struct Translation {
     pub write: bool,
     /// Special (no struct page).
     pub special: bool,
+    /// Present but not readable (`pte_protnone`).
+    pub protnone: bool,
+    /// Young (large frames: always).
+    pub young: bool,
+    /// Dirty (large frames: when writable).
+    pub dirty: bool,
     /// Level of the entry that mapped it (Pte, or Pmd/Pud for large frames).
     pub level: Level,
 }
@@ -281,11 +342,26 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         }
     }
 
-    /// Software translation (`follow_page`): where `addr` maps, if anywhere.
+    /// Software translation (`follow_page`): where `addr` maps, if anywhere,
+    /// by Linux's software bits for a PTE (an old page is mapped although the
+    /// hardware does not translate it).
     pub fn lookup(&self, addr: VirtAddr) -> Result<Option<Translation>, WalkError> {
         let Some(path) = self.hw_walk(addr)? else {
             return Ok(None);
         };
+        let (ptr, v) = path.last();
+        if ptr.level() == Level::Pte {
+            let pte = Pte(v);
+            return Ok(pte.present().then(|| Translation {
+                pa: PhysAddr(pte.frame().0 | (addr & (PAGE_SIZE - 1))),
+                write: pte.write(),
+                special: pte.special(),
+                protnone: pte.protnone(),
+                young: pte.young(),
+                dirty: pte.dirty(),
+                level: Level::Pte,
+            }));
+        }
         let Entry::Leaf(leaf) = path.end().1 else {
             return Ok(None);
         };
@@ -293,11 +369,56 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             pa: leaf.translate(addr),
             write: leaf.write,
             special: leaf.special,
+            protnone: false,
+            young: true,
+            dirty: leaf.write,
             level: leaf.level,
         }))
     }
 
-    /// The program-interruption code the hardware must raise for an access to
+    /// `handle_pte_fault` for a present PTE, after a page-translation
+    /// exception (an old page) or a protection exception (a write to a clean
+    /// one): make it young, and dirty for a write, through
+    /// `ptep_set_access_flags` (IPTE first when the hardware may hold the old
+    /// entry). Returns whether the entry changed (false: a spurious fault,
+    /// another CPU fixed it first).
+    pub fn handle_pte_fault(&mut self, addr: VirtAddr, write: bool) -> Result<bool, FaultError> {
+        let page = addr & !(PAGE_SIZE - 1);
+        let path = self
+            .hw_walk(page)
+            .map_err(FaultError::Walk)?
+            .ok_or(FaultError::NotMapped(page))?;
+        let (ptep, v) = path.last();
+        if ptep.level() != Level::Pte {
+            return Err(match path.end().1 {
+                Entry::Leaf(_) => FaultError::LargeMapping(page),
+                _ => FaultError::NotMapped(page),
+            });
+        }
+        let old = Pte(v);
+        if !old.present() || old.protnone() {
+            return Err(FaultError::NotMapped(page));
+        }
+        let mut entry = old;
+        if write {
+            if !old.write() {
+                return Err(FaultError::WriteProtected(page));
+            }
+            entry = entry.mkdirty();
+        }
+        entry = entry.mkyoung();
+        if entry == old {
+            return Ok(false);
+        }
+        // ptep_xchg_direct: purge the old translation before installing the new.
+        if old.hw_valid() {
+            self.plat.ipte(ptep.base, page);
+        }
+        self.plat.write_u64(ptep.addr, entry.0);
+        Ok(true)
+    }
+
+    /// The program-interruption code the hardware must raise for a load from
     /// `addr`, or `None` if it translates.
     pub fn expected_exception(&self, addr: VirtAddr) -> Result<Option<u16>, WalkError> {
         let Some(path) = self.hw_walk(addr)? else {
@@ -305,6 +426,16 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         };
         let (ptr, e) = path.end();
         Ok((e == Entry::Invalid).then(|| ptr.level().translation_exception()))
+    }
+
+    /// The program-interruption code the hardware must raise for a store to
+    /// `addr`: a load's, else protection (0x04) where the entry is protected.
+    pub fn expected_store_exception(&self, addr: VirtAddr) -> Result<Option<u16>, WalkError> {
+        if let Some(code) = self.expected_exception(addr)? {
+            return Ok(Some(code));
+        }
+        let protected = matches!(self.hw_walk(addr)?.map(|p| p.end().1), Some(Entry::Leaf(l)) if !l.write);
+        Ok(protected.then_some(0x04))
     }
 
     fn alloc_table(&mut self, level: Level) -> Result<PhysAddr, MapError> {
@@ -530,8 +661,8 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     }
 
     /// The first page of `[addr, end)` (inside the page table of `ptep`, the PTE
-    /// for `addr`, whose value `pte` the walk read) whose PTE is valid (`valid`)
-    /// or invalid (`!valid`).
+    /// for `addr`, whose value `pte` the walk read) whose PTE maps a page
+    /// (`valid`: `pte_present`, old pages included) or does not (`!valid`).
     fn first_pte_where(
         &self,
         ptep: EntryPtr,
@@ -540,14 +671,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         end: VirtAddr,
         valid: bool,
     ) -> Result<Option<u64>, WalkError> {
-        if is_invalid(Level::Pte, pte) != valid {
+        if Pte(pte).present() == valid {
             return Ok(Some(addr));
         }
         for k in 1..end.wrapping_sub(addr) / PAGE_SIZE {
             let p = ptep.add(k as i64);
             let pte = read_entry(self.plat, p)?;
             check_entry(self.plat, p, pte)?;
-            if is_invalid(Level::Pte, pte) != valid {
+            if Pte(pte).present() == valid {
                 return Ok(Some(addr + k * PAGE_SIZE));
             }
         }
@@ -692,7 +823,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let mut a = addr;
         while a != end {
             let ptep = EntryPtr::table(Level::Pte, pto, Level::Pte.index(a));
-            if !whole && Pte(self.plat.read_u64(ptep.addr)).present() {
+            if !whole && Pte(self.plat.read_u64(ptep.addr)).hw_valid() {
                 self.plat.ipte(pto, a);
             }
             self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
@@ -745,7 +876,9 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         }
     }
 
-    /// Change the rights of `pages` mapped pages at `va` (all must be mapped by PTEs).
+    /// Change the rights of `pages` mapped pages at `va` (all must be mapped by
+    /// PTEs) to `prot.write` (`change_protection`: each PTE keeps its frame,
+    /// special, young and dirty bits, `pte_modify`).
     pub fn protect(&mut self, va: VirtAddr, pages: u64, prot: Prot) -> Result<(), MapError> {
         let end = range_end(va, pages)?;
         // Check every page before changing any: one walk per page table.
@@ -764,17 +897,10 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
                 let ptep = first.add(k as i64);
                 let old = Pte(read_entry(self.plat, ptep)?);
-                // ptep_modify_prot_start: invalidate (IPTE) before changing rights.
+                // ptep_modify_prot_start: invalidate (IPTE) before changing rights;
+                // pte_modify keeps the frame, special, young and dirty.
                 self.plat.ipte(ptep.base, a + k * PAGE_SIZE);
-                self.plat.write_u64(
-                    ptep.addr,
-                    Prot {
-                        special: old.special(),
-                        ..prot
-                    }
-                    .pte(old.frame())
-                    .0,
-                );
+                self.plat.write_u64(ptep.addr, old.modify(page_prot(prot.write)).0);
             }
         }
         Ok(())
