@@ -7,6 +7,9 @@
 #   ./qemu-run.sh kernel-test [F] boot the in-kernel suite directly (filter F)
 #   ./qemu-run.sh gup=3:0x1007ffff000-0x10080001000   walk a scenario of your own
 #   ./qemu-run.sh bench           deterministic benchmark (-icount shift=0)
+#   ./qemu-run.sh bench linux     the same, then Linux's own gup_fast in the same
+#                                 machine beside it (downloads Debian's s390x
+#                                 kernel once; scripts/linux-bench.py)
 #   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
 #   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2)
 #   ./qemu-run.sh --kernel ELF [...]  boot a given ELF (cargo's runner uses this)
@@ -101,6 +104,7 @@ ICOUNT=()
 QEMU_EXTRA=()
 MODE=demo
 GIVEN_KERNEL=""
+LINUX_BENCH=""
 EMULATOR=qemu
 CPUS=1
 while [ $# -gt 0 ]; do
@@ -122,7 +126,9 @@ while [ $# -gt 0 ]; do
         kernel-test)
             MODE=kernel-test; shift; APPEND=test
             if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then APPEND="test=$1"; shift; fi ;;
-        bench) MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift ;;
+        bench)
+            MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift
+            if [ "${1:-}" = linux ]; then LINUX_BENCH=1; shift; fi ;;
         demo) APPEND=demo; shift ;;
         list|gup=*|test=*) APPEND="$1"; MODE=custom; shift ;;
         *) echo "qemu-run.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
@@ -191,6 +197,9 @@ if [ "$MODE" = bench ]; then
     sed -n '/^BEGIN-CSV/,/^END-CSV/p' target/bench/output.txt | sed '1d;$d' > target/bench/results.csv
     sed -n '/^BEGIN-SVG/,/^END-SVG/p' target/bench/output.txt | sed '1d;$d' > target/bench/gup-per-page.svg
     echo "qemu-run.sh: wrote target/bench/results.csv and target/bench/gup-per-page.svg" >&2
+    if [ -n "$LINUX_BENCH" ]; then
+        exec python3 scripts/linux-bench.py
+    fi
     exit "$status"
 fi
 if [ ${#GDB[@]} -gt 0 ]; then
