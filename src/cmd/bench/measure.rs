@@ -6,7 +6,10 @@ use crate::arch::s390x::halt::exit_failure;
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
 use crate::kernel;
-use foldkern::gup::{gup_fast, gup_locked, GupContext, GupFast, GupFlags, Page, Variant, WalkStack};
+use foldkern::gup::{
+    get_user_pages_fast, gup_fast, gup_locked, pin_user_pages_fast, GupContext, GupFast, GupFlags, Page, Variant,
+    WalkStack,
+};
 use foldkern::mm::entry::SEGMENT_ORIGIN;
 use foldkern::mm::pgtable::{read_entry, walk_to};
 use foldkern::mm::{AddressSpace, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SHIFT, PAGE_SIZE};
@@ -141,6 +144,28 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");
                 check_frames(&out[..n], data, w);
                 foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            }
+            // The entry points, as Linux's figures are taken (FOLL_WRITE).
+            for (w, pin) in [(Walker::GetUserPagesFast, false), (Walker::PinUserPagesFast, true)] {
+                let mut ctx = GupContext {
+                    space: &mut s,
+                    pagemap: kernel::pagemap(),
+                    stack,
+                    variant: Variant::OffsetLockless,
+                };
+                let mut pinned = 0;
+                clear(&mut out[..n]);
+                r.walk[ti][w as usize][si] = measure(|| {
+                    pinned = match pin {
+                        false => get_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
+                        true => pin_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
+                    }
+                    .map_or(0, |(n, _)| n)
+                });
+                assert_eq!(pinned, n, "bench: {} pinned too few", w.name());
+                check_frames(&out[..n], data, w);
+                let flags = if pin { GupFlags::PIN } else { GupFlags::GET };
+                foldkern::gup::release_each(kernel::pagemap(), &out[..n], flags).expect("unpin");
             }
             let (asce, pins) = (s.asce().val(), kernel::pagemap());
             for (w, check) in [(Walker::Unchecked, false), (Walker::Lean, true)] {

@@ -33,6 +33,11 @@ enum Walker {
     AddrEndFolded,
     /// gup_fast, the merged fix.
     OffsetLockless,
+    /// `get_user_pages_fast` with FOLL_WRITE (the merged walk, through the
+    /// entry point Linux's figures are measured at).
+    GetUserPagesFast,
+    /// `pin_user_pages_fast` with FOLL_WRITE.
+    PinUserPagesFast,
     /// The locked slow path (`gup_locked`).
     Slow,
     /// A top-down walk per page.
@@ -44,10 +49,12 @@ enum Walker {
 }
 
 impl Walker {
-    const ALL: [Walker; 7] = [
+    const ALL: [Walker; 9] = [
         Walker::Floor,
         Walker::AddrEndFolded,
         Walker::OffsetLockless,
+        Walker::GetUserPagesFast,
+        Walker::PinUserPagesFast,
         Walker::Slow,
         Walker::Naive,
         Walker::Unchecked,
@@ -61,6 +68,8 @@ impl Walker {
             Walker::Floor => "floor",
             Walker::AddrEndFolded => "addr_end_folded",
             Walker::OffsetLockless => "offset_lockless",
+            Walker::GetUserPagesFast => "get_user_pages_fast",
+            Walker::PinUserPagesFast => "pin_user_pages_fast",
             Walker::Slow => "slow",
             Walker::Naive => "naive",
             Walker::Unchecked => "unchecked",

@@ -68,6 +68,8 @@ pub(super) fn print(a: &Results, nsizes: usize, same: bool) {
                 Walker::Floor,
                 Walker::AddrEndFolded,
                 Walker::OffsetLockless,
+                Walker::GetUserPagesFast,
+                Walker::PinUserPagesFast,
                 Walker::Unchecked,
                 Walker::Lean,
             ] {
@@ -227,7 +229,7 @@ fn svg(a: &Results, nsizes: usize) {
         h - 12.0
     );
     let colors: [&str; Walker::ALL.len()] = [
-        "black", "#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
+        "black", "#d62728", "#1f77b4", "#17becf", "#bcbd22", "#2ca02c", "#9467bd", "#8c564b", "#e377c2",
     ];
     for (wi, walker) in Walker::ALL.into_iter().enumerate() {
         print!(
