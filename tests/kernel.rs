@@ -723,6 +723,19 @@ fn main() {
             &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
         )
     });
+    harness(&mut trials, &kernel, "bench_full_scales_to_4_gib", |k| {
+        let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
+        let scale = b
+            .output
+            .lines()
+            .find(|l| l.starts_with("scale: one call of 1048576 pages"));
+        b.expect(
+            b.status == Some(0)
+                && b.has("deterministic: yes")
+                && scale.is_some_and(|l| l.contains("pin_user_pages_fast")),
+            "the full benchmark, deterministic, with its 4 GiB call of each entry point",
+        )
+    });
     harness(
         &mut trials,
         &kernel,

@@ -104,6 +104,7 @@ pub(super) fn run_once(nsizes: usize) -> Results {
         upgrade: [0; 3],
         memory: [(0, 0, 0); 3],
         shape: [(AsceType::Segment, 0, 0, 0); 3],
+        scale: [0; 2],
     };
     let max = SIZES[nsizes - 1];
     kernel::frames().lock().reset_hint();
@@ -225,6 +226,9 @@ pub(super) fn run_once(nsizes: usize) -> Results {
     }
     drop(s);
     r.memory = memory(data, &mut r.shape);
+    if nsizes == SIZES.len() {
+        r.scale = scale(data, stack);
+    }
     kernel::frames().lock().free_frame(stackf).ok();
     kernel::frames().lock().free_frames(data, 4096).ok();
     kernel::frames()
@@ -232,6 +236,57 @@ pub(super) fn run_once(nsizes: usize) -> Results {
         .free_frames(bufpa, (max * 8).div_ceil(PAGE_SIZE as usize))
         .ok();
     r
+}
+
+/// Pages of the scale measurement: 4 GiB in one call.
+pub(super) const SCALE_PAGES: usize = 1 << 20;
+
+/// Instructions of one `get_user_pages_fast` and one `pin_user_pages_fast`
+/// call (FOLL_WRITE) of [`SCALE_PAGES`] pages in a region-third space, its
+/// pages mapped onto the data frames as the other ranges are; every frame
+/// checked.
+fn scale(data: PhysAddr, stack: WalkStack) -> [u64; 2] {
+    let (bufpa, out) = buffer(SCALE_PAGES);
+    let mut s: AddressSpace<'static, KernelPlatform> =
+        AddressSpace::new(&PLATFORM, kernel::frames(), AsceType::Region3).expect("bench space");
+    for start in (0..SCALE_PAGES as u64).step_by(4096) {
+        s.map(BASE + start * PAGE_SIZE, data, 4096, Prot::RW)
+            .expect("bench map");
+    }
+    let mut res = [0; 2];
+    for (k, (w, flags)) in [
+        (Walker::GetUserPagesFast, GupFlags::GET),
+        (Walker::PinUserPagesFast, GupFlags::PIN),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut ctx = GupContext {
+            space: &mut s,
+            pagemap: kernel::pagemap(),
+            stack,
+            variant: Variant::OffsetLockless,
+        };
+        let mut pinned = 0;
+        clear(out);
+        res[k] = measure(|| {
+            pinned = match k {
+                0 => get_user_pages_fast(&mut ctx, BASE, SCALE_PAGES, GupFlags::WRITE, out),
+                _ => pin_user_pages_fast(&mut ctx, BASE, SCALE_PAGES, GupFlags::WRITE, out),
+            }
+            .map_or(0, |(n, _)| n)
+        });
+        assert_eq!(pinned, SCALE_PAGES, "bench: {} pinned too few of 4 GiB", w.name());
+        check_frames(out, data, w);
+        foldkern::gup::release_each(kernel::pagemap(), out, flags).expect("unpin");
+    }
+    s.unmap(BASE, SCALE_PAGES as u64).expect("bench unmap");
+    drop(s);
+    kernel::frames()
+        .lock()
+        .free_frames(bufpa, (SCALE_PAGES * 8).div_ceil(PAGE_SIZE as usize))
+        .ok();
+    res
 }
 
 /// (bytes used, minimum bytes, bytes with an always-5-level layout) for: dense

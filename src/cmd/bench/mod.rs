@@ -91,6 +91,8 @@ struct Results {
     memory: [(u64, u64, u64); 3],
     /// (type chosen, CRSTs, page tables, 4 KiB frames used) per memory set.
     shape: [(AsceType, u64, u64, u64); 3],
+    /// `get_user_pages_fast`, `pin_user_pages_fast` of 4 GiB in one call (full runs).
+    scale: [u64; 2],
 }
 
 impl Results {

@@ -143,6 +143,17 @@ pub(super) fn print(a: &Results, nsizes: usize, same: bool) {
             SIZES[si]
         );
     }
+    if a.scale[0] != 0 {
+        let n = super::measure::SCALE_PAGES;
+        let at_4096 = a.at(1, Walker::GetUserPagesFast, 6) as f64 / 4096.0;
+        println!(
+            "scale: one call of {n} pages (4 GiB), region-third: get_user_pages_fast {} ({:.2}/page; {at_4096:.2} at 4096 pages), pin_user_pages_fast {} ({:.2}/page)",
+            a.scale[0],
+            a.scale[0] as f64 / n as f64,
+            a.scale[1],
+            a.scale[1] as f64 / n as f64
+        );
+    }
     println!(
         "deterministic: {}",
         if same {
@@ -157,6 +168,15 @@ pub(super) fn print(a: &Results, nsizes: usize, same: bool) {
         for w in Walker::ALL {
             for (si, &n) in SIZES[..nsizes].iter().enumerate() {
                 let v = a.at(ti, w, si);
+                println!("{},{},{n},{v},{:.3}", ty.name(), w.name(), v as f64 / n as f64);
+            }
+        }
+        if ty == AsceType::Region3 && a.scale[0] != 0 {
+            let n = super::measure::SCALE_PAGES;
+            for (w, v) in [
+                (Walker::GetUserPagesFast, a.scale[0]),
+                (Walker::PinUserPagesFast, a.scale[1]),
+            ] {
                 println!("{},{},{n},{v},{:.3}", ty.name(), w.name(), v as f64 / n as f64);
             }
         }
