@@ -17,3 +17,5 @@ extern crate std;
 
 pub mod gup;
 pub mod mm;
+#[cfg(not(target_arch = "s390x"))]
+pub mod model;

@@ -1,0 +1,61 @@
+//! The generic gup_fast walk over other architectures' folding rules
+//! (`foldkern::model::folding`, docs/across-architectures.md).
+//!
+//! `cargo run --example folding` prints, for every configuration and walk,
+//! the verdict over ranges crossing each level boundary; `cargo run --example
+//! folding -- CONFIG START-END` traces each walk of one range in the kernel's
+//! trace format. Bad arguments print the usage and the configurations and
+//! exit 2.
+use foldkern::model::folding::{config, configs, summary, trace, Walk};
+use std::process::ExitCode;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: folding [CONFIG START-END]   (hex addresses, page-aligned, START < END)");
+    eprintln!(
+        "configurations: {}",
+        configs().iter().map(|c| c.name).collect::<Vec<_>>().join(" ")
+    );
+    ExitCode::from(2)
+}
+
+fn hex(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match &args[..] {
+        [] => {
+            println!(
+                "{:<20} {:<28} verdict over ranges crossing each level boundary",
+                "configuration", "walk"
+            );
+            for c in configs() {
+                for w in Walk::ALL {
+                    let note = if w == Walk::ArchOverride {
+                        format!(" [{}]", c.override_source)
+                    } else {
+                        String::new()
+                    };
+                    println!("{:<20} {:<28} {}{note}", c.name, w.name(), summary(c, w));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        [name, range] => {
+            let Some(c) = config(name) else { return usage() };
+            let page = 1u64 << c.page_shift;
+            let parsed = range.split_once('-').and_then(|(a, b)| Some((hex(a)?, hex(b)?)));
+            let Some((start, end)) =
+                parsed.filter(|&(a, b)| a < b && a % page == 0 && b % page == 0 && (b - a) / page <= 4096)
+            else {
+                return usage();
+            };
+            for w in Walk::ALL {
+                print!("{}", trace(c, w, start, end));
+            }
+            ExitCode::SUCCESS
+        }
+        _ => usage(),
+    }
+}
