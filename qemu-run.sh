@@ -10,6 +10,9 @@
 #   ./qemu-run.sh bench linux     the same, then Linux's own gup_fast in the same
 #                                 machine beside it (downloads Debian's s390x
 #                                 kernel once; scripts/linux-bench.py)
+#   ./qemu-run.sh pictures gup=... [DIR [PREFIX]]
+#                                 draw that scenario (an SVG per variant, one of the
+#                                 address space, an HTML page; default target/pictures)
 #   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
 #   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2)
 #   ./qemu-run.sh --kernel ELF [...]  boot a given ELF (cargo's runner uses this)
@@ -130,6 +133,18 @@ while [ $# -gt 0 ]; do
             MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift
             if [ "${1:-}" = linux ]; then LINUX_BENCH=1; shift; fi ;;
         demo) APPEND=demo; shift ;;
+        pictures)
+            shift
+            case "${1:-}" in
+                gup=*) ;;
+                *) echo "qemu-run.sh: pictures takes a scenario: pictures gup=<levels>:<start>-<end> [DIR [PREFIX]]" >&2; exit 2 ;;
+            esac
+            need_cargo
+            build
+            dir=${2:-target/pictures}
+            mkdir -p "$dir" target/pictures
+            ./qemu-run.sh --kernel "$KERNEL" "$1" > target/pictures/output.txt
+            exec cargo run -q --example pictures -- target/pictures/output.txt "$dir" "${3:-scenario}" ;;
         list|gup=*|test=*) APPEND="$1"; MODE=custom; shift ;;
         *) echo "qemu-run.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
     esac

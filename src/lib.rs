@@ -19,3 +19,5 @@ pub mod gup;
 pub mod mm;
 #[cfg(not(target_arch = "s390x"))]
 pub mod model;
+#[cfg(not(target_arch = "s390x"))]
+pub mod pictures;

@@ -723,6 +723,23 @@ fn main() {
             &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
         )
     });
+    harness(&mut trials, &kernel, "docs_pictures_are_the_seed_as_it_runs", |k| {
+        let b = boot(k, "gup=3:0x1007ffff000-0x10080001000", &[], timeout())?;
+        b.expect(b.status == Some(0), "the seed scenario")?;
+        let sc = foldkern::pictures::parse(&b.output).ok_or("no variant's trace in the seed scenario's output")?;
+        for (name, body) in foldkern::pictures::files("seed", &sc) {
+            let path = root().join("docs/pictures").join(&name);
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            if have != body {
+                return Err(format!(
+                    "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000 docs/pictures seed",
+                    path.display()
+                )
+                .into());
+            }
+        }
+        Ok(())
+    });
     harness(&mut trials, &kernel, "bench_full_scales_to_4_gib", |k| {
         let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
         let scale = b

@@ -1,0 +1,489 @@
+//! Pictures drawn from the kernel's own output (host only): for a `gup=`
+//! scenario or the demo, one SVG per gup_fast variant (the tables the walk
+//! read as boxes with the indices it used, the walker's stack copies beside
+//! them, every pointer it followed as a numbered arrow, and the step that left
+//! a copy or read a stale entry in red), one SVG of the address space (the
+//! ptdump block drawn as a tree), and an HTML page with each trace beside its
+//! picture. Table addresses depend on the build, so the pictures name tables
+//! by kind and index only and stay the same while the walk does.
+extern crate std;
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::format;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+/// One entry a variant's walk read, as the kernel prints it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// Linux level name (pgd ... pte).
+    pub level: String,
+    /// The range of this step (`addr -> next`), as printed.
+    pub range: String,
+    /// Where the pointer pointed (the text in parentheses).
+    pub place: Place,
+    /// The pointer.
+    pub at: u64,
+}
+
+/// Where a pointer pointed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Place {
+    /// Entry `index` of a table of `kind` at `base`.
+    Table {
+        /// "region-third", "segment", "page", ...
+        kind: String,
+        /// Its origin (build-dependent: not drawn).
+        base: u64,
+        /// The entry index.
+        index: u64,
+    },
+    /// A copy in the walker's frame, with the kernel's description.
+    Copy(String),
+}
+
+/// One variant's part of the output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Variant {
+    /// The heading, without the brackets' content split off.
+    pub name: String,
+    /// The heading line as printed.
+    pub heading: String,
+    /// The trace lines as printed (steps, invariant and result lines).
+    pub lines: Vec<String>,
+    /// The steps.
+    pub steps: Vec<Step>,
+    /// Step indices the kernel flagged: an invariant violation's pointer or
+    /// the step that walked off.
+    pub marked: Vec<usize>,
+    /// The walk stopped off a copy (the pointer it would have read).
+    pub off_copy: Option<u64>,
+    /// The result line.
+    pub result: String,
+}
+
+/// A scenario: the ptdump block and each variant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scenario {
+    /// The ptdump lines (the `ASCE ...` line and the tree under it).
+    pub tree: Vec<String>,
+    /// The variants in the order printed.
+    pub variants: Vec<Variant>,
+}
+
+fn hex_after(s: &str, key: &str) -> Option<u64> {
+    let i = s.find(key)? + key.len();
+    let t = s[i..].trim_start().trim_start_matches("0x");
+    let end = t.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(t.len());
+    u64::from_str_radix(&t[..end], 16).ok()
+}
+
+fn parse_place(s: &str) -> Option<Place> {
+    if let Some(i) = s.find(" table 0x") {
+        let kind = s[..i].trim().to_string();
+        let rest = &s[i + 7..];
+        let base = hex_after(rest, "")?;
+        let index = hex_after(rest, "[")?;
+        return Some(Place::Table { kind, base, index });
+    }
+    Some(Place::Copy(s.trim().to_string()))
+}
+
+/// Parse the kernel's output of one scenario (`gup=...`) or the demo's first
+/// scenario. `None` if it holds no variant.
+pub fn parse(output: &str) -> Option<Scenario> {
+    let mut tree = Vec::new();
+    let mut variants: Vec<Variant> = Vec::new();
+    let mut in_tree = false;
+    for line in output.lines() {
+        let t = line.trim_start();
+        if t.starts_with("ASCE 0x") && variants.is_empty() && tree.is_empty() {
+            in_tree = true;
+        }
+        if in_tree {
+            if t.is_empty() || t.starts_with("range ") {
+                in_tree = false;
+            } else {
+                tree.push(line.to_string());
+                continue;
+            }
+        }
+        if t.starts_with('[') && t.contains("] ") {
+            if variants.len() == 5 {
+                break; // the demo's later scenarios
+            }
+            let name = t[1..t.find(']').unwrap()].to_string();
+            variants.push(Variant {
+                name,
+                heading: t.to_string(),
+                lines: Vec::new(),
+                steps: Vec::new(),
+                marked: Vec::new(),
+                off_copy: None,
+                result: String::new(),
+            });
+            continue;
+        }
+        let Some(v) = variants.last_mut() else { continue };
+        if !v.result.is_empty() {
+            continue;
+        }
+        let level = t.split(' ').next().unwrap_or("");
+        if ["pgd", "p4d", "pud", "pmd", "pte"].contains(&level) && t.contains(" at 0x") {
+            let at = hex_after(t, " at ")?;
+            let open = t.rfind(" (")?;
+            let place = parse_place(&t[open + 2..t.len() - 1])?;
+            let range = t[4..t.find("  ").unwrap_or(4)].to_string();
+            v.steps.push(Step {
+                level: level.to_string(),
+                range,
+                place,
+                at,
+            });
+            v.lines.push(t.to_string());
+        } else if t.starts_with("invariant violated:") {
+            let p = hex_after(t, " is ")?;
+            if let Some(k) = v.steps.iter().rposition(|s| s.at == p) {
+                v.marked.push(k);
+            }
+            v.lines.push(t.to_string());
+        } else if t.starts_with("=>") {
+            if t.contains("walked off the stack copy at") {
+                v.off_copy = hex_after(t, "walked off the stack copy at");
+            }
+            v.result = t.to_string();
+            v.lines.push(t.to_string());
+        }
+    }
+    (!variants.is_empty()).then_some(Scenario { tree, variants })
+}
+
+/// A box of the picture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Boxed {
+    /// Left, top, width, height.
+    pub rect: (f64, f64, f64, f64),
+    /// Fill colour (`#rrggbb`).
+    pub fill: &'static str,
+    /// What it stands for.
+    pub label: String,
+}
+
+/// Fill of a table box, of the stack frame, and of a flagged entry.
+pub const TABLE_FILL: &str = "#dbe9f6";
+/// Fill of the walker's stack frame.
+pub const STACK_FILL: &str = "#fdebd0";
+/// Fill of a box the kernel flagged (walked off, stale entry).
+pub const MARK_FILL: &str = "#f5b7b1";
+
+const KINDS: [&str; 5] = ["region-first", "region-second", "region-third", "segment", "page"];
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `s` with every hexadecimal number of five digits or more (addresses and
+/// entry values, which depend on the build) shown as `0x…`.
+pub fn masked(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("0x") {
+        out.push_str(&rest[..i]);
+        let digits = rest[i + 2..].chars().take_while(|c| c.is_ascii_hexdigit()).count();
+        if digits >= 5 {
+            out.push_str("0x…");
+        } else {
+            out.push_str(&rest[i..i + 2 + digits]);
+        }
+        rest = &rest[i + 2 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The boxes of one variant's picture: per table the walk read a box (its
+/// kind and the indices it used), one box for the stack frame (the copies
+/// used), and a red box for a pointer that walked off a copy.
+pub fn boxes(v: &Variant) -> Vec<Boxed> {
+    // Tables by kind (a column each) in the order first read; entries per table.
+    let mut tables: BTreeMap<(usize, u64), Vec<u64>> = BTreeMap::new();
+    let mut order: Vec<(usize, u64)> = Vec::new();
+    let mut copies: Vec<(u64, String)> = Vec::new();
+    for s in &v.steps {
+        match &s.place {
+            Place::Table { kind, base, index } => {
+                let col = KINDS.iter().position(|k| k == kind).unwrap_or(4);
+                let e = tables.entry((col, *base)).or_default();
+                if !e.contains(index) {
+                    e.push(*index);
+                }
+                if !order.contains(&(col, *base)) {
+                    order.push((col, *base));
+                }
+            }
+            Place::Copy(what) => {
+                if !copies.iter().any(|c| c.0 == s.at) {
+                    copies.push((s.at, what.clone()));
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    let mut rows: BTreeMap<usize, f64> = BTreeMap::new();
+    // Only the kinds of table the walk read get a column, top level first.
+    let mut used: Vec<usize> = order.iter().map(|k| k.0).collect();
+    used.sort_unstable();
+    used.dedup();
+    for key in &order {
+        let col = used.iter().position(|&c| c == key.0).unwrap();
+        let entries = &tables[key];
+        let y = *rows.get(&col).unwrap_or(&60.0);
+        let h = 26.0 + 18.0 * entries.len() as f64;
+        let idx: Vec<String> = entries.iter().map(|i| format!("[{i:#x}]")).collect();
+        out.push(Boxed {
+            rect: (20.0 + 190.0 * col as f64, y, 170.0, h),
+            fill: TABLE_FILL,
+            label: format!("{} table {}", KINDS[key.0], idx.join(" ")),
+        });
+        rows.insert(col, y + h + 20.0);
+    }
+    let h = 26.0 + 18.0 * copies.len().max(1) as f64;
+    let stack_x = 20.0 + 190.0 * used.len() as f64;
+    out.push(Boxed {
+        rect: (stack_x, 60.0, 230.0, h),
+        fill: STACK_FILL,
+        label: format!(
+            "walker's stack frame: {}",
+            copies.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join("; ")
+        ),
+    });
+    if v.off_copy.is_some() {
+        out.push(Boxed {
+            rect: (stack_x, 60.0 + h + 20.0, 230.0, 44.0),
+            fill: MARK_FILL,
+            label: String::from("guard word: the step off the copy"),
+        });
+    }
+    out
+}
+
+/// Where step `k`'s entry is drawn: its box and row.
+fn anchor(v: &Variant, bx: &[Boxed], k: usize) -> (f64, f64) {
+    let s = &v.steps[k];
+    match &s.place {
+        Place::Table { kind, index, .. } => {
+            let label = format!("{kind} table ");
+            let b = bx
+                .iter()
+                .filter(|b| b.label.starts_with(&label))
+                .find(|b| b.label.contains(&format!("[{index:#x}]")))
+                .unwrap_or(&bx[0]);
+            let row = b
+                .label
+                .split(' ')
+                .filter(|w| w.starts_with('['))
+                .position(|w| w == format!("[{index:#x}]"))
+                .unwrap_or(0);
+            (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64)
+        }
+        Place::Copy(_) => {
+            let b = bx.iter().find(|b| b.fill == STACK_FILL).unwrap();
+            // Copies in the order their addresses were first read.
+            let mut seen: Vec<u64> = Vec::new();
+            for t in &v.steps {
+                if matches!(t.place, Place::Copy(_)) && !seen.contains(&t.at) {
+                    seen.push(t.at);
+                }
+            }
+            let row = seen.iter().position(|&a| a == s.at).unwrap_or(0);
+            (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64)
+        }
+    }
+}
+
+/// The SVG of one variant.
+pub fn variant_svg(v: &Variant) -> String {
+    let bx = boxes(v);
+    let w = bx.iter().map(|b| b.rect.0 + b.rect.2).fold(640.0, f64::max) + 20.0;
+    let h = bx.iter().map(|b| b.rect.1 + b.rect.3).fold(0.0, f64::max) + 40.0;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" font-family="monospace" font-size="12">"#
+    );
+    let _ = writeln!(o, r#"<rect width="{w:.0}" height="{h:.0}" fill="white"/>"#);
+    let _ = writeln!(o, r#"<text x="20" y="24" font-size="14">{}</text>"#, esc(&v.heading));
+    let _ = writeln!(o, r#"<text x="20" y="44">{}</text>"#, esc(&masked(&v.result)));
+    for b in &bx {
+        let (x, y, bw, bh) = b.rect;
+        let _ = writeln!(
+            o,
+            r#"<rect class="box" x="{x:.0}" y="{y:.0}" width="{bw:.0}" height="{bh:.0}" fill="{}" stroke="black"/>"#,
+            b.fill
+        );
+        let mut words = b.label.split(": ");
+        let title = words.next().unwrap_or("");
+        let (title, rows): (&str, Vec<String>) = match title.find(" [") {
+            Some(i) => (&title[..i], title[i + 1..].split(' ').map(String::from).collect()),
+            None => (
+                title,
+                words
+                    .next()
+                    .map(|r| r.split("; ").map(String::from).collect())
+                    .unwrap_or_default(),
+            ),
+        };
+        let _ = writeln!(
+            o,
+            r#"<text x="{:.0}" y="{:.0}">{}</text>"#,
+            x + 6.0,
+            y + 16.0,
+            esc(title)
+        );
+        for (i, r) in rows.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                r#"<text x="{:.0}" y="{:.0}">{}</text>"#,
+                x + 24.0,
+                y + 38.0 + 18.0 * i as f64,
+                esc(r)
+            );
+        }
+    }
+    let mut prev: Option<(f64, f64)> = None;
+    for k in 0..v.steps.len() {
+        let (x, y) = anchor(v, &bx, k);
+        let colour = if v.marked.contains(&k) { "#c0392b" } else { "#34495e" };
+        if let Some((px, py)) = prev {
+            // Arcs above the boxes' rows, each a little higher, so that steps
+            // between the same two entries stay apart.
+            let (cx, cy) = ((px + x) / 2.0, py.min(y) - 24.0 - 6.0 * (k % 4) as f64);
+            let _ = writeln!(
+                o,
+                r#"<path d="M {px:.0} {py:.0} Q {cx:.0} {cy:.0} {x:.0} {y:.0}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#
+            );
+        }
+        let _ = writeln!(
+            o,
+            r#"<circle cx="{x:.0}" cy="{y:.0}" r="7" fill="{colour}"/><text x="{:.0}" y="{:.0}" fill="white" font-size="9">{}</text>"#,
+            x - 4.0,
+            y + 3.0,
+            k + 1
+        );
+        prev = Some((x, y));
+    }
+    if v.off_copy.is_some() {
+        if let (Some((px, py)), Some(b)) = (prev, bx.iter().find(|b| b.fill == MARK_FILL)) {
+            let (x, y) = (b.rect.0 + 10.0, b.rect.1 + 30.0);
+            let _ = writeln!(
+                o,
+                r##"<line x1="{px:.0}" y1="{py:.0}" x2="{x:.0}" y2="{y:.0}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/>"##
+            );
+        }
+    }
+    o.push_str("</svg>\n");
+    o
+}
+
+/// The SVG of the address space: the ptdump block as a tree, one box a line,
+/// indented by level; frames and origins, which vary, left out.
+pub fn tree_svg(s: &Scenario) -> String {
+    let mut o = String::new();
+    let lines: Vec<&String> = s.tree.iter().skip(1).collect();
+    let h = 60.0 + 30.0 * lines.len() as f64;
+    let _ = writeln!(
+        o,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="760" height="{h:.0}" font-family="monospace" font-size="12">"#
+    );
+    let _ = writeln!(o, r#"<rect width="760" height="{h:.0}" fill="white"/>"#);
+    let head = s
+        .tree
+        .first()
+        .map(|l| {
+            l.split(": ")
+                .nth(1)
+                .unwrap_or("")
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .to_string()
+        })
+        .unwrap_or_default();
+    let _ = writeln!(
+        o,
+        r#"<text x="20" y="24" font-size="14">address space: {}</text>"#,
+        esc(&masked(&head))
+    );
+    for (i, l) in lines.iter().enumerate() {
+        let indent = (l.len() - l.trim_start().len()) as f64;
+        let t = l.trim();
+        let mut words = t.split_whitespace();
+        let kind = words.next().unwrap_or("");
+        let index = words.next().unwrap_or("");
+        let range = words.next().unwrap_or("");
+        let x = 20.0 + 12.0 * indent;
+        let y = 40.0 + 30.0 * i as f64;
+        let _ = writeln!(
+            o,
+            r#"<rect class="box" x="{x:.0}" y="{y:.0}" width="440" height="24" fill="{TABLE_FILL}" stroke="black"/>"#
+        );
+        let _ = writeln!(
+            o,
+            r#"<text x="{:.0}" y="{:.0}">{} {} {}</text>"#,
+            x + 6.0,
+            y + 16.0,
+            esc(kind),
+            esc(index),
+            esc(range)
+        );
+    }
+    o.push_str("</svg>\n");
+    o
+}
+
+/// File-name stem of a variant ("pre-fix, Linux's frame" → "pre-fix-linux-frame").
+pub fn stem(v: &Variant) -> String {
+    let mut s = String::new();
+    for c in v.name.chars() {
+        match c {
+            'a'..='z' | '0'..='9' | '_' => s.push(c),
+            'A'..='Z' => s.push(c.to_ascii_lowercase()),
+            _ if !s.ends_with('-') => s.push('-'),
+            _ => {}
+        }
+    }
+    s.replace("-s-", "-").trim_matches('-').to_string()
+}
+
+/// Every file for `scenario` under the name `prefix`: (file name, contents):
+/// `<prefix>-<variant>.svg`, `<prefix>-tree.svg` and `<prefix>.html`.
+pub fn files(prefix: &str, sc: &Scenario) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut html = String::new();
+    let _ = writeln!(
+        html,
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{prefix}</title>"
+    );
+    html.push_str("<style>body{font-family:sans-serif} pre{font-size:11px;overflow-x:auto} .v{display:flex;gap:1em;align-items:flex-start}</style></head><body>\n");
+    let _ = writeln!(
+        html,
+        "<h1>{}</h1>\n<div class=\"v\"><pre>{}</pre><img src=\"{prefix}-tree.svg\" alt=\"address space\"></div>",
+        esc(prefix),
+        esc(&sc.tree.join("\n"))
+    );
+    for v in &sc.variants {
+        let name = format!("{prefix}-{}.svg", stem(v));
+        let _ = writeln!(
+            html,
+            "<h2>{}</h2>\n<div class=\"v\"><pre>{}</pre><img src=\"{name}\" alt=\"{}\"></div>",
+            esc(&v.heading),
+            esc(&v.lines.join("\n")),
+            esc(&v.name)
+        );
+        out.push((name, variant_svg(v)));
+    }
+    html.push_str("</body></html>\n");
+    out.push((format!("{prefix}-tree.svg"), tree_svg(sc)));
+    out.push((format!("{prefix}.html"), html));
+    out
+}

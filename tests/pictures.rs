@@ -1,0 +1,73 @@
+//! The pictures in docs/pictures/ rendered by a real SVG renderer (resvg):
+//! each image is not blank, and every box the SVG declares is drawn in its
+//! colour where it says. (That they are what the kernel's trace gives now is
+//! a harness test in tests/kernel.rs, which boots the kernel.)
+use resvg::{tiny_skia, usvg};
+
+/// (x, y, width, height, fill) of every `<rect class="box" ...>`.
+fn boxes(svg: &str) -> Vec<(f32, f32, f32, f32, [u8; 3])> {
+    svg.lines()
+        .filter(|l| l.contains(r#"class="box""#))
+        .map(|l| {
+            let attr = |name: &str| {
+                let i = l.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+                &l[i..i + l[i..].find('"').unwrap()]
+            };
+            let f = |name| attr(name).parse::<f32>().unwrap();
+            let fill = attr("fill").trim_start_matches('#');
+            let c = |k: usize| u8::from_str_radix(&fill[k..k + 2], 16).unwrap();
+            (f("x"), f("y"), f("width"), f("height"), [c(0), c(2), c(4)])
+        })
+        .collect()
+}
+
+#[test]
+fn every_picture_renders_with_its_boxes() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pictures");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_none_or(|x| x != "svg") {
+            continue;
+        }
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let tree = usvg::Tree::from_str(&svg, &usvg::Options::default()).unwrap();
+        let size = tree.size().to_int_size();
+        let mut pix = tiny_skia::Pixmap::new(size.width(), size.height()).unwrap();
+        resvg::render(&tree, tiny_skia::Transform::default(), &mut pix.as_mut());
+        let at = |x: f32, y: f32| {
+            let p = pix.pixel(x as u32, y as u32).unwrap();
+            [p.red(), p.green(), p.blue()]
+        };
+        let ink = pix
+            .pixels()
+            .iter()
+            .filter(|p| (p.red(), p.green(), p.blue()) != (255, 255, 255))
+            .count();
+        assert!(ink > 1000, "{}: blank ({ink} pixels drawn)", path.display());
+        let bx = boxes(&svg);
+        assert!(bx.len() >= 3, "{}: {} boxes", path.display(), bx.len());
+        for (x, y, w, h, fill) in bx {
+            // Most of the box is its fill; labels and arrows cover the rest.
+            let (mut inside, mut filled) = (0, 0);
+            for py in (y as u32 + 2)..(y + h) as u32 - 1 {
+                for px in (x as u32 + 2)..(x + w) as u32 - 1 {
+                    inside += 1;
+                    filled += u32::from(at(px as f32, py as f32) == fill);
+                }
+            }
+            assert!(
+                filled * 2 > inside,
+                "{}: box at ({x}, {y}) is {filled} of {inside} pixels its colour",
+                path.display()
+            );
+        }
+        if let Some(out) = std::env::var_os("FOLDKERN_PICTURES_PNG") {
+            let name = path.with_extension("png");
+            pix.save_png(std::path::Path::new(&out).join(name.file_name().unwrap()))
+                .unwrap();
+        }
+        n += 1;
+    }
+    assert_eq!(n, 6, "the seed scenario's five variants and its address space");
+}
