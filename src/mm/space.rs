@@ -639,9 +639,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                     return Err(e);
                 }
             };
+            // The bits below the frame are the same for every page.
+            let bits = prot.pte(PhysAddr(0)).0;
             for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
                 let frame = pa.add(a - va + k * PAGE_SIZE);
-                self.plat.write_u64(ptep.add(k as i64).addr, prot.pte(frame).0);
+                self.plat.write_u64(ptep.add(k as i64).addr, frame.0 | bits);
             }
         }
         Ok(())
