@@ -427,10 +427,10 @@ fn docs_quote_the_kernel(k: &Path) -> Result<(), Failed> {
                 j => j,
             };
             if !outputs.contains_key(job) {
-                let extra: &[&str] = if job.starts_with("bench") {
-                    &["-icount", "shift=0"]
-                } else {
-                    &[]
+                let extra: &[&str] = match job {
+                    "bench" => &["-icount", "shift=0", "-m", "2G"],
+                    j if j.starts_with("bench") => &["-icount", "shift=0"],
+                    _ => &[],
                 };
                 let b = boot(k, job, extra, timeout())?;
                 b.expect(b.status == Some(0), &format!("{job} to run for the docs' quotes"))?;

@@ -82,3 +82,57 @@ fn output_that_is_not_the_block_is_refused_by_name() {
         );
     }
 }
+
+/// docs/bench.md's table of Linux's figures is the saved run: each row's one,
+/// 64 and 65,536-page figures and its fit.
+#[test]
+fn the_docs_quote_the_saved_run() {
+    let raw = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/linux-bench-output.txt"
+    ))
+    .unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/bench.md")).unwrap();
+    let (ok, csv, err) = parse(&raw);
+    assert!(ok, "{err}");
+    let at = |walker: &str, n: u64| -> u64 {
+        csv.lines()
+            .map(|l| l.split(',').collect::<Vec<_>>())
+            .find(|r| r[1] == walker && r[2].parse::<u64>().unwrap() == n)
+            .map(|r| r[3].parse().unwrap())
+            .unwrap()
+    };
+    let thousands = |v: u64| {
+        let s = v.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    for (row, walker) in [
+        ("| Linux `get_user_pages_fast` (FOLL_WRITE) |", "linux_get"),
+        ("| Linux `get_user_pages_fast_only` |", "linux_get_fast_only"),
+        ("| Linux `pin_user_pages_fast` (FOLL_WRITE) |", "linux_pin"),
+        ("| Linux `pin_user_pages_fast_only` |", "linux_pin_fast_only"),
+        ("| Linux `pin_user_pages_fast`, FOLL_LONGTERM |", "linux_pin_longterm"),
+    ] {
+        let line = doc
+            .lines()
+            .find(|l| l.starts_with(row))
+            .unwrap_or_else(|| panic!("no row {row}"));
+        let (a, b) = (at(walker, 64) as f64, at(walker, 256) as f64);
+        let per = (b - a) / 192.0;
+        let want = format!(
+            "{row} {} | {} | {} | {:.0} + {per:.2} |",
+            at(walker, 1),
+            thousands(at(walker, 64)),
+            thousands(at(walker, 65536)),
+            a - 64.0 * per
+        );
+        assert_eq!(line, want, "docs/bench.md");
+    }
+}
