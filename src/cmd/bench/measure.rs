@@ -147,26 +147,8 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
             // The entry points, as Linux's figures are taken (FOLL_WRITE).
-            for (w, pin) in [(Walker::GetUserPagesFast, false), (Walker::PinUserPagesFast, true)] {
-                let mut ctx = GupContext {
-                    space: &mut s,
-                    pagemap: kernel::pagemap(),
-                    stack,
-                    variant: Variant::OffsetLockless,
-                };
-                let mut pinned = 0;
-                clear(&mut out[..n]);
-                r.walk[ti][w as usize][si] = measure(|| {
-                    pinned = match pin {
-                        false => get_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
-                        true => pin_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
-                    }
-                    .map_or(0, |(n, _)| n)
-                });
-                assert_eq!(pinned, n, "bench: {} pinned too few", w.name());
-                check_frames(&out[..n], data, w);
-                let flags = if pin { GupFlags::PIN } else { GupFlags::GET };
-                foldkern::gup::release_each(kernel::pagemap(), &out[..n], flags).expect("unpin");
+            for w in [Walker::GetUserPagesFast, Walker::PinUserPagesFast] {
+                r.walk[ti][w as usize][si] = entry_point(&mut s, stack, w, &mut out[..n], data);
             }
             let (asce, pins) = (s.asce().val(), kernel::pagemap());
             for (w, check) in [(Walker::Unchecked, false), (Walker::Lean, true)] {
@@ -238,6 +220,40 @@ pub(super) fn run_once(nsizes: usize) -> Results {
     r
 }
 
+/// Instructions of one `get_user_pages_fast` or `pin_user_pages_fast` call
+/// (walker `w`; FOLL_WRITE, the merged walk) of `out.len()` pages from
+/// [`BASE`] in `s`; the frames checked and the references dropped after.
+fn entry_point(
+    s: &mut AddressSpace<'static, KernelPlatform>,
+    stack: WalkStack,
+    w: Walker,
+    out: &mut [Page],
+    data: PhysAddr,
+) -> u64 {
+    let n = out.len();
+    let mut ctx = GupContext {
+        space: s,
+        pagemap: kernel::pagemap(),
+        stack,
+        variant: Variant::OffsetLockless,
+    };
+    let pin = w == Walker::PinUserPagesFast;
+    let mut pinned = 0;
+    clear(out);
+    let t = measure(|| {
+        pinned = match pin {
+            false => get_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
+            true => pin_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
+        }
+        .map_or(0, |(n, _)| n)
+    });
+    assert_eq!(pinned, n, "bench: {} pinned too few", w.name());
+    check_frames(out, data, w);
+    let flags = if pin { GupFlags::PIN } else { GupFlags::GET };
+    foldkern::gup::release_each(kernel::pagemap(), out, flags).expect("unpin");
+    t
+}
+
 /// Pages of the scale measurement: 4 GiB in one call.
 pub(super) const SCALE_PAGES: usize = 1 << 20;
 
@@ -253,33 +269,7 @@ fn scale(data: PhysAddr, stack: WalkStack) -> [u64; 2] {
         s.map(BASE + start * PAGE_SIZE, data, 4096, Prot::RW)
             .expect("bench map");
     }
-    let mut res = [0; 2];
-    for (k, (w, flags)) in [
-        (Walker::GetUserPagesFast, GupFlags::GET),
-        (Walker::PinUserPagesFast, GupFlags::PIN),
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        let mut ctx = GupContext {
-            space: &mut s,
-            pagemap: kernel::pagemap(),
-            stack,
-            variant: Variant::OffsetLockless,
-        };
-        let mut pinned = 0;
-        clear(out);
-        res[k] = measure(|| {
-            pinned = match k {
-                0 => get_user_pages_fast(&mut ctx, BASE, SCALE_PAGES, GupFlags::WRITE, out),
-                _ => pin_user_pages_fast(&mut ctx, BASE, SCALE_PAGES, GupFlags::WRITE, out),
-            }
-            .map_or(0, |(n, _)| n)
-        });
-        assert_eq!(pinned, SCALE_PAGES, "bench: {} pinned too few of 4 GiB", w.name());
-        check_frames(out, data, w);
-        foldkern::gup::release_each(kernel::pagemap(), out, flags).expect("unpin");
-    }
+    let res = [Walker::GetUserPagesFast, Walker::PinUserPagesFast].map(|w| entry_point(&mut s, stack, w, out, data));
     s.unmap(BASE, SCALE_PAGES as u64).expect("bench unmap");
     drop(s);
     kernel::frames()
