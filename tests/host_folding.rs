@@ -169,3 +169,34 @@ fn the_chapter_quotes_the_model_as_it_runs() {
     }
     assert_eq!(blocks, 4, "the chapter's traced blocks");
 }
+
+/// foldkern's walk invariant in the model: every pointer is the one a fresh
+/// walk from the top gives, or on a folded level's first step the parent's
+/// copy. It holds for every correct walk on every crossing and is broken by
+/// every walk that goes wrong, before the bounds catch it.
+#[test]
+fn the_invariant_catches_every_failure() {
+    let mut failures = 0;
+    for cfg in configs() {
+        for (start, end) in crossings(&cfg) {
+            let s = space(cfg, start, end, &[]);
+            for walk in Walk::ALL {
+                let o = s.gup(walk, start, end);
+                let correct = o.error.is_none() && o.pinned == s.reference(start, end);
+                assert_eq!(
+                    o.violations.is_empty(),
+                    correct,
+                    "{} {} {start:#x}-{end:#x}: {:?}",
+                    cfg.name,
+                    walk.name(),
+                    o.violations
+                );
+                failures += usize::from(!correct);
+            }
+        }
+    }
+    assert!(
+        failures >= 14,
+        "only {failures} failing walks: the table of failures shrank"
+    );
+}

@@ -369,6 +369,11 @@ pub struct Outcome {
     pub error: Option<WalkError>,
     /// Every entry read.
     pub steps: Vec<Step>,
+    /// (level, pointer, what a fresh walk gives) for every pointer that was
+    /// neither the one a fresh walk from the top gives for that level and
+    /// address nor, on a folded level's first step, the parent's copy
+    /// (foldkern's walk invariant).
+    pub violations: Vec<(usize, u64, u64)>,
 }
 
 /// Where the walker's copies live: one page, a copy per level every 16
@@ -499,6 +504,7 @@ impl Space {
                 pinned: Vec::new(),
                 error: None,
                 steps: Vec::new(),
+                violations: Vec::new(),
             },
         };
         let (shift, bits) = self.cfg.pgd_index;
@@ -545,8 +551,35 @@ impl Walker<'_> {
             }
         }
     }
+    /// The pointer a walk from the top that always passes the real pointer
+    /// gives for `level` and `addr`; `None` past an empty entry.
+    fn fresh(&self, level: usize, addr: u64) -> Option<u64> {
+        let (shift, bits) = self.s.cfg.pgd_index;
+        let mut p = self.s.top + 8 * ((addr >> shift) & ((1 << bits) - 1));
+        for l in 1..=level {
+            let v = self.s.object(p).ok()?.0;
+            let lv = self.s.cfg.levels[l];
+            let index = 8 * ((addr >> lv.shift) & ((1u64 << lv.bits) - 1));
+            p = match lv.folded {
+                None if v == 0 => return None,
+                None => (v & !1) + index,
+                Some(Folded::Same) => p,
+                Some(Folded::AlignDown) => (p & !((1u64 << self.s.cfg.page_shift) - 1)) + index,
+            };
+        }
+        Some(p)
+    }
     fn range(&mut self, level: usize, mut p: u64, mut addr: u64, end: u64) -> bool {
+        let mut first = true;
         loop {
+            let copy_of_parent = level > 0 && p == STACK + 16 * (level as u64 - 1);
+            let folds = self.s.cfg.levels[level].folded == Some(Folded::Same);
+            if let Some(f) = self.fresh(level, addr).filter(|&f| f != p) {
+                if !(first && folds && copy_of_parent) {
+                    self.out.violations.push((level, p, f));
+                }
+            }
+            first = false;
             // arm64's align-down is the real entry only from a real table.
             if self.s.cfg.levels[level].folded == Some(Folded::AlignDown) && !self.s.in_table(p) {
                 self.out.error = Some(WalkError::OutsideTable { level, at: p });
@@ -649,6 +682,13 @@ pub fn trace(cfg: Config, walk: Walk, start: u64, end: u64) -> String {
     let _ = writeln!(out, "[{}] {} {start:#x}-{end:#x}", cfg.name, walk.name());
     for st in &o.steps {
         let _ = writeln!(out, "{}", format_step(st));
+    }
+    for &(level, p, f) in &o.violations {
+        let _ = writeln!(
+            out,
+            "  invariant violated: {} pointer {p:#x}, a walk from the top gives {f:#x}",
+            LEVELS[level]
+        );
     }
     let _ = writeln!(
         out,
