@@ -195,14 +195,15 @@ pub fn configs() -> Vec<Config> {
         none,
         "none",
     ));
-    // RISC-V: PGDIR_SHIFT chosen at boot; p4d and pud fold at run time.
+    // RISC-V: PGDIR_SHIFT and P4D_SHIFT chosen at boot (pgtable-64.h); p4d and
+    // pud fold at run time.
     const SV39: &[(usize, u32, u32)] = &[(0, 30, 9), (3, 21, 9), (4, 12, 9)];
     v.push(cfg(
         "riscv-sv39",
         12,
         [
             real(30, 9),
-            folded(39, 0, Same),
+            folded(30, 0, Same),
             folded(30, 0, Same),
             real(21, 9),
             real(12, 9),
