@@ -182,15 +182,17 @@ fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// `s` with every hexadecimal number of five digits or more (addresses and
-/// entry values, which depend on the build) shown as `0x…`.
-pub fn masked(s: &str) -> String {
+/// `s` with the numbers that depend on the build shown as `0x…`: physical
+/// addresses (5 to 12 hexadecimal digits) and, unless `keep_16` (ptdump's
+/// virtual ranges), 16-digit entry values. The kernel trace's 13-digit
+/// virtual addresses and short indices stay.
+pub fn masked(s: &str, keep_16: bool) -> String {
     let mut out = String::new();
     let mut rest = s;
     while let Some(i) = rest.find("0x") {
         out.push_str(&rest[..i]);
         let digits = rest[i + 2..].chars().take_while(|c| c.is_ascii_hexdigit()).count();
-        if digits >= 5 {
+        if (5..=12).contains(&digits) || (digits == 16 && !keep_16) {
             out.push_str("0x…");
         } else {
             out.push_str(&rest[i..i + 2 + digits]);
@@ -313,7 +315,7 @@ pub fn variant_svg(v: &Variant) -> String {
     );
     let _ = writeln!(o, r#"<rect width="{w:.0}" height="{h:.0}" fill="white"/>"#);
     let _ = writeln!(o, r#"<text x="20" y="24" font-size="14">{}</text>"#, esc(&v.heading));
-    let _ = writeln!(o, r#"<text x="20" y="44">{}</text>"#, esc(&masked(&v.result)));
+    let _ = writeln!(o, r#"<text x="20" y="44">{}</text>"#, esc(&masked(&v.result, false)));
     for b in &bx {
         let (x, y, bw, bh) = b.rect;
         let _ = writeln!(
@@ -412,7 +414,7 @@ pub fn tree_svg(s: &Scenario) -> String {
     let _ = writeln!(
         o,
         r#"<text x="20" y="24" font-size="14">address space: {}</text>"#,
-        esc(&masked(&head))
+        esc(&masked(&head, true))
     );
     for (i, l) in lines.iter().enumerate() {
         let indent = (l.len() - l.trim_start().len()) as f64;
@@ -469,7 +471,13 @@ pub fn files(prefix: &str, sc: &Scenario) -> Vec<(String, String)> {
         html,
         "<h1>{}</h1>\n<div class=\"v\"><pre>{}</pre><img src=\"{prefix}-tree.svg\" alt=\"address space\"></div>",
         esc(prefix),
-        esc(&sc.tree.join("\n"))
+        esc(&sc
+            .tree
+            .iter()
+            .enumerate()
+            .map(|(i, l)| masked(l, i > 0)) // the ASCE line's value varies too
+            .collect::<Vec<_>>()
+            .join("\n"))
     );
     for v in &sc.variants {
         let name = format!("{prefix}-{}.svg", stem(v));
@@ -477,7 +485,7 @@ pub fn files(prefix: &str, sc: &Scenario) -> Vec<(String, String)> {
             html,
             "<h2>{}</h2>\n<div class=\"v\"><pre>{}</pre><img src=\"{name}\" alt=\"{}\"></div>",
             esc(&v.heading),
-            esc(&v.lines.join("\n")),
+            esc(&masked(&v.lines.join("\n"), false)),
             esc(&v.name)
         );
         out.push((name, variant_svg(v)));
