@@ -139,11 +139,19 @@ while [ $# -gt 0 ]; do
                 gup=*) ;;
                 *) echo "qemu-run.sh: pictures takes a scenario: pictures gup=<levels>:<start>-<end> [DIR [PREFIX]]" >&2; exit 2 ;;
             esac
+            if [ $# -gt 3 ]; then
+                echo "qemu-run.sh: pictures takes at most a scenario, a directory and a prefix; '$4' is one word too many" >&2
+                exit 2
+            fi
             need_cargo
             build
             dir=${2:-target/pictures}
             mkdir -p "$dir" target/pictures
-            ./qemu-run.sh --kernel "$KERNEL" "$1" > target/pictures/output.txt
+            if ! ./qemu-run.sh --kernel "$KERNEL" "$1" > target/pictures/output.txt; then
+                cat target/pictures/output.txt
+                echo "qemu-run.sh: the scenario failed; nothing drawn" >&2
+                exit 1
+            fi
             exec cargo run -q --example pictures -- target/pictures/output.txt "$dir" "${3:-scenario}" ;;
         list|gup=*|test=*) APPEND="$1"; MODE=custom; shift ;;
         *) echo "qemu-run.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
