@@ -20,7 +20,9 @@
    foldkern's walkers.
 
 Every step that fails stops the job with the step's name. `--parse FILE`
-only turns a saved raw output into the CSV rows (what the test checks).
+only turns a saved raw output into the CSV rows (what the test checks);
+`--goals FILE RESULTS` prints the goals from a saved run and a benchmark's
+CSV (what the docs quote).
 """
 import csv
 import os
@@ -348,8 +350,23 @@ def main(argv):
         for r in rows:
             print(",".join(str(v) for v in r))
         return 0
+    if len(argv) == 3 and argv[0] == "--goals":
+        # The goals from a saved Linux run and a benchmark's results.csv
+        # (what the docs quote; a harness test runs this).
+        try:
+            with open(argv[1]) as f:
+                rows = parse(f.read())
+            with open(argv[2]) as f:
+                r = csv.reader(f)
+                next(r)
+                ours = [tuple(row) for row in r if not row[1].startswith("linux_")]
+        except (OSError, StepFailed, StopIteration) as e:
+            print(f"linux-bench: FAILED at goals: {e}", file=sys.stderr)
+            return 1
+        goals(list(rows) + [o for o in ours if o[0] == "region-third"])
+        return 0
     if argv:
-        print("usage: linux-bench.py [--parse RAW-OUTPUT]", file=sys.stderr)
+        print("usage: linux-bench.py [--parse RAW-OUTPUT | --goals RAW-OUTPUT RESULTS-CSV]", file=sys.stderr)
         return 2
     try:
         os.makedirs(WORK, exist_ok=True)

@@ -740,6 +740,44 @@ fn main() {
         }
         Ok(())
     });
+    harness(&mut trials, &kernel, "docs_quote_the_goals_against_linux", |k| {
+        let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
+        b.expect(b.status == Some(0), "the full benchmark")?;
+        let csv: Vec<&str> = b
+            .output
+            .lines()
+            .skip_while(|l| *l != "BEGIN-CSV")
+            .skip(1)
+            .take_while(|l| *l != "END-CSV")
+            .collect();
+        let path = std::env::temp_dir().join(format!("foldkern-results-{}.csv", std::process::id()));
+        std::fs::write(&path, csv.join("\n") + "\n").unwrap();
+        let out = Command::new("python3")
+            .arg(root().join("scripts/linux-bench.py"))
+            .arg("--goals")
+            .arg(root().join("tests/data/linux-bench-output.txt"))
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("python3: {e}"))?;
+        std::fs::remove_file(&path).ok();
+        let goals = String::from_utf8_lossy(&out.stdout).to_string();
+        let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
+        let quoted: String = doc
+            .lines()
+            .skip_while(|l| *l != "```goals")
+            .skip(1)
+            .take_while(|l| !l.starts_with("```"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if !out.status.success() || quoted.is_empty() || goals != quoted {
+            return Err(format!(
+                "docs/bench.md's goals are not what this build and the saved Linux run give:\n{goals}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        Ok(())
+    });
     harness(&mut trials, &kernel, "bench_full_scales_to_4_gib", |k| {
         let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
         let scale = b
