@@ -6,7 +6,7 @@
 //! folding -- CONFIG START-END` traces each walk of one range in the kernel's
 //! trace format. Bad arguments print the usage and the configurations and
 //! exit 2.
-use foldkern::model::folding::{config, configs, summary, trace, Walk};
+use foldkern::model::folding::{config, configs, rule, summary, trace, Walk};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
@@ -26,6 +26,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match &args[..] {
         [] => {
+            println!("folding rules:");
+            for c in configs() {
+                println!("  {:<20} {}", c.name, rule(c.name));
+            }
+            println!();
             println!(
                 "{:<20} {:<28} verdict over ranges crossing each level boundary",
                 "configuration", "walk"

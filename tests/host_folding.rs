@@ -200,3 +200,19 @@ fn the_invariant_catches_every_failure() {
         "only {failures} failing walks: the table of failures shrank"
     );
 }
+
+/// Every configuration says in words what folds, when and on what.
+#[test]
+fn every_configuration_states_its_rule() {
+    for cfg in configs() {
+        let r = rule(cfg.name);
+        assert!(!r.is_empty(), "{} has no rule", cfg.name);
+        let folds = cfg.levels[1..].iter().any(|l| l.folded.is_some());
+        assert_eq!(
+            !r.starts_with("nothing folds") && !r.contains("nothing folds"),
+            folds,
+            "{}: {r}",
+            cfg.name
+        );
+    }
+}

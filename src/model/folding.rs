@@ -319,6 +319,38 @@ pub fn configs() -> Vec<Config> {
     v
 }
 
+/// What folds in configuration `name`, when (compile time or run time) and
+/// on what, and which of the sizes the walk uses are run-time values: the
+/// facts [`configs`] encodes, in words.
+pub fn rule(name: &str) -> &'static str {
+    match name {
+        "s390-2level" | "s390-3level" | "s390-4level" => {
+            "run time, per entry: the levels above the top table fold by the entry's table type (TT bits); every *_SHIFT is a constant of the 5-level layout"
+        }
+        "s390-5level" => "nothing folds; every *_SHIFT is a constant",
+        "x86-64-4level" => {
+            "CONFIG_X86_5LEVEL without LA57: p4d folds at run time (pgtable_l5_enabled() false); pgdir_shift (39) and ptrs_per_p4d (1) are run-time variables, P4D_SHIFT the constant 39"
+        }
+        "x86-64-5level" => "LA57 on: nothing folds (pgdir_shift 48, ptrs_per_p4d 512)",
+        "riscv-sv39" => {
+            "p4d and pud fold at run time (pgtable_l4_enabled, pgtable_l5_enabled false); PGDIR_SHIFT and P4D_SHIFT are run-time values (30 and 30), PUD_SHIFT the constant 30"
+        }
+        "riscv-sv48" => "p4d folds at run time (pgtable_l5_enabled false); PGDIR_SHIFT and P4D_SHIFT run-time values (39 and 39)",
+        "riscv-sv57" => "nothing folds (PGDIR_SHIFT 48 at run time)",
+        "arm64-16k-3level" => "CONFIG_PGTABLE_LEVELS=3: p4d and pud fold at compile time (pgtable-nopXd.h); all sizes constants",
+        "arm64-16k-lpa2-on" => "CONFIG_PGTABLE_LEVELS=4: p4d folds at compile time; with LPA2 the pud level is real",
+        "arm64-16k-lpa2-off" => {
+            "CONFIG_PGTABLE_LEVELS=4 on a CPU without LPA2: p4d folds at compile time, pud at run time (pgtable_l4_enabled() false) by aligning the pointer down (p4d_to_folded_pud)"
+        }
+        "arm64-4k-4level" => "CONFIG_PGTABLE_LEVELS=4: p4d folds at compile time; all sizes constants",
+        "arm64-4k-lpa2-on" => "CONFIG_PGTABLE_LEVELS=5 with LPA2: nothing folds",
+        "arm64-4k-lpa2-off" => {
+            "CONFIG_PGTABLE_LEVELS=5 without LPA2: p4d folds at run time (pgtable_l5_enabled() false) by aligning the pointer down (pgd_to_folded_p4d)"
+        }
+        _ => "",
+    }
+}
+
 /// The configuration called `name`.
 pub fn config(name: &str) -> Option<Config> {
     configs().into_iter().find(|c| c.name == name)
