@@ -331,20 +331,29 @@ impl PageMap {
     pub fn try_grab_compound_head(&self, page: Page, refs: u32, flags: GupFlags) -> Option<Page> {
         let head = self.compound_head(page);
         let p = self.get(head)?;
-        let add = match (flags.contains(GupFlags::GET), flags.contains(GupFlags::PIN)) {
-            (true, false) => refs,
-            (false, true) if flags.contains(GupFlags::LONGTERM) && self.is_migrate_cma_page(head) => return None,
-            (false, true) if self.hpage_pincount_available(head) => refs,
-            (false, true) => refs.checked_mul(GUP_PIN_COUNTING_BIAS)?,
-            _ => return None,
-        };
+        if flags.contains(GupFlags::PIN | GupFlags::LONGTERM) && self.is_migrate_cma_page(head) {
+            return None;
+        }
+        let (add, exact) = self.references(head, refs, flags)?;
         if !p.add_unless_zero(add) {
             return None;
         }
-        if flags.contains(GupFlags::PIN) && self.hpage_pincount_available(head) {
+        if exact {
             p.pincount.fetch_add(refs, Ordering::AcqRel);
         }
         Some(head)
+    }
+    /// What `refs` subpages' references of kind `flags` amount to on `head`:
+    /// the addition to its count, and whether they are also counted exactly
+    /// in its pin count (FOLL_PIN on a compound page of order 2 or more);
+    /// `None` unless the flags name exactly one of FOLL_GET and FOLL_PIN.
+    fn references(&self, head: Page, refs: u32, flags: GupFlags) -> Option<(u32, bool)> {
+        match (flags.contains(GupFlags::GET), flags.contains(GupFlags::PIN)) {
+            (true, false) => Some((refs, false)),
+            (false, true) if self.hpage_pincount_available(head) => Some((refs, true)),
+            (false, true) => refs.checked_mul(GUP_PIN_COUNTING_BIAS).map(|n| (n, false)),
+            _ => None,
+        }
     }
     /// `try_grab_page`: one subpage's references as [`try_grab_compound_head`]
     /// takes them; returns the page of `frame` (not its head), as gup records it.
@@ -380,14 +389,8 @@ impl PageMap {
     /// [`PageMap::try_grab_compound_head`] took for `refs` subpages.
     pub fn put_compound_head(&self, head: Page, refs: u32, flags: GupFlags) -> Result<(), UnpinError> {
         let p = self.get(head).ok_or(UnpinError(head))?;
-        let pincount = flags.contains(GupFlags::PIN) && self.hpage_pincount_available(head);
-        let sub = match (flags.contains(GupFlags::GET), flags.contains(GupFlags::PIN)) {
-            (true, false) => refs,
-            (false, true) if pincount => refs,
-            (false, true) => refs.checked_mul(GUP_PIN_COUNTING_BIAS).ok_or(UnpinError(head))?,
-            _ => return Err(UnpinError(head)),
-        };
-        if pincount {
+        let (sub, exact) = self.references(head, refs, flags).ok_or(UnpinError(head))?;
+        if exact {
             p.pincount
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| v.checked_sub(refs))
                 .map_err(|_| UnpinError(head))?;
