@@ -444,18 +444,28 @@ impl Space {
         self.tables.insert(base, (level, std::vec![0; 1 << bits]));
         base
     }
-    fn chain(&self) -> &'static [(usize, u32, u32)] {
-        self.cfg.hw
+    /// The real table `p` points into: its origin, the Linux level of its
+    /// entries, and the entries.
+    fn table_at(&self, p: u64) -> Option<(u64, usize, &Vec<u64>)> {
+        let (&base, (level, t)) = self.tables.range(..=p).next_back()?;
+        (p < base + 8 * t.len() as u64).then_some((base, *level, t))
     }
-    fn in_table(&self, p: u64) -> bool {
-        self.tables
-            .range(..=p)
-            .next_back()
-            .is_some_and(|(&base, (_, t))| p < base + 8 * t.len() as u64)
+    /// `pgd_offset(mm, addr)`.
+    fn pgd_offset(&self, addr: u64) -> u64 {
+        let (shift, bits) = self.cfg.pgd_index;
+        self.top + 8 * ((addr >> shift) & ((1 << bits) - 1))
+    }
+    /// A space of `cfg` with every page of `[start, end)` mapped.
+    pub fn mapped(cfg: Config, start: u64, end: u64) -> Space {
+        let mut s = Space::new(cfg);
+        for a in (start..end).step_by(1 << cfg.page_shift) {
+            s.map(a);
+        }
+        s
     }
     /// Map the page of `addr` to the frame of the same address (identity).
     pub fn map(&mut self, addr: u64) {
-        let chain = self.chain();
+        let chain = self.cfg.hw;
         let mut table = self.top;
         for (k, &(_, shift, bits)) in chain.iter().enumerate() {
             let i = ((addr >> shift) & ((1 << bits) - 1)) as usize;
@@ -476,7 +486,7 @@ impl Space {
     /// What the hardware translates `addr` to: a fresh walk of the real tables.
     pub fn translate(&self, addr: u64) -> Option<u64> {
         let mut table = self.top;
-        let chain = self.chain();
+        let chain = self.cfg.hw;
         for (k, &(_, shift, bits)) in chain.iter().enumerate() {
             let v = self.tables[&table].1[((addr >> shift) & ((1 << bits) - 1)) as usize];
             if v == 0 {
@@ -508,16 +518,16 @@ impl Space {
                 _ => Err((true, std::format!("guard word after the {} copy", LEVELS[slot]))),
             };
         }
-        if let Some((&base, (level, t))) = self.tables.range(..=p).next_back() {
-            if p < base + 8 * t.len() as u64 {
+        match self.table_at(p) {
+            Some((base, level, t)) => {
                 let k = (p - base) / 8;
-                return Ok((
+                Ok((
                     t[k as usize],
-                    std::format!("{}-level table {base:#x}[{k:#x}]", LEVELS[*level]),
-                ));
+                    std::format!("{}-level table {base:#x}[{k:#x}]", LEVELS[level]),
+                ))
             }
+            None => Err((false, String::from("no table"))),
         }
-        Err((false, String::from("no table")))
     }
     fn read(&self, p: u64, copies: &[u64; 5]) -> Result<(u64, String), (bool, String)> {
         let (v, what) = self.object(p)?;
@@ -540,9 +550,7 @@ impl Space {
                 violations: Vec::new(),
             },
         };
-        let (shift, bits) = self.cfg.pgd_index;
-        let pgdp = self.top + 8 * ((start >> shift) & ((1 << bits) - 1));
-        w.range(0, pgdp, start, end);
+        w.range(0, self.pgd_offset(start), start, end);
         w.out
     }
 }
@@ -564,41 +572,41 @@ impl Walker<'_> {
             end
         }
     }
-    /// `pXd_offset` / `pXd_offset_lockless` for `level`, given the parent's
-    /// real pointer and its value (whose copy is in its slot).
-    fn offset(&self, level: usize, parentp: u64, parent: u64, addr: u64) -> u64 {
+    /// `pXd_offset(p, addr)` for `level` as this configuration folds it:
+    /// the next table from `parent` (the value at `p`), or `p` itself, or
+    /// arm64's `p` aligned down to its page and indexed.
+    fn derive(&self, level: usize, p: u64, parent: u64, addr: u64) -> u64 {
         let lv = self.s.cfg.levels[level];
-        let index = |shift: u32, bits: u32| 8 * ((addr >> shift) & ((1u64 << bits) - 1));
+        let index = 8 * ((addr >> lv.shift) & ((1u64 << lv.bits) - 1));
+        match lv.folded {
+            None => (parent & !1) + index,
+            Some(Folded::Same) => p,
+            Some(Folded::AlignDown) => (p & !((1u64 << self.s.cfg.page_shift) - 1)) + index,
+        }
+    }
+    /// `pXd_offset` / `pXd_offset_lockless` for `level`, given the parent's
+    /// real pointer and its value (whose copy is in its slot): derived from
+    /// the real pointer where this walk has the architecture's override for
+    /// the level, else from the copy.
+    fn offset(&self, level: usize, parentp: u64, parent: u64, addr: u64) -> u64 {
         let real_parent = self.walk == Walk::ArchOverride && self.s.cfg.overrides.contains(&level);
         let p = if real_parent {
             parentp
         } else {
             STACK + 16 * (level as u64 - 1)
         };
-        match lv.folded {
-            None => (parent & !1) + index(lv.shift, lv.bits),
-            Some(Folded::Same) => p,
-            Some(Folded::AlignDown) => {
-                let page = 1u64 << self.s.cfg.page_shift;
-                (p & !(page - 1)) + index(lv.shift, lv.bits)
-            }
-        }
+        self.derive(level, p, parent, addr)
     }
     /// The pointer a walk from the top that always passes the real pointer
     /// gives for `level` and `addr`; `None` past an empty entry.
     fn fresh(&self, level: usize, addr: u64) -> Option<u64> {
-        let (shift, bits) = self.s.cfg.pgd_index;
-        let mut p = self.s.top + 8 * ((addr >> shift) & ((1 << bits) - 1));
+        let mut p = self.s.pgd_offset(addr);
         for l in 1..=level {
             let v = self.s.object(p).ok()?.0;
-            let lv = self.s.cfg.levels[l];
-            let index = 8 * ((addr >> lv.shift) & ((1u64 << lv.bits) - 1));
-            p = match lv.folded {
-                None if v == 0 => return None,
-                None => (v & !1) + index,
-                Some(Folded::Same) => p,
-                Some(Folded::AlignDown) => (p & !((1u64 << self.s.cfg.page_shift) - 1)) + index,
-            };
+            if v == 0 && self.s.cfg.levels[l].folded.is_none() {
+                return None;
+            }
+            p = self.derive(l, p, v, addr);
         }
         Some(p)
     }
@@ -614,7 +622,7 @@ impl Walker<'_> {
             }
             first = false;
             // arm64's align-down is the real entry only from a real table.
-            if self.s.cfg.levels[level].folded == Some(Folded::AlignDown) && !self.s.in_table(p) {
+            if self.s.cfg.levels[level].folded == Some(Folded::AlignDown) && self.s.table_at(p).is_none() {
                 self.out.error = Some(WalkError::OutsideTable { level, at: p });
                 return false;
             }
@@ -703,13 +711,8 @@ pub fn verdict(s: &Space, o: &Outcome, start: u64, end: u64) -> String {
 /// The walk of `walk` over `[start, end)` in a space of `cfg` with every page
 /// of the range mapped, traced: steps and the verdict.
 pub fn trace(cfg: Config, walk: Walk, start: u64, end: u64) -> String {
-    let mut s = Space::new(cfg);
+    let s = Space::mapped(cfg, start, end);
     let page = 1u64 << cfg.page_shift;
-    let mut a = start;
-    while a < end {
-        s.map(a);
-        a += page;
-    }
     let o = s.gup(walk, start, end);
     let mut out = String::new();
     let _ = writeln!(out, "[{}] {} {start:#x}-{end:#x}", cfg.name, walk.name());
@@ -761,13 +764,7 @@ pub fn crossings(cfg: &Config) -> Vec<(u64, u64)> {
 /// first failing one, or "correct".
 pub fn summary(cfg: Config, walk: Walk) -> String {
     for (start, end) in crossings(&cfg) {
-        let mut s = Space::new(cfg);
-        let page = 1u64 << cfg.page_shift;
-        let mut a = start;
-        while a < end {
-            s.map(a);
-            a += page;
-        }
+        let s = Space::mapped(cfg, start, end);
         let o = s.gup(walk, start, end);
         let v = verdict(&s, &o, start, end);
         if v != "correct" {
