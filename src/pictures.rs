@@ -165,8 +165,20 @@ pub struct Boxed {
     pub rect: (f64, f64, f64, f64),
     /// Fill colour (`#rrggbb`).
     pub fill: &'static str,
-    /// What it stands for.
-    pub label: String,
+    /// Its title ("segment table", "walker's stack frame", ...).
+    pub title: String,
+    /// One line per entry or copy it shows.
+    pub rows: Vec<String>,
+}
+
+/// One variant's picture laid out: the boxes, and for each step of the walk
+/// the point of the entry it read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layout {
+    /// Tables, the stack frame, and the guard word if the walk stepped on it.
+    pub boxes: Vec<Boxed>,
+    /// Where step `k`'s entry is drawn.
+    pub anchors: Vec<(f64, f64)>,
 }
 
 /// Fill of a table box, of the stack frame, and of a flagged entry.
@@ -203,24 +215,25 @@ pub fn masked(s: &str, keep_16: bool) -> String {
     out
 }
 
-/// The boxes of one variant's picture: per table the walk read a box (its
-/// kind and the indices it used), one box for the stack frame (the copies
-/// used), and a red box for a pointer that walked off a copy.
-pub fn boxes(v: &Variant) -> Vec<Boxed> {
-    // Tables by kind (a column each) in the order first read; entries per table.
-    let mut tables: BTreeMap<(usize, u64), Vec<u64>> = BTreeMap::new();
-    let mut order: Vec<(usize, u64)> = Vec::new();
+/// One variant's picture laid out: per table the walk read a box (its kind
+/// and the indices it used; a column per kind, top level first), one box for
+/// the stack frame (the copies used, in the order first read), and a red box
+/// for the guard word a walk stepped onto.
+pub fn layout(v: &Variant) -> Layout {
+    // Tables by (kind, origin) in the order first read, with their entries;
+    // copies by address.
+    let mut tables: Vec<((usize, u64), Vec<u64>)> = Vec::new();
     let mut copies: Vec<(u64, String)> = Vec::new();
     for s in &v.steps {
         match &s.place {
             Place::Table { kind, base, index } => {
-                let col = KINDS.iter().position(|k| k == kind).unwrap_or(4);
-                let e = tables.entry((col, *base)).or_default();
-                if !e.contains(index) {
-                    e.push(*index);
-                }
-                if !order.contains(&(col, *base)) {
-                    order.push((col, *base));
+                let key = (KINDS.iter().position(|k| k == kind).unwrap_or(4), *base);
+                let i = tables.iter().position(|t| t.0 == key).unwrap_or_else(|| {
+                    tables.push((key, Vec::new()));
+                    tables.len() - 1
+                });
+                if !tables[i].1.contains(index) {
+                    tables[i].1.push(*index);
                 }
             }
             Place::Copy(what) => {
@@ -230,82 +243,59 @@ pub fn boxes(v: &Variant) -> Vec<Boxed> {
             }
         }
     }
-    let mut out = Vec::new();
-    let mut rows: BTreeMap<usize, f64> = BTreeMap::new();
-    // Only the kinds of table the walk read get a column, top level first.
-    let mut used: Vec<usize> = order.iter().map(|k| k.0).collect();
+    let mut used: Vec<usize> = tables.iter().map(|t| t.0 .0).collect();
     used.sort_unstable();
     used.dedup();
-    for key in &order {
-        let col = used.iter().position(|&c| c == key.0).unwrap();
-        let entries = &tables[key];
-        let y = *rows.get(&col).unwrap_or(&60.0);
+    let mut boxes = Vec::new();
+    let mut next_y: BTreeMap<usize, f64> = BTreeMap::new();
+    for ((kind, _), entries) in &tables {
+        let col = used.iter().position(|c| c == kind).unwrap();
+        let y = *next_y.get(&col).unwrap_or(&60.0);
         let h = 26.0 + 18.0 * entries.len() as f64;
-        let idx: Vec<String> = entries.iter().map(|i| format!("[{i:#x}]")).collect();
-        out.push(Boxed {
+        boxes.push(Boxed {
             rect: (20.0 + 190.0 * col as f64, y, 170.0, h),
             fill: TABLE_FILL,
-            label: format!("{} table {}", KINDS[key.0], idx.join(" ")),
+            title: format!("{} table", KINDS[*kind]),
+            rows: entries.iter().map(|i| format!("[{i:#x}]")).collect(),
         });
-        rows.insert(col, y + h + 20.0);
+        next_y.insert(col, y + h + 20.0);
     }
+    let stack = boxes.len();
     let h = 26.0 + 18.0 * copies.len().max(1) as f64;
     let stack_x = 20.0 + 190.0 * used.len() as f64;
-    out.push(Boxed {
+    boxes.push(Boxed {
         rect: (stack_x, 60.0, 230.0, h),
         fill: STACK_FILL,
-        label: format!(
-            "walker's stack frame: {}",
-            copies.iter().map(|c| c.1.as_str()).collect::<Vec<_>>().join("; ")
-        ),
+        title: String::from("walker's stack frame"),
+        rows: copies.iter().map(|c| c.1.clone()).collect(),
     });
     if v.off_copy.is_some() {
-        out.push(Boxed {
+        boxes.push(Boxed {
             rect: (stack_x, 60.0 + h + 20.0, 230.0, 44.0),
             fill: MARK_FILL,
-            label: String::from("guard word: the step off the copy"),
+            title: String::from("guard word"),
+            rows: std::vec![String::from("the step off the copy")],
         });
     }
-    out
-}
-
-/// Where step `k`'s entry is drawn: its box and row.
-fn anchor(v: &Variant, bx: &[Boxed], k: usize) -> (f64, f64) {
-    let s = &v.steps[k];
-    match &s.place {
-        Place::Table { kind, index, .. } => {
-            let label = format!("{kind} table ");
-            let b = bx
-                .iter()
-                .filter(|b| b.label.starts_with(&label))
-                .find(|b| b.label.contains(&format!("[{index:#x}]")))
-                .unwrap_or(&bx[0]);
-            let row = b
-                .label
-                .split(' ')
-                .filter(|w| w.starts_with('['))
-                .position(|w| w == format!("[{index:#x}]"))
-                .unwrap_or(0);
-            (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64)
-        }
-        Place::Copy(_) => {
-            let b = bx.iter().find(|b| b.fill == STACK_FILL).unwrap();
-            // Copies in the order their addresses were first read.
-            let mut seen: Vec<u64> = Vec::new();
-            for t in &v.steps {
-                if matches!(t.place, Place::Copy(_)) && !seen.contains(&t.at) {
-                    seen.push(t.at);
-                }
+    let at_row = |b: &Boxed, row: usize| (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64);
+    let anchors = v
+        .steps
+        .iter()
+        .map(|s| match &s.place {
+            Place::Table { kind, base, index } => {
+                let key = (KINDS.iter().position(|k| k == kind).unwrap_or(4), *base);
+                let t = tables.iter().position(|t| t.0 == key).unwrap();
+                at_row(&boxes[t], tables[t].1.iter().position(|i| i == index).unwrap())
             }
-            let row = seen.iter().position(|&a| a == s.at).unwrap_or(0);
-            (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64)
-        }
-    }
+            Place::Copy(_) => at_row(&boxes[stack], copies.iter().position(|c| c.0 == s.at).unwrap()),
+        })
+        .collect();
+    Layout { boxes, anchors }
 }
 
 /// The SVG of one variant.
 pub fn variant_svg(v: &Variant) -> String {
-    let bx = boxes(v);
+    let Layout { boxes: bx, anchors } = layout(v);
     let w = bx.iter().map(|b| b.rect.0 + b.rect.2).fold(640.0, f64::max) + 20.0;
     let h = bx.iter().map(|b| b.rect.1 + b.rect.3).fold(0.0, f64::max) + 40.0;
     let mut o = String::new();
@@ -323,26 +313,14 @@ pub fn variant_svg(v: &Variant) -> String {
             r#"<rect class="box" x="{x:.0}" y="{y:.0}" width="{bw:.0}" height="{bh:.0}" fill="{}" stroke="black"/>"#,
             b.fill
         );
-        let mut words = b.label.split(": ");
-        let title = words.next().unwrap_or("");
-        let (title, rows): (&str, Vec<String>) = match title.find(" [") {
-            Some(i) => (&title[..i], title[i + 1..].split(' ').map(String::from).collect()),
-            None => (
-                title,
-                words
-                    .next()
-                    .map(|r| r.split("; ").map(String::from).collect())
-                    .unwrap_or_default(),
-            ),
-        };
         let _ = writeln!(
             o,
             r#"<text x="{:.0}" y="{:.0}">{}</text>"#,
             x + 6.0,
             y + 16.0,
-            esc(title)
+            esc(&b.title)
         );
-        for (i, r) in rows.iter().enumerate() {
+        for (i, r) in b.rows.iter().enumerate() {
             let _ = writeln!(
                 o,
                 r#"<text x="{:.0}" y="{:.0}">{}</text>"#,
@@ -353,8 +331,7 @@ pub fn variant_svg(v: &Variant) -> String {
         }
     }
     let mut prev: Option<(f64, f64)> = None;
-    for k in 0..v.steps.len() {
-        let (x, y) = anchor(v, &bx, k);
+    for (k, &(x, y)) in anchors.iter().enumerate() {
         let colour = if v.marked.contains(&k) { "#c0392b" } else { "#34495e" };
         if let Some((px, py)) = prev {
             // Arcs above the boxes' rows, each a little higher, so that steps
