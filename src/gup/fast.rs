@@ -23,8 +23,9 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
-use super::page::{Grab, Page, PageMap, PG_REFERENCED};
-use crate::mm::entry::{is_poison, Asce, Leaf, P4d, Pgd, Pmd, PteBits, Pud};
+use super::page::{Page, PageMap, PG_REFERENCED};
+use super::pte::{pinnable_pfn, pte_defect, pte_range_for, unpin_taken};
+use crate::mm::entry::{Asce, Leaf, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
@@ -683,112 +684,16 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
                 }
             }
         }
-        let done = match (self.flags.contains(GupFlags::WRITE), Grab::of(self.flags)) {
-            (false, Grab::GET) => self.pte_loop::<false, { Grab::GET }>(ptep, n),
-            (false, Grab::PIN) => self.pte_loop::<false, { Grab::PIN }>(ptep, n),
-            (false, _) => self.pte_loop::<false, { Grab::PIN_LONGTERM }>(ptep, n),
-            (true, Grab::GET) => self.pte_loop::<true, { Grab::GET }>(ptep, n),
-            (true, Grab::PIN) => self.pte_loop::<true, { Grab::PIN }>(ptep, n),
-            (true, _) => self.pte_loop::<true, { Grab::PIN_LONGTERM }>(ptep, n),
-        };
-        done == n
-    }
-
-    /// The hot loop of `gup_pte_range`: pin the `n` PTEs from `ptep`, returning how
-    /// many were pinned before the first one the fast walk must leave alone.
-    /// `WRITE` and the kind of grab `K` ([`Grab`]) are constants, and everything lives in locals, so the compiler
-    /// keeps the loop in registers: per PTE a load, one rotate and one compare
-    /// for every stop condition ([`pinnable_pfn`]), the `struct page`'s
-    /// address, its compound test, the grab, the re-check and the store of the
-    /// page.
-    // Out of line on purpose: inlined into the walk it costs more per page table
-    // (register pressure in the caller); this way the loop owns all registers.
-    #[inline(never)]
-    fn pte_loop<const WRITE: bool, const K: u8>(&mut self, ptep: EntryPtr, n: usize) -> usize {
-        let p = self.p;
-        let (map, flags) = (self.pagemap, self.flags);
-        let pages = map.pages();
-        let cma = if K == Grab::PIN_LONGTERM { map.cma() } else { 0..0 };
-        // Frame numbers from here on have no struct page (not RAM the map covers).
-        let frames = pages.len() as u64;
-        // One PTE: its page, grabbed, or why the inline part stops.
-        let pin = |pa: PhysAddr| -> Result<Page, PteStop> {
-            let pte = p.read_u64(pa); // v5.9: gup_get_pte (ptep_get); later ptep_get_lockless
-            let pfn = pinnable_pfn(pte, WRITE);
-            if pfn >= frames {
-                return Err(PteStop::Pte(pte));
-            }
-            // try_grab_compound_head(page, 1, flags), the common case inline.
-            if !PageMap::try_grab_pte_page::<K>(pages, pfn, &cma) {
-                return Err(PteStop::Grab(pfn, pte));
-            }
-            // Re-check: the PTE may have changed while we took the pin. Then the
-            // pin goes back and the walk stops there (no error: gup falls back).
-            if p.read_u64(pa) != pte {
-                return Err(PteStop::Changed(pfn));
-            }
-            Ok(Page(pfn))
-        };
         let out = &mut self.pages[self.nr..self.nr + n];
-        let mut pa = ptep.addr;
-        let pte = loop {
-            let done = ((pa.0 - ptep.addr.0) / 8) as usize;
-            let stop = 'pin: {
-                // PTE_GROUP at a time, so the loop test runs once per group.
-                let (groups, rest) = out[done..].as_chunks_mut::<PTE_GROUP>();
-                for group in groups {
-                    for slot in group {
-                        match pin(pa) {
-                            Ok(frame) => *slot = frame,
-                            Err(stop) => break 'pin stop,
-                        }
-                        pa = pa.add(8);
-                    }
-                }
-                for slot in rest {
-                    match pin(pa) {
-                        Ok(frame) => *slot = frame,
-                        Err(stop) => break 'pin stop,
-                    }
-                    pa = pa.add(8);
-                }
-                self.nr += n;
-                return n;
-            };
-            match stop {
-                // A compound page, a CMA page for FOLL_LONGTERM, or a count that
-                // is 0 or changed under the inline attempt: the full grab,
-                // out of line, then on with the loop.
-                PteStop::Grab(pfn, pte) if grab_cold(p, map, flags, pa, pfn, pte) => {
-                    out[((pa.0 - ptep.addr.0) / 8) as usize] = Page(pfn);
-                    pa = pa.add(8);
-                }
-                PteStop::Grab(..) => break 0,
-                PteStop::Changed(pfn) => {
-                    unpin_taken(map, &[Page(pfn)], flags);
-                    break 0;
-                }
-                PteStop::Pte(pte) => break pte,
-            }
-        };
-        let done = ((pa.0 - ptep.addr.0) / 8) as usize;
+        let (done, stop) = pte_range_for(self.p, self.pagemap, self.flags, ptep.addr, out);
         self.nr += done;
-        // Stopping is normal (not present, read-only, special); name real damage.
-        let defect = if is_poison(pte) {
-            Some(Defect::FreedTable)
-        } else if pte & PteBits::ZERO_BIT.bits() != 0 {
-            Some(Defect::PteBit800)
-        } else {
-            None
-        };
-        if let Some(defect) = defect {
-            self.err = Some(WalkError::BadEntry {
-                at: ptep.add(done as i64),
-                val: pte,
-                defect,
-            });
+        if done == n {
+            return true;
         }
-        done
+        if let Some(e) = pte_defect(ptep.addr.add(done as u64 * 8), stop) {
+            self.err = Some(e);
+        }
+        false
     }
 
     /// `gup_huge_pmd` / `gup_huge_pud`: `record_subpages`, then one grab of
@@ -848,93 +753,4 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             }
         }
     }
-}
-
-/// Why the inline part of the PTE loop stopped.
-#[derive(Clone, Copy)]
-enum PteStop {
-    /// At this PTE value: the walk stops here.
-    Pte(u64),
-    /// The PTE changed after this frame was grabbed: the grab goes back and
-    /// the walk stops here.
-    Changed(u64),
-    /// The inline grab of this frame, read from this PTE, did not succeed.
-    Grab(u64, u64),
-}
-
-/// The PTE loop's grab of `pfn` (read as `pte` at `pa`) that the inline part
-/// left: [`PageMap::try_grab_compound_head`] and the re-check. Out of line, so
-/// the loop itself stays small enough to unroll.
-#[cold]
-#[inline(never)]
-fn grab_cold<P: Platform + ?Sized>(p: &P, map: &PageMap, flags: GupFlags, pa: PhysAddr, pfn: u64, pte: u64) -> bool {
-    if map.try_grab_compound_head(Page(pfn), 1, flags).is_none() {
-        return false;
-    }
-    if p.read_u64(pa) != pte {
-        unpin_taken(map, &[Page(pfn)], flags);
-        return false;
-    }
-    true
-}
-
-/// Drop references a walk took (the entry changed under it). Out of line: a
-/// failed release is a kernel bug and panics, and the walk should not carry
-/// that path.
-#[cold]
-#[inline(never)]
-fn unpin_taken(pagemap: &PageMap, pages: &[Page], flags: GupFlags) {
-    if let Err(e) = super::page::release_each(pagemap, pages, flags) {
-        panic!("gup_fast: releasing {}, a reference this walk took, failed", e.0);
-    }
-}
-
-/// PTEs the PTE loop handles per loop test: the largest group the compiler
-/// still unrolls completely (docs/bench.md, "The PTE loop"); the remainder
-/// loop handles the rest, so short ranges cost the same whichever is chosen.
-pub const PTE_GROUP: usize = 8;
-
-/// The PTE bits below the frame a pinnable PTE must have set: `pte_present`,
-/// not `pte_protnone` (readable), and `pte_write` for FOLL_WRITE
-/// (`pte_access_permitted`).
-const fn pte_required(write: bool) -> u64 {
-    let r = PteBits::PRESENT.bits() | PteBits::READ.bits();
-    if write {
-        r | PteBits::WRITE.bits()
-    } else {
-        r
-    }
-}
-
-/// The PTE bits below the frame that do not matter to the fast walk: the
-/// hardware's I and P (an old page and a clean writable one are pinned, as in
-/// v5.9), young, dirty, soft-dirty, and write for a read pin. Those left must
-/// be clear: special (no struct page), the must-be-zero bit 0x800, and the two
-/// bits foldkern never sets (no-execute 0x100, unused 0x080), which the slow
-/// path then handles.
-const fn pte_ignored(write: bool) -> u64 {
-    let i = PteBits::I.bits() | PteBits::P.bits() | PteBits::YOUNG.bits() | PteBits::DIRTY.bits();
-    let i = i | PteBits::SOFT_DIRTY.bits();
-    if write {
-        i
-    } else {
-        i | PteBits::WRITE.bits()
-    }
-}
-
-/// `pte`'s frame number if the fast walk may pin it (for a write pin if `write`),
-/// and otherwise at least 2^52, above any frame number: the PTE with its ignored
-/// bits set, XORed with those and the required ones (so every bit below the
-/// frame is 0 exactly when the PTE may be pinned), rotated right by 12 so the
-/// frame number lands in the low bits and every other bit below the frame
-/// above it. `pinnable_pfn(pte, write) < frames` is then, in one compare,
-/// "pinnable, and the frame has a struct page". (s390x: a rotate, an OR and an
-/// XOR immediate on the high halfword and word.)
-#[inline(always)]
-pub const fn pinnable_pfn(pte: u64, write: bool) -> u64 {
-    // Rotated first, so the compiler can keep the PTE (for the re-check) and
-    // apply both constants to the rotated copy.
-    let ignored = pte_ignored(write).rotate_right(PAGE_SHIFT);
-    let required = pte_required(write).rotate_right(PAGE_SHIFT);
-    (pte.rotate_right(PAGE_SHIFT) | ignored) ^ (ignored | required)
 }

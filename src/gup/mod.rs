@@ -3,6 +3,7 @@
 //! plus `struct page` reference counts and compound pages ([`page`]) and the locked slow path ([`slow`]).
 pub mod fast;
 pub mod page;
+pub mod pte;
 pub mod slow;
 
 pub use fast::{gup_fast, prefix_walks_off, GupFast, GupFlags, GupOutcome, Step, Variant, Violation, WalkStack};

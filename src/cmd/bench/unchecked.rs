@@ -17,7 +17,7 @@
 //! The unchecked build would follow any origin on corrupt tables, so both only
 //! run on the benchmark's own well-formed space (docs/bench.md, "Where
 //! gup_fast's instructions go").
-use foldkern::gup::fast::{pinnable_pfn, PTE_GROUP};
+use foldkern::gup::pte::{pinnable_pfn, PTE_GROUP};
 use foldkern::gup::{Grab, Page, PageMap};
 use foldkern::mm::entry::{RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
