@@ -29,6 +29,8 @@ use crate::mm::entry::{Asce, Leaf, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
+
+mod plain;
 use core::fmt;
 
 bitflags! {
@@ -58,11 +60,17 @@ impl GupFlags {
     /// the pin bias for FOLL_PIN, `None` unless exactly one of the two is set (Linux warns and
     /// takes nothing then).
     pub const fn refs(self) -> Option<u32> {
-        match (self.contains(GupFlags::GET), self.contains(GupFlags::PIN)) {
+        match (self.names_one_kind(), self.contains(GupFlags::PIN)) {
+            (false, _) => None,
             (true, false) => Some(1),
-            (false, true) => Some(super::page::GUP_PIN_COUNTING_BIAS),
-            _ => None,
+            (true, true) => Some(super::page::GUP_PIN_COUNTING_BIAS),
         }
+    }
+    /// Whether exactly one of FOLL_GET and FOLL_PIN is set: the two bits
+    /// compared in place (a shift and an exclusive or).
+    pub const fn names_one_kind(self) -> bool {
+        const GAP: u32 = GupFlags::PIN.bits().trailing_zeros() - GupFlags::GET.bits().trailing_zeros();
+        (self.bits() ^ self.bits() >> GAP) & GupFlags::GET.bits() != 0
     }
     /// These flags with FOLL_GET added unless they name the reference kind
     /// (the default of the test and demo helpers, which release what they take).
@@ -260,6 +268,18 @@ pub struct GupOutcome {
     pub first_violation: Option<Violation>,
 }
 
+impl GupOutcome {
+    /// `nr` pages pinned, nothing else to say.
+    pub const fn pinned(nr: usize) -> GupOutcome {
+        GupOutcome {
+            pinned: nr,
+            error: None,
+            violations: 0,
+            first_violation: None,
+        }
+    }
+}
+
 /// Options of one gup_fast call, built one way: `GupFast::new(..)`, then
 /// optionally `.checked(on)` and `.traced(f)`.
 pub struct GupFast<'a, P: Platform + ?Sized> {
@@ -332,20 +352,27 @@ pub fn gup_fast<P: Platform + ?Sized>(
         return GupOutcome::default();
     };
     // Exactly one of FOLL_GET and FOLL_PIN, or nothing is taken.
-    if flags.refs().is_none() {
+    if !flags.names_one_kind() {
         return GupOutcome::default();
     }
     // The exclusive end; 0 stands for 2^64, as pXd_addr_end expects.
     let end = last.wrapping_add(1);
     // One copy of the walk per variant, and per "instrumented or not", so the
     // variant's choices and the trace/invariant hooks cost nothing per step.
-    if g.check_invariant || g.trace.is_some() {
-        walk::<P, true>(g, flags, pages, start, end)
-    } else {
-        walk::<P, false>(g, flags, pages, start, end)
+    const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
+    const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
+    match g.variant {
+        _ if g.check_invariant || g.trace.is_some() => walk::<P, true>(g, flags, pages, start, end),
+        // Without hooks the fixes take the plain walk, the others the walker.
+        Variant::AddrEndFolded => plain::walk::<P, ADDR_END_FOLDED>(g, flags, pages, start, end),
+        Variant::OffsetLockless => plain::walk::<P, OFFSET_LOCKLESS>(g, flags, pages, start, end),
+        _ => walk::<P, false>(g, flags, pages, start, end),
     }
 }
 
+/// The instrumented walker for `g.variant`: out of line, so the plain walks
+/// inlined into [`gup_fast`] keep their own registers.
+#[inline(never)]
 fn walk<P: Platform + ?Sized, const INSTR: bool>(
     g: GupFast<'_, P>,
     flags: GupFlags,
@@ -435,9 +462,8 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
 
     /// `local_irq_save`, the walk, `local_irq_restore`.
     fn run(mut self, start: VirtAddr, end: VirtAddr) -> GupOutcome {
-        let irq = self.p.local_irq_save();
-        self.gup_pgd_range(start, end);
-        self.p.local_irq_restore(irq);
+        let p = self.p;
+        p.irq_disabled(|| self.gup_pgd_range(start, end));
         GupOutcome {
             pinned: self.nr,
             error: self.err,

@@ -7,15 +7,13 @@
 use super::fast::GupFlags;
 use super::page::{release_each, Grab, Page, PageMap};
 use crate::mm::entry::{is_poison, PteBits};
+use crate::mm::level::PT_BYTES;
 use crate::mm::{Defect, EntryPtr, Level, PhysAddr, Platform, WalkError, PAGE_SHIFT};
 
 /// PTEs the PTE loop handles per loop test: the largest group the compiler
 /// still unrolls completely (docs/bench.md, "The PTE loop"); the remainder
 /// loop handles the rest, so short ranges cost the same whichever is chosen.
 pub const PTE_GROUP: usize = 8;
-
-/// Bytes of a page table (`PTRS_PER_PTE` entries): its origin is aligned to it.
-const PT_BYTES: u64 = Level::Pte.table_bytes();
 
 /// Why the inline part of the PTE loop stopped.
 #[derive(Clone, Copy)]

@@ -48,43 +48,43 @@ fn walker(idx: usize) {
     let st = &STATS[idx];
     let mut n = 0u64;
     while !STOP.load(Ordering::Acquire) {
-        let irq = PLATFORM.local_irq_save();
         // mm->context.asce, read inside the interrupt-disabled section.
-        let asce = Asce::from_val(ASCE.load(Ordering::Acquire));
-        let mut delay = |s: &Step| {
-            if s.level == Level::Pmd {
-                if IN_WINDOW
-                    .compare_exchange(0, idx as u64, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-                {
-                    let (g, y, gp) = (GEN.load(Ordering::Acquire), smp::syncs(), smp::grace_periods().0);
-                    let t0 = insn::stckf();
-                    // Leave when CPU 0 has unmapped (GEN), or has unhooked tables
-                    // and waits for a grace period or a synchronisation (it then
-                    // waits for this walk, which still holds a pointer into them,
-                    // to end before freeing).
-                    let waiting = || smp::syncs() != y || smp::grace_periods().0 != gp;
-                    while GEN.load(Ordering::Acquire) == g && !waiting() && insn::stckf() - t0 < WINDOW_TOD {
-                        core::hint::spin_loop();
-                    }
-                    IN_WINDOW.store(0, Ordering::Release);
-                } else {
-                    for _ in 0..DELAY {
-                        core::hint::spin_loop();
+        let o = PLATFORM.irq_disabled(|| {
+            let asce = Asce::from_val(ASCE.load(Ordering::Acquire));
+            let mut delay = |s: &Step| {
+                if s.level == Level::Pmd {
+                    if IN_WINDOW
+                        .compare_exchange(0, idx as u64, Ordering::AcqRel, Ordering::Acquire)
+                        .is_ok()
+                    {
+                        let (g, y, gp) = (GEN.load(Ordering::Acquire), smp::syncs(), smp::grace_periods().0);
+                        let t0 = insn::stckf();
+                        // Leave when CPU 0 has unmapped (GEN), or has unhooked tables
+                        // and waits for a grace period or a synchronisation (it then
+                        // waits for this walk, which still holds a pointer into them,
+                        // to end before freeing).
+                        let waiting = || smp::syncs() != y || smp::grace_periods().0 != gp;
+                        while GEN.load(Ordering::Acquire) == g && !waiting() && insn::stckf() - t0 < WINDOW_TOD {
+                            core::hint::spin_loop();
+                        }
+                        IN_WINDOW.store(0, Ordering::Release);
+                    } else {
+                        for _ in 0..DELAY {
+                            core::hint::spin_loop();
+                        }
                     }
                 }
-            }
-        };
-        let flags = if n.is_multiple_of(2) {
-            GupFlags::GET
-        } else {
-            GupFlags::GET | GupFlags::WRITE
-        };
-        let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
-            .checked(false)
-            .traced(&mut delay);
-        let o = gup_fast(g, START, PAGES, flags, &mut pages);
-        PLATFORM.local_irq_restore(irq);
+            };
+            let flags = if n.is_multiple_of(2) {
+                GupFlags::GET
+            } else {
+                GupFlags::GET | GupFlags::WRITE
+            };
+            let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
+                .checked(false)
+                .traced(&mut delay);
+            gup_fast(g, START, PAGES, flags, &mut pages)
+        });
         for (i, f) in pages[..o.pinned].iter().enumerate() {
             let off = i as u64 * PAGE_SIZE;
             if f.phys().as_u64() != a + off && f.phys().as_u64() != b + off {
@@ -346,14 +346,14 @@ fn spin_enabled(_: usize) {
 /// Work that keeps interruptions disabled for [`HOLD_TOD`], as a long lockless
 /// walk would, and says when it let go.
 fn hold_disabled(_: usize) {
-    let irq = PLATFORM.local_irq_save();
-    SPINNING.store(true, Ordering::Release);
-    let t0 = insn::stckf();
-    while insn::stckf() - t0 < HOLD_TOD {
-        core::hint::spin_loop();
-    }
-    HELD_UNTIL.store(insn::stckf(), Ordering::Release);
-    PLATFORM.local_irq_restore(irq);
+    PLATFORM.irq_disabled(|| {
+        SPINNING.store(true, Ordering::Release);
+        let t0 = insn::stckf();
+        while insn::stckf() - t0 < HOLD_TOD {
+            core::hint::spin_loop();
+        }
+        HELD_UNTIL.store(insn::stckf(), Ordering::Release);
+    });
 }
 
 kernel_test!(

@@ -338,6 +338,16 @@ pub const fn common_form(level: Level) -> (u64, u64) {
     COMMON_FORM[level as usize]
 }
 
+/// Whether `val` is in the common form `(mask, want)` of its table with its
+/// origin below `mem_end`: the first test of [`check_entry`], a mask, a compare
+/// and a bound check.
+#[inline(always)]
+pub const fn in_common_form(val: u64, (mask, want): (u64, u64), mem_end: u64) -> bool {
+    // In the common form bit 0x800 is clear at every level, so the segment origin
+    // mask serves all (a poisoned entry's origin is never inside memory).
+    val & mask == want && val & SEGMENT_ORIGIN < mem_end
+}
+
 /// Check that `val`, read through `at`, is a well-formed entry for the table it
 /// came from: type bits match the table, reserved bits clear, full table length,
 /// origin inside memory, large frames only with EDAT. Invalid entries only need
@@ -348,10 +358,7 @@ pub const fn common_form(level: Level) -> (u64, u64) {
 /// the out-of-line `check_entry_slow`.
 #[inline(always)]
 pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Result<(), WalkError> {
-    let (mask, want) = common_form(at.level());
-    // In the common form bit 0x800 is clear at every level, so the segment origin
-    // mask serves all (a poisoned entry's origin is never inside memory).
-    if val & mask == want && val & SEGMENT_ORIGIN < p.mem_end().0 {
+    if in_common_form(val, common_form(at.level()), p.mem_end().0) {
         return Ok(());
     }
     // The pointer goes in parts (registers) so the common case never has to

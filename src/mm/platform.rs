@@ -45,12 +45,12 @@ pub trait Platform {
     /// a CPU walking with interrupts disabled cannot do before its walk ends).
     /// The fallback when a table cannot join a batch (`tlb_remove_table_one`).
     fn sync_lockless_walkers(&self) {}
-    /// `local_irq_save`: disable interrupts, returning what to restore.
-    fn local_irq_save(&self) -> u64 {
-        0
+    /// Run `f` with interrupts disabled on this CPU, the bracket of the
+    /// lockless walk (Linux `local_irq_save(flags)` .. `local_irq_restore(flags)`).
+    #[inline(always)]
+    fn irq_disabled<R>(&self, f: impl FnOnce() -> R) -> R {
+        f()
     }
-    /// `local_irq_restore`.
-    fn local_irq_restore(&self, _saved: u64) {}
     /// Fill `bytes` at `pa` with copies of `val`.
     fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
         let mut off = 0;

@@ -85,11 +85,9 @@ impl<P: Platform + ?Sized, F: Fn(&P)> Platform for RacingWrite<'_, P, F> {
     fn grace_period(&self) {
         self.inner.grace_period()
     }
-    fn local_irq_save(&self) -> u64 {
-        self.inner.local_irq_save()
-    }
-    fn local_irq_restore(&self, saved: u64) {
-        self.inner.local_irq_restore(saved)
+    #[inline(always)]
+    fn irq_disabled<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.inner.irq_disabled(f)
     }
     fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
         self.inner.fill(pa, bytes, val)

@@ -7,6 +7,7 @@
 use super::insn::{self, Lra};
 use super::traps::{expect_pgm, ProgramCheck};
 use core::arch::asm;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, VirtAddr};
 
@@ -85,12 +86,15 @@ impl Platform for KernelPlatform {
             super::halt::exit_failure("walker synchronisation failed");
         }
     }
-    fn local_irq_save(&self) -> u64 {
-        insn::stnsm::<0xfc>() as u64
-    }
-    fn local_irq_restore(&self, saved: u64) {
-        // SAFETY: restores the mask saved by local_irq_save on this CPU.
-        unsafe { insn::ssm(saved as u8) }
+    #[inline(always)]
+    fn irq_disabled<R>(&self, f: impl FnOnce() -> R) -> R {
+        // The old mask stays in its stack byte from STNSM to SSM.
+        let mut saved = MaybeUninit::uninit();
+        let saved = insn::stnsm_into::<0xfc>(&mut saved);
+        let r = f();
+        // SAFETY: restores the mask saved just above on this CPU.
+        unsafe { insn::ssm(saved) };
+        r
     }
 }
 

@@ -74,79 +74,79 @@ pub fn gup_fast<P: Platform, const CHECK: bool>(
     };
     let end = last.wrapping_add(1); // 0 stands for 2^64
     let mem_end = p.mem_end().as_u64();
-    let irq = p.local_irq_save();
-    let mut nr = 0;
-    // pgd_offset: the top table, indexed with the shift of the ASCE type.
-    let top = asce.asce_type().top();
-    let (mut pgdp, pgd_form) = (entry(asce.origin().as_u64(), top, start), common_form(top));
-    let mut addr = start;
-    'walk: loop {
-        let pgd = p.read_u64(PhysAddr::new(pgdp));
-        let pgd_next = pgd_addr_end(addr, end);
-        if !go_on::<CHECK>(pgd, pgd_form, mem_end, pgd & TT == R1) {
-            break;
-        }
-        let (mut p4dp, p4d_form) = if pgd & TT == R1 {
-            (entry(pgd & REGION_ORIGIN, Level::P4d, addr), common_form(Level::P4d))
-        } else {
-            (pgdp, pgd_form)
-        };
-        loop {
-            let p4d = p.read_u64(PhysAddr::new(p4dp));
-            let p4d_next = p4d_addr_end(addr, pgd_next);
-            if !go_on::<CHECK>(p4d, p4d_form, mem_end, p4d & TT >= R2) {
-                break 'walk;
-            }
-            let (mut pudp, pud_form) = if p4d & TT >= R2 {
-                (entry(p4d & REGION_ORIGIN, Level::Pud, addr), common_form(Level::Pud))
-            } else {
-                (p4dp, p4d_form)
-            };
-            loop {
-                let pud = p.read_u64(PhysAddr::new(pudp));
-                let pud_next = pud_addr_end(addr, p4d_next);
-                if !go_on::<CHECK>(pud, pud_form, mem_end, pud & TT >= R3) {
-                    break 'walk;
-                }
-                let (mut pmdp, pmd_form) = if pud & TT >= R3 {
-                    (entry(pud & REGION_ORIGIN, Level::Pmd, addr), common_form(Level::Pmd))
-                } else {
-                    (pudp, pud_form)
-                };
-                loop {
-                    let pmd = p.read_u64(PhysAddr::new(pmdp));
-                    let pmd_next = pmd_addr_end(addr, pud_next);
-                    // A large or invalid segment entry stops both builds.
-                    if !go_on::<CHECK>(pmd, pmd_form, mem_end, true) || pmd & LARGE != 0 {
-                        break 'walk;
-                    }
-                    let ptep = entry(pmd & SEGMENT_ORIGIN, Level::Pte, addr);
-                    let n = (pmd_next.wrapping_sub(addr) / PAGE_SIZE) as usize;
-                    let done = pte_loop(p, ptep, &mut pages[nr..nr + n], map);
-                    nr += done;
-                    addr = pmd_next;
-                    if done != n || addr == end {
-                        break 'walk;
-                    }
-                    if addr == pud_next {
-                        break;
-                    }
-                    pmdp += 8;
-                }
-                if addr == p4d_next {
-                    break;
-                }
-                pudp += 8;
-            }
-            if addr == pgd_next {
+    p.irq_disabled(|| {
+        let mut nr = 0;
+        // pgd_offset: the top table, indexed with the shift of the ASCE type.
+        let top = asce.asce_type().top();
+        let (mut pgdp, pgd_form) = (entry(asce.origin().as_u64(), top, start), common_form(top));
+        let mut addr = start;
+        'walk: loop {
+            let pgd = p.read_u64(PhysAddr::new(pgdp));
+            let pgd_next = pgd_addr_end(addr, end);
+            if !go_on::<CHECK>(pgd, pgd_form, mem_end, pgd & TT == R1) {
                 break;
             }
-            p4dp += 8;
+            let (mut p4dp, p4d_form) = if pgd & TT == R1 {
+                (entry(pgd & REGION_ORIGIN, Level::P4d, addr), common_form(Level::P4d))
+            } else {
+                (pgdp, pgd_form)
+            };
+            loop {
+                let p4d = p.read_u64(PhysAddr::new(p4dp));
+                let p4d_next = p4d_addr_end(addr, pgd_next);
+                if !go_on::<CHECK>(p4d, p4d_form, mem_end, p4d & TT >= R2) {
+                    break 'walk;
+                }
+                let (mut pudp, pud_form) = if p4d & TT >= R2 {
+                    (entry(p4d & REGION_ORIGIN, Level::Pud, addr), common_form(Level::Pud))
+                } else {
+                    (p4dp, p4d_form)
+                };
+                loop {
+                    let pud = p.read_u64(PhysAddr::new(pudp));
+                    let pud_next = pud_addr_end(addr, p4d_next);
+                    if !go_on::<CHECK>(pud, pud_form, mem_end, pud & TT >= R3) {
+                        break 'walk;
+                    }
+                    let (mut pmdp, pmd_form) = if pud & TT >= R3 {
+                        (entry(pud & REGION_ORIGIN, Level::Pmd, addr), common_form(Level::Pmd))
+                    } else {
+                        (pudp, pud_form)
+                    };
+                    loop {
+                        let pmd = p.read_u64(PhysAddr::new(pmdp));
+                        let pmd_next = pmd_addr_end(addr, pud_next);
+                        // A large or invalid segment entry stops both builds.
+                        if !go_on::<CHECK>(pmd, pmd_form, mem_end, true) || pmd & LARGE != 0 {
+                            break 'walk;
+                        }
+                        let ptep = entry(pmd & SEGMENT_ORIGIN, Level::Pte, addr);
+                        let n = (pmd_next.wrapping_sub(addr) / PAGE_SIZE) as usize;
+                        let done = pte_loop(p, ptep, &mut pages[nr..nr + n], map);
+                        nr += done;
+                        addr = pmd_next;
+                        if done != n || addr == end {
+                            break 'walk;
+                        }
+                        if addr == pud_next {
+                            break;
+                        }
+                        pmdp += 8;
+                    }
+                    if addr == p4d_next {
+                        break;
+                    }
+                    pudp += 8;
+                }
+                if addr == pgd_next {
+                    break;
+                }
+                p4dp += 8;
+            }
+            pgdp += 8;
         }
-        pgdp += 8;
-    }
-    p.local_irq_restore(irq);
-    nr
+        nr
+    })
 }
 
 /// The PTE loop, the same steps as gup_fast's (`PTE_GROUP` PTEs per loop test).

@@ -1,0 +1,192 @@
+//! The plain walk: gup_fast for the two fixes ([`Variant::AddrEndFolded`],
+//! [`Variant::OffsetLockless`]) when no trace and no invariant check are
+//! asked for, which is how every kernel caller runs it.
+//!
+//! It is the same walk as the instrumented [`Walker`] for the common case, and
+//! only that: every region and segment entry on the way down must be in the
+//! common form of the table it was read from with its origin inside memory
+//! ([`in_common_form`], the test `check_entry` makes first), small pages, the
+//! shared PTE loop. Anything else (an invalid entry, a large frame, an entry
+//! `check_entry` would name) hands the rest of the range to the instrumented
+//! walker, still with interrupts disabled, which decides and explains it as
+//! it would have from the start. What it drops is what only explains:
+//! pointers that carry their object's bounds (the fixes never leave a table,
+//! pXd_addr_end keeps each loop inside its parent's entry), the walker's
+//! state kept for traces and variants, the per-step hooks.
+use super::{GupFast, GupFlags, GupOutcome, Variant, WalkStack, Walker};
+use crate::gup::page::Page;
+use crate::gup::pte::{pte_defect, pte_range_for};
+use crate::mm::entry::{P4d, Pgd, Pmd, Pud};
+use crate::mm::pgtable::*;
+use crate::mm::{Level, Platform, VirtAddr, PAGE_SIZE};
+
+/// Where the plain walk ended.
+enum End {
+    /// The whole range is pinned.
+    Done,
+    /// The PTE loop stopped at the PTE at this address, of this value.
+    Pte(u64, u64),
+    /// An entry outside the common case, on the way to this address: the
+    /// instrumented walker takes the rest from there.
+    Explain(VirtAddr),
+}
+
+/// `gup_pgd_range` .. `gup_pte_range` for variant `V` (one of the fixes) inside
+/// `local_irq_save` / `local_irq_restore`.
+#[inline(always)]
+pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
+    g: GupFast<'_, P>,
+    flags: GupFlags,
+    pages: &mut [Page],
+    start: VirtAddr,
+    end: VirtAddr,
+) -> GupOutcome {
+    const { assert!(V == Variant::AddrEndFolded as u8 || V == Variant::OffsetLockless as u8) };
+    let p = g.plat;
+    p.irq_disabled(move || range::<P, V>(g, flags, pages, start, end))
+}
+
+/// READ_ONCE of the entry at `ptr`, if it is in the common form of its table
+/// with its origin below `mem_end`.
+#[inline(always)]
+fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr) -> Option<u64> {
+    let val = p.read_u64(ptr.addr);
+    in_common_form(val, common_form(ptr.level()), mem_end).then_some(val)
+}
+
+/// The next level's first pointer below `val`, read at `ptr` in the `level`
+/// loop: `pXd_offset_lockless(pXdp, pXd, addr)` for the merged fix; for the
+/// RFC `pXd_offset(&copy, addr)`: the copy goes to the walker's slot and the
+/// folding decision reads it back, as the compiled RFC walk did.
+#[inline(always)]
+fn offset<P: Platform + ?Sized, const V: u8>(
+    p: &P,
+    stack: WalkStack,
+    level: Level,
+    ptr: EntryPtr,
+    val: u64,
+    addr: VirtAddr,
+) -> EntryPtr {
+    let (ptr, val) = if V == Variant::AddrEndFolded as u8 {
+        let copy = EntryPtr::stack_copy(ptr.level(), stack.slot(level));
+        p.write_u64(copy.addr, val);
+        (copy, p.read_u64(copy.addr))
+    } else {
+        (ptr, val)
+    };
+    match level {
+        Level::Pgd => p4d_offset_lockless(ptr, Pgd(val), addr),
+        Level::P4d => pud_offset_lockless(ptr, P4d(val), addr),
+        _ => pmd_offset_lockless(ptr, Pud(val), addr),
+    }
+}
+
+/// The walk itself, interrupts disabled.
+#[inline(always)]
+fn range<P: Platform + ?Sized, const V: u8>(
+    g: GupFast<'_, P>,
+    flags: GupFlags,
+    pages: &mut [Page],
+    start: VirtAddr,
+    end: VirtAddr,
+) -> GupOutcome {
+    let folded_step = V == Variant::AddrEndFolded as u8;
+    let (p, map, stack) = (g.plat, g.pagemap, g.stack);
+    let mem_end = p.mem_end().0;
+    let read = |ptr| read(p, mem_end, ptr);
+    let offset = |level, ptr, val, addr| offset::<P, V>(p, stack, level, ptr, val, addr);
+    let mut nr = 0;
+    let mut addr = start;
+    let mut pgdp = pgd_offset(g.asce, addr);
+    let ended = 'walk: loop {
+        let Some(pgd) = read(pgdp) else {
+            break End::Explain(addr);
+        };
+        let pgd_next = if folded_step {
+            pgd_addr_end_folded(Pgd(pgd), addr, end)
+        } else {
+            pgd_addr_end(addr, end)
+        };
+        let mut p4dp = offset(Level::Pgd, pgdp, pgd, addr);
+        loop {
+            let Some(p4d) = read(p4dp) else {
+                break 'walk End::Explain(addr);
+            };
+            let p4d_next = if folded_step {
+                p4d_addr_end_folded(P4d(p4d), addr, pgd_next)
+            } else {
+                p4d_addr_end(addr, pgd_next)
+            };
+            let mut pudp = offset(Level::P4d, p4dp, p4d, addr);
+            loop {
+                let Some(pud) = read(pudp) else {
+                    break 'walk End::Explain(addr);
+                };
+                let pud_next = if folded_step {
+                    pud_addr_end_folded(Pud(pud), addr, p4d_next)
+                } else {
+                    pud_addr_end(addr, p4d_next)
+                };
+                let mut pmdp = offset(Level::Pud, pudp, pud, addr);
+                loop {
+                    let Some(pmd) = read(pmdp) else {
+                        break 'walk End::Explain(addr);
+                    };
+                    let pmd_next = pmd_addr_end(addr, pud_next);
+                    let ptep = pte_offset(Pmd(pmd), addr).addr;
+                    let n = (pmd_next.wrapping_sub(addr) / PAGE_SIZE) as usize;
+                    let (done, stop) = pte_range_for(p, map, flags, ptep, &mut pages[nr..nr + n]);
+                    nr += done;
+                    if done != n {
+                        break 'walk End::Pte(ptep.0 + done as u64 * 8, stop);
+                    }
+                    addr = pmd_next;
+                    if addr == end {
+                        break 'walk End::Done;
+                    }
+                    if addr == pud_next {
+                        break;
+                    }
+                    pmdp = pmdp.add(1);
+                }
+                if addr == p4d_next {
+                    break;
+                }
+                pudp = pudp.add(1);
+            }
+            if addr == pgd_next {
+                break;
+            }
+            p4dp = p4dp.add(1);
+        }
+        pgdp = pgdp.add(1);
+    };
+    match ended {
+        End::Done => GupOutcome::pinned(nr),
+        End::Pte(pa, pte) => GupOutcome {
+            error: pte_defect(crate::mm::PhysAddr(pa), pte),
+            ..GupOutcome::pinned(nr)
+        },
+        End::Explain(addr) => explain_rest::<P, V>(g, flags, pages, nr, addr, end),
+    }
+}
+
+/// The rest of the range from `addr` (`nr` pages pinned before it) through the
+/// instrumented walker, without hooks: it re-walks from the top for `addr` and
+/// decides what the plain walk left. Out of line and cold.
+#[cold]
+#[inline(never)]
+fn explain_rest<P: Platform + ?Sized, const V: u8>(
+    g: GupFast<'_, P>,
+    flags: GupFlags,
+    pages: &mut [Page],
+    nr: usize,
+    addr: VirtAddr,
+    end: VirtAddr,
+) -> GupOutcome {
+    let rest = Walker::<P, V, false>::new(g, flags, &mut pages[nr..]).run(addr, end);
+    GupOutcome {
+        pinned: nr + rest.pinned,
+        ..rest
+    }
+}
