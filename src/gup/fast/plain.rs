@@ -14,9 +14,9 @@
 //! pXd_addr_end keeps each loop inside its parent's entry), the walker's
 //! state kept for traces and variants, the per-step hooks.
 use super::{GupFast, GupFlags, GupOutcome, Variant, WalkStack, Walker};
-use crate::gup::page::Page;
+use crate::gup::page::{Page, PageMap};
 use crate::gup::pte::{pte_defect, pte_range_for};
-use crate::mm::entry::{P4d, Pgd, Pmd, Pud};
+use crate::mm::entry::{Asce, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, Platform, VirtAddr, PAGE_SIZE};
 
@@ -42,31 +42,37 @@ pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
     end: VirtAddr,
 ) -> GupOutcome {
     const { assert!(V == Variant::AddrEndFolded as u8 || V == Variant::OffsetLockless as u8) };
-    let p = g.plat;
-    p.irq_disabled(move || range::<P, V>(g, flags, pages, start, end))
+    // No trace: the parts of `g` the walk reads are all it needs.
+    let (p, asce, map, stack) = (g.plat, g.asce, g.pagemap, g.stack);
+    p.irq_disabled(|| range::<P, V>(p, asce, map, stack, flags, pages, start, end))
 }
 
-/// READ_ONCE of the entry at `ptr`, if it is in the common form of its table
+/// `(mask, want)`: the common form of the table a pointer points into.
+type Form = (u64, u64);
+
+/// READ_ONCE of the entry at `ptr`, if it is in the common `form` of its table
 /// with its origin below `mem_end`.
 #[inline(always)]
-fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr) -> Option<u64> {
+fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr, form: Form) -> Option<u64> {
     let val = p.read_u64(ptr.addr);
-    in_common_form(val, common_form(ptr.level()), mem_end).then_some(val)
+    in_common_form(val, form, mem_end).then_some(val)
 }
 
-/// The next level's first pointer below `val`, read at `ptr` in the `level`
-/// loop: `pXd_offset_lockless(pXdp, pXd, addr)` for the merged fix; for the
-/// RFC `pXd_offset(&copy, addr)`: the copy goes to the walker's slot and the
-/// folding decision reads it back, as the compiled RFC walk did.
+/// The next level's first pointer below `val`, read at `ptr` (a table of
+/// `form`) in the `level` loop, and its table's form: `pXd_offset_lockless(pXdp,
+/// pXd, addr)` for the merged fix; for the RFC `pXd_offset(&copy, addr)`: the
+/// copy goes to the walker's slot and the folding decision reads it back, as
+/// the compiled RFC walk did. A folded level keeps its parent's table, and so
+/// its form.
 #[inline(always)]
 fn offset<P: Platform + ?Sized, const V: u8>(
     p: &P,
     stack: WalkStack,
     level: Level,
-    ptr: EntryPtr,
+    (ptr, form): (EntryPtr, Form),
     val: u64,
     addr: VirtAddr,
-) -> EntryPtr {
+) -> (EntryPtr, Form) {
     let (ptr, val) = if V == Variant::AddrEndFolded as u8 {
         let copy = EntryPtr::stack_copy(ptr.level(), stack.slot(level));
         p.write_u64(copy.addr, val);
@@ -74,30 +80,50 @@ fn offset<P: Platform + ?Sized, const V: u8>(
     } else {
         (ptr, val)
     };
-    match level {
-        Level::Pgd => p4d_offset_lockless(ptr, Pgd(val), addr),
-        Level::P4d => pud_offset_lockless(ptr, P4d(val), addr),
-        _ => pmd_offset_lockless(ptr, Pud(val), addr),
-    }
+    let (next, folded, below) = match level {
+        Level::Pgd => (
+            p4d_offset_lockless(ptr, Pgd(val), addr),
+            pgd_folded(Pgd(val)),
+            Level::P4d,
+        ),
+        Level::P4d => (
+            pud_offset_lockless(ptr, P4d(val), addr),
+            p4d_folded(P4d(val)),
+            Level::Pud,
+        ),
+        _ => (
+            pmd_offset_lockless(ptr, Pud(val), addr),
+            pud_folded(Pud(val)),
+            Level::Pmd,
+        ),
+    };
+    (next, if folded { form } else { common_form(below) })
 }
 
 /// The walk itself, interrupts disabled.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)] // the parts of GupFast, unpacked into registers
 fn range<P: Platform + ?Sized, const V: u8>(
-    g: GupFast<'_, P>,
+    p: &P,
+    asce: Asce,
+    map: &PageMap,
+    stack: WalkStack,
     flags: GupFlags,
     pages: &mut [Page],
     start: VirtAddr,
     end: VirtAddr,
 ) -> GupOutcome {
     let folded_step = V == Variant::AddrEndFolded as u8;
-    let (p, map, stack) = (g.plat, g.pagemap, g.stack);
     let mem_end = p.mem_end().0;
-    let read = |ptr| read(p, mem_end, ptr);
+    let read = |(ptr, form)| read(p, mem_end, ptr, form);
     let offset = |level, ptr, val, addr| offset::<P, V>(p, stack, level, ptr, val, addr);
+    // A pmd loop reads segment entries only: a folded one re-reads an entry
+    // whose type bits said segment and which its own table's form accepted.
+    let segment = common_form(Level::Pmd);
     let mut nr = 0;
     let mut addr = start;
-    let mut pgdp = pgd_offset(g.asce, addr);
+    let top = asce.asce_type().top();
+    let mut pgdp = (pgd_offset(asce, addr), common_form(top));
     let ended = 'walk: loop {
         let Some(pgd) = read(pgdp) else {
             break End::Explain(addr);
@@ -129,7 +155,7 @@ fn range<P: Platform + ?Sized, const V: u8>(
                 };
                 let mut pmdp = offset(Level::Pud, pudp, pud, addr);
                 loop {
-                    let Some(pmd) = read(pmdp) else {
+                    let Some(pmd) = read((pmdp.0, segment)) else {
                         break 'walk End::Explain(addr);
                     };
                     let pmd_next = pmd_addr_end(addr, pud_next);
@@ -147,19 +173,19 @@ fn range<P: Platform + ?Sized, const V: u8>(
                     if addr == pud_next {
                         break;
                     }
-                    pmdp = pmdp.add(1);
+                    pmdp.0 = pmdp.0.add(1);
                 }
                 if addr == p4d_next {
                     break;
                 }
-                pudp = pudp.add(1);
+                pudp.0 = pudp.0.add(1);
             }
             if addr == pgd_next {
                 break;
             }
-            p4dp = p4dp.add(1);
+            p4dp.0 = p4dp.0.add(1);
         }
-        pgdp = pgdp.add(1);
+        pgdp.0 = pgdp.0.add(1);
     };
     match ended {
         End::Done => GupOutcome::pinned(nr),
@@ -167,7 +193,10 @@ fn range<P: Platform + ?Sized, const V: u8>(
             error: pte_defect(crate::mm::PhysAddr(pa), pte),
             ..GupOutcome::pinned(nr)
         },
-        End::Explain(addr) => explain_rest::<P, V>(g, flags, pages, nr, addr, end),
+        End::Explain(addr) => {
+            let g = GupFast::new(p, asce, map, stack, Variant::ALL[V as usize]).checked(false);
+            explain_rest::<P, V>(g, flags, pages, nr, addr, end)
+        }
     }
 }
 
