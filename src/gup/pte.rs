@@ -72,15 +72,22 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
         let stop = 'pin: {
             // PTE_GROUP at a time, so the loop test runs once per group.
             let (groups, rest) = out[done..].as_chunks_mut::<PTE_GROUP>();
-            for group in groups {
-                for slot in group {
-                    match pin(pa) {
+            // Each PTE is found from its slot's address (both arrays step 8
+            // bytes), so no pointer to the PTE is stepped beside the slot.
+            let to_pte = pa.0.wrapping_sub(groups.as_ptr() as u64);
+            let pte_of = |slot: &mut Page| PhysAddr((slot as *mut Page as u64).wrapping_add(to_pte));
+            for group in groups.iter_mut() {
+                for slot in group.iter_mut() {
+                    match pin(pte_of(slot)) {
                         Ok(frame) => *slot = frame,
-                        Err(stop) => break 'pin stop,
+                        Err(stop) => {
+                            pa = pte_of(slot);
+                            break 'pin stop;
+                        }
                     }
-                    pa = pa.add(8);
                 }
             }
+            pa = pa.add((groups.len() * PTE_GROUP * 8) as u64);
             for slot in rest {
                 match pin(pa) {
                     Ok(frame) => *slot = frame,
