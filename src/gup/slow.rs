@@ -168,10 +168,8 @@ fn internal_get_user_pages_fast<P: Platform>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> Result<(usize, GupOutcome), GupError> {
-    flags.refs().ok_or(GupError::InvalidFlags(flags))?;
-    if wraps(start, nr_pages.min(pages.len())) {
-        return Err(GupError::Overflow(start));
-    }
+    // gup_fast takes nothing for flags without exactly one reference kind
+    // or a range that wraps; those are refused below, off the fast path.
     let g = GupFast::new(
         ctx.space.platform(),
         ctx.space.asce(),
@@ -186,7 +184,14 @@ fn internal_get_user_pages_fast<P: Platform>(
         return Err(GupError::Walk(e));
     }
     let n = out.pinned;
-    if n == nr_pages.min(pages.len()) || flags.contains(GupFlags::FAST_ONLY) {
+    if n == nr_pages.min(pages.len()) {
+        return Ok((n, out));
+    }
+    flags.refs().ok_or(GupError::InvalidFlags(flags))?;
+    if wraps(start, nr_pages.min(pages.len())) {
+        return Err(GupError::Overflow(start));
+    }
+    if flags.contains(GupFlags::FAST_ONLY) {
         return Ok((n, out));
     }
     let rest_start = (start & !(PAGE_SIZE - 1)).wrapping_add(n as u64 * PAGE_SIZE);
