@@ -59,8 +59,8 @@ fn the_trace_names_every_entry_read_in_order() {
     let mut steps = Vec::new();
     let mut pages = [Page::from_pfn(0); 2];
     let mut record = |st: &Step| steps.push(*st);
-    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
-    let o = gup_fast(g, SEED, 2, GupFlags::GET, &mut pages);
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(&mut g, SEED, 2, GupFlags::GET, &mut pages);
     release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, o.error, o.violations), (2, None, 0));
     let levels: Vec<Level> = steps.iter().map(|st| st.level).collect();
@@ -105,8 +105,8 @@ fn the_trace_names_every_entry_read_in_order() {
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
     let mut pages = [Page::from_pfn(0); 5];
-    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
-    let o = gup_fast(g, 0x10_0000, 5, GupFlags::GET, &mut pages);
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(&mut g, 0x10_0000, 5, GupFlags::GET, &mut pages);
     release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (3, vec![0x10_0000, 0x10_1000, 0x10_2000, 0x10_3000]));
     // Also where the PTE is valid but its frame is the first past the page map.
@@ -116,8 +116,8 @@ fn the_trace_names_every_entry_read_in_order() {
         .write_u64(at.addr(), (good & !entry::PAGE_ORIGIN) | h.plat.mem_end().as_u64());
     let mut ptes = Vec::new();
     let mut record = |st: &Step| ptes.extend((st.level == Pte).then_some(st.addr));
-    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
-    let o = gup_fast(g, 0x10_0000, 5, GupFlags::GET, &mut pages);
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(&mut g, 0x10_0000, 5, GupFlags::GET, &mut pages);
     h.plat.write_u64(at.addr(), good);
     release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, ptes), (1, vec![0x10_0000, 0x10_1000]));
@@ -126,10 +126,10 @@ fn the_trace_names_every_entry_read_in_order() {
     let s = seed_space(&h, true);
     let mut steps = 0;
     let mut count = |_: &Step| steps += 1;
-    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::NextEntry)
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::NextEntry)
         .checked(false)
         .traced(&mut count);
-    let o = gup_fast(g, SEED, 2, GupFlags::GET, &mut pages);
+    let o = gup_fast(&mut g, SEED, 2, GupFlags::GET, &mut pages);
     release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, o.violations, o.first_violation), (2, 0, None));
     assert!(steps > 0);
@@ -872,8 +872,8 @@ fn get_and_pin_count_as_linux_counts_them() {
     }
     // The walks themselves: exactly one kind, or nothing.
     for flags in [GupFlags::empty(), GupFlags::GET | GupFlags::PIN] {
-        let g = GupFast::new(h.plat, ctx.space.asce(), h.pagemap, h.stack, Variant::OffsetLockless);
-        assert_eq!(gup_fast(g, 0x10_0000, 3, flags, &mut pages).pinned, 0, "{flags:?}");
+        let mut g = GupFast::new(h.plat, ctx.space.asce(), h.pagemap, h.stack, Variant::OffsetLockless);
+        assert_eq!(gup_fast(&mut g, 0x10_0000, 3, flags, &mut pages).pinned, 0, "{flags:?}");
         assert_eq!(
             gup_locked(&mut ctx, 0x10_0000, 3, flags, &mut pages),
             Err(GupError::InvalidFlags(flags))

@@ -12,8 +12,8 @@ use foldkern::mm::*;
 /// references kept.
 fn fast(h: &Host, s: &common::Space, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<Page>) {
     let mut pages = vec![Page::default(); n];
-    let g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).checked(true);
-    let o = gup_fast(g, start, n, flags, &mut pages);
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless).checked(true);
+    let o = gup_fast(&mut g, start, n, flags, &mut pages);
     pages.truncate(o.pinned);
     (o, pages)
 }
@@ -208,8 +208,8 @@ fn a_page_freed_under_the_walk_is_never_pinned() {
     let victim = Page::of(pa(0x20_1000));
     let t = RacingWrite::new(h.plat, ptep.addr(), 1, move |_| assert!(map.page_ref_freeze(victim, 1)));
     let mut pages = [Page::default(); 4];
-    let g = GupFast::new(&t, s.asce(), map, h.stack, Variant::OffsetLockless);
-    let o = gup_fast(g, 0x10_0000, 4, GupFlags::PIN, &mut pages);
+    let mut g = GupFast::new(&t, s.asce(), map, h.stack, Variant::OffsetLockless);
+    let o = gup_fast(&mut g, 0x10_0000, 4, GupFlags::PIN, &mut pages);
     assert_eq!(
         (t.reads(), o.pinned, o.error),
         (1, 1, None),

@@ -327,16 +327,25 @@ impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
             ..self
         }
     }
+    /// These options for one walk, the trace borrowed from them.
+    fn reborrow(&mut self) -> GupFast<'_, P> {
+        GupFast {
+            trace: self.trace.as_mut().map(|t| &mut **t as &mut dyn FnMut(&Step)),
+            ..*self
+        }
+    }
 }
 
 /// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
 /// `start` without locks, interrupts disabled. Returns how many it pinned (the
 /// pages are in `pages[..pinned]`); it stops at the first page it cannot handle.
+/// The options `g` are borrowed (a pointer, as Linux's walk finds `current->mm`),
+/// so one set serves any number of calls.
 // Never inlined, like the kernel function it is: its cost (and the benchmark's
 // figure for it) then does not depend on the code of whoever calls it.
 #[inline(never)]
 pub fn gup_fast<P: Platform + ?Sized>(
-    g: GupFast<'_, P>,
+    g: &mut GupFast<'_, P>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -362,11 +371,11 @@ pub fn gup_fast<P: Platform + ?Sized>(
     const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
     const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
     match g.variant {
-        _ if g.check_invariant || g.trace.is_some() => walk::<P, true>(g, flags, pages, start, end),
+        _ if g.check_invariant || g.trace.is_some() => walk::<P, true>(g.reborrow(), flags, pages, start, end),
         // Without hooks the fixes take the plain walk, the others the walker.
         Variant::AddrEndFolded => plain::walk::<P, ADDR_END_FOLDED>(g, flags, pages, start, end),
         Variant::OffsetLockless => plain::walk::<P, OFFSET_LOCKLESS>(g, flags, pages, start, end),
-        _ => walk::<P, false>(g, flags, pages, start, end),
+        _ => walk::<P, false>(g.reborrow(), flags, pages, start, end),
     }
 }
 

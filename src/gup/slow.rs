@@ -170,14 +170,14 @@ fn internal_get_user_pages_fast<P: Platform>(
 ) -> Result<(usize, GupOutcome), GupError> {
     // gup_fast takes nothing for flags without exactly one reference kind
     // or a range that wraps; those are refused below, off the fast path.
-    let g = GupFast::new(
+    let mut g = GupFast::new(
         ctx.space.platform(),
         ctx.space.asce(),
         ctx.pagemap,
         ctx.stack,
         ctx.variant,
     );
-    let out = gup_fast(g, start, nr_pages, flags, pages);
+    let out = gup_fast(&mut g, start, nr_pages, flags, pages);
     if let Some(e) = out.error {
         super::page::release_each(ctx.pagemap, &pages[..out.pinned], flags)
             .expect("dropping the references gup_fast took");

@@ -150,14 +150,14 @@ impl<'s> Walk<'s> {
     ) -> GupResult {
         let new = || GupFast::new(&PLATFORM, self.space.asce(), pagemap(), self.stack, v);
         let flags = flags.or_get();
-        let plain = gup_fast(new().checked(false), start, n, flags, out);
+        let plain = gup_fast(&mut new().checked(false), start, n, flags, out);
         let plain_hash = frames_hash(&out[..plain.pinned]);
         release(flags, &out[..plain.pinned])?;
-        let g = match trace {
+        let mut g = match trace {
             Some(t) => new().checked(true).traced(t),
             None => new().checked(true),
         };
-        let o = gup_fast(g, start, n, flags, out);
+        let o = gup_fast(&mut g, start, n, flags, out);
         release(flags, &out[..o.pinned])?;
         if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
             return Err(Msg::from(format_args!(

@@ -469,9 +469,9 @@ kernel_test!(
             let other_cpu = RacingWrite::new(&PLATFORM, ptep.addr(), 1, |p: &platform::KernelPlatform| {
                 p.ipte(ptep.base(), victim)
             });
-            let g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
+            let mut g = GupFast::new(&other_cpu, s.asce(), kernel::pagemap(), stack, v).checked(false);
             let mut pages = [Page::from_pfn(0); 8];
-            let o = gup_fast(g, va, 8, GupFlags::GET, &mut pages);
+            let o = gup_fast(&mut g, va, 8, GupFlags::GET, &mut pages);
             unpin(&pages[..o.pinned])?;
             check_eq!(
                 (o.pinned, o.error, other_cpu.reads()),

@@ -80,10 +80,10 @@ fn walker(idx: usize) {
             } else {
                 GupFlags::GET | GupFlags::WRITE
             };
-            let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
+            let mut g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless)
                 .checked(false)
                 .traced(&mut delay);
-            gup_fast(g, START, PAGES, flags, &mut pages)
+            gup_fast(&mut g, START, PAGES, flags, &mut pages)
         });
         for (i, f) in pages[..o.pinned].iter().enumerate() {
             let off = i as u64 * PAGE_SIZE;

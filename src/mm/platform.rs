@@ -7,6 +7,11 @@ use super::addr::{PhysAddr, VirtAddr};
 use super::entry::Asce;
 use super::level::Level;
 
+/// The interrupt state [`Platform::local_irq_save`] saves (Linux's `unsigned
+/// long flags`; on s390 the system-mask byte STNSM stores).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IrqFlags(pub u8);
+
 /// Memory and privileged operations the page-table code needs.
 pub trait Platform {
     /// Read the doubleword at `pa` exactly once (`READ_ONCE`).
@@ -45,11 +50,20 @@ pub trait Platform {
     /// a CPU walking with interrupts disabled cannot do before its walk ends).
     /// The fallback when a table cannot join a batch (`tlb_remove_table_one`).
     fn sync_lockless_walkers(&self) {}
+    /// `local_irq_save(flags)`: disable interrupts on this CPU, the old state
+    /// into `flags` (which stays in memory until the restore).
+    fn local_irq_save(&self, _flags: &mut IrqFlags) {}
+    /// `local_irq_restore(flags)`.
+    fn local_irq_restore(&self, _flags: &IrqFlags) {}
     /// Run `f` with interrupts disabled on this CPU, the bracket of the
-    /// lockless walk (Linux `local_irq_save(flags)` .. `local_irq_restore(flags)`).
+    /// lockless walk.
     #[inline(always)]
     fn irq_disabled<R>(&self, f: impl FnOnce() -> R) -> R {
-        f()
+        let mut flags = IrqFlags::default();
+        self.local_irq_save(&mut flags);
+        let r = f();
+        self.local_irq_restore(&flags);
+        r
     }
     /// Fill `bytes` at `pa` with copies of `val`.
     fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {

@@ -5,7 +5,7 @@
 use super::addr::{PhysAddr, VirtAddr};
 use super::entry::Asce;
 use super::level::Level;
-use super::platform::Platform;
+use super::platform::{IrqFlags, Platform};
 use core::cell::Cell;
 
 /// `inner`, plus `action` run once, right after the `after`-th read of `at`
@@ -86,8 +86,11 @@ impl<P: Platform + ?Sized, F: Fn(&P)> Platform for RacingWrite<'_, P, F> {
         self.inner.grace_period()
     }
     #[inline(always)]
-    fn irq_disabled<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.inner.irq_disabled(f)
+    fn local_irq_save(&self, flags: &mut IrqFlags) {
+        self.inner.local_irq_save(flags)
+    }
+    fn local_irq_restore(&self, flags: &IrqFlags) {
+        self.inner.local_irq_restore(flags)
     }
     fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
         self.inner.fill(pa, bytes, val)

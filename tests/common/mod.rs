@@ -171,9 +171,9 @@ impl Host {
         checked: bool,
     ) -> (GupOutcome, Vec<Page>) {
         let mut pages = vec![Page::from_pfn(0); n];
-        let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
+        let mut g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
         let flags = flags.or_get();
-        let o = foldkern::gup::gup_fast(g, start, n, flags, &mut pages);
+        let o = foldkern::gup::gup_fast(&mut g, start, n, flags, &mut pages);
         pages.truncate(o.pinned);
         foldkern::gup::release_each(self.pagemap, &pages, flags).unwrap();
         (o, pages)

@@ -3,7 +3,6 @@
 //! and says why calling it is sound. This is the only file that issues them.
 use super::lowcore;
 use core::arch::asm;
-use core::mem::MaybeUninit;
 
 /// PSW mask of the kernel: 64-bit addressing (EA|BA), DAT off, all interrupts off.
 pub const PSW_MASK_KERNEL: u64 = 0x0000_0001_8000_0000;
@@ -91,19 +90,18 @@ pub unsafe fn invalid_opcode() {
 /// STNSM: AND `mask` into the system mask (e.g. 0xfc disables I/O and external
 /// interruptions), returning the old mask for [`ssm`].
 pub fn stnsm<const MASK: u8>() -> u8 {
-    *stnsm_into::<MASK>(&mut MaybeUninit::uninit())
+    let mut old = 0;
+    stnsm_into::<MASK>(&mut old);
+    old
 }
 
 /// [`stnsm`] storing the old mask into `old` (where [`ssm`] can take it
 /// without a copy through a register).
-pub fn stnsm_into<const MASK: u8>(old: &mut MaybeUninit<u8>) -> &u8 {
+pub fn stnsm_into<const MASK: u8>(old: &mut u8) {
     // SAFETY: only disables facilities (interrupts/DAT bits cleared by the caller's
     // mask); the kernel runs identity-mapped so turning DAT off keeps addresses valid.
     // STNSM stores one byte, to `old`.
-    unsafe {
-        asm!("stnsm 0({p}),{m}", p = in(reg_addr) old.as_mut_ptr(), m = const MASK, options(nostack));
-        old.assume_init_ref()
-    }
+    unsafe { asm!("stnsm 0({p}),{m}", p = in(reg_addr) old, m = const MASK, options(nostack)) }
 }
 
 /// SSM: restore a system mask saved by [`stnsm`]/[`stosm`].

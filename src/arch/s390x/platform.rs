@@ -7,8 +7,8 @@
 use super::insn::{self, Lra};
 use super::traps::{expect_pgm, ProgramCheck};
 use core::arch::asm;
-use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use foldkern::mm::platform::IrqFlags;
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, VirtAddr};
 
 /// Live-hardware platform (a unit struct: all state is the machine's).
@@ -87,14 +87,15 @@ impl Platform for KernelPlatform {
         }
     }
     #[inline(always)]
-    fn irq_disabled<R>(&self, f: impl FnOnce() -> R) -> R {
-        // The old mask stays in its stack byte from STNSM to SSM.
-        let mut saved = MaybeUninit::uninit();
-        let saved = insn::stnsm_into::<0xfc>(&mut saved);
-        let r = f();
-        // SAFETY: restores the mask saved just above on this CPU.
-        unsafe { insn::ssm(saved) };
-        r
+    fn local_irq_save(&self, flags: &mut IrqFlags) {
+        // STNSM stores the old mask straight into `flags`.
+        insn::stnsm_into::<0xfc>(&mut flags.0);
+    }
+    #[inline(always)]
+    fn local_irq_restore(&self, flags: &IrqFlags) {
+        // SAFETY: restores a mask local_irq_save saved on this CPU (or
+        // IrqFlags' default, every interruption class off).
+        unsafe { insn::ssm(&flags.0) };
     }
 }
 

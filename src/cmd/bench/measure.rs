@@ -138,10 +138,10 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 (Walker::AddrEndFolded, Variant::AddrEndFolded),
                 (Walker::OffsetLockless, Variant::OffsetLockless),
             ] {
-                let g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
+                let mut g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
                 let mut pinned = 0;
                 clear(&mut out[..n]);
-                r.walk[ti][w as usize][si] = measure(|| pinned = gup_fast(g, BASE, n, GupFlags::GET, out).pinned);
+                r.walk[ti][w as usize][si] = measure(|| pinned = gup_fast(&mut g, BASE, n, GupFlags::GET, out).pinned);
                 assert_eq!(pinned, n, "bench: gup_fast pinned too few");
                 check_frames(&out[..n], data, w);
                 foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");

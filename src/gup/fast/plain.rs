@@ -18,6 +18,7 @@ use crate::gup::page::{Page, PageMap};
 use crate::gup::pte::{pte_defect, pte_range_for};
 use crate::mm::entry::{Asce, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
+use crate::mm::platform::IrqFlags;
 use crate::mm::{Level, Platform, VirtAddr, PAGE_SIZE};
 
 /// Where the plain walk ended.
@@ -35,7 +36,7 @@ enum End {
 /// `local_irq_save` / `local_irq_restore`.
 #[inline(always)]
 pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
-    g: GupFast<'_, P>,
+    g: &GupFast<'_, P>,
     flags: GupFlags,
     pages: &mut [Page],
     start: VirtAddr,
@@ -44,7 +45,12 @@ pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
     const { assert!(V == Variant::AddrEndFolded as u8 || V == Variant::OffsetLockless as u8) };
     // No trace: the parts of `g` the walk reads are all it needs.
     let (p, asce, map, stack) = (g.plat, g.asce, g.pagemap, g.stack);
-    p.irq_disabled(|| range::<P, V>(p, asce, map, stack, flags, pages, start, end))
+    // Not `irq_disabled`: its closure, the whole walk, was not always inlined.
+    let mut irq = IrqFlags::default();
+    p.local_irq_save(&mut irq);
+    let out = range::<P, V>(p, asce, map, stack, flags, pages, start, end);
+    p.local_irq_restore(&irq);
+    out
 }
 
 /// `(mask, want)`: the common form of the table a pointer points into.
