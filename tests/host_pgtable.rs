@@ -118,6 +118,51 @@ fn entry_encoding() {
     assert!(pmd_large(Pmd::new(0x10_0400)) && !pmd_large(Pmd::new(0x10_0000)));
 }
 
+/// `pXd_addr_end` as Linux writes it (`include/linux/pgtable.h`): the
+/// boundary after `addr`, masked, then `__boundary - 1 < end - 1`.
+fn linux_addr_end(size: u64, addr: u64, end: u64) -> u64 {
+    let boundary = addr.wrapping_add(size) & !(size - 1);
+    if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
+        boundary
+    } else {
+        end
+    }
+}
+
+/// foldkern compares entry numbers instead of masked addresses; it must give
+/// Linux's answer for every level and entry type, around every boundary,
+/// with `end` 0 (2^64) and `addr` in the last entry.
+#[test]
+fn addr_end_agrees_with_linux_formula() {
+    let mut cases = vec![];
+    for shift in [12u32, 20, 31, 42, 53] {
+        let size = 1u64 << shift;
+        for base in [0, size, 5 * size, u64::MAX - size + 1, u64::MAX & !(size - 1)] {
+            for off in [0, 1, 0xfff, size / 2, size - 1] {
+                for d in [1u64, 0x1000, size - 1, size, size + 1, 3 * size] {
+                    let addr = base.wrapping_add(off) & !0xfff;
+                    cases.push((shift, addr, addr.wrapping_add(d)));
+                    cases.push((shift, addr, 0));
+                }
+            }
+        }
+    }
+    for (shift, addr, end) in cases {
+        let want = linux_addr_end(1 << shift, addr, end);
+        if let Some(l) = Level::ALL.into_iter().find(|l| l.shift() == shift && *l != Level::Pte) {
+            assert_eq!(addr_end(l, addr, end), want, "{l:?} {addr:#x} {end:#x}");
+        }
+        if shift >= 20 && shift < 64 && (shift - 20) % 11 == 0 {
+            let tt = u64::from((shift - 20) / 11) << 2;
+            assert_eq!(
+                rste_addr_end_folded(tt, addr, end),
+                want,
+                "tt {tt:#x} {addr:#x} {end:#x}"
+            );
+        }
+    }
+}
+
 #[test]
 fn addr_end_static_and_folded() {
     // The seed: pud_addr_end stops at 2 GiB, p4d/pgd run to the end.

@@ -569,9 +569,13 @@ pub fn pte_offset(pmd: Pmd, addr: VirtAddr) -> EntryPtr {
 /// boundary after `addr`, or `end` if that comes first. `end == 0` means 2^64.
 #[inline]
 pub const fn addr_end(level: Level, addr: VirtAddr, end: VirtAddr) -> u64 {
-    let boundary = addr.wrapping_add(level.size()) & level.mask();
-    if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
-        boundary
+    // Linux's `__boundary - 1 < end - 1`, compared by entry number: the
+    // boundary's last byte has `addr`'s entry number and every bit below it
+    // set, so it lies below `end - 1` exactly when `end - 1` is in a later
+    // entry. (Shifts instead of two 64-bit masks kept across the walk.)
+    let shift = level.shift();
+    if addr >> shift < end.wrapping_sub(1) >> shift {
+        ((addr >> shift) + 1) << shift
     } else {
         end
     }
@@ -603,10 +607,10 @@ pub const fn pmd_addr_end(addr: VirtAddr, end: VirtAddr) -> u64 {
 #[inline]
 pub const fn rste_addr_end_folded(rste: u64, addr: VirtAddr, end: VirtAddr) -> u64 {
     let ty = (rste & RegionBits::TT.bits()) >> 2;
-    let size = 1u64 << (20 + 11 * ty);
-    let boundary = addr.wrapping_add(size) & !(size - 1);
-    if boundary.wrapping_sub(1) < end.wrapping_sub(1) {
-        boundary
+    // As `addr_end`, by entry number.
+    let shift = 20 + 11 * ty;
+    if addr >> shift < end.wrapping_sub(1) >> shift {
+        ((addr >> shift) + 1) << shift
     } else {
         end
     }
