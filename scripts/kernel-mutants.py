@@ -73,9 +73,11 @@ MUTANTS = [
      "QEMU's LRAG reports every failed translation with cc 3 and the exception code "
      "(Hercules gives cc 1: the hercules::kernel:: tests catch it; this script runs QEMU)"),
     ('local_irq_save leaves interrupts on', PLATFORM,
-     'insn::stnsm::<0xfc>() as u64', 'insn::stnsm::<0xff>() as u64', CAUGHT),
-    ('gup_fast leaves interrupts disabled', 'src/gup/fast.rs',
-     'self.p.local_irq_restore(irq);', '', CAUGHT),
+     'insn::stnsm_into::<0xfc>(&mut flags.0);', 'insn::stnsm_into::<0xff>(&mut flags.0);', CAUGHT),
+    ('gup_fast leaves interrupts disabled (the plain walk)', 'src/gup/fast/plain.rs',
+     '    p.local_irq_restore(&irq);\n', '', CAUGHT),
+    ('gup_fast leaves interrupts disabled (the instrumented walker)', 'src/mm/platform.rs',
+     '        self.local_irq_restore(&flags);\n', '', CAUGHT),
     ('IPTE without the branch that ends the translation block', INSN,
      'asm!("ipte {o},{a}", "j 0f", "0:",', 'asm!("ipte {o},{a}",',
      'every IPTE is followed by a branch (at the latest, the return of Platform::ipte) before '
