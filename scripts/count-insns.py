@@ -8,21 +8,17 @@
 # `fk-count WHERE N [SKIP]` stops at WHERE (a hardware breakpoint), lets SKIP
 # calls run, then steps each of the next N calls to completion and prints a
 # histogram. `fk-trace WHERE [SKIP]` prints every instruction of one call with its
-# source line (how docs/bench.md found the stack traffic in the walk down). WHERE is an address, or `walk` / `walk-instr` for the gup_fast
-# walker without / with the trace and invariant hooks (the benchmark uses the
-# first, the `gup=` scenarios and tests the second), or `gup_fast` for the whole
-# plain call.
+# source line (how docs/bench.md found the stack traffic in the walk down). WHERE is
+# an address, `gup_fast` (or `walk`) for the whole plain call (the plain walk of
+# the fixes is inlined into gup_fast: the benchmark measures it), or `walk-instr`
+# for the instrumented walker with its hooks (the `gup=` scenarios and the tests).
 import collections
 import gdb
 
+GUP_FAST = "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform>"
 WALKERS = {
-    "gup_fast": ["foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform>"],
-    # The plain walker is inlined into gup_fast (which is never inlined): then
-    # `walk` counts the whole gup_fast call, access_ok included.
-    "walk": [
-        "foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, false>",
-        "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform>",
-    ],
+    "gup_fast": [GUP_FAST],
+    "walk": [GUP_FAST],
     "walk-instr": ["foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, true>"],
 }
 
@@ -39,7 +35,7 @@ def resolve(where):
 
 
 def in_walker(sym):
-    return "gup::fast" in sym and "pte_loop" not in sym
+    return "gup::fast" in sym
 
 
 class FkCount(gdb.Command):

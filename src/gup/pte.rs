@@ -70,8 +70,16 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
     loop {
         let done = ((pa.0 - ptep.0) / 8) as usize;
         let stop = 'pin: {
-            // PTE_GROUP at a time, so the loop test runs once per group.
-            let (groups, rest) = out[done..].as_chunks_mut::<PTE_GROUP>();
+            // PTE_GROUP at a time, so the loop test runs once per group; the
+            // few left over first, so nothing is live after the group loop.
+            let (rest, groups) = out[done..].as_rchunks_mut::<PTE_GROUP>();
+            for slot in rest {
+                match pin(pa) {
+                    Ok(frame) => *slot = frame,
+                    Err(stop) => break 'pin stop,
+                }
+                pa = pa.add(8);
+            }
             // Each PTE is found from its slot's address (both arrays step 8
             // bytes), so no pointer to the PTE is stepped beside the slot.
             let to_pte = pa.0.wrapping_sub(groups.as_ptr() as u64);
@@ -86,14 +94,6 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
                         }
                     }
                 }
-            }
-            pa = pa.add((groups.len() * PTE_GROUP * 8) as u64);
-            for slot in rest {
-                match pin(pa) {
-                    Ok(frame) => *slot = frame,
-                    Err(stop) => break 'pin stop,
-                }
-                pa = pa.add(8);
             }
             return (n, 0);
         };
