@@ -157,6 +157,19 @@ while [ $# -gt 0 ]; do
         *) echo "qemu-run.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
     esac
 done
+need_gdb() {
+    command -v gdb-multiarch >/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "qemu-run.sh: installing gdb-multiarch (the instruction counts docs/bench.md quotes)..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q gdb-multiarch \
+            || { apt-get update -q && apt-get install -y -q gdb-multiarch; }' >&2
+        command -v gdb-multiarch >/dev/null && return 0
+    fi
+    echo "qemu-run.sh: gdb-multiarch is missing; install it with:" >&2
+    echo "    sudo apt-get install gdb-multiarch" >&2
+    exit 127
+}
 
 if [ "$EMULATOR" = hercules ]; then
     case "$MODE" in
@@ -177,8 +190,9 @@ if [ "$MODE" = test ]; then
     need_cargo
     need_target
     need_qemu
-    # Without Hercules its tests fail, each naming the install command.
+    # Without Hercules or gdb their tests fail, each naming the install command.
     (need_hercules) || true
+    (need_gdb) || true
     exec cargo test "${QEMU_EXTRA[@]}"
 fi
 

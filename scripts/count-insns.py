@@ -12,6 +12,9 @@
 # an address, `gup_fast` (or `walk`) for the whole plain call (the plain walk of
 # the fixes is inlined into gup_fast: the benchmark measures it), or `walk-instr`
 # for the instrumented walker with its hooks (the `gup=` scenarios and the tests).
+# `fk-phases [SKIP]` splits one plain gup_fast call into what comes before
+# interrupts go off, the walk down, the PTE loop and what follows it (the
+# figures docs/bench.md quotes; a harness test compares them).
 import collections
 import gdb
 
@@ -108,6 +111,58 @@ class FkTrace(gdb.Command):
         print("call %d: %d instructions" % (skip, n))
 
 
+class FkPhases(gdb.Command):
+    """fk-phases [SKIP]: one plain gup_fast call (after SKIP calls) split into
+    its phases: up to interrupts off (STNSM), the walk down, the PTE loop (what
+    gup_fast calls), and what follows the last PTE loop."""
+
+    def __init__(self):
+        super().__init__("fk-phases", gdb.COMMAND_RUNNING)
+
+    def invoke(self, arg, from_tty):
+        skip = int(arg) if arg.strip() else 0
+        addr = resolve("gup_fast")
+        gdb.execute("set pagination off")
+        gdb.execute("hbreak *%s" % addr)
+        for _ in range(skip + 1):
+            gdb.execute("continue", to_string=True)
+        ret = int(gdb.parse_and_eval("$r14")) & 0xFFFFFFFFFFFFFFFF
+        sp = int(gdb.parse_and_eval("$r15"))
+        # gup_fast's own code: its outermost block (the plain walk is inlined).
+        start = int(addr, 16)
+        block = gdb.block_for_pc(start)
+        while block.superblock is not None and not block.superblock.is_static:
+            block = block.superblock
+        hi = block.end
+        arch = gdb.selected_frame().architecture()
+        tags = []
+        irqs_off = False
+        while len(tags) < 100000:
+            pc = int(gdb.parse_and_eval("$pc")) & 0xFFFFFFFFFFFFFFFF
+            if pc == ret and int(gdb.parse_and_eval("$r15")) == sp:
+                break
+            insn = arch.disassemble(pc)[0]["asm"]
+            if not irqs_off:
+                tags.append("before")
+                irqs_off = insn.startswith("stnsm")
+            elif start <= pc < hi:
+                tags.append("walk")
+            else:
+                tags.append("pte")
+            gdb.execute("stepi", to_string=True)
+        last = max((i for i, t in enumerate(tags) if t == "pte"), default=len(tags))
+        tags = ["after" if i > last else t for i, t in enumerate(tags)]
+        print("call %d: %d instructions" % (skip, len(tags)))
+        for tag, what in [
+            ("before", "up to interrupts off (access_ok, the flags, the walk chosen)"),
+            ("walk", "the walk down, to the PTE loop"),
+            ("pte", "the PTE loop"),
+            ("after", "after it (the outcome, interrupts back on)"),
+        ]:
+            print("  %-62s %4d" % (what, tags.count(tag)))
+
+
 FkCount()
 FkTrace()
-print("foldkern: fk-count WHERE N [SKIP] and fk-trace WHERE [SKIP] are available")
+FkPhases()
+print("foldkern: fk-count WHERE N [SKIP], fk-trace WHERE [SKIP] and fk-phases [SKIP] are available")

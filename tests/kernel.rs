@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 const TARGET: &str = "s390x-unknown-linux-gnu";
 const INSTALL: &str = "qemu-system-s390x not found: install it with `sudo apt-get install qemu-system-misc` (or run ./qemu-run.sh test, which installs it when run as root)";
+const INSTALL_GDB: &str = "gdb-multiarch not found: install it with `sudo apt-get install gdb-multiarch` (or run ./qemu-run.sh test, which installs it when run as root)";
 const INSTALL_HERCULES: &str = "Hercules not found: install it with `sudo apt-get install hercules binutils-s390x-linux-gnu` (or run ./qemu-run.sh test, which installs them when run as root)";
 /// The one kernel test that must run, not skip, on Hercules (EDAT-1 there).
 const MUST_RUN_ON_HERCULES: &str = "gup::large_segment_edat1";
@@ -463,6 +464,71 @@ fn docs_quote_the_kernel(k: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// docs/bench.md's ```count block is `fk-phases 21` of scripts/count-insns.py
+/// (gdb single-stepping the one-page merged-fix call of the smoke benchmark in
+/// a region-third space): every quoted line must be in its output, in order.
+fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
+    if Command::new("gdb-multiarch").arg("--version").output().is_err() {
+        return Err(INSTALL_GDB.into());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for QEMU's gdb stub: {e}"))?
+        .port();
+    let kernel = k.to_path_buf();
+    let stub = format!("tcp:127.0.0.1:{port}");
+    // QEMU waits for gdb (-S); gdb retries its connection until QEMU listens.
+    let qemu = std::thread::spawn(move || {
+        boot(
+            &kernel,
+            "bench=smoke",
+            &["-icount", "shift=0", "-gdb", &stub, "-S"],
+            Duration::from_secs(300),
+        )
+    });
+    let gdb = Command::new("gdb-multiarch")
+        .args(["-batch", "-nx", "-ex", "set architecture s390:64-bit"])
+        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+        .arg("-x")
+        .arg(root().join("scripts/count-insns.py"))
+        .args(["-ex", "fk-phases 21"])
+        .arg(k)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("gdb-multiarch: {e}"))?;
+    // Stepping one call changes what STCKF measures for it, so the benchmark's
+    // own check that both runs agree fails; only gdb's count matters here.
+    let b = qemu.join().unwrap()?;
+    b.expect(!b.timed_out(), "the smoke benchmark to end under gdb")?;
+    let out = String::from_utf8_lossy(&gdb.stdout);
+    let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
+    let quoted: Vec<&str> = doc
+        .lines()
+        .skip_while(|l| *l != "```count")
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .collect();
+    let norm = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
+    let got: Vec<String> = out.lines().map(norm).collect();
+    let mut at = 0;
+    for q in &quoted {
+        match got[at..].iter().position(|g| *g == norm(q)) {
+            Some(i) => at += i + 1,
+            None => {
+                return Err(format!(
+                    "docs/bench.md's ```count block is not what fk-phases 21 gives (at `{q}`):\n{out}{}",
+                    String::from_utf8_lossy(&gdb.stderr)
+                )
+                .into())
+            }
+        }
+    }
+    if quoted.len() < 3 {
+        return Err("docs/bench.md has no ```count block of fk-phases' lines".into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kernel = build_kernel();
@@ -778,6 +844,12 @@ fn main() {
         }
         Ok(())
     });
+    harness(
+        &mut trials,
+        &kernel,
+        "docs_quote_the_instruction_counts",
+        docs_quote_the_counts,
+    );
     harness(&mut trials, &kernel, "bench_full_scales_to_4_gib", |k| {
         let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
         let scale = b
