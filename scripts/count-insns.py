@@ -37,6 +37,16 @@ def resolve(where):
     return where
 
 
+def stop_at(addr, skip):
+    """Stop at the entry of the call of `addr` after `skip` calls; its return
+    address and stack pointer (the call has ended when both are back)."""
+    gdb.execute("set pagination off")
+    gdb.execute("hbreak *%s" % addr)
+    for _ in range(skip + 1):
+        gdb.execute("continue", to_string=True)
+    return int(gdb.parse_and_eval("$r14")) & 0xFFFFFFFFFFFFFFFF, int(gdb.parse_and_eval("$r15"))
+
+
 def in_walker(sym):
     return "gup::fast" in sym
 
@@ -88,14 +98,8 @@ class FkTrace(gdb.Command):
 
     def invoke(self, arg, from_tty):
         args = arg.split()
-        addr = resolve(args[0])
         skip = int(args[1]) if len(args) > 1 else 0
-        gdb.execute("set pagination off")
-        gdb.execute("hbreak *%s" % addr)
-        for _ in range(skip + 1):
-            gdb.execute("continue", to_string=True)
-        ret = int(gdb.parse_and_eval("$r14")) & 0xFFFFFFFFFFFFFFFF
-        sp = int(gdb.parse_and_eval("$r15"))
+        ret, sp = stop_at(resolve(args[0]), skip)
         arch = gdb.selected_frame().architecture()
         n = 0
         while n < 100000:
@@ -122,12 +126,7 @@ class FkPhases(gdb.Command):
     def invoke(self, arg, from_tty):
         skip = int(arg) if arg.strip() else 0
         addr = resolve("gup_fast")
-        gdb.execute("set pagination off")
-        gdb.execute("hbreak *%s" % addr)
-        for _ in range(skip + 1):
-            gdb.execute("continue", to_string=True)
-        ret = int(gdb.parse_and_eval("$r14")) & 0xFFFFFFFFFFFFFFFF
-        sp = int(gdb.parse_and_eval("$r15"))
+        ret, sp = stop_at(addr, skip)
         # gup_fast's own code: its outermost block (the plain walk is inlined).
         start = int(addr, 16)
         block = gdb.block_for_pc(start)
