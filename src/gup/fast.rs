@@ -23,6 +23,12 @@
 //! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
 //! so stepping off a copy is detected (and the guard word shown) instead of
 //! reading somebody else's stack.
+//!
+//! Two builds share the `pgtable` functions and the PTE loop ([`super::pte`]):
+//! the instrumented walker here (`Walker`: every variant, the trace and
+//! invariant hooks, pointers that carry their object's bounds), and for the two
+//! fixes without hooks the plain walk (`fast/plain.rs`), which takes the common case
+//! and hands anything else to the walker.
 use super::page::{Page, PageMap, PG_REFERENCED};
 use super::pte::{pinnable_pfn, pte_defect, pte_range_for, unpin_taken};
 use crate::mm::entry::{Asce, Leaf, P4d, Pgd, Pmd, Pud};
@@ -366,8 +372,8 @@ pub fn gup_fast<P: Platform + ?Sized>(
     }
     // The exclusive end; 0 stands for 2^64, as pXd_addr_end expects.
     let end = last.wrapping_add(1);
-    // One copy of the walk per variant, and per "instrumented or not", so the
-    // variant's choices and the trace/invariant hooks cost nothing per step.
+    // One copy of the walk per variant and build, so the variant's choices and
+    // the trace/invariant hooks cost nothing per step.
     const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
     const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
     match g.variant {

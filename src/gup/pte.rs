@@ -1,6 +1,6 @@
 //! The PTE loop of `gup_pte_range` (Linux `mm/gup.c`), shared by both builds
 //! of gup_fast: the instrumented walker ([`super::fast`]) and the plain walk
-//! ([`super::plain`]). Per PTE: a load, one rotate and one compare for every
+//! (`fast/plain.rs`). Per PTE: a load, one rotate and one compare for every
 //! stop condition ([`pinnable_pfn`]), the `struct page`'s address, its compound
 //! test, the grab, the re-check and the store of the page; everything else
 //! leaves the loop.
