@@ -1,6 +1,7 @@
 //! The plain walk: gup_fast for the two fixes ([`Variant::AddrEndFolded`],
 //! [`Variant::OffsetLockless`]) when no trace and no invariant check are
-//! asked for, which is how every kernel caller runs it.
+//! asked for: how the entry points (`get_user_pages_fast` ...) and the
+//! benchmark run them in a release build.
 //!
 //! It is the same walk as the instrumented [`Walker`] for the common case, and
 //! only that: every region and segment entry on the way down must be in the
