@@ -35,9 +35,9 @@ use crate::mm::entry::{Asce, Leaf, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use bitflags::bitflags;
+use core::fmt;
 
 mod plain;
-use core::fmt;
 
 bitflags! {
     /// `FOLL_*` flags.
