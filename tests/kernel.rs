@@ -488,6 +488,8 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
     });
     let gdb = Command::new("gdb-multiarch")
         .args(["-batch", "-nx", "-ex", "set architecture s390:64-bit"])
+        // A loaded machine may start QEMU late: gdb retries for up to 2 minutes.
+        .args(["-ex", "set tcp connect-timeout 120"])
         .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
         .arg("-x")
         .arg(root().join("scripts/count-insns.py"))
