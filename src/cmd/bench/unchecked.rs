@@ -20,7 +20,7 @@
 use foldkern::gup::pte::{pinnable_pfn, PTE_GROUP};
 use foldkern::gup::{Grab, Page, PageMap};
 use foldkern::mm::entry::{RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
-use foldkern::mm::pgtable::{common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
+use foldkern::mm::pgtable::{common_form, in_common_form, p4d_addr_end, pgd_addr_end, pmd_addr_end, pud_addr_end};
 use foldkern::mm::{Asce, Level, PhysAddr, Platform, PAGE_SIZE};
 
 /// Table-type bits of a region entry, and their values in a region-first,
@@ -45,7 +45,7 @@ fn entry(origin: u64, level: Level, addr: u64) -> u64 {
 #[inline(always)]
 fn go_on<const CHECK: bool>(val: u64, (mask, want): (u64, u64), mem_end: u64, real: bool) -> bool {
     if CHECK {
-        val & mask == want && val & SEGMENT_ORIGIN < mem_end
+        in_common_form(val, (mask, want), mem_end)
     } else {
         !(real && val & INVALID != 0)
     }

@@ -20,14 +20,14 @@ use crate::gup::pte::{pte_defect, pte_range_for};
 use crate::mm::entry::{Asce, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::platform::IrqFlags;
-use crate::mm::{Level, Platform, VirtAddr, PAGE_SIZE};
+use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
 /// Where the plain walk ended.
 enum End {
     /// The whole range is pinned.
     Done,
     /// The PTE loop stopped at the PTE at this address, of this value.
-    Pte(u64, u64),
+    Pte(PhysAddr, u64),
     /// An entry outside the common case, on the way to this address: the
     /// instrumented walker takes the rest from there.
     Explain(VirtAddr),
@@ -107,6 +107,18 @@ fn offset<P: Platform + ?Sized, const V: u8>(
     (next, if folded { form } else { common_form(below) })
 }
 
+/// `pXd_addr_end` of the `level` loop for the entry `val` at `addr`: the
+/// RFC's `pXd_addr_end_folded` (the step of the table the entry came from),
+/// the merged fix's static one.
+#[inline(always)]
+fn next<const V: u8>(level: Level, val: u64, addr: VirtAddr, end: VirtAddr) -> VirtAddr {
+    if V == Variant::AddrEndFolded as u8 {
+        rste_addr_end_folded(val, addr, end)
+    } else {
+        addr_end(level, addr, end)
+    }
+}
+
 /// The walk itself, interrupts disabled.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // the parts of GupFast, unpacked into registers
@@ -120,7 +132,6 @@ fn range<P: Platform + ?Sized, const V: u8>(
     start: VirtAddr,
     end: VirtAddr,
 ) -> GupOutcome {
-    let folded_step = V == Variant::AddrEndFolded as u8;
     let mem_end = p.mem_end().0;
     let read = |(ptr, form)| read(p, mem_end, ptr, form);
     let offset = |level, ptr, val, addr| offset::<P, V>(p, stack, level, ptr, val, addr);
@@ -135,31 +146,19 @@ fn range<P: Platform + ?Sized, const V: u8>(
         let Some(pgd) = read(pgdp) else {
             break End::Explain(addr);
         };
-        let pgd_next = if folded_step {
-            pgd_addr_end_folded(Pgd(pgd), addr, end)
-        } else {
-            pgd_addr_end(addr, end)
-        };
+        let pgd_next = next::<V>(Level::Pgd, pgd, addr, end);
         let mut p4dp = offset(Level::Pgd, pgdp, pgd, addr);
         loop {
             let Some(p4d) = read(p4dp) else {
                 break 'walk End::Explain(addr);
             };
-            let p4d_next = if folded_step {
-                p4d_addr_end_folded(P4d(p4d), addr, pgd_next)
-            } else {
-                p4d_addr_end(addr, pgd_next)
-            };
+            let p4d_next = next::<V>(Level::P4d, p4d, addr, pgd_next);
             let mut pudp = offset(Level::P4d, p4dp, p4d, addr);
             loop {
                 let Some(pud) = read(pudp) else {
                     break 'walk End::Explain(addr);
                 };
-                let pud_next = if folded_step {
-                    pud_addr_end_folded(Pud(pud), addr, p4d_next)
-                } else {
-                    pud_addr_end(addr, p4d_next)
-                };
+                let pud_next = next::<V>(Level::Pud, pud, addr, p4d_next);
                 let mut pmdp = offset(Level::Pud, pudp, pud, addr);
                 loop {
                     let Some(pmd) = read((pmdp.0, segment)) else {
@@ -171,7 +170,7 @@ fn range<P: Platform + ?Sized, const V: u8>(
                     let (done, stop) = pte_range_for(p, map, flags, ptep, &mut pages[nr..nr + n]);
                     nr += done;
                     if done != n {
-                        break 'walk End::Pte(ptep.0 + done as u64 * 8, stop);
+                        break 'walk End::Pte(ptep.add(done as u64 * 8), stop);
                     }
                     addr = pmd_next;
                     if addr == end {
@@ -197,7 +196,7 @@ fn range<P: Platform + ?Sized, const V: u8>(
     match ended {
         End::Done => GupOutcome::pinned(nr),
         End::Pte(pa, pte) => GupOutcome {
-            error: pte_defect(crate::mm::PhysAddr(pa), pte),
+            error: pte_defect(pa, pte),
             ..GupOutcome::pinned(nr)
         },
         End::Explain(addr) => {
