@@ -178,17 +178,18 @@ fn internal_get_user_pages_fast<P: Platform>(
         ctx.variant,
     );
     let out = gup_fast(&mut g, start, nr_pages, flags, pages);
+    let want = nr_pages.min(pages.len());
     if let Some(e) = out.error {
         super::page::release_each(ctx.pagemap, &pages[..out.pinned], flags)
             .expect("dropping the references gup_fast took");
         return Err(GupError::Walk(e));
     }
     let n = out.pinned;
-    if n == nr_pages.min(pages.len()) {
+    if n == want {
         return Ok((n, out));
     }
     flags.refs().ok_or(GupError::InvalidFlags(flags))?;
-    if wraps(start, nr_pages.min(pages.len())) {
+    if wraps(start, want) {
         return Err(GupError::Overflow(start));
     }
     if flags.contains(GupFlags::FAST_ONLY) {
