@@ -403,6 +403,23 @@ fn masked(line: &str) -> String {
     out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// The first line of `quote` (but blank ones and `...`) that `output` does not
+/// print, in order, both masked (`masked`); `None` if all are there.
+fn first_unquoted(output: &str, quote: &[&str]) -> Option<String> {
+    let out: Vec<String> = output.lines().map(masked).collect();
+    let mut at = 0;
+    for q in quote.iter().map(|q| masked(q)) {
+        if q.is_empty() || q == "..." {
+            continue;
+        }
+        match out[at..].iter().position(|o| *o == q) {
+            Some(i) => at += i + 1,
+            None => return Some(q),
+        }
+    }
+    None
+}
+
 /// Every `text` block in README.md and docs/ quotes kernel output: of the demo,
 /// or of the job its info string names (```text bench=smoke). Each quoted line
 /// (but `...`) must appear in that job's output, in order, addresses masked.
@@ -437,23 +454,13 @@ fn docs_quote_the_kernel(k: &Path) -> Result<(), Failed> {
                 b.expect(b.status == Some(0), &format!("{job} to run for the docs' quotes"))?;
                 outputs.insert(job.to_string(), b.output);
             }
-            let out: Vec<String> = outputs[job].lines().map(masked).collect();
-            let mut at = 0;
-            for q in lines.by_ref().take_while(|q| !q.starts_with("```")) {
-                let q = masked(q);
-                if q.is_empty() || q == "..." {
-                    continue;
-                }
-                match out[at..].iter().position(|o| *o == q) {
-                    Some(i) => at += i + 1,
-                    None => {
-                        return Err(format!(
-                            "{}: a quote of `{job}` the kernel does not print (in order):\n{q}",
-                            doc.display()
-                        )
-                        .into())
-                    }
-                }
+            let quote: Vec<&str> = lines.by_ref().take_while(|q| !q.starts_with("```")).collect();
+            if let Some(q) = first_unquoted(&outputs[job], &quote) {
+                return Err(format!(
+                    "{}: a quote of `{job}` the kernel does not print (in order):\n{q}",
+                    doc.display()
+                )
+                .into());
             }
             blocks += 1;
         }
@@ -510,20 +517,12 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
         .skip(1)
         .take_while(|l| !l.starts_with("```"))
         .collect();
-    let norm = |l: &str| l.split_whitespace().collect::<Vec<_>>().join(" ");
-    let got: Vec<String> = out.lines().map(norm).collect();
-    let mut at = 0;
-    for q in &quoted {
-        match got[at..].iter().position(|g| *g == norm(q)) {
-            Some(i) => at += i + 1,
-            None => {
-                return Err(format!(
-                    "docs/bench.md's ```count block is not what fk-phases 21 gives (at `{q}`):\n{out}{}",
-                    String::from_utf8_lossy(&gdb.stderr)
-                )
-                .into())
-            }
-        }
+    if let Some(q) = first_unquoted(&out, &quoted) {
+        return Err(format!(
+            "docs/bench.md's ```count block is not what fk-phases 21 gives (at `{q}`):\n{out}{}",
+            String::from_utf8_lossy(&gdb.stderr)
+        )
+        .into());
     }
     if quoted.len() < 3 {
         return Err("docs/bench.md has no ```count block of fk-phases' lines".into());
