@@ -14,13 +14,21 @@
 //! pointers that carry their object's bounds (the fixes never leave a table,
 //! pXd_addr_end keeps each loop inside its parent's entry), the walker's
 //! state kept for traces and variants, the per-step hooks.
+//!
+//! The common form fixes each entry's type bits to its table's, so what the
+//! walk would decide from them is known from the ASCE type, and the walk is
+//! built once per type (`TOP`, the top table's level): which levels fold onto
+//! the top table (`pXd_offset_lockless` keeps the pointer), and that a level
+//! above the top table spans the whole space (its static `pXd_addr_end` is the
+//! range's end). A folded level still re-reads its slot, as Linux does, and
+//! goes on only with the value its parent accepted.
 use super::{GupFast, GupFlags, GupOutcome, Variant, WalkStack, Walker};
 use crate::gup::page::{Page, PageMap};
 use crate::gup::pte::{pte_defect, pte_range_for};
 use crate::mm::entry::{Asce, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::platform::IrqFlags;
-use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
+use crate::mm::{AsceType, Level, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
 /// Where the plain walk ended.
 enum End {
@@ -49,37 +57,43 @@ pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
     // Not `irq_disabled`: its closure, the whole walk, was not always inlined.
     let mut irq = IrqFlags::default();
     p.local_irq_save(&mut irq);
-    let out = range::<P, V>(p, asce, map, stack, flags, pages, start, end);
+    let out = match asce.asce_type() {
+        AsceType::Segment => range::<P, V, { Level::Pmd as u8 }>(p, asce, map, stack, flags, pages, start, end),
+        AsceType::Region3 => range::<P, V, { Level::Pud as u8 }>(p, asce, map, stack, flags, pages, start, end),
+        AsceType::Region2 => range::<P, V, { Level::P4d as u8 }>(p, asce, map, stack, flags, pages, start, end),
+        AsceType::Region1 => range::<P, V, { Level::Pgd as u8 }>(p, asce, map, stack, flags, pages, start, end),
+    };
     p.local_irq_restore(&irq);
     out
 }
 
-/// `(mask, want)`: the common form of the table a pointer points into.
-type Form = (u64, u64);
-
-/// READ_ONCE of the entry at `ptr`, if it is in the common `form` of its table
-/// with its origin below `mem_end`.
+/// READ_ONCE of the entry at `ptr`, a pointer into a `table` table, if it is in
+/// that table's common form with its origin below `mem_end`.
 #[inline(always)]
-fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr, form: Form) -> Option<u64> {
+fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr, table: Level) -> Option<u64> {
     let val = p.read_u64(ptr.addr);
-    in_common_form(val, form, mem_end).then_some(val)
+    in_common_form(val, common_form(table), mem_end).then_some(val)
 }
 
-/// The next level's first pointer below `val`, read at `ptr` (a table of
-/// `form`) in the `level` loop, and its table's form: `pXd_offset_lockless(pXdp,
-/// pXd, addr)` for the merged fix; for the RFC `pXd_offset(&copy, addr)`: the
-/// copy goes to the walker's slot and the folding decision reads it back, as
-/// the compiled RFC walk did. A folded level keeps its parent's table, and so
-/// its form.
+/// The `level + 1` loop's first pointer below `val`, read at `ptr` in the
+/// `level` loop of a space whose top table is of level `TOP`:
+/// `pXd_offset_lockless(pXdp, pXd, addr)` for the merged fix; for the RFC
+/// `pXd_offset(&copy, addr)`: the copy goes to the walker's slot and the
+/// folding decision reads it back, as the compiled RFC walk did.
+///
+/// `val` is in its table's common form, so its type bits are the table's, and
+/// the folding `pXd_offset_lockless` would decide from them is known from
+/// `TOP`: below a level above the top table the pointer stays, without the
+/// test.
 #[inline(always)]
-fn offset<P: Platform + ?Sized, const V: u8>(
+fn offset<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     p: &P,
     stack: WalkStack,
     level: Level,
-    (ptr, form): (EntryPtr, Form),
+    ptr: EntryPtr,
     val: u64,
     addr: VirtAddr,
-) -> (EntryPtr, Form) {
+) -> EntryPtr {
     let (ptr, val) = if V == Variant::AddrEndFolded as u8 {
         let copy = EntryPtr::stack_copy(ptr.level(), stack.slot(level));
         p.write_u64(copy.addr, val);
@@ -87,33 +101,28 @@ fn offset<P: Platform + ?Sized, const V: u8>(
     } else {
         (ptr, val)
     };
-    let (next, folded, below) = match level {
-        Level::Pgd => (
-            p4d_offset_lockless(ptr, Pgd(val), addr),
-            pgd_folded(Pgd(val)),
-            Level::P4d,
-        ),
-        Level::P4d => (
-            pud_offset_lockless(ptr, P4d(val), addr),
-            p4d_folded(P4d(val)),
-            Level::Pud,
-        ),
-        _ => (
-            pmd_offset_lockless(ptr, Pud(val), addr),
-            pud_folded(Pud(val)),
-            Level::Pmd,
-        ),
-    };
-    (next, if folded { form } else { common_form(below) })
+    if (level as u8) < TOP {
+        return ptr;
+    }
+    match level {
+        Level::Pgd => p4d_offset_lockless(ptr, Pgd(val), addr),
+        Level::P4d => pud_offset_lockless(ptr, P4d(val), addr),
+        _ => pmd_offset_lockless(ptr, Pud(val), addr),
+    }
 }
 
-/// `pXd_addr_end` of the `level` loop for the entry `val` at `addr`: the
-/// RFC's `pXd_addr_end_folded` (the step of the table the entry came from),
-/// the merged fix's static one.
+/// `pXd_addr_end` of the `level` loop for the entry `val` at `addr` in a space
+/// whose top table is of level `TOP`: the RFC's `pXd_addr_end_folded` (the
+/// step of the table the entry came from), the merged fix's static one. A
+/// level above the top table spans more than the whole space, and access_ok
+/// kept the range inside it, so its static end is the range's: the merged
+/// fix's loops over such levels run once.
 #[inline(always)]
-fn next<const V: u8>(level: Level, val: u64, addr: VirtAddr, end: VirtAddr) -> VirtAddr {
+fn next<const V: u8, const TOP: u8>(level: Level, val: u64, addr: VirtAddr, end: VirtAddr) -> VirtAddr {
     if V == Variant::AddrEndFolded as u8 {
         rste_addr_end_folded(val, addr, end)
+    } else if (level as u8) < TOP {
+        end
     } else {
         addr_end(level, addr, end)
     }
@@ -122,7 +131,7 @@ fn next<const V: u8>(level: Level, val: u64, addr: VirtAddr, end: VirtAddr) -> V
 /// The walk itself, interrupts disabled.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // the parts of GupFast, unpacked into registers
-fn range<P: Platform + ?Sized, const V: u8>(
+fn range<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     p: &P,
     asce: Asce,
     map: &PageMap,
@@ -133,35 +142,43 @@ fn range<P: Platform + ?Sized, const V: u8>(
     end: VirtAddr,
 ) -> GupOutcome {
     let mem_end = p.mem_end().0;
-    let read = |(ptr, form)| read(p, mem_end, ptr, form);
-    let offset = |level, ptr, val, addr| offset::<P, V>(p, stack, level, ptr, val, addr);
-    // A pmd loop reads segment entries only: a folded one re-reads an entry
-    // whose type bits said segment and which its own table's form accepted.
-    let segment = common_form(Level::Pmd);
+    // The pgd loop reads the top table. A later level folded onto it re-reads
+    // its parent's slot and must find the value the parent accepted (else the
+    // walker explains what changed); a level below the top reads its own table.
+    let read = |ptr: EntryPtr, level: Level, parent: u64| {
+        if level == Level::Pgd {
+            read(p, mem_end, ptr, Level::ALL[TOP as usize])
+        } else if level as u8 <= TOP {
+            let val = p.read_u64(ptr.addr);
+            (val == parent).then_some(val)
+        } else {
+            read(p, mem_end, ptr, level)
+        }
+    };
+    let offset = |level, ptr, val, addr| offset::<P, V, TOP>(p, stack, level, ptr, val, addr);
     let mut nr = 0;
     let mut addr = start;
-    let top = asce.asce_type().top();
-    let mut pgdp = (pgd_offset(asce, addr), common_form(top));
+    let mut pgdp = pgd_offset(asce, addr);
     let ended = 'walk: loop {
-        let Some(pgd) = read(pgdp) else {
+        let Some(pgd) = read(pgdp, Level::Pgd, 0) else {
             break End::Explain(addr);
         };
-        let pgd_next = next::<V>(Level::Pgd, pgd, addr, end);
+        let pgd_next = next::<V, TOP>(Level::Pgd, pgd, addr, end);
         let mut p4dp = offset(Level::Pgd, pgdp, pgd, addr);
         loop {
-            let Some(p4d) = read(p4dp) else {
+            let Some(p4d) = read(p4dp, Level::P4d, pgd) else {
                 break 'walk End::Explain(addr);
             };
-            let p4d_next = next::<V>(Level::P4d, p4d, addr, pgd_next);
+            let p4d_next = next::<V, TOP>(Level::P4d, p4d, addr, pgd_next);
             let mut pudp = offset(Level::P4d, p4dp, p4d, addr);
             loop {
-                let Some(pud) = read(pudp) else {
+                let Some(pud) = read(pudp, Level::Pud, p4d) else {
                     break 'walk End::Explain(addr);
                 };
-                let pud_next = next::<V>(Level::Pud, pud, addr, p4d_next);
+                let pud_next = next::<V, TOP>(Level::Pud, pud, addr, p4d_next);
                 let mut pmdp = offset(Level::Pud, pudp, pud, addr);
                 loop {
-                    let Some(pmd) = read((pmdp.0, segment)) else {
+                    let Some(pmd) = read(pmdp, Level::Pmd, pud) else {
                         break 'walk End::Explain(addr);
                     };
                     let pmd_next = pmd_addr_end(addr, pud_next);
@@ -179,19 +196,19 @@ fn range<P: Platform + ?Sized, const V: u8>(
                     if addr == pud_next {
                         break;
                     }
-                    pmdp.0 = pmdp.0.add(1);
+                    pmdp = pmdp.add(1);
                 }
                 if addr == p4d_next {
                     break;
                 }
-                pudp.0 = pudp.0.add(1);
+                pudp = pudp.add(1);
             }
             if addr == pgd_next {
                 break;
             }
-            p4dp.0 = p4dp.0.add(1);
+            p4dp = p4dp.add(1);
         }
-        pgdp.0 = pgdp.0.add(1);
+        pgdp = pgdp.add(1);
     };
     match ended {
         End::Done => GupOutcome::pinned(nr),
