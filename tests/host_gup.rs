@@ -665,6 +665,30 @@ fn slow_path_keeps_no_pin_behind_an_error() {
     }
 }
 
+/// Across a boundary between two entries of the top table, the walk that runs
+/// without hooks reads the second entry once, in the loop that steps onto it,
+/// in every ASCE type: it takes well-formed tables itself and hands nothing to
+/// the instrumented walker, which would read the entry again from the top.
+#[test]
+fn the_plain_walk_steps_to_the_next_top_entry_without_the_walker() {
+    let h = host(16, false);
+    for ty in AsceType::ALL {
+        let mut s = h.space(ty);
+        let boundary = 1u64 << ty.top().shift();
+        let start = boundary - 2 * PAGE_SIZE;
+        s.map(start, pa(0x10_0000), 2, Prot::RW).unwrap();
+        s.map(boundary, pa(0x20_0000), 2, Prot::RW).unwrap();
+        let second = walk_to(h.plat, s.asce(), boundary, ty.top()).unwrap();
+        let want = [pa(0x10_0000), pa(0x10_1000), pa(0x20_0000), pa(0x20_1000)];
+        for v in Variant::FIXED {
+            let t = RacingWrite::counting(h.plat, second.addr());
+            let (o, p) = h.gup_on(&t, &s, v, start, 4, GupFlags::empty());
+            assert_eq!((o.pinned, o.error, t.reads()), (4, None, 1), "{ty:?} {v:?}");
+            assert_eq!(p, want, "{ty:?} {v:?}");
+        }
+    }
+}
+
 /// gup_pte_range re-reads each PTE after pinning its page; if it changed (an
 /// unmap, or an unmap and remap, racing the walk) the pin goes back and the walk
 /// stops there without an error, leaving the rest to the slow path.

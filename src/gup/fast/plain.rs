@@ -68,11 +68,12 @@ pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
 }
 
 /// READ_ONCE of the entry at `ptr`, a pointer into a `table` table, if it is in
-/// that table's common form with its origin below `mem_end`.
+/// that table's common form with its origin below `mem_end`. A value equal to
+/// `accepted`, one that passed the same test, needs no second test.
 #[inline(always)]
-fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr, table: Level) -> Option<u64> {
+fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr, table: Level, accepted: Option<u64>) -> Option<u64> {
     let val = p.read_u64(ptr.addr);
-    in_common_form(val, common_form(table), mem_end).then_some(val)
+    (Some(val) == accepted || in_common_form(val, common_form(table), mem_end)).then_some(val)
 }
 
 /// The `level + 1` loop's first pointer below `val`, read at `ptr` in the
@@ -142,18 +143,17 @@ fn range<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     end: VirtAddr,
 ) -> GupOutcome {
     let mem_end = p.mem_end().0;
-    // The pgd loop reads the top table. A later level folded onto it re-reads
-    // its parent's slot and must find the value the parent accepted (else the
-    // walker explains what changed); a level below the top reads its own table.
-    let read = |ptr: EntryPtr, level: Level, parent: u64| {
-        if level == Level::Pgd {
-            read(p, mem_end, ptr, Level::ALL[TOP as usize])
-        } else if level as u8 <= TOP {
-            let val = p.read_u64(ptr.addr);
-            (val == parent).then_some(val)
+    // A level folded onto the top table reads the top table, and in its first
+    // round re-reads its parent's slot: the value the parent accepted is taken
+    // without a second test.
+    let read = |ptr, level: Level, parent| {
+        let folded = level != Level::Pgd && level as u8 <= TOP;
+        let table = if level as u8 <= TOP {
+            Level::ALL[TOP as usize]
         } else {
-            read(p, mem_end, ptr, level)
-        }
+            level
+        };
+        read(p, mem_end, ptr, table, if folded { Some(parent) } else { None })
     };
     let offset = |level, ptr, val, addr| offset::<P, V, TOP>(p, stack, level, ptr, val, addr);
     let mut nr = 0;
