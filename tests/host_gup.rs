@@ -172,6 +172,28 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
     }
 }
 
+/// A top-table entry of all zeros (no type bits, no table length) is no entry
+/// of a region table: every region ASCE type refuses it and names it, whatever
+/// value the walk held before (a folded level's re-read accepts only the value
+/// its parent tested).
+#[test]
+fn a_zeroed_top_entry_is_refused() {
+    let h = host(16, false);
+    for ty in [AsceType::Region3, AsceType::Region2, AsceType::Region1] {
+        let mut s = h.space(ty);
+        s.map(0x10_0000, pa(0x10000), 2, Prot::RW).unwrap();
+        let (at, old) = s.poke_entry(0x10_0000, ty.top(), |_| 0).unwrap();
+        for v in Variant::FIXED {
+            let (o, pages) = h.gup(&s, v, 0x10_0000, 2, GupFlags::empty());
+            assert!(
+                pages.is_empty() && matches!(o.error, Some(WalkError::BadEntry { at: a, .. }) if a == at),
+                "{ty:?} {v:?}: {o:?} {pages:?}"
+            );
+        }
+        h.plat.write_u64(at.addr(), old);
+    }
+}
+
 #[test]
 fn get_user_pages_fast_reports_prefix_walk_and_falls_back_for_holes() {
     let h = host(16, false);
