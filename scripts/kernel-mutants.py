@@ -74,6 +74,8 @@ MUTANTS = [
      "(Hercules gives cc 1: the hercules::kernel:: tests catch it; this script runs QEMU)"),
     ('local_irq_save leaves interrupts on', PLATFORM,
      'insn::stnsm_into::<0xfc>(&mut flags.0);', 'insn::stnsm_into::<0xff>(&mut flags.0);', CAUGHT),
+    ('gup_fast never disables interrupts (the plain walk)', 'src/gup/fast/plain.rs',
+     '    p.local_irq_save(&mut irq);\n', '', CAUGHT),
     ('gup_fast leaves interrupts disabled (the plain walk)', 'src/gup/fast/plain.rs',
      '    p.local_irq_restore(&irq);\n', '', CAUGHT),
     ('gup_fast leaves interrupts disabled (the instrumented walker)', 'src/mm/platform.rs',
