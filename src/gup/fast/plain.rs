@@ -20,8 +20,9 @@
 //! built once per type (`TOP`, the top table's level): which levels fold onto
 //! the top table (`pXd_offset_lockless` keeps the pointer), and that a level
 //! above the top table spans the whole space (its static `pXd_addr_end` is the
-//! range's end). A folded level still re-reads its slot, as Linux does, and
-//! goes on only with the value its parent accepted.
+//! range's end). A folded level still re-reads its slot, as Linux does: the
+//! value its parent accepted needs no second test, any other value (a changed
+//! entry, the next slot once its loop steps) is tested in the top table's form.
 use super::{GupFast, GupFlags, GupOutcome, Variant, WalkStack, Walker};
 use crate::gup::page::{Page, PageMap};
 use crate::gup::pte::{pte_defect, pte_range_for};
