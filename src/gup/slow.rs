@@ -160,7 +160,10 @@ fn pin_one<P: Platform>(
 /// `internal_get_user_pages_fast`: the lockless walk, then (unless
 /// FOLL_FAST_ONLY) the locked walk for the rest. `flags` must hold exactly one
 /// of FOLL_GET and FOLL_PIN. Returns the total taken and the fast walk's
-/// outcome.
+/// outcome. Inlined into the entry points and theirs into their callers, as
+/// the wrappers they are: `gup_fast` and `gup_locked` stay calls, and a
+/// caller's own code cannot decide whether the wrapper costs a call more.
+#[inline(always)]
 fn internal_get_user_pages_fast<P: Platform>(
     ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
@@ -215,6 +218,7 @@ fn with_kind(flags: GupFlags, kind: GupFlags) -> Result<GupFlags, GupError> {
 /// `get_user_pages_fast` (FOLL_GET, released with `put_page` or
 /// `release_pages`): the lockless walk, then the locked walk for the rest.
 /// Returns the total taken and the fast walk's outcome.
+#[inline(always)]
 pub fn get_user_pages_fast<P: Platform>(
     ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
@@ -226,6 +230,7 @@ pub fn get_user_pages_fast<P: Platform>(
 }
 
 /// `pin_user_pages_fast` (FOLL_PIN, released with `unpin_user_pages`).
+#[inline(always)]
 pub fn pin_user_pages_fast<P: Platform>(
     ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
