@@ -569,11 +569,16 @@ pub fn pte_offset(pmd: Pmd, addr: VirtAddr) -> EntryPtr {
 /// boundary after `addr`, or `end` if that comes first. `end == 0` means 2^64.
 #[inline]
 pub const fn addr_end(level: Level, addr: VirtAddr, end: VirtAddr) -> u64 {
-    // Linux's `__boundary - 1 < end - 1`, compared by entry number: the
-    // boundary's last byte has `addr`'s entry number and every bit below it
-    // set, so it lies below `end - 1` exactly when `end - 1` is in a later
-    // entry. (Shifts instead of two 64-bit masks kept across the walk.)
-    let shift = level.shift();
+    entry_end(level.shift(), addr, end)
+}
+
+/// The end of the entry of `1 << shift` bytes that holds `addr`, or `end` if
+/// that comes first: Linux's `__boundary - 1 < end - 1`, compared by entry
+/// number. The boundary's last byte has `addr`'s entry number and every bit
+/// below it set, so it lies below `end - 1` exactly when `end - 1` is in a
+/// later entry. (Shifts instead of two 64-bit masks kept across the walk.)
+#[inline(always)]
+const fn entry_end(shift: u32, addr: VirtAddr, end: VirtAddr) -> u64 {
     if addr >> shift < end.wrapping_sub(1) >> shift {
         ((addr >> shift) + 1) << shift
     } else {
@@ -607,13 +612,7 @@ pub const fn pmd_addr_end(addr: VirtAddr, end: VirtAddr) -> u64 {
 #[inline]
 pub const fn rste_addr_end_folded(rste: u64, addr: VirtAddr, end: VirtAddr) -> u64 {
     let ty = (rste & RegionBits::TT.bits()) >> 2;
-    // As `addr_end`, by entry number.
-    let shift = 20 + 11 * ty;
-    if addr >> shift < end.wrapping_sub(1) >> shift {
-        ((addr >> shift) + 1) << shift
-    } else {
-        end
-    }
+    entry_end(20 + 11 * ty as u32, addr, end)
 }
 /// `pgd_addr_end_folded(pgd, addr, end)`.
 #[inline]
