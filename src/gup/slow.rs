@@ -66,7 +66,9 @@ pub struct GupContext<'c, 'a, P: Platform> {
 /// Pin through the locked walk only (`get_user_pages` under the mmap lock).
 /// Returns the pages pinned, stopping at the first page it cannot pin; an error
 /// only when not even the first page could be pinned (so no pin is ever lost
-/// behind an error).
+/// behind an error). Out of line, as gup_fast is: a call, whose flags its
+/// caller's constants cannot fold away.
+#[inline(never)]
 pub fn gup_locked<P: Platform>(
     ctx: &mut GupContext<'_, '_, P>,
     start: VirtAddr,
