@@ -68,6 +68,18 @@ pub(super) fn walk<P: Platform + ?Sized, const V: u8>(
     out
 }
 
+/// Whether the `level` loop reads the top table (of level `top`): the top
+/// level's own loop and the loops folded onto it above.
+const fn in_top_table(level: Level, top: u8) -> bool {
+    level as u8 <= top
+}
+
+/// Whether `level` lies above the top table (of level `top`): folded onto it,
+/// and one entry of it would span more than the whole space.
+const fn above_top(level: Level, top: u8) -> bool {
+    (level as u8) < top
+}
+
 /// READ_ONCE of the entry at `ptr`, a pointer into a `table` table, if it is in
 /// that table's common form with its origin below `mem_end`. A value equal to
 /// `accepted`, one that passed the same test, needs no second test.
@@ -85,8 +97,8 @@ fn read<P: Platform + ?Sized>(p: &P, mem_end: u64, ptr: EntryPtr, table: Level, 
 ///
 /// `val` is in its table's common form, so its type bits are the table's, and
 /// the folding `pXd_offset_lockless` would decide from them is known from
-/// `TOP`: below a level above the top table the pointer stays, without the
-/// test.
+/// `TOP`: a level above the top table hands its own pointer down (the next
+/// level folds onto the same table), without the test.
 #[inline(always)]
 fn offset<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     p: &P,
@@ -103,7 +115,7 @@ fn offset<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     } else {
         (ptr, val)
     };
-    if (level as u8) < TOP {
+    if above_top(level, TOP) {
         return ptr;
     }
     match level {
@@ -123,7 +135,7 @@ fn offset<P: Platform + ?Sized, const V: u8, const TOP: u8>(
 fn next<const V: u8, const TOP: u8>(level: Level, val: u64, addr: VirtAddr, end: VirtAddr) -> VirtAddr {
     if V == Variant::AddrEndFolded as u8 {
         rste_addr_end_folded(val, addr, end)
-    } else if (level as u8) < TOP {
+    } else if above_top(level, TOP) {
         end
     } else {
         addr_end(level, addr, end)
@@ -148,8 +160,8 @@ fn range<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     // round re-reads its parent's slot: the value the parent accepted is taken
     // without a second test.
     let read = |ptr, level: Level, parent| {
-        let folded = level != Level::Pgd && level as u8 <= TOP;
-        let table = if level as u8 <= TOP {
+        let folded = level != Level::Pgd && in_top_table(level, TOP);
+        let table = if in_top_table(level, TOP) {
             Level::ALL[TOP as usize]
         } else {
             level
