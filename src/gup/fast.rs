@@ -726,7 +726,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             }
         }
         let out = &mut self.pages[self.nr..self.nr + n];
-        let (done, stop) = pte_range_for(self.p, self.pagemap, self.flags, ptep.addr, out);
+        let (done, stop) = pte_range_for(self.flags)(self.p, self.pagemap, ptep.addr, out);
         self.nr += done;
         if done == n {
             return true;

@@ -116,22 +116,19 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
     }
 }
 
-/// [`pte_range`] for the flags' kind of grab and FOLL_WRITE.
+/// A [`pte_range`] build.
+pub(super) type PteRange<P> = fn(&P, &PageMap, PhysAddr, &mut [Page]) -> (usize, u64);
+
+/// The [`pte_range`] build for the flags' kind of grab and FOLL_WRITE.
 #[inline(always)]
-pub(super) fn pte_range_for<P: Platform + ?Sized>(
-    p: &P,
-    map: &PageMap,
-    flags: GupFlags,
-    ptep: PhysAddr,
-    out: &mut [Page],
-) -> (usize, u64) {
+pub(super) fn pte_range_for<P: Platform + ?Sized>(flags: GupFlags) -> PteRange<P> {
     match (flags.contains(GupFlags::WRITE), Grab::of(flags)) {
-        (false, Grab::GET) => pte_range::<P, false, { Grab::GET }>(p, map, ptep, out),
-        (false, Grab::PIN) => pte_range::<P, false, { Grab::PIN }>(p, map, ptep, out),
-        (false, _) => pte_range::<P, false, { Grab::PIN_LONGTERM }>(p, map, ptep, out),
-        (true, Grab::GET) => pte_range::<P, true, { Grab::GET }>(p, map, ptep, out),
-        (true, Grab::PIN) => pte_range::<P, true, { Grab::PIN }>(p, map, ptep, out),
-        (true, _) => pte_range::<P, true, { Grab::PIN_LONGTERM }>(p, map, ptep, out),
+        (false, Grab::GET) => pte_range::<P, false, { Grab::GET }>,
+        (false, Grab::PIN) => pte_range::<P, false, { Grab::PIN }>,
+        (false, _) => pte_range::<P, false, { Grab::PIN_LONGTERM }>,
+        (true, Grab::GET) => pte_range::<P, true, { Grab::GET }>,
+        (true, Grab::PIN) => pte_range::<P, true, { Grab::PIN }>,
+        (true, _) => pte_range::<P, true, { Grab::PIN_LONGTERM }>,
     }
 }
 

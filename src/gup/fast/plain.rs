@@ -156,6 +156,8 @@ fn range<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     end: VirtAddr,
 ) -> GupOutcome {
     let mem_end = p.mem_end().0;
+    // The PTE loop's build for the flags, chosen once for the whole walk.
+    let pte_range = pte_range_for::<P>(flags);
     // A level folded onto the top table reads the top table, and in its first
     // round re-reads its parent's slot: the value the parent accepted is taken
     // without a second test.
@@ -197,7 +199,7 @@ fn range<P: Platform + ?Sized, const V: u8, const TOP: u8>(
                     let pmd_next = pmd_addr_end(addr, pud_next);
                     let ptep = pte_offset(Pmd(pmd), addr).addr;
                     let n = (pmd_next.wrapping_sub(addr) / PAGE_SIZE) as usize;
-                    let (done, stop) = pte_range_for(p, map, flags, ptep, &mut pages[nr..nr + n]);
+                    let (done, stop) = pte_range(p, map, ptep, &mut pages[nr..nr + n]);
                     nr += done;
                     if done != n {
                         break 'walk End::Pte(ptep.add(done as u64 * 8), stop);
