@@ -160,40 +160,39 @@ fn range<P: Platform + ?Sized, const V: u8, const TOP: u8>(
     let pte_range = pte_range_for::<P>(flags);
     // A level folded onto the top table reads the top table, and in its first
     // round re-reads its parent's slot: the value the parent accepted is taken
-    // without a second test.
-    let read = |ptr, level: Level, parent| {
-        let folded = level != Level::Pgd && in_top_table(level, TOP);
-        let table = if in_top_table(level, TOP) {
-            Level::ALL[TOP as usize]
+    // without a second test. (The pgd loop has no parent.)
+    let read = |ptr, level: Level, parent: Option<u64>| {
+        let (table, accepted) = if in_top_table(level, TOP) {
+            (Level::ALL[TOP as usize], parent)
         } else {
-            level
+            (level, None)
         };
-        read(p, mem_end, ptr, table, if folded { Some(parent) } else { None })
+        read(p, mem_end, ptr, table, accepted)
     };
     let offset = |level, ptr, val, addr| offset::<P, V, TOP>(p, stack, level, ptr, val, addr);
     let mut nr = 0;
     let mut addr = start;
     let mut pgdp = pgd_offset(asce, addr);
     let ended = 'walk: loop {
-        let Some(pgd) = read(pgdp, Level::Pgd, 0) else {
+        let Some(pgd) = read(pgdp, Level::Pgd, None) else {
             break End::Explain(addr);
         };
         let pgd_next = next::<V, TOP>(Level::Pgd, pgd, addr, end);
         let mut p4dp = offset(Level::Pgd, pgdp, pgd, addr);
         loop {
-            let Some(p4d) = read(p4dp, Level::P4d, pgd) else {
+            let Some(p4d) = read(p4dp, Level::P4d, Some(pgd)) else {
                 break 'walk End::Explain(addr);
             };
             let p4d_next = next::<V, TOP>(Level::P4d, p4d, addr, pgd_next);
             let mut pudp = offset(Level::P4d, p4dp, p4d, addr);
             loop {
-                let Some(pud) = read(pudp, Level::Pud, p4d) else {
+                let Some(pud) = read(pudp, Level::Pud, Some(p4d)) else {
                     break 'walk End::Explain(addr);
                 };
                 let pud_next = next::<V, TOP>(Level::Pud, pud, addr, p4d_next);
                 let mut pmdp = offset(Level::Pud, pudp, pud, addr);
                 loop {
-                    let Some(pmd) = read(pmdp, Level::Pmd, pud) else {
+                    let Some(pmd) = read(pmdp, Level::Pmd, Some(pud)) else {
                         break 'walk End::Explain(addr);
                     };
                     let pmd_next = pmd_addr_end(addr, pud_next);
