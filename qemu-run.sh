@@ -14,11 +14,14 @@
 #                                 draw that scenario (an SVG per variant, one of the
 #                                 address space, an HTML page; default target/pictures)
 #   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
-#   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2)
+#   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2); after
+#                                 test, to cargo test (e.g. test -- kernel::gup::seed)
 #   ./qemu-run.sh --kernel ELF [...]  boot a given ELF (cargo's runner uses this)
 #   ./qemu-run.sh --emulator hercules [--cpus N] [job]
 #                                 the same job in Hercules, a second implementation
 #                                 of z/Architecture (scripts/hercules-run.py)
+#
+# One job at a time, each option at most once: anything else is refused.
 #
 # Installs what is missing when it can (the Rust target comes from
 # rust-toolchain.toml via rustup; QEMU from Debian's qemu-system-misc when root),
@@ -106,57 +109,90 @@ APPEND=""
 ICOUNT=()
 QEMU_EXTRA=()
 MODE=demo
+JOB=""
 GIVEN_KERNEL=""
 LINUX_BENCH=""
 EMULATOR=qemu
 CPUS=1
+PICTURES=()
+SEEN=" "
+usage() {
+    echo "qemu-run.sh: $1 (see the header of this script)" >&2
+    exit 2
+}
+# Each option at most once, and one job: a second word is refused, not ignored.
+once() {
+    case "$SEEN" in *" $1 "*) usage "'$1' given twice" ;; esac
+    SEEN="$SEEN$1 "
+}
+job() {
+    [ -z "$JOB" ] || usage "one job at a time: '$1' after '$JOB'"
+    JOB=$1
+}
 while [ $# -gt 0 ]; do
     case "$1" in
         --) shift; QEMU_EXTRA+=("$@"); break ;;
         --emulator)
+            once "$1"
             case "${2:-}" in
                 qemu|hercules) EMULATOR=$2; shift 2 ;;
-                *) echo "qemu-run.sh: --emulator takes qemu or hercules" >&2; exit 2 ;;
+                *) usage "--emulator takes qemu or hercules" ;;
             esac ;;
         --cpus)
+            once "$1"
             case "${2:-}" in
                 [1-8]) CPUS=$2; shift 2 ;;
-                *) echo "qemu-run.sh: --cpus takes 1 to 8" >&2; exit 2 ;;
+                *) usage "--cpus takes 1 to 8" ;;
             esac ;;
-        --gdb) GDB=(-s -S); shift ;;
-        --kernel) GIVEN_KERNEL=$2; shift 2 ;;
-        test) MODE=test; shift ;;
+        --gdb) once "$1"; GDB=(-s -S); shift ;;
+        --kernel)
+            once "$1"
+            [ -n "${2:-}" ] || usage "--kernel takes the path of an ELF"
+            GIVEN_KERNEL=$2; shift 2 ;;
+        test) job "$1"; MODE=test; shift ;;
         kernel-test)
-            MODE=kernel-test; shift; APPEND=test
+            job "$1"; MODE=kernel-test; shift; APPEND=test
             if [ $# -gt 0 ] && [ "${1#-}" = "$1" ]; then APPEND="test=$1"; shift; fi ;;
         bench)
-            MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift
+            job "$1"; MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift
             if [ "${1:-}" = linux ]; then LINUX_BENCH=1; shift; fi ;;
-        demo) APPEND=demo; shift ;;
+        demo) job "$1"; APPEND=demo; shift ;;
         pictures)
-            shift
+            job "$1"; MODE=pictures; shift
             case "${1:-}" in
                 gup=*) ;;
-                *) echo "qemu-run.sh: pictures takes a scenario: pictures gup=<levels>:<start>-<end> [DIR [PREFIX]]" >&2; exit 2 ;;
+                *) usage "pictures takes a scenario: pictures gup=<levels>:<start>-<end> [DIR [PREFIX]]" ;;
             esac
-            if [ $# -gt 3 ]; then
-                echo "qemu-run.sh: pictures takes at most a scenario, a directory and a prefix; '$4' is one word too many" >&2
-                exit 2
-            fi
-            need_cargo
-            build
-            dir=${2:-target/pictures}
-            mkdir -p "$dir" target/pictures
-            if ! ./qemu-run.sh --kernel "$KERNEL" "$1" > target/pictures/output.txt; then
-                cat target/pictures/output.txt
-                echo "qemu-run.sh: the scenario failed; nothing drawn" >&2
-                exit 1
-            fi
-            exec cargo run -q --example pictures -- target/pictures/output.txt "$dir" "${3:-scenario}" ;;
-        list|gup=*|test=*) APPEND="$1"; MODE=custom; shift ;;
-        *) echo "qemu-run.sh: unknown argument '$1' (see the header of this script)" >&2; exit 2 ;;
+            # The scenario, then at most a directory and a prefix (not options).
+            PICTURES=("$1"); shift
+            while [ $# -gt 0 ] && [ ${#PICTURES[@]} -lt 3 ] && [ "${1#-}" = "$1" ]; do
+                PICTURES+=("$1"); shift
+            done ;;
+        list|gup=*|test=*) job "$1"; APPEND="$1"; MODE=custom; shift ;;
+        *) usage "unknown argument '$1'" ;;
     esac
 done
+if [ ${#GDB[@]} -gt 0 ]; then
+    case "$MODE" in
+        test|pictures) usage "--gdb does not apply to $MODE" ;;
+    esac
+fi
+if [ "$MODE" = test ] && [ -n "$GIVEN_KERNEL" ]; then
+    usage "--kernel does not apply to test (cargo test builds the kernel it boots)"
+fi
+if [ "$MODE" = pictures ]; then
+    [ "$EMULATOR" = qemu ] || usage "pictures runs on QEMU"
+    need_cargo
+    [ -n "$GIVEN_KERNEL" ] && KERNEL=$GIVEN_KERNEL || build
+    dir=${PICTURES[1]:-target/pictures}
+    mkdir -p "$dir" target/pictures
+    if ! ./qemu-run.sh --kernel "$KERNEL" "${PICTURES[0]}" -- "${QEMU_EXTRA[@]}" > target/pictures/output.txt; then
+        cat target/pictures/output.txt
+        echo "qemu-run.sh: the scenario failed; nothing drawn" >&2
+        exit 1
+    fi
+    exec cargo run -q --example pictures -- target/pictures/output.txt "$dir" "${PICTURES[2]:-scenario}"
+fi
 need_gdb() {
     command -v gdb-multiarch >/dev/null && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -215,7 +251,7 @@ if [ "$MODE" = bench ]; then
     qemu-system-s390x -nodefaults -nographic -no-reboot \
         -machine "$MACHINE" -m 2G \
         -chardev stdio,id=con0 -device sclpconsole,chardev=con0 \
-        -action panic=exit-failure "${ICOUNT[@]}" \
+        -action panic=exit-failure "${ICOUNT[@]}" "${GDB[@]}" \
         -kernel "$KERNEL" -append "$APPEND" "${QEMU_EXTRA[@]}" | tee target/bench/output.txt \
         | sed '/^BEGIN-CSV/,/^END-CSV/d;/^BEGIN-SVG/,/^END-SVG/d'
     status=${PIPESTATUS[0]}

@@ -1,5 +1,5 @@
 //! The kernel's command-line parser, compiled for the host: every job, every
-//! refusal, and every `gup=` line the docs quote.
+//! refusal, and every `gup=` line the docs quote; and `qemu-run.sh`'s refusals.
 #[path = "../src/cmd/cmdline.rs"]
 #[allow(dead_code)]
 mod cmdline;
@@ -87,4 +87,54 @@ fn every_scenario_the_docs_quote_parses() {
         }
     }
     assert!(seen >= 5, "only {seen} scenarios found in the docs");
+}
+
+/// `qemu-run.sh` is as strict as the kernel: a second job, a repeated option,
+/// an option its job cannot use or a missing value is refused (status 2, with
+/// the reason) before anything is built or booted.
+#[test]
+fn qemu_run_refuses_what_its_header_does_not_describe() {
+    for (args, want) in [
+        (&["demo", "list"][..], "one job at a time: 'list' after 'demo'"),
+        (
+            &["list", "gup=2:0x1000-0x2000"],
+            "one job at a time: 'gup=2:0x1000-0x2000' after 'list'",
+        ),
+        (&["test", "bench"], "one job at a time: 'bench' after 'test'"),
+        (&["kernel-test", "mm::fault", "extra"], "unknown argument 'extra'"),
+        (&["bench", "linux", "linux"], "unknown argument 'linux'"),
+        (&["--kernel"], "--kernel takes the path of an ELF"),
+        (&["--kernel", "a", "--kernel", "b"], "'--kernel' given twice"),
+        (&["--gdb", "--gdb"], "'--gdb' given twice"),
+        (&["--cpus", "2", "--cpus", "3"], "'--cpus' given twice"),
+        (&["--cpus", "9"], "--cpus takes 1 to 8"),
+        (&["--emulator", "bochs"], "--emulator takes qemu or hercules"),
+        (&["--gdb", "test"], "--gdb does not apply to test"),
+        (&["--kernel", "elf", "test"], "--kernel does not apply to test"),
+        (&["pictures", "list"], "pictures takes a scenario"),
+        (
+            &["pictures", "gup=3:0x1000-0x2000", "dir", "prefix", "more"],
+            "unknown argument 'more'",
+        ),
+        (
+            &["--emulator", "hercules", "pictures", "gup=3:0x1000-0x2000"],
+            "pictures runs on QEMU",
+        ),
+        (
+            &["--gdb", "pictures", "gup=3:0x1000-0x2000"],
+            "--gdb does not apply to pictures",
+        ),
+    ] {
+        let out = std::process::Command::new("bash")
+            .arg("qemu-run.sh")
+            .args(args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.code() == Some(2) && err.contains(want) && err.contains("see the header"),
+            "{args:?}: status {:?}, stderr {err}",
+            out.status
+        );
+    }
 }
