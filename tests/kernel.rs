@@ -704,6 +704,18 @@ fn main() {
             "'too little memory' and a failure",
         )
     });
+    harness(&mut trials, &kernel, "more_cpus_than_foldkern_runs_are_named", |k| {
+        let b = boot(
+            k,
+            "test=smp::every_cpu_runs_in_the_kernel_space",
+            &["-smp", "9"],
+            timeout(),
+        )?;
+        b.expect(
+            b.status == Some(0) && b.has("smp: 8 of 9 CPUs online: foldkern runs at most 8"),
+            "eight CPUs brought up, and the ninth named as left stopped",
+        )
+    });
     // The whole suite under other machine shapes.
     for (label, extra) in [
         ("m64M", &["-m", "64M"][..]),

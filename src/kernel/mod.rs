@@ -237,8 +237,9 @@ pub fn identity_space() -> Result<AddressSpace<'static, KernelPlatform>, MapErro
     Ok(space)
 }
 
-/// Bring every configured CPU online (they idle until given work). Failure to
-/// start a CPU SCLP lists is reported and fails the run.
+/// Bring every configured CPU online (they idle until given work), at most
+/// [`traps::MAX_CPUS`]; a machine with more is told so, not silently cut.
+/// Failure to start a CPU SCLP lists is reported and fails the run.
 pub fn start_secondaries() {
     if machine().scp.cpus < 2 {
         return;
@@ -246,6 +247,11 @@ pub fn start_secondaries() {
     let asce = KSPACE.get().unwrap().lock().asce().val();
     let m = machine();
     match smp::bring_up(asce, m.cpu_addr, &m.scp.cpu_addrs[..m.scp.cpus], frames()) {
+        Ok(n) if n < m.scp.cpus => println!(
+            "smp: {n} of {} CPUs online: foldkern runs at most {}, the others stay stopped",
+            m.scp.cpus,
+            traps::MAX_CPUS
+        ),
         Ok(n) => println!("smp: {n} CPUs online"),
         Err(e) => {
             println!("smp: bringing up secondary CPUs failed: {e}");
