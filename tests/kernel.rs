@@ -702,7 +702,15 @@ fn main() {
         b.expect(
             b.status != Some(0) && b.has("too little memory"),
             "'too little memory' and a failure",
-        )
+        )?;
+        for (job, m, need) in [("bench=smoke", "127M", 128), ("bench", "1023M", 1024)] {
+            let b = boot(k, job, &["-icount", "shift=0", "-m", m], timeout())?;
+            b.expect(
+                b.status != Some(0) && b.has(&format!("bench: {job} needs at least {need} MiB")) && !b.has("panic"),
+                &format!("{job} with -m {m} refused before it runs"),
+            )?;
+        }
+        Ok(())
     });
     harness(&mut trials, &kernel, "more_cpus_than_foldkern_runs_are_named", |k| {
         let b = boot(
