@@ -1,6 +1,7 @@
 //! What configuration keeps true: clippy with `-D warnings` on the host and on
-//! s390x (Cargo.toml turns on `undocumented_unsafe_blocks`), rustfmt, the
-//! kernel binary's layers, `asm!` only in `src/arch/`, no issue numbers in code.
+//! s390x (Cargo.toml turns on `undocumented_unsafe_blocks`), rustdoc's links,
+//! rustfmt, the kernel binary's layers, `asm!` only in `src/arch/`, no issue
+//! numbers in code.
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +32,33 @@ fn clippy_is_clean_on_s390x() {
         "-D",
         "warnings",
     ]);
+}
+
+/// Every intra-doc link resolves: in the library, and in the kernel binary
+/// including its private items (the docs a reader of the layers uses).
+#[test]
+fn rustdoc_links_resolve() {
+    for args in [
+        &["doc", "-q", "--no-deps", "--lib"][..],
+        &[
+            "doc",
+            "-q",
+            "--no-deps",
+            "--target",
+            "s390x-unknown-linux-gnu",
+            "--bin",
+            "foldkern",
+            "--document-private-items",
+        ],
+    ] {
+        let out = Command::new(env!("CARGO"))
+            .args(args)
+            .env("RUSTDOCFLAGS", "-D warnings")
+            .output()
+            .expect("run cargo");
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "cargo {}:\n{text}", args.join(" "));
+    }
 }
 
 #[test]

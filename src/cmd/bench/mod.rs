@@ -78,7 +78,7 @@ impl Walker {
     }
 }
 
-/// Results of one run: [type][walker][size] instructions, plus map/unmap/upgrade.
+/// Results of one run: instructions by `[type][walker][size]`, plus map/unmap/upgrade.
 #[derive(PartialEq)]
 struct Results {
     walk: [[[u64; SIZES.len()]; Walker::ALL.len()]; 4],
