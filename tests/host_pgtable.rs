@@ -1146,3 +1146,39 @@ fn handle_pte_fault_marks_young_and_dirty_as_linux_does() {
     );
     assert_eq!(pte(), before);
 }
+
+/// `protect` is `pte_modify`: it keeps young and dirty and derives the
+/// hardware bits from them again, so an old page stays invalid for the
+/// hardware and a clean writable one stays protected, whichever rights come
+/// and go.
+#[test]
+fn protect_keeps_old_pages_invalid_and_clean_ones_protected() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    let (young, old, clean) = (0x1000, 0x2000, 0x3000);
+    s.map(young, pa(0x10000), 1, Prot::RW).unwrap();
+    s.map(old, pa(0x11000), 1, Prot::RW.old()).unwrap();
+    s.map(clean, pa(0x12000), 1, Prot::RW.clean()).unwrap();
+    let exceptions = |s: &common::Space| {
+        [young, old, clean].map(|a| (s.expected_exception(a).unwrap(), s.expected_store_exception(a).unwrap()))
+    };
+    s.protect(young, 3, Prot::RO).unwrap();
+    assert_eq!(
+        exceptions(&s),
+        [(None, Some(0x04)), (Some(0x11), Some(0x11)), (None, Some(0x04))]
+    );
+    s.protect(young, 3, Prot::RW).unwrap();
+    assert_eq!(
+        exceptions(&s),
+        [(None, None), (Some(0x11), Some(0x11)), (None, Some(0x04))]
+    );
+    let t = [young, old, clean].map(|a| s.lookup(a).unwrap().map(|t| (t.write, t.young, t.dirty)));
+    assert_eq!(
+        t,
+        [
+            Some((true, true, true)),
+            Some((true, false, true)),
+            Some((true, true, false))
+        ]
+    );
+}

@@ -287,18 +287,36 @@ kernel_test!(
 
 kernel_test!(
     /// `protect` changes rights on live tables: RW→RO makes stores fault, RO→RW
-    /// makes them land again.
+    /// makes them land again. It keeps young and dirty (`pte_modify`), so the
+    /// hardware bits they imply come back too: an old page still raises a
+    /// page-translation exception on a load, a clean one protection on a store.
     fn protect_changes_rights() {
-        let f = Frames::new(2)?;
+        let f = Frames::new(4)?;
         let mut s = space(AsceType::Region3)?;
+        let (old, clean) = (0x40_2000, 0x40_3000);
         s.map(0x40_0000, f.get(0), 2, Prot::RW)?;
+        s.map(old, f.get(2), 1, Prot::RW.old())?;
+        s.map(clean, f.get(3), 1, Prot::RW.clean())?;
         verify_page(&s, 0x40_0000)?;
-        s.protect(0x40_0000, 2, Prot::RO)?;
+        s.protect(0x40_0000, 4, Prot::RO)?;
         verify_fault(&s, 0x40_0000, 0x04, true)?;
         verify_fault(&s, 0x40_1000, 0x04, true)?;
-        s.protect(0x40_0000, 2, Prot::RW)?;
+        verify_fault(&s, old, 0x11, false)?;
+        s.protect(0x40_0000, 4, Prot::RW)?;
         verify_page(&s, 0x40_0000)?;
-        verify_page(&s, 0x40_1000)
+        verify_page(&s, 0x40_1000)?;
+        verify_fault(&s, old, 0x11, false)?;
+        verify_fault(&s, clean, 0x04, true)?;
+        check_eq!(
+            platform::load_via(s.asce(), clean).ok(),
+            Some(0),
+            "a load from the clean page"
+        );
+        let t = s.lookup(old)?.ok_or("the old page unmapped")?;
+        check!(t.write && !t.young && t.dirty, "the old page after protect: {t:?}");
+        let t = s.lookup(clean)?.ok_or("the clean page unmapped")?;
+        check!(t.write && t.young && !t.dirty, "the clean page after protect: {t:?}");
+        Ok(())
     }
 );
 
