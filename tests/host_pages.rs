@@ -296,3 +296,36 @@ fn the_slow_path_marks_pages_as_following_and_faulting_in_would() {
     }
     assert_eq!(h.pagemap.total_pins(), 0);
 }
+
+/// `PageMap::reset` (which `host` runs when a test asks for the same machine
+/// again) gives back what `PageMap::new` gave: every page in use with no other
+/// reference, none compound, no pin count, no flags, no CMA range.
+#[test]
+fn reset_gives_back_the_page_map_new_gives() {
+    let h = host(16, true);
+    let (head, single) = (pa(0x40_0000), Page::of(pa(0x30_0000)));
+    h.pagemap.prep_compound_page(head, 8).unwrap();
+    let sub = Page::of(pa(0x40_1000));
+    assert_eq!(
+        h.pagemap.try_grab_compound_head(sub, 2, GupFlags::PIN),
+        Some(Page::of(head))
+    );
+    h.pagemap.set_page_flags(single, 0x14);
+    assert!(h.pagemap.page_ref_freeze(single, 1));
+    h.pagemap.set_cma(pa(0x20_0000)..pa(0x28_0000));
+    h.pagemap.reset();
+    for p in [Page::of(head), sub, single] {
+        assert_eq!(
+            (h.pagemap.page_count(p), h.pagemap.pins(p), h.pagemap.page_flags(p)),
+            (1, 0, 0),
+            "{p:?}"
+        );
+        assert_eq!(h.pagemap.compound_head(p), p, "{p:?}");
+    }
+    assert_eq!(
+        (h.pagemap.compound_pincount(head), h.pagemap.compound_order(sub)),
+        (0, 0)
+    );
+    assert!(h.pagemap.cma().is_empty());
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
