@@ -329,3 +329,41 @@ fn reset_gives_back_the_page_map_new_gives() {
     assert!(h.pagemap.cma().is_empty());
     assert_eq!(h.pagemap.total_pins(), 0);
 }
+
+/// Only a compound page of order > 1 has room for an exact pin count
+/// (`hpage_pincount_available`): an order-1 page counts FOLL_PIN with the
+/// bias, as a single page does. A page that is not compound is not a head to
+/// destroy.
+#[test]
+fn an_order_1_compound_page_counts_pins_with_the_bias() {
+    let h = host(16, true);
+    let (one, two) = (pa(0x40_0000), pa(0x41_0000));
+    h.pagemap.prep_compound_page(one, 1).unwrap();
+    h.pagemap.prep_compound_page(two, 2).unwrap();
+    let sub = |head: PhysAddr| Page::of(head.add(PAGE_SIZE));
+    for head in [one, two] {
+        assert_eq!(
+            h.pagemap.try_grab_compound_head(sub(head), 1, GupFlags::PIN),
+            Some(Page::of(head))
+        );
+    }
+    assert_eq!(
+        (h.pagemap.page_count(one), h.pagemap.compound_pincount(one)),
+        (1 + GUP_PIN_COUNTING_BIAS, 0),
+        "order 1: the bias"
+    );
+    assert_eq!(
+        (h.pagemap.page_count(two), h.pagemap.compound_pincount(two)),
+        (1 + 1, 1),
+        "order 2: the exact pin count"
+    );
+    for head in [one, two] {
+        h.pagemap.unpin_user_page(sub(head)).unwrap();
+        h.pagemap.destroy_compound_page(head).unwrap();
+    }
+    assert_eq!(
+        h.pagemap.destroy_compound_page(one),
+        Err(CompoundError::Compound(Page::of(one))),
+        "no longer compound"
+    );
+}
