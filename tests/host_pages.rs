@@ -332,8 +332,8 @@ fn reset_gives_back_the_page_map_new_gives() {
 
 /// Only a compound page of order > 1 has room for an exact pin count
 /// (`hpage_pincount_available`): an order-1 page counts FOLL_PIN with the
-/// bias, as a single page does. A page that is not compound is not a head to
-/// destroy.
+/// bias, as a single page does. Destroyed, its tails are pages of their own
+/// again; a page that is not compound is not a head to destroy.
 #[test]
 fn an_order_1_compound_page_counts_pins_with_the_bias() {
     let h = host(16, true);
@@ -360,6 +360,10 @@ fn an_order_1_compound_page_counts_pins_with_the_bias() {
     for head in [one, two] {
         h.pagemap.unpin_user_page(sub(head)).unwrap();
         h.pagemap.destroy_compound_page(head).unwrap();
+        // A former tail is a page of its own again, in use: it can be grabbed.
+        let grabbed = h.pagemap.try_grab_page(head.add(PAGE_SIZE), GupFlags::GET);
+        assert_eq!(grabbed, Some(sub(head)), "a former tail");
+        h.pagemap.put_page(sub(head)).unwrap();
     }
     assert_eq!(
         h.pagemap.destroy_compound_page(one),
