@@ -259,6 +259,31 @@ fn longterm_pins_refuse_cma_pages() {
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 
+/// The same through a large frame: gup_huge takes the pins on the compound
+/// head, which FOLL_LONGTERM refuses only inside the CMA range.
+#[test]
+fn longterm_pins_of_a_compound_frame_refuse_only_cma() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    let (head, va) = (pa(0x40_0000), 0x4000_0000);
+    s.map_large(va, head, Level::Pmd, Prot::RW).unwrap();
+    h.pagemap.prep_compound_page(head, 8).unwrap();
+    let longterm = GupFlags::PIN | GupFlags::LONGTERM;
+    let (o, got) = fast(&h, &s, va, 4, longterm);
+    assert_eq!(
+        (o.pinned, o.error, h.pagemap.compound_pincount(head)),
+        (4, None, 4),
+        "outside CMA"
+    );
+    unpin_user_pages(h.pagemap, &got).unwrap();
+    h.pagemap.set_cma(head..pa(0x50_0000));
+    let (o, _) = fast(&h, &s, va, 4, longterm);
+    assert_eq!((o.pinned, o.error), (0, None), "inside CMA");
+    h.pagemap.set_cma(pa(0)..pa(0));
+    h.pagemap.destroy_compound_page(head).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
 /// FOLL_TOUCH: the locked walk marks each page it takes accessed, and dirty
 /// when it takes a write reference through a clean PTE; the PTE stays as it
 /// was (old, clean). A page it faults in for a write is young and dirty, for a
