@@ -9,7 +9,7 @@ lines and format strings skipped) it applies one operator change at a time (== a
 < and <=, > and >=, && and ||, `if !x` to `if x`, + 1 and - 1, true and false,
 and deleting a one-line call statement),
 runs the host tests (`cargo test --test host_pgtable --test host_gup --test
-host_props --test host_pages`, about 10 s each; a run still going after two minutes counts as
+host_props --test host_pages --test host_folding`, about 10 s each; a run still going after two minutes counts as
 caught) and prints every mutant they did NOT catch.
 `--calls` tries only the deleted calls. Mutants that do not compile are not counted. A survivor is either a test gap
 or an equivalent mutant (the change cannot alter behaviour); docs/debugging.md
@@ -25,7 +25,7 @@ import sys
 OPS = [(' == ', ' != '), (' != ', ' == '), (' < ', ' <= '), (' <= ', ' < '), (' > ', ' >= '),
        (' >= ', ' > '), (' && ', ' || '), (' || ', ' && '), ('if !', 'if '), (' + 1', ' - 1'),
        (' - 1', ' + 1'), ('true', 'false'), ('false', 'true')]
-TESTS = 'cargo test -q --test host_pgtable --test host_gup --test host_props --test host_pages'
+TESTS = 'cargo test -q --test host_pgtable --test host_gup --test host_props --test host_pages --test host_folding'
 # A mutant can make a walk run (nearly) forever: that counts as caught. Failing
 # property tests are not shrunk: whether they fail is all that matters here.
 TIMEOUT = 120
