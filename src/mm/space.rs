@@ -320,23 +320,52 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// 3.11.4), ending at the first invalid or leaf entry. Returns `None` past the
     /// ASCE type's range (ASCE-type exception).
     pub fn hw_walk(&self, addr: VirtAddr) -> Result<Option<HwPath>, WalkError> {
-        if addr > self.last_addr() {
-            return Ok(None);
-        }
         let mut path = HwPath {
             entries: [(EntryPtr::table(Level::Pte, PhysAddr(0), 0), 0u64); 5],
             len: 0,
             end: Entry::Invalid,
         };
+        let Some((_, _, end)) = self.descend(addr, |ptr, v| {
+            // At most five levels: a walk never visits more.
+            if let Some(slot) = path.entries.get_mut(path.len) {
+                *slot = (ptr, v);
+                path.len += 1;
+            }
+        })?
+        else {
+            return Ok(None);
+        };
+        path.end = end;
+        Ok(Some(path))
+    }
+
+    /// Where [`AddressSpace::hw_walk`] ends, without recording the path: the
+    /// pointer, value and decoded view of the first entry that designates no
+    /// table (what lookups, faults and the map's per-segment walks need).
+    pub fn hw_walk_end(&self, addr: VirtAddr) -> Result<Option<(EntryPtr, u64, Entry)>, WalkError> {
+        self.descend(addr, |_, _| {})
+    }
+
+    /// The walk of [`AddressSpace::hw_walk`]: every entry read, checked and
+    /// shown to `visit`, down to the first that designates no table. Returns
+    /// that entry's pointer, value and decoded view.
+    #[inline(always)]
+    fn descend(
+        &self,
+        addr: VirtAddr,
+        mut visit: impl FnMut(EntryPtr, u64),
+    ) -> Result<Option<(EntryPtr, u64, Entry)>, WalkError> {
+        if addr > self.last_addr() {
+            return Ok(None);
+        }
         let mut ptr = pgd_offset(self.asce, addr);
         loop {
             let v = read_entry(self.plat, ptr)?;
             check_entry(self.plat, ptr, v)?;
-            path.entries[path.len] = (ptr, v);
-            path.len += 1;
-            path.end = Entry::decode(ptr.level(), v);
-            let (Entry::Table(origin), Some(below)) = (path.end, ptr.level().below()) else {
-                return Ok(Some(path));
+            visit(ptr, v);
+            let end = Entry::decode(ptr.level(), v);
+            let (Entry::Table(origin), Some(below)) = (end, ptr.level().below()) else {
+                return Ok(Some((ptr, v, end)));
             };
             ptr = EntryPtr::table(below, origin, below.index(addr));
         }
@@ -344,12 +373,12 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// Software translation (`follow_page`): where `addr` maps, if anywhere,
     /// by Linux's software bits for a PTE (an old page is mapped although the
-    /// hardware does not translate it).
+    /// hardware does not translate it). It records no path: the slow path
+    /// calls it for every page.
     pub fn lookup(&self, addr: VirtAddr) -> Result<Option<Translation>, WalkError> {
-        let Some(path) = self.hw_walk(addr)? else {
+        let Some((ptr, v, end)) = self.hw_walk_end(addr)? else {
             return Ok(None);
         };
-        let (ptr, v) = path.last();
         if ptr.level() == Level::Pte {
             let pte = Pte(v);
             return Ok(pte.present().then(|| Translation {
@@ -362,7 +391,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 level: Level::Pte,
             }));
         }
-        let Entry::Leaf(leaf) = path.end().1 else {
+        let Entry::Leaf(leaf) = end else {
             return Ok(None);
         };
         Ok(Some(Translation {
@@ -384,13 +413,12 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// another CPU fixed it first).
     pub fn handle_pte_fault(&mut self, addr: VirtAddr, write: bool) -> Result<bool, FaultError> {
         let page = addr & !(PAGE_SIZE - 1);
-        let path = self
-            .hw_walk(page)
+        let (ptep, v, end) = self
+            .hw_walk_end(page)
             .map_err(FaultError::Walk)?
             .ok_or(FaultError::NotMapped(page))?;
-        let (ptep, v) = path.last();
         if ptep.level() != Level::Pte {
-            return Err(match path.end().1 {
+            return Err(match end {
                 Entry::Leaf(_) => FaultError::LargeMapping(page),
                 _ => FaultError::NotMapped(page),
             });
@@ -421,10 +449,9 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// The program-interruption code the hardware must raise for a load from
     /// `addr`, or `None` if it translates.
     pub fn expected_exception(&self, addr: VirtAddr) -> Result<Option<u16>, WalkError> {
-        let Some(path) = self.hw_walk(addr)? else {
+        let Some((ptr, _, e)) = self.hw_walk_end(addr)? else {
             return Ok(Some(0x38));
         };
-        let (ptr, e) = path.end();
         Ok((e == Entry::Invalid).then(|| ptr.level().translation_exception()))
     }
 
@@ -434,7 +461,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if let Some(code) = self.expected_exception(addr)? {
             return Ok(Some(code));
         }
-        let protected = matches!(self.hw_walk(addr)?.map(|p| p.end().1), Some(Entry::Leaf(l)) if !l.write);
+        let protected = matches!(self.hw_walk_end(addr)?, Some((_, _, Entry::Leaf(l))) if !l.write);
         Ok(protected.then_some(0x04))
     }
 
@@ -651,10 +678,9 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
 
     /// What one walk for `addr` finds for its segment (1 MiB).
     fn segment_view(&self, addr: VirtAddr) -> Result<SegmentView, WalkError> {
-        let Some(path) = self.hw_walk(addr)? else {
+        let Some((ptr, v, end)) = self.hw_walk_end(addr)? else {
             return Ok(SegmentView::NoTable); // beyond the ASCE type's range
         };
-        let ((ptr, v), end) = (path.last(), path.end);
         Ok(match (ptr.level(), end) {
             (Level::Pte, _) => SegmentView::PageTable(ptr, v),
             (_, Entry::Leaf(leaf)) => SegmentView::Large(leaf.level),
