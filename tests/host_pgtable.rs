@@ -1182,3 +1182,24 @@ fn protect_keeps_old_pages_invalid_and_clean_ones_protected() {
         ]
     );
 }
+
+/// What `lookup` reports for each kind of mapping: a read-only page is young
+/// and clean (`mk_pte`), and a large frame, which has no young or dirty bit of
+/// its own, is young, and dirty where writable.
+#[test]
+fn lookup_reports_young_and_dirty_as_linux_keeps_them() {
+    let h = host(16, true);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x1000, pa(0x10000), 1, Prot::RO).unwrap();
+    s.map_large(0x10_0000, pa(0x20_0000), Level::Pmd, Prot::RW).unwrap();
+    s.map_large(0x20_0000, pa(0x30_0000), Level::Pmd, Prot::RO).unwrap();
+    let t = [0x1000, 0x10_0000, 0x20_0000].map(|a| s.lookup(a).unwrap().map(|t| (t.write, t.young, t.dirty, t.level)));
+    assert_eq!(
+        t,
+        [
+            Some((false, true, false, Level::Pte)),
+            Some((true, true, true, Level::Pmd)),
+            Some((false, true, false, Level::Pmd)),
+        ]
+    );
+}
