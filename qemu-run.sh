@@ -172,6 +172,9 @@ while [ $# -gt 0 ]; do
         *) usage "unknown argument '$1'" ;;
     esac
 done
+if [ "$EMULATOR" = qemu ] && [ "$CPUS" != 1 ]; then
+    usage "--cpus is for --emulator hercules (QEMU: -- -smp N)"
+fi
 if [ ${#GDB[@]} -gt 0 ]; then
     case "$MODE" in
         test|pictures) usage "--gdb does not apply to $MODE" ;;
@@ -217,9 +220,6 @@ if [ "$EMULATOR" = hercules ]; then
     need_hercules
     [ -n "$GIVEN_KERNEL" ] && KERNEL=$GIVEN_KERNEL || build
     exec python3 scripts/hercules-run.py --cpus "$CPUS" "$KERNEL" "${APPEND:-demo}"
-fi
-if [ "$CPUS" != 1 ]; then
-    echo "qemu-run.sh: --cpus is for --emulator hercules (QEMU: -- -smp N)" >&2; exit 2
 fi
 
 if [ "$MODE" = test ]; then

@@ -124,6 +124,11 @@ fn qemu_run_refuses_what_its_header_does_not_describe() {
             &["--gdb", "pictures", "gup=3:0x1000-0x2000"],
             "--gdb does not apply to pictures",
         ),
+        (
+            &["--cpus", "2", "pictures", "gup=3:0x1000-0x2000"],
+            "--cpus is for --emulator hercules",
+        ),
+        (&["--cpus", "2", "demo"], "--cpus is for --emulator hercules"),
     ] {
         let out = std::process::Command::new("bash")
             .arg("qemu-run.sh")
