@@ -159,10 +159,15 @@ pub fn boot() {
     let pages_at = ((a + b) * 8).next_multiple_of(core::mem::align_of::<StructPage>());
     let meta_bytes = (pages_at + nframes * core::mem::size_of::<StructPage>()) as u64;
     let meta_end = (meta_start + meta_bytes).next_multiple_of(PAGE_SIZE);
-    if mem < MIN_MEMORY.max(meta_end + (8 << 20)) {
+    let need = MIN_MEMORY.max(meta_end + (8 << 20));
+    if mem < need {
         println!(
-            "foldkern: too little memory: {} KiB, need at least {} KiB (kernel {} KiB + metadata {} KiB + 8 MiB for tables and tests)",
-            mem >> 10, MIN_MEMORY.max(meta_end + (8 << 20)) >> 10, (kernel.1 - kernel.0) >> 10, meta_bytes >> 10
+            "foldkern: too little memory: {} KiB, need at least {} KiB (the larger of foldkern's floor, {} MiB, and the kernel's end {} KiB + metadata {} KiB + 8 MiB for tables and tests)",
+            mem >> 10,
+            need >> 10,
+            MIN_MEMORY >> 20,
+            kernel.1 >> 10,
+            meta_bytes >> 10
         );
         exit_failure("too little memory");
     }
