@@ -700,8 +700,11 @@ fn main() {
     harness(&mut trials, &kernel, "too_little_memory_is_refused", |k| {
         let b = boot(k, "test", &["-m", "16M"], timeout())?;
         b.expect(
-            b.status != Some(0) && b.has("too little memory"),
-            "'too little memory' and a failure",
+            b.status != Some(0)
+                && b.has(
+                    "too little memory: 16384 KiB, need at least 24576 KiB (the larger of foldkern's floor, 24 MiB,",
+                ),
+            "'too little memory', the need and where it comes from, and a failure",
         )?;
         for (job, m, need) in [("bench=smoke", "127M", 128), ("bench", "1023M", 1024)] {
             let b = boot(k, job, &["-icount", "shift=0", "-m", m], timeout())?;
