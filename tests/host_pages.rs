@@ -287,19 +287,12 @@ fn longterm_pins_of_a_compound_frame_refuse_only_cma() {
 /// FOLL_TOUCH: the locked walk marks each page it takes accessed, and dirty
 /// when it takes a write reference through a clean PTE; the PTE stays as it
 /// was (old, clean). A page it faults in for a write is young and dirty, for a
-/// read young and clean. The lockless walk marks nothing on small pages.
+/// read young and clean.
 #[test]
 fn the_slow_path_marks_pages_as_following_and_faulting_in_would() {
     let h = host(16, false);
     let mut s = h.space(AsceType::Region3);
     s.map(0x10_0000, pa(0x20_0000), 2, Prot::RW.old().clean()).unwrap();
-    let (o, got) = fast(&h, &s, 0x10_0000, 2, GupFlags::GET | GupFlags::WRITE);
-    assert_eq!(
-        (o.pinned, h.pagemap.page_flags(got[0])),
-        (2, 0),
-        "gup_fast marks nothing"
-    );
-    release_pages(h.pagemap, &got).unwrap();
     let mut pages = [Page::default(); 1];
     let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
     gup_locked(&mut ctx, 0x10_0000, 1, GupFlags::GET, &mut pages).unwrap();
@@ -319,6 +312,52 @@ fn the_slow_path_marks_pages_as_following_and_faulting_in_would() {
         assert_eq!((t.young, t.dirty), (true, dirty), "faulted in at {va:#x}");
         release_pages(h.pagemap, &pages).unwrap();
     }
+    assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// gup_fast marks every page it takes referenced, as Linux's
+/// `gup_pte_range` does (`SetPageReferenced`; 6.1 `folio_set_referenced`),
+/// for FOLL_GET and FOLL_PIN alike, and on a compound page's head when it
+/// takes a tail; it marks nothing dirty and leaves the PTEs as they were.
+#[test]
+fn gup_fast_marks_every_page_it_takes_referenced() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 4, Prot::RW.old().clean()).unwrap();
+    h.pagemap.prep_compound_page(pa(0x30_0000), 2).unwrap();
+    s.map(0x20_0000, pa(0x30_1000), 1, Prot::RW).unwrap();
+    assert_eq!(h.pagemap.page_flags(pa(0x20_0000)), 0);
+    // The walk as get_user_pages_fast runs it: no hooks.
+    let fast = |start, n, flags| {
+        let mut pages = vec![Page::default(); n];
+        let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless);
+        let o = gup_fast(&mut g, start, n, flags, &mut pages);
+        pages.truncate(o.pinned);
+        (o, pages)
+    };
+    let (o, got) = fast(0x10_0000, 2, GupFlags::GET | GupFlags::WRITE);
+    assert_eq!(o.pinned, 2);
+    let (o2, pinned) = fast(0x10_2000, 1, GupFlags::PIN);
+    assert_eq!(o2.pinned, 1);
+    let (o3, tail) = fast(0x20_0000, 1, GupFlags::GET);
+    assert_eq!((o3.pinned, tail[0]), (1, Page::of(pa(0x30_1000))));
+    let flags = [0x20_0000, 0x20_1000, 0x20_2000, 0x20_3000].map(|f| h.pagemap.page_flags(pa(f)));
+    assert_eq!(
+        flags,
+        [PG_REFERENCED, PG_REFERENCED, PG_REFERENCED, 0],
+        "the page not taken is not marked"
+    );
+    assert_eq!(
+        h.pagemap.page_flags(pa(0x30_0000)),
+        PG_REFERENCED,
+        "a tail marks its head"
+    );
+    let t = s.lookup(0x10_0000).unwrap().unwrap();
+    assert!(!t.young && !t.dirty, "the PTE stays old and clean: {t:?}");
+    release_pages(h.pagemap, &got).unwrap();
+    release_pages(h.pagemap, &tail).unwrap();
+    foldkern::gup::unpin_user_pages(h.pagemap, &pinned).unwrap();
+    h.pagemap.destroy_compound_page(pa(0x30_0000)).unwrap();
     assert_eq!(h.pagemap.total_pins(), 0);
 }
 

@@ -4,7 +4,7 @@
 //! debug_vm_pgtable suite.
 mod common;
 use common::{host, pa};
-use foldkern::gup::fast::GUARD;
+use foldkern::gup::policy::GUARD;
 use foldkern::gup::{get_user_pages_fast, GupError, GupFlags, Page, Variant};
 use foldkern::mm::entry::*;
 use foldkern::mm::host::Flush;

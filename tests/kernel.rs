@@ -809,7 +809,8 @@ fn main() {
                 && b.has("<svg")
                 && b.has("dense 1 GiB")
                 && b.has("cost inside one page table")
-                && b.has("closest to <= 1.5x the floor")
+                && b.has("closest to <= 1.25x the floor")
+                && b.has("met  the entry points with an empty hooks type cost what they cost without hooks")
                 && b.output
                     .lines()
                     .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless")),

@@ -1,265 +1,30 @@
-//! The lockless walk `gup_fast` (Linux `mm/gup.c`: `gup_pgd_range` →
-//! `gup_p4d_range` → `gup_pud_range` → `gup_pmd_range` → `gup_pte_range`).
+//! The lockless walk `gup_fast`, one source for every variant (Linux
+//! `mm/gup.c`: `gup_pgd_range` → `gup_p4d_range` → `gup_pud_range` →
+//! `gup_pmd_range` → `gup_pte_range`, `gup_huge_pud`/`gup_huge_pmd`).
 //!
 //! The walk runs with interrupts disabled, reads every entry once into a local
-//! copy, and passes copies down. What it does with the copy at the next level is
-//! the whole story of the 2020 bug, so it is a [`Variant`]:
+//! copy and passes the copy down with the pointer it came from. Each level's
+//! `pXd_offset` decides folding from the entry's table-type bits, as s390's
+//! does: a folded level gets back the pointer it was given. What it is given,
+//! how a loop ends and how it steps are the [`Policy`]: the whole story of the
+//! 2020 bug (`policy.rs`). What explains the walk (the trace, the invariant,
+//! refusing to read off a copy) is the [`Hooks`] type (`hooks.rs`), empty in
+//! the build `get_user_pages_fast` and the benchmark run.
 //!
-//! * [`Variant::PreFix`] (v5.2..v5.8): `pud_offset(&p4d_copy, addr)`. On a folded
-//!   level that returns the address of the copy, the loop steps by the *static*
-//!   `pud_addr_end`, and `pudp++` reads the word after the copy.
-//! * [`Variant::AddrEndFolded`] (RFC v2): same pointers, but the step comes from
-//!   `pXd_addr_end_folded(entry, addr, end)`, so a folded loop runs exactly once.
-//!   A large entry on a folded level is still re-checked through the copy, so a
-//!   change after the read goes unseen (docs/fixes.md, "Beyond the seed").
-//! * [`Variant::OffsetLockless`] (merged, v5.9): `pud_offset_lockless(p4dp, p4d,
-//!   addr)` decides folding from the copy but, when folded, returns the *real*
-//!   table pointer, so `pudp++` walks the real table.
-//! * [`Variant::NextEntry`] (Jason Gunthorpe's idea in the thread): replace `pudp++`
-//!   with `pud_next_entry(p4dp, pudp, next)` = `pud_offset(p4dp, next)`. With
-//!   `p4dp` the address of the copy, a folded level hands back the *same* copy: the
-//!   walk re-reads the previous top entry and pins pages of the wrong region.
-//!
-//! Copies live in a [`WalkStack`]: a frame of guard words with one slot per level,
-//! so stepping off a copy is detected (and the guard word shown) instead of
-//! reading somebody else's stack.
-//!
-//! Two builds share the `pgtable` functions and the PTE loop ([`super::pte`]):
-//! the instrumented walker here (`Walker`: every variant, the trace and
-//! invariant hooks, pointers that carry their object's bounds), and for the two
-//! fixes without hooks the plain walk (`fast/plain.rs`), which takes the common case
-//! and hands anything else to the walker.
+//! Reading order: [`gup_fast`], then `Walker::gup_pgd_range` down to
+//! `Walker::gup_pte_range`, whose loop is [`super::pte::pte_range`].
+use super::flags::GupFlags;
+use super::hooks::{Explain, Hooks, NoHooks, Step, Violation};
 use super::page::{Page, PageMap, PG_REFERENCED};
-use super::pte::{pinnable_pfn, pte_defect, pte_range_for, unpin_taken};
+use super::policy::{
+    AddrEndFolded, End, Layout, LinuxFrame, Next, NextEntry, Offset, OffsetLockless, Policy, PreFix, Variant, WalkStack,
+};
+use super::pte::{pte_defect, pte_range_for, unpin_taken, PteRange};
 use crate::mm::entry::{Asce, Leaf, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
-use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
-use bitflags::bitflags;
-use core::fmt;
-
-mod plain;
-
-bitflags! {
-    /// `FOLL_*` flags.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub struct GupFlags: u32 {
-        /// `FOLL_WRITE`: the caller will write; read-only PTEs stop the fast walk.
-        const WRITE = 0x01;
-        /// `FOLL_GET`: take a reference (+1), released with `put_page`.
-        const GET = 0x04;
-        /// `FOLL_LONGTERM`: a FOLL_PIN held indefinitely (RDMA, VFIO): pages
-        /// of a CMA range are refused ([`PageMap::set_cma`]).
-        const LONGTERM = 0x10000;
-        /// `FOLL_POPULATE`, slow path only: map zeroed frames where nothing is
-        /// mapped (a fault).
-        const POPULATE = 0x40;
-        /// `FOLL_PIN`: take a pin (+`GUP_PIN_COUNTING_BIAS`), released with
-        /// `unpin_user_page`.
-        const PIN = 0x40000;
-        /// `FOLL_FAST_ONLY`: the lockless walk only, never the slow path.
-        const FAST_ONLY = 0x80000;
-    }
-}
-
-impl GupFlags {
-    /// The references one page that is not compound takes: 1 for FOLL_GET,
-    /// the pin bias for FOLL_PIN, `None` unless exactly one of the two is set (Linux warns and
-    /// takes nothing then).
-    pub const fn refs(self) -> Option<u32> {
-        match (self.names_one_kind(), self.contains(GupFlags::PIN)) {
-            (false, _) => None,
-            (true, false) => Some(1),
-            (true, true) => Some(super::page::GUP_PIN_COUNTING_BIAS),
-        }
-    }
-    /// Whether exactly one of FOLL_GET and FOLL_PIN is set: the two bits
-    /// compared in place (a shift and an exclusive or).
-    pub const fn names_one_kind(self) -> bool {
-        const GAP: u32 = GupFlags::PIN.bits().trailing_zeros() - GupFlags::GET.bits().trailing_zeros();
-        (self.bits() ^ self.bits() >> GAP) & GupFlags::GET.bits() != 0
-    }
-    /// These flags with FOLL_GET added unless they name the reference kind
-    /// (the default of the test and demo helpers, which release what they take).
-    pub const fn or_get(self) -> GupFlags {
-        match self.refs() {
-            Some(_) => self,
-            None => self.union(GupFlags::GET),
-        }
-    }
-}
-
-/// Which gup_fast the walk is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Variant {
-    /// Linux v5.2..v5.8: `pXd_offset(&copy)` with static `pXd_addr_end` (the bug),
-    /// each copy between guard words: a step off a copy is caught.
-    PreFix,
-    /// The same walk over copies laid out as Linux's frames had them
-    /// ([`WalkStack::linux_copy`]): a step off the p4d copy reads the pgd copy,
-    /// the stale top entry, and pins pages one top entry lower, silently, as
-    /// v5.2..v5.8 did.
-    PreFixLinuxFrame,
-    /// RFC v2: `pXd_addr_end_folded(entry, addr, end)`.
-    AddrEndFolded,
-    /// Linux v5.9: `pXd_offset_lockless(pointer, value, addr)`.
-    OffsetLockless,
-    /// The thread's `pXd_next_entry(parentp, pXdp, next)` instead of `pXdp++`.
-    NextEntry,
-}
-
-impl Variant {
-    /// All variants, in the order the demo shows them.
-    pub const ALL: [Variant; 5] = [
-        Variant::PreFix,
-        Variant::PreFixLinuxFrame,
-        Variant::AddrEndFolded,
-        Variant::OffsetLockless,
-        Variant::NextEntry,
-    ];
-    /// The variants that are correct fixes.
-    pub const FIXED: [Variant; 2] = [Variant::AddrEndFolded, Variant::OffsetLockless];
-    /// Short name.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Variant::PreFix => "pre-fix",
-            Variant::PreFixLinuxFrame => "pre-fix, Linux's frame",
-            Variant::AddrEndFolded => "addr_end_folded",
-            Variant::OffsetLockless => "offset_lockless",
-            Variant::NextEntry => "next_entry",
-        }
-    }
-    /// Parse a short name.
-    pub fn from_name(s: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == s)
-    }
-}
-
-/// The condition under which the pre-fix walk steps off its stack copy: some
-/// level is folded (fewer than 5 levels) and the range crosses a boundary of what
-/// one entry of the top table maps (the static step of the last folded level).
-/// `end` is exclusive (0 = 2^64). For a range that is not fully mapped, pass the
-/// end of the part the walk actually reaches.
-pub fn prefix_walks_off(ty: crate::mm::AsceType, start: VirtAddr, end: VirtAddr) -> bool {
-    let size = ty.top().size();
-    ty.levels() < 5 && start / size != end.wrapping_sub(1) / size
-}
-
-/// Guard word pattern ("STACK" + slot) around the copies.
-pub const GUARD: u64 = 0x5354_4143_4b00_0000;
-
-/// The frame holding a walker's per-level entry copies. Each copy lies between
-/// guard words, so a pointer stepped off a copy is caught and names the word it
-/// would have read; [`Variant::PreFixLinuxFrame`] uses the same frame laid out
-/// as Linux's frames were ([`WalkStack::linux_copy`]).
-#[derive(Clone, Copy, Debug)]
-pub struct WalkStack {
-    /// Base of the frame (4 KiB, the walker's own).
-    pub(crate) base: PhysAddr,
-}
-
-/// Offset in the frame of the Linux-layout copies: pud, p4d, pgd, one word apart.
-const LINUX_COPIES: u64 = 1024;
-
-impl WalkStack {
-    /// Prepare a stack frame at `base` (one 4 KiB frame owned by the caller).
-    pub fn new<P: Platform + ?Sized>(p: &P, base: PhysAddr) -> WalkStack {
-        for i in 0..(PAGE_SIZE / 8) {
-            p.write_u64(base.add(i * 8), GUARD | i);
-        }
-        WalkStack { base }
-    }
-    /// The frame's first byte.
-    pub fn base(&self) -> PhysAddr {
-        self.base
-    }
-    /// Slot of the copy passed down from a `level` loop (pgd..pmd).
-    pub fn slot(&self, level: Level) -> PhysAddr {
-        self.base.add(16 + 32 * level as u64)
-    }
-    /// The copy of an entry of a `table` table passed down from a `level` loop,
-    /// laid out as the compiled v5.2..v5.8 walk had it: the pud, p4d and pgd
-    /// copies one word apart, guard words after them, so the word after a copy
-    /// is the copy of the level above. (Before v5.9 the word after the p4d copy
-    /// "in general happens to be the previously read pgd": RFC, 28 Aug 2020.)
-    pub fn linux_copy(&self, level: Level, table: Level) -> EntryPtr {
-        let frame = self.base.add(LINUX_COPIES);
-        match level {
-            Level::Pud => EntryPtr::frame_copy(table, frame, frame),
-            Level::P4d => EntryPtr::frame_copy(table, frame, frame.add(8)),
-            Level::Pgd => EntryPtr::frame_copy(table, frame, frame.add(16)),
-            _ => EntryPtr::stack_copy(table, self.slot(level)),
-        }
-    }
-}
-
-/// One step of the walk, for traces.
-#[derive(Clone, Copy, Debug)]
-pub struct Step {
-    /// Loop level (pgd..pte).
-    pub level: Level,
-    /// Address the entry is for.
-    pub addr: VirtAddr,
-    /// `pXd_addr_end` the loop computed (next address).
-    pub next: VirtAddr,
-    /// The pointer dereferenced.
-    pub ptr: EntryPtr,
-    /// The value read.
-    pub val: u64,
-}
-
-impl Step {
-    /// What was read: "pte", or the entry of the table its TT bits name (a
-    /// folded loop reads an entry of a higher table; a segment entry has none).
-    pub fn kind(&self) -> &'static str {
-        match self.level {
-            Level::Pte => "pte",
-            _ if self.ptr.level() == Level::Pmd => "segment entry",
-            _ => Level::from_type_bits(self.val).entry_name(),
-        }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:<3} addr {:#015x} next {:#015x} entry {:#018x} ({}) via {}",
-            self.level.name(),
-            self.addr,
-            self.next,
-            self.val,
-            self.kind(),
-            self.ptr
-        )
-    }
-}
-
-/// A broken walk invariant: after `pXdp++` (or next_entry), the pointer is not the
-/// entry a fresh walk from the top reaches for the new address.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Loop level.
-    pub level: Level,
-    /// The new address.
-    pub addr: VirtAddr,
-    /// The walker's pointer.
-    pub got: EntryPtr,
-    /// `pXd_offset` of a fresh walk for `addr`.
-    pub expected: EntryPtr,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}p for {:#x} is {} but a walk from the top gives {}",
-            self.level.name(),
-            self.addr,
-            self.got,
-            self.expected
-        )
-    }
-}
+use crate::mm::platform::IrqFlags;
+use crate::mm::{Level, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use core::marker::PhantomData;
 
 /// What a gup_fast call did.
 #[derive(Clone, Copy, Debug, Default)]
@@ -268,7 +33,7 @@ pub struct GupOutcome {
     pub pinned: usize,
     /// The walk stopped abnormally (stepped off a copy, corrupt entry).
     pub error: Option<WalkError>,
-    /// Invariant violations seen (when checking is on).
+    /// Invariant violations seen (when the hooks check it).
     pub violations: u32,
     /// The first violation.
     pub first_violation: Option<Violation>,
@@ -286,9 +51,9 @@ impl GupOutcome {
     }
 }
 
-/// Options of one gup_fast call, built one way: `GupFast::new(..)`, then
-/// optionally `.checked(on)` and `.traced(f)`.
-pub struct GupFast<'a, P: Platform + ?Sized> {
+/// Options of gup_fast calls: `GupFast::new(..)` walks without hooks;
+/// `.checked(on)`, `.traced(f)` or `.hooks(h)` choose what explains it.
+pub struct GupFast<'a, P: Platform + ?Sized, H: Hooks = NoHooks> {
     /// Memory and privileged operations.
     plat: &'a P,
     /// The address space (`mm->context.asce`, read once).
@@ -299,15 +64,12 @@ pub struct GupFast<'a, P: Platform + ?Sized> {
     stack: WalkStack,
     /// Which walk.
     variant: Variant,
-    /// Check the walk invariant after every pointer step (default: debug builds).
-    check_invariant: bool,
-    /// Called for every entry read.
-    trace: Option<&'a mut dyn FnMut(&Step)>,
+    /// What explains it.
+    hooks: H,
 }
 
 impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
-    /// A plain call's options: the invariant checked as the build decides (debug
-    /// builds: on), no trace.
+    /// A plain call's options: no hooks.
     pub fn new(plat: &'a P, asce: Asce, pagemap: &'a PageMap, stack: WalkStack, variant: Variant) -> Self {
         GupFast {
             plat,
@@ -315,43 +77,54 @@ impl<'a, P: Platform + ?Sized> GupFast<'a, P> {
             pagemap,
             stack,
             variant,
-            check_invariant: cfg!(debug_assertions),
-            trace: None,
-        }
-    }
-    /// Check the walk invariant after every pointer step (`on`) or never.
-    pub fn checked(self, on: bool) -> Self {
-        GupFast {
-            check_invariant: on,
-            ..self
-        }
-    }
-    /// Call `trace` for every entry read.
-    pub fn traced(self, trace: &'a mut dyn FnMut(&Step)) -> Self {
-        GupFast {
-            trace: Some(trace),
-            ..self
-        }
-    }
-    /// These options for one walk, the trace borrowed from them.
-    fn reborrow(&mut self) -> GupFast<'_, P> {
-        GupFast {
-            trace: self.trace.as_mut().map(|t| &mut **t as &mut dyn FnMut(&Step)),
-            ..*self
+            hooks: NoHooks,
         }
     }
 }
 
-/// `gup_fast(start, nr_pages, flags, pages)`: pin up to `nr_pages` pages from
-/// `start` without locks, interrupts disabled. Returns how many it pinned (the
-/// pages are in `pages[..pinned]`); it stops at the first page it cannot handle.
-/// The options `g` are borrowed (a pointer, as Linux's walk finds `current->mm`),
-/// so one set serves any number of calls.
+impl<'a, P: Platform + ?Sized, H: Hooks> GupFast<'a, P, H> {
+    /// These options with `hooks` explaining the walk.
+    pub fn hooks<H2: Hooks>(self, hooks: H2) -> GupFast<'a, P, H2> {
+        GupFast {
+            plat: self.plat,
+            asce: self.asce,
+            pagemap: self.pagemap,
+            stack: self.stack,
+            variant: self.variant,
+            hooks,
+        }
+    }
+}
+
+impl<'a, P: Platform + ?Sized> GupFast<'a, P, NoHooks> {
+    /// The explaining walk, with the invariant checked (`on`) or not.
+    pub fn checked(self, on: bool) -> GupFast<'a, P, Explain<'a>> {
+        self.hooks(Explain::new().checked(on))
+    }
+    /// The explaining walk, invariant checked, calling `trace` for every entry read.
+    pub fn traced(self, trace: &'a mut dyn FnMut(&Step)) -> GupFast<'a, P, Explain<'a>> {
+        self.hooks(Explain::new().traced(trace))
+    }
+}
+
+impl<'a, P: Platform + ?Sized> GupFast<'a, P, Explain<'a>> {
+    /// Call `trace` for every entry read.
+    pub fn traced(self, trace: &'a mut dyn FnMut(&Step)) -> Self {
+        let hooks = self.hooks.traced(trace);
+        GupFast { hooks, ..self }
+    }
+}
+
+/// `gup_fast(start, nr_pages, flags, pages)` (v5.9: `internal_get_user_pages_fast`'s
+/// lockless part): pin up to `nr_pages` pages from `start` without locks,
+/// interrupts disabled. Returns how many it pinned (the pages are in
+/// `pages[..pinned]`); it stops at the first page it cannot handle. The
+/// options `g` are borrowed, so one set serves any number of calls.
 // Never inlined, like the kernel function it is: its cost (and the benchmark's
 // figure for it) then does not depend on the code of whoever calls it.
 #[inline(never)]
-pub fn gup_fast<P: Platform + ?Sized>(
-    g: &mut GupFast<'_, P>,
+pub fn gup_fast<P: Platform + ?Sized, H: Hooks>(
+    g: &mut GupFast<'_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -372,199 +145,184 @@ pub fn gup_fast<P: Platform + ?Sized>(
     }
     // The exclusive end; 0 stands for 2^64, as pXd_addr_end expects.
     let end = last.wrapping_add(1);
-    // One copy of the walk per variant and build, so the variant's choices and
-    // the trace/invariant hooks cost nothing per step.
-    const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
-    const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
     match g.variant {
-        _ if g.check_invariant || g.trace.is_some() => walk::<P, true>(g.reborrow(), flags, pages, start, end),
-        // Without hooks the fixes take the plain walk, the others the walker.
-        Variant::AddrEndFolded => plain::walk::<P, ADDR_END_FOLDED>(g, flags, pages, start, end),
-        Variant::OffsetLockless => plain::walk::<P, OFFSET_LOCKLESS>(g, flags, pages, start, end),
-        _ => walk::<P, false>(g.reborrow(), flags, pages, start, end),
+        Variant::OffsetLockless => Walker::<P, OffsetLockless, H>::run(g, flags, pages, start, end),
+        Variant::AddrEndFolded => Walker::<P, AddrEndFolded, H>::run(g, flags, pages, start, end),
+        Variant::PreFix => broken::<P, PreFix, H>(g, flags, pages, start, end),
+        Variant::PreFixLinuxFrame => broken::<P, PreFix<LinuxFrame>, H>(g, flags, pages, start, end),
+        Variant::NextEntry => broken::<P, NextEntry, H>(g, flags, pages, start, end),
     }
 }
 
-/// The instrumented walker for `g.variant`: out of line, so the plain walks
-/// inlined into [`gup_fast`] keep their own registers.
-#[inline(never)]
-fn walk<P: Platform + ?Sized, const INSTR: bool>(
-    g: GupFast<'_, P>,
-    flags: GupFlags,
-    pages: &mut [Page],
-    start: VirtAddr,
-    end: VirtAddr,
-) -> GupOutcome {
-    const PRE_FIX: u8 = Variant::PreFix as u8;
-    const PRE_FIX_LINUX_FRAME: u8 = Variant::PreFixLinuxFrame as u8;
-    const ADDR_END_FOLDED: u8 = Variant::AddrEndFolded as u8;
-    const OFFSET_LOCKLESS: u8 = Variant::OffsetLockless as u8;
-    const NEXT_ENTRY: u8 = Variant::NextEntry as u8;
-    match g.variant {
-        Variant::PreFix => Walker::<P, PRE_FIX, INSTR>::new(g, flags, pages).run(start, end),
-        Variant::PreFixLinuxFrame => linux_frame_walk::<P, PRE_FIX_LINUX_FRAME, INSTR>(g, flags, pages, start, end),
-        Variant::AddrEndFolded => Walker::<P, ADDR_END_FOLDED, INSTR>::new(g, flags, pages).run(start, end),
-        Variant::OffsetLockless => Walker::<P, OFFSET_LOCKLESS, INSTR>::new(g, flags, pages).run(start, end),
-        Variant::NextEntry => Walker::<P, NEXT_ENTRY, INSTR>::new(g, flags, pages).run(start, end),
-    }
-}
-
-/// The walk over Linux's frame layout, out of line and cold: it exists to
-/// show the 2020 symptom, and inlined beside the others it would change their
-/// code (the benchmark measures the fixes').
-#[inline(never)]
+/// The walks that are not fixes, out of line and cold: they exist to show
+/// what goes wrong, and inlined beside the fixes they would change their code.
 #[cold]
-fn linux_frame_walk<P: Platform + ?Sized, const V: u8, const INSTR: bool>(
-    g: GupFast<'_, P>,
+#[inline(never)]
+fn broken<P: Platform + ?Sized, Pol: Policy, H: Hooks>(
+    g: &mut GupFast<'_, P, H>,
     flags: GupFlags,
     pages: &mut [Page],
     start: VirtAddr,
     end: VirtAddr,
 ) -> GupOutcome {
-    Walker::<P, V, INSTR>::new(g, flags, pages).run(start, end)
+    Walker::<P, Pol, H>::run(g, flags, pages, start, end)
 }
 
-// `Variant::ALL` lists the variants in declaration order, so `ALL[v as usize] == v`
-// and a walker can name its variant from its `u8` parameter.
-const _: () = {
-    let mut i = 0;
-    while i < Variant::ALL.len() {
-        assert!(Variant::ALL[i] as usize == i);
-        i += 1;
-    }
-};
-
-/// The state of one gup_fast walk. `V` is the [`Variant`] (as `u8`: const generics
-/// take integers) and `INSTR` whether the trace and invariant hooks exist at all;
-/// both are compile-time, so there is one source for every variant and the
-/// benchmarked walks carry no per-step tests for either.
-struct Walker<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> {
-    p: &'a P,
+/// The state of one gup_fast walk: Linux's arguments that every range
+/// function passes down (`flags`, `pages`, `nr`), what it finds through
+/// `current`, and why it stopped.
+struct Walker<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> {
+    p: &'g P,
     asce: Asce,
-    pagemap: &'a PageMap,
+    pagemap: &'g PageMap,
     stack: WalkStack,
+    hooks: &'g mut H,
     flags: GupFlags,
-    check: bool,
-    trace: Option<&'a mut dyn FnMut(&Step)>,
+    /// The PTE loop's build for `flags`, chosen once per walk.
+    pte_range: PteRange<P>,
     pages: &'b mut [Page],
     nr: usize,
-    violations: u32,
-    first_violation: Option<Violation>,
     /// Why the walk stopped abnormally. The range functions return a plain
-    /// "go on" bool (like Linux's) and leave the reason here.
+    /// "go on" bool (Linux's int) and leave the reason here.
     err: Option<WalkError>,
+    policy: PhantomData<Pol>,
 }
 
-impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b, P, V, INSTR> {
-    const VARIANT: Variant = Variant::ALL[V as usize];
-
-    fn new(g: GupFast<'a, P>, flags: GupFlags, pages: &'b mut [Page]) -> Self {
-        Walker {
+impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol, H> {
+    /// `local_irq_save`, `gup_pgd_range`, `local_irq_restore`.
+    #[inline(always)]
+    fn run<'a: 'g>(
+        g: &'g mut GupFast<'a, P, H>,
+        flags: GupFlags,
+        pages: &'b mut [Page],
+        start: VirtAddr,
+        end: VirtAddr,
+    ) -> GupOutcome {
+        let mut w = Walker::<P, Pol, H> {
             p: g.plat,
             asce: g.asce,
             pagemap: g.pagemap,
             stack: g.stack,
+            hooks: &mut g.hooks,
             flags,
-            check: g.check_invariant,
-            trace: g.trace,
+            pte_range: pte_range_for::<P>(flags),
             pages,
             nr: 0,
-            violations: 0,
-            first_violation: None,
             err: None,
-        }
-    }
-
-    /// `local_irq_save`, the walk, `local_irq_restore`.
-    fn run(mut self, start: VirtAddr, end: VirtAddr) -> GupOutcome {
-        let p = self.p;
-        p.irq_disabled(|| self.gup_pgd_range(start, end));
+            policy: PhantomData,
+        };
+        let mut irq = IrqFlags::default();
+        w.p.local_irq_save(&mut irq);
+        w.gup_pgd_range(start, end);
+        w.p.local_irq_restore(&irq);
+        let (violations, first_violation) = w.hooks.take_violations();
         GupOutcome {
-            pinned: self.nr,
-            error: self.err,
-            violations: self.violations,
-            first_violation: self.first_violation,
-        }
-    }
-
-    fn step(&mut self, level: Level, addr: VirtAddr, next: VirtAddr, ptr: EntryPtr, val: u64) {
-        if !INSTR {
-            return;
-        }
-        if let Some(t) = self.trace.as_mut() {
-            t(&Step {
-                level,
-                addr,
-                next,
-                ptr,
-                val,
-            });
+            pinned: w.nr,
+            error: w.err,
+            violations,
+            first_violation,
         }
     }
 
     /// Keep the value of `r`, or note its error and return `None`.
+    #[inline(always)]
     fn ok<T>(&mut self, r: Result<T, WalkError>) -> Option<T> {
         r.map_err(|e| self.err = Some(e)).ok()
     }
 
-    /// READ_ONCE and sanity-check an entry.
+    /// `READ_ONCE(*ptr)`, and the entry check Linux does not make
+    /// ([`check_entry`]: the walk follows origins it reads from memory).
     #[inline(always)]
     fn read(&mut self, ptr: EntryPtr) -> Option<u64> {
-        let r = read_entry(self.p, ptr).and_then(|v| check_entry(self.p, ptr, v).map(|()| v));
+        let p = self.p;
+        let r = self.hooks.may_read(p, ptr).and_then(|()| {
+            let val = p.read_u64(ptr.addr());
+            check_entry(p, ptr, val).map(|()| val)
+        });
         self.ok(r)
     }
 
-    /// The pointer the next level's `pXd_offset` gets as parent: the address of the
-    /// caller's copy (`&pgd`), except for the lockless variant, which passes the
-    /// real pointer along with the value.
-    fn parent(&self, level: Level, real: EntryPtr, val: u64) -> EntryPtr {
-        match Self::VARIANT {
-            Variant::OffsetLockless => real,
-            Variant::PreFixLinuxFrame => {
-                let copy = self.stack.linux_copy(level, real.level());
-                self.p.write_u64(copy.addr, val);
+    /// `pXd_addr_end` of the `level` loop for the entry `val` at `addr`.
+    #[inline(always)]
+    fn addr_end(level: Level, val: u64, addr: VirtAddr, end: VirtAddr) -> VirtAddr {
+        match Pol::END {
+            End::Folded => rste_addr_end_folded(val, addr, end),
+            End::Static => addr_end(level, addr, end),
+        }
+    }
+
+    /// `READ_ONCE(*ptr)` of a pointer the walk does not check as an entry:
+    /// the copy `pXd_offset` reads, the re-check of a large entry.
+    #[inline(always)]
+    fn load(&mut self, ptr: EntryPtr) -> Option<u64> {
+        let p = self.p;
+        let r = self.hooks.may_read(p, ptr).map(|()| p.read_u64(ptr.addr()));
+        self.ok(r)
+    }
+
+    /// The parent pointer the range function below the `level` loop starts
+    /// from, for the entry `val` the loop read at `ptr`: `ptr` itself, or
+    /// `&copy`, the value written to the copy's slot first.
+    #[inline(always)]
+    fn parent(&self, level: Level, ptr: EntryPtr, val: u64) -> EntryPtr {
+        match Pol::OFFSET {
+            Offset::Lockless => ptr,
+            Offset::Copy => {
+                let copy = Pol::Layout::copy(self.stack, level, ptr.level());
+                self.p.write_u64(copy.addr(), val);
                 copy
-            }
-            _ => {
-                let slot = self.stack.slot(level);
-                self.p.write_u64(slot, val);
-                EntryPtr::stack_copy(real.level(), slot)
             }
         }
     }
 
-    /// Jason's invariant, stated against the live tables: after stepping, the
-    /// pointer must be what a fresh top-down walk gives for the new address.
-    fn check_step(&mut self, level: Level, got: EntryPtr, addr: VirtAddr) {
-        if !INSTR || !self.check {
-            return;
-        }
-        if let Ok(expected) = walk_to(self.p, self.asce, addr, level) {
-            if expected.addr != got.addr {
-                self.violations += 1;
-                if self.first_violation.is_none() {
-                    self.first_violation = Some(Violation {
-                        level,
-                        addr,
-                        got,
-                        expected,
-                    });
-                }
+    /// `pXd_offset(parent, addr)` of the `level` loop's first entry:
+    /// `pXd_offset_lockless(parent, val, addr)` with the value passed down, or
+    /// `pXd_offset(&copy, addr)`, which reads the copy.
+    #[inline(always)]
+    fn offset(&mut self, level: Level, parent: EntryPtr, val: u64, addr: VirtAddr) -> Option<EntryPtr> {
+        let val = match Pol::OFFSET {
+            Offset::Lockless => val,
+            Offset::Copy => self.load(parent)?,
+        };
+        Some(offset_lockless(level, parent, val, addr))
+    }
+
+    /// The `level` loop's next pointer after `ptr`, for `addr`: `pXdp++`, or
+    /// `pXd_next_entry(parent, pXdp, addr)` = `pXd_offset(parent, addr)`.
+    #[inline(always)]
+    fn next(&mut self, level: Level, parent: EntryPtr, ptr: EntryPtr, addr: VirtAddr) -> Option<EntryPtr> {
+        let next = match Pol::NEXT {
+            Next::Increment => ptr.add(1),
+            Next::Reoffset => {
+                let val = self.load(parent)?;
+                offset_lockless(level, parent, val, addr)
             }
-        }
+        };
+        self.hooks.stepped(self.p, self.asce, level, next, addr);
+        Some(next)
+    }
+
+    /// Tell the hooks what the `level` loop read.
+    #[inline(always)]
+    fn step(&mut self, level: Level, addr: VirtAddr, next: VirtAddr, ptr: EntryPtr, val: u64) {
+        self.hooks.step(&Step {
+            level,
+            addr,
+            next,
+            ptr,
+            val,
+        });
     }
 
     /// `gup_pgd_range`. Like every range function: returns whether the walk goes on.
+    #[inline(always)]
     fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let mut pgdp = pgd_offset(self.asce, addr);
         loop {
             let Some(pgd) = self.read(pgdp).map(Pgd) else {
                 return false;
             };
-            let next = match Self::VARIANT {
-                Variant::AddrEndFolded => pgd_addr_end_folded(pgd, addr, end),
-                _ => pgd_addr_end(addr, end),
-            };
+            let next = Self::addr_end(Level::Pgd, pgd.0, addr, end);
             self.step(Level::Pgd, addr, next, pgdp, pgd.0);
             if pgd_none(pgd) || !self.gup_p4d_range(pgdp, pgd, addr, next) {
                 return false;
@@ -574,27 +332,22 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
                 return true;
             }
             pgdp = pgdp.add(1);
-            self.check_step(Level::Pgd, pgdp, addr);
+            self.hooks.stepped(self.p, self.asce, Level::Pgd, pgdp, addr);
         }
     }
 
+    /// `gup_p4d_range(pgdp, pgd, addr, end)`.
+    #[inline(always)]
     fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pgd, pgdp, pgd.0);
-        let first = match Self::VARIANT {
-            Variant::OffsetLockless => Ok(p4d_offset_lockless(pgdp, pgd, addr)),
-            _ => p4d_offset(self.p, parent, addr),
-        };
-        let Some(mut p4dp) = self.ok(first) else {
+        let Some(mut p4dp) = self.offset(Level::P4d, parent, pgd.0, addr) else {
             return false;
         };
         loop {
             let Some(p4d) = self.read(p4dp).map(P4d) else {
                 return false;
             };
-            let next = match Self::VARIANT {
-                Variant::AddrEndFolded => p4d_addr_end_folded(p4d, addr, end),
-                _ => p4d_addr_end(addr, end),
-            };
+            let next = Self::addr_end(Level::P4d, p4d.0, addr, end);
             self.step(Level::P4d, addr, next, p4dp, p4d.0);
             if p4d_none(p4d) || !self.gup_pud_range(p4dp, p4d, addr, next) {
                 return false;
@@ -603,34 +356,25 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             if addr == end {
                 return true;
             }
-            p4dp = match Self::VARIANT {
-                Variant::NextEntry => match self.ok(p4d_offset(self.p, parent, addr)) {
-                    Some(p) => p,
-                    None => return false,
-                },
-                _ => p4dp.add(1),
+            let Some(n) = self.next(Level::P4d, parent, p4dp, addr) else {
+                return false;
             };
-            self.check_step(Level::P4d, p4dp, addr);
+            p4dp = n;
         }
     }
 
+    /// `gup_pud_range(p4dp, p4d, addr, end)`, with `gup_huge_pud`.
+    #[inline(always)]
     fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::P4d, p4dp, p4d.0);
-        let first = match Self::VARIANT {
-            Variant::OffsetLockless => Ok(pud_offset_lockless(p4dp, p4d, addr)),
-            _ => pud_offset(self.p, parent, addr),
-        };
-        let Some(mut pudp) = self.ok(first) else {
+        let Some(mut pudp) = self.offset(Level::Pud, parent, p4d.0, addr) else {
             return false;
         };
         loop {
             let Some(pud) = self.read(pudp).map(Pud) else {
                 return false;
             };
-            let next = match Self::VARIANT {
-                Variant::AddrEndFolded => pud_addr_end_folded(pud, addr, end),
-                _ => pud_addr_end(addr, end),
-            };
+            let next = Self::addr_end(Level::Pud, pud.0, addr, end);
             self.step(Level::Pud, addr, next, pudp, pud.0);
             if pud_none(pud) {
                 return false;
@@ -647,24 +391,18 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             if addr == end {
                 return true;
             }
-            pudp = match Self::VARIANT {
-                Variant::NextEntry => match self.ok(pud_offset(self.p, parent, addr)) {
-                    Some(p) => p,
-                    None => return false,
-                },
-                _ => pudp.add(1),
+            let Some(n) = self.next(Level::Pud, parent, pudp, addr) else {
+                return false;
             };
-            self.check_step(Level::Pud, pudp, addr);
+            pudp = n;
         }
     }
 
+    /// `gup_pmd_range(pudp, pud, addr, end)`, with `gup_huge_pmd`.
+    #[inline(always)]
     fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pud, pudp, pud.0);
-        let first = match Self::VARIANT {
-            Variant::OffsetLockless => Ok(pmd_offset_lockless(pudp, pud, addr)),
-            _ => pmd_offset(self.p, parent, addr),
-        };
-        let Some(mut pmdp) = self.ok(first) else {
+        let Some(mut pmdp) = self.offset(Level::Pmd, parent, pud.0, addr) else {
             return false;
         };
         loop {
@@ -690,17 +428,15 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             if addr == end {
                 return true;
             }
-            pmdp = match Self::VARIANT {
-                Variant::NextEntry => match self.ok(pmd_offset(self.p, parent, addr)) {
-                    Some(p) => p,
-                    None => return false,
-                },
-                _ => pmdp.add(1),
+            let Some(n) = self.next(Level::Pmd, parent, pmdp, addr) else {
+                return false;
             };
-            self.check_step(Level::Pmd, pmdp, addr);
+            pmdp = n;
         }
     }
 
+    /// `gup_pte_range(pmd, addr, end)`: the loop is [`super::pte::pte_range`].
+    #[inline(always)]
     fn gup_pte_range(&mut self, pmd: Pmd, addr: VirtAddr, end: VirtAddr) -> bool {
         let ptep = pte_offset(pmd, addr);
         // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
@@ -713,25 +449,16 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
             });
             return false;
         }
-        if INSTR && self.trace.is_some() {
-            let write = self.flags.contains(GupFlags::WRITE);
-            let frames = self.pagemap.pages().len() as u64;
-            for i in 0..n {
-                let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
-                let pte = self.p.read_u64(ptep.addr.add(i as u64 * 8));
-                self.step(Level::Pte, a, a.wrapping_add(PAGE_SIZE), ptep.add(i as i64), pte);
-                if pinnable_pfn(pte, write) >= frames {
-                    break;
-                }
-            }
-        }
+        let write = self.flags.contains(GupFlags::WRITE);
+        let frames = self.pagemap.pages().len() as u64;
+        self.hooks.ptes(self.p, ptep, addr, n, write, frames);
         let out = &mut self.pages[self.nr..self.nr + n];
-        let (done, stop) = pte_range_for(self.flags)(self.p, self.pagemap, ptep.addr, out);
+        let (done, stop) = (self.pte_range)(self.p, self.pagemap, ptep.addr(), out);
         self.nr += done;
         if done == n {
             return true;
         }
-        if let Some(e) = pte_defect(ptep.addr.add(done as u64 * 8), stop) {
+        if let Some(e) = pte_defect(ptep.addr().add(done as u64 * 8), stop) {
             self.err = Some(e);
         }
         false
@@ -742,6 +469,8 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
     /// re-check. A large entry over frames that are not one compound page of
     /// its size (the tests alias RAM that way; Linux never maps such a frame)
     /// is grabbed page by page instead.
+    #[inline(never)]
+    #[cold]
     fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
         let leaf = Leaf::large(level, val);
         if self.flags.contains(GupFlags::WRITE) && !leaf.write {
@@ -782,7 +511,7 @@ impl<'a, 'b, P: Platform + ?Sized, const V: u8, const INSTR: bool> Walker<'a, 'b
         // pins. Where `ptr` is a stack copy (a folded level under the pre-fix and
         // addr_end_folded walks, as in Linux before v5.9) this compares the copy
         // with itself and cannot see a concurrent change.
-        match self.ok(read_entry(self.p, ptr)) {
+        match self.load(ptr) {
             Some(now) if now == val => {
                 map.set_page_flags(head, PG_REFERENCED); // SetPageReferenced(head)
                 all

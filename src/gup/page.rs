@@ -1,7 +1,7 @@
 //! `struct page` analogue: per physical frame the reference count, compound
 //! page links and pin count gup uses ([`StructPage`], [`PageMap`]), and
 //! [`Page`], what gup hands back for each pinned page.
-use super::fast::GupFlags;
+use super::flags::{GupFlags, GUP_PIN_COUNTING_BIAS};
 use crate::mm::{PhysAddr, PAGE_SHIFT};
 use core::fmt;
 use core::ops::Range;
@@ -60,10 +60,6 @@ impl fmt::Display for Page {
     }
 }
 
-/// What a FOLL_PIN reference adds to a page's count (Linux
-/// `GUP_PIN_COUNTING_BIAS`); a FOLL_GET reference adds 1.
-pub const GUP_PIN_COUNTING_BIAS: u32 = 1024;
-
 /// Linux `struct page`, only the fields gup reads and writes (16 bytes, so the
 /// PTE loop finds a frame's entry with one shift).
 #[repr(C, align(16))]
@@ -84,7 +80,7 @@ pub struct StructPage {
 }
 
 /// `PG_referenced`: accessed through gup's locked walk (`mark_page_accessed`)
-/// or a large mapping gup_fast took (`SetPageReferenced`).
+/// or taken by gup_fast (`SetPageReferenced`, on every page it takes).
 pub const PG_REFERENCED: u32 = 1 << 2;
 /// `PG_dirty`: a FOLL_WRITE reference was taken through a clean PTE
 /// (`set_page_dirty`): the data will change behind the PTE's back.
@@ -383,6 +379,17 @@ impl PageMap {
         };
         let refs = if K == Grab::GET { 1 } else { GUP_PIN_COUNTING_BIAS };
         inline && p.add_unless_zero_once(refs)
+    }
+
+    /// `SetPageReferenced(page)` (6.1: `folio_set_referenced(folio)`) of a
+    /// page the PTE loop took inline: `pfn < pages.len()`, and the page is its
+    /// own head (the inline grab fails on a tail, whose count is 0). An atomic
+    /// OR, as Linux's `set_bit`.
+    #[inline(always)]
+    pub fn set_pte_page_referenced(pages: &[StructPage], pfn: u64) {
+        // SAFETY: the caller passes pfn < pages.len().
+        let p = unsafe { pages.get_unchecked(pfn as usize) };
+        p.flags.fetch_or(PG_REFERENCED, Ordering::Relaxed);
     }
 
     /// `put_compound_head(head, refs, flags)`: drop what

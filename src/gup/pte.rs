@@ -1,11 +1,11 @@
-//! The PTE loop of `gup_pte_range` (Linux `mm/gup.c`), shared by both builds
-//! of gup_fast: the instrumented walker ([`super::fast`]) and the plain walk
-//! (`fast/plain.rs`). Per PTE: a load, one rotate and one compare for every
-//! stop condition ([`pinnable_pfn`]), the `struct page`'s address, its compound
-//! test, the grab, the re-check and the store of the page; everything else
-//! leaves the loop.
-use super::fast::GupFlags;
-use super::page::{release_each, Grab, Page, PageMap};
+//! The PTE loop of `gup_pte_range` (Linux `mm/gup.c`), which the walk in
+//! [`super::fast`] runs for each page table. Per PTE: a load, one rotate and
+//! one compare for every stop condition ([`pinnable_pfn`]), the `struct
+//! page`'s address, its compound test, the grab, the re-check,
+//! `SetPageReferenced` and the store of the page; everything else leaves the
+//! loop.
+use super::flags::GupFlags;
+use super::page::{release_each, Grab, Page, PageMap, PG_REFERENCED};
 use crate::mm::entry::{is_poison, PteBits};
 use crate::mm::level::PT_BYTES;
 use crate::mm::{Defect, EntryPtr, Level, PhysAddr, Platform, WalkError, PAGE_SHIFT};
@@ -63,6 +63,7 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
         if p.read_u64(pa) != pte {
             return Err(PteStop::Changed(pfn));
         }
+        PageMap::set_pte_page_referenced(pages, pfn); // SetPageReferenced(page)
         Ok(Page(pfn))
     };
     let n = out.len();
@@ -164,6 +165,7 @@ fn grab_cold<P: Platform + ?Sized>(p: &P, map: &PageMap, flags: GupFlags, pa: Ph
         unpin_taken(map, &[Page(pfn)], flags);
         return false;
     }
+    map.set_page_flags(Page(pfn), PG_REFERENCED); // on the head, as PG_referenced is
     true
 }
 

@@ -2,8 +2,11 @@
 //! locked walk (`get_user_pages_unlocked` in v5.9, which takes the mmap lock; the
 //! FOLL_LONGTERM path is `__gup_longterm_locked`): under the space's lock (`&mut`),
 //! look each page up, optionally fault a zeroed frame in, and pin it.
-use super::fast::{gup_fast, GupFast, GupFlags, GupOutcome, Variant, WalkStack};
+use super::fast::{gup_fast, GupFast, GupOutcome};
+use super::flags::GupFlags;
+use super::hooks::{Hooks, NoHooks};
 use super::page::{Page, PageMap, PG_DIRTY, PG_REFERENCED};
+use super::policy::{Variant, WalkStack};
 use crate::mm::{AddressSpace, MapError, Platform, Prot, VirtAddr, WalkError, PAGE_SIZE};
 use core::fmt;
 
@@ -50,9 +53,10 @@ fn wraps(start: VirtAddr, n: usize) -> bool {
 
 /// What a gup call needs besides Linux's `(start, nr_pages, flags, pages)`: the
 /// address space (`current->mm`; `&mut` is its lock, which the slow path takes),
-/// the page map (`mem_map`), the lockless walker's stack frame and which walk.
-/// A page faulted in (FOLL_POPULATE) comes from the space's allocator.
-pub struct GupContext<'c, 'a, P: Platform> {
+/// the page map (`mem_map`), the lockless walker's stack frame, which walk and
+/// what explains it ([`NoHooks`]: nothing, as Linux). A page faulted in
+/// (FOLL_POPULATE) comes from the space's allocator.
+pub struct GupContext<'c, 'a, P: Platform, H: Hooks = NoHooks> {
     /// The address space.
     pub space: &'c mut AddressSpace<'a, P>,
     /// Pin counts.
@@ -61,6 +65,8 @@ pub struct GupContext<'c, 'a, P: Platform> {
     pub stack: WalkStack,
     /// Which lockless walk.
     pub variant: Variant,
+    /// What explains the lockless walk.
+    pub hooks: H,
 }
 
 /// Pin through the locked walk only (`get_user_pages` under the mmap lock).
@@ -69,8 +75,8 @@ pub struct GupContext<'c, 'a, P: Platform> {
 /// behind an error). Out of line, as gup_fast is: a call, whose flags its
 /// caller's constants cannot fold away.
 #[inline(never)]
-pub fn gup_locked<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+pub fn gup_locked<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -166,8 +172,8 @@ fn pin_one<P: Platform>(
 /// the wrappers they are: `gup_fast` and `gup_locked` stay calls, and a
 /// caller's own code cannot decide whether the wrapper costs a call more.
 #[inline(always)]
-fn internal_get_user_pages_fast<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+fn internal_get_user_pages_fast<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -181,7 +187,8 @@ fn internal_get_user_pages_fast<P: Platform>(
         ctx.pagemap,
         ctx.stack,
         ctx.variant,
-    );
+    )
+    .hooks(&mut ctx.hooks);
     let out = gup_fast(&mut g, start, nr_pages, flags, pages);
     let want = nr_pages.min(pages.len());
     if let Some(e) = out.error {
@@ -221,8 +228,8 @@ fn with_kind(flags: GupFlags, kind: GupFlags) -> Result<GupFlags, GupError> {
 /// `release_pages`): the lockless walk, then the locked walk for the rest.
 /// Returns the total taken and the fast walk's outcome.
 #[inline(always)]
-pub fn get_user_pages_fast<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+pub fn get_user_pages_fast<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -233,8 +240,8 @@ pub fn get_user_pages_fast<P: Platform>(
 
 /// `pin_user_pages_fast` (FOLL_PIN, released with `unpin_user_pages`).
 #[inline(always)]
-pub fn pin_user_pages_fast<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+pub fn pin_user_pages_fast<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -245,8 +252,8 @@ pub fn pin_user_pages_fast<P: Platform>(
 
 /// `get_user_pages_fast_only` (FOLL_GET | FOLL_FAST_ONLY): the lockless walk
 /// only; any error gives 0 pages, as Linux's `-EFAULT`-free variant does.
-pub fn get_user_pages_fast_only<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+pub fn get_user_pages_fast_only<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -262,8 +269,8 @@ pub fn get_user_pages_fast_only<P: Platform>(
 }
 
 /// `pin_user_pages_fast_only` (FOLL_PIN | FOLL_FAST_ONLY).
-pub fn pin_user_pages_fast_only<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+pub fn pin_user_pages_fast_only<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: GupFlags,
@@ -279,8 +286,8 @@ pub fn pin_user_pages_fast_only<P: Platform>(
 }
 
 /// The pages the lockless walk alone takes with `flags`, 0 on any error.
-fn fast_only<P: Platform>(
-    ctx: &mut GupContext<'_, '_, P>,
+fn fast_only<P: Platform, H: Hooks>(
+    ctx: &mut GupContext<'_, '_, P, H>,
     start: VirtAddr,
     nr_pages: usize,
     flags: Result<GupFlags, GupError>,

@@ -6,7 +6,7 @@ use crate::arch::s390x::insn::Lra;
 use crate::arch::s390x::platform::{self, KernelPlatform, PLATFORM};
 use crate::arch::s390x::traps::ProgramCheck;
 use foldkern::gup::{
-    gup_fast, release_each, GupContext, GupFast, GupFlags, GupOutcome, Page, Step, Variant, WalkStack,
+    gup_fast, release_each, GupContext, GupFast, GupFlags, GupOutcome, NoHooks, Page, Step, Variant, WalkStack,
 };
 use foldkern::mm::{AddressSpace, AsceType, FaultError, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
 
@@ -150,7 +150,7 @@ impl<'s> Walk<'s> {
     ) -> GupResult {
         let new = || GupFast::new(&PLATFORM, self.space.asce(), pagemap(), self.stack, v);
         let flags = flags.or_get();
-        let plain = gup_fast(&mut new().checked(false), start, n, flags, out);
+        let plain = gup_fast(&mut new(), start, n, flags, out);
         let plain_hash = frames_hash(&out[..plain.pinned]);
         release(flags, &out[..plain.pinned])?;
         let mut g = match trace {
@@ -209,6 +209,7 @@ pub fn gup_ctx(space: &mut Space, stack: WalkStack, variant: Variant) -> GupCont
         pagemap: pagemap(),
         stack,
         variant,
+        hooks: NoHooks,
     }
 }
 

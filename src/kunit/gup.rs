@@ -7,7 +7,7 @@ use crate::kernel;
 use crate::kernel::spaces::{gup_ctx, lrag_frames, space, unpin, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::kunit::{check, check_eq, kernel_test, skip, TestFail, TestResult};
 use core::fmt;
-use foldkern::gup::fast::GUARD;
+use foldkern::gup::policy::GUARD;
 use foldkern::gup::*;
 use foldkern::mm::entry::PteBits;
 use foldkern::mm::pgtable::walk_to;

@@ -62,9 +62,6 @@ pub struct EntryPtr {
     pub(crate) addr: PhysAddr,
     pub(crate) base: PhysAddr,
     pub(crate) object: Object,
-    /// Bytes of the object, always `object.bytes()` (kept so the bounds check
-    /// is one comparison).
-    pub(crate) len: u64,
 }
 
 impl EntryPtr {
@@ -74,7 +71,6 @@ impl EntryPtr {
             addr: origin.add(index as u64 * 8),
             base: origin,
             object: Object::Table(level),
-            len: Object::Table(level).bytes(),
         }
     }
     /// Pointer to the copy at `slot` of a [`Object::LinuxFrame`] starting at
@@ -84,7 +80,6 @@ impl EntryPtr {
             addr: slot,
             base: frame,
             object: Object::LinuxFrame(level),
-            len: Object::LinuxFrame(level).bytes(),
         }
     }
     /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
@@ -93,7 +88,6 @@ impl EntryPtr {
             addr: slot,
             base: slot,
             object: Object::StackCopy(level),
-            len: Object::StackCopy(level).bytes(),
         }
     }
     /// Address of the entry.
@@ -114,13 +108,13 @@ impl EntryPtr {
     /// Bytes of the object.
     #[inline]
     pub fn object_len(&self) -> u64 {
-        self.len
+        self.object.bytes()
     }
     /// Whether the pointer is inside its object.
     #[inline]
     pub fn in_bounds(&self) -> bool {
         // Below the base wraps to a huge offset, so one comparison covers both ends.
-        self.addr.0.wrapping_sub(self.base.0) < self.len
+        self.addr.0.wrapping_sub(self.base.0) < self.object.bytes()
     }
     /// `ptr + n` (C pointer arithmetic, e.g. `pudp++`). May leave the object.
     #[allow(clippy::should_implement_trait)] // named like `pointer::add`, not `+`
@@ -292,20 +286,30 @@ impl fmt::Display for WalkError {
     }
 }
 
+/// Whether the walk may read at `ptr`: inside its object, or else the error
+/// that names it.
+#[inline]
+pub fn check_bounds<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<(), WalkError> {
+    if ptr.in_bounds() {
+        return Ok(());
+    }
+    // The words just after a stack copy (where `pXdp++` goes) are the walker's
+    // own guard words: safe to show. Before it, or beyond a real table, lies
+    // somebody else's memory: do not touch it.
+    let word = off_copy_word(ptr).then(|| p.read_u64(ptr.addr));
+    Err(WalkError::OffObject { ptr, word })
+}
+
+/// Whether `ptr`, outside its object, is one of the few words just after a
+/// stack copy, the walker's own guard words, which an error may show.
+fn off_copy_word(ptr: EntryPtr) -> bool {
+    ptr.is_copy() && (1..8).contains(&ptr.index())
+}
+
 /// Read an entry once (`READ_ONCE(*ptr)`), refusing pointers outside their object.
 #[inline]
 pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, WalkError> {
-    if !ptr.in_bounds() {
-        // The words just after a stack copy (where `pXdp++` goes) are the walker's
-        // own guard words: safe to show. Before it, or beyond a real table, lies
-        // somebody else's memory: do not touch it.
-        let word = if ptr.is_copy() && (1..8).contains(&ptr.index()) {
-            Some(p.read_u64(ptr.addr))
-        } else {
-            None
-        };
-        return Err(WalkError::OffObject { ptr, word });
-    }
+    check_bounds(p, ptr)?;
     Ok(p.read_u64(ptr.addr))
 }
 
@@ -376,12 +380,14 @@ fn check_entry_slow<P: Platform + ?Sized>(
     object: Object,
     val: u64,
 ) -> Result<(), WalkError> {
-    let at = EntryPtr {
-        addr,
-        base,
-        object,
-        len: object.bytes(),
-    };
+    let at = EntryPtr { addr, base, object };
+    // A walk without bounds hooks read a word off its object (a pre-fix walk
+    // stepping off its copy): the word is never an entry of the table the
+    // pointer names, so name where it was read, as the bounds check would.
+    if !at.in_bounds() {
+        let word = off_copy_word(at).then_some(val);
+        return Err(WalkError::OffObject { ptr: at, word });
+    }
     let bad = |defect| Err(WalkError::BadEntry { at, val, defect });
     if is_poison(val) {
         return bad(Defect::FreedTable);
@@ -556,6 +562,16 @@ pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: VirtAddr) -> EntryPtr
         EntryPtr::table(Level::Pmd, PhysAddr(pud.0 & REGION_ORIGIN), Level::Pmd.index(addr))
     } else {
         pudp
+    }
+}
+/// `pXd_offset_lockless` of the `level` (p4d, pud or pmd) loop, below the
+/// entry `parent` read at `parentp`.
+#[inline(always)]
+pub fn offset_lockless(level: Level, parentp: EntryPtr, parent: u64, addr: VirtAddr) -> EntryPtr {
+    match level {
+        Level::P4d => p4d_offset_lockless(parentp, Pgd(parent), addr),
+        Level::Pud => pud_offset_lockless(parentp, P4d(parent), addr),
+        _ => pmd_offset_lockless(parentp, Pud(parent), addr),
     }
 }
 /// `pte_offset_map(&pmd, addr)`: the PTE for `addr` in the page table the segment

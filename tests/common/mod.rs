@@ -99,6 +99,7 @@ impl Host {
             pagemap: self.pagemap,
             stack: self.stack,
             variant,
+            hooks: foldkern::gup::NoHooks,
         }
     }
     /// `gup_locked` on this machine (a fault takes this machine's frames).
@@ -171,9 +172,12 @@ impl Host {
         checked: bool,
     ) -> (GupOutcome, Vec<Page>) {
         let mut pages = vec![Page::from_pfn(0); n];
-        let mut g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v).checked(checked);
+        let g = GupFast::new(plat, s.asce(), self.pagemap, self.stack, v);
         let flags = flags.or_get();
-        let o = foldkern::gup::gup_fast(&mut g, start, n, flags, &mut pages);
+        let o = match checked {
+            true => foldkern::gup::gup_fast(&mut g.checked(true), start, n, flags, &mut pages),
+            false => foldkern::gup::gup_fast(&mut { g }, start, n, flags, &mut pages),
+        };
         pages.truncate(o.pinned);
         foldkern::gup::release_each(self.pagemap, &pages, flags).unwrap();
         (o, pages)

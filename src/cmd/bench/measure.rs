@@ -1,18 +1,21 @@
 //! Running and timing the walkers: each measured call between two STCKF, every
-//! walker's frames checked against the mapping, the yardstick's own checks
-//! verified, and the page-table memory of three layouts.
-use super::{unchecked, Results, Walker, BASE, SIZES};
+//! walker's frames checked against the mapping, and the page-table memory of
+//! three layouts.
+use super::{Results, Walker, BASE, SIZES};
 use crate::arch::s390x::halt::exit_failure;
 use crate::arch::s390x::insn;
 use crate::arch::s390x::platform::{KernelPlatform, PLATFORM};
 use crate::kernel;
+use foldkern::gup::pte::pinnable_pfn;
 use foldkern::gup::{
-    get_user_pages_fast, gup_fast, gup_locked, pin_user_pages_fast, GupContext, GupFast, GupFlags, Page, Variant,
-    WalkStack,
+    get_user_pages_fast, gup_fast, gup_locked, pin_user_pages_fast, Grab, GupContext, GupFast, GupFlags, Hooks,
+    NoHooks, Page, PageMap, Step, Variant, Violation, WalkStack,
 };
 use foldkern::mm::entry::SEGMENT_ORIGIN;
 use foldkern::mm::pgtable::{read_entry, walk_to};
-use foldkern::mm::{AddressSpace, Asce, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SHIFT, PAGE_SIZE};
+use foldkern::mm::{
+    AddressSpace, Asce, AsceType, EntryPtr, Level, PhysAddr, Platform, Prot, VirtAddr, WalkError, PAGE_SHIFT, PAGE_SIZE,
+};
 
 /// Instructions in `tod` TOD units.
 fn instructions(tod: u64) -> u64 {
@@ -40,15 +43,47 @@ fn buffer(pages: usize) -> (PhysAddr, &'static mut [Page]) {
     })
 }
 
-/// The floor: read each PTE of the range once and record its page (`pts` holds
-/// the page-table origins, found outside the measurement). Out of line, so that
-/// what the benchmark does around it cannot change its code.
+/// The floor: Linux's per-page duties of a FOLL_GET gup_fast and nothing else,
+/// in the simplest source: read the PTE, test it, grab the page unless its
+/// count is 0, re-read the PTE, mark the page referenced, store it (`pts`
+/// holds the page-table origins, found outside the measurement). Returns the
+/// pages taken (the benchmark's never stop it). Out of line, so that what the
+/// benchmark does around it cannot change its code.
 #[inline(never)]
-fn floor(pts: &[PhysAddr], out: &mut [Page]) {
-    // Measured code: the index form is the floor's definition (docs/bench.md).
-    #[allow(clippy::needless_range_loop)]
-    for i in 0..out.len() {
-        out[i] = Page::from_pfn(PLATFORM.read_u64(pts[i >> 8].add((i as u64 & 255) * 8)) >> PAGE_SHIFT);
+fn floor(pts: &[PhysAddr], out: &mut [Page]) -> usize {
+    let pages = kernel::pagemap().pages();
+    for (k, chunk) in out.chunks_mut(256).enumerate() {
+        let mut ptep = pts[k];
+        for (i, slot) in chunk.iter_mut().enumerate() {
+            let pte = PLATFORM.read_u64(ptep);
+            let pfn = pinnable_pfn(pte, false);
+            if pfn >= pages.len() as u64
+                || !PageMap::try_grab_pte_page::<{ Grab::GET }>(pages, pfn, &(0..0))
+                || PLATFORM.read_u64(ptep) != pte
+            {
+                return k * 256 + i;
+            }
+            PageMap::set_pte_page_referenced(pages, pfn);
+            *slot = Page::from_pfn(pfn);
+            ptep = ptep.add(8);
+        }
+    }
+    out.len()
+}
+
+/// A hooks type of the benchmark's own, every method empty: the entry points
+/// built with it must cost exactly what they cost without hooks.
+struct Empty;
+
+impl Hooks for Empty {
+    fn may_read<P: Platform + ?Sized>(&mut self, _: &P, _: EntryPtr) -> Result<(), WalkError> {
+        Ok(())
+    }
+    fn step(&mut self, _: &Step) {}
+    fn ptes<P: Platform + ?Sized>(&mut self, _: &P, _: EntryPtr, _: VirtAddr, _: usize, _: bool, _: u64) {}
+    fn stepped<P: Platform + ?Sized>(&mut self, _: &P, _: Asce, _: Level, _: EntryPtr, _: VirtAddr) {}
+    fn take_violations(&mut self) -> (u32, Option<Violation>) {
+        (0, None)
     }
 }
 
@@ -84,27 +119,6 @@ fn check_frames(out: &[Page], data: PhysAddr, walker: Walker) {
             );
             exit_failure("bench: a walker returned a wrong frame");
         }
-    }
-}
-
-/// The lean yardstick must really validate: with region-third type bits set in
-/// the segment entry for `BASE` (a translation-specification exception for the
-/// hardware; the benchmark's spaces are walked by software only) it pins
-/// nothing, and with the entry restored it pins the page. (The unchecked walk
-/// would follow such an entry: in a segment-type space it takes it for a
-/// region-third entry and pins whatever the page table's words name.)
-fn lean_checks_entries(s: &AddressSpace<'static, KernelPlatform>, out: &mut [Page], data: PhysAddr) {
-    let pmdp = walk_to(&PLATFORM, s.asce(), BASE, Level::Pmd).expect("walk");
-    let pmd = PLATFORM.read_u64(pmdp.addr());
-    let pins = kernel::pagemap();
-    PLATFORM.write_u64(pmdp.addr(), pmd | Level::Pud.type_bits());
-    let bad = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
-    PLATFORM.write_u64(pmdp.addr(), pmd);
-    let good = unchecked::gup_fast::<_, true>(&PLATFORM, s.asce().val(), BASE, 1, out, pins);
-    foldkern::gup::release_pages(kernel::pagemap(), &out[..good]).expect("unpin");
-    if (bad, good) != (0, 1) || out[0] != data {
-        println!("bench: the lean walk pinned {bad} page(s) through a bad segment entry (want 0) and {good} through the good one (want 1)");
-        exit_failure("bench: the lean yardstick does not check entries");
     }
 }
 
@@ -145,13 +159,16 @@ pub(super) fn run_once(nsizes: usize) -> Results {
         }
         for (si, &n) in SIZES[..nsizes].iter().enumerate() {
             clear(&mut out[..n]);
-            r.walk[ti][Walker::Floor as usize][si] = measure(|| floor(&pts, &mut out[..n]));
+            let mut pinned = 0;
+            r.walk[ti][Walker::Floor as usize][si] = measure(|| pinned = floor(&pts, &mut out[..n]));
+            assert_eq!(pinned, n, "bench: the floor took too few");
             check_frames(&out[..n], data, Walker::Floor);
+            foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             for (w, v) in [
                 (Walker::AddrEndFolded, Variant::AddrEndFolded),
                 (Walker::OffsetLockless, Variant::OffsetLockless),
             ] {
-                let mut g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v).checked(false);
+                let mut g = GupFast::new(&PLATFORM, s.asce(), kernel::pagemap(), stack, v);
                 let mut pinned = 0;
                 clear(&mut out[..n]);
                 r.walk[ti][w as usize][si] = measure(|| pinned = gup_fast(&mut g, BASE, n, GupFlags::GET, out).pinned);
@@ -159,24 +176,13 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 check_frames(&out[..n], data, w);
                 foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
             }
-            // The entry points, as Linux's figures are taken (FOLL_WRITE).
+            // The entry points, as Linux's figures are taken (FOLL_WRITE),
+            // without hooks and with the empty hooks type.
             for w in [Walker::GetUserPagesFast, Walker::PinUserPagesFast] {
-                r.walk[ti][w as usize][si] = entry_point(&mut s, stack, w, &mut out[..n], data);
+                r.walk[ti][w as usize][si] = entry_point(&mut s, stack, NoHooks, w, &mut out[..n], data);
             }
-            let (asce, pins) = (s.asce().val(), kernel::pagemap());
-            for (w, check) in [(Walker::Unchecked, false), (Walker::Lean, true)] {
-                let mut pinned = 0;
-                clear(&mut out[..n]);
-                r.walk[ti][w as usize][si] = measure(|| {
-                    pinned = if check {
-                        unchecked::gup_fast::<_, true>(&PLATFORM, asce, BASE, n, out, pins)
-                    } else {
-                        unchecked::gup_fast::<_, false>(&PLATFORM, asce, BASE, n, out, pins)
-                    }
-                });
-                assert_eq!(pinned, n, "bench: a yardstick walk pinned too few");
-                check_frames(&out[..n], data, w);
-                foldkern::gup::release_pages(kernel::pagemap(), &out[..n]).expect("unpin");
+            for w in [Walker::GetEmptyHooks, Walker::PinEmptyHooks] {
+                r.walk[ti][w as usize][si] = entry_point(&mut s, stack, Empty, w, &mut out[..n], data);
             }
             let mut pinned = 0;
             clear(&mut out[..n]);
@@ -185,6 +191,7 @@ pub(super) fn run_once(nsizes: usize) -> Results {
                 pagemap: kernel::pagemap(),
                 stack,
                 variant: Variant::OffsetLockless,
+                hooks: NoHooks,
             };
             r.walk[ti][Walker::Slow as usize][si] =
                 measure(|| pinned = gup_locked(&mut ctx, BASE, n, GupFlags::GET, out).unwrap_or(0));
@@ -196,7 +203,6 @@ pub(super) fn run_once(nsizes: usize) -> Results {
             r.walk[ti][Walker::Naive as usize][si] = measure(|| naive(asce, &mut out[..n]));
             check_frames(&out[..n], data, Walker::Naive);
         }
-        lean_checks_entries(&s, out, data);
         r.unmap[ti] = measure(|| s.unmap(BASE, max as u64).expect("bench unmap"));
         r.map_range[ti] = measure(|| {
             for start in (0..max as u64).step_by(4096) {
@@ -228,11 +234,16 @@ pub(super) fn run_once(nsizes: usize) -> Results {
 }
 
 /// Instructions of one `get_user_pages_fast` or `pin_user_pages_fast` call
-/// (walker `w`; FOLL_WRITE, the merged walk) of `out.len()` pages from
-/// [`BASE`] in `s`; the frames checked and the references dropped after.
-fn entry_point(
+/// (walker `w`; FOLL_WRITE, the merged walk, `hooks` explaining it) of
+/// `out.len()` pages from [`BASE`] in `s`; the frames checked and the
+/// references dropped after.
+// Out of line, so each hooks type's build is its own function and the
+// benchmark's code around it cannot differ between them.
+#[inline(never)]
+fn entry_point<H: Hooks>(
     s: &mut AddressSpace<'static, KernelPlatform>,
     stack: WalkStack,
+    hooks: H,
     w: Walker,
     out: &mut [Page],
     data: PhysAddr,
@@ -243,8 +254,9 @@ fn entry_point(
         pagemap: kernel::pagemap(),
         stack,
         variant: Variant::OffsetLockless,
+        hooks,
     };
-    let pin = w == Walker::PinUserPagesFast;
+    let pin = matches!(w, Walker::PinUserPagesFast | Walker::PinEmptyHooks);
     let mut pinned = 0;
     clear(out);
     let t = measure(|| {
@@ -276,7 +288,8 @@ fn scale(data: PhysAddr, stack: WalkStack) -> [u64; 2] {
         s.map(BASE + start * PAGE_SIZE, data, 4096, Prot::RW)
             .expect("bench map");
     }
-    let res = [Walker::GetUserPagesFast, Walker::PinUserPagesFast].map(|w| entry_point(&mut s, stack, w, out, data));
+    let res =
+        [Walker::GetUserPagesFast, Walker::PinUserPagesFast].map(|w| entry_point(&mut s, stack, NoHooks, w, out, data));
     s.unmap(BASE, SCALE_PAGES as u64).expect("bench unmap");
     drop(s);
     kernel::frames()

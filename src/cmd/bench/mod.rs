@@ -1,12 +1,12 @@
 //! The benchmark (`./qemu-run.sh bench`, QEMU `-icount shift=0`): under icount
 //! the TOD clock advances 4.096 units per executed instruction, so STCKF deltas
 //! count instructions exactly and repeat run to run. Measures, per ASCE type and
-//! range size, instructions per page of gup_fast (each fixed variant), the locked
-//! slow path, a naive top-down walk per page, the floor (a loop that only reads
-//! each PTE once) and two yardsticks (`unchecked.rs`: Linux's walk without, and
-//! with the cheapest form of, foldkern's entry checks), every walker's frames
-//! checked; map/unmap/upgrade costs; and page-table memory against the minimum
-//! and an always-5-level layout. Prints a table, CSV and an SVG plot between
+//! range size, instructions per page of gup_fast (each fixed variant), the entry
+//! points without hooks and with an empty hooks type (which must cost the
+//! same), the locked slow path, a naive top-down walk per page and the floor (a
+//! loop that does exactly Linux's per-page duties for FOLL_GET and nothing
+//! else), every walker's frames checked; map/unmap/upgrade costs; and
+//! page-table memory against the minimum and an always-5-level layout. Prints a table, CSV and an SVG plot between
 //! markers that `qemu-run.sh` writes to `target/bench/`.
 //!
 //! `measure.rs` runs the walkers and times them, `report.rs` prints what they
@@ -17,7 +17,6 @@ use foldkern::mm::AsceType;
 
 mod measure;
 mod report;
-mod unchecked;
 
 /// Range sizes (pages) of the full benchmark; the smoke run uses the first few.
 const SIZES: [usize; 10] = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144];
@@ -27,7 +26,8 @@ const BASE: u64 = 0x4000_0000;
 /// What the benchmark measures, in the order of its tables and CSV.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Walker {
-    /// A loop that only reads each PTE once.
+    /// A loop over the PTEs that does Linux's per-page duties for FOLL_GET
+    /// and nothing else (`measure::floor`).
     Floor,
     /// gup_fast, the RFC's fix.
     AddrEndFolded,
@@ -38,14 +38,15 @@ enum Walker {
     GetUserPagesFast,
     /// `pin_user_pages_fast` with FOLL_WRITE.
     PinUserPagesFast,
+    /// `get_user_pages_fast` built with an empty hooks type of the
+    /// benchmark's own (`measure::Empty`): must equal [`Walker::GetUserPagesFast`].
+    GetEmptyHooks,
+    /// `pin_user_pages_fast` built with the empty hooks type.
+    PinEmptyHooks,
     /// The locked slow path (`gup_locked`).
     Slow,
     /// A top-down walk per page.
     Naive,
-    /// Yardstick: Linux's walk without entry checks (`unchecked.rs`).
-    Unchecked,
-    /// Yardstick: Linux's walk with the cheapest form of foldkern's checks.
-    Lean,
 }
 
 impl Walker {
@@ -55,13 +56,13 @@ impl Walker {
         Walker::OffsetLockless,
         Walker::GetUserPagesFast,
         Walker::PinUserPagesFast,
+        Walker::GetEmptyHooks,
+        Walker::PinEmptyHooks,
         Walker::Slow,
         Walker::Naive,
-        Walker::Unchecked,
-        Walker::Lean,
     ];
-    /// The two gup_fast walkers the goals are about.
-    const GUP_FAST: [Walker; 2] = [Walker::AddrEndFolded, Walker::OffsetLockless];
+    /// The FOLL_GET walks the floor goal is about.
+    const GUP_FAST: [Walker; 3] = [Walker::AddrEndFolded, Walker::OffsetLockless, Walker::GetUserPagesFast];
     /// Name in the tables, the CSV and the SVG legend.
     const fn name(self) -> &'static str {
         match self {
@@ -70,10 +71,18 @@ impl Walker {
             Walker::OffsetLockless => "offset_lockless",
             Walker::GetUserPagesFast => "get_user_pages_fast",
             Walker::PinUserPagesFast => "pin_user_pages_fast",
+            Walker::GetEmptyHooks => "get_empty_hooks",
+            Walker::PinEmptyHooks => "pin_empty_hooks",
             Walker::Slow => "slow",
             Walker::Naive => "naive",
-            Walker::Unchecked => "unchecked",
-            Walker::Lean => "lean",
+        }
+    }
+    /// The walker without hooks this one must equal (the empty-hooks builds).
+    const fn without_hooks(self) -> Option<Walker> {
+        match self {
+            Walker::GetEmptyHooks => Some(Walker::GetUserPagesFast),
+            Walker::PinEmptyHooks => Some(Walker::PinUserPagesFast),
+            _ => None,
         }
     }
 }

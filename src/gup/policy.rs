@@ -1,0 +1,233 @@
+//! The three choices the 2020 thread argued over, as policies of the one walk
+//! in [`super::fast`], and where the walker keeps its entry copies.
+//!
+//! Each range function of the walk (`gup_p4d_range`, `gup_pud_range`,
+//! `gup_pmd_range`) gets its parent's pointer and value. A [`Policy`] says:
+//!
+//! * what the level's `pXd_offset` is given ([`Offset`]): the address of the
+//!   parent's stack copy (`pud_offset(&p4d, addr)`, v5.2..v5.8), or the table
+//!   pointer with the value (`pud_offset_lockless(p4dp, p4d, addr)`, v5.9);
+//! * how the loop computes its end ([`End`]): the static `pud_addr_end`, or
+//!   the RFC's `pud_addr_end_folded(pud, addr, end)` from the entry's bits;
+//! * how the loop reaches its next entry ([`Next`]): `pudp++`, or the thread's
+//!   `pud_next_entry(p4dp, pudp, next)` = `pud_offset(p4dp, next)`.
+//!
+//! Folding itself is never a policy: every policy decides it per entry, from
+//! the entry's table-type bits, as s390's `pXd_offset` does.
+use crate::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
+
+/// Which gup_fast the walk is: the name of a [`Policy`], chosen at run time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// Linux v5.2..v5.8 ([`PreFix`]): `pXd_offset(&copy)` with static
+    /// `pXd_addr_end` (the bug), each copy between guard words: a step off a
+    /// copy is caught.
+    PreFix,
+    /// The same walk over copies laid out as Linux's frames had them
+    /// ([`LinuxFrame`]): a step off the p4d copy reads the pgd copy, the stale
+    /// top entry, and pins pages one top entry lower, silently, as v5.2..v5.8
+    /// did.
+    PreFixLinuxFrame,
+    /// RFC v2 ([`AddrEndFolded`]): `pXd_addr_end_folded(entry, addr, end)`.
+    AddrEndFolded,
+    /// Linux v5.9 ([`OffsetLockless`]): `pXd_offset_lockless(pointer, value, addr)`.
+    OffsetLockless,
+    /// The thread's `pXd_next_entry(parentp, pXdp, next)` instead of `pXdp++`
+    /// ([`NextEntry`]).
+    NextEntry,
+}
+
+impl Variant {
+    /// All variants, in the order the demo shows them.
+    pub const ALL: [Variant; 5] = [
+        Variant::PreFix,
+        Variant::PreFixLinuxFrame,
+        Variant::AddrEndFolded,
+        Variant::OffsetLockless,
+        Variant::NextEntry,
+    ];
+    /// The variants that are correct fixes.
+    pub const FIXED: [Variant; 2] = [Variant::AddrEndFolded, Variant::OffsetLockless];
+    /// Short name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Variant::PreFix => "pre-fix",
+            Variant::PreFixLinuxFrame => "pre-fix, Linux's frame",
+            Variant::AddrEndFolded => "addr_end_folded",
+            Variant::OffsetLockless => "offset_lockless",
+            Variant::NextEntry => "next_entry",
+        }
+    }
+    /// Parse a short name.
+    pub fn from_name(s: &str) -> Option<Variant> {
+        Variant::ALL.into_iter().find(|v| v.name() == s)
+    }
+}
+
+/// What a level's `pXd_offset` is given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Offset {
+    /// The address of the parent's copy: `pud_offset(&p4d, addr)`. On a folded
+    /// level that returns the copy's address.
+    Copy,
+    /// The parent's table pointer and value: `pud_offset_lockless(p4dp, p4d,
+    /// addr)`. On a folded level that returns the table pointer.
+    Lockless,
+}
+
+/// How a loop computes its end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// `pud_addr_end(addr, end)`: the level's compile-time size.
+    Static,
+    /// `pud_addr_end_folded(pud, addr, end)`: what one entry of the table the
+    /// value came from maps, so a folded loop runs once.
+    Folded,
+}
+
+/// How a loop reaches its next entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// `pudp++`.
+    Increment,
+    /// `pud_next_entry(p4dp, pudp, next)` = `pud_offset(p4dp, next)`: from the
+    /// parent again (which, given the copy, is the same copy).
+    Reoffset,
+}
+
+/// One gup_fast: the three choices, and where its copies live.
+pub trait Policy {
+    /// Its name at run time.
+    const VARIANT: Variant;
+    /// What `pXd_offset` is given.
+    const OFFSET: Offset;
+    /// How a loop computes its end.
+    const END: End;
+    /// How a loop reaches its next entry.
+    const NEXT: Next;
+    /// Where the copies `pXd_offset` is given lie on the walker's stack.
+    type Layout: Layout;
+}
+
+/// Linux v5.2..v5.8, copies between guard words (`L` = [`Guarded`]) or laid
+/// out as Linux's frames had them (`L` = [`LinuxFrame`]).
+pub struct PreFix<L = Guarded>(core::marker::PhantomData<L>);
+/// RFC v2 (7 Sep 2020): `pXd_addr_end_folded`.
+pub struct AddrEndFolded;
+/// Linux v5.9 (commit d3f7b1bb2040): `pXd_offset_lockless`.
+pub struct OffsetLockless;
+/// The thread's `pXd_next_entry` (Jason Gunthorpe, 28 Aug 2020).
+pub struct NextEntry;
+
+impl<L: Layout> Policy for PreFix<L> {
+    const VARIANT: Variant = L::PRE_FIX;
+    const OFFSET: Offset = Offset::Copy;
+    const END: End = End::Static;
+    const NEXT: Next = Next::Increment;
+    type Layout = L;
+}
+impl Policy for AddrEndFolded {
+    const VARIANT: Variant = Variant::AddrEndFolded;
+    const OFFSET: Offset = Offset::Copy;
+    const END: End = End::Folded;
+    const NEXT: Next = Next::Increment;
+    type Layout = Guarded;
+}
+impl Policy for OffsetLockless {
+    const VARIANT: Variant = Variant::OffsetLockless;
+    const OFFSET: Offset = Offset::Lockless;
+    const END: End = End::Static;
+    const NEXT: Next = Next::Increment;
+    type Layout = Guarded;
+}
+impl Policy for NextEntry {
+    const VARIANT: Variant = Variant::NextEntry;
+    const OFFSET: Offset = Offset::Copy;
+    const END: End = End::Static;
+    const NEXT: Next = Next::Reoffset;
+    type Layout = Guarded;
+}
+
+/// The condition under which the pre-fix walk steps off its stack copy: some
+/// level is folded (fewer than 5 levels) and the range crosses a boundary of what
+/// one entry of the top table maps (the static step of the last folded level).
+/// `end` is exclusive (0 = 2^64). For a range that is not fully mapped, pass the
+/// end of the part the walk actually reaches.
+pub fn prefix_walks_off(ty: AsceType, start: VirtAddr, end: VirtAddr) -> bool {
+    let size = ty.top().size();
+    ty.levels() < 5 && start / size != end.wrapping_sub(1) / size
+}
+
+/// Guard word pattern ("STACK" + slot) around the copies.
+pub const GUARD: u64 = 0x5354_4143_4b00_0000;
+
+/// The frame holding a walker's per-level entry copies: one 4 KiB frame the
+/// caller owns, every word a guard word until a copy is written. Where in it a
+/// copy goes is the policy's [`Layout`].
+#[derive(Clone, Copy, Debug)]
+pub struct WalkStack {
+    /// Base of the frame.
+    base: PhysAddr,
+}
+
+impl WalkStack {
+    /// Prepare a stack frame at `base` (one 4 KiB frame owned by the caller).
+    pub fn new<P: Platform + ?Sized>(p: &P, base: PhysAddr) -> WalkStack {
+        for i in 0..(PAGE_SIZE / 8) {
+            p.write_u64(base.add(i * 8), GUARD | i);
+        }
+        WalkStack { base }
+    }
+    /// The frame's first byte.
+    pub fn base(&self) -> PhysAddr {
+        self.base
+    }
+    /// Slot of the guarded copy passed down from a `level` loop (pgd..pmd):
+    /// a guard word before it and three after.
+    pub fn slot(&self, level: Level) -> PhysAddr {
+        self.base.add(16 + 32 * level as u64)
+    }
+}
+
+/// Where the copy of an entry lies on the walker's stack.
+pub trait Layout {
+    /// The variant of the pre-fix walk over this layout.
+    const PRE_FIX: Variant;
+    /// The copy of an entry of a `table` table that the `level` loop (pgd..pud)
+    /// passes down.
+    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr;
+}
+
+/// Each copy alone between guard words, so a pointer stepped off it is caught
+/// and names the guard word it would read.
+pub struct Guarded;
+
+/// The copies laid out as the compiled v5.2..v5.8 walk had them: the pud, p4d
+/// and pgd copies one word apart, guard words after them, so the word after a
+/// copy is the copy of the level above. (Before v5.9 the word after the p4d
+/// copy "in general happens to be the previously read pgd": RFC, 28 Aug 2020.)
+pub struct LinuxFrame;
+
+/// Offset in the frame of the [`LinuxFrame`] copies.
+const LINUX_COPIES: u64 = 1024;
+
+impl Layout for Guarded {
+    const PRE_FIX: Variant = Variant::PreFix;
+    #[inline(always)]
+    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
+        EntryPtr::stack_copy(table, stack.slot(level))
+    }
+}
+
+impl Layout for LinuxFrame {
+    const PRE_FIX: Variant = Variant::PreFixLinuxFrame;
+    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
+        let frame = stack.base.add(LINUX_COPIES);
+        match level {
+            Level::Pud => EntryPtr::frame_copy(table, frame, frame),
+            Level::P4d => EntryPtr::frame_copy(table, frame, frame.add(8)),
+            Level::Pgd => EntryPtr::frame_copy(table, frame, frame.add(16)),
+            _ => EntryPtr::stack_copy(table, stack.slot(level)),
+        }
+    }
+}
