@@ -18,11 +18,11 @@
 import collections
 import gdb
 
-GUP_FAST = "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform>"
+GUP_FAST = "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform, foldkern::gup::hooks::NoHooks>"
 WALKERS = {
     "gup_fast": [GUP_FAST],
     "walk": [GUP_FAST],
-    "walk-instr": ["foldkern::gup::fast::walk<foldkern::arch::s390x::platform::KernelPlatform, true>"],
+    "walk-instr": ["foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform, foldkern::gup::hooks::Explain>"],
 }
 
 

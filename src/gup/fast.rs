@@ -230,16 +230,27 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         r.map_err(|e| self.err = Some(e)).ok()
     }
 
-    /// `READ_ONCE(*ptr)`, and the entry check Linux does not make
-    /// ([`check_entry`]: the walk follows origins it reads from memory).
+    /// `READ_ONCE(*ptr)` of the `level` loop's entry, and the entry check Linux
+    /// does not make ([`check_entry`]: the walk follows origins it reads from
+    /// memory). Its first test, the entry in the common form of its table,
+    /// with `level`'s form: a loop that steps reads a table of its own level
+    /// (one folded onto the top table runs once, access_ok having kept the
+    /// range inside the space). A folded loop's first read re-reads its
+    /// parent's slot: the value the parent accepted, `accepted`, passes without
+    /// a second test. Anything else takes the whole check.
     #[inline(always)]
-    fn read(&mut self, ptr: EntryPtr) -> Option<u64> {
+    fn read(&mut self, ptr: EntryPtr, level: Level, accepted: Option<u64>) -> Option<u64> {
         let p = self.p;
-        let r = self.hooks.may_read(p, ptr).and_then(|()| {
-            let val = p.read_u64(ptr.addr());
-            check_entry(p, ptr, val).map(|()| val)
-        });
-        self.ok(r)
+        // What makes `level`'s form the right one (checked in debug builds).
+        debug_assert!(accepted.is_some() || common_form(level) == common_form(ptr.level()));
+        let r = self.hooks.may_read(p, ptr);
+        self.ok(r)?;
+        let val = p.read_u64(ptr.addr());
+        if Some(val) == accepted || in_common_form(val, common_form(level), p.mem_end().as_u64()) {
+            return Some(val);
+        }
+        let r = check_entry_slow(p, ptr.addr(), ptr.base(), ptr.object(), val);
+        self.ok(r).map(|()| val)
     }
 
     /// `pXd_addr_end` of the `level` loop for the entry `val` at `addr`.
@@ -277,28 +288,38 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
 
     /// `pXd_offset(parent, addr)` of the `level` loop's first entry:
     /// `pXd_offset_lockless(parent, val, addr)` with the value passed down, or
-    /// `pXd_offset(&copy, addr)`, which reads the copy.
+    /// `pXd_offset(&copy, addr)`, which reads the copy. With it, the value
+    /// there if the level is folded (the pointer is the parent's).
     #[inline(always)]
-    fn offset(&mut self, level: Level, parent: EntryPtr, val: u64, addr: VirtAddr) -> Option<EntryPtr> {
+    fn offset(&mut self, level: Level, parent: EntryPtr, val: u64, addr: VirtAddr) -> Option<(EntryPtr, Option<u64>)> {
         let val = match Pol::OFFSET {
             Offset::Lockless => val,
             Offset::Copy => self.load(parent)?,
         };
-        Some(offset_lockless(level, parent, val, addr))
+        let ptr = offset_lockless(level, parent, val, addr);
+        Some((ptr, (ptr.addr() == parent.addr()).then_some(val)))
     }
 
     /// The `level` loop's next pointer after `ptr`, for `addr`: `pXdp++`, or
-    /// `pXd_next_entry(parent, pXdp, addr)` = `pXd_offset(parent, addr)`.
+    /// `pXd_next_entry(parent, pXdp, addr)` = `pXd_offset(parent, addr)`; with
+    /// the value a folded re-read may take unchecked, as [`Self::offset`].
     #[inline(always)]
-    fn next(&mut self, level: Level, parent: EntryPtr, ptr: EntryPtr, addr: VirtAddr) -> Option<EntryPtr> {
+    fn next(
+        &mut self,
+        level: Level,
+        parent: EntryPtr,
+        ptr: EntryPtr,
+        addr: VirtAddr,
+    ) -> Option<(EntryPtr, Option<u64>)> {
         let next = match Pol::NEXT {
-            Next::Increment => ptr.add(1),
+            Next::Increment => (ptr.add(1), None),
             Next::Reoffset => {
                 let val = self.load(parent)?;
-                offset_lockless(level, parent, val, addr)
+                let ptr = offset_lockless(level, parent, val, addr);
+                (ptr, (ptr.addr() == parent.addr()).then_some(val))
             }
         };
-        self.hooks.stepped(self.p, self.asce, level, next, addr);
+        self.hooks.stepped(self.p, self.asce, level, next.0, addr);
         Some(next)
     }
 
@@ -318,8 +339,10 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     #[inline(always)]
     fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let mut pgdp = pgd_offset(self.asce, addr);
+        // The pgd loop reads the top table, whatever its level.
+        let top = pgdp.level();
         loop {
-            let Some(pgd) = self.read(pgdp).map(Pgd) else {
+            let Some(pgd) = self.read(pgdp, top, None).map(Pgd) else {
                 return false;
             };
             let next = Self::addr_end(Level::Pgd, pgd.0, addr, end);
@@ -340,11 +363,11 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     #[inline(always)]
     fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pgd, pgdp, pgd.0);
-        let Some(mut p4dp) = self.offset(Level::P4d, parent, pgd.0, addr) else {
+        let Some((mut p4dp, mut accepted)) = self.offset(Level::P4d, parent, pgd.0, addr) else {
             return false;
         };
         loop {
-            let Some(p4d) = self.read(p4dp).map(P4d) else {
+            let Some(p4d) = self.read(p4dp, Level::P4d, accepted).map(P4d) else {
                 return false;
             };
             let next = Self::addr_end(Level::P4d, p4d.0, addr, end);
@@ -359,7 +382,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             let Some(n) = self.next(Level::P4d, parent, p4dp, addr) else {
                 return false;
             };
-            p4dp = n;
+            (p4dp, accepted) = n;
         }
     }
 
@@ -367,11 +390,11 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     #[inline(always)]
     fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::P4d, p4dp, p4d.0);
-        let Some(mut pudp) = self.offset(Level::Pud, parent, p4d.0, addr) else {
+        let Some((mut pudp, mut accepted)) = self.offset(Level::Pud, parent, p4d.0, addr) else {
             return false;
         };
         loop {
-            let Some(pud) = self.read(pudp).map(Pud) else {
+            let Some(pud) = self.read(pudp, Level::Pud, accepted).map(Pud) else {
                 return false;
             };
             let next = Self::addr_end(Level::Pud, pud.0, addr, end);
@@ -394,7 +417,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             let Some(n) = self.next(Level::Pud, parent, pudp, addr) else {
                 return false;
             };
-            pudp = n;
+            (pudp, accepted) = n;
         }
     }
 
@@ -402,11 +425,11 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     #[inline(always)]
     fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pud, pudp, pud.0);
-        let Some(mut pmdp) = self.offset(Level::Pmd, parent, pud.0, addr) else {
+        let Some((mut pmdp, mut accepted)) = self.offset(Level::Pmd, parent, pud.0, addr) else {
             return false;
         };
         loop {
-            let Some(pmd) = self.read(pmdp).map(Pmd) else {
+            let Some(pmd) = self.read(pmdp, Level::Pmd, accepted).map(Pmd) else {
                 return false;
             };
             // A segment entry maps 1 MiB whether or not this level is folded, so
@@ -431,7 +454,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             let Some(n) = self.next(Level::Pmd, parent, pmdp, addr) else {
                 return false;
             };
-            pmdp = n;
+            (pmdp, accepted) = n;
         }
     }
 

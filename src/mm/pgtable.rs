@@ -370,10 +370,11 @@ pub fn check_entry<P: Platform + ?Sized>(p: &P, at: EntryPtr, val: u64) -> Resul
     check_entry_slow(p, at.addr, at.base, at.object, val)
 }
 
-/// [`check_entry`] for everything but the common case.
+/// [`check_entry`] for everything but the common case, the pointer in parts
+/// (registers): what a walk that made the common-case test itself calls.
 #[inline(never)]
 #[cold]
-fn check_entry_slow<P: Platform + ?Sized>(
+pub fn check_entry_slow<P: Platform + ?Sized>(
     p: &P,
     addr: PhysAddr,
     base: PhysAddr,
