@@ -9,9 +9,9 @@
 # calls run, then steps each of the next N calls to completion and prints a
 # histogram. `fk-trace WHERE [SKIP]` prints every instruction of one call with its
 # source line (how docs/bench.md found the stack traffic in the walk down). WHERE is
-# an address, `gup_fast` (or `walk`) for the whole plain call (the plain walk of
-# the fixes is inlined into gup_fast: the benchmark measures it), or `walk-instr`
-# for the instrumented walker with its hooks (the `gup=` scenarios and the tests).
+# an address, `gup_fast` (or `walk`) for the whole call without hooks (the fixes'
+# walks are inlined into gup_fast: the benchmark measures it), or `walk-instr`
+# for the same walk with the explaining hooks (the `gup=` scenarios and the tests).
 # `fk-phases [SKIP]` splits one plain gup_fast call into what comes before
 # interrupts go off, the walk down, the PTE loop and what follows it (the
 # figures docs/bench.md quotes; a harness test compares them).
@@ -127,7 +127,7 @@ class FkPhases(gdb.Command):
         skip = int(arg) if arg.strip() else 0
         addr = resolve("gup_fast")
         ret, sp = stop_at(addr, skip)
-        # gup_fast's own code: its outermost block (the plain walk is inlined).
+        # gup_fast's own code: its outermost block (the fixes' walks are inlined).
         start = int(addr, 16)
         block = gdb.block_for_pc(start)
         while block.superblock is not None and not block.superblock.is_static:

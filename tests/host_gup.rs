@@ -174,8 +174,7 @@ fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
 
 /// A top-table entry of all zeros (no type bits, no table length) is no entry
 /// of a region table: every region ASCE type refuses it and names it. The top
-/// entry has no parent, so the plain walk never takes it as a value already
-/// tested.
+/// entry has no parent, so the walk never takes it as a value already tested.
 #[test]
 fn a_zeroed_top_entry_is_refused() {
     let h = host(16, false);

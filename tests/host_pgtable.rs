@@ -1055,8 +1055,7 @@ fn poke_entry_refuses_a_level_not_on_the_path() {
     assert_eq!(s.lookup(0x1000).unwrap().unwrap().pa, pa(0x10000));
 }
 
-/// `common_form` (what `check_entry` tests first, and what the benchmark's lean
-/// yardstick checks) accepts every valid entry on a live path, in the table it
+/// `common_form` (what `check_entry` and the gup walk test first) accepts every valid entry on a live path, in the table it
 /// was read from, and rejects each single corruption `check_entry` names.
 #[test]
 fn common_form_accepts_live_entries_and_rejects_corruptions() {

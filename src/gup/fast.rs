@@ -12,7 +12,7 @@
 //! the build `get_user_pages_fast` and the benchmark run.
 //!
 //! Reading order: [`gup_fast`], then `Walker::gup_pgd_range` down to
-//! `Walker::gup_pte_range`, whose loop is [`super::pte::pte_range`].
+//! `Walker::gup_pte_range`, whose loop is `pte_range` in [`super::pte`].
 use super::flags::GupFlags;
 use super::hooks::{Explain, Hooks, NoHooks, Step, Violation};
 use super::page::{Page, PageMap, PG_REFERENCED};

@@ -161,7 +161,7 @@ impl<'s> Walk<'s> {
         release(flags, &out[..o.pinned])?;
         if (plain.pinned, plain.error, plain_hash) != (o.pinned, o.error, frames_hash(&out[..o.pinned])) {
             return Err(Msg::from(format_args!(
-                "{} at {start:#x}+{n}: the plain walk pinned {} ({:?}), the checked one {} ({:?})",
+                "{} at {start:#x}+{n}: the walk without hooks pinned {} ({:?}), the explained one {} ({:?})",
                 v.name(),
                 plain.pinned,
                 plain.error,

@@ -88,7 +88,7 @@ impl Host {
         assert_eq!(
             (plain.error, &plain_pages, plain.violations),
             (o.error, &pages, 0),
-            "{v:?} {start:#x}+{n}: the plain walk differs from the checked one"
+            "{v:?} {start:#x}+{n}: the walk without hooks differs from the explained one"
         );
         (o, pages)
     }
