@@ -530,6 +530,78 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// The functions a function of the kernel calls (`brasl` targets, and
+/// functions whose address it loads, as `pte_range` for the call through a
+/// pointer), by mangled name, and the functions of the walk among them, whose
+/// calls count too: what the compiled code reached from `root` can call.
+fn callees(k: &Path, root: &str) -> Result<std::collections::BTreeSet<String>, Failed> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo = vec![format!("'{root}'")];
+    let mut done = std::collections::BTreeSet::new();
+    while let Some(f) = todo.pop() {
+        if !done.insert(f.clone()) || done.len() > 64 {
+            continue;
+        }
+        let out = Command::new("gdb-multiarch")
+            .args(["-batch", "-nx", "-ex", "set architecture s390:64-bit"])
+            .args(["-ex", &format!("disassemble {f}")])
+            .arg(k)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("gdb-multiarch: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        if !text.contains("Dump of assembler code") {
+            return Err(format!(
+                "gdb cannot disassemble {f}:\n{text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+            .into());
+        }
+        for line in text.lines().filter(|l| l.contains("brasl") || l.contains("larl")) {
+            let (Some(a), Some(b)) = (line.rfind('<'), line.rfind('>')) else {
+                continue;
+            };
+            let name = line[a + 1..b].to_string();
+            let addr = line[..a].split(',').next_back().unwrap_or("").trim().to_string();
+            // The walk's own out-of-line parts: follow them.
+            if name.contains("3gup4fast") && !name.contains('+') {
+                todo.push(format!("{addr}"));
+            }
+            seen.insert(name);
+        }
+    }
+    Ok(seen)
+}
+
+/// What explains a walk compiles away: what `get_user_pages_fast` without
+/// hooks reaches (inlined into the benchmark's `entry_point::<NoHooks>`, which
+/// calls gup_fast) calls no hook and no invariant walk, while the same walk
+/// with the explaining hooks does (which shows the test can see them).
+fn no_hook_in_get_user_pages_fast(k: &Path) -> Result<(), Failed> {
+    if Command::new("gdb-multiarch").arg("--version").output().is_err() {
+        return Err(INSTALL_GDB.into());
+    }
+    let plain = callees(
+        k,
+        "foldkern::cmd::bench::measure::entry_point<foldkern::gup::hooks::NoHooks>",
+    )?;
+    let explained = callees(
+        k,
+        "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform, foldkern::gup::hooks::Explain>",
+    )?;
+    let hook = |n: &String| n.contains("5hooks") || n.contains("7walk_to");
+    if !plain.iter().any(|n| n.contains("8gup_fast")) || !plain.iter().any(|n| n.contains("9pte_range")) {
+        return Err(format!("entry_point::<NoHooks> reaches no gup_fast and PTE loop: {plain:?}").into());
+    }
+    if let Some(h) = plain.iter().find(|n| hook(n)) {
+        return Err(format!("get_user_pages_fast without hooks calls {h}").into());
+    }
+    if !explained.iter().any(hook) {
+        return Err(format!("the explaining gup_fast calls no hook (the test cannot see them): {explained:?}").into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kernel = build_kernel();
@@ -877,6 +949,12 @@ fn main() {
         &kernel,
         "docs_quote_the_instruction_counts",
         docs_quote_the_counts,
+    );
+    harness(
+        &mut trials,
+        &kernel,
+        "no_hook_in_get_user_pages_fast",
+        no_hook_in_get_user_pages_fast,
     );
     harness(&mut trials, &kernel, "bench_full_scales_to_4_gib", |k| {
         let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
