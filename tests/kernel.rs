@@ -565,7 +565,7 @@ fn callees(k: &Path, root: &str) -> Result<std::collections::BTreeSet<String>, F
             let addr = line[..a].split(',').next_back().unwrap_or("").trim().to_string();
             // The walk's own out-of-line parts: follow them.
             if name.contains("3gup4fast") && !name.contains('+') {
-                todo.push(format!("{addr}"));
+                todo.push(addr.clone());
             }
             seen.insert(name);
         }
