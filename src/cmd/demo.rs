@@ -9,8 +9,9 @@ use crate::arch::s390x::sclp;
 use crate::kernel::spaces::{lrag_frames, space, FrameBuf, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::kernel::{self, Msg};
 use core::fmt::{self, Write};
+use foldkern::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
 use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
-use foldkern::mm::{AsceType, PhysAddr, Prot, VirtAddr, WalkError, PAGE_SIZE};
+use foldkern::mm::{AsceType, PhysAddr, Prot, VirtAddr, PAGE_SIZE};
 
 struct Console;
 impl Write for Console {
@@ -27,18 +28,6 @@ fn rule(title: &str) {
         print!("=");
     }
     println!();
-}
-
-fn print_step(s: &Step) {
-    println!(
-        "    {:<3} {:#015x} -> {:#015x}  {:#018x} {:<19} at {}",
-        s.level.name(),
-        s.addr,
-        s.next,
-        s.val,
-        s.kind(),
-        s.ptr
-    );
 }
 
 /// Most pages a scenario's walks print their traces for.
@@ -83,19 +72,6 @@ pub fn walk_all(
         ty.levels() < 5,
         reach
     );
-    // Where a walk that re-reads the stale top entry lands: page `i` past the
-    // first crossing of a top entry's reach maps to what LRAG gives one top
-    // entry lower (and before it, to what LRAG gives for the page itself).
-    let first_crossing = ((start / reach + 1) * reach - start) / PAGE_SIZE;
-    let one_lower = |i: usize, got: &Page| {
-        let va = start + i as u64 * PAGE_SIZE;
-        let va = if (i as u64) < first_crossing {
-            va
-        } else {
-            va.wrapping_sub(reach)
-        };
-        matches!(platform::lrag_via(s.asce(), va), Lra::Real(pa) if *got == PhysAddr::new(pa))
-    };
     if !trace {
         println!("(traces not shown: more than {TRACED_PAGES} pages; the results follow)");
     }
@@ -104,7 +80,7 @@ pub fn walk_all(
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
         println!("  [{}] {}", v.name(), describe(v, ty));
-        let mut t = |st: &Step| print_step(st);
+        let mut t = |st: &Step| println!("    {}", TraceLine(st));
         let w = Walk { space: s, stack };
         let o = w.gup_traced(v, start, pages, flags, r, if trace { Some(&mut t) } else { None });
         let o = match o {
@@ -115,38 +91,21 @@ pub fn walk_all(
                 continue;
             }
         };
-        let prefix_ok = o.pinned <= n_lrag && r[..o.pinned] == lrag[..o.pinned];
-        let matches = o.error.is_none() && o.pinned == n_lrag && prefix_ok;
-        let stale = !prefix_ok && r[..o.pinned].iter().enumerate().all(|(i, p)| one_lower(i, p));
-        let outcome = match (matches, o.error.is_some(), prefix_ok, stale) {
-            (true, ..) => Outcome::Correct,
-            (_, true, ..) => Outcome::WalkedOff,
-            (_, _, true, _) => Outcome::Early,
-            (_, _, _, true) => Outcome::OneLower,
-            _ => Outcome::Wrong,
+        let reference = |va| match platform::lrag_via(s.asce(), va) {
+            Lra::Real(pa) => Some(PhysAddr::new(pa)),
+            _ => None,
         };
+        let outcome = Outcome::judge(ty, start, &o, r, &lrag[..n_lrag], reference);
         if let Some(viol) = o.first_violation {
             println!("    invariant violated: {viol}");
         }
-        match o.error {
-            Some(e @ WalkError::OffObject { .. }) => {
-                println!("    => STOPPED: {e}; {} page(s) pinned before", o.pinned)
-            }
-            Some(e) => println!("    => STOPPED: {e}"),
-            None => {
-                print!("    => pinned {} page(s):", o.pinned);
-                for f in &r[..o.pinned.min(4)] {
-                    print!(" {f}");
-                }
-                let verdict = match outcome {
-                    Outcome::Correct => "same frames as LRAG",
-                    Outcome::Early => "stopped early (the slow path would finish)",
-                    Outcome::OneLower => "WRONG: the frames LRAG gives one top entry lower",
-                    _ => "WRONG: differs from LRAG",
-                };
-                println!("{} -> {verdict}", if o.pinned > 4 { " ..." } else { "" });
-            }
-        }
+        let line = ResultLine {
+            outcome: &o,
+            pages: r,
+            verdict: outcome,
+        };
+        println!("    {line}");
+        let matches = outcome == Outcome::Correct;
         if Variant::FIXED.contains(&v) && !matches {
             all_ok = false;
         }
@@ -164,62 +123,10 @@ pub fn walk_all(
             pinned,
             if stopped { "yes" } else { "no" },
             viol,
-            match outcome {
-                Outcome::Correct => "correct (= LRAG)",
-                Outcome::WalkedOff => "walked off its copy",
-                Outcome::Early => "stopped early",
-                Outcome::OneLower => "WRONG pages (one top entry lower)",
-                Outcome::Wrong => "WRONG pages",
-            }
+            outcome.name()
         );
     }
     Ok(all_ok)
-}
-
-/// How a walk's pages compare with LRAG's.
-#[derive(Clone, Copy)]
-enum Outcome {
-    /// Exactly LRAG's.
-    Correct,
-    /// Stopped with a walk error.
-    WalkedOff,
-    /// A prefix of LRAG's.
-    Early,
-    /// LRAG's up to the first crossing, then those one top entry lower.
-    OneLower,
-    /// Anything else.
-    Wrong,
-}
-
-/// What variant `v` does, in the words of the loop that walks over a copy in a
-/// space of type `ty`: the first real level below the folded ones (`pmdp++` in
-/// 2 levels, `pudp++` in 3, `p4dp++` in 4; in 5 nothing is folded).
-fn describe(v: Variant, ty: AsceType) -> &'static str {
-    let k = match ty {
-        AsceType::Segment => 0,
-        AsceType::Region3 => 1,
-        _ => 2,
-    };
-    let pick = |s: [&'static str; 3]| s[k];
-    match v {
-        Variant::PreFix => pick([
-            "v5.2..v5.8: pmd_offset(&pud_copy), static pmd_addr_end, pmdp++",
-            "v5.2..v5.8: pud_offset(&p4d_copy), static pud_addr_end, pudp++",
-            "v5.2..v5.8: p4d_offset(&pgd_copy), static p4d_addr_end, p4dp++",
-        ]),
-        Variant::PreFixLinuxFrame => pick([
-            "the same, copies laid out as compiled: after the pud copy lies the p4d copy",
-            "the same, copies laid out as compiled: after the p4d copy lies the pgd copy",
-            "the same, copies laid out as compiled: nothing follows the pgd copy",
-        ]),
-        Variant::AddrEndFolded => "RFC v2: pXd_addr_end_folded(entry, addr, end) steps by the entry's real size",
-        Variant::OffsetLockless => "v5.9: pXd_offset_lockless(pointer, value, addr) keeps the real table pointer",
-        Variant::NextEntry => pick([
-            "thread idea: pmdp = pmd_next_entry(&pud_copy, pmdp, next) instead of pmdp++",
-            "thread idea: pudp = pud_next_entry(&p4d_copy, pudp, next) instead of pudp++",
-            "thread idea: p4dp = p4d_next_entry(&pgd_copy, p4dp, next) instead of p4dp++",
-        ]),
-    }
 }
 
 /// Tell the story and exit.

@@ -9,6 +9,7 @@ pub mod hooks;
 pub mod page;
 pub mod policy;
 pub mod pte;
+pub mod scenario;
 pub mod slow;
 
 pub use fast::{gup_fast, GupFast, GupOutcome};
