@@ -1,30 +1,50 @@
-//! Pictures of a scenario from the kernel's own output (`foldkern::pictures`):
-//! `cargo run --example pictures -- OUTPUT DIR [PREFIX]` reads what the kernel
-//! printed for a `gup=` scenario (or the demo) from OUTPUT and writes an SVG per
-//! variant, an SVG of the address space and an HTML page into DIR.
-//! `./qemu-run.sh pictures gup=...` runs the scenario and this in one go.
+//! Pictures of a scenario (`foldkern::pictures`), drawn from the walk's own
+//! steps: `cargo run --example pictures -- gup=... DIR [PREFIX]` runs the
+//! `gup=` scenario (the kernel's command-line syntax) on the host, through the
+//! same gup_fast walk the kernel runs, and writes an SVG per variant, an SVG
+//! of the address space and an HTML page into DIR.
+//! `./qemu-run.sh pictures gup=...` runs this.
+#[path = "../src/cmd/cmdline.rs"]
+#[allow(dead_code)]
+mod cmdline;
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (input, dir, prefix) = match &args[..] {
-        [i, d] => (i, d, "scenario"),
-        [i, d, p] => (i, d, p.as_str()),
+    let (scenario, dir, prefix) = match &args[..] {
+        [s, d] => (s, d, "scenario"),
+        [s, d, p] => (s, d, p.as_str()),
         _ => {
-            eprintln!("usage: pictures OUTPUT DIR [PREFIX]");
+            eprintln!("usage: pictures gup=<levels>:<start>-<end>[:...] DIR [PREFIX]");
             return ExitCode::from(2);
         }
     };
-    let text = match std::fs::read_to_string(input) {
-        Ok(t) => t,
+    let sc = match cmdline::parse(scenario) {
+        Ok(cmdline::Job::Scenario(sc)) => sc,
+        Ok(_) => {
+            eprintln!("pictures: {scenario:?} is not a gup= scenario");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            eprintln!("pictures: {input}: {e}");
-            return ExitCode::FAILURE;
+            eprintln!("pictures: {e}");
+            return ExitCode::from(2);
         }
     };
-    let Some(sc) = foldkern::pictures::parse(&text) else {
-        eprintln!("pictures: {input} holds no gup_fast variant's trace");
-        return ExitCode::FAILURE;
+    let spec = foldkern::pictures::Spec {
+        ty: sc.ty,
+        start: sc.start,
+        pages: sc.pages(),
+        flags: sc.flags,
+        ro: sc.ro,
+        hole: sc.hole,
+    };
+    let sc = match foldkern::pictures::run(&spec) {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("pictures: the scenario failed: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     if let Err(e) = std::fs::create_dir_all(dir) {
         eprintln!("pictures: {dir}: {e}");

@@ -1,5 +1,7 @@
-//! Pictures drawn from the kernel's own output (host only): for a `gup=`
-//! scenario or the demo, one SVG per gup_fast variant (the tables the walk
+//! Pictures of a scenario (host only), drawn from the walk's own steps: [`run`]
+//! builds the `gup=` scenario's space on the host through the `Platform` seam
+//! and walks it with the one gup_fast walk of every variant, its explaining
+//! hooks recording each entry read. For the scenario, one SVG per gup_fast variant (the tables the walk
 //! read as boxes with the indices it used, the walker's stack copies beside
 //! them, every pointer it followed as a numbered arrow, and the step that left
 //! a copy or read a stale entry in red), one SVG of the address space (the
@@ -90,7 +92,8 @@ fn parse_place(s: &str) -> Option<Place> {
 }
 
 /// Parse the kernel's output of one scenario (`gup=...`) or the demo's first
-/// scenario. `None` if it holds no variant.
+/// scenario. `None` if it holds no variant. (The pictures come from [`run`];
+/// this reads what the kernel printed, so a test can hold the two together.)
 pub fn parse(output: &str) -> Option<Scenario> {
     let mut tree = Vec::new();
     let mut variants: Vec<Variant> = Vec::new();
@@ -156,6 +159,150 @@ pub fn parse(output: &str) -> Option<Scenario> {
         }
     }
     (!variants.is_empty()).then_some(Scenario { tree, variants })
+}
+
+/// What a `gup=` scenario asks for (the kernel's command line, parsed).
+#[derive(Clone, Copy, Debug)]
+pub struct Spec {
+    /// The space's ASCE type.
+    pub ty: crate::mm::AsceType,
+    /// The range's first page.
+    pub start: u64,
+    /// Pages in the range.
+    pub pages: usize,
+    /// FOLL_WRITE or not.
+    pub flags: crate::gup::GupFlags,
+    /// Map the pages read-only.
+    pub ro: bool,
+    /// A page left unmapped.
+    pub hole: Option<u64>,
+}
+
+/// Most data frames a scenario maps its pages onto (round-robin), as the kernel's.
+const DATA_FRAMES: usize = 4096;
+/// Most pages whose walks are traced, as the kernel's.
+const TRACED_PAGES: usize = 64;
+
+/// Run scenario `spec` on the host as the kernel's `gup=` job runs it (map
+/// the range onto data frames round-robin, read-only with `ro`, but `hole`;
+/// walk it with every variant) and collect what each walk read, through the
+/// walk's explaining hooks. The reference translation is the software walk
+/// (the kernel's is LRAG; the harness holds the two outputs together).
+pub fn run(spec: &Spec) -> Result<Scenario, String> {
+    use crate::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
+    use crate::gup::{release_each, GupFast, Page, PageMap, StructPage, Variant as V, WalkStack};
+    use crate::mm::host::HostPlatform;
+    use crate::mm::{AddressSpace, Prot, WalkError, PAGE_SIZE};
+    use std::boxed::Box;
+    let e = |e: &dyn core::fmt::Display| e.to_string();
+    let data = spec.pages.min(DATA_FRAMES);
+    // Data frames, tables (a page table per MiB, CRSTs), the stack frame.
+    let bytes = (data as u64 * PAGE_SIZE + (spec.pages as u64 >> 8) * 2048 + (36 << 20)).next_multiple_of(1 << 20);
+    let plat: &'static HostPlatform = Box::leak(Box::new(HostPlatform::new(bytes)));
+    let frames: &'static spin::Mutex<crate::mm::FrameAllocator> =
+        Box::leak(Box::new(spin::Mutex::new(plat.allocator())));
+    let pages: &'static [StructPage] = Box::leak((0..bytes / PAGE_SIZE).map(|_| StructPage::default()).collect());
+    let map: &'static PageMap = Box::leak(Box::new(PageMap::new(pages)));
+    map.reset();
+    // As in the kernel, whose image lies below: physical addresses of the
+    // tables and frames then have as many digits as the kernel's, which the
+    // pictures mask.
+    frames
+        .lock()
+        .reserve(crate::mm::PhysAddr::new(0), crate::mm::PhysAddr::new(4 << 20));
+    let block = frames.lock().alloc_frames(data, 1).map_err(|x| e(&x))?;
+    let stack = WalkStack::new(plat, frames.lock().alloc_frame().map_err(|x| e(&x))?);
+    let mut s = AddressSpace::new(plat, frames, spec.ty).map_err(|x| e(&x))?;
+    let prot = if spec.ro { Prot::RO } else { Prot::RW };
+    for i in 0..spec.pages as u64 {
+        let va = spec.start + i * PAGE_SIZE;
+        if Some(va) != spec.hole {
+            s.map(va, block.add((i % DATA_FRAMES as u64) * PAGE_SIZE), 1, prot)
+                .map_err(|x| e(&x))?;
+        }
+    }
+    let mut dump = String::new();
+    crate::mm::ptdump::ptdump(&s, &mut dump).map_err(|x| e(&x))?;
+    let tree = dump.lines().map(String::from).collect();
+    // The reference: the software walk, up to the first page gup must not pin.
+    let write = spec.flags.contains(crate::gup::GupFlags::WRITE);
+    let reference = |va| s.lookup(va).ok().flatten().map(|t| t.pa);
+    let mut want = Vec::new();
+    for i in 0..spec.pages as u64 {
+        match s.lookup(spec.start + i * PAGE_SIZE).map_err(|x| e(&x))? {
+            Some(t) if t.write || !write => want.push(t.pa),
+            _ => break,
+        }
+    }
+    let flags = spec.flags.or_get();
+    let mut variants = Vec::new();
+    for v in V::ALL {
+        let mut steps: Vec<crate::gup::Step> = Vec::new();
+        let mut got = std::vec![Page::default(); spec.pages];
+        // As the kernel, which prints no trace past TRACED_PAGES.
+        let mut record = |st: &crate::gup::Step| {
+            if spec.pages <= TRACED_PAGES {
+                steps.push(*st)
+            }
+        };
+        let mut g = GupFast::new(plat, s.asce(), map, stack, v).traced(&mut record);
+        let o = crate::gup::gup_fast(&mut g, spec.start, spec.pages, flags, &mut got);
+        release_each(map, &got[..o.pinned], flags).map_err(|x| format!("releasing {:?}", x.0))?;
+        let verdict = Outcome::judge(spec.ty, spec.start, &o, &got, &want, reference);
+        let mut lines: Vec<String> = steps.iter().map(|st| TraceLine(st).to_string()).collect();
+        if let Some(viol) = o.first_violation {
+            lines.push(format!("invariant violated: {viol}"));
+        }
+        let result = ResultLine {
+            outcome: &o,
+            pages: &got,
+            verdict,
+        }
+        .to_string();
+        lines.push(result.clone());
+        let marked = o
+            .first_violation
+            .and_then(|viol| steps.iter().rposition(|st| st.ptr.addr() == viol.got.addr()))
+            .into_iter()
+            .collect();
+        let off_copy = match o.error {
+            Some(WalkError::OffObject { ptr, .. }) if ptr.is_copy() => Some(ptr.addr().as_u64()),
+            _ => None,
+        };
+        variants.push(Variant {
+            name: v.name().to_string(),
+            heading: format!("[{}] {}", v.name(), describe(v, spec.ty)),
+            lines,
+            steps: steps.iter().map(step).collect(),
+            marked,
+            off_copy,
+            result,
+        });
+    }
+    Ok(Scenario { tree, variants })
+}
+
+/// A step of the walk as the pictures draw it.
+fn step(s: &crate::gup::Step) -> Step {
+    let place = match s.ptr.object() {
+        crate::mm::Object::Table(l) => Place::Table {
+            kind: l.hw_name().to_string(),
+            base: s.ptr.base().as_u64(),
+            index: s.ptr.index() as u64,
+        },
+        _ => {
+            // A copy: the pointer's own description of it.
+            let d = s.ptr.to_string();
+            let inner = d.find(" (").map_or(d.as_str(), |i| &d[i + 2..d.len() - 1]);
+            Place::Copy(inner.to_string())
+        }
+    };
+    Step {
+        level: s.level.name().to_string(),
+        range: format!("{:#015x} -> {:#015x}", s.addr, s.next),
+        place,
+        at: s.ptr.addr().as_u64(),
+    }
 }
 
 /// A box of the picture.

@@ -118,7 +118,7 @@ fn qemu_run_refuses_what_its_header_does_not_describe() {
         ),
         (
             &["--emulator", "hercules", "pictures", "gup=3:0x1000-0x2000"],
-            "pictures runs on QEMU",
+            "pictures boots no emulator",
         ),
         (
             &["--gdb", "pictures", "gup=3:0x1000-0x2000"],
@@ -129,6 +129,14 @@ fn qemu_run_refuses_what_its_header_does_not_describe() {
             "--cpus is for --emulator hercules",
         ),
         (&["--cpus", "2", "demo"], "--cpus is for --emulator hercules"),
+        (
+            &["--kernel", "elf", "pictures", "gup=3:0x1000-0x2000"],
+            "--kernel does not apply to pictures",
+        ),
+        (
+            &["pictures", "gup=3:0x1000-0x2000", "--", "-m", "2G"],
+            "QEMU arguments do not apply to pictures",
+        ),
     ] {
         let out = std::process::Command::new("bash")
             .arg("qemu-run.sh")

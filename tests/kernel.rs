@@ -889,23 +889,82 @@ fn main() {
             &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
         )
     });
-    harness(&mut trials, &kernel, "docs_pictures_are_the_seed_as_it_runs", |k| {
-        let b = boot(k, "gup=3:0x1007ffff000-0x10080001000", &[], timeout())?;
-        b.expect(b.status == Some(0), "the seed scenario")?;
-        let sc = foldkern::pictures::parse(&b.output).ok_or("no variant's trace in the seed scenario's output")?;
-        for (name, body) in foldkern::pictures::files("seed", &sc) {
-            let path = root().join("docs/pictures").join(&name);
-            let have = std::fs::read_to_string(&path).unwrap_or_default();
-            if have != body {
-                return Err(format!(
-                    "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000 docs/pictures seed",
-                    path.display()
-                )
-                .into());
+    // The pictures come from the walk run on the host; the kernel's trace of
+    // the same scenario, read back, must draw the same pictures (one scenario
+    // per ASCE type, the seed among them), and the seed's are the ones
+    // docs/pictures holds.
+    harness(
+        &mut trials,
+        &kernel,
+        "pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs",
+        |k| {
+            use foldkern::gup::GupFlags;
+            use foldkern::mm::AsceType;
+            let spec = |ty, start, pages, flags, hole| foldkern::pictures::Spec {
+                ty,
+                start,
+                pages,
+                flags,
+                ro: false,
+                hole,
+            };
+            let scenarios = [
+                (
+                    "gup=3:0x1007ffff000-0x10080001000",
+                    spec(AsceType::Region3, 0x100_7fff_f000, 2, GupFlags::empty(), None),
+                ),
+                (
+                    "gup=2:0xfe000-0x102000:write:hole=0x100000",
+                    spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000)),
+                ),
+                (
+                    "gup=4:0x3fffffff000-0x40000001000",
+                    spec(AsceType::Region2, 0x3ff_ffff_f000, 2, GupFlags::empty(), None),
+                ),
+                (
+                    "gup=5:0x1ffffffffff000-0x20000000001000",
+                    spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None),
+                ),
+            ];
+            for (k_line, spec) in scenarios {
+                let b = boot(k, k_line, &[], timeout())?;
+                b.expect(b.status == Some(0), k_line)?;
+                let kernel =
+                    foldkern::pictures::parse(&b.output).ok_or(format!("no variant's trace in {k_line}'s output"))?;
+                let host = foldkern::pictures::run(&spec)?;
+                let (from_kernel, from_host) = (
+                    foldkern::pictures::files("seed", &kernel),
+                    foldkern::pictures::files("seed", &host),
+                );
+                if from_host.len() != 7 || from_kernel.len() != from_host.len() {
+                    return Err(format!(
+                        "{k_line}: {} pictures from the host, {} from the kernel's trace",
+                        from_host.len(),
+                        from_kernel.len()
+                    )
+                    .into());
+                }
+                for ((name, body), (_, kbody)) in from_host.iter().zip(&from_kernel) {
+                    if body != kbody {
+                        return Err(format!("{k_line}, {name}: the host's walk draws differently from the kernel's trace:\n{body}\n---\n{kbody}").into());
+                    }
+                    if spec.ty != AsceType::Region3 {
+                        continue;
+                    }
+                    let path = root().join("docs/pictures").join(name);
+                    let have = std::fs::read_to_string(&path).unwrap_or_default();
+                    if have != *body {
+                        return Err(format!(
+                        "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000 docs/pictures seed",
+                        path.display()
+                    )
+                    .into());
+                    }
+                }
             }
-        }
-        Ok(())
-    });
+            Ok(())
+        },
+    );
     harness(&mut trials, &kernel, "docs_quote_the_goals_against_linux", |k| {
         let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
         b.expect(b.status == Some(0), "the full benchmark")?;

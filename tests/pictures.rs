@@ -1,7 +1,8 @@
 //! The pictures in docs/pictures/ rendered by a real SVG renderer (resvg):
 //! each image is not blank, and every box the SVG declares is drawn in its
-//! colour where it says. (That they are what the kernel's trace gives now is
-//! a harness test in tests/kernel.rs, which boots the kernel.)
+//! colour where it says. (That they are what the walk draws now, and what the
+//! kernel's trace of the same scenario draws, is a harness test in
+//! tests/kernel.rs, which boots the kernel.)
 use resvg::{tiny_skia, usvg};
 
 /// (x, y, width, height, fill) of every `<rect class="box" ...>`.
