@@ -574,24 +574,29 @@ fn callees(k: &Path, root: &str) -> Result<std::collections::BTreeSet<String>, F
 }
 
 /// What explains a walk compiles away: what `get_user_pages_fast` without
-/// hooks reaches (inlined into the benchmark's `entry_point::<NoHooks>`, which
+/// hooks reaches (inlined into the benchmark's `entry_point::<NoHooks, _>`, which
 /// calls gup_fast) calls no hook and no invariant walk, while the same walk
 /// with the explaining hooks does (which shows the test can see them).
 fn no_hook_in_get_user_pages_fast(k: &Path) -> Result<(), Failed> {
     if Command::new("gdb-multiarch").arg("--version").output().is_err() {
         return Err(INSTALL_GDB.into());
     }
-    let plain = callees(
+    // get_user_pages_fast and pin_user_pages_fast, each in its own build.
+    let mut plain = callees(
         k,
-        "foldkern::cmd::bench::measure::entry_point<foldkern::gup::hooks::NoHooks>",
+        "foldkern::cmd::bench::measure::entry_point<foldkern::gup::hooks::NoHooks, false>",
     )?;
+    plain.extend(callees(
+        k,
+        "foldkern::cmd::bench::measure::entry_point<foldkern::gup::hooks::NoHooks, true>",
+    )?);
     let explained = callees(
         k,
         "foldkern::gup::fast::gup_fast<foldkern::arch::s390x::platform::KernelPlatform, foldkern::gup::hooks::Explain>",
     )?;
     let hook = |n: &String| n.contains("5hooks") || n.contains("7walk_to");
     if !plain.iter().any(|n| n.contains("8gup_fast")) || !plain.iter().any(|n| n.contains("9pte_range")) {
-        return Err(format!("entry_point::<NoHooks> reaches no gup_fast and PTE loop: {plain:?}").into());
+        return Err(format!("entry_point::<NoHooks, _> reaches no gup_fast and PTE loop: {plain:?}").into());
     }
     if let Some(h) = plain.iter().find(|n| hook(n)) {
         return Err(format!("get_user_pages_fast without hooks calls {h}").into());

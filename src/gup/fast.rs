@@ -403,7 +403,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
                 return false;
             }
             let went_on = if pud_large(pud) {
-                self.gup_huge(pudp, pud.0, Level::Pud, addr, next)
+                self.huge(pudp, pud.0, Level::Pud, addr, next)
             } else {
                 self.gup_pmd_range(pudp, pud, addr, next)
             };
@@ -440,7 +440,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
                 return false;
             }
             let went_on = if pmd_large(pmd) {
-                self.gup_huge(pmdp, pmd.0, Level::Pmd, addr, next)
+                self.huge(pmdp, pmd.0, Level::Pmd, addr, next)
             } else {
                 self.gup_pte_range(pmd, addr, next)
             };
@@ -456,6 +456,28 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             };
             (pmdp, accepted) = n;
         }
+    }
+
+    /// [`gup_huge`] for the large entry `val` at `ptr`, taking its pages after
+    /// the walk's.
+    #[inline(always)]
+    fn huge(&mut self, ptr: EntryPtr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
+        let pages = &mut self.pages[self.nr..];
+        let (n, went_on, err) = gup_huge(
+            self.p,
+            &mut *self.hooks,
+            self.pagemap,
+            self.flags,
+            pages,
+            (ptr, val, level),
+            addr,
+            end,
+        );
+        self.nr += n;
+        if err.is_some() {
+            self.err = err;
+        }
+        went_on
     }
 
     /// `gup_pte_range(pmd, addr, end)`: the loop is [`super::pte::pte_range`].
@@ -486,64 +508,77 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         }
         false
     }
+}
 
-    /// `gup_huge_pmd` / `gup_huge_pud`: `record_subpages`, then one grab of
-    /// that many references on the large frame's compound head, then the
-    /// re-check. A large entry over frames that are not one compound page of
-    /// its size (the tests alias RAM that way; Linux never maps such a frame)
-    /// is grabbed page by page instead.
-    #[inline(never)]
-    #[cold]
-    fn gup_huge(&mut self, ptr: EntryPtr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
-        let leaf = Leaf::large(level, val);
-        if self.flags.contains(GupFlags::WRITE) && !leaf.write {
-            return false;
+/// `gup_huge_pmd` / `gup_huge_pud` for the entry `val` read at `ptr` of a
+/// `level` loop, over `[addr, end)`, its pages going to `pages`:
+/// `record_subpages`, then one grab of that many references on the large
+/// frame's compound head, then the re-check. A large entry over frames that
+/// are not one compound page of its size (the tests alias RAM that way; Linux
+/// never maps such a frame) is grabbed page by page instead. Returns the
+/// pages taken, whether the walk goes on, and why it stopped abnormally.
+/// Out of line and cold, and given only what it needs, so the walk's own
+/// state stays in registers.
+#[inline(never)]
+#[cold]
+#[allow(clippy::too_many_arguments)] // the walk's state it needs, in registers
+fn gup_huge<P: Platform + ?Sized, H: Hooks>(
+    p: &P,
+    hooks: &mut H,
+    map: &PageMap,
+    flags: GupFlags,
+    pages: &mut [Page],
+    (ptr, val, level): (EntryPtr, u64, Level),
+    addr: VirtAddr,
+    end: VirtAddr,
+) -> (usize, bool, Option<WalkError>) {
+    let leaf = Leaf::large(level, val);
+    if flags.contains(GupFlags::WRITE) && !leaf.write {
+        return (0, false, None);
+    }
+    let head = Page::of(leaf.frame);
+    let order = (level.size() >> PAGE_SHIFT).trailing_zeros();
+    let refs = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
+    let mut nr = 0;
+    let mut all = true;
+    if map.is_compound_head(head, order) {
+        // record_subpages: the subpages go into pages[]; the references
+        // all go on the head.
+        let sub = Page::of(leaf.translate(addr)).pfn();
+        for (i, slot) in pages[..refs].iter_mut().enumerate() {
+            *slot = Page(sub + i as u64);
         }
-        let (map, flags, first) = (self.pagemap, self.flags, self.nr);
-        let head = Page::of(leaf.frame);
-        let order = (level.size() >> PAGE_SHIFT).trailing_zeros();
-        let refs = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
-        let mut all = true;
-        if map.is_compound_head(head, order) {
-            // record_subpages: the subpages go into pages[]; the references
-            // all go on the head.
-            let sub = Page::of(leaf.translate(addr)).pfn();
-            for (i, slot) in self.pages[first..first + refs].iter_mut().enumerate() {
-                *slot = Page(sub + i as u64);
-            }
-            if map.try_grab_compound_head(head, refs as u32, flags).is_none() {
-                return false;
-            }
-            self.nr += refs;
-        } else {
-            // Subpages past the end of the page map (no struct page) stop the
-            // walk; the pins taken before them are kept only if the re-check
-            // passes.
-            let mut a = addr;
-            while a != end {
-                let Some(page) = map.try_grab_page(leaf.translate(a), flags) else {
-                    all = false;
-                    break;
-                };
-                self.pages[self.nr] = page;
-                self.nr += 1;
-                a = a.wrapping_add(PAGE_SIZE);
-            }
+        if map.try_grab_compound_head(head, refs as u32, flags).is_none() {
+            return (0, false, None);
         }
-        // Re-check the entry through `ptr`, as gup_huge_pmd does after taking the
-        // pins. Where `ptr` is a stack copy (a folded level under the pre-fix and
-        // addr_end_folded walks, as in Linux before v5.9) this compares the copy
-        // with itself and cannot see a concurrent change.
-        match self.load(ptr) {
-            Some(now) if now == val => {
-                map.set_page_flags(head, PG_REFERENCED); // SetPageReferenced(head)
-                all
-            }
-            _ => {
-                unpin_taken(map, &self.pages[first..self.nr], flags);
-                self.nr = first;
-                false
-            }
+        nr = refs;
+    } else {
+        // Subpages past the end of the page map (no struct page) stop the
+        // walk; the pins taken before them are kept only if the re-check
+        // passes.
+        let mut a = addr;
+        while a != end {
+            let Some(page) = map.try_grab_page(leaf.translate(a), flags) else {
+                all = false;
+                break;
+            };
+            pages[nr] = page;
+            nr += 1;
+            a = a.wrapping_add(PAGE_SIZE);
+        }
+    }
+    // Re-check the entry through `ptr`, as gup_huge_pmd does after taking the
+    // pins. Where `ptr` is a stack copy (a folded level under the pre-fix and
+    // addr_end_folded walks, as in Linux before v5.9) this compares the copy
+    // with itself and cannot see a concurrent change.
+    match hooks.may_read(p, ptr).map(|()| p.read_u64(ptr.addr())) {
+        Ok(now) if now == val => {
+            map.set_page_flags(head, PG_REFERENCED); // SetPageReferenced(head)
+            (nr, all, None)
+        }
+        now => {
+            unpin_taken(map, &pages[..nr], flags);
+            (0, false, now.err())
         }
     }
 }

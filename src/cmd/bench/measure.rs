@@ -75,13 +75,19 @@ fn floor(pts: &[PhysAddr], out: &mut [Page]) -> usize {
 /// built with it must cost exactly what they cost without hooks.
 struct Empty;
 
+// Inlined as the trait's defaults are, as any hooks type's methods should be.
 impl Hooks for Empty {
+    #[inline(always)]
     fn may_read<P: Platform + ?Sized>(&mut self, _: &P, _: EntryPtr) -> Result<(), WalkError> {
         Ok(())
     }
+    #[inline(always)]
     fn step(&mut self, _: &Step) {}
+    #[inline(always)]
     fn ptes<P: Platform + ?Sized>(&mut self, _: &P, _: EntryPtr, _: VirtAddr, _: usize, _: bool, _: u64) {}
+    #[inline(always)]
     fn stepped<P: Platform + ?Sized>(&mut self, _: &P, _: Asce, _: Level, _: EntryPtr, _: VirtAddr) {}
+    #[inline(always)]
     fn take_violations(&mut self) -> (u32, Option<Violation>) {
         (0, None)
     }
@@ -178,12 +184,13 @@ pub(super) fn run_once(nsizes: usize) -> Results {
             }
             // The entry points, as Linux's figures are taken (FOLL_WRITE),
             // without hooks and with the empty hooks type.
-            for w in [Walker::GetUserPagesFast, Walker::PinUserPagesFast] {
-                r.walk[ti][w as usize][si] = entry_point(&mut s, stack, NoHooks, w, &mut out[..n], data);
-            }
-            for w in [Walker::GetEmptyHooks, Walker::PinEmptyHooks] {
-                r.walk[ti][w as usize][si] = entry_point(&mut s, stack, Empty, w, &mut out[..n], data);
-            }
+            let out = &mut out[..n];
+            r.walk[ti][Walker::GetUserPagesFast as usize][si] =
+                entry_point::<_, false>(&mut s, stack, NoHooks, out, data);
+            r.walk[ti][Walker::PinUserPagesFast as usize][si] =
+                entry_point::<_, true>(&mut s, stack, NoHooks, out, data);
+            r.walk[ti][Walker::GetEmptyHooks as usize][si] = entry_point::<_, false>(&mut s, stack, Empty, out, data);
+            r.walk[ti][Walker::PinEmptyHooks as usize][si] = entry_point::<_, true>(&mut s, stack, Empty, out, data);
             let mut pinned = 0;
             clear(&mut out[..n]);
             let mut ctx = GupContext {
@@ -233,18 +240,18 @@ pub(super) fn run_once(nsizes: usize) -> Results {
     r
 }
 
-/// Instructions of one `get_user_pages_fast` or `pin_user_pages_fast` call
-/// (walker `w`; FOLL_WRITE, the merged walk, `hooks` explaining it) of
-/// `out.len()` pages from [`BASE`] in `s`; the frames checked and the
-/// references dropped after.
-// Out of line, so each hooks type's build is its own function and the
-// benchmark's code around it cannot differ between them.
+/// Instructions of one `get_user_pages_fast` call, or with `PIN` one
+/// `pin_user_pages_fast` call (FOLL_WRITE, the merged walk, `hooks`
+/// explaining it), of `out.len()` pages from [`BASE`] in `s`; the frames
+/// checked and the references dropped after.
+// Out of line, and one function per hooks type and entry point, so the code
+// around each measured call holds no choice and cannot differ between the
+// hooks types.
 #[inline(never)]
-fn entry_point<H: Hooks>(
+fn entry_point<H: Hooks, const PIN: bool>(
     s: &mut AddressSpace<'static, KernelPlatform>,
     stack: WalkStack,
     hooks: H,
-    w: Walker,
     out: &mut [Page],
     data: PhysAddr,
 ) -> u64 {
@@ -256,11 +263,15 @@ fn entry_point<H: Hooks>(
         variant: Variant::OffsetLockless,
         hooks,
     };
-    let pin = matches!(w, Walker::PinUserPagesFast | Walker::PinEmptyHooks);
+    let w = if PIN {
+        Walker::PinUserPagesFast
+    } else {
+        Walker::GetUserPagesFast
+    };
     let mut pinned = 0;
     clear(out);
     let t = measure(|| {
-        pinned = match pin {
+        pinned = match PIN {
             false => get_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
             true => pin_user_pages_fast(&mut ctx, BASE, n, GupFlags::WRITE, out),
         }
@@ -268,7 +279,7 @@ fn entry_point<H: Hooks>(
     });
     assert_eq!(pinned, n, "bench: {} pinned too few", w.name());
     check_frames(out, data, w);
-    let flags = if pin { GupFlags::PIN } else { GupFlags::GET };
+    let flags = if PIN { GupFlags::PIN } else { GupFlags::GET };
     foldkern::gup::release_each(kernel::pagemap(), out, flags).expect("unpin");
     t
 }
@@ -288,8 +299,10 @@ fn scale(data: PhysAddr, stack: WalkStack) -> [u64; 2] {
         s.map(BASE + start * PAGE_SIZE, data, 4096, Prot::RW)
             .expect("bench map");
     }
-    let res =
-        [Walker::GetUserPagesFast, Walker::PinUserPagesFast].map(|w| entry_point(&mut s, stack, NoHooks, w, out, data));
+    let res = [
+        entry_point::<_, false>(&mut s, stack, NoHooks, out, data),
+        entry_point::<_, true>(&mut s, stack, NoHooks, out, data),
+    ];
     s.unmap(BASE, SCALE_PAGES as u64).expect("bench unmap");
     drop(s);
     kernel::frames()
