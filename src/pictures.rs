@@ -291,8 +291,8 @@ fn step(s: &crate::gup::Step) -> Step {
             index: s.ptr.index() as u64,
         },
         _ => {
-            // A copy: the pointer's own description of it.
-            let d = s.ptr.to_string();
+            // A copy: the walk's own description of it.
+            let d = crate::gup::policy::Named(s.ptr).to_string();
             let inner = d.find(" (").map_or(d.as_str(), |i| &d[i + 2..d.len() - 1]);
             Place::Copy(inner.to_string())
         }

@@ -4,6 +4,7 @@
 //! every method is an empty inline default the build without hooks carries no
 //! trace of them (the benchmark measures that build beside one with an
 //! empty hooks type of its own, and the figures must be equal).
+use super::policy::Named;
 use crate::mm::pgtable::{check_bounds, walk_to};
 use crate::mm::{Asce, EntryPtr, Level, Platform, VirtAddr, WalkError, PAGE_SIZE};
 use core::fmt;
@@ -224,7 +225,7 @@ impl fmt::Display for Step {
             self.next,
             self.val,
             self.kind(),
-            self.ptr
+            Named(self.ptr)
         )
     }
 }
@@ -250,8 +251,8 @@ impl fmt::Display for Violation {
             "{}p for {:#x} is {} but a walk from the top gives {}",
             self.level.name(),
             self.addr,
-            self.got,
-            self.expected
+            Named(self.got),
+            Named(self.expected)
         )
     }
 }

@@ -14,7 +14,9 @@
 //!
 //! Folding itself is never a policy: every policy decides it per entry, from
 //! the entry's table-type bits, as s390's `pXd_offset` does.
-use crate::mm::{AsceType, EntryPtr, Level, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
+use crate::mm::pgtable::COPY_ROW;
+use crate::mm::{AsceType, EntryPtr, Level, Object, PhysAddr, Platform, VirtAddr, PAGE_SIZE};
+use core::fmt;
 
 /// Which gup_fast the walk is: the name of a [`Policy`], chosen at run time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,6 +213,12 @@ pub struct LinuxFrame;
 /// Offset in the frame of the [`LinuxFrame`] copies.
 const LINUX_COPIES: u64 = 1024;
 
+impl LinuxFrame {
+    /// The copies, in the order they lie: what each holds (an
+    /// [`Object::CopyRow`] to the pointers).
+    const WORDS: [Level; COPY_ROW as usize] = [Level::Pud, Level::P4d, Level::Pgd];
+}
+
 impl Layout for Guarded {
     const PRE_FIX: Variant = Variant::PreFix;
     #[inline(always)]
@@ -223,11 +231,37 @@ impl Layout for LinuxFrame {
     const PRE_FIX: Variant = Variant::PreFixLinuxFrame;
     fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
         let frame = stack.base.add(LINUX_COPIES);
-        match level {
-            Level::Pud => EntryPtr::frame_copy(table, frame, frame),
-            Level::P4d => EntryPtr::frame_copy(table, frame, frame.add(8)),
-            Level::Pgd => EntryPtr::frame_copy(table, frame, frame.add(16)),
-            _ => EntryPtr::stack_copy(table, stack.slot(level)),
+        match LinuxFrame::WORDS.iter().position(|&l| l == level) {
+            Some(i) => EntryPtr::row_copy(table, frame, frame.add(8 * i as u64)),
+            None => EntryPtr::stack_copy(table, stack.slot(level)),
+        }
+    }
+}
+
+/// A pointer as the walk's output names it: the pointer's own description,
+/// but the copies of [`LinuxFrame`] named by what each holds.
+pub struct Named(pub EntryPtr);
+
+impl fmt::Display for Named {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let p = self.0;
+        let Object::CopyRow(table) = p.object() else {
+            return write!(f, "{p}");
+        };
+        match LinuxFrame::WORDS.get(p.index() as usize) {
+            Some(l) if p.index() >= 0 => write!(
+                f,
+                "{:#x} (Linux's frame: the {} copy, a {} entry)",
+                p.addr().as_u64(),
+                l.name(),
+                table.hw_name()
+            ),
+            _ => write!(
+                f,
+                "{:#x} (Linux's frame, {:+} bytes past its start)",
+                p.addr().as_u64(),
+                p.index() * 8
+            ),
         }
     }
 }

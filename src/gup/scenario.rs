@@ -7,7 +7,7 @@
 use super::fast::GupOutcome;
 use super::hooks::Step;
 use super::page::Page;
-use super::policy::Variant;
+use super::policy::{Named, Variant};
 use crate::mm::{AsceType, PhysAddr, VirtAddr, WalkError, PAGE_SIZE};
 use core::fmt;
 
@@ -26,7 +26,7 @@ impl fmt::Display for TraceLine<'_> {
             s.next,
             s.val,
             s.kind(),
-            s.ptr
+            Named(s.ptr)
         )
     }
 }

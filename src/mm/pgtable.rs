@@ -27,30 +27,29 @@ use super::level::{Level, CRST_ENTRIES};
 use super::platform::Platform;
 use core::fmt;
 
+/// Copies in an [`Object::CopyRow`].
+pub const COPY_ROW: u64 = 3;
+
 /// What an [`EntryPtr`] points into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Object {
     /// A live translation table of this level.
     Table(Level),
-    /// A one-entry copy of an entry (the walker's `READ_ONCE` copy on its stack)
-    /// that was read from a table of this level.
-    StackCopy(Level),
-    /// The walker's copies of entries of a table of this level laid out as the
-    /// compiled Linux code had them: the pud, p4d and pgd copies, one word
-    /// apart, so the word after a copy is the copy of the level above.
-    LinuxFrame(Level),
+    /// A lone copy of an entry read from a table of this level, on the
+    /// walker's stack (the walker's `READ_ONCE` copy).
+    Copy(Level),
+    /// [`COPY_ROW`] such copies in a row on the walker's stack. Which copy is
+    /// which is the stack layout's (`gup::policy`).
+    CopyRow(Level),
 }
-
-/// Words of a [`Object::LinuxFrame`]: the pud, p4d and pgd copies.
-pub const LINUX_FRAME_WORDS: u64 = 3;
 
 impl Object {
     /// Bytes of the object.
     pub const fn bytes(self) -> u64 {
         match self {
             Object::Table(l) => l.table_bytes(),
-            Object::StackCopy(_) => 8,
-            Object::LinuxFrame(_) => 8 * LINUX_FRAME_WORDS,
+            Object::Copy(_) => 8,
+            Object::CopyRow(_) => 8 * COPY_ROW,
         }
     }
 }
@@ -73,21 +72,21 @@ impl EntryPtr {
             object: Object::Table(level),
         }
     }
-    /// Pointer to the copy at `slot` of a [`Object::LinuxFrame`] starting at
-    /// `frame`, holding entries from a `level` table.
-    pub fn frame_copy(level: Level, frame: PhysAddr, slot: PhysAddr) -> EntryPtr {
+    /// Pointer to the copy at `slot` of the [`Object::CopyRow`] from `first`,
+    /// each an entry of a `level` table.
+    pub fn row_copy(level: Level, first: PhysAddr, slot: PhysAddr) -> EntryPtr {
         EntryPtr {
             addr: slot,
-            base: frame,
-            object: Object::LinuxFrame(level),
+            base: first,
+            object: Object::CopyRow(level),
         }
     }
-    /// Pointer to a one-entry stack copy at `slot` of an entry from a `level` table.
+    /// Pointer to a lone stack copy at `slot` of an entry from a `level` table.
     pub fn stack_copy(level: Level, slot: PhysAddr) -> EntryPtr {
         EntryPtr {
             addr: slot,
             base: slot,
-            object: Object::StackCopy(level),
+            object: Object::Copy(level),
         }
     }
     /// Address of the entry.
@@ -131,12 +130,12 @@ impl EntryPtr {
     /// The level of the table the entry came from.
     pub fn level(&self) -> Level {
         match self.object {
-            Object::Table(l) | Object::StackCopy(l) | Object::LinuxFrame(l) => l,
+            Object::Table(l) | Object::Copy(l) | Object::CopyRow(l) => l,
         }
     }
     /// Whether this points at a stack copy rather than a live table.
     pub fn is_copy(&self) -> bool {
-        matches!(self.object, Object::StackCopy(_) | Object::LinuxFrame(_))
+        matches!(self.object, Object::Copy(_) | Object::CopyRow(_))
     }
 }
 
@@ -151,30 +150,20 @@ impl fmt::Display for EntryPtr {
                 self.base.0,
                 self.index()
             ),
-            Object::StackCopy(l) => {
+            Object::Copy(l) => {
                 write!(f, "{:#x} (stack copy of a {} entry", self.addr.0, l.hw_name())?;
                 if self.index() != 0 {
                     write!(f, ", {:+} bytes past it", self.index() * 8)?;
                 }
                 write!(f, ")")
             }
-            Object::LinuxFrame(l) => match self.index() {
-                i @ 0..=2 => {
-                    let copy = [Level::Pud, Level::P4d, Level::Pgd][i as usize].name();
-                    write!(
-                        f,
-                        "{:#x} (Linux's frame: the {copy} copy, a {} entry)",
-                        self.addr.0,
-                        l.hw_name()
-                    )
-                }
-                i => write!(
-                    f,
-                    "{:#x} (Linux's frame, {:+} bytes past its start)",
-                    self.addr.0,
-                    i * 8
-                ),
-            },
+            Object::CopyRow(l) => write!(
+                f,
+                "{:#x} (word {} of {COPY_ROW} stack copies of {} entries)",
+                self.addr.0,
+                self.index(),
+                l.hw_name()
+            ),
         }
     }
 }
