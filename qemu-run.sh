@@ -102,7 +102,7 @@ build() {
     need_target
     local flags=()
     [ "$PROFILE" = release ] && flags+=(--release)
-    cargo build -q --target "$TARGET" --bin foldkern "${flags[@]}" "$@"
+    cargo build -q -p foldkern-kernel --target "$TARGET" --bin foldkern "${flags[@]}" "$@"
 }
 
 GDB=()
@@ -192,7 +192,7 @@ if [ "$MODE" = pictures ]; then
     [ ${#QEMU_EXTRA[@]} -eq 0 ] || usage "QEMU arguments do not apply to pictures (it runs the walk on the host)"
     need_cargo
     dir=${PICTURES[1]:-target/pictures}
-    exec cargo run -q --example pictures -- "${PICTURES[0]}" "$dir" "${PICTURES[2]:-scenario}"
+    exec cargo run -q -p foldkern-host --example pictures -- "${PICTURES[0]}" "$dir" "${PICTURES[2]:-scenario}"
 fi
 need_gdb() {
     command -v gdb-multiarch >/dev/null && return 0

@@ -5,7 +5,7 @@
     scripts/kernel-mutants.py --check     (only: is each text to change there once?)
 
 scripts/mutants.py covers the portable code with the host tests; the code under
-src/arch only runs in QEMU, too slow for a mutant per operator. This script
+kernel/src/arch only runs in QEMU, too slow for a mutant per operator. This script
 applies each change in MUTANTS below, one at a time, in a scratch clone
 (target/kernel-mutants/repo) of the committed tree, boots the kernel suite
 (`./qemu-run.sh kernel-test -- -smp 2`, 20-40 s each) and says whether the
@@ -21,10 +21,10 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mutants import run, scratch_clone  # noqa: E402  (the same scratch clone and timeout)
 
-PLATFORM = 'src/arch/s390x/platform.rs'
-INSN = 'src/arch/s390x/insn.rs'
-TRAPS = 'src/arch/s390x/traps.rs'
-SMP = 'src/arch/s390x/smp.rs'
+PLATFORM = 'kernel/src/arch/s390x/platform.rs'
+INSN = 'kernel/src/arch/s390x/insn.rs'
+TRAPS = 'kernel/src/arch/s390x/traps.rs'
+SMP = 'kernel/src/arch/s390x/smp.rs'
 SPACE = 'src/mm/space.rs'
 CAUGHT = 'caught'
 

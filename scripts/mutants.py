@@ -13,7 +13,7 @@ host_props --test host_pages --test host_folding`, about 10 s each; a run still 
 caught) and prints every mutant they did NOT catch.
 `--calls` tries only the deleted calls. Mutants that do not compile are not counted. A survivor is either a test gap
 or an equivalent mutant (the change cannot alter behaviour); docs/debugging.md
-lists the known equivalent ones. The kernel-only code (src/arch, src/kunit)
+lists the known equivalent ones. The kernel-only code (kernel/src/arch, kernel/src/kunit)
 is not covered: its tests boot QEMU, which is too slow per mutant.
 """
 import os

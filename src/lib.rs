@@ -7,8 +7,12 @@
 //! address spaces (map/unmap/protect/upgrade), the frame allocator, and `gup_fast`
 //! with its pre-fix and fixed variants. Memory and the privileged instructions are
 //! reached only through [`mm::Platform`]: live hardware in the kernel
-//! (`src/arch/s390x/platform.rs`), a bounds-checked arena on the host
+//! (`kernel/src/arch/s390x/platform.rs`), a bounds-checked arena on the host
 //! (`mm::host::HostPlatform`, host builds only).
+//!
+//! The crates are the layers: this library names neither the kernel
+//! (`kernel/`, the s390x binary) nor the host's study code (`host/`: the
+//! cross-architecture model, the pictures, the harness), which both use it.
 #![no_std]
 #![warn(missing_docs)]
 
@@ -17,7 +21,3 @@ extern crate std;
 
 pub mod gup;
 pub mod mm;
-#[cfg(not(target_arch = "s390x"))]
-pub mod model;
-#[cfg(not(target_arch = "s390x"))]
-pub mod pictures;

@@ -1,6 +1,6 @@
 //! The kernel's command-line parser, compiled for the host: every job, every
 //! refusal, and every `gup=` line the docs quote; and `qemu-run.sh`'s refusals.
-#[path = "../src/cmd/cmdline.rs"]
+#[path = "../kernel/src/cmd/cmdline.rs"]
 #[allow(dead_code)]
 mod cmdline;
 

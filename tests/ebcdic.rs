@@ -1,6 +1,6 @@
 //! The SCLP line-mode console's ASCII-to-EBCDIC table, against Python's cp037
 //! codec (an implementation that is not ours).
-#[path = "../src/arch/s390x/ebcdic.rs"]
+#[path = "../kernel/src/arch/s390x/ebcdic.rs"]
 mod ebcdic;
 
 #[test]

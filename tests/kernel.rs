@@ -50,7 +50,16 @@ fn build_kernel() -> Result<PathBuf, String> {
     ensure_target();
     let out = Command::new(env!("CARGO"))
         .current_dir(root())
-        .args(["build", "--release", "--target", TARGET, "--bin", "foldkern"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "foldkern-kernel",
+            "--target",
+            TARGET,
+            "--bin",
+            "foldkern",
+        ])
         .output()
         .map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
@@ -905,7 +914,7 @@ fn main() {
         |k| {
             use foldkern::gup::GupFlags;
             use foldkern::mm::AsceType;
-            let spec = |ty, start, pages, flags, hole| foldkern::pictures::Spec {
+            let spec = |ty, start, pages, flags, hole| foldkern_host::pictures::Spec {
                 ty,
                 start,
                 pages,
@@ -934,12 +943,12 @@ fn main() {
             for (k_line, spec) in scenarios {
                 let b = boot(k, k_line, &[], timeout())?;
                 b.expect(b.status == Some(0), k_line)?;
-                let kernel =
-                    foldkern::pictures::parse(&b.output).ok_or(format!("no variant's trace in {k_line}'s output"))?;
-                let host = foldkern::pictures::run(&spec)?;
+                let kernel = foldkern_host::pictures::parse(&b.output)
+                    .ok_or(format!("no variant's trace in {k_line}'s output"))?;
+                let host = foldkern_host::pictures::run(&spec)?;
                 let (from_kernel, from_host) = (
-                    foldkern::pictures::files("seed", &kernel),
-                    foldkern::pictures::files("seed", &host),
+                    foldkern_host::pictures::files("seed", &kernel),
+                    foldkern_host::pictures::files("seed", &host),
                 );
                 if from_host.len() != 7 || from_kernel.len() != from_host.len() {
                     return Err(format!(

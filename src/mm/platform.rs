@@ -1,7 +1,7 @@
 //! The one seam between portable page-table code and the machine: memory access to
 //! table storage and the privileged TLB/ASCE operations. The kernel implements it
 //! with volatile loads through the identity map and real IPTE/IDTE/LCTLG
-//! (`src/arch/s390x/platform.rs`); the host with a bounds-checked arena that
+//! (`kernel/src/arch/s390x/platform.rs`); the host with a bounds-checked arena that
 //! records every flush (`super::host::HostPlatform`, host builds only).
 use super::addr::{PhysAddr, VirtAddr};
 use super::entry::Asce;

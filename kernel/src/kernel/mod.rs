@@ -243,7 +243,7 @@ pub fn identity_space() -> Result<AddressSpace<'static, KernelPlatform>, MapErro
 }
 
 /// Bring every configured CPU online (they idle until given work), at most
-/// [`traps::MAX_CPUS`]; a machine with more is told so, not silently cut.
+/// [`lowcore::MAX_CPUS`]; a machine with more is told so, not silently cut.
 /// Failure to start a CPU SCLP lists is reported and fails the run.
 pub fn start_secondaries() {
     if machine().scp.cpus < 2 {
@@ -255,7 +255,7 @@ pub fn start_secondaries() {
         Ok(n) if n < m.scp.cpus => println!(
             "smp: {n} of {} CPUs online: foldkern runs at most {}, the others stay stopped",
             m.scp.cpus,
-            traps::MAX_CPUS
+            lowcore::MAX_CPUS
         ),
         Ok(n) => println!("smp: {n} CPUs online"),
         Err(e) => {

@@ -9,8 +9,21 @@
 //!
 //! The console is the ASCII event (type 0x1a) where the SCLP accepts it (QEMU),
 //! otherwise line-mode messages (type 0x02) in EBCDIC (Hercules).
+// `print!`/`println!` over this console, for the whole kernel (`#[macro_use]`
+// on the modules up to here; defined before any module that prints).
+/// Print to the console.
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::arch::s390x::sclp::print(format_args!($($arg)*)) };
+}
+
+/// Print a line to the console.
+macro_rules! println {
+    () => { print!("\n") };
+    ($($arg:tt)*) => { $crate::arch::s390x::sclp::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
 use super::insn::{self, cr0};
-use super::{ebcdic, traps};
+use super::{ebcdic, lowcore};
 use core::fmt;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -140,7 +153,7 @@ fn wait_service_signal(before: u64) -> Result<(), SclpError> {
         }
         // SAFETY: only the two subclasses above can interrupt the wait.
         // Its parameter (the lowcore's EXT_PARAMS) names the SCCB; there is one.
-        if unsafe { insn::wait_external() } == traps::EXT_SERVICE_SIGNAL {
+        if unsafe { insn::wait_external() } == lowcore::EXT_SERVICE_SIGNAL {
             SERVICE_SIGNALS.fetch_add(1, Ordering::AcqRel);
         }
     };
@@ -363,6 +376,14 @@ pub fn print(args: fmt::Arguments) {
     use fmt::Write;
     let mut c = CONSOLE.lock();
     let _ = c.write_fmt(args);
+}
+
+/// Say why on the console (even if a CPU died holding it), then stop this CPU
+/// in the failure wait: the end of `halt::exit_failure` once the other CPUs
+/// are stopped, and of code below `halt` that stops them itself.
+pub fn fail(why: &str) -> ! {
+    print_fatal(format_args!("kernel: stopping with failure: {why}\n"));
+    insn::disabled_wait(0xbad)
 }
 
 /// Take the console even if a CPU died holding it (fatal paths only).

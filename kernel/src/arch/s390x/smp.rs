@@ -12,7 +12,7 @@
 //! A CPU inside gup_fast has interrupts disabled, so its acknowledgement comes only
 //! after its walk ends: once all have answered, no walk that could have seen an
 //! unhooked table is still running.
-use super::{halt, insn, lowcore, sclp, traps};
+use super::{insn, lowcore, sclp};
 use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use foldkern::mm::FrameAllocator;
 use spin::Mutex;
@@ -49,7 +49,7 @@ struct Cpu {
     busy: AtomicBool,
 }
 
-static CPUS: [Cpu; traps::MAX_CPUS] = [const {
+static CPUS: [Cpu; lowcore::MAX_CPUS] = [const {
     Cpu {
         addr: AtomicU64::new(0),
         online: AtomicBool::new(false),
@@ -60,7 +60,7 @@ static CPUS: [Cpu; traps::MAX_CPUS] = [const {
         arg: AtomicUsize::new(0),
         busy: AtomicBool::new(false),
     }
-}; traps::MAX_CPUS];
+}; lowcore::MAX_CPUS];
 static NCPUS: AtomicUsize = AtomicUsize::new(1);
 /// CPUs given a restart (online or not): all must be stopped before exiting.
 static STARTED: AtomicUsize = AtomicUsize::new(1);
@@ -159,7 +159,7 @@ pub fn bring_up(
     CPUS[0].online.store(true, Ordering::Release);
     let mut idx = 1;
     for &addr in cpu_addrs {
-        if addr == boot_cpu || idx >= traps::MAX_CPUS {
+        if addr == boot_cpu || idx >= lowcore::MAX_CPUS {
             continue;
         }
         let mut fa = frames.lock();
@@ -207,7 +207,8 @@ pub fn run_on(idx: usize, f: fn(usize), arg: usize) {
     c.work.store(f as usize, Ordering::Release);
     if let Err(e) = sigp(c.addr.load(Ordering::Relaxed) as u16, order::EXTERNAL_CALL, 0) {
         println!("smp: waking CPU {idx}: {e}");
-        halt::exit_failure("SIGP external call failed");
+        stop_others();
+        sclp::fail("SIGP external call failed");
     }
 }
 
@@ -226,7 +227,7 @@ pub fn sync_all() -> bool {
     }
     SYNCS.fetch_add(1, Ordering::AcqRel);
     let me = lowcore::cpu_index();
-    let mut before = [0u64; traps::MAX_CPUS];
+    let mut before = [0u64; lowcore::MAX_CPUS];
     for (i, c) in CPUS.iter().enumerate().take(online()) {
         if i != me {
             before[i] = c.acks.load(Ordering::Acquire);
@@ -258,7 +259,7 @@ pub fn grace_period() -> bool {
     }
     GRACE_PERIODS.fetch_add(1, Ordering::AcqRel);
     let me = lowcore::cpu_index();
-    let mut seen = [0u64; traps::MAX_CPUS];
+    let mut seen = [0u64; lowcore::MAX_CPUS];
     for (i, c) in CPUS.iter().enumerate().take(online()) {
         seen[i] = c.quiescent.load(Ordering::SeqCst);
     }
@@ -303,10 +304,10 @@ pub fn stop_others() {
 extern "C" fn external_handler() {
     let code: u16 = lowcore::read(lowcore::EXT_CODE);
     let me = lowcore::cpu_index();
-    if me < traps::MAX_CPUS {
+    if me < lowcore::MAX_CPUS {
         // Taking an interruption is a quiescent state (no walk runs enabled).
         CPUS[me].quiescent.fetch_add(1, Ordering::SeqCst);
-        if code == traps::EXT_CLOCK_COMPARATOR {
+        if code == lowcore::EXT_CLOCK_COMPARATOR {
             insn::sckc(insn::stckf() + TICK_TOD);
             return;
         }
@@ -317,14 +318,15 @@ extern "C" fn external_handler() {
     sclp::print_fatal(format_args!(
         "\n!!! unexpected external interruption {code:#06x} on CPU {me}\n"
     ));
-    halt::exit_failure("unexpected external interruption");
+    stop_others();
+    sclp::fail("unexpected external interruption");
 }
 
 /// Count a signal from another CPU on CPU `me`: every interruption a CPU takes
 /// shows it is outside any lockless walk (those run disabled), which is what
 /// [`sync_all`] waits for. False for any other interruption.
 fn acknowledge(me: usize, code: u16) -> bool {
-    let signal = matches!(code, traps::EXT_EMERGENCY_SIGNAL | traps::EXT_EXTERNAL_CALL);
+    let signal = matches!(code, lowcore::EXT_EMERGENCY_SIGNAL | lowcore::EXT_EXTERNAL_CALL);
     if signal {
         CPUS[me].acks.fetch_add(1, Ordering::AcqRel);
     }
@@ -378,7 +380,8 @@ extern "C" fn secondary_main() -> ! {
             sclp::print_fatal(format_args!(
                 "\n!!! CPU {me} woke from idle with external interruption {code:#06x}\n"
             ));
-            halt::exit_failure("unexpected external interruption");
+            stop_others();
+            sclp::fail("unexpected external interruption");
         }
     }
 }

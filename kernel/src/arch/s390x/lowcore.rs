@@ -8,6 +8,9 @@
 use core::ptr::NonNull;
 use volatile::VolatilePtr;
 
+/// Most CPUs this kernel drives (each has a lowcore of its own).
+pub const MAX_CPUS: usize = 8;
+
 /// Program-interruption ILC (instruction length in bytes, halfword).
 pub const PGM_ILC: usize = 0x8c;
 /// Program-interruption code (halfword).
@@ -20,6 +23,18 @@ pub const EXT_PARAMS: usize = 0x80;
 pub const EXT_CODE: usize = 0x86;
 /// External-interruption CPU address (halfword).
 pub const EXT_CPU_ADDR: usize = 0x84;
+
+/// External-interruption codes (PoP "External Interruption"), as stored at
+/// [`EXT_CODE`]: the clock
+/// comparator (the tick).
+pub const EXT_CLOCK_COMPARATOR: u16 = 0x1004;
+/// Emergency signal (SIGP).
+pub const EXT_EMERGENCY_SIGNAL: u16 = 0x1201;
+/// External call (SIGP).
+pub const EXT_EXTERNAL_CALL: u16 = 0x1202;
+/// Service signal: an SCLP command completed.
+pub const EXT_SERVICE_SIGNAL: u16 = 0x2401;
+
 /// Old PSWs.
 pub const RESTART_OLD_PSW: usize = 0x120;
 /// External old PSW.

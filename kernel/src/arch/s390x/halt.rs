@@ -14,8 +14,7 @@ pub fn exit_success() -> ! {
 /// Stop the machine with the failure status after saying why.
 pub fn exit_failure(why: &str) -> ! {
     smp::stop_others();
-    sclp::print_fatal(format_args!("kernel: stopping with failure: {why}\n"));
-    insn::disabled_wait(0xbad)
+    sclp::fail(why)
 }
 
 #[panic_handler]

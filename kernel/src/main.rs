@@ -5,10 +5,12 @@
 //!    in-kernel tests and their runner), which never use each other;
 //! 3. [`kernel`]: the state every job shares, and bring-up;
 //! 4. [`arch`]: the machine (entry, traps, SCLP, SMP, instructions, halting);
-//! 5. the portable library, `foldkern` (`mm`, `gup`).
+//! 5. the portable library, `foldkern` (`mm`, `gup`), another crate.
 //!
-//! `tests/lints.rs` keeps it so. On the host this file builds a stub, so `cargo
-//! test` can compile the crate for the host.
+//! The compiler keeps the library below (it cannot name this crate); inside
+//! this crate `tests/lints.rs` keeps the order of 1 to 4. On the host this file
+//! builds a stub (the workspace leaves this crate out of host builds, but
+//! `cargo build -p foldkern-kernel` still compiles for the host).
 #![cfg_attr(target_arch = "s390x", no_std, no_main)]
 #![cfg_attr(target_arch = "s390x", warn(missing_docs))]
 #![cfg_attr(not(target_arch = "s390x"), allow(dead_code, unused_imports))]
@@ -18,8 +20,6 @@
 
 #[cfg(target_arch = "s390x")]
 #[macro_use]
-mod kprint;
-#[cfg(target_arch = "s390x")]
 mod arch;
 #[cfg(target_arch = "s390x")]
 mod cmd;

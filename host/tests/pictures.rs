@@ -24,7 +24,7 @@ fn boxes(svg: &str) -> Vec<(f32, f32, f32, f32, [u8; 3])> {
 
 #[test]
 fn every_picture_renders_with_its_boxes() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/pictures");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/pictures");
     let mut n = 0;
     for e in std::fs::read_dir(dir).unwrap() {
         let path = e.unwrap().path();

@@ -7,6 +7,7 @@ pub mod halt;
 pub mod insn;
 pub mod lowcore;
 pub mod platform;
+#[macro_use]
 pub mod sclp;
 pub mod smp;
 pub mod traps;

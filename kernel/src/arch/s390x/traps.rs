@@ -2,21 +2,9 @@
 //! (code and name, ILC, old PSW, TEID, registers) and ends QEMU with a failure
 //! status, and lets code *expect* a program check: [`expect_pgm`] runs a closure
 //! and returns the interruption it took, so tests can assert on faults.
+use super::lowcore::MAX_CPUS;
 use super::{entry, insn, lowcore, sclp};
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-/// Most CPUs this kernel drives.
-pub const MAX_CPUS: usize = 8;
-
-/// External-interruption codes (PoP "External Interruption"): the clock
-/// comparator (the tick).
-pub const EXT_CLOCK_COMPARATOR: u16 = 0x1004;
-/// Emergency signal (SIGP).
-pub const EXT_EMERGENCY_SIGNAL: u16 = 0x1201;
-/// External call (SIGP).
-pub const EXT_EXTERNAL_CALL: u16 = 0x1202;
-/// Service signal: an SCLP command completed.
-pub const EXT_SERVICE_SIGNAL: u16 = 0x2401;
 
 /// A program interruption as the machine reported it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,10 +1,10 @@
-//! Pictures of a scenario (`foldkern::pictures`), drawn from the walk's own
+//! Pictures of a scenario (`foldkern_host::pictures`), drawn from the walk's own
 //! steps: `cargo run --example pictures -- gup=... DIR [PREFIX]` runs the
 //! `gup=` scenario (the kernel's command-line syntax) on the host, through the
 //! same gup_fast walk the kernel runs, and writes an SVG per variant, an SVG
 //! of the address space and an HTML page into DIR.
 //! `./qemu-run.sh pictures gup=...` runs this.
-#[path = "../src/cmd/cmdline.rs"]
+#[path = "../../kernel/src/cmd/cmdline.rs"]
 #[allow(dead_code)]
 mod cmdline;
 
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let spec = foldkern::pictures::Spec {
+    let spec = foldkern_host::pictures::Spec {
         ty: sc.ty,
         start: sc.start,
         pages: sc.pages(),
@@ -39,7 +39,7 @@ fn main() -> ExitCode {
         ro: sc.ro,
         hole: sc.hole,
     };
-    let sc = match foldkern::pictures::run(&spec) {
+    let sc = match foldkern_host::pictures::run(&spec) {
         Ok(sc) => sc,
         Err(e) => {
             eprintln!("pictures: the scenario failed: {e}");
@@ -50,7 +50,7 @@ fn main() -> ExitCode {
         eprintln!("pictures: {dir}: {e}");
         return ExitCode::FAILURE;
     }
-    for (name, body) in foldkern::pictures::files(prefix, &sc) {
+    for (name, body) in foldkern_host::pictures::files(prefix, &sc) {
         let path = std::path::Path::new(dir).join(&name);
         if let Err(e) = std::fs::write(&path, body) {
             eprintln!("pictures: {}: {e}", path.display());

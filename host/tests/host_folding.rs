@@ -1,9 +1,9 @@
-//! The bug class across architectures (`foldkern::model::folding`): the
+//! The bug class across architectures (`foldkern_host::model::folding`): the
 //! generic gup_fast walk over each configuration's folding rule, against a
 //! fresh walk of the real tables.
 use foldkern::gup::prefix_walks_off;
 use foldkern::mm::AsceType;
-use foldkern::model::folding::*;
+use foldkern_host::model::folding::*;
 use proptest::prelude::*;
 
 /// A space of `cfg` with the pages of `[start, end)` mapped but `holes`.
@@ -147,7 +147,7 @@ proptest! {
 /// "```trace folding CONFIG START-END") is what the model prints now.
 #[test]
 fn the_chapter_quotes_the_model_as_it_runs() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/across-architectures.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/across-architectures.md")).unwrap();
     let mut lines = doc.lines();
     let mut blocks = 0;
     while let Some(l) = lines.next() {

@@ -23,7 +23,6 @@
 //! folded level's loop iterates (its static step is at least its parent's, so
 //! `pXd_addr_end` returns `end` at once), or the pointer handed down is the
 //! real one.
-extern crate std;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::string::String;

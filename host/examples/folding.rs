@@ -1,12 +1,12 @@
 //! The generic gup_fast walk over other architectures' folding rules
-//! (`foldkern::model::folding`, docs/across-architectures.md).
+//! (`foldkern_host::model::folding`, docs/across-architectures.md).
 //!
 //! `cargo run --example folding` prints, for every configuration and walk,
 //! the verdict over ranges crossing each level boundary; `cargo run --example
 //! folding -- CONFIG START-END` traces each walk of one range in the kernel's
 //! trace format. Bad arguments print the usage and the configurations and
 //! exit 2.
-use foldkern::model::folding::{config, configs, rule, summary, trace, Walk};
+use foldkern_host::model::folding::{config, configs, rule, summary, trace, Walk};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {

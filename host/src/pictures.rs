@@ -8,7 +8,6 @@
 //! ptdump block drawn as a tree), and an HTML page with each trace beside its
 //! picture. Table addresses depend on the build, so the pictures name tables
 //! by kind and index only and stay the same while the walk does.
-extern crate std;
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::format;
@@ -165,13 +164,13 @@ pub fn parse(output: &str) -> Option<Scenario> {
 #[derive(Clone, Copy, Debug)]
 pub struct Spec {
     /// The space's ASCE type.
-    pub ty: crate::mm::AsceType,
+    pub ty: foldkern::mm::AsceType,
     /// The range's first page.
     pub start: u64,
     /// Pages in the range.
     pub pages: usize,
     /// FOLL_WRITE or not.
-    pub flags: crate::gup::GupFlags,
+    pub flags: foldkern::gup::GupFlags,
     /// Map the pages read-only.
     pub ro: bool,
     /// A page left unmapped.
@@ -189,17 +188,17 @@ const TRACED_PAGES: usize = 64;
 /// walk's explaining hooks. The reference translation is the software walk
 /// (the kernel's is LRAG; the harness holds the two outputs together).
 pub fn run(spec: &Spec) -> Result<Scenario, String> {
-    use crate::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
-    use crate::gup::{release_each, GupFast, Page, PageMap, StructPage, Variant as V, WalkStack};
-    use crate::mm::host::HostPlatform;
-    use crate::mm::{AddressSpace, Prot, WalkError, PAGE_SIZE};
+    use foldkern::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
+    use foldkern::gup::{release_each, GupFast, Page, PageMap, StructPage, Variant as V, WalkStack};
+    use foldkern::mm::host::HostPlatform;
+    use foldkern::mm::{AddressSpace, Prot, WalkError, PAGE_SIZE};
     use std::boxed::Box;
     let e = |e: &dyn core::fmt::Display| e.to_string();
     let data = spec.pages.min(DATA_FRAMES);
     // Data frames, tables (a page table per MiB, CRSTs), the stack frame.
     let bytes = (data as u64 * PAGE_SIZE + (spec.pages as u64 >> 8) * 2048 + (36 << 20)).next_multiple_of(1 << 20);
     let plat: &'static HostPlatform = Box::leak(Box::new(HostPlatform::new(bytes)));
-    let frames: &'static spin::Mutex<crate::mm::FrameAllocator> =
+    let frames: &'static spin::Mutex<foldkern::mm::FrameAllocator> =
         Box::leak(Box::new(spin::Mutex::new(plat.allocator())));
     let pages: &'static [StructPage] = Box::leak((0..bytes / PAGE_SIZE).map(|_| StructPage::default()).collect());
     let map: &'static PageMap = Box::leak(Box::new(PageMap::new(pages)));
@@ -209,7 +208,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
     // pictures mask.
     frames
         .lock()
-        .reserve(crate::mm::PhysAddr::new(0), crate::mm::PhysAddr::new(4 << 20));
+        .reserve(foldkern::mm::PhysAddr::new(0), foldkern::mm::PhysAddr::new(4 << 20));
     let block = frames.lock().alloc_frames(data, 1).map_err(|x| e(&x))?;
     let stack = WalkStack::new(plat, frames.lock().alloc_frame().map_err(|x| e(&x))?);
     let mut s = AddressSpace::new(plat, frames, spec.ty).map_err(|x| e(&x))?;
@@ -222,10 +221,10 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
         }
     }
     let mut dump = String::new();
-    crate::mm::ptdump::ptdump(&s, &mut dump).map_err(|x| e(&x))?;
+    foldkern::mm::ptdump::ptdump(&s, &mut dump).map_err(|x| e(&x))?;
     let tree = dump.lines().map(String::from).collect();
     // The reference: the software walk, up to the first page gup must not pin.
-    let write = spec.flags.contains(crate::gup::GupFlags::WRITE);
+    let write = spec.flags.contains(foldkern::gup::GupFlags::WRITE);
     let reference = |va| s.lookup(va).ok().flatten().map(|t| t.pa);
     let mut want = Vec::new();
     for i in 0..spec.pages as u64 {
@@ -237,16 +236,16 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
     let flags = spec.flags.or_get();
     let mut variants = Vec::new();
     for v in V::ALL {
-        let mut steps: Vec<crate::gup::Step> = Vec::new();
+        let mut steps: Vec<foldkern::gup::Step> = Vec::new();
         let mut got = std::vec![Page::default(); spec.pages];
         // As the kernel, which prints no trace past TRACED_PAGES.
-        let mut record = |st: &crate::gup::Step| {
+        let mut record = |st: &foldkern::gup::Step| {
             if spec.pages <= TRACED_PAGES {
                 steps.push(*st)
             }
         };
         let mut g = GupFast::new(plat, s.asce(), map, stack, v).traced(&mut record);
-        let o = crate::gup::gup_fast(&mut g, spec.start, spec.pages, flags, &mut got);
+        let o = foldkern::gup::gup_fast(&mut g, spec.start, spec.pages, flags, &mut got);
         release_each(map, &got[..o.pinned], flags).map_err(|x| format!("releasing {:?}", x.0))?;
         let verdict = Outcome::judge(spec.ty, spec.start, &o, &got, &want, reference);
         let mut lines: Vec<String> = steps.iter().map(|st| TraceLine(st).to_string()).collect();
@@ -283,16 +282,16 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
 }
 
 /// A step of the walk as the pictures draw it.
-fn step(s: &crate::gup::Step) -> Step {
+fn step(s: &foldkern::gup::Step) -> Step {
     let place = match s.ptr.object() {
-        crate::mm::Object::Table(l) => Place::Table {
+        foldkern::mm::Object::Table(l) => Place::Table {
             kind: l.hw_name().to_string(),
             base: s.ptr.base().as_u64(),
             index: s.ptr.index() as u64,
         },
         _ => {
             // A copy: the walk's own description of it.
-            let d = crate::gup::policy::Named(s.ptr).to_string();
+            let d = foldkern::gup::policy::Named(s.ptr).to_string();
             let inner = d.find(" (").map_or(d.as_str(), |i| &d[i + 2..d.len() - 1]);
             Place::Copy(inner.to_string())
         }
