@@ -318,14 +318,17 @@ fn the_slow_path_marks_pages_as_following_and_faulting_in_would() {
 /// gup_fast marks every page it takes referenced, as Linux's
 /// `gup_pte_range` does (`SetPageReferenced`; 6.1 `folio_set_referenced`),
 /// for FOLL_GET and FOLL_PIN alike, and on a compound page's head when it
-/// takes a tail; it marks nothing dirty and leaves the PTEs as they were.
+/// takes a tail; it marks nothing dirty and leaves the PTEs as they were. A
+/// large frame that is not one compound page is taken page by page, and
+/// only the pages taken are marked.
 #[test]
 fn gup_fast_marks_every_page_it_takes_referenced() {
-    let h = host(16, false);
+    let h = host(16, true);
     let mut s = h.space(AsceType::Region3);
     s.map(0x10_0000, pa(0x20_0000), 4, Prot::RW.old().clean()).unwrap();
     h.pagemap.prep_compound_page(pa(0x30_0000), 2).unwrap();
     s.map(0x20_0000, pa(0x30_1000), 1, Prot::RW).unwrap();
+    s.map_large(0x100_0000, pa(0x50_0000), Level::Pmd, Prot::RW).unwrap();
     assert_eq!(h.pagemap.page_flags(pa(0x20_0000)), 0);
     // The walk as get_user_pages_fast runs it: no hooks.
     let fast = |start, n, flags| {
@@ -354,6 +357,15 @@ fn gup_fast_marks_every_page_it_takes_referenced() {
     );
     let t = s.lookup(0x10_0000).unwrap().unwrap();
     assert!(!t.young && !t.dirty, "the PTE stays old and clean: {t:?}");
+    let (o4, large) = fast(0x100_2000, 2, GupFlags::GET);
+    assert_eq!(o4.pinned, 2);
+    let flags = [0x50_0000, 0x50_1000, 0x50_2000, 0x50_3000, 0x50_4000].map(|f| h.pagemap.page_flags(pa(f)));
+    assert_eq!(
+        flags,
+        [0, 0, PG_REFERENCED, PG_REFERENCED, 0],
+        "a large frame's pages taken, none else"
+    );
+    release_pages(h.pagemap, &large).unwrap();
     release_pages(h.pagemap, &got).unwrap();
     release_pages(h.pagemap, &tail).unwrap();
     foldkern::gup::unpin_user_pages(h.pagemap, &pinned).unwrap();

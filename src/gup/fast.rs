@@ -399,7 +399,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             };
             let next = Self::addr_end(Level::Pud, pud.0, addr, end);
             self.step(Level::Pud, addr, next, pudp, pud.0);
-            if pud_none(pud) {
+            if !pud_present(pud) {
                 return false;
             }
             let went_on = if pud_large(pud) {
@@ -568,12 +568,18 @@ fn gup_huge<P: Platform + ?Sized, H: Hooks>(
         }
     }
     // Re-check the entry through `ptr`, as gup_huge_pmd does after taking the
-    // pins. Where `ptr` is a stack copy (a folded level under the pre-fix and
-    // addr_end_folded walks, as in Linux before v5.9) this compares the copy
-    // with itself and cannot see a concurrent change.
+    // pins. Where `ptr` is a stack copy (a folded level under the pre-fix,
+    // addr_end_folded and next_entry walks, as in Linux v5.2..v5.8) this
+    // compares the copy with itself and cannot see a concurrent change.
     match hooks.may_read(p, ptr).map(|()| p.read_u64(ptr.addr())) {
         Ok(now) if now == val => {
-            map.set_page_flags(head, PG_REFERENCED); // SetPageReferenced(head)
+            // SetPageReferenced(head) on what was taken: the compound head,
+            // or each frame taken page by page (each its own head).
+            if nr == refs && map.is_compound_head(head, order) {
+                map.set_page_flags(head, PG_REFERENCED);
+            } else {
+                pages[..nr].iter().for_each(|&pg| map.set_page_flags(pg, PG_REFERENCED));
+            }
             (nr, all, None)
         }
         now => {

@@ -12,8 +12,10 @@ use core::fmt;
 /// The walk's explanations. Every method defaults to nothing.
 pub trait Hooks {
     /// Before `READ_ONCE(*ptr)`: whether the walk may read there. Without
-    /// hooks it reads, as Linux does; a word off a copy then fails the entry
-    /// check, which names it the same way ([`crate::mm::pgtable::check_entry`]).
+    /// hooks it reads, as Linux does: a guard word off a copy then fails the
+    /// entry check, which names it the same way
+    /// ([`crate::mm::pgtable::check_entry`]); the word after a copy of Linux's
+    /// frame is the next copy, which passes, as it did in Linux.
     #[inline(always)]
     fn may_read<P: Platform + ?Sized>(&mut self, _p: &P, _ptr: EntryPtr) -> Result<(), WalkError> {
         Ok(())

@@ -118,7 +118,7 @@ pub struct PreFix<L = Guarded>(core::marker::PhantomData<L>);
 pub struct AddrEndFolded;
 /// Linux v5.9 (commit d3f7b1bb2040): `pXd_offset_lockless`.
 pub struct OffsetLockless;
-/// The thread's `pXd_next_entry` (Jason Gunthorpe, 28 Aug 2020).
+/// The thread's `pXd_next_entry` (Jason Gunthorpe, 10 Sep 2020).
 pub struct NextEntry;
 
 impl<L: Layout> Policy for PreFix<L> {
