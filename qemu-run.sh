@@ -220,6 +220,26 @@ if [ "$EMULATOR" = hercules ]; then
     exec python3 scripts/hercules-run.py --cpus "$CPUS" "$KERNEL" "${APPEND:-demo}"
 fi
 
+# The checks of the whole tree, before the tests: formatting, clippy with
+# -D warnings on the host and for s390x, rustdoc's links (the library and the
+# host code; the kernel with its private items), and that the kernel mutants'
+# list names current code. Each stops the run with what to do.
+checks() {
+    local step
+    for step in "rustfmt:cargo fmt --all --check" \
+        "clippy (host):cargo clippy -q --all-targets -- -D warnings" \
+        "clippy (s390x):cargo clippy -q -p foldkern-kernel --release --target $TARGET --bin foldkern -- -D warnings" \
+        "rustdoc (library, host code):env RUSTDOCFLAGS=-Dwarnings cargo doc -q --no-deps --lib" \
+        "rustdoc (kernel):env RUSTDOCFLAGS=-Dwarnings cargo doc -q --no-deps -p foldkern-kernel --target $TARGET --bin foldkern --document-private-items" \
+        "the kernel mutants' list:python3 scripts/kernel-mutants.py --check"; do
+        echo "qemu-run.sh: check: ${step%%:*}" >&2
+        if ! ${step#*:}; then
+            echo "qemu-run.sh: check failed: ${step%%:*} (${step#*:})" >&2
+            exit 1
+        fi
+    done
+}
+
 if [ "$MODE" = test ]; then
     need_cargo
     need_target
@@ -227,6 +247,8 @@ if [ "$MODE" = test ]; then
     # Without Hercules or gdb their tests fail, each naming the install command.
     (need_hercules) || true
     (need_gdb) || true
+    # A run narrowed to some tests (test -- NAME) skips the checks.
+    [ ${#QEMU_EXTRA[@]} -eq 0 ] && checks
     exec cargo test "${QEMU_EXTRA[@]}"
 fi
 
