@@ -686,12 +686,35 @@ fn aligned_allocation_past_a_full_bitmap_word_stays_aligned() {
     }
 }
 
+/// The debug_vm_pgtable suite holds on the host, every check by name: the
+/// entry helpers once each, the folding check at every level of every
+/// boundary page's path, the unmap check once per ASCE type, and the stepping
+/// and `pXd_addr_end` checks wherever a boundary page has a next entry.
 #[test]
-fn debug_vm_pgtable_suite_on_host() {
+fn debug_vm_pgtable_suite_holds_check_by_check_on_the_host() {
+    use debug_vm_pgtable::Check;
     let h = host(32, false);
     let frame = h.frames.lock().alloc_frame().unwrap();
-    let n = debug_vm_pgtable::run(h.plat, h.frames, frame).unwrap();
-    assert!(n > 100, "{n}");
+    let r = debug_vm_pgtable::run(h.plat, h.frames, frame).unwrap();
+    let pages: u32 = AsceType::ALL
+        .iter()
+        .map(|&ty| debug_vm_pgtable::boundary_pages(ty).count() as u32)
+        .sum();
+    for (check, want) in [
+        (Check::MkPte, Some(2)),
+        (Check::PteMkPairs, Some(2)),
+        (Check::EmptyIsNone, Some(1)),
+        (Check::Folding, Some(4 * pages)),
+        (Check::Stepping, None),
+        (Check::AddrEnd, None),
+        (Check::UnmapLeavesTheTop, Some(4)),
+    ] {
+        let held = r.held(check);
+        match want {
+            Some(n) => assert_eq!(held, n, "{}", check.name()),
+            None => assert!(held >= pages, "{}: held {held} times for {pages} pages", check.name()),
+        }
+    }
 }
 
 #[test]

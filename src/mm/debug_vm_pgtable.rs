@@ -28,6 +28,67 @@ use super::{PhysAddr, VirtAddr, PAGE_SIZE};
 use core::fmt;
 use spin::Mutex;
 
+/// The suite's checks, each reported by name with how often it held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// `mk_pte` round-trips its frame and rights; the entry is present, not none, not bad.
+    MkPte,
+    /// The `pte_mk*` pairs undo each other, the hardware bits following s390's rules.
+    PteMkPairs,
+    /// An empty PTE and empty CRST entries are none (and the PTE not present).
+    EmptyIsNone,
+    /// Along every boundary page's path: the entry is not bad, a folded
+    /// `pXd_offset` returns its argument, a real one a table of its level.
+    Folding,
+    /// `pXd_offset(parent(next), next) == pXdp + 1` within one table.
+    Stepping,
+    /// `pXd_addr_end` and `pXd_addr_end_folded` ([`check_addr_end`]).
+    AddrEnd,
+    /// Unmapping every page leaves only the top table.
+    UnmapLeavesTheTop,
+}
+
+impl Check {
+    /// Every check, in the order the suite makes them.
+    pub const ALL: [Check; 7] = [
+        Check::MkPte,
+        Check::PteMkPairs,
+        Check::EmptyIsNone,
+        Check::Folding,
+        Check::Stepping,
+        Check::AddrEnd,
+        Check::UnmapLeavesTheTop,
+    ];
+    /// Its name in reports.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Check::MkPte => "mk_pte round trip",
+            Check::PteMkPairs => "pte_mk* pairs and the hardware bits",
+            Check::EmptyIsNone => "empty entries are none",
+            Check::Folding => "folded pXd_offset returns its argument, a real one a table of its level",
+            Check::Stepping => "pXd_offset(parent(next), next) == pXdp + 1 within one table",
+            Check::AddrEnd => "pXd_addr_end and pXd_addr_end_folded",
+            Check::UnmapLeavesTheTop => "unmapping everything leaves only the top table",
+        }
+    }
+}
+
+/// How often each [`Check`] held in one run of the suite.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    held: [u32; Check::ALL.len()],
+}
+
+impl Report {
+    /// How often `check` held.
+    pub fn held(&self, check: Check) -> u32 {
+        self.held[check as usize]
+    }
+    fn add(&mut self, check: Check) {
+        self.held[check as usize] += 1;
+    }
+}
+
 /// A broken invariant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InvariantError {
@@ -89,16 +150,16 @@ pub fn check_addr_end(addr: VirtAddr, end: VirtAddr) -> Result<(), &'static str>
     Ok(())
 }
 
-/// Run the suite; returns how many checks passed.
-pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAddr) -> Result<u32, InvariantError> {
-    let mut checks = 0u32;
+/// Run the suite; returns how often each check held, or the first that broke.
+pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAddr) -> Result<Report, InvariantError> {
+    let mut report = Report::default();
     // Entry helpers.
     for w in [false, true] {
         let p = mk_pte(frame, w);
         if p.write() != w || p.frame() != frame || !p.present() || p.none() || p.bad() {
             return Err(fail("mk_pte round trip", AsceType::Segment, Level::Pte, frame.0));
         }
-        checks += 1;
+        report.add(Check::MkPte);
     }
     // pte_basic_tests, and the hardware bits each state implies.
     for w in [false, true] {
@@ -124,7 +185,7 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
                 p.val(),
             ));
         }
-        checks += 1;
+        report.add(Check::PteMkPairs);
     }
     if !Pte(empty_entry(Level::Pte)).none() || Pte(empty_entry(Level::Pte)).present() {
         return Err(fail("empty PTE must be none", AsceType::Segment, Level::Pte, 0));
@@ -141,7 +202,7 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
             0,
         ));
     }
-    checks += 2;
+    report.add(Check::EmptyIsNone);
     for ty in AsceType::ALL {
         let mut s = AddressSpace::new(plat, frames, ty).map_err(|_| fail("cannot create space", ty, ty.top(), 0))?;
         for va in boundary_pages(ty) {
@@ -167,7 +228,7 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
                 if !folded && ptr.level() != l {
                     return Err(fail("real pXd_offset must point into a table of its level", ty, l, va));
                 }
-                checks += 1;
+                report.add(Check::Folding);
                 parent = ptr;
             }
             // Stepping invariant at every real level and at the top table.
@@ -189,7 +250,7 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
                             va,
                         ));
                     }
-                    checks += 1;
+                    report.add(Check::Stepping);
                 }
             }
             for end in [
@@ -200,7 +261,7 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
             ] {
                 if end == 0 || end > va {
                     check_addr_end(va, end).map_err(|w| fail(w, ty, Level::Pmd, va))?;
-                    checks += 1;
+                    report.add(Check::AddrEnd);
                 }
             }
         }
@@ -215,6 +276,7 @@ pub fn run<P: Platform>(plat: &P, frames: &Mutex<FrameAllocator>, frame: PhysAdd
                 0,
             ));
         }
+        report.add(Check::UnmapLeavesTheTop);
     }
-    Ok(checks)
+    Ok(report)
 }
