@@ -686,12 +686,11 @@ fn slow_path_keeps_no_pin_behind_an_error() {
     }
 }
 
-/// Across a boundary between two entries of the top table, the walk that runs
-/// without hooks reads the second entry once, in the loop that steps onto it,
-/// in every ASCE type: it takes well-formed tables itself and hands nothing to
-/// the instrumented walker, which would read the entry again from the top.
+/// Across a boundary between two entries of the top table, the walk reads the
+/// second entry once, in the loop that steps onto it, in every ASCE type (a
+/// walk that started again from the top would read it twice).
 #[test]
-fn the_plain_walk_steps_to_the_next_top_entry_without_the_walker() {
+fn the_walk_reads_the_next_top_entry_once_when_it_steps_onto_it() {
     let h = host(16, false);
     for ty in AsceType::ALL {
         let mut s = h.space(ty);

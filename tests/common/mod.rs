@@ -79,9 +79,9 @@ impl Host {
         AddressSpace::new(self.plat, self.frames, ty).unwrap()
     }
     /// gup_fast with the invariant checked; unpins before returning. The walk is
-    /// compiled twice (with and without the trace/invariant hooks) and the
-    /// benchmark measures the plain one, so every call also runs that one and
-    /// insists both pin the same frames and stop the same way.
+    /// built with and without its explaining hooks, and the benchmark and
+    /// `get_user_pages_fast` run it without, so every call also runs that build
+    /// and insists both pin the same frames and stop the same way.
     pub fn gup(&self, s: &Space, v: Variant, start: u64, n: usize, flags: GupFlags) -> (GupOutcome, Vec<Page>) {
         let (plain, plain_pages) = self.gup_once(self.plat, s, v, start, n, flags, false);
         let (o, pages) = self.gup_once(self.plat, s, v, start, n, flags, true);

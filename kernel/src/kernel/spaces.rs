@@ -136,9 +136,9 @@ impl<'s> Walk<'s> {
     }
 
     /// [`Walk::gup`] with `trace` called for every entry read. The walk is
-    /// compiled twice, with and without the trace/invariant hooks, and the
-    /// benchmark and release `get_user_pages_fast` run the plain one, so it runs
-    /// first here and must pin the same frames (by hash) and stop the same way.
+    /// built with and without its explaining hooks, and the benchmark and
+    /// `get_user_pages_fast` run it without, so that build runs first here and
+    /// the explained one must pin the same frames (by hash) and stop the same way.
     pub fn gup_traced(
         &self,
         v: Variant,

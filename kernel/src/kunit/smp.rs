@@ -80,12 +80,20 @@ fn walker(idx: usize) {
             } else {
                 GupFlags::GET | GupFlags::WRITE
             };
-            let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless).checked(false);
-            // Two walks in eight (one of each flags) are the plain one, as the
-            // entry points run it (no hook, so no widened window); the others
-            // are traced.
-            let mut g = if n % 8 >= 6 { g } else { g.traced(&mut delay) };
-            gup_fast(&mut g, START, PAGES, flags, &mut pages)
+            let g = GupFast::new(&PLATFORM, asce, kernel::pagemap(), stack, Variant::OffsetLockless);
+            // Two walks in eight (one of each flags) run without hooks, as the
+            // entry points run them (so no widened window); the others are
+            // traced, the delay widening the window between reads.
+            match n % 8 >= 6 {
+                true => gup_fast(&mut { g }, START, PAGES, flags, &mut pages),
+                false => gup_fast(
+                    &mut g.checked(false).traced(&mut delay),
+                    START,
+                    PAGES,
+                    flags,
+                    &mut pages,
+                ),
+            }
         });
         for (i, f) in pages[..o.pinned].iter().enumerate() {
             let off = i as u64 * PAGE_SIZE;
