@@ -597,13 +597,53 @@ fn allocator_packs_and_detects_double_free() {
     assert_eq!(f.free_pt(a), Err(AllocError::DoubleFree(a)));
     let c = f.alloc_pt().unwrap();
     assert_eq!(c, a, "the free half is reused first");
+    let frame = pa(b.as_u64() & !0xfff);
+    assert_eq!(
+        f.free_frame(frame),
+        Err(AllocError::InUse(frame)),
+        "a frame holding page tables"
+    );
     f.free_pt(b).unwrap();
     f.free_pt(c).unwrap();
     assert_eq!(f.free_count(), free);
+    let d = f.alloc_frame().unwrap();
+    f.free_frame(d).unwrap();
+    assert_eq!(f.free_frame(d), Err(AllocError::DoubleFree(d)), "a frame freed twice");
     let crst = f.alloc_crst().unwrap();
     assert_eq!(crst.as_u64() % 16384, 0);
     f.free_crst(crst).unwrap();
     assert_eq!(f.free_crst(crst), Err(AllocError::DoubleFree(crst)));
+}
+
+/// A new space takes the smallest ASCE type covering the last address it is
+/// made for (`AddressSpace::new_covering`), at each type's limit.
+#[test]
+fn a_new_space_takes_the_smallest_type_covering_its_range() {
+    let h = host(16, false);
+    for (last, ty) in [
+        (0x7fff_ffffu64, AsceType::Segment),
+        (0x8000_0000, AsceType::Region3),
+        (0x3ff_ffff_ffff, AsceType::Region3),
+        (0x400_0000_0000, AsceType::Region2),
+        (0x20_0000_0000_0000, AsceType::Region1),
+    ] {
+        let s = AddressSpace::new_covering(h.plat, h.frames, last).unwrap();
+        assert_eq!(s.asce_type(), ty, "type for last address {last:#x}");
+    }
+}
+
+/// Two page tables of one space share a 4 KiB frame: a region-third space
+/// with two segments mapped holds its top table, a segment table and one
+/// frame for both page tables.
+#[test]
+fn two_page_tables_of_one_space_share_a_frame() {
+    let h = host(16, false);
+    let before = h.frames.lock().free_count();
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x40_0000), 1, Prot::RW).unwrap();
+    s.map(0x20_0000, pa(0x40_1000), 1, Prot::RW).unwrap();
+    assert_eq!(s.table_counts(), (2, 2), "(CRSTs, page tables)");
+    assert_eq!(before - h.frames.lock().free_count(), 4 + 4 + 1, "frames used");
 }
 
 /// The allocator's edges: every frame can be allocated, the last one and the

@@ -8,6 +8,8 @@ kernel_test!(
     /// A console write is accepted by the SCLP (normal completion, 0x0020) and
     /// completes with exactly one service signal, and every console write
     /// before it was accepted too.
+    ///
+    /// Needs the kernel: the SCLP and its service signal.
     fn console_output() {
         let signals = sclp::SERVICE_SIGNALS.load(Ordering::Acquire);
         let r = sclp::write_bytes(b"(console write from boot::console_output)\n");
@@ -28,6 +30,8 @@ kernel_test!(
 
 kernel_test!(
     /// An invalid opcode raises an operation exception (0x01, ILC 2), caught.
+    ///
+    /// Needs the kernel: a real program check.
     fn operation_exception_caught() {
         // SAFETY: the handler reports the operation exception and resumes after
         // the 2-byte instruction.
@@ -43,6 +47,8 @@ kernel_test!(
 kernel_test!(
     /// Machine facts: SCLP memory size matches what the allocator manages, z/Arch
     /// facility (2) is reported, the boot CPU has a CPU address SCLP lists.
+    ///
+    /// Needs the kernel: the SCLP's and STFLE's answers.
     fn machine_facts() {
         let m = kernel::machine();
         check!(m.mem >= kernel::MIN_MEMORY, "memory {} below minimum", m.mem);
@@ -63,6 +69,8 @@ kernel_test!(
 
 kernel_test!(
     /// Deliberately panics: the host checks the panic path ends QEMU with failure.
+    ///
+    /// Needs the kernel: the kernel's panic path (run only by the harness).
     explicit fn deliberate_panic() {
         panic!("deliberate panic from boot::deliberate_panic");
     }
@@ -70,6 +78,8 @@ kernel_test!(
 
 kernel_test!(
     /// Deliberately fails: the host checks a failed test fails the run.
+    ///
+    /// Needs the kernel: the kernel's failure path (run only by the harness).
     explicit fn deliberate_failure() {
         check!(1 + 1 == 3, "deliberate failure: 1 + 1 is not 3");
         Ok(())
@@ -78,6 +88,8 @@ kernel_test!(
 
 kernel_test!(
     /// Takes an unexpected program check: the host checks the report and status.
+    ///
+    /// Needs the kernel: a real program check (run only by the harness).
     explicit fn unexpected_program_check() {
         // SAFETY: deliberately unexpected; the handler stops the machine.
         unsafe { insn::invalid_opcode() };
@@ -87,6 +99,8 @@ kernel_test!(
 
 kernel_test!(
     /// Never finishes: the host checks its timeout names this test.
+    ///
+    /// Needs the kernel: the harness's timeout (run only by the harness).
     explicit fn deliberate_hang() {
         loop {
             core::hint::spin_loop();

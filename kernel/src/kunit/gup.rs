@@ -29,6 +29,8 @@ kernel_test!(
     /// The pre-fix walk on the seed range steps off its stack copy of the
     /// region-third entry when it crosses 2 GiB; the invariant checker flags the
     /// same step.
+    ///
+    /// Needs the kernel: the tables DAT uses, LRAG the reference.
     fn seed_prefix_walks_off_stack_copy() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
@@ -73,6 +75,8 @@ kernel_test!(
 kernel_test!(
     /// Both fixes pin exactly the frames LRAG translates the seed pages to, with
     /// no invariant violation, and the pins balance after unpin.
+    ///
+    /// Needs the kernel: LRAG, the reference the fixes are held to.
     fn seed_fixed_variants_pin_lrag_frames() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
@@ -106,6 +110,8 @@ kernel_test!(
     /// 0x10000000000..0x1007fffffff and pins the page of 0x10000000000 for
     /// 0x10080000000 (with the real parent pointer it would re-read the first
     /// region's entry too: a folded `pud_offset` returns its argument).
+    ///
+    /// Needs the kernel: LRAG, to name the page of the wrong region.
     fn seed_next_entry_pins_wrong_page() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;
@@ -277,24 +283,32 @@ fn variants_vs_lrag(ty: AsceType) -> TestResult {
 
 kernel_test!(
     /// Segment ASCE: fixed variants = LRAG = slow path; pre-fix fails iff predicted.
+    ///
+    /// Needs the kernel: LRAG, the reference.
     fn variants_vs_lrag_segment() {
         variants_vs_lrag(AsceType::Segment)
     }
 );
 kernel_test!(
     /// Region-third ASCE: as above.
+    ///
+    /// Needs the kernel: LRAG, the reference.
     fn variants_vs_lrag_region_third() {
         variants_vs_lrag(AsceType::Region3)
     }
 );
 kernel_test!(
     /// Region-second ASCE: as above.
+    ///
+    /// Needs the kernel: LRAG, the reference.
     fn variants_vs_lrag_region_second() {
         variants_vs_lrag(AsceType::Region2)
     }
 );
 kernel_test!(
     /// Region-first ASCE: nothing is folded, so even the pre-fix walk is right.
+    ///
+    /// Needs the kernel: LRAG, the reference.
     fn variants_vs_lrag_region_first() {
         variants_vs_lrag(AsceType::Region1)
     }
@@ -302,6 +316,8 @@ kernel_test!(
 
 kernel_test!(
     /// Special PTEs stop the fast walk and the slow path refuses them (-EFAULT).
+    ///
+    /// Needs the kernel: LRAG, which translates the page gup refuses.
     fn special_pages_not_pinned() {
         let f = Frames::new(2)?;
         let mut s = space(AsceType::Region3)?;
@@ -334,6 +350,8 @@ kernel_test!(
     /// it (LRAG and a load go through), gup_fast's one-compare PTE check stops
     /// there, and `get_user_pages_fast` pins the page through the slow path, the
     /// frame LRAG names.
+    ///
+    /// Needs the kernel: LRAG and a load, which show the hardware ignores the bit.
     fn pte_software_bit_sends_the_page_to_the_slow_path() {
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Region3)?;
@@ -384,6 +402,8 @@ kernel_test!(
 kernel_test!(
     /// `get_user_pages_fast` with POPULATE: the fast walk stops at a hole, the slow
     /// path faults a zeroed frame in and pins it; LRAG agrees afterwards.
+    ///
+    /// Needs the kernel: LRAG, which must agree with the frame faulted in.
     fn slow_path_populates_holes() {
         let f = Frames::new(3)?;
         let mut s = space(AsceType::Region3)?;
@@ -420,6 +440,8 @@ kernel_test!(
 kernel_test!(
     /// gup_fast runs with I/O and external interruptions disabled, and restores the
     /// caller's mask afterwards.
+    ///
+    /// Needs the kernel: the CPU's real system mask.
     fn walk_runs_with_interrupts_disabled() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
@@ -455,6 +477,8 @@ kernel_test!(
     /// fourth PTE (and before it re-reads it to check), a real IPTE invalidates
     /// it. The pin taken for it goes back, the walk stops there with three pages
     /// and no error (the slow path would go on), and LRAG agrees the page is gone.
+    ///
+    /// Needs the kernel: a second CPU and a real IPTE.
     fn racing_ipte_between_pin_and_recheck() {
         let f = Frames::new(9)?;
         let mut s = space(AsceType::Region3)?;
@@ -509,6 +533,8 @@ kernel_test!(
 
 kernel_test!(
     /// Large segment frames (EDAT-1) on live tables.
+    ///
+    /// Needs the kernel: EDAT-1 in the hardware's translation (LRAG).
     fn large_segment_edat1() {
         if !kernel::machine().has_facility(8) {
             skip!("EDAT-1 (facility 8) is not installed (QEMU's TCG lacks it; it runs on Hercules); the large-frame walk is covered by host tests");
@@ -552,6 +578,8 @@ kernel_test!(
     /// Large region-third frames (EDAT-2) on live tables: a read-only 2 GiB frame
     /// (physical 0, so its first pages are RAM) pins with FOLL_WRITE refused, and
     /// LRAG agrees.
+    ///
+    /// Needs the kernel: EDAT-2 in the hardware's translation (LRAG).
     fn large_region_third_edat2() {
         if !kernel::machine().has_facility(78) {
             skip!("EDAT-2 (facility 78) is not installed (QEMU's TCG and Debian's Hercules lack it, docs/emulators.md); the large-frame walk is covered by host tests");
@@ -593,6 +621,8 @@ kernel_test!(
     /// the stale top entry and pins, with no error, the frame LRAG gives one
     /// top entry lower (what v5.2..v5.8 did, silently); in 4 levels no copy
     /// follows the pgd copy and it walks off there.
+    ///
+    /// Needs the kernel: LRAG, to name the frames one top entry lower.
     fn prefix_over_linux_frame_pins_one_top_entry_lower() {
         for ty in [AsceType::Segment, AsceType::Region3, AsceType::Region2] {
             let reach = ty.top().size();
@@ -647,6 +677,8 @@ kernel_test!(
     /// `pin_user_pages_fast` adds the pin bias to the frames LRAG gives, and
     /// `page_maybe_dma_pinned` sees it; `get_user_pages_fast` adds 1; each is
     /// dropped by its own release.
+    ///
+    /// Needs the kernel: LRAG, the frames the references must be on.
     fn get_and_pin_take_linux_references() {
         let f = Frames::new(4)?;
         let mut s = seed_space(&f, false)?;
@@ -702,6 +734,8 @@ kernel_test!(
     /// On live tables, gup never takes a page being freed (count 0, its PTE
     /// still valid: LRAG translates it), and FOLL_LONGTERM pins refuse a page of
     /// the CMA range; both walks take the pages before it, the frames LRAG gives.
+    ///
+    /// Needs the kernel: LRAG, which still translates the page being freed.
     fn gup_leaves_freed_and_cma_pages() {
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Region3)?;

@@ -7,11 +7,10 @@ use crate::arch::s390x::platform::{self, PLATFORM};
 use crate::kernel;
 use crate::kernel::spaces::{space, user_load, user_store, AccessError, Frames, Walk};
 use crate::kunit::{check, check_eq, kernel_test, TestResult};
-use core::fmt::Write;
 use foldkern::gup::{GupFlags, Page, Variant};
 use foldkern::mm::entry::{PteBits, RegionBits, SegmentBits, REGION_ORIGIN, SEGMENT_ORIGIN};
 use foldkern::mm::space::{FaultError, MapError};
-use foldkern::mm::{AllocError, AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
+use foldkern::mm::{AsceType, Level, PhysAddr, Platform, Prot, PAGE_SIZE};
 
 fn boundaries(ty: AsceType) -> TestResult {
     let mut pages = [0u64; 12];
@@ -40,24 +39,32 @@ fn boundaries(ty: AsceType) -> TestResult {
 
 kernel_test!(
     /// Segment ASCE (2 levels): pages around 1 MiB and at the 2 GiB limit.
+    ///
+    /// Needs the kernel: LRAG and loads through the tables.
     fn boundaries_segment() {
         boundaries(AsceType::Segment)
     }
 );
 kernel_test!(
     /// Region-third ASCE (3 levels): + 2 GiB and the seed's 0x1007ffff000..0x10080001000.
+    ///
+    /// Needs the kernel: LRAG and loads through the tables.
     fn boundaries_region_third() {
         boundaries(AsceType::Region3)
     }
 );
 kernel_test!(
     /// Region-second ASCE (4 levels): + 4 TiB.
+    ///
+    /// Needs the kernel: LRAG and loads through the tables.
     fn boundaries_region_second() {
         boundaries(AsceType::Region2)
     }
 );
 kernel_test!(
     /// Region-first ASCE (5 levels): + 8 PiB and the last page below 2^64.
+    ///
+    /// Needs the kernel: LRAG and loads through the tables.
     fn boundaries_region_first() {
         boundaries(AsceType::Region1)
     }
@@ -74,42 +81,56 @@ fn fault_beside_one_page(ty: AsceType, va: u64, code: u16) -> TestResult {
 
 kernel_test!(
     /// Beyond what a segment ASCE covers: ASCE-type exception 0x38.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_asce_type_0x38() {
         fault_beside_one_page(AsceType::Segment, 0x8000_0000, 0x38)
     }
 );
 kernel_test!(
     /// Invalid region-first entry: 0x39.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_region_first_0x39() {
         fault_beside_one_page(AsceType::Region1, 0x20_0000_0000_0000, 0x39)
     }
 );
 kernel_test!(
     /// Invalid region-second entry: 0x3a.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_region_second_0x3a() {
         fault_beside_one_page(AsceType::Region2, 0x400_0000_0000, 0x3a)
     }
 );
 kernel_test!(
     /// Invalid region-third entry: 0x3b.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_region_third_0x3b() {
         fault_beside_one_page(AsceType::Region3, 0x8000_0000, 0x3b)
     }
 );
 kernel_test!(
     /// Invalid segment entry: 0x10.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_segment_0x10() {
         fault_beside_one_page(AsceType::Region3, 0x10_0000, 0x10)
     }
 );
 kernel_test!(
     /// Invalid PTE: 0x11.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_page_0x11() {
         fault_beside_one_page(AsceType::Region3, 0x2000, 0x11)
     }
 );
 kernel_test!(
     /// A store to a read-only page: protection exception 0x04; loads still work.
+    ///
+    /// Needs the kernel: the program check DAT raises.
     fn fault_protection_0x04() {
         let f = Frames::new(1)?;
         let mut s = space(AsceType::Region3)?;
@@ -122,6 +143,8 @@ kernel_test!(
 kernel_test!(
     /// Upgrade a live space 2→3→4→5 levels by mapping ever higher; after every
     /// step every earlier mapping still translates to its frame.
+    ///
+    /// Needs the kernel: LRAG after every upgrade.
     fn upgrade_2_to_5_levels() {
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Segment)?;
@@ -152,6 +175,8 @@ kernel_test!(
 
 kernel_test!(
     /// Unmap invalidates live translations (IPTE/IDTE) and frees empty tables.
+    ///
+    /// Needs the kernel: the TLB purges of IPTE and IDTE.
     fn unmap_invalidates_and_frees() {
         let f = Frames::new(8)?;
         let mut s = space(AsceType::Region3)?;
@@ -178,6 +203,8 @@ kernel_test!(
     /// Unmapping whole page tables writes their PTEs without an IPTE each: the
     /// one IDTE that unhooks each table must purge every translation formed
     /// through it (here two full segments, each page used once, so in the TLB).
+    ///
+    /// Needs the kernel: IDTE's TLB purge.
     fn unmap_whole_page_tables_purges_through_idte() {
         let f = Frames::new(8)?;
         let mut s = space(AsceType::Region3)?;
@@ -207,6 +234,8 @@ kernel_test!(
     /// TLB cannot tell apart. So dropping a space must purge what the TLB holds
     /// for it (Linux flushes the mm at teardown), or the new space reaches the
     /// old one's frames.
+    ///
+    /// Needs the kernel: the TLB, which cannot tell two equal ASCEs apart.
     fn dropped_space_leaves_no_translations() {
         let f = Frames::new(2)?;
         let va = 0x1000u64;
@@ -231,6 +260,8 @@ kernel_test!(
     /// that held it (CR1 primary, CR7 secondary, CR13 home). A CR1 left with the
     /// old 2-level ASCE still translates everything below 2 GiB, so only a load
     /// above the old limit shows it (an ASCE-type exception instead of the page).
+    ///
+    /// Needs the kernel: the control registers of the running CPU.
     fn upgrade_of_the_running_space_reloads_its_control_registers() {
         let f = Frames::new(1)?;
         let mut s = kernel::identity_space()?;
@@ -290,6 +321,8 @@ kernel_test!(
     /// makes them land again. It keeps young and dirty (`pte_modify`), so the
     /// hardware bits they imply come back too: an old page still raises a
     /// page-translation exception on a load, a clean one protection on a store.
+    ///
+    /// Needs the kernel: stores and loads through the tables (DAT protection).
     fn protect_changes_rights() {
         let f = Frames::new(4)?;
         let mut s = space(AsceType::Region3)?;
@@ -322,6 +355,8 @@ kernel_test!(
 
 kernel_test!(
     /// Bad requests get clear errors and change nothing.
+    ///
+    /// Needs the kernel: LRAG, which shows the live translations unchanged.
     fn bad_requests_change_nothing() {
         let f = Frames::new(3)?;
         let mut s = space(AsceType::Region3)?;
@@ -376,6 +411,8 @@ kernel_test!(
 kernel_test!(
     /// The kernel runs with DAT on in its identity space: CR1 holds its ASCE, LRAG
     /// of kernel addresses is the identity, and kernel text is read-only.
+    ///
+    /// Needs the kernel: CR1, LRAG and a store into the kernel text.
     fn kernel_space_identity_readonly_text() {
         let k = kernel::KSPACE.get().unwrap().lock();
         let asce = k.asce();
@@ -393,164 +430,6 @@ kernel_test!(
         match platform::store_via(asce, text & !7, 0) {
             Ok(()) => check!(false, "store into kernel text succeeded"),
             Err(pc) => check_eq!(pc.code, 0x04u16, "store into text"),
-        }
-        Ok(())
-    }
-);
-
-kernel_test!(
-    /// The allocator reports double frees, packs 2 KiB page tables two per frame
-    /// and aligns CRSTs to 16 KiB.
-    fn allocator_double_free_and_packing() {
-        let mut fa = kernel::frames().lock();
-        // A live space may hold a frame with one half free, and the next page
-        // table goes there first (with -m 33M the kernel space does): fill
-        // those halves, so that the two tables below start a frame of their own.
-        let mut fillers = [PhysAddr::new(0); 4];
-        let n = fa.partial_pt_frames();
-        check!(
-            n <= fillers.len(),
-            "{n} frames with a free half, more than this test fills"
-        );
-        for f in &mut fillers[..n] {
-            *f = fa.alloc_pt()?;
-        }
-        check_eq!(fa.partial_pt_frames(), 0, "frames with a free half after filling them");
-        let free = fa.free_count();
-        let a = fa.alloc_frame()?;
-        fa.free_frame(a)?;
-        check_eq!(
-            fa.free_frame(a),
-            Err(AllocError::DoubleFree(a)),
-            "double free of a frame"
-        );
-        let p1 = fa.alloc_pt()?;
-        let p2 = fa.alloc_pt()?;
-        check_eq!(
-            p1.as_u64() & !0xfff,
-            p2.as_u64() & !0xfff,
-            "two page tables share a frame"
-        );
-        check_eq!(fa.free_count(), free - 1, "frames used by two page tables");
-        fa.free_pt(p1)?;
-        check_eq!(
-            fa.free_pt(p1),
-            Err(AllocError::DoubleFree(p1)),
-            "double free of a page table"
-        );
-        check_eq!(
-            fa.free_frame(PhysAddr::new(p2.as_u64() & !0xfff)),
-            Err(AllocError::InUse(PhysAddr::new(p2.as_u64() & !0xfff))),
-            "freeing a frame that still holds a page table"
-        );
-        fa.free_pt(p2)?;
-        let c = fa.alloc_crst()?;
-        check_eq!(c.as_u64() % 16384, 0, "CRST alignment");
-        fa.free_crst(c)?;
-        check_eq!(fa.free_count(), free, "free frames after all frees");
-        for f in fillers[..n].iter() {
-            fa.free_pt(*f)?;
-        }
-        Ok(())
-    }
-);
-
-kernel_test!(
-    /// New spaces get the smallest ASCE type covering what they map.
-    fn smallest_type_for_range() {
-        for (last, ty) in [
-            (0x7fff_ffffu64, AsceType::Segment),
-            (0x8000_0000, AsceType::Region3),
-            (0x3ff_ffff_ffff, AsceType::Region3),
-            (0x400_0000_0000, AsceType::Region2),
-            (0x20_0000_0000_0000, AsceType::Region1),
-        ] {
-            let s = crate::kernel::spaces::Space::new_covering(&PLATFORM, kernel::frames(), last)?;
-            check_eq!(s.asce_type(), ty, "type for last address {last:#x}");
-        }
-        Ok(())
-    }
-);
-
-struct Buf {
-    b: [u8; 2048],
-    n: usize,
-}
-impl Write for Buf {
-    fn write_str(&mut self, s: &str) -> core::fmt::Result {
-        let k = s.len().min(self.b.len() - self.n);
-        self.b[self.n..self.n + k].copy_from_slice(&s.as_bytes()[..k]);
-        self.n += k;
-        Ok(())
-    }
-}
-
-kernel_test!(
-    /// ptdump collapses a run of consecutive frames into one line.
-    fn ptdump_collapses_runs() {
-        let mut fa = kernel::frames().lock();
-        let base = fa.alloc_frames(16, 16)?;
-        drop(fa);
-        let mut s = space(AsceType::Region3)?;
-        let r = (|| -> TestResult {
-            s.map(0x100_7fff_0000, base, 16, Prot::RW)?;
-            let mut b = Buf { b: [0; 2048], n: 0 };
-            foldkern::mm::ptdump::ptdump(&s, &mut b)?;
-            let text = core::str::from_utf8(&b.b[..b.n]).unwrap_or("");
-            check!(text.contains("(16 x 4 KiB)"), "no collapsed run in: {text}");
-            check!(
-                text.contains("region-third  [0x200]"),
-                "no region-third entry 0x200 in: {text}"
-            );
-            Ok(())
-        })();
-        drop(s);
-        kernel::frames().lock().free_frames(base, 16)?;
-        r
-    }
-);
-
-kernel_test!(
-    /// Two page tables of one space share a 4 KiB frame.
-    fn page_tables_packed_two_per_frame() {
-        let f = Frames::new(2)?;
-        let before = kernel::frames().lock().free_count();
-        let mut s = space(AsceType::Region3)?;
-        s.map(0x10_0000, f.get(0), 1, Prot::RW)?;
-        s.map(0x20_0000, f.get(1), 1, Prot::RW)?;
-        check_eq!(s.table_counts(), (2, 2), "(CRSTs, page tables)");
-        // top R3 (4 frames) + segment table (4 frames) + one frame for both PTs
-        check_eq!(before - kernel::frames().lock().free_count(), 9, "frames used");
-        Ok(())
-    }
-);
-
-kernel_test!(
-    /// The debug_vm_pgtable-style invariant suite (shared with the host) on
-    /// live tables: every check holds, each at least once per boundary page
-    /// where it applies to every page (needs the kernel: the tables are the
-    /// hardware's, built through the kernel's Platform).
-    fn debug_vm_pgtable_invariants() {
-        use foldkern::mm::debug_vm_pgtable::{boundary_pages, run, Check};
-        let f = Frames::new(1)?;
-        let r = run(&PLATFORM, kernel::frames(), f.get(0))?;
-        let pages: u32 = AsceType::ALL.iter().map(|&ty| boundary_pages(ty).count() as u32).sum();
-        for check in Check::ALL {
-            let want = match check {
-                Check::MkPte | Check::PteMkPairs => 2,
-                Check::EmptyIsNone => 1,
-                Check::UnmapLeavesTheTop => 4,
-                Check::Folding => 4 * pages,
-                Check::Stepping | Check::AddrEnd => pages,
-            };
-            let held = r.held(check);
-            let exact = !matches!(check, Check::Stepping | Check::AddrEnd);
-            check!(
-                held == want || (!exact && held > want),
-                "{}: held {held} times, want {}{want}",
-                check.name(),
-                if exact { "" } else { "at least " }
-            );
         }
         Ok(())
     }
@@ -610,6 +489,8 @@ const CORRUPTIONS: [Corruption; 5] = [
 kernel_test!(
     /// Corrupted entries: the software walkers report the bad entry and pin
     /// nothing; the hardware's own verdict (LRAG) is the documented exception.
+    ///
+    /// Needs the kernel: LRAG's verdict on each corruption.
     fn corrupted_entries_software_vs_hardware() {
         let f = Frames::new(2)?;
         let va = 0x100_7fff_f000u64;
@@ -684,6 +565,8 @@ kernel_test!(
     /// `pte_present`, not the hardware bit), the frame the software walk gives.
     /// The fault path (`handle_pte_fault`) makes it young and the load, made
     /// again, reads the page.
+    ///
+    /// Needs the kernel: the page-translation exception DAT raises.
     fn old_page_traps_then_faults_in_young() {
         let f = Frames::new(2)?;
         let mut s = space(AsceType::Region3)?;
@@ -729,6 +612,8 @@ kernel_test!(
     /// The fault path makes it dirty (IPTE, then the new entry), the store made
     /// again lands, and later stores need no fault. A store to a read-only page
     /// is refused by the fault path.
+    ///
+    /// Needs the kernel: the protection exception DAT raises.
     fn clean_page_traps_on_the_first_write_then_dirties() {
         let f = Frames::new(3)?;
         let mut s = space(AsceType::Region3)?;

@@ -282,6 +282,8 @@ kernel_test!(
     /// (home) hold its ASCE and DAT is on (system-mask bit 0x04); and EDAT
     /// control (CR0 bit 40) is on exactly where EDAT-1 (facility 8) is
     /// installed, or the machine would ignore large-frame bits.
+    ///
+    /// Needs the kernel: every CPU of an SMP machine.
     fn every_cpu_runs_in_the_kernel_space() {
         let kernel_asce = kernel::KSPACE.get().unwrap().lock().asce().val();
         let cpus = smp::online().min(SEEN.len());
@@ -311,6 +313,8 @@ kernel_test!(
     /// space while every other CPU runs gup_fast over the range. With walker
     /// synchronisation before table freeing no walker reads a freed table, every
     /// pinned frame is one that was mapped there, and pins balance.
+    ///
+    /// Needs the kernel: CPUs racing on shared tables.
     fn gup_races_unmap_and_upgrade() {
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
@@ -330,6 +334,8 @@ kernel_test!(
     /// run over [`Unsynced`]) must show the use-after-free (a walker reading a
     /// freed, poisoned page table) within its bound, proving the test sees what
     /// the synchronisation prevents.
+    ///
+    /// Needs the kernel: CPUs racing on shared tables.
     fn negative_control_without_sync_detects_use_after_free() {
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
@@ -373,6 +379,8 @@ kernel_test!(
     /// other CPU inside a 300 ms interruption-disabled section it never ends
     /// inside it: after 100 ms it is expedited with the emergency signal,
     /// which is answered only when the section ends.
+    ///
+    /// Needs the kernel: other CPUs and their interruptions.
     fn grace_period_waits_for_walks_and_expedites() {
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
