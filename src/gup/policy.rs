@@ -99,8 +99,6 @@ pub enum Next {
 
 /// One gup_fast: the three choices, and where its copies live.
 pub trait Policy {
-    /// Its name at run time.
-    const VARIANT: Variant;
     /// What `pXd_offset` is given.
     const OFFSET: Offset;
     /// How a loop computes its end.
@@ -122,28 +120,24 @@ pub struct OffsetLockless;
 pub struct NextEntry;
 
 impl<L: Layout> Policy for PreFix<L> {
-    const VARIANT: Variant = L::PRE_FIX;
     const OFFSET: Offset = Offset::Copy;
     const END: End = End::Static;
     const NEXT: Next = Next::Increment;
     type Layout = L;
 }
 impl Policy for AddrEndFolded {
-    const VARIANT: Variant = Variant::AddrEndFolded;
     const OFFSET: Offset = Offset::Copy;
     const END: End = End::Folded;
     const NEXT: Next = Next::Increment;
     type Layout = Guarded;
 }
 impl Policy for OffsetLockless {
-    const VARIANT: Variant = Variant::OffsetLockless;
     const OFFSET: Offset = Offset::Lockless;
     const END: End = End::Static;
     const NEXT: Next = Next::Increment;
     type Layout = Guarded;
 }
 impl Policy for NextEntry {
-    const VARIANT: Variant = Variant::NextEntry;
     const OFFSET: Offset = Offset::Copy;
     const END: End = End::Static;
     const NEXT: Next = Next::Reoffset;
@@ -193,8 +187,6 @@ impl WalkStack {
 
 /// Where the copy of an entry lies on the walker's stack.
 pub trait Layout {
-    /// The variant of the pre-fix walk over this layout.
-    const PRE_FIX: Variant;
     /// The copy of an entry of a `table` table that the `level` loop (pgd..pud)
     /// passes down.
     fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr;
@@ -220,7 +212,6 @@ impl LinuxFrame {
 }
 
 impl Layout for Guarded {
-    const PRE_FIX: Variant = Variant::PreFix;
     #[inline(always)]
     fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
         EntryPtr::stack_copy(table, stack.slot(level))
@@ -228,7 +219,6 @@ impl Layout for Guarded {
 }
 
 impl Layout for LinuxFrame {
-    const PRE_FIX: Variant = Variant::PreFixLinuxFrame;
     fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
         let frame = stack.base.add(LINUX_COPIES);
         match LinuxFrame::WORDS.iter().position(|&l| l == level) {
