@@ -17,10 +17,12 @@
 //! | region-1 (5)   | region-1 tbl | region-2 tbl   | region-3 tbl   | segment tbl    |
 //!
 //! Pointers are [`EntryPtr`]s: an address plus the object it points into (a table of
-//! some level, or a one-entry stack copy). `EntryPtr::add` is C pointer arithmetic;
-//! [`read_entry`] refuses to read outside the object and reports it, which is how the
-//! pre-fix gup_fast walk is caught stepping off its stack copy without undefined
-//! behaviour.
+//! some level, or stack copies). `EntryPtr::add` is C pointer arithmetic;
+//! [`check_bounds`] (and [`read_entry`], which uses it) refuses to read outside the
+//! object and reports it: the gup walk's explaining hooks call it before every
+//! read, and without hooks the entry check names a word read off its object the
+//! same way ([`check_entry_slow`]), which is how the pre-fix walk is caught
+//! stepping off its stack copy.
 use super::addr::{PhysAddr, VirtAddr};
 use super::entry::*;
 use super::level::{Level, CRST_ENTRIES};
