@@ -22,7 +22,7 @@ fn seed_space(h: &Host, decoy: bool) -> common::Space {
 }
 
 #[test]
-fn seed_scenario_each_variant() {
+fn each_variant_walks_the_seed_range_as_the_docs_say() {
     let h = host(16, false);
     let s = seed_space(&h, true);
     let (o, p) = h.gup(&s, Variant::PreFix, SEED, 2, GupFlags::empty());
@@ -313,7 +313,7 @@ fn invariant_names_the_loop_that_leaves_its_copy() {
 }
 
 #[test]
-fn large_frames_edat1_and_edat2() {
+fn large_frames_pin_across_a_region_boundary_and_refuse_a_write() {
     let h = host(64, true);
     for ty in [AsceType::Region3, AsceType::Region2, AsceType::Region1] {
         let mut s = h.space(ty);

@@ -13,7 +13,7 @@ use foldkern::mm::space::MapError;
 use foldkern::mm::*;
 
 #[test]
-fn level_arithmetic() {
+fn levels_shift_size_and_index_as_s390_lays_them_out() {
     assert_eq!(Level::ALL.map(|l| l.shift()), [53, 42, 31, 20, 12]);
     assert_eq!(Level::Pud.size(), 2 << 30);
     assert_eq!(Level::Pmd.entries(), 2048);
@@ -34,7 +34,7 @@ fn level_arithmetic() {
 }
 
 #[test]
-fn asce_types_and_limits() {
+fn each_asce_type_has_its_levels_and_its_limit() {
     assert_eq!(AsceType::ALL.map(|t| t.levels()), [2, 3, 4, 5]);
     assert_eq!(
         AsceType::ALL.map(|t| t.last_addr()),
@@ -61,7 +61,7 @@ fn asce_types_and_limits() {
 }
 
 #[test]
-fn entry_encoding() {
+fn entries_encode_type_origin_and_bits_as_the_pop_says() {
     assert_eq!(empty_entry(Level::Pgd), 0x2c);
     assert_eq!(empty_entry(Level::P4d), 0x28);
     assert_eq!(empty_entry(Level::Pud), 0x24);
@@ -164,7 +164,7 @@ fn addr_end_agrees_with_linux_formula() {
 }
 
 #[test]
-fn addr_end_static_and_folded() {
+fn addr_end_steps_by_the_level_or_folded_by_the_entry() {
     // The seed: pud_addr_end stops at 2 GiB, p4d/pgd run to the end.
     let (a, e) = (0x100_7fff_f000u64, 0x100_8000_1000u64);
     assert_eq!(pud_addr_end(a, e), 0x100_8000_0000);
@@ -196,7 +196,7 @@ fn addr_end_static_and_folded() {
 }
 
 #[test]
-fn folding_decisions_every_level_every_type() {
+fn every_level_folds_as_its_entry_type_decides_in_every_type() {
     let h = host(16, false);
     for ty in AsceType::ALL {
         let mut s = h.space(ty);

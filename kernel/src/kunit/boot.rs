@@ -10,9 +10,9 @@ kernel_test!(
     /// before it was accepted too.
     ///
     /// Needs the kernel: the SCLP and its service signal.
-    fn console_output() {
+    fn the_console_takes_every_write() {
         let signals = sclp::SERVICE_SIGNALS.load(Ordering::Acquire);
-        let r = sclp::write_bytes(b"(console write from boot::console_output)\n");
+        let r = sclp::write_bytes(b"(console write from boot::the_console_takes_every_write)\n");
         check_eq!(r, Ok(()), "SCLP Write Event Data");
         check_eq!(
             sclp::SERVICE_SIGNALS.load(Ordering::Acquire) - signals,
@@ -49,7 +49,7 @@ kernel_test!(
     /// facility (2) is reported, the boot CPU has a CPU address SCLP lists.
     ///
     /// Needs the kernel: the SCLP's and STFLE's answers.
-    fn machine_facts() {
+    fn the_machine_reports_its_memory_facilities_and_cpus() {
         let m = kernel::machine();
         check!(m.mem >= kernel::MIN_MEMORY, "memory {} below minimum", m.mem);
         check_eq!(

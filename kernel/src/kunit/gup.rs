@@ -285,7 +285,7 @@ kernel_test!(
     /// Segment ASCE: fixed variants = LRAG = slow path; pre-fix fails iff predicted.
     ///
     /// Needs the kernel: LRAG, the reference.
-    fn variants_vs_lrag_segment() {
+    fn variants_match_lrag_or_fail_as_predicted_in_a_segment_space() {
         variants_vs_lrag(AsceType::Segment)
     }
 );
@@ -293,7 +293,7 @@ kernel_test!(
     /// Region-third ASCE: as above.
     ///
     /// Needs the kernel: LRAG, the reference.
-    fn variants_vs_lrag_region_third() {
+    fn variants_match_lrag_or_fail_as_predicted_in_a_region_third_space() {
         variants_vs_lrag(AsceType::Region3)
     }
 );
@@ -301,7 +301,7 @@ kernel_test!(
     /// Region-second ASCE: as above.
     ///
     /// Needs the kernel: LRAG, the reference.
-    fn variants_vs_lrag_region_second() {
+    fn variants_match_lrag_or_fail_as_predicted_in_a_region_second_space() {
         variants_vs_lrag(AsceType::Region2)
     }
 );
@@ -309,7 +309,7 @@ kernel_test!(
     /// Region-first ASCE: nothing is folded, so even the pre-fix walk is right.
     ///
     /// Needs the kernel: LRAG, the reference.
-    fn variants_vs_lrag_region_first() {
+    fn variants_match_lrag_or_fail_as_predicted_in_a_region_first_space() {
         variants_vs_lrag(AsceType::Region1)
     }
 );
@@ -535,7 +535,7 @@ kernel_test!(
     /// Large segment frames (EDAT-1) on live tables.
     ///
     /// Needs the kernel: EDAT-1 in the hardware's translation (LRAG).
-    fn large_segment_edat1() {
+    fn large_segment_frames_pin_with_edat1() {
         if !kernel::machine().has_facility(8) {
             skip!("EDAT-1 (facility 8) is not installed (QEMU's TCG lacks it; it runs on Hercules); the large-frame walk is covered by host tests");
         }
@@ -580,7 +580,7 @@ kernel_test!(
     /// LRAG agrees.
     ///
     /// Needs the kernel: EDAT-2 in the hardware's translation (LRAG).
-    fn large_region_third_edat2() {
+    fn large_region_third_frames_pin_with_edat2() {
         if !kernel::machine().has_facility(78) {
             skip!("EDAT-2 (facility 78) is not installed (QEMU's TCG and Debian's Hercules lack it, docs/emulators.md); the large-frame walk is covered by host tests");
         }

@@ -41,7 +41,7 @@ kernel_test!(
     /// Segment ASCE (2 levels): pages around 1 MiB and at the 2 GiB limit.
     ///
     /// Needs the kernel: LRAG and loads through the tables.
-    fn boundaries_segment() {
+    fn pages_at_level_boundaries_translate_in_a_segment_space() {
         boundaries(AsceType::Segment)
     }
 );
@@ -49,7 +49,7 @@ kernel_test!(
     /// Region-third ASCE (3 levels): + 2 GiB and the seed's 0x1007ffff000..0x10080001000.
     ///
     /// Needs the kernel: LRAG and loads through the tables.
-    fn boundaries_region_third() {
+    fn pages_at_level_boundaries_translate_in_a_region_third_space() {
         boundaries(AsceType::Region3)
     }
 );
@@ -57,7 +57,7 @@ kernel_test!(
     /// Region-second ASCE (4 levels): + 4 TiB.
     ///
     /// Needs the kernel: LRAG and loads through the tables.
-    fn boundaries_region_second() {
+    fn pages_at_level_boundaries_translate_in_a_region_second_space() {
         boundaries(AsceType::Region2)
     }
 );
@@ -65,7 +65,7 @@ kernel_test!(
     /// Region-first ASCE (5 levels): + 8 PiB and the last page below 2^64.
     ///
     /// Needs the kernel: LRAG and loads through the tables.
-    fn boundaries_region_first() {
+    fn pages_at_level_boundaries_translate_in_a_region_first_space() {
         boundaries(AsceType::Region1)
     }
 );
