@@ -125,7 +125,7 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
 
     #[test]
-    fn tables_follow_the_model(start_ty in 0..4usize, ops in prop::collection::vec(op(), 1..24)) {
+    fn tables_follow_the_model_through_any_operations(start_ty in 0..4usize, ops in prop::collection::vec(op(), 1..24)) {
         let h = host(8, true);
         let mut s = h.space(AsceType::ALL[start_ty]);
         let mut model: BTreeMap<u64, (u64, bool)> = BTreeMap::new();
@@ -285,7 +285,7 @@ proptest! {
     /// never touches memory that is not a table or frame (strict host memory), and
     /// leaves no pin behind: a pin taken from a changed entry is given back.
     #[test]
-    fn gup_fast_with_one_racing_write(
+    fn a_racing_write_leaves_each_fixed_walk_pinning_old_or_new_frames(
         ty in 0..4usize,
         maps in prop::collection::vec((0..REGIONS.len(), 0..16u64, 1..6u64, any::<bool>()), 1..8),
         with_large in any::<bool>(),
@@ -371,7 +371,7 @@ proptest! {
 }
 
 #[test]
-fn prefix_predicate_both_ways() {
+fn prefix_walks_off_exactly_when_its_predicate_says() {
     // Crossing the top entry's size in a folded space: walks off.
     assert!(prefix_walks_off(AsceType::Segment, 0xff000, 0x101000));
     assert!(prefix_walks_off(AsceType::Region3, 0x100_7fff_f000, 0x100_8000_1000));
