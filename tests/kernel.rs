@@ -616,6 +616,394 @@ fn no_hook_in_get_user_pages_fast(k: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// A check of the harness's own: given the kernel, whether it holds.
+type Check = fn(&Path) -> Result<(), Failed>;
+
+/// The whole suite again under other machine shapes: (label, QEMU arguments).
+const SHAPES: &[(&str, &[&str])] = &[
+    ("m64M", &["-m", "64M"]),
+    // An odd number of MiB: the identity map's page tables leave a frame
+    // with one half free.
+    ("m33M", &["-m", "33M"]),
+    ("m2G", &["-m", "2G"]),
+    ("smp4", &["-smp", "4"]),
+    // Idle CPUs wait, so four time-sliced vCPUs still finish in time.
+    (
+        "smp4_single_threaded_tcg",
+        &["-smp", "4", "-accel", "tcg,thread=single"],
+    ),
+];
+
+/// The harness's own checks, each a function of the kernel it boots, in the
+/// order they are reported.
+const HARNESS: &[(&str, Check)] = &[
+    (
+        "hercules_hang_times_out_naming_the_test",
+        hercules_hang_times_out_naming_the_test,
+    ),
+    // Failure paths of the kernel itself.
+    ("panic_fails_the_run", panic_fails_the_run),
+    ("failed_test_fails_the_run", failed_test_fails_the_run),
+    (
+        "unexpected_program_check_is_reported",
+        unexpected_program_check_is_reported,
+    ),
+    ("hang_times_out_naming_the_test", hang_times_out_naming_the_test),
+    (
+        "unknown_filter_lists_tests_and_fails",
+        unknown_filter_lists_tests_and_fails,
+    ),
+    ("too_little_memory_is_refused", too_little_memory_is_refused),
+    (
+        "more_cpus_than_foldkern_runs_are_named",
+        more_cpus_than_foldkern_runs_are_named,
+    ),
+    ("scenario_from_the_command_line", scenario_from_the_command_line),
+    ("bench_smoke_is_deterministic", bench_smoke_is_deterministic),
+    (
+        "pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs",
+        pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs,
+    ),
+    ("docs_quote_the_goals_against_linux", docs_quote_the_goals_against_linux),
+    ("docs_quote_the_instruction_counts", docs_quote_the_counts),
+    ("no_hook_in_get_user_pages_fast", no_hook_in_get_user_pages_fast),
+    ("bench_full_scales_to_4_gib", bench_full_scales_to_4_gib),
+    ("docs_quote_the_kernel_as_it_runs", docs_quote_the_kernel),
+    ("demo_shows_seed_failure_and_fixes", demo_shows_seed_failure_and_fixes),
+];
+
+fn hercules_hang_times_out_naming_the_test(k: &Path) -> Result<(), Failed> {
+    let b = hercules(k, "test=boot::deliberate_hang", 1, Duration::from_secs(10))?;
+    b.expect(
+        b.timed_out() && b.has("not finished: boot::deliberate_hang"),
+        "Hercules' run to time out naming boot::deliberate_hang",
+    )
+}
+
+fn panic_fails_the_run(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "test=boot::deliberate_panic", &[], timeout())?;
+    b.expect(
+        b.status != Some(0) && b.has("kernel panic") && b.has("deliberate panic from boot::deliberate_panic"),
+        "a reported panic and a failure status",
+    )
+}
+
+fn failed_test_fails_the_run(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "test=boot::deliberate_failure", &[], timeout())?;
+    let p = parse(&b.output);
+    let v = p.verdicts.get("boot::deliberate_failure");
+    b.expect(
+        matches!(v, Some(Verdict::Failed(m)) if m.contains("1 + 1 is not 3"))
+            && b.status != Some(0)
+            && p.summary == Some((0, 1, 0)),
+        &format!("FAILED with the kernel's message, '0 passed, 1 failed' and status != 0 (verdict {v:?})"),
+    )
+}
+
+fn unexpected_program_check_is_reported(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "test=boot::unexpected_program_check", &[], timeout())?;
+    let v = parse(&b.output).verdicts.get("boot::unexpected_program_check").cloned();
+    b.expect(
+        b.status != Some(0)
+            && b.has("unexpected program check")
+            && b.has("(operation exception)")
+            && b.has("old PSW")
+            && b.has("r0 -r3")
+            && matches!(v, Some(Verdict::Failed(_))),
+        &format!("a register dump, a FAILED verdict and a failure status (verdict {v:?})"),
+    )
+}
+
+fn hang_times_out_naming_the_test(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "test=boot::deliberate_hang", &[], Duration::from_secs(20))?;
+    let p = parse(&b.output);
+    b.expect(
+        b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang"),
+        &format!(
+            "a timeout naming boot::deliberate_hang (unfinished: {:?})",
+            p.unfinished
+        ),
+    )
+}
+
+fn unknown_filter_lists_tests_and_fails(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "test=no_such_test", &[], timeout())?;
+    b.expect(
+        b.status != Some(0)
+            && b.has("unknown test filter 'no_such_test'")
+            && b.has("boot::the_console_takes_every_write"),
+        "the list of tests and a failure",
+    )
+}
+
+fn too_little_memory_is_refused(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "test", &["-m", "16M"], timeout())?;
+    b.expect(
+        b.status != Some(0)
+            && b.has("too little memory: 16384 KiB, need at least 24576 KiB (the larger of foldkern's floor, 24 MiB,"),
+        "'too little memory', the need and where it comes from, and a failure",
+    )?;
+    for (job, m, need) in [("bench=smoke", "127M", 128), ("bench", "1023M", 1024)] {
+        let b = boot(k, job, &["-icount", "shift=0", "-m", m], timeout())?;
+        b.expect(
+            b.status != Some(0) && b.has(&format!("bench: {job} needs at least {need} MiB")) && !b.has("panic"),
+            &format!("{job} with -m {m} refused before it runs"),
+        )?;
+    }
+    Ok(())
+}
+
+fn more_cpus_than_foldkern_runs_are_named(k: &Path) -> Result<(), Failed> {
+    let b = boot(
+        k,
+        "test=smp::every_cpu_runs_in_the_kernel_space",
+        &["-smp", "9"],
+        timeout(),
+    )?;
+    b.expect(
+        b.status == Some(0) && b.has("smp: 8 of 9 CPUs online: foldkern runs at most 8"),
+        "eight CPUs brought up, and the ninth named as left stopped",
+    )
+}
+
+fn scenario_from_the_command_line(k: &Path) -> Result<(), Failed> {
+    // 2 levels: the pre-fix walk steps off its copy at the 1 MiB crossing.
+    let b = boot(k, "gup=2:0xfe000-0x102000", &[], timeout())?;
+    b.expect(
+        b.status == Some(0)
+            && section(&b.output, "[pre-fix]").contains("walked off the stack copy")
+            && b.has("verdict: both fixes agree with LRAG"),
+        "the pre-fix walk off its copy and both fixes agreeing with LRAG",
+    )?;
+    // 1 GiB (the most a scenario takes) across a 2 GiB boundary.
+    let b = boot(k, "gup=3:0x7ff00000-0xbff00000", &[], timeout())?;
+    b.expect(
+        b.status == Some(0) && b.has("traces not shown") && b.has("verdict: both fixes agree with LRAG"),
+        "a 1 GiB scenario with results only and both fixes agreeing",
+    )?;
+    // A hole before the crossing: the walk never gets there, and the
+    // prediction, made for the part it reaches, says so.
+    let b = boot(
+        k,
+        "gup=3:0x1007fffe000-0x10080001000:hole=0x1007ffff000",
+        &[],
+        timeout(),
+    )?;
+    b.expect(
+        b.status == Some(0)
+            && b.has("prediction: the pre-fix walk stays on real tables")
+            && !section(&b.output, "[pre-fix]").contains("walked off"),
+        "a prediction and a pre-fix walk that both stop at the hole",
+    )?;
+    for bad in [
+        "gup=7:0x1000-0x2000",
+        "gup=3:0x1001-0x3000",
+        "gup=2:0x7fffe000-0x80002000",
+        "gup=3:0x2000-0x1000",
+        "gup=3:0x1000-0x3000:hole=0x5000",
+        "gup=3:0x1000-0x3000:hole=0x1800",
+        "gup=3:0x1000-0x2000 trailing",
+        "list extra",
+        "tests",
+    ] {
+        let b = boot(k, bad, &[], timeout())?;
+        b.expect(
+            b.status != Some(0) && b.has("bad command line") && b.has("usage: one of demo"),
+            &format!("'{bad}' refused with the usage line"),
+        )?;
+    }
+    Ok(())
+}
+
+fn bench_smoke_is_deterministic(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
+    let csv = b
+        .output
+        .lines()
+        .skip_while(|l| *l != "BEGIN-CSV")
+        .skip(1)
+        .take_while(|l| *l != "END-CSV")
+        .count();
+    b.expect(
+        b.status == Some(0)
+            && b.has("deterministic: yes")
+            && csv > 50
+            && b.has("<svg")
+            && b.has("dense 1 GiB")
+            && b.has("cost inside one page table")
+            && b.has("closest to <= 1.25x the floor")
+            && b.has("met  the entry points with an empty hooks type cost what they cost without hooks")
+            && b.output
+                .lines()
+                .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless")),
+        &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
+    )
+}
+
+/// The pictures come from the walk run on the host; the kernel's trace of
+/// the same scenario, read back, must draw the same pictures (one scenario
+/// per ASCE type, the seed among them), and the seed's are the ones
+/// docs/pictures holds.
+fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Result<(), Failed> {
+    use foldkern::gup::GupFlags;
+    use foldkern::mm::AsceType;
+    let spec = |ty, start, pages, flags, hole| foldkern_host::pictures::Spec {
+        ty,
+        start,
+        pages,
+        flags,
+        ro: false,
+        hole,
+    };
+    let scenarios = [
+        (
+            "gup=3:0x1007ffff000-0x10080001000",
+            spec(AsceType::Region3, 0x100_7fff_f000, 2, GupFlags::empty(), None),
+        ),
+        (
+            "gup=2:0xfe000-0x102000:write:hole=0x100000",
+            spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000)),
+        ),
+        (
+            "gup=4:0x3fffffff000-0x40000001000",
+            spec(AsceType::Region2, 0x3ff_ffff_f000, 2, GupFlags::empty(), None),
+        ),
+        (
+            "gup=5:0x1ffffffffff000-0x20000000001000",
+            spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None),
+        ),
+    ];
+    for (k_line, spec) in scenarios {
+        let b = boot(k, k_line, &[], timeout())?;
+        b.expect(b.status == Some(0), k_line)?;
+        let kernel =
+            foldkern_host::pictures::parse(&b.output).ok_or(format!("no variant's trace in {k_line}'s output"))?;
+        let host = foldkern_host::pictures::run(&spec)?;
+        let (from_kernel, from_host) = (
+            foldkern_host::pictures::files("seed", &kernel),
+            foldkern_host::pictures::files("seed", &host),
+        );
+        if from_host.len() != 7 || from_kernel.len() != from_host.len() {
+            return Err(format!(
+                "{k_line}: {} pictures from the host, {} from the kernel's trace",
+                from_host.len(),
+                from_kernel.len()
+            )
+            .into());
+        }
+        for ((name, body), (_, kbody)) in from_host.iter().zip(&from_kernel) {
+            if body != kbody {
+                return Err(format!("{k_line}, {name}: the host's walk draws differently from the kernel's trace:\n{body}\n---\n{kbody}").into());
+            }
+            if spec.ty != AsceType::Region3 {
+                continue;
+            }
+            let path = root().join("docs/pictures").join(name);
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            if have != *body {
+                return Err(format!(
+                    "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000 docs/pictures seed",
+                    path.display()
+                )
+                .into());
+            }
+        }
+    }
+    Ok(())
+}
+
+fn docs_quote_the_goals_against_linux(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
+    b.expect(b.status == Some(0), "the full benchmark")?;
+    let csv: Vec<&str> = b
+        .output
+        .lines()
+        .skip_while(|l| *l != "BEGIN-CSV")
+        .skip(1)
+        .take_while(|l| *l != "END-CSV")
+        .collect();
+    let path = std::env::temp_dir().join(format!("foldkern-results-{}.csv", std::process::id()));
+    std::fs::write(&path, csv.join("\n") + "\n").unwrap();
+    let out = Command::new("python3")
+        .arg(root().join("scripts/linux-bench.py"))
+        .arg("--goals")
+        .arg(root().join("tests/data/linux-bench-output.txt"))
+        .arg(&path)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    std::fs::remove_file(&path).ok();
+    let goals = String::from_utf8_lossy(&out.stdout).to_string();
+    let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
+    let quoted: String = doc
+        .lines()
+        .skip_while(|l| *l != "```goals")
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if !out.status.success() || quoted.is_empty() || goals != quoted {
+        return Err(format!(
+            "docs/bench.md's goals are not what this build and the saved Linux run give:\n{goals}{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn bench_full_scales_to_4_gib(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
+    let scale = b
+        .output
+        .lines()
+        .find(|l| l.starts_with("scale: one call of 1048576 pages"));
+    b.expect(
+        b.status == Some(0) && b.has("deterministic: yes") && scale.is_some_and(|l| l.contains("pin_user_pages_fast")),
+        "the full benchmark, deterministic, with its 4 GiB call of each entry point",
+    )
+}
+
+fn demo_shows_seed_failure_and_fixes(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "demo", &[], timeout())?;
+    b.expect(b.status == Some(0), "the demo to exit 0")?;
+    // The pre-fix walk must stop exactly at the 2 GiB crossing, off the stack copy.
+    let prefix = section(&b.output, "[pre-fix]");
+    for want in [
+        "invariant violated: pudp for 0x10080000000",
+        "STOPPED: walked off the stack copy",
+        "1 page(s) pinned before",
+    ] {
+        if !prefix.contains(want) {
+            return Err(format!("pre-fix trace lacks '{want}':\n{prefix}").into());
+        }
+    }
+    // Both fixes pin the same two frames, equal to LRAG.
+    let a = pinned_line(&section(&b.output, "[addr_end_folded]"));
+    let l = pinned_line(&section(&b.output, "[offset_lockless]"));
+    if a.is_empty() || a != l || !a.contains("pinned 2 page(s)") || !a.contains("same frames as LRAG") {
+        return Err(format!("fixed variants differ or are wrong:\n{a}\n{l}").into());
+    }
+    if !section(&b.output, "[next_entry]").contains("WRONG: the frames LRAG gives one top entry lower") {
+        return Err("next_entry should pin the decoy page".into());
+    }
+    // Over Linux's own frame layout the pre-fix walk does not walk off: it
+    // re-reads the stale region-third entry and pins the decoy, silently.
+    let linux = section(&b.output, "[pre-fix, Linux's frame]");
+    for want in [
+        "(Linux's frame: the pgd copy, a region-third entry)",
+        "=> pinned 2 page(s)",
+        "WRONG: the frames LRAG gives one top entry lower",
+    ] {
+        if !linux.contains(want) || linux.contains("STOPPED") {
+            return Err(format!("the Linux-frame trace lacks '{want}':\n{linux}").into());
+        }
+    }
+    if !b.has("verdict: the bug reproduces on live tables") {
+        return Err("no closing verdict".into());
+    }
+    Ok(())
+}
+
 fn main() {
     let args = Arguments::from_args();
     let kernel = build_kernel();
@@ -729,370 +1117,14 @@ fn main() {
             trials.push(Trial::test(format!("hercules::kernel::{n}"), || Ok(())));
         }
     }
-    harness(&mut trials, &kernel, "hercules_hang_times_out_naming_the_test", |k| {
-        let b = hercules(k, "test=boot::deliberate_hang", 1, Duration::from_secs(10))?;
-        b.expect(
-            b.timed_out() && b.has("not finished: boot::deliberate_hang"),
-            "Hercules' run to time out naming boot::deliberate_hang",
-        )
-    });
 
-    // Failure paths of the kernel itself.
-    harness(&mut trials, &kernel, "panic_fails_the_run", |k| {
-        let b = boot(k, "test=boot::deliberate_panic", &[], timeout())?;
-        b.expect(
-            b.status != Some(0) && b.has("kernel panic") && b.has("deliberate panic from boot::deliberate_panic"),
-            "a reported panic and a failure status",
-        )
-    });
-    harness(&mut trials, &kernel, "failed_test_fails_the_run", |k| {
-        let b = boot(k, "test=boot::deliberate_failure", &[], timeout())?;
-        let p = parse(&b.output);
-        let v = p.verdicts.get("boot::deliberate_failure");
-        b.expect(
-            matches!(v, Some(Verdict::Failed(m)) if m.contains("1 + 1 is not 3"))
-                && b.status != Some(0)
-                && p.summary == Some((0, 1, 0)),
-            &format!("FAILED with the kernel's message, '0 passed, 1 failed' and status != 0 (verdict {v:?})"),
-        )
-    });
-    harness(&mut trials, &kernel, "unexpected_program_check_is_reported", |k| {
-        let b = boot(k, "test=boot::unexpected_program_check", &[], timeout())?;
-        let v = parse(&b.output).verdicts.get("boot::unexpected_program_check").cloned();
-        b.expect(
-            b.status != Some(0)
-                && b.has("unexpected program check")
-                && b.has("(operation exception)")
-                && b.has("old PSW")
-                && b.has("r0 -r3")
-                && matches!(v, Some(Verdict::Failed(_))),
-            &format!("a register dump, a FAILED verdict and a failure status (verdict {v:?})"),
-        )
-    });
-    harness(&mut trials, &kernel, "hang_times_out_naming_the_test", |k| {
-        let b = boot(k, "test=boot::deliberate_hang", &[], Duration::from_secs(20))?;
-        let p = parse(&b.output);
-        b.expect(
-            b.timed_out() && p.unfinished.as_deref() == Some("boot::deliberate_hang"),
-            &format!(
-                "a timeout naming boot::deliberate_hang (unfinished: {:?})",
-                p.unfinished
-            ),
-        )
-    });
-    harness(&mut trials, &kernel, "unknown_filter_lists_tests_and_fails", |k| {
-        let b = boot(k, "test=no_such_test", &[], timeout())?;
-        b.expect(
-            b.status != Some(0)
-                && b.has("unknown test filter 'no_such_test'")
-                && b.has("boot::the_console_takes_every_write"),
-            "the list of tests and a failure",
-        )
-    });
-    harness(&mut trials, &kernel, "too_little_memory_is_refused", |k| {
-        let b = boot(k, "test", &["-m", "16M"], timeout())?;
-        b.expect(
-            b.status != Some(0)
-                && b.has(
-                    "too little memory: 16384 KiB, need at least 24576 KiB (the larger of foldkern's floor, 24 MiB,",
-                ),
-            "'too little memory', the need and where it comes from, and a failure",
-        )?;
-        for (job, m, need) in [("bench=smoke", "127M", 128), ("bench", "1023M", 1024)] {
-            let b = boot(k, job, &["-icount", "shift=0", "-m", m], timeout())?;
-            b.expect(
-                b.status != Some(0) && b.has(&format!("bench: {job} needs at least {need} MiB")) && !b.has("panic"),
-                &format!("{job} with -m {m} refused before it runs"),
-            )?;
-        }
-        Ok(())
-    });
-    harness(&mut trials, &kernel, "more_cpus_than_foldkern_runs_are_named", |k| {
-        let b = boot(
-            k,
-            "test=smp::every_cpu_runs_in_the_kernel_space",
-            &["-smp", "9"],
-            timeout(),
-        )?;
-        b.expect(
-            b.status == Some(0) && b.has("smp: 8 of 9 CPUs online: foldkern runs at most 8"),
-            "eight CPUs brought up, and the ninth named as left stopped",
-        )
-    });
-    // The whole suite under other machine shapes.
-    for (label, extra) in [
-        ("m64M", &["-m", "64M"][..]),
-        // An odd number of MiB: the identity map's page tables leave a frame
-        // with one half free.
-        ("m33M", &["-m", "33M"][..]),
-        ("m2G", &["-m", "2G"][..]),
-        ("smp4", &["-smp", "4"][..]),
-        // Idle CPUs wait, so four time-sliced vCPUs still finish in time.
-        (
-            "smp4_single_threaded_tcg",
-            &["-smp", "4", "-accel", "tcg,thread=single"][..],
-        ),
-    ] {
+    for &(label, extra) in SHAPES {
         harness(&mut trials, &kernel, &format!("suite_passes_with_{label}"), move |k| {
             check_suite(&boot(k, "test", extra, timeout())?, label)
         });
     }
-    harness(&mut trials, &kernel, "scenario_from_the_command_line", |k| {
-        // 2 levels: the pre-fix walk steps off its copy at the 1 MiB crossing.
-        let b = boot(k, "gup=2:0xfe000-0x102000", &[], timeout())?;
-        b.expect(
-            b.status == Some(0)
-                && section(&b.output, "[pre-fix]").contains("walked off the stack copy")
-                && b.has("verdict: both fixes agree with LRAG"),
-            "the pre-fix walk off its copy and both fixes agreeing with LRAG",
-        )?;
-        // 1 GiB (the most a scenario takes) across a 2 GiB boundary.
-        let b = boot(k, "gup=3:0x7ff00000-0xbff00000", &[], timeout())?;
-        b.expect(
-            b.status == Some(0) && b.has("traces not shown") && b.has("verdict: both fixes agree with LRAG"),
-            "a 1 GiB scenario with results only and both fixes agreeing",
-        )?;
-        // A hole before the crossing: the walk never gets there, and the
-        // prediction, made for the part it reaches, says so.
-        let b = boot(
-            k,
-            "gup=3:0x1007fffe000-0x10080001000:hole=0x1007ffff000",
-            &[],
-            timeout(),
-        )?;
-        b.expect(
-            b.status == Some(0)
-                && b.has("prediction: the pre-fix walk stays on real tables")
-                && !section(&b.output, "[pre-fix]").contains("walked off"),
-            "a prediction and a pre-fix walk that both stop at the hole",
-        )?;
-        for bad in [
-            "gup=7:0x1000-0x2000",
-            "gup=3:0x1001-0x3000",
-            "gup=2:0x7fffe000-0x80002000",
-            "gup=3:0x2000-0x1000",
-            "gup=3:0x1000-0x3000:hole=0x5000",
-            "gup=3:0x1000-0x3000:hole=0x1800",
-            "gup=3:0x1000-0x2000 trailing",
-            "list extra",
-            "tests",
-        ] {
-            let b = boot(k, bad, &[], timeout())?;
-            b.expect(
-                b.status != Some(0) && b.has("bad command line") && b.has("usage: one of demo"),
-                &format!("'{bad}' refused with the usage line"),
-            )?;
-        }
-        Ok(())
-    });
-    harness(&mut trials, &kernel, "bench_smoke_is_deterministic", |k| {
-        let b = boot(k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
-        let csv = b
-            .output
-            .lines()
-            .skip_while(|l| *l != "BEGIN-CSV")
-            .skip(1)
-            .take_while(|l| *l != "END-CSV")
-            .count();
-        b.expect(
-            b.status == Some(0)
-                && b.has("deterministic: yes")
-                && csv > 50
-                && b.has("<svg")
-                && b.has("dense 1 GiB")
-                && b.has("cost inside one page table")
-                && b.has("closest to <= 1.25x the floor")
-                && b.has("met  the entry points with an empty hooks type cost what they cost without hooks")
-                && b.output
-                    .lines()
-                    .any(|l| l.starts_with("  region-third") && l.contains("offset_lockless")),
-            &format!("a deterministic run with tables, CSV (got {csv} rows), SVG and the fixed+per-page fit"),
-        )
-    });
-    // The pictures come from the walk run on the host; the kernel's trace of
-    // the same scenario, read back, must draw the same pictures (one scenario
-    // per ASCE type, the seed among them), and the seed's are the ones
-    // docs/pictures holds.
-    harness(
-        &mut trials,
-        &kernel,
-        "pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs",
-        |k| {
-            use foldkern::gup::GupFlags;
-            use foldkern::mm::AsceType;
-            let spec = |ty, start, pages, flags, hole| foldkern_host::pictures::Spec {
-                ty,
-                start,
-                pages,
-                flags,
-                ro: false,
-                hole,
-            };
-            let scenarios = [
-                (
-                    "gup=3:0x1007ffff000-0x10080001000",
-                    spec(AsceType::Region3, 0x100_7fff_f000, 2, GupFlags::empty(), None),
-                ),
-                (
-                    "gup=2:0xfe000-0x102000:write:hole=0x100000",
-                    spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000)),
-                ),
-                (
-                    "gup=4:0x3fffffff000-0x40000001000",
-                    spec(AsceType::Region2, 0x3ff_ffff_f000, 2, GupFlags::empty(), None),
-                ),
-                (
-                    "gup=5:0x1ffffffffff000-0x20000000001000",
-                    spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None),
-                ),
-            ];
-            for (k_line, spec) in scenarios {
-                let b = boot(k, k_line, &[], timeout())?;
-                b.expect(b.status == Some(0), k_line)?;
-                let kernel = foldkern_host::pictures::parse(&b.output)
-                    .ok_or(format!("no variant's trace in {k_line}'s output"))?;
-                let host = foldkern_host::pictures::run(&spec)?;
-                let (from_kernel, from_host) = (
-                    foldkern_host::pictures::files("seed", &kernel),
-                    foldkern_host::pictures::files("seed", &host),
-                );
-                if from_host.len() != 7 || from_kernel.len() != from_host.len() {
-                    return Err(format!(
-                        "{k_line}: {} pictures from the host, {} from the kernel's trace",
-                        from_host.len(),
-                        from_kernel.len()
-                    )
-                    .into());
-                }
-                for ((name, body), (_, kbody)) in from_host.iter().zip(&from_kernel) {
-                    if body != kbody {
-                        return Err(format!("{k_line}, {name}: the host's walk draws differently from the kernel's trace:\n{body}\n---\n{kbody}").into());
-                    }
-                    if spec.ty != AsceType::Region3 {
-                        continue;
-                    }
-                    let path = root().join("docs/pictures").join(name);
-                    let have = std::fs::read_to_string(&path).unwrap_or_default();
-                    if have != *body {
-                        return Err(format!(
-                        "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000 docs/pictures seed",
-                        path.display()
-                    )
-                    .into());
-                    }
-                }
-            }
-            Ok(())
-        },
-    );
-    harness(&mut trials, &kernel, "docs_quote_the_goals_against_linux", |k| {
-        let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
-        b.expect(b.status == Some(0), "the full benchmark")?;
-        let csv: Vec<&str> = b
-            .output
-            .lines()
-            .skip_while(|l| *l != "BEGIN-CSV")
-            .skip(1)
-            .take_while(|l| *l != "END-CSV")
-            .collect();
-        let path = std::env::temp_dir().join(format!("foldkern-results-{}.csv", std::process::id()));
-        std::fs::write(&path, csv.join("\n") + "\n").unwrap();
-        let out = Command::new("python3")
-            .arg(root().join("scripts/linux-bench.py"))
-            .arg("--goals")
-            .arg(root().join("tests/data/linux-bench-output.txt"))
-            .arg(&path)
-            .output()
-            .map_err(|e| format!("python3: {e}"))?;
-        std::fs::remove_file(&path).ok();
-        let goals = String::from_utf8_lossy(&out.stdout).to_string();
-        let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
-        let quoted: String = doc
-            .lines()
-            .skip_while(|l| *l != "```goals")
-            .skip(1)
-            .take_while(|l| !l.starts_with("```"))
-            .map(|l| format!("{l}\n"))
-            .collect();
-        if !out.status.success() || quoted.is_empty() || goals != quoted {
-            return Err(format!(
-                "docs/bench.md's goals are not what this build and the saved Linux run give:\n{goals}{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-            .into());
-        }
-        Ok(())
-    });
-    harness(
-        &mut trials,
-        &kernel,
-        "docs_quote_the_instruction_counts",
-        docs_quote_the_counts,
-    );
-    harness(
-        &mut trials,
-        &kernel,
-        "no_hook_in_get_user_pages_fast",
-        no_hook_in_get_user_pages_fast,
-    );
-    harness(&mut trials, &kernel, "bench_full_scales_to_4_gib", |k| {
-        let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
-        let scale = b
-            .output
-            .lines()
-            .find(|l| l.starts_with("scale: one call of 1048576 pages"));
-        b.expect(
-            b.status == Some(0)
-                && b.has("deterministic: yes")
-                && scale.is_some_and(|l| l.contains("pin_user_pages_fast")),
-            "the full benchmark, deterministic, with its 4 GiB call of each entry point",
-        )
-    });
-    harness(
-        &mut trials,
-        &kernel,
-        "docs_quote_the_kernel_as_it_runs",
-        docs_quote_the_kernel,
-    );
-    harness(&mut trials, &kernel, "demo_shows_seed_failure_and_fixes", |k| {
-        let b = boot(k, "demo", &[], timeout())?;
-        b.expect(b.status == Some(0), "the demo to exit 0")?;
-        // The pre-fix walk must stop exactly at the 2 GiB crossing, off the stack copy.
-        let prefix = section(&b.output, "[pre-fix]");
-        for want in [
-            "invariant violated: pudp for 0x10080000000",
-            "STOPPED: walked off the stack copy",
-            "1 page(s) pinned before",
-        ] {
-            if !prefix.contains(want) {
-                return Err(format!("pre-fix trace lacks '{want}':\n{prefix}").into());
-            }
-        }
-        // Both fixes pin the same two frames, equal to LRAG.
-        let a = pinned_line(&section(&b.output, "[addr_end_folded]"));
-        let l = pinned_line(&section(&b.output, "[offset_lockless]"));
-        if a.is_empty() || a != l || !a.contains("pinned 2 page(s)") || !a.contains("same frames as LRAG") {
-            return Err(format!("fixed variants differ or are wrong:\n{a}\n{l}").into());
-        }
-        if !section(&b.output, "[next_entry]").contains("WRONG: the frames LRAG gives one top entry lower") {
-            return Err("next_entry should pin the decoy page".into());
-        }
-        // Over Linux's own frame layout the pre-fix walk does not walk off: it
-        // re-reads the stale region-third entry and pins the decoy, silently.
-        let linux = section(&b.output, "[pre-fix, Linux's frame]");
-        for want in [
-            "(Linux's frame: the pgd copy, a region-third entry)",
-            "=> pinned 2 page(s)",
-            "WRONG: the frames LRAG gives one top entry lower",
-        ] {
-            if !linux.contains(want) || linux.contains("STOPPED") {
-                return Err(format!("the Linux-frame trace lacks '{want}':\n{linux}").into());
-            }
-        }
-        if !b.has("verdict: the bug reproduces on live tables") {
-            return Err("no closing verdict".into());
-        }
-        Ok(())
-    });
+    for (name, check) in HARNESS {
+        harness(&mut trials, &kernel, name, *check);
+    }
     libtest_mimic::run(&args, trials).exit();
 }
