@@ -556,7 +556,8 @@ fn pte_loop_stops_exactly_at_the_first_bad_pte() {
                 match (o.error, why) {
                     (None, None) => {}
                     (Some(WalkError::BadEntry { at: e, defect, .. }), Some(want)) => {
-                        assert_eq!((e.addr(), defect), (at.addr(), want), "n={n}, {name} PTE {k}")
+                        // The whole pointer: the page table and the index.
+                        assert_eq!((e, defect), (at, want), "n={n}, {name} PTE {k}")
                     }
                     (e, _) => panic!("n={n}, {name} PTE {k}: {e:?}"),
                 }
@@ -966,4 +967,42 @@ fn fast_only_never_falls_back() {
         0
     );
     assert_eq!(h.pagemap.total_pins(), 0);
+}
+
+/// The walk's output names the copies of Linux's frame by what each holds (the
+/// pud, p4d and pgd copies one word apart), a word beside them by its offset
+/// from the frame's start, and a guarded copy as the pointer itself does.
+#[test]
+fn the_copies_of_linux_frame_are_named_by_what_they_hold() {
+    use foldkern::gup::policy::{Guarded, Layout, LinuxFrame, Named};
+    let h = host(16, false);
+    let copy = |level| <LinuxFrame as Layout>::copy(h.stack, level, Level::Pud);
+    let name = |p: EntryPtr| Named(p).to_string();
+    let at = |p: EntryPtr| format!("{:#x}", p.addr().as_u64());
+    let pud = copy(Level::Pud);
+    for (level, word) in [(Level::Pud, "pud"), (Level::P4d, "p4d"), (Level::Pgd, "pgd")] {
+        let p = copy(level);
+        assert_eq!(
+            p.addr(),
+            pud.add((level == Level::P4d) as i64 + 2 * (level == Level::Pgd) as i64)
+                .addr()
+        );
+        assert_eq!(
+            name(p),
+            format!("{} (Linux's frame: the {word} copy, a region-third entry)", at(p))
+        );
+    }
+    let past = copy(Level::Pgd).add(1);
+    assert_eq!(
+        name(past),
+        format!("{} (Linux's frame, +24 bytes past its start)", at(past))
+    );
+    let before = pud.add(-1);
+    assert_eq!(
+        name(before),
+        format!("{} (Linux's frame, -8 bytes past its start)", at(before))
+    );
+    let lone = <Guarded as Layout>::copy(h.stack, Level::P4d, Level::Pud);
+    assert_eq!(name(lone), lone.to_string());
+    assert_eq!(name(lone), format!("{} (stack copy of a region-third entry)", at(lone)));
 }

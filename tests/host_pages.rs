@@ -447,3 +447,32 @@ fn an_order_1_compound_page_counts_pins_with_the_bias() {
         "no longer compound"
     );
 }
+
+/// The PTE loop leaves its inline grab for a compound page's tail (whose count
+/// is 0) and comes back to the PTEs after it: every page lands in its own
+/// slot, whether the tail is among the PTEs before the first group of eight
+/// or inside a group.
+#[test]
+fn a_tail_page_inside_a_range_keeps_every_page_in_its_slot() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    h.pagemap.prep_compound_page(pa(0x30_0000), 2).unwrap();
+    let frames: Vec<PhysAddr> = (0..12u64)
+        .map(|i| match i {
+            1 => pa(0x30_1000),
+            9 => pa(0x30_2000),
+            _ => pa(0x40_0000 + i * PAGE_SIZE),
+        })
+        .collect();
+    for (i, f) in frames.iter().enumerate() {
+        s.map(0x10_0000 + i as u64 * PAGE_SIZE, *f, 1, Prot::RW).unwrap();
+    }
+    let mut pages = vec![Page::default(); 12];
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, h.stack, Variant::OffsetLockless);
+    let o = gup_fast(&mut g, 0x10_0000, 12, GupFlags::GET, &mut pages);
+    assert_eq!(o.pinned, 12);
+    assert_eq!(pages, frames.iter().map(|&f| Page::of(f)).collect::<Vec<_>>());
+    release_pages(h.pagemap, &pages).unwrap();
+    h.pagemap.destroy_compound_page(pa(0x30_0000)).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}

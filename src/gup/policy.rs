@@ -238,8 +238,9 @@ impl fmt::Display for Named {
         let Object::CopyRow(table) = p.object() else {
             return write!(f, "{p}");
         };
+        // A word before the frame has a negative index: as usize, past WORDS.
         match LinuxFrame::WORDS.get(p.index() as usize) {
-            Some(l) if p.index() >= 0 => write!(
+            Some(l) => write!(
                 f,
                 "{:#x} (Linux's frame: the {} copy, a {} entry)",
                 p.addr().as_u64(),
