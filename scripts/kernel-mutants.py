@@ -4,7 +4,7 @@
     scripts/kernel-mutants.py [SUBSTRING]
     scripts/kernel-mutants.py --check     (only: is each text to change there once?)
 
-scripts/mutants.py covers the portable code with the host tests; the code under
+scripts/mutants.sh (cargo-mutants) covers the portable code with the host tests; the code under
 kernel/src/arch only runs in QEMU, too slow for a mutant per operator. This script
 applies each change in MUTANTS below, one at a time, in a scratch clone
 (target/kernel-mutants/repo) of the committed tree, boots the kernel suite
@@ -16,10 +16,36 @@ reason would then be wrong). SUBSTRING selects the entries whose description
 contains it. Exit status 1 if anything did not go as expected.
 """
 import os
+import signal
+import subprocess
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mutants import run, scratch_clone  # noqa: E402  (the same scratch clone and timeout)
+
+def run(cmd, repo, timeout, env=None):
+    """Exit status and output of `cmd` in `repo`; a run past `timeout` seconds is
+    killed whole (status 124)."""
+    p = subprocess.Popen(cmd, shell=True, cwd=repo, env=env, text=True, start_new_session=True,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = p.communicate(timeout=timeout)
+        return p.returncode, out
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        return 124, 'timeout'
+
+
+def scratch_clone(name):
+    """target/NAME/repo: a clone of this checkout's HEAD, made or reset to it."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    repo = os.path.join(here, 'target', name, 'repo')
+    if os.path.isdir(repo):
+        subprocess.run(['git', 'fetch', '-q', here, 'HEAD'], cwd=repo, check=True)
+        subprocess.run(['git', 'reset', '-q', '--hard', 'FETCH_HEAD'], cwd=repo, check=True)
+    else:
+        subprocess.run(['git', 'clone', '-q', here, repo], check=True)
+    return repo
+
 
 PLATFORM = 'kernel/src/arch/s390x/platform.rs'
 INSN = 'kernel/src/arch/s390x/insn.rs'
