@@ -1006,3 +1006,46 @@ fn the_copies_of_linux_frame_are_named_by_what_they_hold() {
     assert_eq!(name(lone), lone.to_string());
     assert_eq!(name(lone), format!("{} (stack copy of a region-third entry)", at(lone)));
 }
+
+/// The entry points take their hooks from the context, and those explain the
+/// walk as `gup_fast`'s own do: `get_user_pages_fast` with the thread's
+/// next-entry walk and a traced `Explain` on the seed range pins the decoy
+/// silently, and the trace holds every entry and PTE read, and the outcome
+/// the invariant's violation.
+#[test]
+fn the_entry_points_explain_the_walk_through_their_context_hooks() {
+    let h = host(16, false);
+    let mut s = seed_space(&h, true);
+    let mut steps: Vec<Step> = Vec::new();
+    let mut record = |st: &Step| steps.push(*st);
+    let mut pages = [Page::default(); 2];
+    let mut ctx = GupContext {
+        space: &mut s,
+        pagemap: h.pagemap,
+        stack: h.stack,
+        variant: Variant::NextEntry,
+        hooks: Explain::new().traced(&mut record),
+    };
+    let (n, o) = get_user_pages_fast(&mut ctx, SEED, 2, GupFlags::empty(), &mut pages).unwrap();
+    assert_eq!(
+        (n, pages),
+        (2, [Page::of(pa(0x10000)), Page::of(pa(0x12000))]),
+        "the decoy, silently"
+    );
+    let v = o.first_violation.expect("the next-entry walk breaks the invariant");
+    assert!(o.violations > 0, "{o:?}");
+    assert!(
+        v.to_string().starts_with("pudp for 0x10080000000 is ") && v.to_string().contains("a walk from the top gives"),
+        "{v}"
+    );
+    // What each step read, as the trace names it.
+    let kinds: Vec<(Level, &str)> = steps.iter().map(|st| (st.level, st.kind())).collect();
+    for want in [
+        (Level::Pud, "region-third entry"),
+        (Level::Pmd, "segment entry"),
+        (Level::Pte, "pte"),
+    ] {
+        assert!(kinds.contains(&want), "{want:?} not in {kinds:?}");
+    }
+    release_pages(h.pagemap, &pages).unwrap();
+}

@@ -541,7 +541,8 @@ fn gup_huge<P: Platform + ?Sized, H: Hooks>(
     let refs = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
     let mut nr = 0;
     let mut all = true;
-    if map.is_compound_head(head, order) {
+    let compound = map.is_compound_head(head, order);
+    if compound {
         // record_subpages: the subpages go into pages[]; the references
         // all go on the head.
         let sub = Page::of(leaf.translate(addr)).pfn();
@@ -575,7 +576,7 @@ fn gup_huge<P: Platform + ?Sized, H: Hooks>(
         Ok(now) if now == val => {
             // SetPageReferenced(head) on what was taken: the compound head,
             // or each frame taken page by page (each its own head).
-            if nr == refs && map.is_compound_head(head, order) {
+            if compound {
                 map.set_page_flags(head, PG_REFERENCED);
             } else {
                 pages[..nr].iter().for_each(|&pg| map.set_page_flags(pg, PG_REFERENCED));
