@@ -1049,3 +1049,55 @@ fn the_entry_points_explain_the_walk_through_their_context_hooks() {
     }
     release_pages(h.pagemap, &pages).unwrap();
 }
+
+/// Why `get_user_pages_fast` took nothing, as its errors say it.
+#[test]
+fn gup_errors_say_what_went_wrong() {
+    let bad = WalkError::BadEntry {
+        at: EntryPtr::table(Level::Pmd, pa(0x8000), 3),
+        val: 0x20,
+        defect: Defect::PageTableOutsideMemory,
+    };
+    for (e, want) in [
+        (GupError::Walk(bad), format!("gup_fast: {bad}")),
+        (GupError::Fault(0x1000), "fault at 0x1000".into()),
+        (
+            GupError::Map(MapError::NoMemory),
+            format!("populate: {}", MapError::NoMemory),
+        ),
+        (
+            GupError::Longterm(0x2000),
+            "FOLL_LONGTERM on a CMA page at 0x2000 (no migration here)".into(),
+        ),
+        (GupError::Overflow(0x3000), "range from 0x3000 wraps past 2^64".into()),
+        (
+            GupError::InvalidFlags(GupFlags::WRITE),
+            format!(
+                "invalid flags {:?}: exactly one of FOLL_GET and FOLL_PIN",
+                GupFlags::WRITE
+            ),
+        ),
+    ] {
+        assert_eq!(e.to_string(), want);
+    }
+}
+
+/// `get_user_pages_fast` takes exactly `nr_pages` pages, however long the
+/// array: where the fast walk stops at a hole, the slow path faults in only
+/// what is left of the request.
+#[test]
+fn the_slow_path_takes_only_what_the_request_left() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Region3);
+    s.map(0x10_0000, pa(0x20_0000), 1, Prot::RW).unwrap();
+    let mut pages = [Page::default(); 4];
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    let (n, o) = get_user_pages_fast(&mut ctx, 0x10_0000, 2, GupFlags::POPULATE, &mut pages).unwrap();
+    assert_eq!((n, o.pinned), (2, 1), "one page from the fast walk, one faulted in");
+    assert!(
+        ctx.space.lookup(0x10_2000).unwrap().is_none(),
+        "a page past the request was faulted in"
+    );
+    release_pages(h.pagemap, &pages[..n]).unwrap();
+    assert_eq!(h.pagemap.total_pins(), 0);
+}

@@ -247,13 +247,25 @@ fn longterm_pins_refuse_cma_pages() {
     unpin_user_pages(h.pagemap, &pages[..2]).unwrap();
     let r = pin_user_pages_fast(&mut ctx, 0x10_2000, 2, GupFlags::LONGTERM, &mut pages);
     assert!(matches!(r, Err(GupError::Longterm(0x10_2000))), "{r:?}");
+    // The locked walk takes a long-term pin outside CMA.
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    assert_eq!(gup_locked(&mut ctx, 0x10_0000, 2, longterm, &mut pages), Ok(2));
+    unpin_user_pages(h.pagemap, &pages[..2]).unwrap();
     for (flags, what) in [
         (GupFlags::PIN, "a short-term pin"),
         (GupFlags::GET | GupFlags::LONGTERM, "FOLL_GET"),
+        (GupFlags::GET, "a plain FOLL_GET"),
     ] {
         let (o, got) = fast(&h, &s, 0x10_0000, 4, flags);
         assert_eq!(o.pinned, 4, "{what} takes CMA pages");
         release_each(h.pagemap, &got, flags).unwrap();
+        let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+        assert_eq!(
+            gup_locked(&mut ctx, 0x10_0000, 4, flags, &mut pages),
+            Ok(4),
+            "{what}, locked"
+        );
+        release_each(h.pagemap, &pages, flags).unwrap();
     }
     h.pagemap.set_cma(pa(0)..pa(0));
     assert_eq!(h.pagemap.total_pins(), 0);
