@@ -154,6 +154,15 @@ pub fn gup_fast<P: Platform + ?Sized, H: Hooks>(
     }
 }
 
+/// `pXd_offset_lockless(parent, val, addr)` for the `level` loop, and the
+/// value there if the level is folded (the pointer is the parent's, so its
+/// first read re-reads `val`, which passed already).
+#[inline(always)]
+fn offset_below(level: Level, parent: EntryPtr, val: u64, addr: VirtAddr) -> (EntryPtr, Option<u64>) {
+    let ptr = offset_lockless(level, parent, val, addr);
+    (ptr, (ptr.addr() == parent.addr()).then_some(val))
+}
+
 /// The walks that are not fixes, out of line and cold: they exist to show
 /// what goes wrong, and inlined beside the fixes they would change their code.
 #[cold]
@@ -296,8 +305,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             Offset::Lockless => val,
             Offset::Copy => self.load(parent)?,
         };
-        let ptr = offset_lockless(level, parent, val, addr);
-        Some((ptr, (ptr.addr() == parent.addr()).then_some(val)))
+        Some(offset_below(level, parent, val, addr))
     }
 
     /// The `level` loop's next pointer after `ptr`, for `addr`: `pXdp++`, or
@@ -315,8 +323,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             Next::Increment => (ptr.add(1), None),
             Next::Reoffset => {
                 let val = self.load(parent)?;
-                let ptr = offset_lockless(level, parent, val, addr);
-                (ptr, (ptr.addr() == parent.addr()).then_some(val))
+                offset_below(level, parent, val, addr)
             }
         };
         self.hooks.stepped(self.p, self.asce, level, next.0, addr);
