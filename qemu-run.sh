@@ -10,6 +10,11 @@
 #   ./qemu-run.sh bench linux     the same, then Linux's own gup_fast in the same
 #                                 machine beside it (downloads Debian's s390x
 #                                 kernel once; scripts/linux-bench.py)
+#   ./qemu-run.sh linux           Linux 6.1 itself, built here as shipped and with the
+#                                 2020 fix reverted, runs the bug's scenarios beside
+#                                 foldkern's predictions (installs Debian's
+#                                 linux-source-6.1 and cross tools; builds once into
+#                                 ~/.cache/foldkern; scripts/linux-gup.py)
 #   ./qemu-run.sh pictures gup=... [DIR [PREFIX]]
 #                                 draw that scenario (an SVG per variant, one of the
 #                                 address space, an HTML page; default target/pictures):
@@ -158,6 +163,7 @@ while [ $# -gt 0 ]; do
             job "$1"; MODE=bench; APPEND=bench; ICOUNT=(-icount shift=0); shift
             if [ "${1:-}" = linux ]; then LINUX_BENCH=1; shift; fi ;;
         demo) job "$1"; APPEND=demo; shift ;;
+        linux) job "$1"; MODE=linux; shift ;;
         pictures)
             job "$1"; MODE=pictures; shift
             case "${1:-}" in
@@ -208,6 +214,16 @@ need_gdb() {
     exit 127
 }
 
+if [ "$MODE" = linux ]; then
+    # Both Linux kernels and foldkern boot in QEMU, each with its own command
+    # line: nothing that chooses an emulator or adds to QEMU's applies.
+    [ "$EMULATOR" = qemu ] || usage "linux runs on QEMU only"
+    [ ${#QEMU_EXTRA[@]} -eq 0 ] || usage "QEMU arguments do not apply to linux (it boots several kernels)"
+    [ ${#GDB[@]} -eq 0 ] || usage "--gdb does not apply to linux"
+    need_qemu
+    [ -n "$GIVEN_KERNEL" ] && KERNEL=$GIVEN_KERNEL || build
+    exec python3 scripts/linux-gup.py --kernel "$KERNEL"
+fi
 if [ "$EMULATOR" = hercules ]; then
     case "$MODE" in
         test|bench) echo "qemu-run.sh: --emulator hercules runs demo, kernel-test [F], gup=... or list ($MODE runs on QEMU; ./qemu-run.sh test covers Hercules too)" >&2; exit 2 ;;

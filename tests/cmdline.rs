@@ -25,6 +25,11 @@ fn every_job_parses() {
         (AsceType::Segment, 0xfe000, 0x102000, 4)
     );
     assert_eq!((s.flags, s.ro, s.hole), (GupFlags::WRITE, true, Some(0x100000)));
+    assert_eq!(s.decoy, None);
+    let Ok(Job::Scenario(s)) = parse("gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000") else {
+        panic!("scenario with a decoy not parsed")
+    };
+    assert_eq!((s.decoy, s.flags), (Some(0x100_0000_0000), GupFlags::empty()));
 }
 
 #[test]
@@ -57,6 +62,17 @@ fn anything_else_is_refused() {
         ("gup=3:0x1000-0x3000:write:write", E::Repeated("write")),
         ("gup=3:0x1000-0x3000:ro:ro", E::Repeated("ro")),
         ("gup=3:0x1000-0x3000:rw", E::UnknownOption("rw")),
+        ("gup=3:0x1000-0x3000:decoy=0x2000", E::DecoyPlace(0x2000)),
+        ("gup=3:0x1000-0x3000:decoy=0x1000", E::DecoyPlace(0x1000)),
+        (
+            "gup=3:0x1000-0x3000:decoy=0x40000000000",
+            E::DecoyPlace(0x400_0000_0000),
+        ),
+        ("gup=3:0x1000-0x3000:decoy=0x5001", E::Misaligned(0x5001)),
+        (
+            "gup=3:0x1000-0x3000:decoy=0x5000:decoy=0x6000",
+            E::Repeated("decoy=0x6000"),
+        ),
     ] {
         assert_eq!(parse(line), Err(want), "{line}");
     }
@@ -102,7 +118,11 @@ fn qemu_run_refuses_what_its_header_does_not_describe() {
         ),
         (&["test", "bench"], "one job at a time: 'bench' after 'test'"),
         (&["kernel-test", "mm::fault", "extra"], "unknown argument 'extra'"),
-        (&["bench", "linux", "linux"], "unknown argument 'linux'"),
+        (&["bench", "linux", "linux"], "one job at a time: 'linux' after 'bench'"),
+        (&["linux", "demo"], "one job at a time: 'demo' after 'linux'"),
+        (&["--gdb", "linux"], "--gdb does not apply to linux"),
+        (&["--emulator", "hercules", "linux"], "linux runs on QEMU only"),
+        (&["linux", "--", "-m", "2G"], "QEMU arguments do not apply to linux"),
         (&["--kernel"], "--kernel takes the path of an ELF"),
         (&["--kernel", "a", "--kernel", "b"], "'--kernel' given twice"),
         (&["--gdb", "--gdb"], "'--gdb' given twice"),

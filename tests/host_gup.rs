@@ -970,8 +970,10 @@ fn fast_only_never_falls_back() {
 }
 
 /// The walk's output names the copies of Linux's frame by what each holds (the
-/// pud, p4d and pgd copies one word apart), a word beside them by its offset
-/// from the frame's start, and a guarded copy as the pointer itself does.
+/// pgd, p4d and pud copies one word apart, as Linux 6.1 compiles them), the
+/// word after them as the saved register it is, any other word by its offset
+/// from the caller's stack pointer, and a guarded copy as the pointer itself
+/// does.
 #[test]
 fn the_copies_of_linux_frame_are_named_by_what_they_hold() {
     use foldkern::gup::policy::{Guarded, Layout, LinuxFrame, Named};
@@ -979,29 +981,27 @@ fn the_copies_of_linux_frame_are_named_by_what_they_hold() {
     let copy = |level| <LinuxFrame as Layout>::copy(h.stack, level, Level::Pud);
     let name = |p: EntryPtr| Named(p).to_string();
     let at = |p: EntryPtr| format!("{:#x}", p.addr().as_u64());
-    let pud = copy(Level::Pud);
-    for (level, word) in [(Level::Pud, "pud"), (Level::P4d, "p4d"), (Level::Pgd, "pgd")] {
+    let pgd = copy(Level::Pgd);
+    for (k, (level, word)) in [(Level::Pgd, "pgd"), (Level::P4d, "p4d"), (Level::Pud, "pud")]
+        .into_iter()
+        .enumerate()
+    {
         let p = copy(level);
-        assert_eq!(
-            p.addr(),
-            pud.add((level == Level::P4d) as i64 + 2 * (level == Level::Pgd) as i64)
-                .addr()
-        );
+        assert_eq!(p.addr(), pgd.add(k as i64).addr());
         assert_eq!(
             name(p),
             format!("{} (Linux's frame: the {word} copy, a region-third entry)", at(p))
         );
     }
-    let past = copy(Level::Pgd).add(1);
+    let saved = copy(Level::Pud).add(1);
     assert_eq!(
-        name(past),
-        format!("{} (Linux's frame, +24 bytes past its start)", at(past))
+        name(saved),
+        format!("{} (Linux's frame: the caller's saved %r6, not an entry)", at(saved))
     );
-    let before = pud.add(-1);
-    assert_eq!(
-        name(before),
-        format!("{} (Linux's frame, -8 bytes past its start)", at(before))
-    );
+    let past = saved.add(1);
+    assert_eq!(name(past), format!("{} (Linux's frame, caller's sp +80)", at(past)));
+    let before = pgd.add(-1);
+    assert_eq!(name(before), format!("{} (Linux's frame, caller's sp +40)", at(before)));
     let lone = <Guarded as Layout>::copy(h.stack, Level::P4d, Level::Pud);
     assert_eq!(name(lone), lone.to_string());
     assert_eq!(name(lone), format!("{} (stack copy of a region-third entry)", at(lone)));

@@ -670,7 +670,100 @@ const HARNESS: &[(&str, Check)] = &[
     ("bench_full_scales_to_4_gib", bench_full_scales_to_4_gib),
     ("docs_quote_the_kernel_as_it_runs", docs_quote_the_kernel),
     ("demo_shows_seed_failure_and_fixes", demo_shows_seed_failure_and_fixes),
+    (
+        "linux_6_1_shipped_and_reverted_do_what_foldkern_predicts",
+        linux_6_1_shipped_and_reverted_do_what_foldkern_predicts,
+    ),
+    (
+        "the_model_s_linux_frame_is_the_compiled_one",
+        the_model_s_linux_frame_is_the_compiled_one,
+    ),
 ];
+
+/// `scripts/linux-gup.py` with `args`: its standard output, or a failure with
+/// its error (a missing package names the command that installs it).
+fn linux_gup(args: &[&str]) -> Result<String, Failed> {
+    let out = Command::new("python3")
+        .arg(root().join("scripts/linux-gup.py"))
+        .args(args)
+        .output()
+        .map_err(|e| format!("python3: {e}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    if !out.status.success() {
+        return Err(format!(
+            "scripts/linux-gup.py {} failed:\n{stdout}{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(stdout)
+}
+
+/// The ```` ```tag ```` block of a doc, or a failure naming it.
+fn quoted_block(doc: &str, tag: &str) -> Result<String, Failed> {
+    let text = std::fs::read_to_string(root().join(doc)).map_err(|e| format!("{doc}: {e}"))?;
+    let block: String = text
+        .lines()
+        .skip_while(|l| *l != format!("```{tag}"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if block.is_empty() {
+        return Err(format!("{doc} has no ```{tag} block").into());
+    }
+    Ok(block)
+}
+
+/// Linux 6.1 built here, as shipped and with d3f7b1bb2040 reverted, runs each
+/// scenario with O_DIRECT I/O on a 2-page buffer; foldkern boots the same
+/// scenarios and its `offset_lockless` and "pre-fix, Linux's frame" variants
+/// must predict, page by page, where each kernel put the data. the-bug.md
+/// quotes the comparison as it runs.
+fn linux_6_1_shipped_and_reverted_do_what_foldkern_predicts(k: &Path) -> Result<(), Failed> {
+    let out = linux_gup(&["--kernel", &k.to_string_lossy()])?;
+    let n = out.lines().filter(|l| l.contains(" returned ")).count();
+    if n == 0 || !out.contains("linux: 6 of 6 scenarios agree with foldkern") {
+        return Err(format!("expected 6 of 6 scenarios to agree:\n{out}").into());
+    }
+    let quoted = quoted_block("docs/the-bug.md", "linux")?;
+    if quoted != out {
+        return Err(
+            format!("docs/the-bug.md's ```linux block is not what ./qemu-run.sh linux prints now:\n{out}").into(),
+        );
+    }
+    Ok(())
+}
+
+/// The layout of the model's Linux frame ([`foldkern::gup::LinuxFrame`]) is
+/// the one the reverted 6.1 build's disassembly has: the words whose address
+/// its walk takes, in the order it stores them, above the caller's stack
+/// pointer, and the saved register after them. the-bug.md quotes the lines.
+fn the_model_s_linux_frame_is_the_compiled_one(_: &Path) -> Result<(), Failed> {
+    use foldkern::gup::LinuxFrame;
+    let out = linux_gup(&["--layout"])?;
+    let found: Vec<(String, u64)> = out
+        .lines()
+        .filter_map(|l| l.split_once(" copy "))
+        .map(|(n, o)| (n.to_string(), o.parse().unwrap_or(u64::MAX)))
+        .collect();
+    let model: Vec<(String, u64)> = LinuxFrame::COPIES
+        .iter()
+        .map(|(l, o)| (l.name().to_string(), *o))
+        .collect();
+    let after = format!("after {} {}", LinuxFrame::AFTER.0, LinuxFrame::AFTER.1);
+    if found != model || !out.lines().any(|l| l == after) {
+        return Err(
+            format!("the model's Linux frame ({model:?}, then '{after}') is not the compiled one:\n{out}").into(),
+        );
+    }
+    let quoted = quoted_block("docs/the-bug.md", "linux-layout")?;
+    if quoted != out {
+        return Err(format!("docs/the-bug.md's ```linux-layout block is not what --layout prints now:\n{out}").into());
+    }
+    Ok(())
+}
 
 fn hercules_hang_times_out_naming_the_test(k: &Path) -> Result<(), Failed> {
     let b = hercules(k, "test=boot::deliberate_hang", 1, Duration::from_secs(10))?;

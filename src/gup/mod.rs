@@ -19,7 +19,7 @@ pub use page::{
     release_each, release_pages, unpin_user_pages, CompoundError, Grab, Page, PageMap, StructPage, UnpinError,
     PG_DIRTY, PG_REFERENCED,
 };
-pub use policy::{prefix_walks_off, Variant, WalkStack};
+pub use policy::{prefix_walks_off, LinuxFrame, Variant, WalkStack};
 pub use slow::{
     get_user_pages_fast, get_user_pages_fast_only, gup_locked, pin_user_pages_fast, pin_user_pages_fast_only,
     GupContext, GupError,

@@ -26,9 +26,9 @@ pub enum Variant {
     /// copy is caught.
     PreFix,
     /// The same walk over copies laid out as Linux's frames had them
-    /// ([`LinuxFrame`]): a step off the p4d copy reads the pgd copy, the stale
-    /// top entry, and pins pages one top entry lower, silently, as v5.2..v5.8
-    /// did.
+    /// ([`LinuxFrame`]): a step off a folded loop's copy reads the next loop's
+    /// previous copy, the stale top entry, and pins pages one top entry lower,
+    /// silently, as v5.2..v5.8 did (and 6.1 with the fix reverted does).
     PreFixLinuxFrame,
     /// RFC v2 ([`AddrEndFolded`]): `pXd_addr_end_folded(entry, addr, end)`.
     AddrEndFolded,
@@ -196,19 +196,33 @@ pub trait Layout {
 /// and names the guard word it would read.
 pub struct Guarded;
 
-/// The copies laid out as the compiled v5.2..v5.8 walk had them: the pud, p4d
-/// and pgd copies one word apart, guard words after them, so the word after a
-/// copy is the copy of the level above. (Before v5.9 the word after the p4d
-/// copy "in general happens to be the previously read pgd": RFC, 28 Aug 2020.)
+/// The copies laid out as Linux compiles the pre-fix walk: Debian's 6.1 with
+/// the fix reverted, gcc 12, -O2, `-march=z10` ([`LinuxFrame::COMPILED_BY`]),
+/// whose `internal_get_user_pages_fast` keeps them in its caller's register
+/// save area, ascending: the pgd copy, the p4d copy, the pud copy, then the
+/// caller's saved %r6. So the word after a folded loop's copy is the copy the
+/// next loop down made in its previous iteration (`pudp++` from the p4d copy
+/// reads the last pud copy; `p4dp++` from the pgd copy the last p4d copy), and
+/// after the pud copy a saved register, no entry. `scripts/linux-gup.py
+/// --layout` reads these offsets from the build's disassembly and a test holds
+/// [`LinuxFrame::COPIES`] to it. The source fixes only that each folded loop
+/// starts at a copy's address and steps to the next word; the order is this
+/// compiler's choice (the RFC, 28 Aug 2020: "in general, this happens to be
+/// the previously read pgd ... depending on compiler decisions").
 pub struct LinuxFrame;
 
-/// Offset in the frame of the [`LinuxFrame`] copies.
-const LINUX_COPIES: u64 = 1024;
+/// Offset in the [`WalkStack`] of the caller's stack pointer the
+/// [`LinuxFrame`] offsets count from.
+const LINUX_CALLER_SP: u64 = 1024;
 
 impl LinuxFrame {
-    /// The copies, in the order they lie: what each holds (an
-    /// [`Object::CopyRow`] to the pointers).
-    const WORDS: [Level; COPY_ROW as usize] = [Level::Pud, Level::P4d, Level::Pgd];
+    /// The kernel build the layout was read from.
+    pub const COMPILED_BY: &'static str = "Debian 6.1, gcc 12, -O2, z10";
+    /// Each copy, named by the loop that made it, and its offset in bytes above
+    /// the caller's stack pointer, in the order they lie.
+    pub const COPIES: [(Level, u64); COPY_ROW as usize] = [(Level::Pgd, 48), (Level::P4d, 56), (Level::Pud, 64)];
+    /// The word after the last copy: its offset and what it holds.
+    pub const AFTER: (u64, &'static str) = (72, "the caller's saved %r6");
 }
 
 impl Layout for Guarded {
@@ -220,9 +234,10 @@ impl Layout for Guarded {
 
 impl Layout for LinuxFrame {
     fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
-        let frame = stack.base.add(LINUX_COPIES);
-        match LinuxFrame::WORDS.iter().position(|&l| l == level) {
-            Some(i) => EntryPtr::row_copy(table, frame, frame.add(8 * i as u64)),
+        let sp = stack.base.add(LINUX_CALLER_SP);
+        let first = sp.add(LinuxFrame::COPIES[0].1);
+        match LinuxFrame::COPIES.iter().find(|&&(l, _)| l == level) {
+            Some(&(_, off)) => EntryPtr::row_copy(table, first, sp.add(off)),
             None => EntryPtr::stack_copy(table, stack.slot(level)),
         }
     }
@@ -238,21 +253,22 @@ impl fmt::Display for Named {
         let Object::CopyRow(table) = p.object() else {
             return write!(f, "{p}");
         };
-        // A word before the frame has a negative index: as usize, past WORDS.
-        match LinuxFrame::WORDS.get(p.index() as usize) {
-            Some(l) => write!(
+        let off = LinuxFrame::COPIES[0].1 as i64 + p.index() * 8;
+        match LinuxFrame::COPIES.iter().find(|&&(_, o)| o as i64 == off) {
+            Some((l, _)) => write!(
                 f,
                 "{:#x} (Linux's frame: the {} copy, a {} entry)",
                 p.addr().as_u64(),
                 l.name(),
                 table.hw_name()
             ),
-            _ => write!(
+            None if off == LinuxFrame::AFTER.0 as i64 => write!(
                 f,
-                "{:#x} (Linux's frame, {:+} bytes past its start)",
+                "{:#x} (Linux's frame: {}, not an entry)",
                 p.addr().as_u64(),
-                p.index() * 8
+                LinuxFrame::AFTER.1
             ),
+            None => write!(f, "{:#x} (Linux's frame, caller's sp {off:+})", p.addr().as_u64()),
         }
     }
 }

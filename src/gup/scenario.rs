@@ -48,9 +48,9 @@ pub fn describe(v: Variant, ty: AsceType) -> &'static str {
             "v5.2..v5.8: p4d_offset(&pgd_copy), static p4d_addr_end, p4dp++",
         ]),
         Variant::PreFixLinuxFrame => pick([
-            "the same, copies laid out as compiled: after the pud copy lies the p4d copy",
-            "the same, copies laid out as compiled: after the p4d copy lies the pgd copy",
-            "the same, copies laid out as compiled: nothing follows the pgd copy",
+            "the same, copies laid out as Linux 6.1 compiles them: after the pud copy lies a saved register",
+            "the same, copies laid out as Linux 6.1 compiles them: after the p4d copy lies the last pud copy",
+            "the same, copies laid out as Linux 6.1 compiles them: after the pgd copy lies the last p4d copy",
         ]),
         Variant::AddrEndFolded => "RFC v2: pXd_addr_end_folded(entry, addr, end) steps by the entry's real size",
         Variant::OffsetLockless => "v5.9: pXd_offset_lockless(pointer, value, addr) keeps the real table pointer",

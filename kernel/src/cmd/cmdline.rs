@@ -8,7 +8,7 @@ use foldkern::mm::{AsceType, PAGE_SIZE};
 
 /// Every form the command line accepts; nothing else is.
 pub const USAGE: &str = "usage: one of demo (the default), test, test=<filter>[,<filter>...] (at most 32), list, \
-     bench, bench=smoke, gup=<levels 2-5>:<start>-<end>[:write][:ro][:hole=<addr>] \
+     bench, bench=smoke, gup=<levels 2-5>:<start>-<end>[:write][:ro][:hole=<addr>][:decoy=<addr>] \
      (addresses 0x-prefixed hex, 4 KiB aligned; each option at most once)";
 
 /// Most pages a scenario may span: 1 GiB.
@@ -33,7 +33,7 @@ pub enum Job<'a> {
     Scenario(Scenario),
 }
 
-/// `gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>]`.
+/// `gup=<levels>:<start>-<end>[:write][:ro][:hole=<addr>][:decoy=<addr>]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Scenario {
     /// The space's ASCE type (from the level count).
@@ -48,6 +48,11 @@ pub struct Scenario {
     pub ro: bool,
     /// `hole=<addr>`: a page of the range left unmapped.
     pub hole: Option<u64>,
+    /// `decoy=<addr>`: one more page, outside the range, mapped where a stale
+    /// upper entry leads (one top entry lower), so a walk that re-reads a
+    /// stale copy finds a real page and pins it, as Linux did, instead of
+    /// stopping.
+    pub decoy: Option<u64>,
 }
 
 impl Scenario {
@@ -82,6 +87,8 @@ pub enum CmdlineError<'a> {
     TooManyPages,
     /// The hole is not a page of the range.
     HoleOutside(u64),
+    /// The decoy is a page of the range, or beyond the ASCE type.
+    DecoyPlace(u64),
     /// An option that is not `write`, `ro` or `hole=`.
     UnknownOption(&'a str),
     /// An option given twice.
@@ -102,7 +109,11 @@ impl fmt::Display for CmdlineError<'_> {
             CmdlineError::BeyondAsce => write!(f, "the range does not fit a space of that many levels"),
             CmdlineError::TooManyPages => write!(f, "at most {MAX_SCENARIO_PAGES} pages"),
             CmdlineError::HoleOutside(h) => write!(f, "the hole {h:#x} is not a page of the range"),
-            CmdlineError::UnknownOption(w) => write!(f, "unknown option '{w}' (write, ro, hole=<addr>)"),
+            CmdlineError::DecoyPlace(d) => write!(
+                f,
+                "the decoy {d:#x} must be a page outside the range, inside the space's addresses"
+            ),
+            CmdlineError::UnknownOption(w) => write!(f, "unknown option '{w}' (write, ro, hole=<addr>, decoy=<addr>)"),
             CmdlineError::Repeated(w) => write!(f, "option '{w}' given twice"),
         }
     }
@@ -177,6 +188,7 @@ fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
         flags: GupFlags::empty(),
         ro: false,
         hole: None,
+        decoy: None,
     };
     for opt in parts {
         let repeated = match opt {
@@ -186,10 +198,15 @@ fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
                 had
             }
             "ro" => core::mem::replace(&mut s.ro, true),
-            _ => match opt.strip_prefix("hole=") {
-                Some(h) => s.hole.replace(page(h)?).is_some(),
-                None => return Err(CmdlineError::UnknownOption(opt)),
-            },
+            _ => {
+                if let Some(h) = opt.strip_prefix("hole=") {
+                    s.hole.replace(page(h)?).is_some()
+                } else if let Some(d) = opt.strip_prefix("decoy=") {
+                    s.decoy.replace(page(d)?).is_some()
+                } else {
+                    return Err(CmdlineError::UnknownOption(opt));
+                }
+            }
         };
         if repeated {
             return Err(CmdlineError::Repeated(opt));
@@ -204,8 +221,9 @@ fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
     if s.pages() > MAX_SCENARIO_PAGES {
         return Err(CmdlineError::TooManyPages);
     }
-    match s.hole {
-        Some(h) if h < start || h >= end => Err(CmdlineError::HoleOutside(h)),
+    match (s.hole, s.decoy) {
+        (Some(h), _) if h < start || h >= end => Err(CmdlineError::HoleOutside(h)),
+        (_, Some(d)) if (start..end).contains(&d) || d > ty.last_addr() => Err(CmdlineError::DecoyPlace(d)),
         _ => Ok(s),
     }
 }

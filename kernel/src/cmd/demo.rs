@@ -35,8 +35,15 @@ const TRACED_PAGES: usize = 64;
 /// Most data frames a scenario maps its pages onto (round-robin).
 const DATA_FRAMES: usize = 4096;
 
+/// Most pages whose fates a `fates:` line lists one by one.
+const FATE_PAGES: usize = 8;
+
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
-/// and compare with per-page LRAG. Returns whether the fixed variants agreed.
+/// and compare with per-page LRAG. Each variant's result is followed by each
+/// page's fate: where a read into the range would put its data, in its own
+/// frame, the `decoy`'s (a page mapped where a stale upper entry leads) or
+/// elsewhere, or left to the slow path (`scripts/linux-gup.py` sets these
+/// beside what Linux did). Returns whether the fixed variants agreed.
 pub fn walk_all(
     s: &Space,
     stack: WalkStack,
@@ -44,6 +51,7 @@ pub fn walk_all(
     pages: usize,
     flags: GupFlags,
     trace: bool,
+    decoy: Option<VirtAddr>,
 ) -> Result<bool, Msg> {
     let mut lrag_buf = FrameBuf::new(pages, PhysAddr::new(0))?;
     let mut r_buf = FrameBuf::new(pages, Page::default())?;
@@ -105,6 +113,26 @@ pub fn walk_all(
             verdict: outcome,
         };
         println!("    {line}");
+        {
+            let d = decoy.and_then(reference).map(Page::of);
+            let fate = |i: usize| match r.get(i) {
+                Some(&p) if i < o.pinned && lrag.get(i).is_some_and(|&f| p == f) => Fate::Buffer,
+                Some(&p) if i < o.pinned && Some(p) == d => Fate::Decoy,
+                _ if i < o.pinned => Fate::Elsewhere,
+                _ => Fate::SlowPath,
+            };
+            print!("    fates:");
+            if pages <= FATE_PAGES {
+                for i in 0..pages {
+                    print!(" page {i}: {};", fate(i).name());
+                }
+            } else {
+                for f in Fate::ALL {
+                    print!(" {}: {};", f.name(), (0..pages).filter(|&i| fate(i) == f).count());
+                }
+            }
+            println!();
+        }
         let matches = outcome == Outcome::Correct;
         if Variant::FIXED.contains(&v) && !matches {
             all_ok = false;
@@ -127,6 +155,33 @@ pub fn walk_all(
         );
     }
     Ok(all_ok)
+}
+
+/// Where a page's data goes when Linux reads into it with the frames a walk
+/// took (block-device direct I/O takes them with one `get_user_pages_fast`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// The page's own frame (LRAG's): correct.
+    Buffer,
+    /// The decoy's frame: the data lands one top entry away, silently.
+    Decoy,
+    /// Some other frame.
+    Elsewhere,
+    /// Not taken: the walk stopped first, and the slow path (which walks
+    /// under the mmap lock) takes the right frame.
+    SlowPath,
+}
+
+impl Fate {
+    const ALL: [Fate; 4] = [Fate::Buffer, Fate::Decoy, Fate::Elsewhere, Fate::SlowPath];
+    fn name(self) -> &'static str {
+        match self {
+            Fate::Buffer => "buffer",
+            Fate::Decoy => "decoy",
+            Fate::Elsewhere => "elsewhere",
+            Fate::SlowPath => "slow path",
+        }
+    }
 }
 
 /// Tell the story and exit.
@@ -170,14 +225,16 @@ pub fn run() -> ! {
         rule("2. the seed scenario: gup_fast(0x1007ffff000, 2 pages) in a 3-level space");
         println!("columns: level, addr -> pXd_addr_end, entry value, entry type, pointer read");
         let stack = WalkStack::new(&PLATFORM, f.get(3));
-        let ok = walk_all(&s, stack, SEED_START, SEED_PAGES, GupFlags::empty(), true)?;
+        let decoy = Some(0x100_0000_0000);
+        let ok = walk_all(&s, stack, SEED_START, SEED_PAGES, GupFlags::empty(), true, decoy)?;
         drop(s);
 
         rule("3. verdict");
         println!("pre-fix:          pud_offset(&p4d_copy) returned the copy; pud_addr_end stepped by 2 GiB;");
         println!("                  pudp++ left the copy at the 2 GiB crossing (caught by the guard word).");
-        println!("pre-fix, Linux's frame: the same walk with the copies as compiled: pudp++ reads the pgd copy,");
-        println!("                  the stale region-third entry, and pins 0x10000000000's page: what v5.2..v5.8 did.");
+        println!("pre-fix, Linux's frame: the same walk with the copies as compiled: pudp++ reads the last pud copy,");
+        println!("                  the stale region-third entry, and pins 0x10000000000's page: what v5.2..v5.8 did,");
+        println!("                  and what Linux 6.1 with the fix reverted does (./qemu-run.sh linux).");
         println!("addr_end_folded:  the step comes from the region-third entry, so the folded loops run once.");
         println!("offset_lockless:  the folded level returns the real region-third pointer; pudp++ stays in it.");
         println!("next_entry:       pud_offset(&p4d_copy, next) is the same stale copy: wrong region, silently.");
@@ -197,8 +254,8 @@ pub fn run() -> ! {
 }
 
 /// Run a scenario the command line described: map the range (all pages,
-/// read-only with `ro`, except `hole`) in a space of that many levels and walk
-/// it with every variant.
+/// read-only with `ro`, except `hole`, and the `decoy` page) in a space of that
+/// many levels and walk it with every variant.
 pub fn scenario(sc: &Scenario) -> ! {
     let Scenario {
         ty,
@@ -206,6 +263,7 @@ pub fn scenario(sc: &Scenario) -> ! {
         flags,
         ro,
         hole,
+        decoy,
         ..
     } = *sc;
     let pages = sc.pages();
@@ -213,8 +271,11 @@ pub fn scenario(sc: &Scenario) -> ! {
         // Page i maps data frame i % DATA_FRAMES: a 1 GiB range needs no 1 GiB.
         let data = pages.min(DATA_FRAMES);
         let block = kernel::frames().lock().alloc_frames(data, 1)?;
-        let f = Frames::new(1)?;
+        let f = Frames::new(2)?;
         let mut s = space(ty)?;
+        if let Some(d) = decoy {
+            s.map(d, f.get(1), 1, if ro { Prot::RO } else { Prot::RW })?;
+        }
         for i in 0..pages as u64 {
             let va = start + i * PAGE_SIZE;
             if Some(va) != hole {
@@ -231,6 +292,7 @@ pub fn scenario(sc: &Scenario) -> ! {
             pages,
             flags,
             pages <= TRACED_PAGES,
+            decoy,
         )?;
         drop(s);
         kernel::frames().lock().free_frames(block, data)?;

@@ -1,0 +1,409 @@
+#!/usr/bin/env python3
+"""Linux itself, before and after the 2020 fix, beside foldkern's prediction.
+
+`./qemu-run.sh linux` runs this script:
+
+1. packages: Debian's linux-source-6.1, the s390x cross compiler and libc, and
+   the kernel's build tools (flex, bison, bc, libelf-dev, libssl-dev), from
+   the host's own apt sources (installed with apt-get when root, otherwise the
+   job stops with the command; the dpkg architecture list is not touched);
+2. build: Linux 6.1 for s390x from `make tinyconfig` plus linux/s390x-6.1.config,
+   twice: as shipped, and with linux/revert-gup-fast-folding.patch (the fix
+   d3f7b1bb2040 undone in mm/gup.c). Both are cached outside the checkout
+   (${FOLDKERN_CACHE:-~/.cache/foldkern}/linux-6.1-s390x-<key>), keyed by the
+   source package's version, the compiler's, the fragment, the patch and this
+   script's recipe, so fresh clones and CI on the same machine reuse them;
+3. init: linux/gup-init.c as a static /init in a newc initramfs;
+4. boot: each kernel in qemu-system-s390x -M s390-ccw-virtio; the init runs
+   every scenario of SCENARIOS and reports where each page's data went;
+5. predict: foldkern (the ELF given with --kernel) boots the same scenarios
+   through its command line (`gup=...:decoy=...`); its `offset_lockless`
+   variant predicts the shipped kernel and its "pre-fix, Linux's frame"
+   variant the reverted one;
+6. compare: per scenario, both kernels beside the predictions, ending with
+   `linux: N of N scenarios agree with foldkern` (exit status 1 when not).
+
+`--layout` prints the layout of the reverted kernel's stack copies, read from
+the disassembly of its internal_get_user_pages_fast (the model's
+`LinuxFrame::COPIES`; tests/linux.rs holds them equal). `--build` stops after
+step 2 and prints the cache directory. Every failing step stops the job
+naming the step and, where it is a missing package, the command.
+"""
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LINUX = os.path.join(ROOT, "linux")
+FRAGMENT = os.path.join(LINUX, "s390x-6.1.config")
+PATCH = os.path.join(LINUX, "revert-gup-fast-folding.patch")
+INIT_C = os.path.join(LINUX, "gup-init.c")
+WORK = os.path.join(ROOT, "target", "linux")
+TARBALL = "/usr/src/linux-source-6.1.tar.xz"
+CROSS = "s390x-linux-gnu-"
+# Change this when the build steps below change: it is part of the cache key.
+RECIPE = "tinyconfig + fragment, olddefconfig, bzImage; then the patch, bzImage"
+# What each step needs: (how to tell it is there, the Debian package).
+PACKAGES = [
+    (TARBALL, "linux-source-6.1"),
+    (shutil.which(CROSS + "gcc") or "/usr/bin/" + CROSS + "gcc", "gcc-s390x-linux-gnu"),
+    ("/usr/s390x-linux-gnu/lib/libc.a", "libc6-dev-s390x-cross"),
+    ("/usr/bin/flex", "flex"),
+    ("/usr/bin/bison", "bison"),
+    ("/usr/bin/bc", "bc"),
+    ("/usr/include/libelf.h", "libelf-dev"),
+    ("/usr/include/openssl/ssl.h", "libssl-dev"),
+    ("/usr/bin/qemu-system-s390x", "qemu-system-misc"),
+]
+
+# name: (what it is, foldkern's scenario; the init's table in linux/gup-init.c
+# has the same names, addresses and directions).
+SCENARIOS = {
+    "3-level-read-decoy": (
+        "3 levels, O_DIRECT read into 0x1007ffff000-0x10080001000 (across 2 GiB), decoy 2 GiB lower",
+        "gup=3:0x1007ffff000-0x10080001000:write:decoy=0x10000000000",
+    ),
+    "3-level-read": (
+        "3 levels, the same crossing, nothing mapped 2 GiB lower",
+        "gup=3:0x1007ffff000-0x10080001000:write",
+    ),
+    "4-level-read-decoy": (
+        "4 levels, read into 0x7fffffff000-0x80000001000 (across 8 TiB), decoy 4 TiB lower",
+        "gup=4:0x7fffffff000-0x80000001000:write:decoy=0x40000000000",
+    ),
+    "4-level-read-2g-decoy": (
+        "4 levels (a page at 8 TiB), read across 2 GiB, decoy 2 GiB lower",
+        "gup=4:0x1007ffff000-0x10080001000:write:decoy=0x10000000000",
+    ),
+    "3-level-write-decoy": (
+        "3 levels, O_DIRECT write from a buffer across 2 GiB, decoy 2 GiB lower",
+        "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
+    ),
+    "5-level-read-2g-decoy": (
+        "5 levels (a page at 8 PiB), read across 2 GiB, decoy 2 GiB lower",
+        "gup=5:0x1007ffff000-0x10080001000:write:decoy=0x10000000000",
+    ),
+}
+# Which foldkern variant stands for which kernel.
+KERNELS = [("shipped", "offset_lockless"), ("reverted", "pre-fix, Linux's frame")]
+# What the slow path does with a page gup_fast did not take: the right thing.
+FOLDKERN_TO_LINUX = {"buffer": "buffer", "decoy": "decoy", "slow path": "buffer", "elsewhere": "lost"}
+
+
+class StepFailed(Exception):
+    pass
+
+
+def say(msg):
+    print(f"linux: {msg}", file=sys.stderr, flush=True)
+
+
+def run(step, cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise StepFailed(f"{step}: {' '.join(cmd)} exited {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
+    return r.stdout
+
+
+def packages():
+    missing = sorted({pkg for path, pkg in PACKAGES if not os.path.exists(path)})
+    if not missing:
+        return
+    cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + missing
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        say(f"installing {' '.join(missing)} (apt-get)...")
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        # One apt at a time: the test command installs from parallel tests.
+        with open("/tmp/foldkern-apt.lock", "w") as lock:
+            import fcntl
+
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            if r.returncode != 0:
+                subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+                r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        missing = sorted({pkg for path, pkg in PACKAGES if not os.path.exists(path)})
+        if not missing:
+            return
+    raise StepFailed(f"packages: missing {' '.join(missing)}; install them with:\n    sudo {' '.join(cmd[:2])} {' '.join(missing)}")
+
+
+def source_version():
+    out = run("packages", ["dpkg-query", "-W", "-f", "${Version}", "linux-source-6.1"])
+    return out.strip()
+
+
+def cache_dir():
+    gcc = run("packages", [CROSS + "gcc", "--version"]).splitlines()[0]
+    h = hashlib.sha256()
+    for part in (source_version(), gcc, RECIPE):
+        h.update(part.encode() + b"\0")
+    for path in (FRAGMENT, PATCH):
+        with open(path, "rb") as f:
+            h.update(f.read() + b"\0")
+    base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
+    return os.path.join(base, "linux-6.1-s390x-" + h.hexdigest()[:16])
+
+
+def built(cache):
+    return all(os.path.exists(os.path.join(cache, k, f)) for k, _ in KERNELS for f in ("bzImage", "vmlinux"))
+
+
+def make(step, src, obj, *targets):
+    """Run make, printing a line of progress every 20 s (objects built so far)."""
+    cmd = ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", f"-j{os.cpu_count() or 1}"]
+    cmd += list(targets)
+    log = os.path.join(obj, f"make-{step}.log")
+    count = [0]
+    start = time.monotonic()
+    with open(log, "w") as out:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        done = threading.Event()
+
+        def tick():
+            while not done.wait(20):
+                say(f"  {step}: {count[0]} files built, {time.monotonic() - start:.0f} s")
+
+        t = threading.Thread(target=tick, daemon=True)
+        t.start()
+        for line in p.stdout:
+            out.write(line)
+            if line.startswith("  CC ") or line.startswith("  AS "):
+                count[0] += 1
+        p.wait()
+        done.set()
+    if p.returncode != 0:
+        with open(log) as f:
+            tail = f.read()[-3000:]
+        raise StepFailed(f"build ({step}): {' '.join(cmd)} exited {p.returncode}; the end of {log}:\n{tail}")
+    say(f"  {step}: done in {time.monotonic() - start:.0f} s")
+
+
+def build():
+    """Both kernels, from the cache when it has them."""
+    packages()
+    cache = cache_dir()
+    if built(cache):
+        return cache
+    os.makedirs(cache, exist_ok=True)
+    import fcntl
+
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it
+        if built(cache):
+            return cache
+        say(f"building Linux 6.1 for s390x, shipped and with the fix reverted, into {cache}")
+        say("(the first build takes about 2 to 6 minutes on 2 cores; later runs reuse it)")
+        work = os.path.join(cache, "work")
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        say(f"  unpacking {TARBALL} ({source_version()})")
+        run("unpack", ["tar", "-xf", TARBALL, "-C", work])
+        src = os.path.join(work, "linux-source-6.1")
+        obj = os.path.join(work, "obj")
+        os.makedirs(obj)
+        run("configure", ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", "tinyconfig"])
+        run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
+                          os.path.join(obj, ".config"), FRAGMENT])
+        run("configure", ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", "olddefconfig"])
+        with open(os.path.join(obj, ".config")) as f:
+            config = set(f.read().splitlines())
+        with open(FRAGMENT) as f:
+            wanted = [line for line in f.read().splitlines() if line.startswith("CONFIG_")]
+        lost = [w for w in wanted if w not in config]
+        if lost:
+            raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {FRAGMENT}")
+        for kernel, _ in KERNELS:
+            if kernel == "reverted":
+                run("patch", ["patch", "-p1", "-d", src, "-i", PATCH])
+            make(kernel, src, obj, "bzImage")
+            out = os.path.join(cache, kernel)
+            os.makedirs(out, exist_ok=True)
+            shutil.copy(os.path.join(obj, "arch", "s390", "boot", "bzImage"), out)
+            shutil.copy(os.path.join(obj, "vmlinux"), out)
+            shutil.copy(os.path.join(obj, ".config"), os.path.join(out, "config"))
+        shutil.rmtree(work)
+    return cache
+
+
+def newc(entries):
+    """A newc cpio archive of (name, mode, data) entries."""
+    out = bytearray()
+    for ino, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
+        nm = name.encode() + b"\0"
+        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nm), 0]
+        out += b"070701" + b"".join(b"%08x" % v for v in fields) + nm
+        out += b"\0" * (-len(out) % 4) + data
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out)
+
+
+def initramfs():
+    os.makedirs(WORK, exist_ok=True)
+    exe = os.path.join(WORK, "init")
+    run("init", [CROSS + "gcc", "-static", "-O2", "-Wall", "-Werror", "-o", exe, INIT_C])
+    with open(exe, "rb") as f:
+        data = f.read()
+    path = os.path.join(WORK, "initramfs.cpio")
+    with open(path, "wb") as f:
+        f.write(newc([("dev", 0o040755, b""), ("init", 0o100755, data)]))
+    return path
+
+
+def qemu(step, kernel, args, timeout=300):
+    cmd = ["qemu-system-s390x", "-nodefaults", "-nographic", "-no-reboot", "-machine", "s390-ccw-virtio,accel=tcg",
+           "-chardev", "stdio,id=con0", "-device", "sclpconsole,chardev=con0", "-kernel", kernel] + args
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as e:
+        out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        raise StepFailed(f"{step}: no end after {timeout} s; the console ended:\n{out[-2000:]}")
+    return r.returncode, r.stdout + r.stderr
+
+
+LINUX_LINE = re.compile(r"^linux-gup: (\S+): (read|write) returned (-?\d+); page 0: (\w+); page 1: (\w+)")
+
+
+def boot_linux(cache, kernel, initrd):
+    say(f"booting Linux 6.1 {kernel}")
+    status, out = qemu(f"boot ({kernel})", os.path.join(cache, kernel, "bzImage"),
+                       ["-m", "512M", "-initrd", initrd, "-append", "console=ttysclp0 quiet"])
+    got = {}
+    for line in out.splitlines():
+        m = LINUX_LINE.match(line.strip())
+        if m:
+            got[m.group(1)] = (m.group(2), int(m.group(3)), [m.group(4), m.group(5)])
+    if "linux-gup: done" not in out or set(got) != set(SCENARIOS):
+        raise StepFailed(f"boot ({kernel}): expected a line for each of {', '.join(SCENARIOS)} and "
+                         f"'linux-gup: done' (QEMU exit status {status}); the console ended:\n{out[-3000:]}")
+    return got
+
+
+def foldkern(elf, spec):
+    status, out = qemu(f"foldkern {spec}", elf, ["-m", "256M", "-append", spec], timeout=120)
+    if status != 0:
+        raise StepFailed(f"foldkern {spec}: exit status {status}; the console ended:\n{out[-2000:]}")
+    fates, variant = {}, None
+    for line in out.splitlines():
+        m = re.match(r"^  \[(.+?)\] ", line)
+        if m:
+            variant = m.group(1)
+        m = re.match(r"^    fates: page 0: ([a-z ]+); page 1: ([a-z ]+);$", line)
+        if m and variant:
+            fates[variant] = [m.group(1), m.group(2)]
+    want = [v for _, v in KERNELS]
+    if not all(v in fates for v in want):
+        raise StepFailed(f"foldkern {spec}: no fates for {', '.join(want)}; the console ended:\n{out[-2000:]}")
+    return fates
+
+
+LA = re.compile(r"^\s*[0-9a-f]+:\s+la\s+%r\d+,(\d+)\(%r15\)$")
+STG = re.compile(r"^\s*([0-9a-f]+):\s+stg\s+%r\d+,(\d+)\(%r15\)$")
+FRAME = re.compile(r"^\s*[0-9a-f]+:\s+lay\s+%r15,-(\d+)\(%r15\)$")
+STMG = re.compile(r"^\s*[0-9a-f]+:\s+stmg\s+%r(\d+),%r\d+,(\d+)\(%r15\)$")
+
+
+def layout(vmlinux):
+    """The stack copies of the pre-fix walk in a kernel's
+    internal_get_user_pages_fast: the words whose address the walk takes
+    (`la %rN,OFF(%r15)`: pXd_offset(&copy) on a folded level), named in the
+    order the walk first stores them (pgd, p4d, pud), as offsets above the
+    caller's stack pointer; and what the word after them holds."""
+    syms = run("layout", [CROSS + "nm", vmlinux])
+    addrs = sorted(int(a, 16) for a, t, n in (line.split() for line in syms.splitlines() if line.count(" ") == 2))
+    start = next(int(line.split()[0], 16) for line in syms.splitlines()
+                 if line.endswith(" internal_get_user_pages_fast"))
+    stop = next(a for a in addrs if a > start)
+    dis = run("layout", [CROSS + "objdump", "-d", "--no-show-raw-insn", f"--start-address={start:#x}",
+                         f"--stop-address={stop:#x}", vmlinux]).splitlines()
+    frame = next(int(m.group(1)) for m in map(FRAME.match, dis) if m)
+    taken = {int(m.group(1)) for m in map(LA.match, dis) if m}
+    first_store = {}
+    for m in map(STG.match, dis):
+        if m and int(m.group(2)) in taken:
+            first_store.setdefault(int(m.group(2)), int(m.group(1), 16))
+    if len(first_store) != 3:
+        raise StepFailed(f"layout: expected 3 stack copies whose address is taken, found {sorted(taken)}")
+    order = sorted(first_store, key=first_store.get)
+    copies = [(name, off - frame) for name, off in zip(("pgd", "p4d", "pud"), order)]
+    after = copies[-1][1] + 8
+    saves = next(m for m in map(STMG.match, dis) if m)
+    first_reg, save_off = int(saves.group(1)), int(saves.group(2))
+    reg = first_reg + (after - save_off) // 8
+    holds = f"the caller's saved %r{reg}" if after >= save_off and (after - save_off) % 8 == 0 else "unknown"
+    lines = [line.strip() for line in dis if FRAME.match(line) or STMG.match(line) or LA.match(line)
+             or (STG.match(line) and int(STG.match(line).group(1), 16) in first_store.values())
+             or re.search(r"\sagsi\s", line)]
+    return frame, copies, (after, holds), lines
+
+
+def print_layout(cache):
+    frame, copies, (after, holds), lines = layout(os.path.join(cache, "reverted", "vmlinux"))
+    print(f"frame {frame}")
+    for name, off in copies:
+        print(f"{name} copy {off}")
+    print(f"after {after} {holds}")
+    for line in lines:
+        print("  " + re.sub(r"^[0-9a-f]+:\s+", "", line).replace("\t", " "))
+
+
+def main(argv):
+    elf = None
+    mode = "compare"
+    while argv:
+        a = argv.pop(0)
+        if a == "--kernel" and argv:
+            elf = argv.pop(0)
+        elif a in ("--layout", "--build"):
+            mode = a[2:]
+        else:
+            print(f"linux-gup.py: unknown argument '{a}' (--kernel ELF, --layout, --build)", file=sys.stderr)
+            return 2
+    try:
+        cache = build()
+        if mode == "build":
+            print(cache)
+            return 0
+        if mode == "layout":
+            print_layout(cache)
+            return 0
+        if not elf:
+            raise StepFailed("predict: no foldkern kernel given (--kernel ELF)")
+        initrd = initramfs()
+        linux = {k: boot_linux(cache, k, initrd) for k, _ in KERNELS}
+        frame, copies, (after, holds), _ = layout(os.path.join(cache, "reverted", "vmlinux"))
+        print(f"Linux 6.1 reverted, internal_get_user_pages_fast (frame {frame} bytes): stack copies at "
+              + ", ".join(f"{n} +{o}" for n, o in copies) + f" above the caller's stack pointer, then +{after}: {holds}")
+        agree = 0
+        for name, (what, spec) in SCENARIOS.items():
+            say(f"foldkern {spec}")
+            fates = foldkern(elf, spec)
+            print(f"\n{name}: {what}")
+            print(f"  (foldkern: ./qemu-run.sh {spec})")
+            ok = True
+            for kernel, variant in KERNELS:
+                op, n, got = linux[kernel][name]
+                raw = fates[variant]
+                want = [FOLDKERN_TO_LINUX[f] for f in raw]
+                same = got == want and n == 8192
+                shown = [w + (" (the slow path's)" if r == "slow path" else "") for w, r in zip(want, raw)]
+                ok &= same
+                print(f"  Linux 6.1 {kernel + ':':<24} {op} returned {n}; page 0: {got[0]}; page 1: {got[1]}")
+                print(f"    foldkern {variant + ':':<23} page 0: {shown[0]}; page 1: {shown[1]}"
+                      f"{'' if same else '  DIFFERS'}")
+            agree += ok
+        print(f"\nlinux: {agree} of {len(SCENARIOS)} scenarios agree with foldkern")
+        return 0 if agree == len(SCENARIOS) else 1
+    except StepFailed as e:
+        print(f"linux: failed: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
