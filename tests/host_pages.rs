@@ -221,10 +221,13 @@ fn a_page_freed_under_the_walk_is_never_pinned() {
     assert_eq!(map.total_pins(), 0);
 }
 
-/// FOLL_LONGTERM with FOLL_PIN refuses pages of the CMA range: the fast walk
-/// stops before them (Linux's `try_grab_compound_head`), the slow path refuses
-/// them (where Linux would migrate them out of CMA first). FOLL_GET, and pins
-/// that are not long-term, take them.
+/// FOLL_LONGTERM refuses pages of the CMA range: with FOLL_PIN the fast walk
+/// stops before them (6.1's `try_grab_folio`, from v5.13; v5.9's fast walk
+/// took them), and the slow path refuses them for FOLL_GET and FOLL_PIN alike
+/// (where Linux migrates them out of CMA first: v5.9's
+/// `check_and_migrate_cma_pages` runs for any FOLL_LONGTERM). The fast walk
+/// takes them for FOLL_GET | FOLL_LONGTERM, and every path for references that
+/// are not long-term.
 #[test]
 fn longterm_pins_refuse_cma_pages() {
     let h = host(16, false);
@@ -251,11 +254,22 @@ fn longterm_pins_refuse_cma_pages() {
     let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
     assert_eq!(gup_locked(&mut ctx, 0x10_0000, 2, longterm, &mut pages), Ok(2));
     unpin_user_pages(h.pagemap, &pages[..2]).unwrap();
-    for (flags, what) in [
-        (GupFlags::PIN, "a short-term pin"),
-        (GupFlags::GET | GupFlags::LONGTERM, "FOLL_GET"),
-        (GupFlags::GET, "a plain FOLL_GET"),
-    ] {
+    let get_longterm = GupFlags::GET | GupFlags::LONGTERM;
+    let (o, got) = fast(&h, &s, 0x10_0000, 4, get_longterm);
+    assert_eq!(o.pinned, 4, "the fast walk checks long-term pins only");
+    release_each(h.pagemap, &got, get_longterm).unwrap();
+    let mut ctx = h.ctx(&mut s, Variant::OffsetLockless);
+    assert_eq!(
+        gup_locked(&mut ctx, 0x10_0000, 4, get_longterm, &mut pages),
+        Ok(2),
+        "the locked walk stops at the CMA page for FOLL_GET | FOLL_LONGTERM"
+    );
+    release_each(h.pagemap, &pages[..2], get_longterm).unwrap();
+    assert_eq!(
+        gup_locked(&mut ctx, 0x10_2000, 2, get_longterm, &mut pages),
+        Err(GupError::Longterm(0x10_2000))
+    );
+    for (flags, what) in [(GupFlags::PIN, "a short-term pin"), (GupFlags::GET, "a plain FOLL_GET")] {
         let (o, got) = fast(&h, &s, 0x10_0000, 4, flags);
         assert_eq!(o.pinned, 4, "{what} takes CMA pages");
         release_each(h.pagemap, &got, flags).unwrap();

@@ -947,11 +947,15 @@ fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Resu
         flags,
         ro: false,
         hole,
+        decoy: None,
     };
     let scenarios = [
         (
-            "gup=3:0x1007ffff000-0x10080001000",
-            spec(AsceType::Region3, 0x100_7fff_f000, 2, GupFlags::empty(), None),
+            "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
+            foldkern_host::pictures::Spec {
+                decoy: Some(0x100_0000_0000),
+                ..spec(AsceType::Region3, 0x100_7fff_f000, 2, GupFlags::empty(), None)
+            },
         ),
         (
             "gup=2:0xfe000-0x102000:write:hole=0x100000",
@@ -995,7 +999,7 @@ fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Resu
             let have = std::fs::read_to_string(&path).unwrap_or_default();
             if have != *body {
                 return Err(format!(
-                    "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000 docs/pictures seed",
+                    "{} differs from what the seed scenario draws now; regenerate with ./qemu-run.sh pictures gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000 docs/pictures seed",
                     path.display()
                 )
                 .into());

@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         flags: sc.flags,
         ro: sc.ro,
         hole: sc.hole,
+        decoy: sc.decoy,
     };
     let sc = match foldkern_host::pictures::run(&spec) {
         Ok(sc) => sc,

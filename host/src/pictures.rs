@@ -175,6 +175,8 @@ pub struct Spec {
     pub ro: bool,
     /// A page left unmapped.
     pub hole: Option<u64>,
+    /// A page mapped outside the range, where a stale upper entry leads.
+    pub decoy: Option<u64>,
 }
 
 /// Most data frames a scenario maps its pages onto (round-robin), as the kernel's.
@@ -211,8 +213,12 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
         .reserve(foldkern::mm::PhysAddr::new(0), foldkern::mm::PhysAddr::new(4 << 20));
     let block = frames.lock().alloc_frames(data, 1).map_err(|x| e(&x))?;
     let stack = WalkStack::new(plat, frames.lock().alloc_frame().map_err(|x| e(&x))?);
+    let decoy_frame = frames.lock().alloc_frame().map_err(|x| e(&x))?;
     let mut s = AddressSpace::new(plat, frames, spec.ty).map_err(|x| e(&x))?;
     let prot = if spec.ro { Prot::RO } else { Prot::RW };
+    if let Some(d) = spec.decoy {
+        s.map(d, decoy_frame, 1, prot).map_err(|x| e(&x))?;
+    }
     for i in 0..spec.pages as u64 {
         let va = spec.start + i * PAGE_SIZE;
         if Some(va) != spec.hole {

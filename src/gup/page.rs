@@ -72,8 +72,10 @@ pub struct StructPage {
     /// for a head, `compound_order` << 1 (Linux keeps the order in the first
     /// tail page); 0 for a page that is not part of a compound page.
     compound: AtomicU32,
-    /// `hpage_pinned_refcount` of a head of order > 1 (Linux: in the first tail
-    /// page): the FOLL_PIN references on the whole compound page.
+    /// `hpage_pinned_refcount` of a head of order > 1: the FOLL_PIN references
+    /// on the whole compound page (v5.9 keeps it in the third page,
+    /// `page[2]`, hence order > 1; 6.1 on 64-bit keeps `compound_pincount` in
+    /// the first tail and counts every large folio, order 1 included, exactly).
     pincount: AtomicU32,
     /// Page flags: [`PG_REFERENCED`], [`PG_DIRTY`] (on the head).
     flags: AtomicU32,

@@ -151,7 +151,10 @@ fn pin_one<P: Platform>(
         return Ok(None);
     }
     let page = Page::of(t.pa);
-    if flags.contains(GupFlags::PIN | GupFlags::LONGTERM) && pagemap.is_migrate_cma_page(pagemap.compound_head(page)) {
+    // v5.9's check_and_migrate_cma_pages (6.1: check_and_migrate_movable_pages)
+    // runs for any FOLL_LONGTERM, FOLL_GET or FOLL_PIN; ZONE_MOVABLE pages join
+    // from v5.13 and are not modelled.
+    if flags.contains(GupFlags::LONGTERM) && pagemap.is_migrate_cma_page(pagemap.compound_head(page)) {
         return Err(GupError::Longterm(a));
     }
     let Some(page) = pagemap.try_grab_page(t.pa, flags) else {

@@ -201,8 +201,9 @@ pub const fn table_entry(level: Level, next: PhysAddr) -> u64 {
     }
 }
 
-/// `PAGE_RW`, `PAGE_RO` (`__PAGE_RW`/`__PAGE_RO` without `_PAGE_NOEXEC`, which
-/// `page_noexec_mask` clears on a machine without facility 130): present,
+/// `PAGE_RW`, `PAGE_RO` (without `_PAGE_NOEXEC`, which 6.1's `mk_pte_phys`
+/// clears on a machine without facility 130, `MACHINE_HAS_NX`; later kernels
+/// mask it from the protections, `page_noexec_mask`): present,
 /// readable, old and clean.
 pub const fn page_prot(writable: bool) -> u64 {
     let base = PteBits::PRESENT.bits() | PteBits::READ.bits() | PteBits::I.bits() | PteBits::P.bits();

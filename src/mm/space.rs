@@ -55,8 +55,10 @@ impl Prot {
     pub const fn old(self) -> Prot {
         Prot { young: false, ..self }
     }
-    /// The same, but clean (as `mk_pte` makes a writable page, or writeback
-    /// leaves one).
+    /// The same, but clean: writable and clean is how `mk_pte` maps a shared
+    /// file page whose first write must be seen (`vma_wants_writenotify`).
+    /// Not what writeback leaves: `page_mkclean` write-protects too, which is
+    /// `Prot::RO.clean()`.
     pub const fn clean(self) -> Prot {
         Prot { dirty: false, ..self }
     }

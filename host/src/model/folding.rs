@@ -19,10 +19,16 @@
 //! it is read, so a step off a copy and a pointer into no table are caught and
 //! named, as foldkern's kernel walk catches them.
 //!
-//! The rule the configurations show: the walk over copies is safe only if no
-//! folded level's loop iterates (its static step is at least its parent's, so
-//! `pXd_addr_end` returns `end` at once), or the pointer handed down is the
-//! real one.
+//! The rules the configurations show: the walk over copies is safe only if
+//! both hold, or the pointer handed down is the real one:
+//!
+//! 1. no folded level's loop iterates (its static step is at least its
+//!    parent's, so `pXd_addr_end` returns `end` at once and `pXdp++` never
+//!    leaves the copy); s390 broke this in 2020;
+//! 2. a pointer derived from the copy is never used as an address: folding
+//!    returns its argument, and nothing computes another entry's address from
+//!    it; arm64 broke this in 2024 (its run-time folding aligns the copy's
+//!    address down to a page and indexes from there).
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::string::String;

@@ -373,9 +373,9 @@ fn hold_disabled(_: usize) {
 }
 
 kernel_test!(
-    /// Grace periods as s390 Linux frees page tables: with the other CPU idle
-    /// or running work with interruptions enabled it ends at its next
-    /// quiescent state (the wait, or the 1 ms tick), not expedited; with the
+    /// Grace periods (foldkern's, for readers that run disabled): with the
+    /// other CPU idle or running work with interruptions enabled it ends at
+    /// its next wait or 1 ms tick, not expedited; with the
     /// other CPU inside a 300 ms interruption-disabled section it never ends
     /// inside it: after 100 ms it is expedited with the emergency signal,
     /// which is answered only when the section ends.

@@ -40,9 +40,10 @@ struct Cpu {
     addr: AtomicU64,
     online: AtomicBool,
     acks: AtomicU64,
-    /// Quiescent states passed: interruptions taken, waits left.
-    quiescent: AtomicU64,
-    /// In the idle wait (a quiescent state while it lasts).
+    /// Times it was outside any lockless walk: interruptions taken, waits
+    /// left (what `grace_period` counts; not RCU's quiescent states).
+    outside_walks: AtomicU64,
+    /// In the idle wait (outside any walk while it lasts).
     idle: AtomicBool,
     work: AtomicUsize,
     arg: AtomicUsize,
@@ -54,7 +55,7 @@ static CPUS: [Cpu; lowcore::MAX_CPUS] = [const {
         addr: AtomicU64::new(0),
         online: AtomicBool::new(false),
         acks: AtomicU64::new(0),
-        quiescent: AtomicU64::new(0),
+        outside_walks: AtomicU64::new(0),
         idle: AtomicBool::new(false),
         work: AtomicUsize::new(0),
         arg: AtomicUsize::new(0),
@@ -72,8 +73,8 @@ pub static SIGP_BUSY_RETRIES: AtomicU64 = AtomicU64::new(0);
 static SYNCS: AtomicU64 = AtomicU64::new(0);
 static GRACE_PERIODS: AtomicU64 = AtomicU64::new(0);
 static EXPEDITED: AtomicU64 = AtomicU64::new(0);
-/// A CPU running work ticks this often (TOD units: 1 ms), so it passes
-/// quiescent states while it runs with interruptions enabled.
+/// A CPU running work ticks this often (TOD units: 1 ms), so it takes
+/// interruptions, each outside any walk, while it runs enabled.
 const TICK_TOD: u64 = 4_096_000;
 /// How long a grace period waits for a CPU before it signals it (100 ms).
 const EXPEDITE_TOD: u64 = 100 * 4_096_000;
@@ -246,13 +247,16 @@ pub fn sync_all() -> bool {
     true
 }
 
-/// Wait for a grace period, as s390 Linux frees page tables (RCU-sched): until
-/// every other online CPU has passed a quiescent state since the call began,
-/// that is has been idle or taken an interruption, neither of which it can do
-/// inside a lockless walk (walks run disabled). CPUs running work tick (1 ms),
-/// idle ones count as quiescent. One that keeps interruptions disabled past
-/// 100 ms gets the emergency signal, answered when its walk ends (an
-/// expedited grace period). False if that fails (reported on the console).
+/// Wait until every other online CPU has been idle or taken an interruption
+/// since the call began, neither of which it can do inside a lockless walk
+/// (walks run disabled). Where s390 Linux frees page tables after an RCU-sched
+/// grace period, this simpler condition suffices because the tables' only
+/// lockless readers run with interrupts disabled (the argument of
+/// `tlb_remove_table_sync_one`); it is not RCU. CPUs running work tick (1 ms),
+/// idle ones count while they wait. One that keeps interruptions disabled past
+/// 100 ms is sent the emergency signal, answered when its walk ends (counted
+/// as "expedited": it ends the wait for a tick, not an RCU expedited grace
+/// period). False if that fails (reported on the console).
 pub fn grace_period() -> bool {
     if online() < 2 {
         return true;
@@ -261,14 +265,13 @@ pub fn grace_period() -> bool {
     let me = lowcore::cpu_index();
     let mut seen = [0u64; lowcore::MAX_CPUS];
     for (i, c) in CPUS.iter().enumerate().take(online()) {
-        seen[i] = c.quiescent.load(Ordering::SeqCst);
+        seen[i] = c.outside_walks.load(Ordering::SeqCst);
     }
     let t0 = insn::stckf();
     loop {
-        let waiting =
-            CPUS.iter().enumerate().take(online()).any(|(i, c)| {
-                i != me && !c.idle.load(Ordering::SeqCst) && c.quiescent.load(Ordering::SeqCst) == seen[i]
-            });
+        let waiting = CPUS.iter().enumerate().take(online()).any(|(i, c)| {
+            i != me && !c.idle.load(Ordering::SeqCst) && c.outside_walks.load(Ordering::SeqCst) == seen[i]
+        });
         if !waiting {
             return true;
         }
@@ -305,8 +308,8 @@ extern "C" fn external_handler() {
     let code: u16 = lowcore::read(lowcore::EXT_CODE);
     let me = lowcore::cpu_index();
     if me < lowcore::MAX_CPUS {
-        // Taking an interruption is a quiescent state (no walk runs enabled).
-        CPUS[me].quiescent.fetch_add(1, Ordering::SeqCst);
+        // Taking an interruption puts this CPU outside any walk (none runs enabled).
+        CPUS[me].outside_walks.fetch_add(1, Ordering::SeqCst);
         if code == lowcore::EXT_CLOCK_COMPARATOR {
             insn::sckc(insn::stckf() + TICK_TOD);
             return;
@@ -351,7 +354,7 @@ extern "C" fn secondary_main() -> ! {
             // SAFETY: `run_on` stored a `fn(usize)` here.
             let f: fn(usize) = unsafe { core::mem::transmute::<usize, fn(usize)>(w) };
             // Work runs enabled and ticking, as a kernel thread does, so it
-            // answers the walker synchronisation and passes quiescent states
+            // answers the walker synchronisation and counts for grace periods
             // whenever it is outside a lockless walk.
             let cr0 = insn::stctg::<0>();
             insn::sckc(insn::stckf() + TICK_TOD);
@@ -375,7 +378,7 @@ extern "C" fn secondary_main() -> ! {
         // SAFETY: CR0 enables only those two subclasses.
         let code = unsafe { insn::wait_external() };
         CPUS[me].idle.store(false, Ordering::SeqCst);
-        CPUS[me].quiescent.fetch_add(1, Ordering::SeqCst);
+        CPUS[me].outside_walks.fetch_add(1, Ordering::SeqCst);
         if !acknowledge(me, code) {
             sclp::print_fatal(format_args!(
                 "\n!!! CPU {me} woke from idle with external interruption {code:#06x}\n"
