@@ -558,6 +558,19 @@ fn host_arena_reports_stray_access() {
     ] {
         assert_eq!(read_entry(h.plat, p), Err(WalkError::OffObject { ptr: p, word: None }));
     }
+    // So is a pointer inside its own table but outside memory, or misaligned:
+    // read_entry is the safe read through an EntryPtr, whatever made it.
+    for p in [
+        EntryPtr::table(Level::Pte, plat.mem_end(), 0),
+        EntryPtr::stack_copy(Level::Pud, plat.mem_end()).add(1),
+        EntryPtr::table(Level::Pmd, pa(0x4004), 0),
+    ] {
+        assert_eq!(
+            read_entry(h.plat, p),
+            Err(WalkError::OffObject { ptr: p, word: None }),
+            "{p}"
+        );
+    }
     // Off a stack copy, the walker's own guard words just after it are shown
     // (what the pre-fix walk would have taken for an entry); nothing before it.
     let copy = EntryPtr::stack_copy(Level::Pud, h.stack.slot(Level::Pgd));

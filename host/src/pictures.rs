@@ -212,7 +212,9 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
         .lock()
         .reserve(foldkern::mm::PhysAddr::new(0), foldkern::mm::PhysAddr::new(4 << 20));
     let block = frames.lock().alloc_frames(data, 1).map_err(|x| e(&x))?;
-    let stack = WalkStack::new(plat, frames.lock().alloc_frame().map_err(|x| e(&x))?);
+    let stack_frame = frames.lock().alloc_frame().map_err(|x| e(&x))?;
+    // SAFETY: a frame just allocated for the walker's stack, never freed.
+    let stack = unsafe { WalkStack::new(plat, stack_frame) };
     let decoy_frame = frames.lock().alloc_frame().map_err(|x| e(&x))?;
     let mut s = AddressSpace::new(plat, frames, spec.ty).map_err(|x| e(&x))?;
     let prot = if spec.ro { Prot::RO } else { Prot::RW };

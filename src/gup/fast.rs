@@ -254,7 +254,11 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         debug_assert!(accepted.is_some() || common_form(level) == common_form(ptr.level()));
         let r = self.hooks.may_read(p, ptr);
         self.ok(r)?;
-        let val = p.read_u64(ptr.addr());
+        // SAFETY: `ptr` comes from pgd_offset of the space's ASCE, from an
+        // entry this walk checked (origin below the end of memory), or is the
+        // walker's own stack slot, and stepping stays in its table (the
+        // hooks may refuse first); reads have no side effect.
+        let val = unsafe { p.read_u64(ptr.addr()) };
         if Some(val) == accepted || in_common_form(val, common_form(level), p.mem_end().as_u64()) {
             return Some(val);
         }
@@ -276,7 +280,9 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     #[inline(always)]
     fn load(&mut self, ptr: EntryPtr) -> Option<u64> {
         let p = self.p;
-        let r = self.hooks.may_read(p, ptr).map(|()| p.read_u64(ptr.addr()));
+        // SAFETY: a copy on the walker's own stack frame, or an entry the walk
+        // checked before (as in `read`).
+        let r = self.hooks.may_read(p, ptr).map(|()| unsafe { p.read_u64(ptr.addr()) });
         self.ok(r)
     }
 
@@ -289,7 +295,9 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             Offset::Lockless => ptr,
             Offset::Copy => {
                 let copy = Pol::Layout::copy(self.stack, level, ptr.level());
-                self.p.write_u64(copy.addr(), val);
+                // SAFETY: a slot of the walker's own stack frame (WalkStack's
+                // contract: a 4 KiB frame the caller owns).
+                unsafe { self.p.write_u64(copy.addr(), val) };
                 copy
             }
         }
@@ -579,7 +587,8 @@ fn gup_huge<P: Platform + ?Sized, H: Hooks>(
     // pins. Where `ptr` is a stack copy (a folded level under the pre-fix,
     // addr_end_folded and next_entry walks, as in Linux v5.2..v5.8) this
     // compares the copy with itself and cannot see a concurrent change.
-    match hooks.may_read(p, ptr).map(|()| p.read_u64(ptr.addr())) {
+    // SAFETY: the large entry the walk read and checked at `ptr` before.
+    match hooks.may_read(p, ptr).map(|()| unsafe { p.read_u64(ptr.addr()) }) {
         Ok(now) if now == val => {
             // SetPageReferenced(head) on what was taken: the compound head,
             // or each frame taken page by page (each its own head).

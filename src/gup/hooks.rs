@@ -152,7 +152,9 @@ impl Hooks for Explain<'_> {
         for i in 0..n {
             let a = addr.wrapping_add(i as u64 * PAGE_SIZE);
             let ptr = ptep.add(i as i64);
-            let val = p.read_u64(ptr.addr());
+            // SAFETY: a PTE of the page table the walk reached through a
+            // checked segment entry, inside that table (the loop's range).
+            let val = unsafe { p.read_u64(ptr.addr()) };
             t(&Step {
                 level: Level::Pte,
                 addr: a,

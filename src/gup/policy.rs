@@ -167,10 +167,16 @@ pub struct WalkStack {
 }
 
 impl WalkStack {
-    /// Prepare a stack frame at `base` (one 4 KiB frame owned by the caller).
-    pub fn new<P: Platform + ?Sized>(p: &P, base: PhysAddr) -> WalkStack {
+    /// Prepare a stack frame at `base`: every word a guard word.
+    ///
+    /// # Safety
+    ///
+    /// `base` is a 4 KiB frame of memory the caller owns for as long as walks
+    /// use the stack: they write their copies into it.
+    pub unsafe fn new<P: Platform + ?Sized>(p: &P, base: PhysAddr) -> WalkStack {
         for i in 0..(PAGE_SIZE / 8) {
-            p.write_u64(base.add(i * 8), GUARD | i);
+            // SAFETY: a word of the frame the caller owns.
+            unsafe { p.write_u64(base.add(i * 8), GUARD | i) };
         }
         WalkStack { base }
     }

@@ -49,7 +49,10 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
     let frames = pages.len() as u64;
     // One PTE: its page, grabbed, or why the inline part stops.
     let pin = |pa: PhysAddr| -> Result<Page, PteStop> {
-        let pte = p.read_u64(pa); // v5.9: gup_get_pte (ptep_get); later ptep_get_lockless
+        // v5.9: gup_get_pte (ptep_get); later ptep_get_lockless.
+        // SAFETY: `pa` is in the page table the checked segment entry names
+        // (gup_pte_range keeps the range inside it), below the end of memory.
+        let pte = unsafe { p.read_u64(pa) };
         let pfn = pinnable_pfn(pte, WRITE);
         if pfn >= frames {
             return Err(PteStop::Pte(pte));
@@ -60,7 +63,8 @@ pub(super) fn pte_range<P: Platform + ?Sized, const WRITE: bool, const K: u8>(
         }
         // Re-check: the PTE may have changed while we took the pin. Then the
         // pin goes back and the walk stops there (no error: gup falls back).
-        if p.read_u64(pa) != pte {
+        // SAFETY: the same word as above.
+        if unsafe { p.read_u64(pa) } != pte {
             return Err(PteStop::Changed(pfn));
         }
         PageMap::set_pte_page_referenced(pages, pfn); // SetPageReferenced(page)
@@ -161,7 +165,8 @@ fn grab_cold<P: Platform + ?Sized>(p: &P, map: &PageMap, flags: GupFlags, pa: Ph
     if map.try_grab_compound_head(Page(pfn), 1, flags).is_none() {
         return false;
     }
-    if p.read_u64(pa) != pte {
+    // SAFETY: the PTE the loop just read at `pa`.
+    if unsafe { p.read_u64(pa) } != pte {
         unpin_taken(map, &[Page(pfn)], flags);
         return false;
     }

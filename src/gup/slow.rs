@@ -128,7 +128,8 @@ fn pin_one<P: Platform>(
         None if flags.contains(GupFlags::POPULATE) => {
             let fr = space.frames();
             let frame = fr.lock().alloc_frame().map_err(|_| GupError::Map(MapError::NoMemory))?;
-            space.platform().fill(frame, PAGE_SIZE, 0);
+            // SAFETY: the frame was just allocated for this page.
+            unsafe { space.platform().fill(frame, PAGE_SIZE, 0) };
             // faultin_page: do_anonymous_page leaves a write fault's page young
             // and dirty, a read fault's young and clean (Linux would map the
             // zero page; foldkern maps a zeroed frame).

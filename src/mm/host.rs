@@ -82,12 +82,29 @@ impl HostPlatform {
     }
 }
 
-impl Platform for HostPlatform {
-    fn read_u64(&self, pa: PhysAddr) -> u64 {
+impl HostPlatform {
+    /// Read the doubleword at `pa`: safe, because the arena checks it (a
+    /// misaligned or outside access, or with `strict` one of free memory,
+    /// panics).
+    pub fn read_u64(&self, pa: PhysAddr) -> u64 {
         self.cell(pa).get()
     }
-    fn write_u64(&self, pa: PhysAddr, val: u64) {
+    /// Write the doubleword at `pa`, checked as [`HostPlatform::read_u64`].
+    pub fn write_u64(&self, pa: PhysAddr, val: u64) {
         self.cell(pa).set(val)
+    }
+    /// Fill `bytes` at `pa` with copies of `val`, each word checked.
+    pub fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
+        (0..bytes / 8).for_each(|i| self.write_u64(pa.add(i * 8), val));
+    }
+}
+
+impl Platform for HostPlatform {
+    unsafe fn read_u64(&self, pa: PhysAddr) -> u64 {
+        HostPlatform::read_u64(self, pa)
+    }
+    unsafe fn write_u64(&self, pa: PhysAddr, val: u64) {
+        HostPlatform::write_u64(self, pa, val)
     }
     fn mem_end(&self) -> PhysAddr {
         PhysAddr(self.mem.len() as u64 * 8)

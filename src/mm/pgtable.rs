@@ -277,17 +277,22 @@ impl fmt::Display for WalkError {
     }
 }
 
-/// Whether the walk may read at `ptr`: inside its object, or else the error
-/// that names it.
+/// Whether the walk may read at `ptr`: an aligned word of memory inside its
+/// object, or else the error that names it (a word outside memory as
+/// [`WalkError::OffObject`] with no word read).
 #[inline]
 pub fn check_bounds<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<(), WalkError> {
+    if !ptr.addr.is_aligned(8) || ptr.addr.0 >= p.mem_end().0 {
+        return Err(WalkError::OffObject { ptr, word: None });
+    }
     if ptr.in_bounds() {
         return Ok(());
     }
     // The words just after a stack copy (where `pXdp++` goes) are the walker's
     // own guard words: safe to show. Before it, or beyond a real table, lies
     // somebody else's memory: do not touch it.
-    let word = off_copy_word(ptr).then(|| p.read_u64(ptr.addr));
+    // SAFETY: an aligned word below the end of memory (checked above).
+    let word = off_copy_word(ptr).then(|| unsafe { p.read_u64(ptr.addr) });
     Err(WalkError::OffObject { ptr, word })
 }
 
@@ -297,11 +302,13 @@ fn off_copy_word(ptr: EntryPtr) -> bool {
     ptr.is_copy() && (1..8).contains(&ptr.index())
 }
 
-/// Read an entry once (`READ_ONCE(*ptr)`), refusing pointers outside their object.
+/// Read an entry once (`READ_ONCE(*ptr)`), refusing pointers outside their
+/// object or outside memory: the safe way to read through an [`EntryPtr`].
 #[inline]
 pub fn read_entry<P: Platform + ?Sized>(p: &P, ptr: EntryPtr) -> Result<u64, WalkError> {
     check_bounds(p, ptr)?;
-    Ok(p.read_u64(ptr.addr))
+    // SAFETY: check_bounds found an aligned word below the end of memory.
+    Ok(unsafe { p.read_u64(ptr.addr) })
 }
 
 /// The common form of an entry, per table level (pgd..pte): `val & mask == want`.
@@ -646,11 +653,19 @@ pub const fn pud_addr_end_folded(pud: Pud, addr: VirtAddr, end: VirtAddr) -> u64
 /// the walk invariant "after `pXdp++`, `pXdp` is the entry for `next`".
 pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: VirtAddr, level: Level) -> Result<EntryPtr, WalkError> {
     let mut ptr = pgd_offset(asce, addr);
+    // The top table is checked against memory once; every pointer below comes
+    // from an entry check_entry accepted (an aligned origin below the end of
+    // memory, so the whole table is in memory) and stays in its table.
+    check_bounds(p, ptr)?;
     for l in [Level::P4d, Level::Pud, Level::Pmd, Level::Pte] {
         if l > level {
             break;
         }
-        let v = read_entry(p, ptr)?;
+        if !ptr.in_bounds() {
+            return Err(WalkError::OffObject { ptr, word: None });
+        }
+        // SAFETY: inside a table that lies in memory (see above).
+        let v = unsafe { p.read_u64(ptr.addr) };
         check_entry(p, ptr, v)?;
         if is_invalid(ptr.level(), v) && l > asce.asce_type().top() {
             return Err(WalkError::BadEntry {
@@ -670,6 +685,11 @@ pub fn walk_to<P: Platform + ?Sized>(p: &P, asce: Asce, addr: VirtAddr, level: L
 }
 
 /// Whether every entry of the CRST at `origin` (of `level`) is empty.
-pub fn crst_is_empty<P: Platform + ?Sized>(p: &P, origin: PhysAddr, level: Level) -> bool {
-    (0..CRST_ENTRIES).all(|i| p.read_u64(origin.add(i as u64 * 8)) == empty_entry(level))
+///
+/// # Safety
+///
+/// `origin` is a CRST (16 KiB, aligned) inside memory.
+pub unsafe fn crst_is_empty<P: Platform + ?Sized>(p: &P, origin: PhysAddr, level: Level) -> bool {
+    // SAFETY: every word of the CRST the caller names.
+    (0..CRST_ENTRIES).all(|i| unsafe { p.read_u64(origin.add(i as u64 * 8)) } == empty_entry(level))
 }

@@ -13,11 +13,32 @@ use super::level::Level;
 pub struct IrqFlags(pub u8);
 
 /// Memory and privileged operations the page-table code needs.
+///
+/// Memory is reached by physical address through [`Platform::read_u64`] and
+/// [`Platform::write_u64`], which are `unsafe`: in the kernel they reach any
+/// doubleword of storage. The host's arena checks every access
+/// (`super::host::HostPlatform`, whose inherent methods of the same names are
+/// safe for that reason).
 pub trait Platform {
     /// Read the doubleword at `pa` exactly once (`READ_ONCE`).
-    fn read_u64(&self, pa: PhysAddr) -> u64;
+    ///
+    /// # Safety
+    ///
+    /// `pa` is 8-byte aligned and below [`Platform::mem_end`]. Reading has no
+    /// side effect, so any such word may be read: a table of a space the
+    /// caller holds, its own frame or stack slot, or, in a lockless walk, a
+    /// table the walk reached, which interrupts disabled and the grace period
+    /// before frees keep from being reused under it.
+    unsafe fn read_u64(&self, pa: PhysAddr) -> u64;
     /// Write the doubleword at `pa` exactly once (`WRITE_ONCE`).
-    fn write_u64(&self, pa: PhysAddr, val: u64);
+    ///
+    /// # Safety
+    ///
+    /// `pa` is 8-byte aligned, below [`Platform::mem_end`], and the word is
+    /// the caller's to write: an entry of a table of a space it holds
+    /// exclusively (`&mut`), a frame it allocated, or its own stack slot. A
+    /// write anywhere else corrupts memory the rest of the kernel relies on.
+    unsafe fn write_u64(&self, pa: PhysAddr, val: u64);
     /// One past the last byte of memory: table origins beyond it are corrupt.
     fn mem_end(&self) -> PhysAddr;
     /// IPTE: invalidate the PTE for `addr` in the page table at `pto` (sets its I
@@ -66,10 +87,15 @@ pub trait Platform {
         r
     }
     /// Fill `bytes` at `pa` with copies of `val`.
-    fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
+    ///
+    /// # Safety
+    ///
+    /// As for [`Platform::write_u64`], for every word of the range.
+    unsafe fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
         let mut off = 0;
         while off < bytes {
-            self.write_u64(pa.add(off), val);
+            // SAFETY: the caller's contract covers every word of the range.
+            unsafe { self.write_u64(pa.add(off), val) };
             off += 8;
         }
     }

@@ -38,7 +38,10 @@ fn dump_table<P: Platform>(
     let n = level.entries();
     let mut i = 0;
     while i < n {
-        let v = p.read_u64(origin.add(i as u64 * 8));
+        // SAFETY: `origin` is a table of the space being dumped, reached from
+        // its ASCE through entries it wrote; the borrow keeps the space's
+        // tables allocated.
+        let v = unsafe { p.read_u64(origin.add(i as u64 * 8)) };
         let va = base_va + ((i as u64) << level.shift());
         let next = match Entry::decode(level, v) {
             Entry::Invalid => {
@@ -51,7 +54,8 @@ fn dump_table<P: Platform>(
                 let frame_mask = level.mask();
                 let mut j = i + 1;
                 while j < n {
-                    let w = p.read_u64(origin.add(j as u64 * 8));
+                    // SAFETY: as above, a later entry of the same table.
+                    let w = unsafe { p.read_u64(origin.add(j as u64 * 8)) };
                     let expect = (v & frame_mask) + ((j - i) as u64) * level.size();
                     if is_invalid(level, w) || w & frame_mask != expect || w & !frame_mask != v & !frame_mask {
                         break;

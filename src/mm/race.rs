@@ -48,8 +48,9 @@ impl<'a, P: Platform + ?Sized> RacingWrite<'a, P, Nothing<P>> {
 }
 
 impl<P: Platform + ?Sized, F: Fn(&P)> Platform for RacingWrite<'_, P, F> {
-    fn read_u64(&self, pa: PhysAddr) -> u64 {
-        let v = self.inner.read_u64(pa);
+    unsafe fn read_u64(&self, pa: PhysAddr) -> u64 {
+        // SAFETY: the caller keeps the contract, which is the inner platform's.
+        let v = unsafe { self.inner.read_u64(pa) };
         if pa == self.at {
             self.reads.set(self.reads.get() + 1);
             if self.reads.get() == self.after {
@@ -58,8 +59,9 @@ impl<P: Platform + ?Sized, F: Fn(&P)> Platform for RacingWrite<'_, P, F> {
         }
         v
     }
-    fn write_u64(&self, pa: PhysAddr, val: u64) {
-        self.inner.write_u64(pa, val)
+    unsafe fn write_u64(&self, pa: PhysAddr, val: u64) {
+        // SAFETY: the caller keeps the contract, which is the inner platform's.
+        unsafe { self.inner.write_u64(pa, val) }
     }
     fn mem_end(&self) -> PhysAddr {
         self.inner.mem_end()
@@ -92,7 +94,8 @@ impl<P: Platform + ?Sized, F: Fn(&P)> Platform for RacingWrite<'_, P, F> {
     fn local_irq_restore(&self, flags: &IrqFlags) {
         self.inner.local_irq_restore(flags)
     }
-    fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
-        self.inner.fill(pa, bytes, val)
+    unsafe fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
+        // SAFETY: the caller keeps the contract, which is the inner platform's.
+        unsafe { self.inner.fill(pa, bytes, val) }
     }
 }

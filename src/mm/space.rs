@@ -271,10 +271,50 @@ enum SegmentView {
 }
 
 impl<'a, P: Platform> AddressSpace<'a, P> {
+    /// Read a word of one of this space's tables or its batch frame.
+    ///
+    /// The space's own memory: every caller in this module passes a word of a
+    /// table it allocated and still holds (reached from its ASCE through
+    /// entries it wrote, or an address it allocated), which `&self` keeps
+    /// allocated.
+    fn get(&self, pa: PhysAddr) -> u64 {
+        // SAFETY: a word of this space's own tables (see above), inside memory.
+        unsafe { self.plat.read_u64(pa) }
+    }
+    /// Write a word of one of this space's tables or its batch frame (the
+    /// space's own memory, as for [`AddressSpace::get`]; writers hold `&mut
+    /// self` or, for the tables a walk may read, follow the invalidation
+    /// rules of the caller).
+    fn set(&self, pa: PhysAddr, val: u64) {
+        // SAFETY: a word of this space's own tables (see `get`), which nothing
+        // outside the space writes.
+        unsafe { self.plat.write_u64(pa, val) }
+    }
+    /// Fill one of this space's tables (or a frame it just allocated).
+    fn fill(&self, pa: PhysAddr, bytes: u64, val: u64) {
+        // SAFETY: as for `set`, every word of the table.
+        unsafe { self.plat.fill(pa, bytes, val) }
+    }
+    /// Read an entry of this space's own tables (`READ_ONCE(*ptr)`), refusing
+    /// a pointer outside its table: [`read_entry`] without the memory bound,
+    /// which the space's tables meet by construction.
+    fn entry(&self, ptr: EntryPtr) -> Result<u64, WalkError> {
+        if !ptr.in_bounds() {
+            return Err(WalkError::OffObject { ptr, word: None });
+        }
+        Ok(self.get(ptr.addr))
+    }
+    /// Whether every entry of this space's CRST at `origin` is empty.
+    fn crst_is_empty(&self, origin: PhysAddr, level: Level) -> bool {
+        // SAFETY: one of this space's CRSTs (see `get`).
+        unsafe { crst_is_empty(self.plat, origin, level) }
+    }
+
     /// A new, empty space of type `ty`.
     pub fn new(plat: &'a P, frames: &'a Mutex<FrameAllocator>, ty: AsceType) -> Result<Self, MapError> {
         let top = frames.lock().alloc_crst().map_err(|_| MapError::NoMemory)?;
-        plat.fill(top, CRST_BYTES, empty_entry(ty.top()));
+        // SAFETY: the CRST was just allocated for this space.
+        unsafe { plat.fill(top, CRST_BYTES, empty_entry(ty.top())) };
         Ok(AddressSpace {
             plat,
             frames,
@@ -362,7 +402,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         }
         let mut ptr = pgd_offset(self.asce, addr);
         loop {
-            let v = read_entry(self.plat, ptr)?;
+            let v = self.entry(ptr)?;
             check_entry(self.plat, ptr, v)?;
             visit(ptr, v);
             let end = Entry::decode(ptr.level(), v);
@@ -444,7 +484,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         if old.hw_valid() {
             self.plat.ipte(ptep.base, page);
         }
-        self.plat.write_u64(ptep.addr, entry.0);
+        self.set(ptep.addr, entry.0);
         Ok(true)
     }
 
@@ -476,7 +516,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         }
         .map_err(|_| MapError::NoMemory)?;
         drop(f);
-        self.plat.fill(pa, level.table_bytes(), empty_entry(level));
+        self.fill(pa, level.table_bytes(), empty_entry(level));
         if level == Level::Pte {
             self.pts += 1;
         } else {
@@ -517,15 +557,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 }
             }
         };
-        self.plat
-            .write_u64(batch.add(self.npending as u64 * 8), pa.0 | level as u64);
+        self.set(batch.add(self.npending as u64 * 8), pa.0 | level as u64);
         self.npending += 1;
     }
 
     /// Poison a table no walker can still be reading (so a reader that slipped
     /// through is caught) and return it to the allocator.
     fn release_table(&mut self, level: Level, pa: PhysAddr) {
-        self.plat.fill(pa, level.table_bytes(), poison_entry(level));
+        self.fill(pa, level.table_bytes(), poison_entry(level));
         self.free_table(level, pa).expect(FREE_OWN_TABLE);
     }
 
@@ -537,7 +576,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         };
         self.plat.grace_period();
         for i in 0..core::mem::take(&mut self.npending) {
-            let w = self.plat.read_u64(batch.add(i as u64 * 8));
+            let w = self.get(batch.add(i as u64 * 8));
             self.release_table(Level::ALL[(w & 7) as usize], PhysAddr(w & !7));
         }
         self.frames
@@ -549,7 +588,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     /// `pXd_alloc`: if the real entry at `ptr` is empty, give it a new next table.
     /// Folded positions are never "none", so nothing is allocated there.
     fn populate(&mut self, ptr: EntryPtr, none: fn(u64) -> bool) -> Result<u64, MapError> {
-        let v = read_entry(self.plat, ptr)?;
+        let v = self.entry(ptr)?;
         check_entry(self.plat, ptr, v)?;
         if !none(v) {
             return Ok(v);
@@ -557,7 +596,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let below = ptr.level().below().unwrap();
         let t = self.alloc_table(below)?;
         let nv = table_entry(ptr.level(), t);
-        self.plat.write_u64(ptr.addr, nv);
+        self.set(ptr.addr, nv);
         Ok(nv)
     }
 
@@ -615,10 +654,10 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let mut asce = old;
         for t in &new[..steps] {
             let ty = asce.asce_type().upgrade().unwrap();
-            if crst_is_empty(self.plat, asce.origin(), asce.asce_type().top()) {
+            if self.crst_is_empty(asce.origin(), asce.asce_type().top()) {
                 self.defer_free(asce.asce_type().top(), asce.origin());
             } else {
-                self.plat.write_u64(*t, table_entry(ty.top(), asce.origin()));
+                self.set(*t, table_entry(ty.top(), asce.origin()));
             }
             asce = Asce::new(*t, ty);
         }
@@ -672,7 +711,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let bits = prot.pte(PhysAddr(0)).0;
             for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
                 let frame = pa.add(a - va + k * PAGE_SIZE);
-                self.plat.write_u64(ptep.add(k as i64).addr, frame.0 | bits);
+                self.set(ptep.add(k as i64).addr, frame.0 | bits);
             }
         }
         Ok(())
@@ -706,7 +745,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         }
         for k in 1..end.wrapping_sub(addr) / PAGE_SIZE {
             let p = ptep.add(k as i64);
-            let pte = read_entry(self.plat, p)?;
+            let pte = self.entry(p)?;
             check_entry(self.plat, p, pte)?;
             if Pte(pte).present() == valid {
                 return Ok(Some(addr + k * PAGE_SIZE));
@@ -783,18 +822,18 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let p4d = self.populate(p4dp, |v| p4d_none(P4d(v)))?;
         let pudp = pud_offset_lockless(p4dp, P4d(p4d), va);
         if level == Level::Pud {
-            if read_entry(self.plat, pudp)? != empty_entry(Level::Pud) || pudp.level() != Level::Pud {
+            if self.entry(pudp)? != empty_entry(Level::Pud) || pudp.level() != Level::Pud {
                 return Err(MapError::AlreadyMapped(va));
             }
-            self.plat.write_u64(pudp.addr, large_entry(level, pa, prot.write));
+            self.set(pudp.addr, large_entry(level, pa, prot.write));
             return Ok(());
         }
         let pud = self.populate(pudp, |v| pud_none(Pud(v)))?;
         let pmdp = pmd_offset_lockless(pudp, Pud(pud), va);
-        if read_entry(self.plat, pmdp)? != empty_entry(Level::Pmd) {
+        if self.entry(pmdp)? != empty_entry(Level::Pmd) {
             return Err(MapError::AlreadyMapped(va));
         }
-        self.plat.write_u64(pmdp.addr, large_entry(level, pa, prot.write));
+        self.set(pmdp.addr, large_entry(level, pa, prot.write));
         Ok(())
     }
 
@@ -842,7 +881,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 "unmap let a large frame split through"
             );
             self.plat.idte(last.base, Level::Pmd, addr);
-            self.plat.write_u64(last.addr, empty_entry(Level::Pmd));
+            self.set(last.addr, empty_entry(Level::Pmd));
             self.free_empty_tables(path.entries(), addr, end);
             return Ok(());
         }
@@ -853,10 +892,10 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         let mut a = addr;
         while a != end {
             let ptep = EntryPtr::table(Level::Pte, pto, Level::Pte.index(a));
-            if !whole && Pte(self.plat.read_u64(ptep.addr)).hw_valid() {
+            if !whole && Pte(self.get(ptep.addr)).hw_valid() {
                 self.plat.ipte(pto, a);
             }
-            self.plat.write_u64(ptep.addr, empty_entry(Level::Pte));
+            self.set(ptep.addr, empty_entry(Level::Pte));
             a = a.wrapping_add(PAGE_SIZE);
         }
         self.free_empty_tables(path.entries(), addr, end);
@@ -881,14 +920,14 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             } else {
                 lo + 1
             };
-            let is_empty = |k: usize| self.plat.read_u64(child.base.add(k as u64 * 8)) == empty_entry(level);
+            let is_empty = |k: usize| self.get(child.base.add(k as u64 * 8)) == empty_entry(level);
             let empty = (hi..level.entries()).all(is_empty) && (0..lo).all(is_empty);
             if !empty {
                 break;
             }
             let (parent, _) = path[i - 1];
             self.plat.idte(parent.base, parent.level(), addr);
-            self.plat.write_u64(parent.addr, empty_entry(parent.level()));
+            self.set(parent.addr, empty_entry(parent.level()));
             self.defer_free(child.level(), child.base);
         }
     }
@@ -926,11 +965,11 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
             let first = walk_to(self.plat, self.asce, a, Level::Pte)?;
             for k in 0..next.wrapping_sub(a) / PAGE_SIZE {
                 let ptep = first.add(k as i64);
-                let old = Pte(read_entry(self.plat, ptep)?);
+                let old = Pte(self.entry(ptep)?);
                 // ptep_modify_prot_start: invalidate (IPTE) before changing rights;
                 // pte_modify keeps the frame, special, young and dirty.
                 self.plat.ipte(ptep.base, a + k * PAGE_SIZE);
-                self.plat.write_u64(ptep.addr, old.modify(page_prot(prot.write)).0);
+                self.set(ptep.addr, old.modify(page_prot(prot.write)).0);
             }
         }
         Ok(())
@@ -954,7 +993,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
         };
         for (ptr, old) in path.entries() {
             if ptr.level() == level {
-                self.plat.write_u64(ptr.addr, f(*old));
+                self.set(ptr.addr, f(*old));
                 return Ok((*ptr, *old));
             }
         }
@@ -968,7 +1007,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
     fn free_subtree(&mut self, level: Level, origin: PhysAddr) {
         if let Some(below) = level.below() {
             for i in 0..level.entries() {
-                let v = self.plat.read_u64(origin.add(i as u64 * 8));
+                let v = self.get(origin.add(i as u64 * 8));
                 // A table of its own level only (the TT bits guard against
                 // following a corrupt entry into some other table).
                 if let Entry::Table(next) = Entry::decode(level, v) {
@@ -978,7 +1017,7 @@ impl<'a, P: Platform> AddressSpace<'a, P> {
                 }
             }
         }
-        self.plat.fill(origin, level.table_bytes(), poison_entry(level));
+        self.fill(origin, level.table_bytes(), poison_entry(level));
         self.free_table(level, origin).expect(FREE_OWN_TABLE);
     }
 }

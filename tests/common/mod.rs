@@ -60,7 +60,8 @@ pub fn host(mib: u64, edat: bool) -> Host {
     *frames.lock() = plat.allocator();
     pagemap.reset();
     let sf = frames.lock().alloc_frame().unwrap();
-    let stack = WalkStack::new(plat, sf);
+    // SAFETY: a frame allocated for the walker's stack, held while the host is.
+    let stack = unsafe { WalkStack::new(plat, sf) };
     // From here on any access to memory the allocator has not handed out panics.
     plat.strict.set(Some(frames));
     Host {

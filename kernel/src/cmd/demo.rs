@@ -224,7 +224,8 @@ pub fn run() -> ! {
 
         rule("2. the seed scenario: gup_fast(0x1007ffff000, 2 pages) in a 3-level space");
         println!("columns: level, addr -> pXd_addr_end, entry value, entry type, pointer read");
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        // SAFETY: a frame of `f`, which outlives the walks.
+        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
         let decoy = Some(0x100_0000_0000);
         let ok = walk_all(&s, stack, SEED_START, SEED_PAGES, GupFlags::empty(), true, decoy)?;
         drop(s);
@@ -287,7 +288,8 @@ pub fn scenario(sc: &Scenario) -> ! {
         foldkern::mm::ptdump::ptdump(&s, &mut Console)?;
         let ok = walk_all(
             &s,
-            WalkStack::new(&PLATFORM, f.get(0)),
+            // SAFETY: a frame of `f`, which outlives the walks.
+            unsafe { WalkStack::new(&PLATFORM, f.get(0)) },
             start,
             pages,
             flags,

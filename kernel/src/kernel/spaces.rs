@@ -80,7 +80,8 @@ impl Frames {
         }
         for _ in 0..n {
             let pa = frames().lock().alloc_frame()?;
-            PLATFORM.fill(pa, PAGE_SIZE, 0);
+            // SAFETY: the frame was just allocated for this job.
+            unsafe { PLATFORM.fill(pa, PAGE_SIZE, 0) };
             f.list[f.n] = pa;
             f.n += 1;
         }
@@ -91,6 +92,19 @@ impl Frames {
     pub fn get(&self, i: usize) -> PhysAddr {
         assert!(i < self.n, "Frames::get({i}) of {} frames", self.n);
         self.list[i]
+    }
+    /// Write the first word of frame `i` through the identity map (the
+    /// job's own memory, so no `unsafe` for the caller).
+    pub fn write(&self, i: usize, val: u64) {
+        let pa = self.get(i);
+        // SAFETY: a frame this job allocated and holds until `self` drops.
+        unsafe { PLATFORM.write_u64(pa, val) }
+    }
+    /// Read the first word of frame `i` through the identity map.
+    pub fn read(&self, i: usize) -> u64 {
+        let pa = self.get(i);
+        // SAFETY: as for `write`.
+        unsafe { PLATFORM.read_u64(pa) }
     }
 }
 
@@ -119,13 +133,13 @@ pub struct Walk<'s> {
 }
 
 impl<'s> Walk<'s> {
-    /// Walks of `space` with their entry copies in the frame `stack` (prepared
-    /// here, see [`WalkStack::new`]).
-    pub fn new(space: &'s Space, stack: PhysAddr) -> Self {
-        Walk {
-            space,
-            stack: WalkStack::new(&PLATFORM, stack),
-        }
+    /// Walks of `space` with their entry copies in frame `i` of `frames`
+    /// (prepared here, see [`WalkStack::new`]), which outlive the walks.
+    pub fn new(space: &'s Space, frames: &'s Frames, i: usize) -> Self {
+        // SAFETY: a frame the job owns for at least as long as this `Walk`
+        // (both borrowed for 's).
+        let stack = unsafe { WalkStack::new(&PLATFORM, frames.get(i)) };
+        Walk { space, stack }
     }
 
     /// One gup_fast call with the invariant checker on, taking FOLL_GET

@@ -34,7 +34,8 @@ kernel_test!(
     fn seed_prefix_walks_off_stack_copy() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        // SAFETY: a frame of `f`, which outlives every walk here.
+        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
         let w = Walk { space: &s, stack };
         let mut pages = [Page::from_pfn(0); SEED_PAGES];
         let o = w.gup(Variant::PreFix, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages)?;
@@ -80,7 +81,7 @@ kernel_test!(
     fn seed_fixed_variants_pin_lrag_frames() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let w = Walk::new(&s, f.get(3));
+        let w = Walk::new(&s, &f, 3);
         let mut want = [PhysAddr::new(0); SEED_PAGES];
         check_eq!(
             lrag_frames(&s, SEED_START, SEED_PAGES, false, &mut want)?,
@@ -115,7 +116,7 @@ kernel_test!(
     fn seed_next_entry_pins_wrong_page() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, true)?;
-        let w = Walk::new(&s, f.get(3));
+        let w = Walk::new(&s, &f, 3);
         let mut pages = [Page::from_pfn(0); SEED_PAGES];
         let o = w.gup(
             Variant::NextEntry,
@@ -246,7 +247,8 @@ fn run_case(ty: AsceType, c: Case, block: PhysAddr, stack: WalkStack) -> TestRes
 
 fn variants_vs_lrag(ty: AsceType) -> TestResult {
     let f = Frames::new(1)?;
-    let stack = WalkStack::new(&PLATFORM, f.get(0));
+    // SAFETY: a frame of `f`, which outlives every walk here.
+    let stack = unsafe { WalkStack::new(&PLATFORM, f.get(0)) };
     let block = kernel::frames().lock().alloc_frames(MAXP, 1)?;
     let p = PAGE_SIZE;
     let r = (|| -> TestResult {
@@ -322,7 +324,7 @@ kernel_test!(
         let f = Frames::new(2)?;
         let mut s = space(AsceType::Region3)?;
         s.map(0x1000, f.get(0), 1, Prot::SPECIAL)?;
-        let w = Walk::new(&s, f.get(1));
+        let w = Walk::new(&s, &f, 1);
         let mut pages = [Page::from_pfn(0); 1];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x1000, 1, GupFlags::empty(), &mut pages)?;
@@ -359,10 +361,13 @@ kernel_test!(
             s.map(0x10_0000 + i as u64 * PAGE_SIZE, f.get(i), 1, Prot::RW)?;
         }
         let frame = f.get(1);
-        PLATFORM.write_u64(frame, 0x5eed_5eed);
+        f.write(1, 0x5eed_5eed);
         let ptep = walk_to(&PLATFORM, s.asce(), 0x10_1000, Level::Pte)?;
-        let good = PLATFORM.read_u64(ptep.addr());
-        PLATFORM.write_u64(ptep.addr(), good | PteBits::UNUSED.bits());
+        // SAFETY: the PTE of this test's own space, corrupted on purpose and
+        // put back below; no other CPU walks the space.
+        let good = unsafe { PLATFORM.read_u64(ptep.addr()) };
+        // SAFETY: as above.
+        unsafe { PLATFORM.write_u64(ptep.addr(), good | PteBits::UNUSED.bits()) };
         let result = (|| -> TestResult {
             check_eq!(
                 platform::lrag_via(s.asce(), 0x10_1000),
@@ -370,7 +375,7 @@ kernel_test!(
                 "LRAG"
             );
             check_eq!(platform::load_via(s.asce(), 0x10_1000).ok(), Some(0x5eed_5eed), "load");
-            let w = Walk::new(&s, f.get(3));
+            let w = Walk::new(&s, &f, 3);
             let mut pages = [Page::from_pfn(0); 3];
             for v in Variant::FIXED {
                 let o = w.gup(v, 0x10_0000, 3, GupFlags::empty(), &mut pages)?;
@@ -381,7 +386,8 @@ kernel_test!(
                     v.name()
                 );
             }
-            let stack = WalkStack::new(&PLATFORM, f.get(3));
+            // SAFETY: a frame of `f`, which outlives every walk here.
+            let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
             let (n, fast) = get_user_pages_fast(
                 &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
                 0x10_0000,
@@ -394,7 +400,8 @@ kernel_test!(
             check_eq!(pages, [f.get(0), frame, f.get(2)], "pages vs the mapping");
             Ok(())
         })();
-        PLATFORM.write_u64(ptep.addr(), good);
+        // SAFETY: as above: the PTE put back.
+        unsafe { PLATFORM.write_u64(ptep.addr(), good) };
         result
     }
 );
@@ -409,7 +416,8 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         s.map(0x10_0000, f.get(0), 1, Prot::RW)?;
         s.map(0x10_2000, f.get(1), 1, Prot::RW)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(2));
+        // SAFETY: a frame of `f`, which outlives every walk here.
+        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(2)) };
         let mut pages = [Page::from_pfn(0); 3];
         let (n, fast) = get_user_pages_fast(
             &mut gup_ctx(&mut s, stack, Variant::OffsetLockless),
@@ -445,7 +453,7 @@ kernel_test!(
     fn walk_runs_with_interrupts_disabled() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        let w = Walk::new(&s, f.get(3));
+        let w = Walk::new(&s, &f, 3);
         let mut pages = [Page::from_pfn(0); SEED_PAGES];
         // SAFETY: enabling external interruptions: CR0 enables only the SIGP
         // external-call/emergency subclasses, which nothing sends in this test.
@@ -488,7 +496,8 @@ kernel_test!(
         }
         let victim = va + 3 * PAGE_SIZE;
         let ptep = walk_to(&PLATFORM, s.asce(), victim, Level::Pte)?;
-        let stack = WalkStack::new(&PLATFORM, f.get(8));
+        // SAFETY: a frame of `f`, which outlives every walk here.
+        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(8)) };
         for v in Variant::FIXED {
             let other_cpu = RacingWrite::new(&PLATFORM, ptep.addr(), 1, |p: &platform::KernelPlatform| {
                 p.ipte(ptep.base(), victim)
@@ -544,7 +553,7 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         let r = (|| -> TestResult {
             s.map_large(0x100_0000, block, Level::Pmd, Prot::RW)?;
-            let w = Walk::new(&s, f.get(0));
+            let w = Walk::new(&s, &f, 0);
             let mut pages = [Page::from_pfn(0); 4];
             for v in Variant::FIXED {
                 let o = w.gup(v, 0x100_0000 + 0xfe000, 4, GupFlags::empty(), &mut pages)?;
@@ -587,7 +596,7 @@ kernel_test!(
         let f = Frames::new(1)?;
         let mut s = space(AsceType::Region3)?;
         s.map_large(0x8000_0000, PhysAddr::new(0), Level::Pud, Prot::RO)?;
-        let w = Walk::new(&s, f.get(0));
+        let w = Walk::new(&s, &f, 0);
         let mut pages = [Page::from_pfn(0); 4];
         for v in Variant::FIXED {
             let o = w.gup(v, 0x8000_0000, 4, GupFlags::empty(), &mut pages)?;
@@ -645,7 +654,7 @@ kernel_test!(
                 "LRAG one top entry below {crossing:#x}"
             );
             let mut pages = [Page::default(); 2];
-            let o = Walk::new(&s, f.get(3)).gup(
+            let o = Walk::new(&s, &f, 3).gup(
                 Variant::PreFixLinuxFrame,
                 crossing - PAGE_SIZE,
                 2,
@@ -690,7 +699,8 @@ kernel_test!(
             SEED_PAGES,
             "pages LRAG translates"
         );
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        // SAFETY: a frame of `f`, which outlives every walk here.
+        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
         let mut pinned = [Page::default(); SEED_PAGES];
         let mut got = [Page::default(); SEED_PAGES];
         let mut ctx = gup_ctx(&mut s, stack, Variant::OffsetLockless);
@@ -753,7 +763,8 @@ kernel_test!(
             matches!(platform::lrag_via(s.asce(), 0x10_2000), Lra::Real(pa) if pa == f.get(2).as_u64()),
             "the frozen page's PTE still translates"
         );
-        let stack = WalkStack::new(&PLATFORM, f.get(3));
+        // SAFETY: a frame of `f`, which outlives every walk here.
+        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
         let mut pages = [Page::default(); 3];
         let mut ctx = gup_ctx(&mut s, stack, Variant::OffsetLockless);
         let (n, _) = pin_user_pages_fast(&mut ctx, 0x10_0000, 3, GupFlags::WRITE, &mut pages)?;

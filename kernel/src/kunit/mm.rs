@@ -268,7 +268,7 @@ kernel_test!(
         let saved = [insn::stctg::<1>(), insn::stctg::<7>(), insn::stctg::<13>()];
         let va = s.last_addr() + 1; // the first page the space's type cannot map
         let pattern = 0x5ca1_ab1e_0000_0000 ^ va;
-        PLATFORM.write_u64(f.get(0), pattern);
+        f.write(0, pattern);
         let old = s.asce();
         // SAFETY: `s` maps all memory at its own address (as the kernel space
         // does), so code, stack, lowcore and tables stay reachable; the kernel's
@@ -511,7 +511,7 @@ kernel_test!(
                     "{}: software walk gave {sw:?}",
                     c.name
                 );
-                let w = crate::kernel::spaces::Walk::new(&s, f.get(1));
+                let w = crate::kernel::spaces::Walk::new(&s, &f, 1);
                 let mut pages = [foldkern::gup::Page::from_pfn(0); 1];
                 for v in foldkern::gup::Variant::ALL {
                     let o = w.gup(v, va, 1, foldkern::gup::GupFlags::empty(), &mut pages)?;
@@ -536,7 +536,7 @@ kernel_test!(
                 // frame), and execution goes on after it whether the exception
                 // nullifies (translation) or suppresses (translation specification).
                 let word = 0xc0de_0000_0000_0000 ^ va;
-                PLATFORM.write_u64(f.get(0), word);
+                f.write(0, word);
                 match (platform::load_via(s.asce(), va), c.hw) {
                     (Ok(v), 0) => check_eq!(v, word, "{}: load through the mapping", c.name),
                     (Ok(v), code) => check!(false, "{}: load read {v:#x}, expected code {code:#x}", c.name),
@@ -549,7 +549,8 @@ kernel_test!(
             })();
             // Put it back through the pointer (the corrupt path cannot be walked),
             // whatever the checks found: freeing the space follows its entries.
-            PLATFORM.write_u64(at.addr(), old);
+            // SAFETY: the entry of this test's own space it corrupted above.
+            unsafe { PLATFORM.write_u64(at.addr(), old) };
             insn::ptlb();
             r?;
         }
@@ -572,7 +573,7 @@ kernel_test!(
         let mut s = space(AsceType::Region3)?;
         let va = 0x10_0000;
         s.map(va, f.get(0), 1, Prot::RW.old().clean())?;
-        PLATFORM.write_u64(f.get(0), 0x01d_0001d);
+        f.write(0, 0x01d_0001d);
         let pc = platform::load_via(s.asce(), va);
         check!(
             matches!(pc, Err(p) if p.code == 0x11 && p.teid_addr() == va),
@@ -584,7 +585,7 @@ kernel_test!(
             "the PoP's LRAG of an old page"
         );
         super::check_lrag(&s, va)?;
-        let w = Walk::new(&s, f.get(1));
+        let w = Walk::new(&s, &f, 1);
         let mut pages = [Page::default(); 1];
         let o = w.gup(Variant::OffsetLockless, va, 1, GupFlags::empty(), &mut pages)?;
         check_eq!(
@@ -620,7 +621,7 @@ kernel_test!(
         let (va, ro) = (0x10_0000, 0x10_1000);
         s.map(va, f.get(0), 1, Prot::RW.clean())?;
         s.map(ro, f.get(1), 1, Prot::RO)?;
-        PLATFORM.write_u64(f.get(0), 7);
+        f.write(0, 7);
         check_eq!(
             platform::load_via(s.asce(), va).ok(),
             Some(7),
@@ -634,14 +635,14 @@ kernel_test!(
         if let Err(p) = pc {
             super::check_old_psw(&p)?;
         }
-        check_eq!(PLATFORM.read_u64(f.get(0)), 7, "the refused store changed nothing");
+        check_eq!(f.read(0), 7, "the refused store changed nothing");
         check_eq!(s.expected_store_exception(va)?, Some(0x04), "software prediction");
-        let w = Walk::new(&s, f.get(2));
+        let w = Walk::new(&s, &f, 2);
         let mut pages = [Page::default(); 1];
         let o = w.gup(Variant::OffsetLockless, va, 1, GupFlags::WRITE, &mut pages)?;
         check_eq!(o.pinned, 1, "gup_fast write-pins the clean page");
         check_eq!(user_store(&mut s, va, 8), Ok(()), "the store after the fault");
-        check_eq!(PLATFORM.read_u64(f.get(0)), 8, "what the store wrote");
+        check_eq!(f.read(0), 8, "what the store wrote");
         let t = s.lookup(va)?.ok_or("unmapped by the fault")?;
         check!(t.young && t.dirty && t.write, "young and dirty: {t:?}");
         check_eq!(platform::store_via(s.asce(), va, 9).ok(), Some(()), "a later store");

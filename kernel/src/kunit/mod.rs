@@ -246,12 +246,14 @@ pub fn verify_page(s: &Space, va: VirtAddr) -> TestResult {
     if t.write {
         platform::store_via(s.asce(), va + 8, pattern).map_err(|pc| pc_fail(pc, va))?;
         check_eq!(
-            PLATFORM.read_u64(t.pa.add(8)),
+            // SAFETY: a word of the frame `s` maps at `va`, which the test owns.
+            unsafe { PLATFORM.read_u64(t.pa.add(8)) },
             pattern,
             "frame word after storing through {va:#x}"
         );
     } else {
-        PLATFORM.write_u64(t.pa.add(8), pattern);
+        // SAFETY: a word of the frame `s` maps at `va`, which the test owns.
+        unsafe { PLATFORM.write_u64(t.pa.add(8), pattern) };
     }
     let v = platform::load_via(s.asce(), va + 8).map_err(|pc| pc_fail(pc, va))?;
     check_eq!(v, pattern, "load through {va:#x}");

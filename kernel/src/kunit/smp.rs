@@ -42,7 +42,9 @@ const ENTER_TOD: u64 = 500 * 4_096_000;
 const FORCE_EVERY: u32 = 4;
 
 fn walker(idx: usize) {
-    let stack = WalkStack::new(&PLATFORM, PhysAddr::new(STACKS[idx].load(Ordering::Acquire)));
+    // SAFETY: the frame `start` allocated for this walker's stack, freed only
+    // after every walker has stopped.
+    let stack = unsafe { WalkStack::new(&PLATFORM, PhysAddr::new(STACKS[idx].load(Ordering::Acquire))) };
     let (a, b) = (BLOCK[0].load(Ordering::Acquire), BLOCK[1].load(Ordering::Acquire));
     let mut pages = [Page::from_pfn(0); PAGES];
     let st = &STATS[idx];
@@ -128,11 +130,13 @@ fn walker(idx: usize) {
 struct Unsynced;
 
 impl Platform for Unsynced {
-    fn read_u64(&self, pa: PhysAddr) -> u64 {
-        PLATFORM.read_u64(pa)
+    unsafe fn read_u64(&self, pa: PhysAddr) -> u64 {
+        // SAFETY: the caller keeps the contract, which is the kernel platform's.
+        unsafe { PLATFORM.read_u64(pa) }
     }
-    fn write_u64(&self, pa: PhysAddr, val: u64) {
-        PLATFORM.write_u64(pa, val)
+    unsafe fn write_u64(&self, pa: PhysAddr, val: u64) {
+        // SAFETY: as for read_u64.
+        unsafe { PLATFORM.write_u64(pa, val) }
     }
     fn mem_end(&self) -> PhysAddr {
         PLATFORM.mem_end()
@@ -167,7 +171,8 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
     BLOCK[1].store(b.as_u64(), Ordering::Release);
     for i in 1..cpus {
         let f = kernel::frames().lock().alloc_frame()?;
-        WalkStack::new(&PLATFORM, f);
+        // SAFETY: a frame just allocated for walker `i`'s stack.
+        unsafe { WalkStack::new(&PLATFORM, f) };
         STACKS[i].store(f.as_u64(), Ordering::Release);
         for s in &STATS[i] {
             s.store(0, Ordering::Relaxed);

@@ -29,15 +29,16 @@ pub fn init(mem_end: u64, edat1: bool, edat2: bool) {
 }
 
 impl Platform for KernelPlatform {
-    fn read_u64(&self, pa: PhysAddr) -> u64 {
+    unsafe fn read_u64(&self, pa: PhysAddr) -> u64 {
         debug_assert!(pa.as_u64().is_multiple_of(8) && pa.as_u64() < self.mem_end().as_u64());
-        // SAFETY: callers pass 8-aligned addresses inside memory (checked above in
-        // debug builds, and by EntryPtr bounds in walks); all memory is identity-mapped.
+        // SAFETY: the caller passes an 8-aligned address below the end of
+        // memory (the contract; checked above in debug builds), and all memory
+        // is identity-mapped, so the load reaches that doubleword of storage.
         unsafe { core::ptr::read_volatile(pa.as_u64() as *const u64) }
     }
-    fn write_u64(&self, pa: PhysAddr, val: u64) {
+    unsafe fn write_u64(&self, pa: PhysAddr, val: u64) {
         debug_assert!(pa.as_u64().is_multiple_of(8) && pa.as_u64() < self.mem_end().as_u64());
-        // SAFETY: as for read_u64; writers own the table or frame they write.
+        // SAFETY: as for read_u64; the contract makes the word the caller's.
         unsafe { core::ptr::write_volatile(pa.as_u64() as *mut u64, val) }
     }
     fn mem_end(&self) -> PhysAddr {

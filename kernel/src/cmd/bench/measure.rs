@@ -55,11 +55,14 @@ fn floor(pts: &[PhysAddr], out: &mut [Page]) -> usize {
     for (k, chunk) in out.chunks_mut(256).enumerate() {
         let mut ptep = pts[k];
         for (i, slot) in chunk.iter_mut().enumerate() {
-            let pte = PLATFORM.read_u64(ptep);
+            // SAFETY: a PTE of the benchmark's own space (its page tables'
+            // origins, read before the measurement), inside memory.
+            let pte = unsafe { PLATFORM.read_u64(ptep) };
             let pfn = pinnable_pfn(pte, false);
             if pfn >= pages.len() as u64
                 || !PageMap::try_grab_pte_page::<{ Grab::GET }>(pages, pfn, &(0..0))
-                || PLATFORM.read_u64(ptep) != pte
+                // SAFETY: the same PTE.
+                || unsafe { PLATFORM.read_u64(ptep) } != pte
             {
                 return k * 256 + i;
             }
@@ -147,7 +150,8 @@ pub(super) fn run_once(nsizes: usize) -> Results {
         .alloc_frames(4096, 1)
         .expect("bench data frames");
     let stackf = kernel::frames().lock().alloc_frame().expect("bench stack frame");
-    let stack = WalkStack::new(&PLATFORM, stackf);
+    // SAFETY: a frame allocated for the benchmark's walks and never freed.
+    let stack = unsafe { WalkStack::new(&PLATFORM, stackf) };
     for (ti, ty) in AsceType::ALL.into_iter().enumerate() {
         let mut s: AddressSpace<'static, KernelPlatform> =
             AddressSpace::new(&PLATFORM, kernel::frames(), ty).expect("bench space");
@@ -161,7 +165,7 @@ pub(super) fn run_once(nsizes: usize) -> Results {
         let mut pts = [PhysAddr::new(0); 1024];
         for (k, pt) in pts.iter_mut().enumerate().take(max.div_ceil(256)) {
             let pmdp = walk_to(&PLATFORM, s.asce(), BASE + ((k as u64) << 20), Level::Pmd).expect("walk");
-            *pt = PhysAddr::new(PLATFORM.read_u64(pmdp.addr()) & SEGMENT_ORIGIN);
+            *pt = PhysAddr::new(read_entry(&PLATFORM, pmdp).expect("read") & SEGMENT_ORIGIN);
         }
         for (si, &n) in SIZES[..nsizes].iter().enumerate() {
             clear(&mut out[..n]);
