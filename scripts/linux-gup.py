@@ -25,7 +25,9 @@
 
 `--layout` prints the layout of the reverted kernel's stack copies, read from
 the disassembly of its internal_get_user_pages_fast (the model's
-`LinuxFrame::COPIES`; tests/linux.rs holds them equal). `--build` stops after
+`LinuxFrame::COPIES`; the harness test
+`the_model_s_linux_frame_is_the_compiled_one` in tests/kernel.rs holds them
+equal). `--build` stops after
 step 2 and prints the cache directory. Every failing step stops the job
 naming the step and, where it is a missing package, the command.
 """
@@ -52,6 +54,10 @@ RECIPE = "tinyconfig + fragment, olddefconfig, bzImage; then the patch, bzImage"
 # What each step needs: (how to tell it is there, the Debian package).
 PACKAGES = [
     (TARBALL, "linux-source-6.1"),
+    ("/usr/bin/make", "make"),
+    ("/usr/bin/gcc", "gcc"),
+    ("/usr/include/stdio.h", "libc6-dev"),
+    ("/usr/bin/patch", "patch"),
     (shutil.which(CROSS + "gcc") or "/usr/bin/" + CROSS + "gcc", "gcc-s390x-linux-gnu"),
     ("/usr/s390x-linux-gnu/lib/libc.a", "libc6-dev-s390x-cross"),
     ("/usr/bin/flex", "flex"),
@@ -105,7 +111,10 @@ def say(msg):
 
 
 def run(step, cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    except OSError as e:
+        raise StepFailed(f"{step}: cannot run {cmd[0]}: {e}")
     if r.returncode != 0:
         raise StepFailed(f"{step}: {' '.join(cmd)} exited {r.returncode}\n{r.stdout[-3000:]}{r.stderr[-3000:]}")
     return r.stdout
@@ -152,7 +161,8 @@ def cache_dir():
 
 
 def built(cache):
-    return all(os.path.exists(os.path.join(cache, k, f)) for k, _ in KERNELS for f in ("bzImage", "vmlinux"))
+    """Whether a complete build is there: its stamp is written last."""
+    return os.path.exists(os.path.join(cache, "complete"))
 
 
 def make(step, src, obj, *targets):
@@ -163,7 +173,10 @@ def make(step, src, obj, *targets):
     count = [0]
     start = time.monotonic()
     with open(log, "w") as out:
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        except OSError as e:
+            raise StepFailed(f"build ({step}): cannot run make: {e}")
         done = threading.Event()
 
         def tick():
@@ -209,8 +222,9 @@ def build():
         obj = os.path.join(work, "obj")
         os.makedirs(obj)
         run("configure", ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", "tinyconfig"])
+        # merge_config.sh keeps its temporary files in the working directory.
         run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
-                          os.path.join(obj, ".config"), FRAGMENT])
+                          os.path.join(obj, ".config"), FRAGMENT], cwd=obj)
         run("configure", ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", "olddefconfig"])
         with open(os.path.join(obj, ".config")) as f:
             config = set(f.read().splitlines())
@@ -223,11 +237,16 @@ def build():
             if kernel == "reverted":
                 run("patch", ["patch", "-p1", "-d", src, "-i", PATCH])
             make(kernel, src, obj, "bzImage")
-            out = os.path.join(cache, kernel)
-            os.makedirs(out, exist_ok=True)
-            shutil.copy(os.path.join(obj, "arch", "s390", "boot", "bzImage"), out)
-            shutil.copy(os.path.join(obj, "vmlinux"), out)
-            shutil.copy(os.path.join(obj, ".config"), os.path.join(out, "config"))
+            # Into a fresh directory, renamed into place when complete: an
+            # interrupted copy leaves nothing a later run would take.
+            out, part = os.path.join(cache, kernel), os.path.join(work, kernel)
+            os.makedirs(part)
+            shutil.copy(os.path.join(obj, "arch", "s390", "boot", "bzImage"), part)
+            shutil.copy(os.path.join(obj, "vmlinux"), part)
+            shutil.copy(os.path.join(obj, ".config"), os.path.join(part, "config"))
+            shutil.rmtree(out, ignore_errors=True)
+            os.rename(part, out)
+        open(os.path.join(cache, "complete"), "w").close()
         shutil.rmtree(work)
     return cache
 
@@ -303,7 +322,8 @@ def foldkern(elf, spec):
     return fates
 
 
-LA = re.compile(r"^\s*[0-9a-f]+:\s+la\s+%r\d+,(\d+)\(%r15\)$")
+LA = re.compile(r"^\s*[0-9a-f]+:\s+la\s+%r(\d+),(\d+)\(%r15\)$")
+STEP = re.compile(r"^\s*[0-9a-f]+:\s+la\s+%r(\d+),8\(%r(\d+)\)$")
 STG = re.compile(r"^\s*([0-9a-f]+):\s+stg\s+%r\d+,(\d+)\(%r15\)$")
 FRAME = re.compile(r"^\s*[0-9a-f]+:\s+lay\s+%r15,-(\d+)\(%r15\)$")
 STMG = re.compile(r"^\s*[0-9a-f]+:\s+stmg\s+%r(\d+),%r\d+,(\d+)\(%r15\)$")
@@ -323,7 +343,10 @@ def layout(vmlinux):
     dis = run("layout", [CROSS + "objdump", "-d", "--no-show-raw-insn", f"--start-address={start:#x}",
                          f"--stop-address={stop:#x}", vmlinux]).splitlines()
     frame = next(int(m.group(1)) for m in map(FRAME.match, dis) if m)
-    taken = {int(m.group(1)) for m in map(LA.match, dis) if m}
+    taken = {int(m.group(2)) for m in map(LA.match, dis) if m}
+    # The registers a copy's address is loaded into: their `la %rN,8(%rN)`
+    # is a pXdp++ kept in a register (the others live in stack slots: agsi).
+    pointer_regs = {m.group(1) for m in map(LA.match, dis) if m}
     first_store = {}
     for m in map(STG.match, dis):
         if m and int(m.group(2)) in taken:
@@ -337,9 +360,13 @@ def layout(vmlinux):
     first_reg, save_off = int(saves.group(1)), int(saves.group(2))
     reg = first_reg + (after - save_off) // 8
     holds = f"the caller's saved %r{reg}" if after >= save_off and (after - save_off) % 8 == 0 else "unknown"
+    def step(line):
+        m = STEP.match(line)
+        return bool(m) and m.group(1) == m.group(2) and m.group(1) in pointer_regs
+
     lines = [line.strip() for line in dis if FRAME.match(line) or STMG.match(line) or LA.match(line)
              or (STG.match(line) and int(STG.match(line).group(1), 16) in first_store.values())
-             or re.search(r"\sagsi\s", line)]
+             or re.search(r"\sagsi\s", line) or step(line)]
     return frame, copies, (after, holds), lines
 
 

@@ -222,8 +222,8 @@ fn a_page_freed_under_the_walk_is_never_pinned() {
 }
 
 /// FOLL_LONGTERM refuses pages of the CMA range: with FOLL_PIN the fast walk
-/// stops before them (6.1's `try_grab_folio`, from v5.13; v5.9's fast walk
-/// took them), and the slow path refuses them for FOLL_GET and FOLL_PIN alike
+/// stops before them (v5.9's `try_grab_compound_head`, since v5.7; 6.1's
+/// `try_grab_folio`), and the slow path refuses them for FOLL_GET and FOLL_PIN alike
 /// (where Linux migrates them out of CMA first: v5.9's
 /// `check_and_migrate_cma_pages` runs for any FOLL_LONGTERM). The fast walk
 /// takes them for FOLL_GET | FOLL_LONGTERM, and every path for references that

@@ -74,8 +74,8 @@ pub struct StructPage {
     compound: AtomicU32,
     /// `hpage_pinned_refcount` of a head of order > 1: the FOLL_PIN references
     /// on the whole compound page (v5.9 keeps it in the third page,
-    /// `page[2]`, hence order > 1; 6.1 on 64-bit keeps `compound_pincount` in
-    /// the first tail and counts every large folio, order 1 included, exactly).
+    /// `page[2]`, hence order > 1; 6.1 keeps `compound_pincount` in the first
+    /// tail and counts every large folio, order 1 included, exactly).
     pincount: AtomicU32,
     /// Page flags: [`PG_REFERENCED`], [`PG_DIRTY`] (on the head).
     flags: AtomicU32,

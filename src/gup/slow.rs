@@ -152,9 +152,10 @@ fn pin_one<P: Platform>(
         return Ok(None);
     }
     let page = Page::of(t.pa);
-    // v5.9's check_and_migrate_cma_pages (6.1: check_and_migrate_movable_pages)
-    // runs for any FOLL_LONGTERM, FOLL_GET or FOLL_PIN; ZONE_MOVABLE pages join
-    // from v5.13 and are not modelled.
+    // v5.9's check_and_migrate_cma_pages runs for any FOLL_LONGTERM, FOLL_GET
+    // or FOLL_PIN (6.1 refuses FOLL_LONGTERM without FOLL_PIN, is_valid_gup_flags,
+    // and its check_and_migrate_movable_pages adds ZONE_MOVABLE pages from
+    // v5.13, which foldkern does not model).
     if flags.contains(GupFlags::LONGTERM) && pagemap.is_migrate_cma_page(pagemap.compound_head(page)) {
         return Err(GupError::Longterm(a));
     }

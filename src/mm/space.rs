@@ -55,8 +55,9 @@ impl Prot {
     pub const fn old(self) -> Prot {
         Prot { young: false, ..self }
     }
-    /// The same, but clean: writable and clean is how `mk_pte` maps a shared
-    /// file page whose first write must be seen (`vma_wants_writenotify`).
+    /// The same, but clean: writable and clean is how 6.1's `mk_pte` maps a
+    /// page of a writable shared mapping without write notification whose
+    /// page is not `PageDirty` (it dirties the PTE only for a dirty page).
     /// Not what writeback leaves: `page_mkclean` write-protects too, which is
     /// `Prot::RO.clean()`.
     pub const fn clean(self) -> Prot {
