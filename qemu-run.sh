@@ -10,11 +10,11 @@
 #   ./qemu-run.sh bench linux     the same, then Linux's own gup_fast in the same
 #                                 machine beside it (downloads Debian's s390x
 #                                 kernel once; scripts/linux-bench.py)
-#   ./qemu-run.sh linux           Linux 6.1 itself, built here as shipped and with the
-#                                 2020 fix reverted, runs the bug's scenarios beside
-#                                 foldkern's predictions (installs Debian's
-#                                 linux-source-6.1 and cross tools; builds once into
-#                                 ~/.cache/foldkern; scripts/linux-gup.py)
+#   ./qemu-run.sh linux           Linux itself, built here as shipped and with the fix
+#                                 reverted (s390x 6.1: 2020; arm64 6.12: 2024), runs
+#                                 the bugs' scenarios beside foldkern's predictions
+#                                 (installs Debian's sources and cross tools; builds
+#                                 once into ~/.cache/foldkern; scripts/linux-gup.py)
 #   ./qemu-run.sh pictures gup=... [DIR [PREFIX]]
 #                                 draw that scenario (an SVG per variant, one of the
 #                                 address space, an HTML page; default target/pictures):

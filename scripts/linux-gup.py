@@ -120,8 +120,9 @@ def run(step, cmd, **kw):
     return r.stdout
 
 
-def packages():
-    missing = sorted({pkg for path, pkg in PACKAGES if not os.path.exists(path)})
+def packages(wanted=None):
+    wanted = PACKAGES if wanted is None else wanted
+    missing = sorted({pkg for path, pkg in wanted if not os.path.exists(path)})
     if not missing:
         return
     cmd = ["apt-get", "install", "-y", "-q", "--no-install-recommends"] + missing
@@ -137,7 +138,7 @@ def packages():
             if r.returncode != 0:
                 subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
                 r = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        missing = sorted({pkg for path, pkg in PACKAGES if not os.path.exists(path)})
+        missing = sorted({pkg for path, pkg in wanted if not os.path.exists(path)})
         if not missing:
             return
     raise StepFailed(f"packages: missing {' '.join(missing)}; install them with:\n    sudo {' '.join(cmd[:2])} {' '.join(missing)}")
@@ -165,11 +166,11 @@ def built(cache):
     return os.path.exists(os.path.join(cache, "complete"))
 
 
-def make(step, src, obj, *targets):
+def make(step, src, obj, *targets, arch="s390", cross=CROSS):
     """Run make, printing a line of progress every 20 s (objects built so far)."""
-    cmd = ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", f"-j{os.cpu_count() or 1}"]
+    cmd = ["make", "-C", src, f"O={obj}", f"ARCH={arch}", f"CROSS_COMPILE={cross}", f"-j{os.cpu_count() or 1}"]
     cmd += list(targets)
-    log = os.path.join(obj, f"make-{step}.log")
+    log = os.path.join(obj, f"make-{step.replace(' ', '-')}.log")
     count = [0]
     start = time.monotonic()
     with open(log, "w") as out:
@@ -383,23 +384,49 @@ def print_layout(cache):
 def main(argv):
     elf = None
     mode = "compare"
+    arches = ["s390x", "arm64"]
     while argv:
         a = argv.pop(0)
         if a == "--kernel" and argv:
             elf = argv.pop(0)
         elif a in ("--layout", "--build"):
             mode = a[2:]
+        elif a == "--arch" and argv and argv[0] in ("s390x", "arm64"):
+            arches = [argv.pop(0)]
         else:
-            print(f"linux-gup.py: unknown argument '{a}' (--kernel ELF, --layout, --build)", file=sys.stderr)
+            print(f"linux-gup.py: unknown argument '{a}' (--kernel ELF, --arch s390x|arm64, --layout, --build)",
+                  file=sys.stderr)
             return 2
+    ok = True
+    if "s390x" in arches:
+        ok = s390x(mode, elf)
+        if mode != "compare":
+            return 0 if ok else 1
+    if "arm64" in arches:
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "linux_arm64", os.path.join(os.path.dirname(os.path.abspath(__file__)), "linux_arm64.py"))
+        arm64 = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(arm64)
+        try:
+            ok &= arm64.compare(sys.modules[__name__])
+        except StepFailed as e:
+            print(f"linux: arm64: failed: {e}", file=sys.stderr)
+            ok = False
+    return 0 if ok else 1
+
+
+def s390x(mode, elf):
+    """The s390x kernels, shipped and reverted, beside foldkern's kernel."""
     try:
         cache = build()
         if mode == "build":
             print(cache)
-            return 0
+            return True
         if mode == "layout":
             print_layout(cache)
-            return 0
+            return True
         if not elf:
             raise StepFailed("predict: no foldkern kernel given (--kernel ELF)")
         initrd = initramfs()
@@ -426,10 +453,10 @@ def main(argv):
                       f"{'' if same else '  DIFFERS'}")
             agree += ok
         print(f"\nlinux: {agree} of {len(SCENARIOS)} scenarios agree with foldkern")
-        return 0 if agree == len(SCENARIOS) else 1
+        return agree == len(SCENARIOS)
     except StepFailed as e:
         print(f"linux: failed: {e}", file=sys.stderr)
-        return 1
+        return False
 
 
 if __name__ == "__main__":

@@ -4,13 +4,20 @@
 //! `cargo run --example folding` prints, for every configuration and walk,
 //! the verdict over ranges crossing each level boundary; `cargo run --example
 //! folding -- CONFIG START-END` traces each walk of one range in the kernel's
-//! trace format. Bad arguments print the usage and the configurations and
-//! exit 2.
+//! trace format. `cargo run --example folding -- arm64-pread FD LEN OFF AT`
+//! prints, for a buffer at `AT` inside each of the 2048 pud indices, what
+//! `foldkern_host::model::arm64` predicts Linux 6.12 with 36639013b346
+//! reverted reads for the pud inside `pread64(FD, buf, LEN, OFF)` on a CPU
+//! without LPA2 (scripts/linux-gup.py sets it beside the real kernel). Bad
+//! arguments print the usage and the configurations and exit 2.
 use foldkern_host::model::folding::{config, configs, rule, summary, trace, Walk};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
     eprintln!("usage: folding [CONFIG START-END]   (hex addresses, page-aligned, START < END)");
+    eprintln!(
+        "       folding arm64-pread FD LEN OFF AT   (hex: the pread64 arguments, the buffer's offset in its pud)"
+    );
     eprintln!(
         "configurations: {}",
         configs().iter().map(|c| c.name).collect::<Vec<_>>().join(" ")
@@ -43,6 +50,28 @@ fn main() -> ExitCode {
                         String::new()
                     };
                     println!("{:<20} {:<28} {}{note}", c.name, w.name(), summary(c, w));
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        [cmd, fd, len, off, at] if cmd == "arm64-pread" => {
+            use foldkern_host::model::arm64::{
+                folded_pud_offset, outcome, pread_word, pt_regs_name, PTRS, PUD_SHIFT, VIRT_RAM_512M,
+            };
+            let (Some(fd), Some(len), Some(off), Some(at)) = (hex(fd), hex(len), hex(off), hex(at)) else {
+                return usage();
+            };
+            for i in 0..PTRS {
+                let buf = (i << PUD_SHIFT) | at;
+                let slot = folded_pud_offset(buf) / 8;
+                let name = pt_regs_name(slot).unwrap_or_else(|| "a kernel frame".into());
+                match pread_word(slot, fd, buf, len, off) {
+                    Some(w) => println!(
+                        "pud {i}: stack +{:#x}, {name} = {w:#x}: {}",
+                        8 * slot,
+                        outcome(w, &VIRT_RAM_512M)
+                    ),
+                    None => println!("pud {i}: stack +{:#x}, {name}: not predicted", 8 * slot),
                 }
             }
             ExitCode::SUCCESS
