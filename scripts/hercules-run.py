@@ -128,9 +128,10 @@ def run(a, workdir):
             if NOISE.match(line):
                 continue
             print(line, flush=True)
-            if line.startswith('test ') and ' ... ' in line:
-                started = line[5:line.index(' ... ')]
-            elif started and (line.strip() == 'ok' or 'FAILED' in line or 'skipped:' in line):
+            # KTAP: '# running: <name>' before each test, then its result line.
+            if line.strip().startswith('# running: '):
+                started = line.strip()[len('# running: '):]
+            elif started and re.match(r'^\s+(not )?ok \d+ ', line):
                 started = None
     stop(proc)
     return status

@@ -393,6 +393,8 @@ def main(argv):
             mode = a[2:]
         elif a == "--arch" and argv and argv[0] in ("s390x", "arm64"):
             arches = [argv.pop(0)]
+        elif a == "--kunit-tool":
+            return kunit_tool()
         else:
             print(f"linux-gup.py: unknown argument '{a}' (--kernel ELF, --arch s390x|arm64, --layout, --build)",
                   file=sys.stderr)
@@ -415,6 +417,24 @@ def main(argv):
             print(f"linux: arm64: failed: {e}", file=sys.stderr)
             ok = False
     return 0 if ok else 1
+
+
+def kunit_tool():
+    """Print the path of Linux 6.1's kunit.py, extracted (once) from Debian's
+    linux-source-6.1 into target/kunit: the harness runs `kunit.py parse`
+    over the kernel's KTAP output."""
+    try:
+        packages([(TARBALL, "linux-source-6.1")])
+        dest = os.path.join(ROOT, "target", "kunit")
+        tool = os.path.join(dest, "linux-source-6.1", "tools", "testing", "kunit", "kunit.py")
+        if not os.path.exists(tool):
+            os.makedirs(dest, exist_ok=True)
+            run("kunit", ["tar", "-xf", TARBALL, "-C", dest, "--wildcards", "linux-source-6.1/tools/testing/kunit/*"])
+        print(tool)
+        return 0
+    except StepFailed as e:
+        print(f"linux: failed: {e}", file=sys.stderr)
+        return 1
 
 
 def s390x(mode, elf):

@@ -289,18 +289,35 @@ struct Parsed {
     summary: Option<(u32, u32, u32)>,
 }
 
-fn verdict_of(rest: &str) -> Option<Verdict> {
-    let rest = rest.trim();
-    if rest == "ok" || rest.ends_with(" ok") {
-        Some(Verdict::Ok)
-    } else if let Some(i) = rest.find("FAILED: ") {
-        Some(Verdict::Failed(rest[i + 8..].to_string()))
-    } else {
-        rest.find("skipped: ")
-            .map(|i| Verdict::Skipped(rest[i + 9..].to_string()))
+/// A KTAP result line of a test inside a module's subtest (indented):
+/// `ok N name`, `ok N name # SKIP why` or `not ok N name`.
+fn ktap_result(line: &str) -> Option<(&str, Verdict)> {
+    if !line.starts_with("    ") {
+        return None;
     }
+    let l = line.trim_start();
+    let (ok, rest) = match l.strip_prefix("not ok ") {
+        Some(r) => (false, r),
+        None => (true, l.strip_prefix("ok ")?),
+    };
+    let (num, rest) = rest.split_once(' ')?;
+    num.parse::<u32>().ok()?;
+    let (name, directive) = match rest.split_once(" # ") {
+        Some((n, d)) => (n, Some(d)),
+        None => (rest, None),
+    };
+    let v = match (ok, directive.and_then(|d| d.strip_prefix("SKIP"))) {
+        (true, Some(why)) => Verdict::Skipped(why.trim().to_string()),
+        (true, None) => Verdict::Ok,
+        (false, _) => Verdict::Failed(String::new()),
+    };
+    Some((name, v))
 }
 
+/// Parse the kernel's KTAP output: each test's verdict by its full name (the
+/// `# running: <name>` diagnostic before it names it; `# <name>: FAILED:
+/// <why>` lines carry a failure's message), the test still running when the
+/// output ends, and the closing counts.
 fn parse(output: &str) -> Parsed {
     let mut p = Parsed {
         verdicts: BTreeMap::new(),
@@ -308,28 +325,35 @@ fn parse(output: &str) -> Parsed {
         summary: None,
     };
     let mut current: Option<String> = None;
+    let mut why = String::new();
     let mut fatal = String::new();
     for line in output.lines() {
-        if let Some(rest) = line.strip_prefix("test ") {
-            if let Some((name, after)) = rest.split_once(" ... ") {
-                current = Some(name.to_string());
-                if let Some(v) = verdict_of(after) {
-                    p.verdicts.insert(name.to_string(), v);
-                    current = None;
-                }
+        if let Some(name) = line.trim_start().strip_prefix("# running: ") {
+            current = Some(name.trim().to_string());
+            why.clear();
+            continue;
+        }
+        if let Some(name) = &current {
+            if let Some(m) = line.trim_start().strip_prefix(&format!("# {name}: FAILED: ")) {
+                why.push_str(if why.is_empty() { "" } else { " | " });
+                why.push_str(m);
                 continue;
+            }
+            if let Some((short, v)) = ktap_result(line) {
+                if name.rsplit("::").next() == Some(short) {
+                    let v = match v {
+                        Verdict::Failed(_) => Verdict::Failed(std::mem::take(&mut why)),
+                        v => v,
+                    };
+                    p.verdicts.insert(name.clone(), v);
+                    current = None;
+                    continue;
+                }
             }
         }
         if line.starts_with("!!!") || line.starts_with("kernel: stopping") {
             fatal.push_str(line);
             fatal.push_str(" | ");
-        }
-        if let Some(name) = &current {
-            if let Some(v) = verdict_of(line) {
-                p.verdicts.insert(name.clone(), v);
-                current = None;
-                continue;
-            }
         }
         let words: Vec<&str> = line.split_whitespace().collect();
         if words.len() == 6 && words[1] == "passed," && words[3] == "failed," && words[5] == "skipped" {
@@ -679,10 +703,65 @@ const HARNESS: &[(&str, Check)] = &[
         the_model_s_linux_frame_is_the_compiled_one,
     ),
     (
+        "linux_s_kunit_py_parses_the_kernel_s_ktap_on_qemu_and_hercules",
+        linux_s_kunit_py_parses_the_kernel_s_ktap_on_qemu_and_hercules,
+    ),
+    (
         "linux_6_12_arm64_reverted_reads_the_stack_word_the_model_names",
         linux_6_12_arm64_reverted_reads_the_stack_word_the_model_names,
     ),
 ];
+
+/// Linux's own KTAP parser (`tools/testing/kunit/kunit.py parse`, taken at
+/// test time from Debian's linux-source-6.1) reads a real run, on QEMU and on
+/// Hercules, with a passing, a failing and a skipped test: it reports the same
+/// tests with the same results and counts as the harness's own parser.
+fn linux_s_kunit_py_parses_the_kernel_s_ktap_on_qemu_and_hercules(k: &Path) -> Result<(), Failed> {
+    let tool = linux_gup(&["--kunit-tool"])?.trim().to_string();
+    let filter = "test=boot::deliberate_failure,gup::large_segment_frames_pin_with_edat1,mm::protect_changes_rights";
+    let qemu = boot(k, filter, &[], timeout())?;
+    let herc = hercules(k, filter, 1, timeout())?;
+    for (what, b, skipped) in [("QEMU", &qemu, 1), ("Hercules", &herc, 0)] {
+        let ours = parse(&b.output);
+        let want = (1 + (1 - skipped), 1, skipped);
+        if ours.summary != Some(want) || ours.verdicts.len() != 3 {
+            return Err(format!(
+                "{what}: the harness read {:?} {:?}, expected {want:?}",
+                ours.summary, ours.verdicts
+            )
+            .into());
+        }
+        let path = std::env::temp_dir().join(format!("foldkern-ktap-{}-{what}.txt", std::process::id()));
+        std::fs::write(&path, &b.output).unwrap();
+        let out = Command::new("python3")
+            .arg(&tool)
+            .arg("parse")
+            .arg(&path)
+            .output()
+            .map_err(|e| format!("python3 {tool}: {e}"))?;
+        std::fs::remove_file(&path).ok();
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let summary = format!(
+            "Ran 3 tests: passed: {}, failed: 1{}",
+            want.0,
+            if skipped > 0 { ", skipped: 1" } else { "" }
+        );
+        let each = ours.verdicts.iter().all(|(name, v)| {
+            let short = name.rsplit("::").next().unwrap_or(name);
+            let tag = match v {
+                Verdict::Ok => "[PASSED]",
+                Verdict::Failed(_) => "[FAILED]",
+                Verdict::Skipped(_) => "[SKIPPED]",
+            };
+            text.lines().any(|l| l.contains(&format!("{tag} {short}")))
+        });
+        // kunit.py exits 1 when a test failed, as here.
+        if !text.contains(&summary) || !each || out.status.code() != Some(1) {
+            return Err(format!("{what}: kunit.py parse disagrees with the harness ({summary}):\n{text}").into());
+        }
+    }
+    Ok(())
+}
 
 /// Linux 6.12 for arm64 (16 KiB pages, LPA2, 4 levels), shipped and with
 /// 36639013b346 reverted, on a CPU with and without LPA2: every read is right

@@ -1,8 +1,12 @@
 //! The in-kernel test framework. Tests are registered where they are written, with
 //! [`kernel_test!`], as statics in the `.kernel_tests` linker section; the runner
-//! iterates that section, so there is no hand-kept list. Output, one line per test:
-//! `test <name> ... ok`, `... FAILED: <why>`, `... skipped: <why>`, then
-//! `N passed, N failed, N skipped`. The host harness (`tests/kernel.rs`) parses it.
+//! iterates that section, so there is no hand-kept list. Output is KTAP v1
+//! (Linux's `Documentation/dev-tools/ktap.rst`, as KUnit prints it): one
+//! subtest per module, `ok`/`not ok` per test with `# SKIP <why>`, a
+//! diagnostic `# running: <name>` before each test and `# <name>: FAILED:
+//! <why>` before a failure, the plan lines, KUnit's per-suite and total
+//! counts, then `N passed, N failed, N skipped`. The host harness
+//! (`tests/kernel.rs`) parses it, and so does Linux's own `kunit.py parse`.
 //!
 //! Every test asserts an outcome read from live hardware tables: what LRAG
 //! returns, what a load through the mapping reads, which program interruption
@@ -186,50 +190,94 @@ pub fn run(filter: &str) -> ! {
         }
     }
     kernel::start_secondaries();
-    let total = all().iter().filter(|t| selected(t, filters)).count();
-    println!("running {total} kernel tests");
-    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    // KTAP v1 (Linux's Documentation/dev-tools/ktap.rst), as KUnit prints it:
+    // one subtest per module, each test's result inside it.
+    let mut suites: [&str; 16] = [""; 16];
+    let mut ns = 0;
     for t in all().iter().filter(|t| selected(t, filters)) {
-        print!("test {} ... ", t.full_name().as_str());
-        sclp::CONSOLE.lock().flush();
-        let free_before = kernel::frames().lock().free_count();
-        let pins_before = kernel::pagemap().total_pins();
-        let mut r = (t.run)();
-        let free_after = kernel::frames().lock().free_count();
-        let pins_after = kernel::pagemap().total_pins();
-        if r.is_ok() && free_after != free_before {
-            r = Err(TestFail::Failed(Msg::new(format_args!(
-                "leaked {} frames ({} free before, {} after)",
-                free_before as i64 - free_after as i64,
-                free_before,
-                free_after
-            ))));
-        }
-        if r.is_ok() && pins_after != pins_before {
-            r = Err(TestFail::Failed(Msg::new(format_args!(
-                "pins unbalanced: {pins_before} before, {pins_after} after"
-            ))));
-        }
-        match r {
-            Ok(()) => {
-                passed += 1;
-                println!("ok");
-            }
-            Err(TestFail::Failed(m)) => {
-                failed += 1;
-                println!("FAILED: {}", m.as_str());
-            }
-            Err(TestFail::Skipped(why)) => {
-                skipped += 1;
-                println!("skipped: {why}");
-            }
+        let m = suite_of(t);
+        if !suites[..ns].contains(&m) {
+            assert!(ns < suites.len(), "more than {} test modules", suites.len());
+            suites[ns] = m;
+            ns += 1;
         }
     }
+    println!("KTAP version 1");
+    println!("1..{ns}");
+    let (mut passed, mut failed, mut skipped) = (0, 0, 0);
+    for (si, suite) in suites[..ns].iter().enumerate() {
+        let tests = || all().iter().filter(|t| selected(t, filters) && suite_of(t) == *suite);
+        let n = tests().count();
+        println!("    KTAP version 1");
+        println!("    # Subtest: {suite}");
+        println!("    1..{n}");
+        let (mut sp, mut sf, mut ss) = (0, 0, 0);
+        for (ti, t) in tests().enumerate() {
+            let name = t.full_name();
+            // A diagnostic line before the test: a hang is then named.
+            println!("    # running: {}", name.as_str());
+            sclp::CONSOLE.lock().flush();
+            match run_one(t) {
+                Ok(()) => {
+                    sp += 1;
+                    println!("    ok {} {}", ti + 1, t.name);
+                }
+                Err(TestFail::Failed(m)) => {
+                    sf += 1;
+                    for line in m.as_str().lines() {
+                        println!("    # {}: FAILED: {line}", name.as_str());
+                    }
+                    println!("    not ok {} {}", ti + 1, t.name);
+                }
+                Err(TestFail::Skipped(why)) => {
+                    ss += 1;
+                    println!("    ok {} {} # SKIP {why}", ti + 1, t.name);
+                }
+            }
+        }
+        println!("# {suite}: pass:{sp} fail:{sf} skip:{ss} total:{n}");
+        let verdict = if sf > 0 { "not ok" } else { "ok" };
+        println!("{verdict} {} {suite}{}", si + 1, if ss == n { " # SKIP" } else { "" });
+        (passed, failed, skipped) = (passed + sp, failed + sf, skipped + ss);
+    }
+    println!(
+        "# Totals: pass:{passed} fail:{failed} skip:{skipped} total:{}",
+        passed + failed + skipped
+    );
     println!("{passed} passed, {failed} failed, {skipped} skipped");
     if failed == 0 {
         exit_success()
     }
     exit_failure("kernel tests failed")
+}
+
+/// The KTAP subtest (suite) a test reports under: its module below `kunit::`.
+fn suite_of(t: &KernelTest) -> &'static str {
+    let m = t.module.strip_prefix("foldkern::kunit").unwrap_or(t.module);
+    m.strip_prefix("::").unwrap_or("kunit")
+}
+
+/// Run one test, failing it on leaked frames or unbalanced pins.
+fn run_one(t: &KernelTest) -> TestResult {
+    let free_before = kernel::frames().lock().free_count();
+    let pins_before = kernel::pagemap().total_pins();
+    let r = (t.run)();
+    let free_after = kernel::frames().lock().free_count();
+    let pins_after = kernel::pagemap().total_pins();
+    if r.is_ok() && free_after != free_before {
+        return Err(TestFail::Failed(Msg::new(format_args!(
+            "leaked {} frames ({} free before, {} after)",
+            free_before as i64 - free_after as i64,
+            free_before,
+            free_after
+        ))));
+    }
+    if r.is_ok() && pins_after != pins_before {
+        return Err(TestFail::Failed(Msg::new(format_args!(
+            "pins unbalanced: {pins_before} before, {pins_after} after"
+        ))));
+    }
+    r
 }
 
 /// Check one mapped page against the hardware: LRAG equals the software walk,
