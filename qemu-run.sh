@@ -21,8 +21,12 @@
 #                                 the same walk, run on the host (no kernel booted)
 #   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
 #   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2); after
-#                                 test, to cargo test (e.g. test -- kernel::gup::seed)
-#   ./qemu-run.sh --kernel ELF [...]  boot a given ELF (cargo's runner uses this)
+#                                 test, to cargo test (e.g. test -- kernel::gup::seed).
+#                                 What the runner sets for the job (-kernel, -append;
+#                                 -icount for bench) cannot be replaced there
+#   ./qemu-run.sh --kernel ELF [...]  boot a given s390x ELF executable (cargo's
+#                                 runner uses this)
+#   ./qemu-run.sh --help, -h      print this usage
 #   ./qemu-run.sh --emulator hercules [--cpus N] [job]
 #                                 the same job in Hercules, a second implementation
 #                                 of z/Architecture (scripts/hercules-run.py)
@@ -120,11 +124,19 @@ GIVEN_KERNEL=""
 LINUX_BENCH=""
 EMULATOR=qemu
 CPUS=1
+CPUS_GIVEN=""
 PICTURES=()
 SEEN=" "
 usage() {
     echo "qemu-run.sh: $1 (see the header of this script)" >&2
     exit 2
+}
+# A word shown back quoted, with non-ASCII and invisible characters escaped
+# (bash's $'...' form) so that a no-break space can be seen.
+shown() {
+    local q
+    q=$(LC_ALL=C printf '%q' "$1")
+    if [ "$q" = "$1" ]; then printf "'%s'" "$1"; else printf '%s' "$q"; fi
 }
 # Each option at most once, and one job: a second word is refused, not ignored.
 once() {
@@ -137,6 +149,10 @@ job() {
 }
 while [ $# -gt 0 ]; do
     case "$1" in
+        --help|-h)
+            # The header of this script is its usage.
+            sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$0"
+            exit 0 ;;
         --) shift; QEMU_EXTRA+=("$@"); break ;;
         --emulator)
             once "$1"
@@ -147,7 +163,7 @@ while [ $# -gt 0 ]; do
         --cpus)
             once "$1"
             case "${2:-}" in
-                [1-8]) CPUS=$2; shift 2 ;;
+                [1-8]) CPUS=$2; CPUS_GIVEN=1; shift 2 ;;
                 *) usage "--cpus takes 1 to 8" ;;
             esac ;;
         --gdb) once "$1"; GDB=(-s -S); shift ;;
@@ -176,10 +192,10 @@ while [ $# -gt 0 ]; do
                 PICTURES+=("$1"); shift
             done ;;
         list|gup=*|test=*) job "$1"; APPEND="$1"; MODE=custom; shift ;;
-        *) usage "unknown argument '$1'" ;;
+        *) usage "unknown argument $(shown "$1")" ;;
     esac
 done
-if [ "$EMULATOR" = qemu ] && [ "$CPUS" != 1 ]; then
+if [ "$EMULATOR" = qemu ] && [ -n "$CPUS_GIVEN" ]; then
     usage "--cpus is for --emulator hercules (QEMU: -- -smp N)"
 fi
 if [ ${#GDB[@]} -gt 0 ]; then
@@ -199,6 +215,29 @@ if [ "$MODE" = pictures ]; then
     need_cargo
     dir=${PICTURES[1]:-target/pictures}
     exec cargo run -q -p foldkern-host --example pictures -- "${PICTURES[0]}" "$dir" "${PICTURES[2]:-scenario}"
+fi
+# What the runner sets for a QEMU job may not be replaced after --: QEMU would
+# take the last -append or -kernel and silently run something else.
+if [ "$MODE" != test ]; then
+    for a in "${QEMU_EXTRA[@]}"; do
+        case "$a" in
+            -append|-kernel|-initrd) usage "'$a' after -- would replace the job's own (use the job word, or --kernel)" ;;
+            -icount) [ "$MODE" = bench ] && usage "'-icount' after -- would replace the benchmark's -icount shift=0" ;;
+        esac
+    done
+fi
+# A given kernel must be an s390x ELF executable: anything else would run
+# nothing, silently, until killed.
+if [ -n "$GIVEN_KERNEL" ]; then
+    [ -f "$GIVEN_KERNEL" ] || usage "--kernel: '$GIVEN_KERNEL' is not a file"
+    hdr=$(od -An -tx1 -N20 "$GIVEN_KERNEL" | tr -d ' \n')
+    # ELF magic, 64-bit, big-endian; e_type 2 (executable); e_machine 22 (S390).
+    case "$hdr" in
+        7f454c460202*) ;;
+        *) usage "--kernel: '$GIVEN_KERNEL' is not a 64-bit big-endian ELF file (an s390x kernel is)" ;;
+    esac
+    [ "${hdr:32:4}" = 0002 ] || usage "--kernel: '$GIVEN_KERNEL' is an ELF file but not an executable"
+    [ "${hdr:36:4}" = 0016 ] || usage "--kernel: '$GIVEN_KERNEL' is an ELF executable for machine 0x${hdr:36:4}, not s390x (0x0016)"
 fi
 need_gdb() {
     command -v gdb-multiarch >/dev/null && return 0

@@ -149,6 +149,23 @@ fn qemu_run_refuses_what_its_header_does_not_describe() {
             "--cpus is for --emulator hercules",
         ),
         (&["--cpus", "2", "demo"], "--cpus is for --emulator hercules"),
+        (&["--cpus", "1", "demo"], "--cpus is for --emulator hercules"),
+        (&["demo\u{a0}"], "unknown argument $'demo\\302\\240'"),
+        (
+            &["--kernel", "README.md", "list"],
+            "is not a 64-bit big-endian ELF file",
+        ),
+        (
+            &["--kernel", "/bin/true", "list"],
+            "is not a 64-bit big-endian ELF file",
+        ),
+        (&["--kernel", "no-such-file", "list"], "'no-such-file' is not a file"),
+        (
+            &["kernel-test", "mm::", "--", "-append", "list"],
+            "'-append' after -- would replace",
+        ),
+        (&["--", "-kernel", "x"], "'-kernel' after -- would replace"),
+        (&["bench", "--", "-icount", "1"], "'-icount' after -- would replace"),
         (
             &["--kernel", "elf", "pictures", "gup=3:0x1000-0x2000"],
             "--kernel does not apply to pictures",
@@ -169,5 +186,78 @@ fn qemu_run_refuses_what_its_header_does_not_describe() {
             "{args:?}: status {:?}, stderr {err}",
             out.status
         );
+    }
+}
+
+/// `--help` and `-h` print the usage (the script's header) and exit 0.
+#[test]
+fn qemu_run_prints_its_usage_on_help() {
+    for flag in ["--help", "-h"] {
+        let out = std::process::Command::new("bash")
+            .arg("qemu-run.sh")
+            .arg(flag)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("./qemu-run.sh test") && text.contains("--kernel ELF"),
+            "{flag}: status {:?}, stdout {text}",
+            out.status
+        );
+    }
+}
+
+/// The top page of every ASCE type can be named, with `<start>+<pages>`
+/// (a 5-level space's ends at 2^64, which `<end>` cannot write), and the
+/// count is checked like every other number.
+#[test]
+fn the_top_page_of_every_space_can_be_named() {
+    for (levels, top) in [
+        (2, 0x7fff_f000u64),
+        (3, 0x3ff_ffff_f000),
+        (4, 0x1f_ffff_ffff_f000),
+        (5, 0xffff_ffff_ffff_f000),
+    ] {
+        let line = format!("gup={levels}:{top:#x}+1");
+        let Ok(Job::Scenario(s)) = parse(&line) else {
+            panic!("{line} not parsed: {:?}", parse(&line))
+        };
+        assert_eq!(
+            (s.start, s.end.wrapping_sub(1), s.pages()),
+            (top, top + 0xfff, 1),
+            "{line}"
+        );
+        let beyond = format!("gup={levels}:{top:#x}+2");
+        assert_eq!(parse(&beyond), Err(E::BeyondAsce), "{beyond}");
+    }
+    let Ok(Job::Scenario(s)) = parse("gup=3:0x1007ffff000+2:hole=0x10080000000") else {
+        panic!("a counted range with a hole not parsed")
+    };
+    assert_eq!((s.end, s.hole), (0x100_8000_1000, Some(0x100_8000_0000)));
+    for (line, want) in [
+        ("gup=3:0x1000+0", E::BadCount("0")),
+        ("gup=3:0x1000+x", E::BadCount("x")),
+        ("gup=3:0x1000++1", E::BadCount("+1")),
+        ("gup=3:0x1000+262145", E::BadCount("262145")),
+        ("gup=5:0xfffffffffffff000+1:hole=0x0", E::HoleOutside(0)),
+    ] {
+        assert_eq!(parse(line), Err(want), "{line}");
+    }
+}
+
+/// A repeated test filter is refused like every other repeat, and a refused
+/// word is shown with invisible and non-ASCII characters escaped.
+#[test]
+fn repeats_are_refused_and_refused_words_are_shown_escaped() {
+    assert_eq!(parse("test=mm::,gup::,mm::"), Err(E::RepeatedFilter("mm::")));
+    let same = vec!["gup::seed"; 32].join(",");
+    assert_eq!(parse(&format!("test={same}")), Err(E::RepeatedFilter("gup::seed")));
+    for (line, shown) in [
+        ("demo\u{a0}", "unknown job 'demo\\u{a0}'"),
+        ("gup=3:0x1000-0x2000:\u{200b}write", "unknown option '\\u{200b}write'"),
+        ("list t\u{e9}st", "one job word only, but 't\\u{e9}st' follows it"),
+    ] {
+        let e = parse(line).expect_err(line);
+        assert!(e.to_string().starts_with(shown), "{line}: {e}");
     }
 }

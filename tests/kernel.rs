@@ -679,6 +679,10 @@ const HARNESS: &[(&str, Check)] = &[
     ),
     ("too_little_memory_is_refused", too_little_memory_is_refused),
     (
+        "an_older_cpu_is_refused_naming_the_missing_facilities",
+        an_older_cpu_is_refused_naming_the_missing_facilities,
+    ),
+    (
         "more_cpus_than_foldkern_runs_are_named",
         more_cpus_than_foldkern_runs_are_named,
     ),
@@ -873,6 +877,21 @@ fn hercules_hang_times_out_naming_the_test(k: &Path) -> Result<(), Failed> {
     b.expect(
         b.timed_out() && b.has("not finished: boot::deliberate_hang"),
         "Hercules' run to time out naming boot::deliberate_hang",
+    )
+}
+
+/// On `-cpu z900` (which QEMU's TCG runs, refusing none of the newer
+/// instructions) the kernel stops at boot, naming the facilities of its z196
+/// build the CPU lacks, with a failure status, before any job runs.
+fn an_older_cpu_is_refused_naming_the_missing_facilities(k: &Path) -> Result<(), Failed> {
+    let b = boot(k, "list", &["-cpu", "z900"], timeout())?;
+    b.expect(
+        b.status.is_some_and(|s| s != 0)
+            && b.has("this CPU lacks facilities the kernel needs")
+            && b.has(" 3 (DAT enhancement")
+            && b.has(" 45 (distinct operands")
+            && !b.has("gup::"),
+        "a refusal naming facilities 3 and 45 and a failure status, no job run",
     )
 }
 

@@ -49,7 +49,11 @@ extern "C" fn kernel_main() -> ! {
         Ok(Job::Bench(full)) => cmd::bench::run(full),
         Ok(Job::Scenario(s)) => cmd::demo::scenario(&s),
         Err(e) => {
-            println!("command line '{}': {e}\n{}", line.trim(), cmdline::USAGE);
+            println!(
+                "command line '{}': {e}\n{}",
+                cmdline::Escaped(line.trim()),
+                cmdline::USAGE
+            );
             exit_failure("bad command line")
         }
     }

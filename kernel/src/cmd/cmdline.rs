@@ -7,9 +7,10 @@ use foldkern::gup::GupFlags;
 use foldkern::mm::{AsceType, PAGE_SIZE};
 
 /// Every form the command line accepts; nothing else is.
-pub const USAGE: &str = "usage: one of demo (the default), test, test=<filter>[,<filter>...] (at most 32), list, \
-     bench, bench=smoke, gup=<levels 2-5>:<start>-<end>[:write][:ro][:hole=<addr>][:decoy=<addr>] \
-     (addresses 0x-prefixed hex, 4 KiB aligned; each option at most once)";
+pub const USAGE: &str = "usage: one of demo (the default), test, test=<filter>[,<filter>...] (at most 32, \
+     each once), list, bench, bench=smoke, \
+     gup=<levels 2-5>:<start>-<end>|<start>+<pages>[:write][:ro][:hole=<addr>][:decoy=<addr>] \
+     (addresses 0x-prefixed hex, 4 KiB aligned, end exclusive; pages decimal; each option at most once)";
 
 /// Most pages a scenario may span: 1 GiB.
 pub const MAX_SCENARIO_PAGES: usize = 262_144;
@@ -40,7 +41,9 @@ pub struct Scenario {
     pub ty: AsceType,
     /// First page.
     pub start: u64,
-    /// End (exclusive; above `start`, inside the ASCE type's range).
+    /// End (exclusive; above `start`, inside the ASCE type's range). 0 stands
+    /// for 2^64, the end of a range that ends with the top page of a 5-level
+    /// space (`<start>+<pages>` names it).
     pub end: u64,
     /// `write`: ask gup for write access.
     pub flags: GupFlags,
@@ -58,7 +61,7 @@ pub struct Scenario {
 impl Scenario {
     /// Pages in the range.
     pub fn pages(&self) -> usize {
-        ((self.end - self.start) / PAGE_SIZE) as usize
+        (self.end.wrapping_sub(self.start) / PAGE_SIZE) as usize
     }
 }
 
@@ -71,6 +74,11 @@ pub enum CmdlineError<'a> {
     UnknownJob(&'a str),
     /// `test=` with an empty filter, or more than [`MAX_FILTERS`].
     BadFilters,
+    /// A `test=` filter given twice.
+    RepeatedFilter(&'a str),
+    /// `<start>+<pages>` with a count that is not 1 to [`MAX_SCENARIO_PAGES`]
+    /// in decimal.
+    BadCount(&'a str),
     /// A `gup=` level count other than 2 to 5.
     Levels(&'a str),
     /// Not `0x` and 1 to 16 hex digits.
@@ -98,11 +106,17 @@ pub enum CmdlineError<'a> {
 impl fmt::Display for CmdlineError<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CmdlineError::ExtraWord(w) => write!(f, "one job word only, but '{w}' follows it"),
-            CmdlineError::UnknownJob(w) => write!(f, "unknown job '{w}'"),
+            CmdlineError::ExtraWord(w) => write!(f, "one job word only, but '{}' follows it", Escaped(w)),
+            CmdlineError::UnknownJob(w) => write!(f, "unknown job '{}'", Escaped(w)),
             CmdlineError::BadFilters => write!(f, "test= needs 1 to {MAX_FILTERS} non-empty filters"),
-            CmdlineError::Levels(w) => write!(f, "levels '{w}' must be 2, 3, 4 or 5"),
-            CmdlineError::NotHex(w) => write!(f, "'{w}' is not an address (0x and 1 to 16 hex digits)"),
+            CmdlineError::RepeatedFilter(w) => write!(f, "test filter '{}' given twice", Escaped(w)),
+            CmdlineError::BadCount(w) => write!(
+                f,
+                "'{}' is not a page count (1 to {MAX_SCENARIO_PAGES}, decimal)",
+                Escaped(w)
+            ),
+            CmdlineError::Levels(w) => write!(f, "levels '{}' must be 2, 3, 4 or 5", Escaped(w)),
+            CmdlineError::NotHex(w) => write!(f, "'{}' is not an address (0x and 1 to 16 hex digits)", Escaped(w)),
             CmdlineError::NoRange => write!(f, "missing <start>-<end>"),
             CmdlineError::Misaligned(a) => write!(f, "{a:#x} is not 4 KiB aligned"),
             CmdlineError::EmptyRange => write!(f, "end must be above start"),
@@ -113,9 +127,31 @@ impl fmt::Display for CmdlineError<'_> {
                 f,
                 "the decoy {d:#x} must be a page outside the range, inside the space's addresses"
             ),
-            CmdlineError::UnknownOption(w) => write!(f, "unknown option '{w}' (write, ro, hole=<addr>, decoy=<addr>)"),
-            CmdlineError::Repeated(w) => write!(f, "option '{w}' given twice"),
+            CmdlineError::UnknownOption(w) => write!(
+                f,
+                "unknown option '{}' (write, ro, hole=<addr>, decoy=<addr>)",
+                Escaped(w)
+            ),
+            CmdlineError::Repeated(w) => write!(f, "option '{}' given twice", Escaped(w)),
         }
+    }
+}
+
+/// A word as the kernel shows it back: printable ASCII as it is, anything
+/// else (non-ASCII, control and invisible characters) as `\u{..}`, so a
+/// no-break or zero-width space in a refused word can be seen.
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars() {
+            if c.is_ascii_graphic() || c == ' ' {
+                write!(f, "{c}")?;
+            } else {
+                write!(f, "\\u{{{:x}}}", c as u32)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -137,6 +173,12 @@ pub fn parse(line: &str) -> Result<Job<'_>, CmdlineError<'_>> {
                 let n = filters.split(',').count();
                 if filters.split(',').any(str::is_empty) || n > MAX_FILTERS {
                     return Err(CmdlineError::BadFilters);
+                }
+                let mut seen = filters.split(',');
+                while let Some(f) = seen.next() {
+                    if seen.clone().any(|g| g == f) {
+                        return Err(CmdlineError::RepeatedFilter(f));
+                    }
                 }
                 Job::Test(filters)
             } else if let Some(spec) = job.strip_prefix("gup=") {
@@ -176,11 +218,23 @@ fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
         "5" => AsceType::Region1,
         _ => return Err(CmdlineError::Levels(levels)),
     };
-    let (a, b) = parts
-        .next()
-        .and_then(|r| r.split_once('-'))
-        .ok_or(CmdlineError::NoRange)?;
-    let (start, end) = (page(a)?, page(b)?);
+    let range = parts.next().ok_or(CmdlineError::NoRange)?;
+    // <start>-<end>, or <start>+<pages>, whose end may be 2^64 (stored as 0).
+    let (start, end) = if let Some((a, b)) = range.split_once('-') {
+        (page(a)?, page(b)?)
+    } else if let Some((a, n)) = range.split_once('+') {
+        let start = page(a)?;
+        let count = match n.parse::<u64>() {
+            Ok(c) if (1..=MAX_SCENARIO_PAGES as u64).contains(&c) && n.bytes().all(|b| b.is_ascii_digit()) => c,
+            _ => return Err(CmdlineError::BadCount(n)),
+        };
+        match start.checked_add((count - 1) * PAGE_SIZE) {
+            Some(last) => (start, last.wrapping_add(PAGE_SIZE)),
+            None => return Err(CmdlineError::BeyondAsce),
+        }
+    } else {
+        return Err(CmdlineError::NoRange);
+    };
     let mut s = Scenario {
         ty,
         start,
@@ -212,18 +266,20 @@ fn scenario(spec: &str) -> Result<Scenario, CmdlineError<'_>> {
             return Err(CmdlineError::Repeated(opt));
         }
     }
-    if end <= start {
+    // The last byte: `end` is exclusive, and 0 stands for 2^64.
+    let last = end.wrapping_sub(1);
+    if end != 0 && end <= start {
         return Err(CmdlineError::EmptyRange);
     }
-    if end - 1 > ty.last_addr() {
+    if last > ty.last_addr() {
         return Err(CmdlineError::BeyondAsce);
     }
     if s.pages() > MAX_SCENARIO_PAGES {
         return Err(CmdlineError::TooManyPages);
     }
     match (s.hole, s.decoy) {
-        (Some(h), _) if h < start || h >= end => Err(CmdlineError::HoleOutside(h)),
-        (_, Some(d)) if (start..end).contains(&d) || d > ty.last_addr() => Err(CmdlineError::DecoyPlace(d)),
+        (Some(h), _) if h < start || h > last => Err(CmdlineError::HoleOutside(h)),
+        (_, Some(d)) if (start..=last).contains(&d) || d > ty.last_addr() => Err(CmdlineError::DecoyPlace(d)),
         _ => Ok(s),
     }
 }

@@ -58,9 +58,11 @@ pub fn walk_all(
     let (lrag, r) = (lrag_buf.as_mut(), r_buf.as_mut());
     let n_lrag = lrag_frames(s, start, pages, flags.contains(GupFlags::WRITE), lrag).unwrap_or(0);
     let ty = s.asce_type();
-    let end = start + pages as u64 * PAGE_SIZE;
+    // Exclusive ends: 0 is 2^64 (a range ending with a 5-level space's top page).
+    let end = start.wrapping_add(pages as u64 * PAGE_SIZE);
     println!(
-        "range {start:#x}..{end:#x} ({pages} pages) in a {} space ({} levels); LRAG translates the first {n_lrag}",
+        "range {start:#x}..{} ({pages} pages) in a {} space ({} levels); LRAG translates the first {n_lrag}",
+        End(end),
         ty.name(),
         ty.levels()
     );
@@ -69,16 +71,17 @@ pub fn walk_all(
     // The walk stops at the first page it must leave alone (a hole, a read-only
     // page for FOLL_WRITE), so only the part up to and including that page can
     // take it across a boundary.
-    let reached = start + (n_lrag + 1).min(pages) as u64 * PAGE_SIZE;
+    let reached = start.wrapping_add((n_lrag + 1).min(pages) as u64 * PAGE_SIZE);
     println!(
-        "prediction: the pre-fix walk {} (folded levels: {}; top entry maps {:#x} bytes; the walk reaches {reached:#x})",
+        "prediction: the pre-fix walk {} (folded levels: {}; top entry maps {:#x} bytes; the walk reaches {})",
         if prefix_walks_off(ty, start, reached) {
             "steps off its stack copy"
         } else {
             "stays on real tables"
         },
         ty.levels() < 5,
-        reach
+        reach,
+        End(reached)
     );
     if !trace {
         println!("(traces not shown: more than {TRACED_PAGES} pages; the results follow)");
@@ -155,6 +158,18 @@ pub fn walk_all(
         );
     }
     Ok(all_ok)
+}
+
+/// An exclusive end address as the output shows it: 0 is 2^64.
+struct End(VirtAddr);
+
+impl fmt::Display for End {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0 => write!(f, "0x10000000000000000"),
+            e => write!(f, "{e:#x}"),
+        }
+    }
 }
 
 /// Where a page's data goes when Linux reads into it with the frames a walk

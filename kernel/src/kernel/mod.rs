@@ -145,6 +145,8 @@ pub fn boot() {
         });
     }
     println!("foldkern: s390x reference kernel for dynamic page-table folding and gup_fast");
+    let facilities = insn::facilities();
+    check_facilities(&facilities);
     let scp = sclp::read_scp_info().unwrap_or_else(|e| {
         println!("sclp: Read SCP Info: {e}");
         exit_failure("SCLP Read SCP Info failed")
@@ -188,7 +190,6 @@ pub fn boot() {
     fa.reserve(PhysAddr::new(0), PhysAddr::new(meta_end));
     FRAMES.call_once(|| Mutex::new(fa));
     PAGEMAP.call_once(|| PageMap::new(pins));
-    let facilities = insn::stfle();
     let m = MACHINE.call_once(|| Machine {
         mem,
         facilities,
@@ -263,6 +264,48 @@ pub fn start_secondaries() {
             exit_failure("SMP bring-up failed")
         }
     }
+}
+
+/// The facilities the kernel's code needs, each with why. The compiler's
+/// part is Linux's list for a kernel built with `-march=z196`
+/// (`FACILITIES_ALS` in arch/s390/tools/gen_facilities.c: what code built
+/// for z196 may use, as `.cargo/config.toml` builds foldkern) without the
+/// two it never emits (27 MVCOS, 32/33 compare-and-swap-and-store), plus
+/// the floating-point extension z196 code may use; the rest is what arch
+/// code issues by hand.
+pub const REQUIRED_FACILITIES: [(usize, &str); 11] = [
+    (0, "N3 instructions"),
+    (1, "z/Architecture installed"),
+    (2, "z/Architecture active"),
+    (3, "DAT enhancement: IDTE, CSPG"),
+    (18, "long displacement (z196 code)"),
+    (21, "extended immediate (z196 code)"),
+    (25, "store clock fast: STCKF"),
+    (34, "general instructions extension (z196 code)"),
+    (35, "execute extensions (z196 code)"),
+    (37, "floating-point extension (z196 code)"),
+    (
+        45,
+        "distinct operands, interlocked access 1, load/store on condition (z196 code)",
+    ),
+];
+
+/// Stop at once, naming every required facility STFL/STFLE does not report
+/// (as Linux's boot stops: "The Linux kernel requires more recent processor
+/// hardware"). Runs first thing after the console: the code before it (entry,
+/// trap setup, the SCLP console) is compiled for z196 too, so a real machine
+/// older than that may stop there with an operation exception instead.
+fn check_facilities(f: &[u64; 4]) {
+    let has = |bit: usize| f[bit / 64] >> (63 - bit % 64) & 1 != 0;
+    if REQUIRED_FACILITIES.iter().all(|&(b, _)| has(b)) {
+        return;
+    }
+    print!("foldkern: this CPU lacks facilities the kernel needs (it is built for z196; QEMU: -cpu z196 or newer, the default; Hercules: its default):");
+    for (b, why) in REQUIRED_FACILITIES.iter().filter(|&&(b, _)| !has(b)) {
+        print!(" {b} ({why});");
+    }
+    println!();
+    exit_failure("missing facilities");
 }
 
 /// Print what the boot found: memory, CPUs, facilities, the kernel's extent.

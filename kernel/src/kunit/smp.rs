@@ -158,9 +158,20 @@ fn new_space<P: Platform>(plat: &'static P, block: u64) -> Result<AddressSpace<'
     Ok(s)
 }
 
-/// Run the race for `iters` iterations (and at most `secs` seconds of TOD time);
-/// returns (freed-table reads, wrong frames, other errors, walker iterations).
-fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Result<(u64, u64, u64, u64), TestFail> {
+/// What one race saw.
+struct Race {
+    /// Freed-table reads, wrong frames, other errors.
+    freed: u64,
+    wrong: u64,
+    other: u64,
+    /// Iterations CPU 0 completed.
+    done: u32,
+}
+
+/// Run the race for `iters` iterations (and at most `secs` seconds of TOD
+/// time), or until the walkers have seen `until` freed-table reads or wrong
+/// frames (0: no such stop).
+fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, until: u64, label: &str) -> Result<Race, TestFail> {
     let cpus = smp::online();
     let mut fa = kernel::frames().lock();
     let a = fa.alloc_frames(PAGES, 1)?;
@@ -230,6 +241,12 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
             break;
         }
         done = it + 1;
+        let seen = (1..cpus).fold(0, |x, i| {
+            x + STATS[i][2].load(Ordering::Relaxed) + STATS[i][3].load(Ordering::Relaxed)
+        });
+        if until > 0 && seen >= until {
+            break;
+        }
         // Progress every 50 iterations or ~5 s, whichever comes first.
         if it % 50 == 49 || insn::stckf() - last_progress > 5 * 4_096_000_000 {
             last_progress = insn::stckf();
@@ -268,7 +285,12 @@ fn race<P: Platform>(plat: &'static P, iters: u32, secs: u64, label: &str) -> Re
     );
     r?;
     check!(tot[0] > 0, "walkers made no progress");
-    Ok((tot[2], tot[3], tot[4], tot[0]))
+    Ok(Race {
+        freed: tot[2],
+        wrong: tot[3],
+        other: tot[4],
+        done,
+    })
 }
 
 /// Per CPU: CR1, CR13, the system mask and CR0 it reported.
@@ -324,9 +346,9 @@ kernel_test!(
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
         }
-        let (freed, wrong, other, _) = race(&PLATFORM, 200, 12, "synchronised")?;
+        let r = race(&PLATFORM, 200, 12, 0, "synchronised")?;
         check_eq!(
-            (freed, wrong, other),
+            (r.freed, r.wrong, r.other),
             (0, 0, 0),
             "(freed-table reads, wrong frames, other errors)"
         );
@@ -336,20 +358,43 @@ kernel_test!(
 
 kernel_test!(
     /// Negative control: the same race without the synchronisation (its spaces
-    /// run over [`Unsynced`]) must show the use-after-free (a walker reading a
-    /// freed, poisoned page table) within its bound, proving the test sees what
-    /// the synchronisation prevents.
+    /// run over [`Unsynced`]) runs until it has seen [`NEGATIVE_CONTROL_READS`]
+    /// use-after-frees (a walker reading a freed, poisoned page table, or
+    /// pinning a frame no longer mapped there), within a generous bound; then
+    /// the synchronised race runs as many iterations and must see none. Both
+    /// are printed: the margin is a count, not luck.
     ///
     /// Needs the kernel: CPUs racing on shared tables.
     fn negative_control_without_sync_detects_use_after_free() {
         if smp::online() < 2 {
             skip!("needs at least 2 CPUs (the harness runs the suite with -smp 2 and -smp 4)");
         }
-        let (freed, wrong, _, _) = race(&Unsynced, 200, 12, "no sync")?;
-        check!(freed + wrong > 0, "no use-after-free detected without synchronisation");
+        let bad = race(&Unsynced, 4000, 60, NEGATIVE_CONTROL_READS, "no sync")?;
+        check!(
+            bad.freed + bad.wrong >= NEGATIVE_CONTROL_READS,
+            "without synchronisation only {} use-after-frees in {} iterations (wanted {NEGATIVE_CONTROL_READS})",
+            bad.freed + bad.wrong,
+            bad.done
+        );
+        let good = race(&PLATFORM, bad.done.max(200), 120, 0, "synchronised, as many iterations")?;
+        println!(
+            "  without synchronisation: {} use-after-frees in {} iterations; with it: {} in {}",
+            bad.freed + bad.wrong,
+            bad.done,
+            good.freed + good.wrong,
+            good.done
+        );
+        check_eq!(
+            (good.freed, good.wrong, good.other, good.done >= bad.done),
+            (0, 0, 0, true),
+            "the synchronised race over as many iterations: (freed-table reads, wrong frames, other errors, iterations done)"
+        );
         Ok(())
     }
 );
+
+/// Use-after-frees the negative control must see before it stops.
+const NEGATIVE_CONTROL_READS: u64 = 20;
 
 static SPINNING: AtomicBool = AtomicBool::new(false);
 static HELD_UNTIL: AtomicU64 = AtomicU64::new(0);

@@ -187,7 +187,19 @@ pub fn ptlb() {
     unsafe { asm!("ptlb", options(nostack)) }
 }
 
+/// STFL: facilities 0..31, stored at real address 200 (the lowcore), read back.
+/// Every z/Architecture CPU has it, unlike STFLE (facility 7).
+pub fn stfl() -> u32 {
+    // SAFETY: STFL stores 4 bytes at real address 200, an architected lowcore
+    // word nothing else uses.
+    unsafe {
+        asm!("stfl 0", options(nostack));
+        core::ptr::read_volatile(200 as *const u32)
+    }
+}
+
 /// STFLE: store facility list (up to 4 doublewords = facilities 0..255).
+/// Needs facility 7 (see [`facilities`]).
 pub fn stfle() -> [u64; 4] {
     let mut list = [0u64; 4];
     // SAFETY: r0 = 3 limits the store to the 32-byte local array.
@@ -196,6 +208,17 @@ pub fn stfle() -> [u64; 4] {
              out("r0") _, options(nostack));
     }
     list
+}
+
+/// Facility bits 0..255: STFLE when STFL reports it (facility 7), else the
+/// 32 bits STFL stores.
+pub fn facilities() -> [u64; 4] {
+    let first = stfl();
+    if first >> (31 - 7) & 1 != 0 {
+        stfle()
+    } else {
+        [(first as u64) << 32, 0, 0, 0]
+    }
 }
 
 /// STAP: the CPU address of the executing CPU.
