@@ -3,8 +3,8 @@
 //! iterates that section, so there is no hand-kept list. Output is KTAP v1
 //! (Linux's `Documentation/dev-tools/ktap.rst`, as KUnit prints it): one
 //! subtest per module, `ok`/`not ok` per test with `# SKIP <why>`, a
-//! diagnostic `# running: <name>` before each test and `# <name>: FAILED:
-//! <why>` before a failure, the plan lines, KUnit's per-suite and total
+//! diagnostic `# running: <name>` before each test and, before a failure,
+//! `# <name>: FAILED: <why>` and `# <name>: checks: <its doc>`, the plan lines, KUnit's per-suite and total
 //! counts, then `N passed, N failed, N skipped`. The host harness
 //! (`tests/kernel.rs`) parses it, and so does Linux's own `kunit.py parse`.
 //!
@@ -38,6 +38,8 @@ pub struct KernelTest {
     pub run: fn() -> TestResult,
     /// Run only when named exactly (deliberate failures for the harness's own tests).
     pub explicit: bool,
+    /// Its doc comment: what it checks, against which PoP or Linux fact.
+    pub doc: &'static str,
 }
 
 impl KernelTest {
@@ -77,8 +79,8 @@ pub type TestResult = Result<(), TestFail>;
 /// Register a kernel test: `kernel_test!(fn name() { ... Ok(()) })`, or
 /// `kernel_test!(explicit fn name() { ... })` for one that runs only when named.
 macro_rules! kernel_test {
-    (@reg $explicit:expr, $(#[$m:meta])*, $name:ident, $body:block) => {
-        $(#[$m])*
+    (@reg $explicit:expr, $(#[doc = $doc:expr])*, $name:ident, $body:block) => {
+        $(#[doc = $doc])*
         fn $name() -> $crate::kunit::TestResult $body
         const _: () = {
             #[link_section = ".kernel_tests"]
@@ -88,11 +90,12 @@ macro_rules! kernel_test {
                 name: stringify!($name),
                 run: $name,
                 explicit: $explicit,
+                doc: concat!($($doc, "\n"),*),
             };
         };
     };
-    ($(#[$m:meta])* explicit fn $name:ident() $body:block) => { kernel_test!(@reg true, $(#[$m])*, $name, $body); };
-    ($(#[$m:meta])* fn $name:ident() $body:block) => { kernel_test!(@reg false, $(#[$m])*, $name, $body); };
+    ($(#[doc = $doc:expr])* explicit fn $name:ident() $body:block) => { kernel_test!(@reg true, $(#[doc = $doc])*, $name, $body); };
+    ($(#[doc = $doc:expr])* fn $name:ident() $body:block) => { kernel_test!(@reg false, $(#[doc = $doc])*, $name, $body); };
 }
 pub(crate) use kernel_test;
 
@@ -226,6 +229,11 @@ pub fn run(filter: &str) -> ! {
                     sf += 1;
                     for line in m.as_str().lines() {
                         println!("    # {}: FAILED: {line}", name.as_str());
+                    }
+                    // What the test holds the machine to: its doc's first
+                    // paragraph (the PoP or Linux fact it checks against).
+                    for line in t.doc.lines().map(str::trim).take_while(|l| !l.is_empty()) {
+                        println!("    # {}: checks: {line}", name.as_str());
                     }
                     println!("    not ok {} {}", ti + 1, t.name);
                 }
