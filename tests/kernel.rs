@@ -563,6 +563,75 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
     Ok(())
 }
 
+/// docs/debugging.md's recipe, `scripts/stray-read.gdb`, on the seed with its
+/// decoy: gdb stops at `walk_strayed` before each stray read at the 2 GiB
+/// crossing and shows the stack words around the pointer: the guarded pre-fix
+/// walk stepped onto a guard word, the walk over Linux's frame onto the pud
+/// copy, which holds the same region-third entry as the p4d copy before it.
+fn gdb_stops_at_the_stray_read_and_shows_the_stack_words(k: &Path) -> Result<(), Failed> {
+    if Command::new("gdb-multiarch").arg("--version").output().is_err() {
+        return Err(INSTALL_GDB.into());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port for QEMU's gdb stub: {e}"))?
+        .port();
+    let kernel = k.to_path_buf();
+    let stub = format!("tcp:127.0.0.1:{port}");
+    let qemu = std::thread::spawn(move || {
+        boot(
+            &kernel,
+            "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
+            &["-gdb", &stub, "-S"],
+            Duration::from_secs(300),
+        )
+    });
+    let gdb = Command::new("gdb-multiarch")
+        .args(["-batch", "-nx", "-ex", "set architecture s390:64-bit"])
+        .args(["-ex", "set tcp connect-timeout 120"])
+        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
+        .arg("-x")
+        .arg(root().join("scripts/stray-read.gdb"))
+        .arg(k)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("gdb-multiarch: {e}"))?;
+    let b = qemu.join().unwrap()?;
+    b.expect(b.status == Some(0), "the scenario to end under gdb")?;
+    let out = String::from_utf8_lossy(&gdb.stdout).to_string();
+    // The words gdb showed, by address.
+    let mut words = BTreeMap::new();
+    for l in out.lines() {
+        let mut f = l.split_whitespace();
+        if let Some(a) = f
+            .next()
+            .and_then(|a| a.strip_suffix(':'))
+            .and_then(|a| u64::from_str_radix(a.trim_start_matches("0x"), 16).ok())
+        {
+            for (i, w) in f.enumerate() {
+                if let Ok(w) = u64::from_str_radix(w.trim_start_matches("0x"), 16) {
+                    words.insert(a + 8 * i as u64, w);
+                }
+            }
+        }
+    }
+    let stops: Vec<u64> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("stray read: level 2, address 0x10080000000: stepped to 0x"))
+        .filter_map(|l| u64::from_str_radix(l.split(',').next()?, 16).ok())
+        .collect();
+    let guard = stops
+        .iter()
+        .any(|p| words.get(p).is_some_and(|w| w >> 24 == 0x53_5441_434b));
+    let stale = stops
+        .iter()
+        .any(|p| matches!((words.get(p), words.get(&(p - 8))), (Some(w), Some(v)) if w == v && w & 0xc == 0x4));
+    if stops.len() < 2 || !guard || !stale {
+        return Err(format!("expected stops at the guard word and at the stale pud copy:\n{out}").into());
+    }
+    Ok(())
+}
+
 /// The functions a function of the kernel calls (`brasl` targets, and
 /// functions whose address it loads, as `pte_range` for the call through a
 /// pointer), by mangled name, and the functions of the walk among them, whose
@@ -695,6 +764,10 @@ const HARNESS: &[(&str, Check)] = &[
     ("docs_quote_the_goals_against_linux", docs_quote_the_goals_against_linux),
     ("docs_quote_the_instruction_counts", docs_quote_the_counts),
     ("no_hook_in_get_user_pages_fast", no_hook_in_get_user_pages_fast),
+    (
+        "gdb_stops_at_the_stray_read_and_shows_the_stack_words",
+        gdb_stops_at_the_stray_read_and_shows_the_stack_words,
+    ),
     ("bench_full_scales_to_4_gib", bench_full_scales_to_4_gib),
     ("docs_quote_the_kernel_as_it_runs", docs_quote_the_kernel),
     ("demo_shows_seed_failure_and_fixes", demo_shows_seed_failure_and_fixes),

@@ -175,6 +175,7 @@ impl Hooks for Explain<'_> {
         }
         if let Ok(expected) = walk_to(p, asce, addr, level) {
             if expected.addr() != got.addr() {
+                walk_strayed(level as u64, addr, got.addr().as_u64(), expected.addr().as_u64());
                 self.violations += 1;
                 self.first_violation.get_or_insert(Violation {
                     level,
@@ -190,6 +191,18 @@ impl Hooks for Explain<'_> {
         self.violations = 0;
         v
     }
+}
+
+/// Where the explaining walk finds the pointer it stepped to is not the one a
+/// walk from the top gives: called, never inlined, just before the walk reads
+/// through it, so `break foldkern::gup::hooks::walk_strayed` stops a debugger
+/// at the stray read (docs/debugging.md). Its arguments are in %r2..%r5 on
+/// s390x: the loop's level (0 pgd .. 4 pte), the address, the pointer stepped
+/// to and the pointer a walk from the top gives. Only [`Explain`] calls it:
+/// the walk without hooks has no such call.
+#[inline(never)]
+pub fn walk_strayed(level: u64, addr: VirtAddr, stepped_to: u64, from_the_top: u64) {
+    core::hint::black_box((level, addr, stepped_to, from_the_top));
 }
 
 /// One step of the walk, for traces.
