@@ -263,6 +263,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
         let result = ResultLine {
             outcome: &o,
             pages: &got,
+            lrag: &want,
             verdict,
         }
         .to_string();

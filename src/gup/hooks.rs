@@ -223,11 +223,22 @@ pub struct Step {
 impl Step {
     /// What was read: "pte", or the entry of the table its TT bits name (a
     /// folded loop reads an entry of a higher table; a segment entry has none).
+    /// An entry with its invalid bit set says so ("invalid segment entry"):
+    /// its type bits still name its table, but it maps nothing.
     pub fn kind(&self) -> &'static str {
-        match self.level {
-            Level::Pte => "pte",
-            _ if self.ptr.level() == Level::Pmd => "segment entry",
-            _ => Level::from_type_bits(self.val).entry_name(),
+        let table = match self.level {
+            Level::Pte => Level::Pte,
+            _ if self.ptr.level() == Level::Pmd => Level::Pmd,
+            _ => Level::from_type_bits(self.val),
+        };
+        match (table, crate::mm::entry::is_invalid(table, self.val)) {
+            (Level::Pte, false) => "pte",
+            (Level::Pte, true) => "invalid pte",
+            (l, false) => l.entry_name(),
+            (Level::Pgd, true) => "invalid region-first entry",
+            (Level::P4d, true) => "invalid region-second entry",
+            (Level::Pud, true) => "invalid region-third entry",
+            (_, true) => "invalid segment entry",
         }
     }
 }

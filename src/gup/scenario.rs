@@ -135,6 +135,9 @@ pub struct ResultLine<'a> {
     pub outcome: &'a GupOutcome,
     /// The pages it pinned (at least `outcome.pinned`).
     pub pages: &'a [Page],
+    /// The frames LRAG gives for the range, up to the first page gup must
+    /// not pin.
+    pub lrag: &'a [PhysAddr],
     /// The verdict.
     pub verdict: Outcome,
 }
@@ -158,7 +161,18 @@ impl fmt::Display for ResultLine<'_> {
                     Outcome::OneLower => "WRONG: the frames LRAG gives one top entry lower",
                     _ => "WRONG: differs from LRAG",
                 };
-                write!(f, "{} -> {verdict}", if o.pinned > 4 { " ..." } else { "" })
+                write!(f, "{} -> {verdict}", if o.pinned > 4 { " ..." } else { "" })?;
+                // Past the four shown, name the first page that differs.
+                let first = self.pages[..o.pinned].iter().zip(self.lrag).position(|(p, &l)| *p != l);
+                match first {
+                    Some(i) if i >= 4 => write!(
+                        f,
+                        " (first difference: page {i}, pinned {}, LRAG {:#x})",
+                        self.pages[i],
+                        self.lrag[i].as_u64()
+                    ),
+                    _ => Ok(()),
+                }
             }
         }
     }

@@ -113,6 +113,7 @@ pub fn walk_all(
         let line = ResultLine {
             outcome: &o,
             pages: r,
+            lrag: &lrag[..n_lrag],
             verdict: outcome,
         };
         println!("    {line}");
