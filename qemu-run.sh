@@ -17,7 +17,8 @@
 #                                 once into ~/.cache/foldkern; scripts/linux-gup.py)
 #   ./qemu-run.sh pictures gup=... [DIR [PREFIX]]
 #                                 draw that scenario (an SVG per variant, one of the
-#                                 address space, an HTML page; default target/pictures):
+#                                 address space, an HTML page, and PREFIX-explain.html,
+#                                 a step-by-step explainer; default target/pictures):
 #                                 the same walk, run on the host (no kernel booted)
 #   ./qemu-run.sh --gdb [...]     wait for gdb-multiarch on :1234 before starting
 #   ./qemu-run.sh [...] -- ARGS   pass ARGS to QEMU (e.g. -- -m 2G -smp 2); after
@@ -263,6 +264,20 @@ if [ "$MODE" = linux ]; then
     [ -n "$GIVEN_KERNEL" ] && KERNEL=$GIVEN_KERNEL || build
     exec python3 scripts/linux-gup.py --kernel "$KERNEL"
 fi
+need_chromium() {
+    [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 -c 'import selenium' 2>/dev/null && return 0
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "qemu-run.sh: installing chromium, chromium-driver and python3-selenium (the explainer's browser test)..." >&2
+        export DEBIAN_FRONTEND=noninteractive
+        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q --no-install-recommends chromium chromium-driver python3-selenium \
+            || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver python3-selenium; }' >&2
+        [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
+    fi
+    echo "qemu-run.sh: headless Chromium is missing; install it with:" >&2
+    echo "    sudo apt-get install chromium chromium-driver python3-selenium" >&2
+    exit 127
+}
+
 if [ "$EMULATOR" = hercules ]; then
     case "$MODE" in
         test|bench) echo "qemu-run.sh: --emulator hercules runs demo, kernel-test [F], gup=... or list ($MODE runs on QEMU; ./qemu-run.sh test covers Hercules too)" >&2; exit 2 ;;
@@ -302,6 +317,7 @@ if [ "$MODE" = test ]; then
     # Without Hercules or gdb their tests fail, each naming the install command.
     (need_hercules) || true
     (need_gdb) || true
+    (need_chromium) || true
     # A run narrowed to some tests (test -- NAME) skips the checks.
     [ ${#QEMU_EXTRA[@]} -eq 0 ] && checks
     exec cargo test "${QEMU_EXTRA[@]}"

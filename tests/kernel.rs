@@ -761,6 +761,10 @@ const HARNESS: &[(&str, Check)] = &[
         "pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs",
         pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs,
     ),
+    (
+        "the_explainer_in_a_real_browser_follows_the_kernel_s_trace",
+        the_explainer_in_a_real_browser_follows_the_kernel_s_trace,
+    ),
     ("docs_quote_the_goals_against_linux", docs_quote_the_goals_against_linux),
     ("docs_quote_the_instruction_counts", docs_quote_the_counts),
     ("no_hook_in_get_user_pages_fast", no_hook_in_get_user_pages_fast),
@@ -1129,6 +1133,128 @@ fn bench_smoke_is_deterministic(k: &Path) -> Result<(), Failed> {
 }
 
 /// The pictures come from the walk run on the host; the kernel's trace of
+/// The explainer page (`foldkern_host::explain`) of the seed with its decoy
+/// and of one scenario per ASCE type: its steps are the kernel's trace of the
+/// same scenario (level, addresses, and the table entry or copy read, step by
+/// step, for every variant), and in headless Chromium
+/// (`scripts/explainer-test.py`) it shows each step forward and back with the
+/// word read highlighted, the final pinned-versus-reference table, and no text
+/// outside its panel at 1000 and 1400 px; screenshots stay in
+/// target/explain/shots.
+fn the_explainer_in_a_real_browser_follows_the_kernel_s_trace(k: &Path) -> Result<(), Failed> {
+    use foldkern::gup::GupFlags;
+    use foldkern::mm::AsceType;
+    use foldkern_host::pictures::{Place, Spec};
+    let spec = |ty, start, pages, flags, hole, decoy| Spec {
+        ty,
+        start,
+        pages,
+        flags,
+        ro: false,
+        hole,
+        decoy,
+    };
+    let scenarios = [
+        (
+            "seed",
+            "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
+            spec(
+                AsceType::Region3,
+                0x100_7fff_f000,
+                2,
+                GupFlags::empty(),
+                None,
+                Some(0x100_0000_0000),
+            ),
+        ),
+        (
+            "segment",
+            "gup=2:0xfe000-0x102000:write:hole=0x100000",
+            spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000), None),
+        ),
+        (
+            "region-second",
+            "gup=4:0x3fffffff000-0x40000001000",
+            spec(AsceType::Region2, 0x3ff_ffff_f000, 2, GupFlags::empty(), None, None),
+        ),
+        (
+            "region-first",
+            "gup=5:0x1ffffffffff000-0x20000000001000",
+            spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None, None),
+        ),
+    ];
+    let dir = root().join("target/explain");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut pages = Vec::new();
+    for (name, line, spec) in scenarios {
+        let b = boot(k, line, &[], timeout())?;
+        b.expect(b.status == Some(0), line)?;
+        let kernel =
+            foldkern_host::pictures::parse(&b.output).ok_or(format!("no variant's trace in {line}'s output"))?;
+        let walks = foldkern_host::explain::run(&spec)?;
+        if walks.len() != kernel.variants.len() {
+            return Err(format!(
+                "{line}: {} walks explained, {} traced by the kernel",
+                walks.len(),
+                kernel.variants.len()
+            )
+            .into());
+        }
+        for (w, kv) in walks.iter().zip(&kernel.variants) {
+            let ours: Vec<(String, String, String)> = w
+                .steps
+                .iter()
+                .map(|s| {
+                    let place = match s.place.split_once(" table 0x") {
+                        Some((kind, rest)) => format!("{kind} [{}", rest.split_once('[').map_or("", |x| x.1)),
+                        None => s.place.clone(),
+                    };
+                    (
+                        s.level.to_string(),
+                        format!("{:#015x} -> {:#015x}", s.addr, s.next),
+                        place,
+                    )
+                })
+                .collect();
+            let theirs: Vec<(String, String, String)> = kv
+                .steps
+                .iter()
+                .map(|s| {
+                    let place = match &s.place {
+                        Place::Table { kind, index, .. } => format!("{kind} [{index:#x}]"),
+                        Place::Copy(c) => c.clone(),
+                    };
+                    (s.level.clone(), s.range.clone(), place)
+                })
+                .collect();
+            if ours != theirs || w.name != kv.name {
+                return Err(format!(
+                    "{line}, {}: the explainer's steps are not the kernel's trace:\n{ours:#?}\n---\n{theirs:#?}",
+                    w.name
+                )
+                .into());
+            }
+        }
+        let path = dir.join(format!("{name}-explain.html"));
+        std::fs::write(&path, foldkern_host::explain::html(line, &walks)).unwrap();
+        pages.push(path);
+    }
+    let out = Command::new("/usr/bin/python3")
+        .arg(root().join("scripts/explainer-test.py"))
+        .arg(dir.join("shots"))
+        .args(&pages)
+        .output()
+        .map_err(|e| format!("/usr/bin/python3: {e} (install it with: sudo apt-get install python3 chromium chromium-driver python3-selenium)"))?;
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() || text.lines().filter(|l| l.ends_with("as recorded")).count() != 2 * pages.len() {
+        return Err(format!(
+            "the explainer in headless Chromium (scripts/explainer-test.py; needs: sudo apt-get install chromium chromium-driver python3-selenium):\n{text}"
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// the same scenario, read back, must draw the same pictures (one scenario
 /// per ASCE type, the seed among them), and the seed's are the ones
 /// docs/pictures holds.

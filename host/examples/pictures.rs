@@ -2,7 +2,8 @@
 //! steps: `cargo run --example pictures -- gup=... DIR [PREFIX]` runs the
 //! `gup=` scenario (the kernel's command-line syntax) on the host, through the
 //! same gup_fast walk the kernel runs, and writes an SVG per variant, an SVG
-//! of the address space and an HTML page into DIR.
+//! of the address space, an HTML page, and the step-by-step explainer
+//! (`PREFIX-explain.html`, `foldkern_host::explain`) into DIR.
 //! `./qemu-run.sh pictures gup=...` runs this.
 #[path = "../../kernel/src/cmd/cmdline.rs"]
 #[allow(dead_code)]
@@ -51,7 +52,21 @@ fn main() -> ExitCode {
         eprintln!("pictures: {dir}: {e}");
         return ExitCode::FAILURE;
     }
-    for (name, body) in foldkern_host::pictures::files(prefix, &sc) {
+    let walks = match foldkern_host::explain::run(&spec) {
+        Ok(w) => w,
+        Err(e) => {
+            eprintln!("pictures: the explainer's walk failed: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let explainer = (
+        format!("{prefix}-explain.html"),
+        foldkern_host::explain::html(scenario, &walks),
+    );
+    for (name, body) in foldkern_host::pictures::files(prefix, &sc)
+        .into_iter()
+        .chain([explainer])
+    {
         let path = std::path::Path::new(dir).join(&name);
         if let Err(e) = std::fs::write(&path, body) {
             eprintln!("pictures: {}: {e}", path.display());

@@ -184,16 +184,32 @@ const DATA_FRAMES: usize = 4096;
 /// Most pages whose walks are traced, as the kernel's.
 const TRACED_PAGES: usize = 64;
 
-/// Run scenario `spec` on the host as the kernel's `gup=` job runs it (map
-/// the range onto data frames round-robin, read-only with `ro`, but `hole`;
-/// walk it with every variant) and collect what each walk read, through the
-/// walk's explaining hooks. The reference translation is the software walk
-/// (the kernel's is LRAG; the harness holds the two outputs together).
-pub fn run(spec: &Spec) -> Result<Scenario, String> {
-    use foldkern::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
-    use foldkern::gup::{release_each, GupFast, Page, PageMap, StructPage, Variant as V, WalkStack};
+/// A scenario's space, built on the host as the kernel's `gup=` job builds
+/// it (map the range onto data frames round-robin, read-only with `ro`, but
+/// `hole`; the decoy page in a frame of its own), with what a walk of it
+/// needs.
+pub struct Scene {
+    /// The host's memory.
+    pub plat: &'static foldkern::mm::host::HostPlatform,
+    /// Its struct pages.
+    pub map: &'static foldkern::gup::PageMap,
+    /// The walker's stack frame.
+    pub stack: foldkern::gup::WalkStack,
+    /// The space.
+    pub space: foldkern::mm::AddressSpace<'static, foldkern::mm::host::HostPlatform>,
+    /// Its ptdump lines.
+    pub tree: Vec<String>,
+    /// The reference: the software walk's frames, up to the first page gup
+    /// must not pin (the kernel's reference is LRAG; the harness holds the two
+    /// outputs together).
+    pub want: Vec<foldkern::mm::PhysAddr>,
+}
+
+/// Build scenario `spec`'s space on the host (see [`Scene`]).
+pub fn scene(spec: &Spec) -> Result<Scene, String> {
+    use foldkern::gup::{PageMap, StructPage, WalkStack};
     use foldkern::mm::host::HostPlatform;
-    use foldkern::mm::{AddressSpace, Prot, WalkError, PAGE_SIZE};
+    use foldkern::mm::{AddressSpace, Prot, PAGE_SIZE};
     use std::boxed::Box;
     let e = |e: &dyn core::fmt::Display| e.to_string();
     let data = spec.pages.min(DATA_FRAMES);
@@ -231,9 +247,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
     let mut dump = String::new();
     foldkern::mm::ptdump::ptdump(&s, &mut dump).map_err(|x| e(&x))?;
     let tree = dump.lines().map(String::from).collect();
-    // The reference: the software walk, up to the first page gup must not pin.
     let write = spec.flags.contains(foldkern::gup::GupFlags::WRITE);
-    let reference = |va| s.lookup(va).ok().flatten().map(|t| t.pa);
     let mut want = Vec::new();
     for i in 0..spec.pages as u64 {
         match s.lookup(spec.start + i * PAGE_SIZE).map_err(|x| e(&x))? {
@@ -241,6 +255,31 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
             _ => break,
         }
     }
+    Ok(Scene {
+        plat,
+        map,
+        stack,
+        space: s,
+        tree,
+        want,
+    })
+}
+
+/// Run scenario `spec` on the host as the kernel's `gup=` job runs it and
+/// collect what each variant's walk read, through the walk's explaining hooks.
+pub fn run(spec: &Spec) -> Result<Scenario, String> {
+    use foldkern::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
+    use foldkern::gup::{release_each, GupFast, Page, Variant as V};
+    use foldkern::mm::WalkError;
+    let Scene {
+        plat,
+        map,
+        stack,
+        space: s,
+        tree,
+        want,
+    } = scene(spec)?;
+    let reference = |va| s.lookup(va).ok().flatten().map(|t| t.pa);
     let flags = spec.flags.or_get();
     let mut variants = Vec::new();
     for v in V::ALL {
