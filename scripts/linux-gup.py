@@ -253,24 +253,24 @@ def build():
 
 
 def newc(entries):
-    """A newc cpio archive of (name, mode, data) entries."""
-    out = bytearray()
-    for ino, (name, mode, data) in enumerate(entries + [("TRAILER!!!", 0, b"")], 1):
-        nm = name.encode() + b"\0"
-        fields = [ino, mode, 0, 0, 1, 0, len(data), 0, 0, 0, 0, len(nm), 0]
-        out += b"070701" + b"".join(b"%08x" % v for v in fields) + nm
-        out += b"\0" * (-len(out) % 4) + data
-        out += b"\0" * (-len(out) % 4)
-    return bytes(out)
+    """A newc cpio archive of (name, mode, data) entries (linux-bench.py's)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "linux_bench", os.path.join(os.path.dirname(os.path.abspath(__file__)), "linux-bench.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.cpio_newc(entries)
 
 
-def initramfs():
+def initramfs(init_c=INIT_C, cross=CROSS, name="s390x"):
+    """`init_c` built static with `cross`, as /init of a newc initramfs."""
     os.makedirs(WORK, exist_ok=True)
-    exe = os.path.join(WORK, "init")
-    run("init", [CROSS + "gcc", "-static", "-O2", "-Wall", "-Werror", "-o", exe, INIT_C])
+    exe = os.path.join(WORK, f"{name}-init")
+    run("init", [cross + "gcc", "-static", "-O2", "-Wall", "-Werror", "-o", exe, init_c])
     with open(exe, "rb") as f:
         data = f.read()
-    path = os.path.join(WORK, "initramfs.cpio")
+    path = os.path.join(WORK, f"{name}-initramfs.cpio")
     with open(path, "wb") as f:
         f.write(newc([("dev", 0o040755, b""), ("init", 0o100755, data)]))
     return path

@@ -150,15 +150,7 @@ def build(lg):
 
 
 def initramfs(lg):
-    os.makedirs(lg.WORK, exist_ok=True)
-    exe = os.path.join(lg.WORK, "arm64-init")
-    lg.run("init", [CROSS + "gcc", "-static", "-O2", "-Wall", "-Werror", "-o", exe, INIT_C])
-    with open(exe, "rb") as f:
-        data = f.read()
-    path = os.path.join(lg.WORK, "arm64-initramfs.cpio")
-    with open(path, "wb") as f:
-        f.write(lg.newc([("dev", 0o040755, b""), ("init", 0o100755, data)]))
-    return path
+    return lg.initramfs(INIT_C, CROSS, "arm64")
 
 
 LINE = re.compile(r"^linux-gup-arm64: (\S+): pud (\d+): (?:read returned (-?\d+); data (\w+)|killed by signal (\d+))")

@@ -507,7 +507,10 @@ fn docs_quote_the_kernel(k: &Path) -> Result<(), Failed> {
 /// docs/bench.md's ```count block is `fk-phases 21` of scripts/count-insns.py
 /// (gdb single-stepping the one-page merged-fix call of the smoke benchmark in
 /// a region-third space): every quoted line must be in its output, in order.
-fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
+/// Boot `append` with QEMU's gdb stub waiting (-S) and run gdb-multiarch in
+/// batch mode against it with `gdb_args` (after connecting): the boot and
+/// gdb's standard output.
+fn under_gdb(k: &Path, append: &str, extra: &[&str], gdb_args: &[&std::ffi::OsStr]) -> Result<(Boot, String), Failed> {
     if Command::new("gdb-multiarch").arg("--version").output().is_err() {
         return Err(INSTALL_GDB.into());
     }
@@ -517,32 +520,49 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
         .port();
     let kernel = k.to_path_buf();
     let stub = format!("tcp:127.0.0.1:{port}");
+    let (append, mut qemu_args) = (
+        append.to_string(),
+        extra.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+    );
+    qemu_args.extend(["-gdb".to_string(), stub, "-S".to_string()]);
     // QEMU waits for gdb (-S); gdb retries its connection until QEMU listens.
     let qemu = std::thread::spawn(move || {
-        boot(
-            &kernel,
-            "bench=smoke",
-            &["-icount", "shift=0", "-gdb", &stub, "-S"],
-            Duration::from_secs(300),
-        )
+        let a: Vec<&str> = qemu_args.iter().map(String::as_str).collect();
+        boot(&kernel, &append, &a, Duration::from_secs(300))
     });
     let gdb = Command::new("gdb-multiarch")
         .args(["-batch", "-nx", "-ex", "set architecture s390:64-bit"])
         // A loaded machine may start QEMU late: gdb retries for up to 2 minutes.
         .args(["-ex", "set tcp connect-timeout 120"])
         .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
-        .arg("-x")
-        .arg(root().join("scripts/count-insns.py"))
-        .args(["-ex", "fk-phases 21"])
+        .args(gdb_args)
         .arg(k)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("gdb-multiarch: {e}"))?;
+    let b = qemu.join().unwrap()?;
+    Ok((
+        b,
+        String::from_utf8_lossy(&gdb.stdout).to_string() + &String::from_utf8_lossy(&gdb.stderr),
+    ))
+}
+
+fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
+    let script = root().join("scripts/count-insns.py");
+    let (b, out) = under_gdb(
+        k,
+        "bench=smoke",
+        &["-icount", "shift=0"],
+        &[
+            "-x".as_ref(),
+            script.as_os_str(),
+            "-ex".as_ref(),
+            "fk-phases 21".as_ref(),
+        ],
+    )?;
     // Stepping one call changes what STCKF measures for it, so the benchmark's
     // own check that both runs agree fails; only gdb's count matters here.
-    let b = qemu.join().unwrap()?;
     b.expect(!b.timed_out(), "the smoke benchmark to end under gdb")?;
-    let out = String::from_utf8_lossy(&gdb.stdout);
     let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
     let quoted: Vec<&str> = doc
         .lines()
@@ -551,11 +571,7 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
         .take_while(|l| !l.starts_with("```"))
         .collect();
     if let Some(q) = first_unquoted(&out, &quoted) {
-        return Err(format!(
-            "docs/bench.md's ```count block is not what fk-phases 21 gives (at `{q}`):\n{out}{}",
-            String::from_utf8_lossy(&gdb.stderr)
-        )
-        .into());
+        return Err(format!("docs/bench.md's ```count block is not what fk-phases 21 gives (at `{q}`):\n{out}").into());
     }
     if quoted.len() < 3 {
         return Err("docs/bench.md has no ```count block of fk-phases' lines".into());
@@ -569,36 +585,14 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
 /// walk stepped onto a guard word, the walk over Linux's frame onto the pud
 /// copy, which holds the same region-third entry as the p4d copy before it.
 fn gdb_stops_at_the_stray_read_and_shows_the_stack_words(k: &Path) -> Result<(), Failed> {
-    if Command::new("gdb-multiarch").arg("--version").output().is_err() {
-        return Err(INSTALL_GDB.into());
-    }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port for QEMU's gdb stub: {e}"))?
-        .port();
-    let kernel = k.to_path_buf();
-    let stub = format!("tcp:127.0.0.1:{port}");
-    let qemu = std::thread::spawn(move || {
-        boot(
-            &kernel,
-            "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
-            &["-gdb", &stub, "-S"],
-            Duration::from_secs(300),
-        )
-    });
-    let gdb = Command::new("gdb-multiarch")
-        .args(["-batch", "-nx", "-ex", "set architecture s390:64-bit"])
-        .args(["-ex", "set tcp connect-timeout 120"])
-        .args(["-ex", &format!("target remote 127.0.0.1:{port}")])
-        .arg("-x")
-        .arg(root().join("scripts/stray-read.gdb"))
-        .arg(k)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("gdb-multiarch: {e}"))?;
-    let b = qemu.join().unwrap()?;
+    let script = root().join("scripts/stray-read.gdb");
+    let (b, out) = under_gdb(
+        k,
+        "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
+        &[],
+        &["-x".as_ref(), script.as_os_str()],
+    )?;
     b.expect(b.status == Some(0), "the scenario to end under gdb")?;
-    let out = String::from_utf8_lossy(&gdb.stdout).to_string();
     // The words gdb showed, by address.
     let mut words = BTreeMap::new();
     for l in out.lines() {
