@@ -22,7 +22,7 @@ use std::vec::Vec;
 pub struct Word {
     /// Its address.
     pub addr: u64,
-    /// What it is ("[0x200]", "the pud copy", "guard word", ...).
+    /// What it is (`[0x200]`, "the pud copy", "guard word", ...).
     pub label: String,
     /// Its value when the walk read the step's entry.
     pub val: u64,
