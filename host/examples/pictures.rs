@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         format!("{prefix}-explain.html"),
         foldkern_host::explain::html(scenario, &walks),
     );
-    for (name, body) in foldkern_host::pictures::files(prefix, &sc)
+    for (name, body) in foldkern_host::pictures::files(prefix, scenario, &sc, false)
         .into_iter()
         .chain([explainer])
     {

@@ -454,23 +454,32 @@ pub fn layout(v: &Variant) -> Layout {
         });
         next_y.insert(col, y + h + 20.0);
     }
+    // The stack frame's words in address order, each with its offset from
+    // the first, so the adjacency the bug depends on shows: the word a step
+    // off a copy reads is the row right after it.
+    if let Some(off) = v.off_copy {
+        copies.push((off, String::from("guard word: the step off the copy reads it")));
+    }
+    copies.sort_by_key(|c| c.0);
+    let first = copies.first().map_or(0, |c| c.0);
     let stack = boxes.len();
     let h = 26.0 + 18.0 * copies.len().max(1) as f64;
     let stack_x = 20.0 + 190.0 * used.len() as f64;
+    let rows: Vec<String> = copies.iter().map(|c| format!("+{:<3} {}", c.0 - first, c.1)).collect();
+    // Wide enough for its longest row (monospace, about 7.3 px a character).
+    let title = String::from("walker's stack frame (8-byte words, offsets in bytes)");
+    let chars = rows
+        .iter()
+        .map(|r| r.chars().count() + 3)
+        .chain([title.len()])
+        .max()
+        .unwrap_or(0);
     boxes.push(Boxed {
-        rect: (stack_x, 60.0, 230.0, h),
+        rect: (stack_x, 60.0, (chars as f64 * 7.3 + 20.0).max(230.0), h),
         fill: STACK_FILL,
-        title: String::from("walker's stack frame"),
-        rows: copies.iter().map(|c| c.1.clone()).collect(),
+        title,
+        rows,
     });
-    if v.off_copy.is_some() {
-        boxes.push(Boxed {
-            rect: (stack_x, 60.0 + h + 20.0, 230.0, 44.0),
-            fill: MARK_FILL,
-            title: String::from("guard word"),
-            rows: std::vec![String::from("the step off the copy")],
-        });
-    }
     let at_row = |b: &Boxed, row: usize| (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64);
     let anchors = v
         .steps
@@ -515,6 +524,15 @@ pub fn variant_svg(v: &Variant) -> String {
             esc(&b.title)
         );
         for (i, r) in b.rows.iter().enumerate() {
+            if r.contains("guard word") {
+                let _ = writeln!(
+                    o,
+                    r#"<rect x="{:.0}" y="{:.0}" width="{:.0}" height="18" fill="{MARK_FILL}"/>"#,
+                    x + 1.0,
+                    y + 25.0 + 18.0 * i as f64,
+                    bw - 2.0
+                );
+            }
             let _ = writeln!(
                 o,
                 r#"<text x="{:.0}" y="{:.0}">{}</text>"#,
@@ -524,35 +542,46 @@ pub fn variant_svg(v: &Variant) -> String {
             );
         }
     }
-    let mut prev: Option<(f64, f64)> = None;
-    for (k, &(x, y)) in anchors.iter().enumerate() {
-        let colour = if v.marked.contains(&k) { "#c0392b" } else { "#34495e" };
-        if let Some((px, py)) = prev {
-            // Arcs above the boxes' rows, each a little higher, so that steps
-            // between the same two entries stay apart.
-            let (cx, cy) = ((px + x) / 2.0, py.min(y) - 24.0 - 6.0 * (k % 4) as f64);
-            let _ = writeln!(
-                o,
-                r#"<path d="M {px:.0} {py:.0} Q {cx:.0} {cy:.0} {x:.0} {y:.0}" fill="none" stroke="{colour}" stroke-width="1.5"/>"#
-            );
-        }
+    let colour = |k: usize| if v.marked.contains(&k) { "#c0392b" } else { "#34495e" };
+    // The arcs first, then the numbered circles over them, so no line hides
+    // a step's number.
+    for (k, pair) in anchors.windows(2).enumerate() {
+        let ((px, py), (x, y)) = (pair[0], pair[1]);
+        // Arcs above the boxes' rows, each a little higher, so that steps
+        // between the same two entries stay apart.
+        let (cx, cy) = ((px + x) / 2.0, py.min(y) - 24.0 - 6.0 * ((k + 1) % 4) as f64);
         let _ = writeln!(
             o,
-            r#"<circle cx="{x:.0}" cy="{y:.0}" r="7" fill="{colour}"/><text x="{:.0}" y="{:.0}" fill="white" font-size="9">{}</text>"#,
+            r#"<path d="M {px:.0} {py:.0} Q {cx:.0} {cy:.0} {x:.0} {y:.0}" fill="none" stroke="{}" stroke-width="1.5"/>"#,
+            colour(k + 1)
+        );
+    }
+    // The step off a copy: from that copy to the guard word after it.
+    if v.off_copy.is_some() {
+        let stack = bx.iter().position(|b| b.fill == STACK_FILL);
+        let last_copy = v.steps.iter().rposition(|s| matches!(s.place, Place::Copy(_)));
+        if let (Some(b), Some(k)) = (stack, last_copy) {
+            let b = &bx[b];
+            let (px, py) = anchors[k];
+            let row = b.rows.iter().position(|r| r.contains("guard word")).unwrap_or(0);
+            let (x, y) = (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64);
+            let _ = writeln!(
+                o,
+                r##"<path d="M {px:.0} {py:.0} C {:.0} {py:.0} {:.0} {y:.0} {x:.0} {y:.0}" fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/>"##,
+                px - 14.0,
+                x - 14.0
+            );
+        }
+    }
+    for (k, &(x, y)) in anchors.iter().enumerate() {
+        let _ = writeln!(
+            o,
+            r#"<circle cx="{x:.0}" cy="{y:.0}" r="7" fill="{}"/><text x="{:.0}" y="{:.0}" fill="white" font-size="9">{}</text>"#,
+            colour(k),
             x - 4.0,
             y + 3.0,
             k + 1
         );
-        prev = Some((x, y));
-    }
-    if v.off_copy.is_some() {
-        if let (Some((px, py)), Some(b)) = (prev, bx.iter().find(|b| b.fill == MARK_FILL)) {
-            let (x, y) = (b.rect.0 + 10.0, b.rect.1 + 30.0);
-            let _ = writeln!(
-                o,
-                r##"<line x1="{px:.0}" y1="{py:.0}" x2="{x:.0}" y2="{y:.0}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/>"##
-            );
-        }
     }
     o.push_str("</svg>\n");
     o
@@ -630,33 +659,57 @@ pub fn stem(v: &Variant) -> String {
 
 /// Every file for `scenario` under the name `prefix`: (file name, contents):
 /// `<prefix>-<variant>.svg`, `<prefix>-tree.svg` and `<prefix>.html`.
-pub fn files(prefix: &str, sc: &Scenario) -> Vec<(String, String)> {
+/// The files of scenario `title` (its `gup=` line): an SVG per variant, one
+/// of the address space, and an HTML page of each trace beside its picture,
+/// trace lines numbered as the picture's steps. With `mask`, addresses that
+/// vary between the kernel and the host are masked in the HTML (to compare
+/// the two); without, a reader sees the real values.
+pub fn files(prefix: &str, title: &str, sc: &Scenario, mask: bool) -> Vec<(String, String)> {
+    let m = |s: &str, keep_16: bool| if mask { masked(s, keep_16) } else { s.to_string() };
     let mut out = Vec::new();
     let mut html = String::new();
     let _ = writeln!(
         html,
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{prefix}</title>"
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{}</title>",
+        esc(title)
     );
-    html.push_str("<style>body{font-family:sans-serif} pre{font-size:11px;overflow-x:auto} .v{display:flex;gap:1em;align-items:flex-start}</style></head><body>\n");
+    html.push_str("<style>body{font-family:sans-serif} pre{font-size:11px;white-space:pre-wrap;overflow-wrap:anywhere;min-width:0;flex:1 1 50%} .v{display:flex;gap:1em;align-items:flex-start} img{max-width:50%}</style></head><body>\n");
     let _ = writeln!(
         html,
         "<h1>{}</h1>\n<div class=\"v\"><pre>{}</pre><img src=\"{prefix}-tree.svg\" alt=\"address space\"></div>",
-        esc(prefix),
+        esc(title),
         esc(&sc
             .tree
             .iter()
             .enumerate()
-            .map(|(i, l)| masked(l, i > 0)) // the ASCE line's value varies too
+            .map(|(i, l)| m(l, i > 0)) // the ASCE line's value varies too
             .collect::<Vec<_>>()
             .join("\n"))
     );
     for v in &sc.variants {
         let name = format!("{prefix}-{}.svg", stem(v));
+        // Step lines numbered as the picture's circles.
+        let mut k = 0;
+        let lines: Vec<String> = v
+            .lines
+            .iter()
+            .map(|l| {
+                let step = ["pgd ", "p4d ", "pud ", "pmd ", "pte "]
+                    .iter()
+                    .any(|p| l.starts_with(p));
+                k += step as usize;
+                if step {
+                    format!("{k:>2} {l}")
+                } else {
+                    format!("   {l}")
+                }
+            })
+            .collect();
         let _ = writeln!(
             html,
             "<h2>{}</h2>\n<div class=\"v\"><pre>{}</pre><img src=\"{name}\" alt=\"{}\"></div>",
             esc(&v.heading),
-            esc(&masked(&v.lines.join("\n"), false)),
+            esc(&m(&lines.join("\n"), false)),
             esc(&v.name)
         );
         out.push((name, variant_svg(v)));
