@@ -67,8 +67,15 @@ def run(step, cmd, **kw):
     return r.stdout
 
 
-def apt_opts(arch):
-    base = os.path.join(WORK, "apt", arch)
+BOOKWORM = [(MIRROR, "bookworm"), (MIRROR, "bookworm-updates"),
+            ("http://deb.debian.org/debian-security", "bookworm-security")]
+
+
+def apt_opts(arch, base=None, suites=BOOKWORM):
+    """apt options for a private state under `base` (default
+    target/linux-bench/apt/<arch>) with `suites` ((mirror, suite) pairs) as
+    its only sources: the host's apt configuration stays as it is."""
+    base = base or os.path.join(WORK, "apt", arch)
     for d in ("state/lists/partial", "cache/archives/partial", "etc"):
         os.makedirs(os.path.join(base, d), exist_ok=True)
     status = os.path.join(base, "state", "status")
@@ -76,9 +83,8 @@ def apt_opts(arch):
     sources = os.path.join(base, "etc", "sources.list")
     with open(sources, "w") as f:
         keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
-        for suite in ("bookworm", "bookworm-updates"):
-            f.write(f"deb [arch={arch} signed-by={keyring}] {MIRROR} {suite} main\n")
-        f.write(f"deb [arch={arch} signed-by={keyring}] http://deb.debian.org/debian-security bookworm-security main\n")
+        for mirror, suite in suites:
+            f.write(f"deb [arch={arch} signed-by={keyring}] {mirror} {suite} main\n")
     return [
         "-o", f"APT::Architecture={arch}",
         "-o", f"APT::Architectures::={arch}",

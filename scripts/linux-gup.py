@@ -149,16 +149,18 @@ def source_version():
     return out.strip()
 
 
-def cache_dir():
-    gcc = run("packages", [CROSS + "gcc", "--version"]).splitlines()[0]
+def cache_dir(name, version, cross, recipe, fragment, patch):
+    """The cache directory of a kernel pair: `name` and a key of everything
+    the build depends on (source version, compiler, recipe, fragment, patch)."""
+    gcc = run("packages", [cross + "gcc", "--version"]).splitlines()[0]
     h = hashlib.sha256()
-    for part in (source_version(), gcc, RECIPE):
+    for part in (version, gcc, recipe):
         h.update(part.encode() + b"\0")
-    for path in (FRAGMENT, PATCH):
+    for path in (fragment, patch):
         with open(path, "rb") as f:
             h.update(f.read() + b"\0")
     base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
-    return os.path.join(base, "linux-6.1-s390x-" + h.hexdigest()[:16])
+    return os.path.join(base, f"{name}-" + h.hexdigest()[:16])
 
 
 def built(cache):
@@ -199,10 +201,11 @@ def make(step, src, obj, *targets, arch="s390", cross=CROSS):
     say(f"  {step}: done in {time.monotonic() - start:.0f} s")
 
 
-def build():
-    """Both kernels, from the cache when it has them."""
-    packages()
-    cache = cache_dir()
+def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, image, keep=()):
+    """Build the kernels of KERNELS into `cache` (shipped, then with `patch`)
+    from `tarball`'s tinyconfig plus `fragment`, unless a complete build is
+    there. Each kernel's `image` (a path under the object tree), its `keep`
+    files and its .config go to cache/<kernel>."""
     if built(cache):
         return cache
     os.makedirs(cache, exist_ok=True)
@@ -212,38 +215,39 @@ def build():
         fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be building it
         if built(cache):
             return cache
-        say(f"building Linux 6.1 for s390x, shipped and with the fix reverted, into {cache}")
-        say("(the first build takes about 2 to 6 minutes on 2 cores; later runs reuse it)")
+        say(f"building {what}, shipped and with the fix reverted, into {cache}")
+        say("(each full build takes about 2 minutes on 2 cores; later runs reuse them)")
         work = os.path.join(cache, "work")
         shutil.rmtree(work, ignore_errors=True)
         os.makedirs(work)
-        say(f"  unpacking {TARBALL} ({source_version()})")
-        run("unpack", ["tar", "-xf", TARBALL, "-C", work])
-        src = os.path.join(work, "linux-source-6.1")
+        say(f"  unpacking {os.path.basename(tarball)} ({version})")
+        run("unpack", ["tar", "-xf", tarball, "-C", work])
+        src = os.path.join(work, os.path.basename(tarball).removesuffix(".tar.xz"))
         obj = os.path.join(work, "obj")
         os.makedirs(obj)
-        run("configure", ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", "tinyconfig"])
+        mk = ["make", "-C", src, f"O={obj}", f"ARCH={arch}", f"CROSS_COMPILE={cross}"]
+        run("configure", mk + ["tinyconfig"])
         # merge_config.sh keeps its temporary files in the working directory.
         run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
-                          os.path.join(obj, ".config"), FRAGMENT], cwd=obj)
-        run("configure", ["make", "-C", src, f"O={obj}", "ARCH=s390", f"CROSS_COMPILE={CROSS}", "olddefconfig"])
+                          os.path.join(obj, ".config"), fragment], cwd=obj)
+        run("configure", mk + ["olddefconfig"])
         with open(os.path.join(obj, ".config")) as f:
             config = set(f.read().splitlines())
-        with open(FRAGMENT) as f:
-            wanted = [line for line in f.read().splitlines() if line.startswith("CONFIG_")]
+        with open(fragment) as f:
+            wanted = [line for line in f.read().splitlines() if line.startswith(("CONFIG_", "# CONFIG_"))]
         lost = [w for w in wanted if w not in config]
         if lost:
-            raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {FRAGMENT}")
+            raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {fragment}")
         for kernel, _ in KERNELS:
             if kernel == "reverted":
-                run("patch", ["patch", "-p1", "-d", src, "-i", PATCH])
-            make(kernel, src, obj, "bzImage")
+                run("patch", ["patch", "-p1", "-d", src, "-i", patch])
+            make(f"{arch} {kernel}", src, obj, os.path.basename(image), arch=arch, cross=cross)
             # Into a fresh directory, renamed into place when complete: an
             # interrupted copy leaves nothing a later run would take.
             out, part = os.path.join(cache, kernel), os.path.join(work, kernel)
             os.makedirs(part)
-            shutil.copy(os.path.join(obj, "arch", "s390", "boot", "bzImage"), part)
-            shutil.copy(os.path.join(obj, "vmlinux"), part)
+            for f in (image, *keep):
+                shutil.copy(os.path.join(obj, f), part)
             shutil.copy(os.path.join(obj, ".config"), os.path.join(part, "config"))
             shutil.rmtree(out, ignore_errors=True)
             os.rename(part, out)
@@ -252,15 +256,29 @@ def build():
     return cache
 
 
-def newc(entries):
-    """A newc cpio archive of (name, mode, data) entries (linux-bench.py's)."""
+def build():
+    """Both s390x kernels, from the cache when it has them."""
+    packages()
+    version = source_version()
+    cache = cache_dir("linux-6.1-s390x", version, CROSS, RECIPE, FRAGMENT, PATCH)
+    return build_pair("Linux 6.1 for s390x", cache, TARBALL, version, "s390", CROSS, FRAGMENT, PATCH,
+                      os.path.join("arch", "s390", "boot", "bzImage"), keep=("vmlinux",))
+
+
+def bench():
+    """scripts/linux-bench.py as a module: its newc writer and private apt state."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location(
         "linux_bench", os.path.join(os.path.dirname(os.path.abspath(__file__)), "linux-bench.py"))
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench.cpio_newc(entries)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def newc(entries):
+    """A newc cpio archive of (name, mode, data) entries (linux-bench.py's)."""
+    return bench().cpio_newc(entries)
 
 
 def initramfs(init_c=INIT_C, cross=CROSS, name="s390x"):

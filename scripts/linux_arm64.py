@@ -18,12 +18,9 @@ Used by scripts/linux-gup.py (`./qemu-run.sh linux`, `--arch arm64`):
    what the walk does with it) beside what each kernel did, including the
    register of each oops that holds that pointer.
 """
-import hashlib
 import os
 import re
-import shutil
 import subprocess
-import time
 
 import importlib.util
 
@@ -58,15 +55,11 @@ def helpers():
 
 
 def apt(lg, cache, *args):
+    """apt-get or apt-cache `args` over a private state with bookworm-backports
+    as its only source (linux-bench.py's `apt_opts`); run in that state's
+    directory, where `apt-get download` leaves the package."""
     base = os.path.join(os.path.dirname(cache), "apt-bookworm-backports")
-    for d in ("state/lists/partial", "cache/archives/partial", "etc"):
-        os.makedirs(os.path.join(base, d), exist_ok=True)
-    open(os.path.join(base, "state", "status"), "a").close()
-    with open(os.path.join(base, "etc", "sources.list"), "w") as f:
-        f.write(f"deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] {MIRROR} bookworm-backports main\n")
-    opts = [f"-o=Dir::State={base}/state", f"-o=Dir::Cache={base}/cache",
-            f"-o=Dir::Etc::SourceList={base}/etc/sources.list", "-o=Dir::Etc::SourceParts=/dev/null",
-            f"-o=Dir::State::Status={base}/state/status", "-o=APT::Sandbox::User=root"]
+    opts = lg.bench().apt_opts("amd64", base, [(MIRROR, "bookworm-backports")])
     return lg.run("source", [args[0]] + opts + list(args[1:]), cwd=base), base
 
 
@@ -95,58 +88,9 @@ def build(lg):
     base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
     os.makedirs(base, exist_ok=True)
     version, tarball = source(lg, os.path.join(base, "x"))
-    gcc = lg.run("packages", [CROSS + "gcc", "--version"]).splitlines()[0]
-    h = hashlib.sha256()
-    for part in (version, gcc, RECIPE):
-        h.update(part.encode() + b"\0")
-    for path in (FRAGMENT, PATCH):
-        with open(path, "rb") as f:
-            h.update(f.read() + b"\0")
-    cache = os.path.join(base, "linux-6.12-arm64-" + h.hexdigest()[:16])
-    if os.path.exists(os.path.join(cache, "complete")):
-        return cache
-    os.makedirs(cache, exist_ok=True)
-    import fcntl
-
-    with open(os.path.join(cache, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(os.path.join(cache, "complete")):
-            return cache
-        lg.say(f"building Linux 6.12 for arm64, shipped and with the fix reverted, into {cache}")
-        lg.say("(two full builds, about 2 minutes each on 2 cores; later runs reuse them)")
-        work = os.path.join(cache, "work")
-        shutil.rmtree(work, ignore_errors=True)
-        os.makedirs(work)
-        lg.say(f"  unpacking linux-source-6.12 {version}")
-        lg.run("unpack", ["tar", "-xf", tarball, "-C", work])
-        src = os.path.join(work, "linux-source-6.12")
-        obj = os.path.join(work, "obj")
-        os.makedirs(obj)
-        mk = ["make", "-C", src, f"O={obj}", "ARCH=arm64", f"CROSS_COMPILE={CROSS}"]
-        lg.run("configure", mk + ["tinyconfig"])
-        lg.run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
-                             os.path.join(obj, ".config"), FRAGMENT], cwd=obj)
-        lg.run("configure", mk + ["olddefconfig"])
-        with open(os.path.join(obj, ".config")) as f:
-            config = set(f.read().splitlines())
-        with open(FRAGMENT) as f:
-            wanted = [line for line in f.read().splitlines() if line.startswith("CONFIG_") or line.startswith("# CONFIG_")]
-        lost = [w for w in wanted if w not in config]
-        if lost:
-            raise lg.StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {FRAGMENT}")
-        for kernel in KERNELS:
-            if kernel == "reverted":
-                lg.run("patch", ["patch", "-p1", "-d", src, "-i", PATCH])
-            lg.make(f"arm64 {kernel}", src, obj, "Image", arch="arm64", cross=CROSS)
-            out, part = os.path.join(cache, kernel), os.path.join(work, kernel)
-            os.makedirs(part)
-            shutil.copy(os.path.join(obj, "arch", "arm64", "boot", "Image"), part)
-            shutil.copy(os.path.join(obj, ".config"), os.path.join(part, "config"))
-            shutil.rmtree(out, ignore_errors=True)
-            os.rename(part, out)
-        open(os.path.join(cache, "complete"), "w").close()
-        shutil.rmtree(work)
-    return cache
+    cache = lg.cache_dir("linux-6.12-arm64", version, CROSS, RECIPE, FRAGMENT, PATCH)
+    return lg.build_pair("Linux 6.12 for arm64", cache, tarball, version, "arm64", CROSS, FRAGMENT, PATCH,
+                         os.path.join("arch", "arm64", "boot", "Image"))
 
 
 def initramfs(lg):
