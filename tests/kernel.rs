@@ -563,13 +563,8 @@ fn docs_quote_the_counts(k: &Path) -> Result<(), Failed> {
     // Stepping one call changes what STCKF measures for it, so the benchmark's
     // own check that both runs agree fails; only gdb's count matters here.
     b.expect(!b.timed_out(), "the smoke benchmark to end under gdb")?;
-    let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
-    let quoted: Vec<&str> = doc
-        .lines()
-        .skip_while(|l| *l != "```count")
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .collect();
+    let block = quoted_block("docs/bench.md", "count")?;
+    let quoted: Vec<&str> = block.lines().collect();
     if let Some(q) = first_unquoted(&out, &quoted) {
         return Err(format!("docs/bench.md's ```count block is not what fk-phases 21 gives (at `{q}`):\n{out}").into());
     }
@@ -878,6 +873,16 @@ fn linux_gup(args: &[&str]) -> Result<String, Failed> {
     Ok(stdout)
 }
 
+/// The lines of the benchmark's CSV block (between `BEGIN-CSV` and `END-CSV`).
+fn csv_lines(output: &str) -> Vec<&str> {
+    output
+        .lines()
+        .skip_while(|l| *l != "BEGIN-CSV")
+        .skip(1)
+        .take_while(|l| *l != "END-CSV")
+        .collect()
+}
+
 /// The ```` ```tag ```` block of a doc, or a failure naming it.
 fn quoted_block(doc: &str, tag: &str) -> Result<String, Failed> {
     let text = std::fs::read_to_string(root().join(doc)).map_err(|e| format!("{doc}: {e}"))?;
@@ -1103,13 +1108,7 @@ fn scenario_from_the_command_line(k: &Path) -> Result<(), Failed> {
 
 fn bench_smoke_is_deterministic(k: &Path) -> Result<(), Failed> {
     let b = boot(k, "bench=smoke", &["-icount", "shift=0"], timeout())?;
-    let csv = b
-        .output
-        .lines()
-        .skip_while(|l| *l != "BEGIN-CSV")
-        .skip(1)
-        .take_while(|l| *l != "END-CSV")
-        .count();
+    let csv = csv_lines(&b.output).len();
     b.expect(
         b.status == Some(0)
             && b.has("deterministic: yes")
@@ -1331,13 +1330,7 @@ fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Resu
 fn docs_quote_the_goals_against_linux(k: &Path) -> Result<(), Failed> {
     let b = boot(k, "bench", &["-icount", "shift=0", "-m", "2G"], timeout())?;
     b.expect(b.status == Some(0), "the full benchmark")?;
-    let csv: Vec<&str> = b
-        .output
-        .lines()
-        .skip_while(|l| *l != "BEGIN-CSV")
-        .skip(1)
-        .take_while(|l| *l != "END-CSV")
-        .collect();
+    let csv = csv_lines(&b.output);
     let path = std::env::temp_dir().join(format!("foldkern-results-{}.csv", std::process::id()));
     std::fs::write(&path, csv.join("\n") + "\n").unwrap();
     let out = Command::new("python3")
@@ -1349,15 +1342,8 @@ fn docs_quote_the_goals_against_linux(k: &Path) -> Result<(), Failed> {
         .map_err(|e| format!("python3: {e}"))?;
     std::fs::remove_file(&path).ok();
     let goals = String::from_utf8_lossy(&out.stdout).to_string();
-    let doc = std::fs::read_to_string(root().join("docs/bench.md")).unwrap();
-    let quoted: String = doc
-        .lines()
-        .skip_while(|l| *l != "```goals")
-        .skip(1)
-        .take_while(|l| !l.starts_with("```"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    if !out.status.success() || quoted.is_empty() || goals != quoted {
+    let quoted = quoted_block("docs/bench.md", "goals")?;
+    if !out.status.success() || goals != quoted {
         return Err(format!(
             "docs/bench.md's goals are not what this build and the saved Linux run give:\n{goals}{}",
             String::from_utf8_lossy(&out.stderr)

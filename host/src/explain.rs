@@ -10,7 +10,7 @@
 //! `scripts/explainer-test.py` drives it in headless Chromium.
 use crate::pictures::{scene, Scene, Spec};
 use foldkern::gup::policy::Named;
-use foldkern::gup::{release_each, GupFast, Page, Variant};
+use foldkern::gup::Variant;
 use foldkern::mm::{Level, Object, PhysAddr, Platform};
 use std::fmt::Write;
 use std::format;
@@ -148,13 +148,10 @@ fn words(sc: &Scene, ptr: foldkern::mm::EntryPtr) -> Vec<Word> {
 /// Walk scenario `spec` with every variant, recording each step for the
 /// explainer.
 pub fn run(spec: &Spec) -> Result<Vec<Walk>, String> {
-    use foldkern::gup::scenario::{Outcome, ResultLine};
     let sc = scene(spec)?;
-    let flags = spec.flags.or_get();
     let mut walks = Vec::new();
     for v in Variant::ALL {
         let mut steps: Vec<Step> = Vec::new();
-        let mut got = std::vec![Page::default(); spec.pages];
         let mut last: Option<Level> = None;
         let mut pointers: [Option<u64>; 5] = [None; 5];
         let mut record = |st: &foldkern::gup::Step| {
@@ -189,18 +186,9 @@ pub fn run(spec: &Spec) -> Result<Vec<Walk>, String> {
                 before,
             });
         };
-        let mut g = GupFast::new(sc.plat, sc.space.asce(), sc.map, sc.stack, v).traced(&mut record);
-        let o = foldkern::gup::gup_fast(&mut g, spec.start, spec.pages, flags, &mut got);
-        release_each(sc.map, &got[..o.pinned], flags).map_err(|x| format!("releasing {:?}", x.0))?;
+        let (o, got) = sc.walk(spec, v, &mut record)?;
+        let result = sc.result(spec, &o, &got);
         let reference = |va| sc.space.lookup(va).ok().flatten().map(|t| t.pa);
-        let verdict = Outcome::judge(spec.ty, spec.start, &o, &got, &sc.want, reference);
-        let result = ResultLine {
-            outcome: &o,
-            pages: &got,
-            lrag: &sc.want,
-            verdict,
-        }
-        .to_string();
         let pages = (0..spec.pages.min(4096))
             .map(|i| {
                 let va = spec.start.wrapping_add(i as u64 * 4096);

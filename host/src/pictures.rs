@@ -205,6 +205,42 @@ pub struct Scene {
     pub want: Vec<foldkern::mm::PhysAddr>,
 }
 
+impl Scene {
+    /// Walk the scene's range with variant `v`, as the kernel's `gup=` job
+    /// does, `record` called for every entry read; the references are
+    /// released again. Returns what the walk did, the pages it took, and its
+    /// result line as the kernel prints it.
+    pub fn walk(
+        &self,
+        spec: &Spec,
+        v: foldkern::gup::Variant,
+        record: &mut dyn FnMut(&foldkern::gup::Step),
+    ) -> Result<(foldkern::gup::GupOutcome, Vec<foldkern::gup::Page>), String> {
+        use foldkern::gup::{release_each, GupFast, Page};
+        let flags = spec.flags.or_get();
+        let mut got = std::vec![Page::default(); spec.pages];
+        let mut g = GupFast::new(self.plat, self.space.asce(), self.map, self.stack, v).traced(record);
+        let o = foldkern::gup::gup_fast(&mut g, spec.start, spec.pages, flags, &mut got);
+        release_each(self.map, &got[..o.pinned], flags).map_err(|x| format!("releasing {:?}", x.0))?;
+        Ok((o, got))
+    }
+
+    /// The result line of walk `o` (pages `got`), judged against the
+    /// scene's reference, as the kernel prints it.
+    pub fn result(&self, spec: &Spec, o: &foldkern::gup::GupOutcome, got: &[foldkern::gup::Page]) -> String {
+        use foldkern::gup::scenario::{Outcome, ResultLine};
+        let reference = |va| self.space.lookup(va).ok().flatten().map(|t| t.pa);
+        let verdict = Outcome::judge(spec.ty, spec.start, o, got, &self.want, reference);
+        ResultLine {
+            outcome: o,
+            pages: got,
+            lrag: &self.want,
+            verdict,
+        }
+        .to_string()
+    }
+}
+
 /// Build scenario `spec`'s space on the host (see [`Scene`]).
 pub fn scene(spec: &Spec) -> Result<Scene, String> {
     use foldkern::gup::{PageMap, StructPage, WalkStack};
@@ -268,44 +304,25 @@ pub fn scene(spec: &Spec) -> Result<Scene, String> {
 /// Run scenario `spec` on the host as the kernel's `gup=` job runs it and
 /// collect what each variant's walk read, through the walk's explaining hooks.
 pub fn run(spec: &Spec) -> Result<Scenario, String> {
-    use foldkern::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
-    use foldkern::gup::{release_each, GupFast, Page, Variant as V};
+    use foldkern::gup::scenario::{describe, TraceLine};
+    use foldkern::gup::Variant as V;
     use foldkern::mm::WalkError;
-    let Scene {
-        plat,
-        map,
-        stack,
-        space: s,
-        tree,
-        want,
-    } = scene(spec)?;
-    let reference = |va| s.lookup(va).ok().flatten().map(|t| t.pa);
-    let flags = spec.flags.or_get();
+    let sc = scene(spec)?;
     let mut variants = Vec::new();
     for v in V::ALL {
         let mut steps: Vec<foldkern::gup::Step> = Vec::new();
-        let mut got = std::vec![Page::default(); spec.pages];
         // As the kernel, which prints no trace past TRACED_PAGES.
         let mut record = |st: &foldkern::gup::Step| {
             if spec.pages <= TRACED_PAGES {
                 steps.push(*st)
             }
         };
-        let mut g = GupFast::new(plat, s.asce(), map, stack, v).traced(&mut record);
-        let o = foldkern::gup::gup_fast(&mut g, spec.start, spec.pages, flags, &mut got);
-        release_each(map, &got[..o.pinned], flags).map_err(|x| format!("releasing {:?}", x.0))?;
-        let verdict = Outcome::judge(spec.ty, spec.start, &o, &got, &want, reference);
+        let (o, got) = sc.walk(spec, v, &mut record)?;
         let mut lines: Vec<String> = steps.iter().map(|st| TraceLine(st).to_string()).collect();
         if let Some(viol) = o.first_violation {
             lines.push(format!("invariant violated: {viol}"));
         }
-        let result = ResultLine {
-            outcome: &o,
-            pages: &got,
-            lrag: &want,
-            verdict,
-        }
-        .to_string();
+        let result = sc.result(spec, &o, &got);
         lines.push(result.clone());
         let marked = o
             .first_violation
@@ -326,7 +343,10 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
             result,
         });
     }
-    Ok(Scenario { tree, variants })
+    Ok(Scenario {
+        tree: sc.tree.clone(),
+        variants,
+    })
 }
 
 /// A step of the walk as the pictures draw it.
