@@ -202,7 +202,7 @@ fn every_level_folds_as_its_entry_type_decides_in_every_type() {
         let mut s = h.space(ty);
         let va = 0x7fff_f000;
         s.map(va, pa(0x10000), 1, Prot::RW).unwrap();
-        let pgdp = pgd_offset(s.asce(), va);
+        let pgdp: EntryPtr = pgd_offset(s.asce(), va);
         assert_eq!(pgdp.level(), ty.top(), "{ty:?}: pgd_offset indexes the top table");
         let p4dp = p4d_offset(h.plat, pgdp, va).unwrap();
         let pudp = pud_offset(h.plat, p4dp, va).unwrap();

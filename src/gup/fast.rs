@@ -3,7 +3,9 @@
 //! `gup_pmd_range` → `gup_pte_range`, `gup_huge_pud`/`gup_huge_pmd`).
 //!
 //! The walk runs with interrupts disabled, reads every entry once into a local
-//! copy and passes the copy down with the pointer it came from. Each level's
+//! copy and passes the copy down with the pointer it came from. Pointers are
+//! bare addresses, as in Linux; only the hooks and an error see one named with
+//! the object it points into (`name`). Each level's
 //! `pXd_offset` decides folding from the entry's table-type bits, as s390's
 //! does: a folded level gets back the pointer it was given. What it is given,
 //! how a loop ends and how it steps are the [`Policy`]: the whole story of the
@@ -23,7 +25,7 @@ use super::pte::{pte_defect, pte_range_for, unpin_taken, PteRange};
 use crate::mm::entry::{Asce, Leaf, P4d, Pgd, Pmd, Pud};
 use crate::mm::pgtable::*;
 use crate::mm::platform::IrqFlags;
-use crate::mm::{Level, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
+use crate::mm::{Level, PhysAddr, Platform, VirtAddr, PAGE_SHIFT, PAGE_SIZE};
 use core::marker::PhantomData;
 
 /// What a gup_fast call did.
@@ -154,15 +156,6 @@ pub fn gup_fast<P: Platform + ?Sized, H: Hooks>(
     }
 }
 
-/// `pXd_offset_lockless(parent, val, addr)` for the `level` loop, and the
-/// value there if the level is folded (the pointer is the parent's, so its
-/// first read re-reads `val`, which passed already).
-#[inline(always)]
-fn offset_below(level: Level, parent: EntryPtr, val: u64, addr: VirtAddr) -> (EntryPtr, Option<u64>) {
-    let ptr = offset_lockless(level, parent, val, addr);
-    (ptr, (ptr.addr() == parent.addr()).then_some(val))
-}
-
 /// The walks that are not fixes, out of line and cold: they exist to show
 /// what goes wrong, and inlined beside the fixes they would change their code.
 #[cold]
@@ -179,7 +172,9 @@ fn broken<P: Platform + ?Sized, Pol: Policy, H: Hooks>(
 
 /// The state of one gup_fast walk: Linux's arguments that every range
 /// function passes down (`flags`, `pages`, `nr`), what it finds through
-/// `current`, and why it stopped.
+/// `current`, and why it stopped. Its pointers are bare addresses, as Linux's
+/// `pud_t *`: what a pointer points into is named only for the hooks and for
+/// an error ([`Walker::name`]), so the walk without hooks carries none of it.
 struct Walker<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> {
     p: &'g P,
     asce: Asce,
@@ -196,6 +191,53 @@ struct Walker<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> {
     err: Option<WalkError>,
     policy: PhantomData<Pol>,
 }
+
+/// The `level` loop's pointer `ptr`, named with the object it points into:
+/// a copy on the walker's `stack` (the layout says which), or the table of
+/// `level`, or the top table for a level folded onto it.
+#[inline(always)]
+fn name<L: Layout>(stack: WalkStack, asce: Asce, ptr: PhysAddr, level: Level) -> EntryPtr {
+    let table = |l: Level| l.max(asce.asce_type().top());
+    if ptr.0.wrapping_sub(stack.base().0) < PAGE_SIZE {
+        L::name(stack, ptr, table)
+    } else {
+        EntryPtr::in_table(table(level), ptr)
+    }
+}
+
+/// [`check_entry_slow`] of the entry `val` the `level` loop read at `ptr`,
+/// named there: out of line, so the walk carries no names.
+#[cold]
+#[inline(never)]
+fn check_named<P: Platform + ?Sized, L: Layout>(
+    p: &P,
+    stack: WalkStack,
+    asce: Asce,
+    ptr: PhysAddr,
+    level: Level,
+    val: u64,
+) -> Result<(), WalkError> {
+    let at = name::<L>(stack, asce, ptr, level);
+    check_entry_slow(p, ptr, at.base(), at.object(), val)
+}
+
+/// A PTE loop of `n` PTEs from `ptep` would leave its page table.
+#[cold]
+#[inline(never)]
+fn off_page_table(ptep: PhysAddr, n: usize) -> WalkError {
+    let ptr = EntryPtr::in_table(Level::Pte, ptep).add(n as i64 - 1);
+    WalkError::OffObject { ptr, word: None }
+}
+
+/// The walk's error, out of line: see [`Walker::run`].
+#[cold]
+#[inline(never)]
+fn take_error(err: &mut Option<WalkError>) -> Option<WalkError> {
+    err.take()
+}
+
+/// The parent a pgd loop does not have: no pointer is this address.
+const NO_PARENT: (PhysAddr, u64) = (PhysAddr(u64::MAX), 0);
 
 impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol, H> {
     /// `local_irq_save`, `gup_pgd_range`, `local_irq_restore`.
@@ -227,7 +269,9 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         let (violations, first_violation) = w.hooks.take_violations();
         GupOutcome {
             pinned: w.nr,
-            error: w.err,
+            // Copied out only when there is one (the copy is the size of
+            // the error, and the walk rarely has one).
+            error: if w.err.is_some() { take_error(&mut w.err) } else { None },
             violations,
             first_violation,
         }
@@ -239,31 +283,44 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         r.map_err(|e| self.err = Some(e)).ok()
     }
 
+    /// The `level` loop's pointer `ptr`, named ([`name`]).
+    #[inline(always)]
+    fn name(&self, ptr: PhysAddr, level: Level) -> EntryPtr {
+        name::<Pol::Layout>(self.stack, self.asce, ptr, level)
+    }
+
     /// `READ_ONCE(*ptr)` of the `level` loop's entry, and the entry check Linux
     /// does not make ([`check_entry`]: the walk follows origins it reads from
     /// memory). Its first test, the entry in the common form of its table,
     /// with `level`'s form: a loop that steps reads a table of its own level
     /// (one folded onto the top table runs once, access_ok having kept the
     /// range inside the space). A folded loop's first read re-reads its
-    /// parent's slot: the value the parent accepted, `accepted`, passes without
-    /// a second test. Anything else takes the whole check.
+    /// parent's slot: the value the parent accepted there passes without a
+    /// second test. Anything else takes the whole check.
     #[inline(always)]
-    fn read(&mut self, ptr: EntryPtr, level: Level, accepted: Option<u64>) -> Option<u64> {
+    fn read(&mut self, ptr: PhysAddr, level: Level, parent: (PhysAddr, u64)) -> Option<u64> {
         let p = self.p;
-        // What makes `level`'s form the right one (checked in debug builds).
-        debug_assert!(accepted.is_some() || common_form(level) == common_form(ptr.level()));
-        let r = self.hooks.may_read(p, ptr);
+        let r = self.hooks.may_read(p, self.name(ptr, level));
         self.ok(r)?;
         // SAFETY: `ptr` comes from pgd_offset of the space's ASCE, from an
         // entry this walk checked (origin below the end of memory), or is the
         // walker's own stack slot, and stepping stays in its table (the
         // hooks may refuse first); reads have no side effect.
-        let val = unsafe { p.read_u64(ptr.addr()) };
-        if Some(val) == accepted || in_common_form(val, common_form(level), p.mem_end().as_u64()) {
+        let val = unsafe { p.read_u64(ptr) };
+        if (ptr, val) == parent || in_common_form(val, common_form(level), p.mem_end().as_u64()) {
             return Some(val);
         }
-        let r = check_entry_slow(p, ptr.addr(), ptr.base(), ptr.object(), val);
+        let r = check_named::<P, Pol::Layout>(p, self.stack, self.asce, ptr, level, val);
         self.ok(r).map(|()| val)
+    }
+
+    /// `READ_ONCE(*ptr)` of the copy `pXd_offset` reads, the `level` loop's.
+    #[inline(always)]
+    fn load(&mut self, ptr: PhysAddr, level: Level) -> Option<u64> {
+        let r = self.hooks.may_read(self.p, self.name(ptr, level));
+        self.ok(r)?;
+        // SAFETY: a copy on the walker's own stack frame.
+        Some(unsafe { self.p.read_u64(ptr) })
     }
 
     /// `pXd_addr_end` of the `level` loop for the entry `val` at `addr`.
@@ -275,72 +332,55 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         }
     }
 
-    /// `READ_ONCE(*ptr)` of a pointer the walk does not check as an entry:
-    /// the copy `pXd_offset` reads, the re-check of a large entry.
+    /// The parent pointer the loop below the `level` loop starts from, for the
+    /// entry `val` read at `ptr`: `ptr` itself, or `&copy`, the value written
+    /// to the copy's slot first.
     #[inline(always)]
-    fn load(&mut self, ptr: EntryPtr) -> Option<u64> {
-        let p = self.p;
-        // SAFETY: a copy on the walker's own stack frame, or an entry the walk
-        // checked before (as in `read`).
-        let r = self.hooks.may_read(p, ptr).map(|()| unsafe { p.read_u64(ptr.addr()) });
-        self.ok(r)
-    }
-
-    /// The parent pointer the range function below the `level` loop starts
-    /// from, for the entry `val` the loop read at `ptr`: `ptr` itself, or
-    /// `&copy`, the value written to the copy's slot first.
-    #[inline(always)]
-    fn parent(&self, level: Level, ptr: EntryPtr, val: u64) -> EntryPtr {
+    fn parent(&self, level: Level, ptr: PhysAddr, val: u64) -> PhysAddr {
         match Pol::OFFSET {
             Offset::Lockless => ptr,
             Offset::Copy => {
-                let copy = Pol::Layout::copy(self.stack, level, ptr.level());
+                let copy = Pol::Layout::slot(self.stack, level);
                 // SAFETY: a slot of the walker's own stack frame (WalkStack's
                 // contract: a 4 KiB frame the caller owns).
-                unsafe { self.p.write_u64(copy.addr(), val) };
+                unsafe { self.p.write_u64(copy, val) };
                 copy
             }
         }
     }
 
-    /// `pXd_offset(parent, addr)` of the `level` loop's first entry:
+    /// `pXd_offset(parent, addr)` of the `level` loop:
     /// `pXd_offset_lockless(parent, val, addr)` with the value passed down, or
-    /// `pXd_offset(&copy, addr)`, which reads the copy. With it, the value
-    /// there if the level is folded (the pointer is the parent's).
+    /// `pXd_offset(&copy, addr)`, which reads the copy.
     #[inline(always)]
-    fn offset(&mut self, level: Level, parent: EntryPtr, val: u64, addr: VirtAddr) -> Option<(EntryPtr, Option<u64>)> {
+    fn offset(&mut self, level: Level, parent: PhysAddr, val: u64, addr: VirtAddr) -> Option<PhysAddr> {
         let val = match Pol::OFFSET {
             Offset::Lockless => val,
-            Offset::Copy => self.load(parent)?,
+            Offset::Copy => self.load(parent, level.above().unwrap_or(level))?,
         };
-        Some(offset_below(level, parent, val, addr))
+        Some(offset_lockless(level, parent, val, addr))
     }
 
     /// The `level` loop's next pointer after `ptr`, for `addr`: `pXdp++`, or
-    /// `pXd_next_entry(parent, pXdp, addr)` = `pXd_offset(parent, addr)`; with
-    /// the value a folded re-read may take unchecked, as [`Self::offset`].
+    /// `pXd_next_entry(parent, pXdp, addr)` = `pXd_offset(parent, addr)`.
     #[inline(always)]
-    fn next(
-        &mut self,
-        level: Level,
-        parent: EntryPtr,
-        ptr: EntryPtr,
-        addr: VirtAddr,
-    ) -> Option<(EntryPtr, Option<u64>)> {
+    fn next(&mut self, level: Level, parent: PhysAddr, ptr: PhysAddr, addr: VirtAddr) -> Option<PhysAddr> {
         let next = match Pol::NEXT {
-            Next::Increment => (ptr.add(1), None),
+            Next::Increment => ptr.add(8),
             Next::Reoffset => {
-                let val = self.load(parent)?;
-                offset_below(level, parent, val, addr)
+                let val = self.load(parent, level.above().unwrap_or(level))?;
+                offset_lockless(level, parent, val, addr)
             }
         };
-        self.hooks.stepped(self.p, self.asce, level, next.0, addr);
+        self.hooks
+            .stepped(self.p, self.asce, level, self.name(next, level), addr);
         Some(next)
     }
 
     /// Tell the hooks what the `level` loop read.
     #[inline(always)]
-    fn step(&mut self, level: Level, addr: VirtAddr, next: VirtAddr, ptr: EntryPtr, val: u64) {
+    fn step(&mut self, level: Level, addr: VirtAddr, next: VirtAddr, ptr: PhysAddr, val: u64) {
+        let ptr = self.name(ptr, level);
         self.hooks.step(&Step {
             level,
             addr,
@@ -355,9 +395,9 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let mut pgdp = pgd_offset(self.asce, addr);
         // The pgd loop reads the top table, whatever its level.
-        let top = pgdp.level();
+        let top = self.asce.asce_type().top();
         loop {
-            let Some(pgd) = self.read(pgdp, top, None).map(Pgd) else {
+            let Some(pgd) = self.read(pgdp, top, NO_PARENT).map(Pgd) else {
                 return false;
             };
             let next = Self::addr_end(Level::Pgd, pgd.0, addr, end);
@@ -369,20 +409,21 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             if addr == end {
                 return true;
             }
-            pgdp = pgdp.add(1);
-            self.hooks.stepped(self.p, self.asce, Level::Pgd, pgdp, addr);
+            pgdp = pgdp.add(8);
+            self.hooks
+                .stepped(self.p, self.asce, Level::Pgd, self.name(pgdp, Level::Pgd), addr);
         }
     }
 
     /// `gup_p4d_range(pgdp, pgd, addr, end)`.
     #[inline(always)]
-    fn gup_p4d_range(&mut self, pgdp: EntryPtr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> bool {
+    fn gup_p4d_range(&mut self, pgdp: PhysAddr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pgd, pgdp, pgd.0);
-        let Some((mut p4dp, mut accepted)) = self.offset(Level::P4d, parent, pgd.0, addr) else {
+        let Some(mut p4dp) = self.offset(Level::P4d, parent, pgd.0, addr) else {
             return false;
         };
         loop {
-            let Some(p4d) = self.read(p4dp, Level::P4d, accepted).map(P4d) else {
+            let Some(p4d) = self.read(p4dp, Level::P4d, (parent, pgd.0)).map(P4d) else {
                 return false;
             };
             let next = Self::addr_end(Level::P4d, p4d.0, addr, end);
@@ -397,19 +438,19 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             let Some(n) = self.next(Level::P4d, parent, p4dp, addr) else {
                 return false;
             };
-            (p4dp, accepted) = n;
+            p4dp = n;
         }
     }
 
     /// `gup_pud_range(p4dp, p4d, addr, end)`, with `gup_huge_pud`.
     #[inline(always)]
-    fn gup_pud_range(&mut self, p4dp: EntryPtr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> bool {
+    fn gup_pud_range(&mut self, p4dp: PhysAddr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::P4d, p4dp, p4d.0);
-        let Some((mut pudp, mut accepted)) = self.offset(Level::Pud, parent, p4d.0, addr) else {
+        let Some(mut pudp) = self.offset(Level::Pud, parent, p4d.0, addr) else {
             return false;
         };
         loop {
-            let Some(pud) = self.read(pudp, Level::Pud, accepted).map(Pud) else {
+            let Some(pud) = self.read(pudp, Level::Pud, (parent, p4d.0)).map(Pud) else {
                 return false;
             };
             let next = Self::addr_end(Level::Pud, pud.0, addr, end);
@@ -432,19 +473,19 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             let Some(n) = self.next(Level::Pud, parent, pudp, addr) else {
                 return false;
             };
-            (pudp, accepted) = n;
+            pudp = n;
         }
     }
 
     /// `gup_pmd_range(pudp, pud, addr, end)`, with `gup_huge_pmd`.
     #[inline(always)]
-    fn gup_pmd_range(&mut self, pudp: EntryPtr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> bool {
+    fn gup_pmd_range(&mut self, pudp: PhysAddr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> bool {
         let parent = self.parent(Level::Pud, pudp, pud.0);
-        let Some((mut pmdp, mut accepted)) = self.offset(Level::Pmd, parent, pud.0, addr) else {
+        let Some(mut pmdp) = self.offset(Level::Pmd, parent, pud.0, addr) else {
             return false;
         };
         loop {
-            let Some(pmd) = self.read(pmdp, Level::Pmd, accepted).map(Pmd) else {
+            let Some(pmd) = self.read(pmdp, Level::Pmd, (parent, pud.0)).map(Pmd) else {
                 return false;
             };
             // A segment entry maps 1 MiB whether or not this level is folded, so
@@ -469,14 +510,16 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             let Some(n) = self.next(Level::Pmd, parent, pmdp, addr) else {
                 return false;
             };
-            (pmdp, accepted) = n;
+            pmdp = n;
         }
     }
 
     /// [`gup_huge`] for the large entry `val` at `ptr`, taking its pages after
     /// the walk's.
     #[inline(always)]
-    fn huge(&mut self, ptr: EntryPtr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
+    fn huge(&mut self, ptr: PhysAddr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
+        let (stack, asce) = (self.stack, self.asce);
+        let name = move |ptr| name::<Pol::Layout>(stack, asce, ptr, level);
         let pages = &mut self.pages[self.nr..];
         let (n, went_on, err) = gup_huge(
             self.p,
@@ -484,7 +527,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
             self.pagemap,
             self.flags,
             pages,
-            (ptr, val, level),
+            (ptr, val, level, name),
             addr,
             end,
         );
@@ -498,27 +541,25 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     /// `gup_pte_range(pmd, addr, end)`: the loop is [`super::pte::pte_range`].
     #[inline(always)]
     fn gup_pte_range(&mut self, pmd: Pmd, addr: VirtAddr, end: VirtAddr) -> bool {
-        let ptep = pte_offset(pmd, addr);
+        let ptep: PhysAddr = pte_offset(pmd, addr);
         // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
         // this page table; check that once instead of on every PTE.
         let n = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
         if Level::Pte.index(addr) + n > Level::Pte.entries() {
-            self.err = Some(WalkError::OffObject {
-                ptr: ptep.add(n as i64 - 1),
-                word: None,
-            });
+            self.err = Some(off_page_table(ptep, n));
             return false;
         }
         let write = self.flags.contains(GupFlags::WRITE);
         let frames = self.pagemap.pages().len() as u64;
-        self.hooks.ptes(self.p, ptep, addr, n, write, frames);
+        self.hooks
+            .ptes(self.p, EntryPtr::in_table(Level::Pte, ptep), addr, n, write, frames);
         let out = &mut self.pages[self.nr..self.nr + n];
-        let (done, stop) = (self.pte_range)(self.p, self.pagemap, ptep.addr(), out);
+        let (done, stop) = (self.pte_range)(self.p, self.pagemap, ptep, out);
         self.nr += done;
         if done == n {
             return true;
         }
-        if let Some(e) = pte_defect(ptep.addr().add(done as u64 * 8), stop) {
+        if let Some(e) = pte_defect(ptep.add(done as u64 * 8), stop) {
             self.err = Some(e);
         }
         false
@@ -543,7 +584,7 @@ fn gup_huge<P: Platform + ?Sized, H: Hooks>(
     map: &PageMap,
     flags: GupFlags,
     pages: &mut [Page],
-    (ptr, val, level): (EntryPtr, u64, Level),
+    (ptr, val, level, name): (PhysAddr, u64, Level, impl Fn(PhysAddr) -> EntryPtr),
     addr: VirtAddr,
     end: VirtAddr,
 ) -> (usize, bool, Option<WalkError>) {
@@ -588,7 +629,7 @@ fn gup_huge<P: Platform + ?Sized, H: Hooks>(
     // addr_end_folded and next_entry walks, as in Linux v5.2..v5.8) this
     // compares the copy with itself and cannot see a concurrent change.
     // SAFETY: the large entry the walk read and checked at `ptr` before.
-    match hooks.may_read(p, ptr).map(|()| unsafe { p.read_u64(ptr.addr()) }) {
+    match hooks.may_read(p, name(ptr)).map(|()| unsafe { p.read_u64(ptr) }) {
         Ok(now) if now == val => {
             // SetPageReferenced(head) on what was taken: the compound head,
             // or each frame taken page by page (each its own head).

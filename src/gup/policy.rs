@@ -191,11 +191,18 @@ impl WalkStack {
     }
 }
 
-/// Where the copy of an entry lies on the walker's stack.
+/// Where the copies lie on the walker's stack.
 pub trait Layout {
-    /// The copy of an entry of a `table` table that the `level` loop (pgd..pud)
-    /// passes down.
-    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr;
+    /// The slot the `level` loop (pgd..pud) writes the copy it passes down to.
+    fn slot(stack: WalkStack, level: Level) -> PhysAddr;
+    /// A pointer at `addr` in the walker's frame, named by the copy it points
+    /// into or stepped off; `table(level)` is the table the copy of the
+    /// `level` loop came from.
+    fn name(stack: WalkStack, addr: PhysAddr, table: impl Fn(Level) -> Level) -> EntryPtr;
+    /// The copy of an entry of a `table` table that the `level` loop passes down.
+    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
+        Self::name(stack, Self::slot(stack, level), |_| table)
+    }
 }
 
 /// Each copy alone between guard words, so a pointer stepped off it is caught
@@ -233,19 +240,35 @@ impl LinuxFrame {
 
 impl Layout for Guarded {
     #[inline(always)]
-    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
-        EntryPtr::stack_copy(table, stack.slot(level))
+    fn slot(stack: WalkStack, level: Level) -> PhysAddr {
+        stack.slot(level)
+    }
+    /// The copy at or before `addr` (the words after a copy are its guard words).
+    fn name(stack: WalkStack, addr: PhysAddr, table: impl Fn(Level) -> Level) -> EntryPtr {
+        let i = (addr.0 - stack.base.0).saturating_sub(16) / 32;
+        let level = Level::ALL[(i as usize).min(Level::Pud as usize)];
+        let slot = stack.slot(level);
+        EntryPtr::stack_copy(table(level), slot).add((addr.0 as i64 - slot.0 as i64) / 8)
     }
 }
 
 impl Layout for LinuxFrame {
-    fn copy(stack: WalkStack, level: Level, table: Level) -> EntryPtr {
-        let sp = stack.base.add(LINUX_CALLER_SP);
-        let first = sp.add(LinuxFrame::COPIES[0].1);
+    fn slot(stack: WalkStack, level: Level) -> PhysAddr {
         match LinuxFrame::COPIES.iter().find(|&&(l, _)| l == level) {
-            Some(&(_, off)) => EntryPtr::row_copy(table, first, sp.add(off)),
-            None => EntryPtr::stack_copy(table, stack.slot(level)),
+            Some(&(_, off)) => stack.base.add(LINUX_CALLER_SP + off),
+            None => stack.slot(level),
         }
+    }
+    /// A word of the row of copies, or the word after it, is a word of the
+    /// row; any other is named as [`Guarded`] names it.
+    fn name(stack: WalkStack, addr: PhysAddr, table: impl Fn(Level) -> Level) -> EntryPtr {
+        let first = Self::slot(stack, LinuxFrame::COPIES[0].0);
+        if addr.0.wrapping_sub(first.0) > 8 * COPY_ROW {
+            return Guarded::name(stack, addr, table);
+        }
+        let at = |&&(l, _): &&(Level, u64)| Self::slot(stack, l) == addr;
+        let level = LinuxFrame::COPIES.iter().find(at).map_or(Level::Pud, |&(l, _)| l);
+        EntryPtr::row_copy(table(level), first, addr)
     }
 }
 

@@ -7,7 +7,6 @@
 use super::flags::GupFlags;
 use super::page::{release_each, Grab, Page, PageMap, PG_REFERENCED};
 use crate::mm::entry::{is_poison, PteBits};
-use crate::mm::level::PT_BYTES;
 use crate::mm::{Defect, EntryPtr, Level, PhysAddr, Platform, WalkError, PAGE_SHIFT};
 
 /// PTEs the PTE loop handles per loop test: the largest group the compiler
@@ -149,10 +148,7 @@ pub(super) fn pte_defect(pa: PhysAddr, pte: u64) -> Option<WalkError> {
     } else {
         return None;
     };
-    // A page table's origin is aligned to its size (PoP: the page-table origin
-    // of a segment entry has no bits below it), so the entry names its table.
-    let origin = PhysAddr(pa.0 & !(PT_BYTES - 1));
-    let at = EntryPtr::table(Level::Pte, origin, ((pa.0 - origin.0) / 8) as usize);
+    let at = EntryPtr::in_table(Level::Pte, pa);
     Some(WalkError::BadEntry { at, val: pte, defect })
 }
 

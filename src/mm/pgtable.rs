@@ -74,6 +74,14 @@ impl EntryPtr {
             object: Object::Table(level),
         }
     }
+    /// Pointer to the entry at `addr` of a `level` table, whose origin is
+    /// `addr` rounded down to the table's size: foldkern allocates every table
+    /// aligned to its size (a CRST to 16 KiB, a page table to 2 KiB), so an
+    /// entry's address names its table.
+    pub fn in_table(level: Level, addr: PhysAddr) -> EntryPtr {
+        let origin = PhysAddr(addr.0 & !(level.table_bytes() - 1));
+        EntryPtr::table(level, origin, ((addr.0 - origin.0) / 8) as usize)
+    }
     /// Pointer to the copy at `slot` of the [`Object::CopyRow`] from `first`,
     /// each an entry of a `level` table.
     pub fn row_copy(level: Level, first: PhysAddr, slot: PhysAddr) -> EntryPtr {
@@ -459,9 +467,31 @@ pub fn check_entry_slow<P: Platform + ?Sized>(
 /// top table instead (shift = 20 + 11 × type); the two agree on every table
 /// foldkern builds, whose entries all carry the table's own type bits.
 #[inline]
-pub fn pgd_offset(asce: Asce, addr: VirtAddr) -> EntryPtr {
+pub fn pgd_offset<T: TablePtr>(asce: Asce, addr: VirtAddr) -> T {
     let top = asce.asce_type().top();
-    EntryPtr::table(top, asce.origin(), top.index(addr))
+    T::table(top, asce.origin(), top.index(addr))
+}
+
+/// What a `pXd_offset` returns: a bare address, as Linux's `pud_t *` (the
+/// lockless walk), or an [`EntryPtr`] that also knows its table (the walks
+/// that check bounds). Either way the same decisions make it.
+pub trait TablePtr: Copy + PartialEq {
+    /// Entry `index` of the `level` table at `origin`.
+    fn table(level: Level, origin: PhysAddr, index: usize) -> Self;
+}
+
+impl TablePtr for PhysAddr {
+    #[inline(always)]
+    fn table(_level: Level, origin: PhysAddr, index: usize) -> PhysAddr {
+        origin.add(index as u64 * 8)
+    }
+}
+
+impl TablePtr for EntryPtr {
+    #[inline(always)]
+    fn table(level: Level, origin: PhysAddr, index: usize) -> EntryPtr {
+        EntryPtr::table(level, origin, index)
+    }
 }
 
 /// `pgd_folded`: this value is not a region-first entry, so the pgd level is folded.
@@ -538,27 +568,27 @@ pub fn pmd_offset<P: Platform + ?Sized>(p: &P, pudp: EntryPtr, addr: VirtAddr) -
 /// `pgd`; if folded, return the *pointer* `pgdp` (which must be the real table
 /// pointer for lockless walks to stay in the table).
 #[inline]
-pub fn p4d_offset_lockless(pgdp: EntryPtr, pgd: Pgd, addr: VirtAddr) -> EntryPtr {
+pub fn p4d_offset_lockless<T: TablePtr>(pgdp: T, pgd: Pgd, addr: VirtAddr) -> T {
     if pgd.0 & RegionBits::TT.bits() == Level::Pgd.type_bits() {
-        EntryPtr::table(Level::P4d, PhysAddr(pgd.0 & REGION_ORIGIN), Level::P4d.index(addr))
+        T::table(Level::P4d, PhysAddr(pgd.0 & REGION_ORIGIN), Level::P4d.index(addr))
     } else {
         pgdp
     }
 }
 /// `pud_offset_lockless(p4dp, p4d, addr)`.
 #[inline]
-pub fn pud_offset_lockless(p4dp: EntryPtr, p4d: P4d, addr: VirtAddr) -> EntryPtr {
+pub fn pud_offset_lockless<T: TablePtr>(p4dp: T, p4d: P4d, addr: VirtAddr) -> T {
     if p4d.0 & RegionBits::TT.bits() >= Level::P4d.type_bits() {
-        EntryPtr::table(Level::Pud, PhysAddr(p4d.0 & REGION_ORIGIN), Level::Pud.index(addr))
+        T::table(Level::Pud, PhysAddr(p4d.0 & REGION_ORIGIN), Level::Pud.index(addr))
     } else {
         p4dp
     }
 }
 /// `pmd_offset_lockless(pudp, pud, addr)`.
 #[inline]
-pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: VirtAddr) -> EntryPtr {
+pub fn pmd_offset_lockless<T: TablePtr>(pudp: T, pud: Pud, addr: VirtAddr) -> T {
     if pud.0 & RegionBits::TT.bits() >= Level::Pud.type_bits() {
-        EntryPtr::table(Level::Pmd, PhysAddr(pud.0 & REGION_ORIGIN), Level::Pmd.index(addr))
+        T::table(Level::Pmd, PhysAddr(pud.0 & REGION_ORIGIN), Level::Pmd.index(addr))
     } else {
         pudp
     }
@@ -566,7 +596,7 @@ pub fn pmd_offset_lockless(pudp: EntryPtr, pud: Pud, addr: VirtAddr) -> EntryPtr
 /// `pXd_offset_lockless` of the `level` (p4d, pud or pmd) loop, below the
 /// entry `parent` read at `parentp`.
 #[inline(always)]
-pub fn offset_lockless(level: Level, parentp: EntryPtr, parent: u64, addr: VirtAddr) -> EntryPtr {
+pub fn offset_lockless<T: TablePtr>(level: Level, parentp: T, parent: u64, addr: VirtAddr) -> T {
     match level {
         Level::P4d => p4d_offset_lockless(parentp, Pgd(parent), addr),
         Level::Pud => pud_offset_lockless(parentp, P4d(parent), addr),
@@ -576,8 +606,8 @@ pub fn offset_lockless(level: Level, parentp: EntryPtr, parent: u64, addr: VirtA
 /// `pte_offset_map(&pmd, addr)`: the PTE for `addr` in the page table the segment
 /// entry value `pmd` designates.
 #[inline]
-pub fn pte_offset(pmd: Pmd, addr: VirtAddr) -> EntryPtr {
-    EntryPtr::table(Level::Pte, pmd.page_table(), Level::Pte.index(addr))
+pub fn pte_offset<T: TablePtr>(pmd: Pmd, addr: VirtAddr) -> T {
+    T::table(Level::Pte, pmd.page_table(), Level::Pte.index(addr))
 }
 
 /// `pXd_addr_end(addr, end)` with the *static* size of `level`: the next `level`
