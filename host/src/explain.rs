@@ -132,8 +132,19 @@ fn words(sc: &Scene, ptr: foldkern::mm::EntryPtr) -> Vec<Word> {
                     let d = Named(p).to_string();
                     d.find(" (").map_or(d.clone(), |i| d[i + 2..d.len() - 1].to_string())
                 }
-                Object::Copy(_) if k == 0 => "the copy".to_string(),
-                Object::Copy(_) => "guard word".to_string(),
+                // Guarded copies, named by the loop that wrote each and their
+                // offset in the walker's frame, as Linux's frame names its own.
+                Object::Copy(table) => {
+                    let off = addr.wrapping_sub(sc.stack.base().as_u64());
+                    let slot = (off >= 16 && (off - 16).is_multiple_of(32))
+                        .then(|| Level::ALL.get(((off - 16) / 32) as usize))
+                        .flatten()
+                        .filter(|&&l| l < Level::Pmd);
+                    match slot {
+                        Some(l) => format!("frame +{off}: the {} copy, a {} entry", l.name(), table.hw_name()),
+                        None => format!("frame +{off}: guard word"),
+                    }
+                }
             };
             Some(Word {
                 addr,

@@ -3,8 +3,10 @@
 //! and walks it with the one gup_fast walk of every variant, its explaining
 //! hooks recording each entry read. For the scenario, one SVG per gup_fast variant (the tables the walk
 //! read as boxes with the indices it used, the walker's stack copies beside
-//! them, every pointer it followed as a numbered arrow, and the step that left
-//! a copy or read a stale entry in red), one SVG of the address space (the
+//! them, every pointer it followed as an arrow routed between the boxes, each
+//! step numbered where it read, the step that left a copy or read a stale
+//! entry in red, and where each page's data goes against the reference's
+//! frame, from the `fates:` line), one SVG of the address space (the
 //! ptdump block drawn as a tree), and an HTML page with each trace beside its
 //! picture. Table addresses depend on the build, so the pictures name tables
 //! by kind and index only and stay the same while the walk does.
@@ -61,6 +63,8 @@ pub struct Variant {
     pub off_copy: Option<u64>,
     /// The result line.
     pub result: String,
+    /// The `fates:` line: where each page's data would go.
+    pub fates: String,
 }
 
 /// A scenario: the ptdump block and each variant.
@@ -123,11 +127,16 @@ pub fn parse(output: &str) -> Option<Scenario> {
                 marked: Vec::new(),
                 off_copy: None,
                 result: String::new(),
+                fates: String::new(),
             });
             continue;
         }
         let Some(v) = variants.last_mut() else { continue };
         if !v.result.is_empty() {
+            if t.starts_with("fates:") && v.fates.is_empty() {
+                v.fates = t.to_string();
+                v.lines.push(t.to_string());
+            }
             continue;
         }
         let level = t.split(' ').next().unwrap_or("");
@@ -304,7 +313,7 @@ pub fn scene(spec: &Spec) -> Result<Scene, String> {
 /// Run scenario `spec` on the host as the kernel's `gup=` job runs it and
 /// collect what each variant's walk read, through the walk's explaining hooks.
 pub fn run(spec: &Spec) -> Result<Scenario, String> {
-    use foldkern::gup::scenario::{describe, TraceLine};
+    use foldkern::gup::scenario::{describe, FatesLine, TraceLine};
     use foldkern::gup::Variant as V;
     use foldkern::mm::WalkError;
     let sc = scene(spec)?;
@@ -324,6 +333,17 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
         }
         let result = sc.result(spec, &o, &got);
         lines.push(result.clone());
+        let fates = FatesLine {
+            pinned: o.pinned,
+            pages: &got,
+            lrag: &sc.want,
+            decoy: spec
+                .decoy
+                .and_then(|d| sc.space.lookup(d).ok().flatten())
+                .map(|t| foldkern::gup::Page::of(t.pa)),
+        }
+        .to_string();
+        lines.push(fates.clone());
         let marked = o
             .first_violation
             .and_then(|viol| steps.iter().rposition(|st| st.ptr.addr() == viol.got.addr()))
@@ -341,6 +361,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
             marked,
             off_copy,
             result,
+            fates,
         });
     }
     Ok(Scenario {
@@ -389,10 +410,13 @@ pub struct Boxed {
 /// the point of the entry it read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Layout {
-    /// Tables, the stack frame, and the guard word if the walk stepped on it.
+    /// Tables, the stack frame (with the guard word if the walk stepped on
+    /// it), and the pages box.
     pub boxes: Vec<Boxed>,
-    /// Where step `k`'s entry is drawn.
+    /// Where step `k`'s entry is drawn: the left edge of its row.
     pub anchors: Vec<(f64, f64)>,
+    /// The y of the lane above the boxes that connector `k` runs along.
+    pub lanes: Vec<f64>,
 }
 
 /// Fill of a table box, of the stack frame, and of a flagged entry.
@@ -429,10 +453,58 @@ pub fn masked(s: &str, keep_16: bool) -> String {
     out
 }
 
+/// Lanes above the boxes for the connectors, 4 px apart, reused from the
+/// first past this many.
+const LANES: usize = 12;
+
+/// Width of the label of the steps drawn at one row ("1,2,3").
+fn label_width(label: &str) -> f64 {
+    7.0 * label.len() as f64 + 8.0
+}
+
+/// Each step's number, joined per anchor: steps that read the same entry
+/// (a folded level's re-read) share one label.
+fn labels(anchors: &[(f64, f64)]) -> Vec<((f64, f64), String)> {
+    let mut out: Vec<((f64, f64), String)> = Vec::new();
+    for (k, &a) in anchors.iter().enumerate() {
+        match out.iter_mut().find(|(p, _)| *p == a) {
+            Some((_, l)) => l.push_str(&format!(",{}", k + 1)),
+            None => out.push((a, (k + 1).to_string())),
+        }
+    }
+    out
+}
+
+/// The rows of the pages box, from a `fates:` line: each page's fate (or,
+/// past [`foldkern::gup::scenario::FATE_PAGES`], how many pages have each),
+/// and whether the data goes to a wrong frame.
+fn fate_rows(fates: &str) -> Vec<(String, bool)> {
+    use foldkern::gup::scenario::Fate;
+    let say = |f: Fate| match f {
+        Fate::Buffer => "its own frame, as LRAG gives",
+        Fate::Decoy => "the decoy's frame, not LRAG's",
+        Fate::Elsewhere => "another frame, not LRAG's",
+        Fate::SlowPath => "not taken: the slow path's",
+    };
+    let body = fates.strip_prefix("fates:").unwrap_or("");
+    body.split(';')
+        .filter_map(|part| {
+            let (what, name) = part.trim().rsplit_once(": ")?;
+            let fate = Fate::from_name(name)?;
+            Some(match what.strip_prefix("page ") {
+                Some(i) => (format!("page {i}: {}", say(fate)), fate.wrong()),
+                None => (format!("{what} page(s): {}", say(fate)), fate.wrong()),
+            })
+        })
+        .filter(|(row, _)| !row.starts_with("0 "))
+        .collect()
+}
+
 /// One variant's picture laid out: per table the walk read a box (its kind
 /// and the indices it used; a column per kind, top level first), one box for
-/// the stack frame (the copies used, in the order first read), and a red box
-/// for the guard word a walk stepped onto.
+/// the stack frame (the copies used, in address order, and the guard word a
+/// walk stepped onto), and below it the pages box (each page's fate against
+/// LRAG). The boxes sit below a lane per connector, so no line crosses a box.
 pub fn layout(v: &Variant) -> Layout {
     // Tables by (kind, origin) in the order first read, with their entries;
     // copies by address.
@@ -457,6 +529,13 @@ pub fn layout(v: &Variant) -> Layout {
             }
         }
     }
+    // A connector per step that moves to another entry, each on a lane.
+    let moves = v
+        .steps
+        .windows(2)
+        .filter(|w| w[0].place != w[1].place || w[0].at != w[1].at);
+    let lanes_used = moves.count().clamp(1, LANES);
+    let top = 60.0 + 4.0 * lanes_used as f64;
     let mut used: Vec<usize> = tables.iter().map(|t| t.0 .0).collect();
     used.sort_unstable();
     used.dedup();
@@ -464,7 +543,7 @@ pub fn layout(v: &Variant) -> Layout {
     let mut next_y: BTreeMap<usize, f64> = BTreeMap::new();
     for ((kind, _), entries) in &tables {
         let col = used.iter().position(|c| c == kind).unwrap();
-        let y = *next_y.get(&col).unwrap_or(&60.0);
+        let y = *next_y.get(&col).unwrap_or(&top);
         let h = 26.0 + 18.0 * entries.len() as f64;
         boxes.push(Boxed {
             rect: (20.0 + 190.0 * col as f64, y, 170.0, h),
@@ -483,25 +562,36 @@ pub fn layout(v: &Variant) -> Layout {
     copies.sort_by_key(|c| c.0);
     let first = copies.first().map_or(0, |c| c.0);
     let stack = boxes.len();
-    let h = 26.0 + 18.0 * copies.len().max(1) as f64;
     let stack_x = 20.0 + 190.0 * used.len() as f64;
-    let rows: Vec<String> = copies.iter().map(|c| format!("+{:<3} {}", c.0 - first, c.1)).collect();
-    // Wide enough for its longest row (monospace, about 7.3 px a character).
+    let mut rows: Vec<String> = copies.iter().map(|c| format!("+{:<3} {}", c.0 - first, c.1)).collect();
+    if rows.is_empty() {
+        rows.push(String::from("no copies: this walk passes values down"));
+    }
     let title = String::from("walker's stack frame (8-byte words, offsets in bytes)");
-    let chars = rows
-        .iter()
-        .map(|r| r.chars().count() + 3)
-        .chain([title.len()])
-        .max()
-        .unwrap_or(0);
+    let stack_h = 26.0 + 18.0 * copies.len().max(1) as f64;
     boxes.push(Boxed {
-        rect: (stack_x, 60.0, (chars as f64 * 7.3 + 20.0).max(230.0), h),
+        rect: (stack_x, top, 0.0, stack_h),
         fill: STACK_FILL,
         title,
         rows,
     });
-    let at_row = |b: &Boxed, row: usize| (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64);
-    let anchors = v
+    let pages: Vec<(String, bool)> = fate_rows(&v.fates);
+    boxes.push(Boxed {
+        rect: (
+            stack_x,
+            top + stack_h + 20.0,
+            0.0,
+            26.0 + 18.0 * pages.len().max(1) as f64,
+        ),
+        fill: STACK_FILL,
+        title: String::from("pages: where each page's data goes"),
+        rows: pages
+            .iter()
+            .map(|(r, wrong)| if *wrong { format!("{r} (WRONG)") } else { r.clone() })
+            .collect(),
+    });
+    let at_row = |b: &Boxed, row: usize| (b.rect.0, b.rect.1 + 34.0 + 18.0 * row as f64);
+    let anchors: Vec<(f64, f64)> = v
         .steps
         .iter()
         .map(|s| match &s.place {
@@ -513,18 +603,74 @@ pub fn layout(v: &Variant) -> Layout {
             Place::Copy(_) => at_row(&boxes[stack], copies.iter().position(|c| c.0 == s.at).unwrap()),
         })
         .collect();
-    Layout { boxes, anchors }
+    // The stack frame and pages boxes as wide as their longest row
+    // (monospace, about 7.3 px a character) after the step labels.
+    let widest = labels(&anchors)
+        .iter()
+        .filter(|(a, _)| a.0 == stack_x)
+        .map(|(_, l)| label_width(l))
+        .fold(16.0, f64::max);
+    for b in &mut boxes[stack..] {
+        let chars = b
+            .rows
+            .iter()
+            .chain([&b.title])
+            .map(|r| r.chars().count())
+            .max()
+            .unwrap_or(0);
+        b.rect.2 = (chars as f64 * 7.3 + widest + 30.0).max(230.0);
+    }
+    let lanes = (0..anchors.len().saturating_sub(1))
+        .map(|k| top - 8.0 - 4.0 * (k % lanes_used) as f64)
+        .collect();
+    Layout { boxes, anchors, lanes }
+}
+
+/// The path of connector `k` from anchor `a` to `b` (left edges of rows):
+/// left into the gap beside `a`'s box, along the gap to `b`'s row if the two
+/// boxes share a column, else up to the connector's lane above the boxes,
+/// across, and down the gap beside `b`'s box; then right to `b`. The gaps
+/// and the lanes hold no box, so no line crosses a title or a row.
+fn route(k: usize, (ax, ay): (f64, f64), (bx, by): (f64, f64), lane: f64) -> String {
+    let dx = 4.0 + 3.0 * (k % 5) as f64;
+    if ax == bx {
+        format!("M {ax:.0} {ay:.0} H {:.0} V {by:.0} H {bx:.0}", ax - dx)
+    } else {
+        format!(
+            "M {ax:.0} {ay:.0} H {:.0} V {lane:.0} H {:.0} V {by:.0} H {bx:.0}",
+            ax - dx,
+            bx - dx
+        )
+    }
 }
 
 /// The SVG of one variant.
 pub fn variant_svg(v: &Variant) -> String {
-    let Layout { boxes: bx, anchors } = layout(v);
+    let Layout {
+        boxes: bx,
+        anchors,
+        lanes,
+    } = layout(v);
     let w = bx.iter().map(|b| b.rect.0 + b.rect.2).fold(640.0, f64::max) + 20.0;
     let h = bx.iter().map(|b| b.rect.1 + b.rect.3).fold(0.0, f64::max) + 40.0;
+    let labels = labels(&anchors);
+    // Where a row's text starts in its box: after the widest label there.
+    let indent = |b: &Boxed| {
+        labels
+            .iter()
+            .filter(|(a, _)| a.0 == b.rect.0 && a.1 > b.rect.1 && a.1 < b.rect.1 + b.rect.3)
+            .map(|(_, l)| label_width(l))
+            .fold(16.0, f64::max)
+            + 8.0
+    };
     let mut o = String::new();
     let _ = writeln!(
         o,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w:.0}" height="{h:.0}" font-family="monospace" font-size="12">"#
+    );
+    let _ = writeln!(
+        o,
+        r##"<defs><marker id="arrow" viewBox="0 0 8 8" refX="7" refY="4" markerWidth="6" markerHeight="6" orient="auto"><path d="M 0 0 L 8 4 L 0 8 z" fill="context-stroke"/></marker></defs>"##
     );
     let _ = writeln!(o, r#"<rect width="{w:.0}" height="{h:.0}" fill="white"/>"#);
     let _ = writeln!(o, r#"<text x="20" y="24" font-size="14">{}</text>"#, esc(&v.heading));
@@ -543,8 +689,9 @@ pub fn variant_svg(v: &Variant) -> String {
             y + 16.0,
             esc(&b.title)
         );
+        let tx = x + indent(b);
         for (i, r) in b.rows.iter().enumerate() {
-            if r.contains("guard word") {
+            if r.contains("guard word") || r.ends_with("(WRONG)") {
                 let _ = writeln!(
                     o,
                     r#"<rect x="{:.0}" y="{:.0}" width="{:.0}" height="18" fill="{MARK_FILL}"/>"#,
@@ -555,52 +702,54 @@ pub fn variant_svg(v: &Variant) -> String {
             }
             let _ = writeln!(
                 o,
-                r#"<text x="{:.0}" y="{:.0}">{}</text>"#,
-                x + 24.0,
+                r#"<text x="{tx:.0}" y="{:.0}">{}</text>"#,
                 y + 38.0 + 18.0 * i as f64,
                 esc(r)
             );
         }
     }
     let colour = |k: usize| if v.marked.contains(&k) { "#c0392b" } else { "#34495e" };
-    // The arcs first, then the numbered circles over them, so no line hides
+    // The connectors first, then the step labels over them, so no line hides
     // a step's number.
     for (k, pair) in anchors.windows(2).enumerate() {
-        let ((px, py), (x, y)) = (pair[0], pair[1]);
-        // Arcs above the boxes' rows, each a little higher, so that steps
-        // between the same two entries stay apart.
-        let (cx, cy) = ((px + x) / 2.0, py.min(y) - 24.0 - 6.0 * ((k + 1) % 4) as f64);
+        if pair[0] == pair[1] {
+            continue; // a re-read of the same entry: the label says it
+        }
         let _ = writeln!(
             o,
-            r#"<path d="M {px:.0} {py:.0} Q {cx:.0} {cy:.0} {x:.0} {y:.0}" fill="none" stroke="{}" stroke-width="1.5"/>"#,
+            r#"<path d="{}" fill="none" stroke="{}" stroke-width="1.5" marker-end="url(#arrow)"/>"#,
+            route(k, pair[0], pair[1], lanes[k]),
             colour(k + 1)
         );
     }
-    // The step off a copy: from that copy to the guard word after it.
+    // The step off a copy: from that copy down the gap to the guard word
+    // after it.
     if v.off_copy.is_some() {
-        let stack = bx.iter().position(|b| b.fill == STACK_FILL);
+        let stack = bx.iter().position(|b| b.title.starts_with("walker's stack frame"));
         let last_copy = v.steps.iter().rposition(|s| matches!(s.place, Place::Copy(_)));
         if let (Some(b), Some(k)) = (stack, last_copy) {
             let b = &bx[b];
-            let (px, py) = anchors[k];
             let row = b.rows.iter().position(|r| r.contains("guard word")).unwrap_or(0);
-            let (x, y) = (b.rect.0 + 10.0, b.rect.1 + 34.0 + 18.0 * row as f64);
+            let to = (b.rect.0, b.rect.1 + 34.0 + 18.0 * row as f64);
             let _ = writeln!(
                 o,
-                r##"<path d="M {px:.0} {py:.0} C {:.0} {py:.0} {:.0} {y:.0} {x:.0} {y:.0}" fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3"/>"##,
-                px - 14.0,
-                x - 14.0
+                r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3" marker-end="url(#arrow)"/>"##,
+                route(anchors.len(), anchors[k], to, 0.0)
             );
         }
     }
-    for (k, &(x, y)) in anchors.iter().enumerate() {
+    for ((x, y), label) in &labels {
+        // Red if any step there is one the kernel flagged.
+        let steps = label.split(',').filter_map(|n| n.parse::<usize>().ok());
+        let fill = steps.map(|n| colour(n - 1)).max().unwrap_or("#34495e");
+        let lw = label_width(label);
         let _ = writeln!(
             o,
-            r#"<circle cx="{x:.0}" cy="{y:.0}" r="7" fill="{}"/><text x="{:.0}" y="{:.0}" fill="white" font-size="9">{}</text>"#,
-            colour(k),
-            x - 4.0,
-            y + 3.0,
-            k + 1
+            r#"<rect x="{:.0}" y="{:.0}" width="{lw:.0}" height="14" rx="7" fill="{fill}"/><text x="{:.0}" y="{:.0}" fill="white" font-size="10">{label}</text>"#,
+            x + 3.0,
+            y - 7.0,
+            x + 7.0,
+            y + 3.5
         );
     }
     o.push_str("</svg>\n");
@@ -708,7 +857,7 @@ pub fn files(prefix: &str, title: &str, sc: &Scenario, mask: bool) -> Vec<(Strin
     );
     for v in &sc.variants {
         let name = format!("{prefix}-{}.svg", stem(v));
-        // Step lines numbered as the picture's circles.
+        // Step lines numbered as the picture's labels.
         let mut k = 0;
         let lines: Vec<String> = v
             .lines

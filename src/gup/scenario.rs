@@ -177,3 +177,92 @@ impl fmt::Display for ResultLine<'_> {
         }
     }
 }
+
+/// Where a page's data goes when Linux reads into it with the frames a walk
+/// took (block-device direct I/O takes them with one `get_user_pages_fast`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// The page's own frame (the reference's): correct.
+    Buffer,
+    /// The decoy's frame: the data lands one top entry away, silently.
+    Decoy,
+    /// Some other frame.
+    Elsewhere,
+    /// Not taken: the walk stopped first, and the slow path (which walks
+    /// under the mmap lock) takes the right frame.
+    SlowPath,
+}
+
+impl Fate {
+    /// Every fate, in the order a `fates:` line counts them.
+    pub const ALL: [Fate; 4] = [Fate::Buffer, Fate::Decoy, Fate::Elsewhere, Fate::SlowPath];
+    /// The word a `fates:` line uses.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Fate::Buffer => "buffer",
+            Fate::Decoy => "decoy",
+            Fate::Elsewhere => "elsewhere",
+            Fate::SlowPath => "slow path",
+        }
+    }
+    /// The fate named `name` in a `fates:` line.
+    pub fn from_name(name: &str) -> Option<Fate> {
+        Fate::ALL.into_iter().find(|f| f.name() == name)
+    }
+    /// Whether the data goes to the wrong frame.
+    pub const fn wrong(self) -> bool {
+        matches!(self, Fate::Decoy | Fate::Elsewhere)
+    }
+}
+
+/// Most pages whose fates a `fates:` line lists one by one; past that it
+/// counts them.
+pub const FATE_PAGES: usize = 8;
+
+/// The `fates:` line after a walk's result: each page's [`Fate`], from the
+/// pages it took (`pages[..pinned]`) against the reference's frames (`lrag`)
+/// and the decoy's frame. `scripts/linux-gup.py` sets it beside what Linux did.
+pub struct FatesLine<'a> {
+    /// Pages the walk took.
+    pub pinned: usize,
+    /// The range's pages, as the walk filled them.
+    pub pages: &'a [Page],
+    /// The reference's frames, as far as it translates.
+    pub lrag: &'a [PhysAddr],
+    /// The decoy's frame, if the scenario maps one.
+    pub decoy: Option<Page>,
+}
+
+impl FatesLine<'_> {
+    /// Page `i`'s fate.
+    pub fn fate(&self, i: usize) -> Fate {
+        match self.pages.get(i) {
+            Some(&p) if i < self.pinned && self.lrag.get(i).is_some_and(|&f| p == f) => Fate::Buffer,
+            Some(&p) if i < self.pinned && Some(p) == self.decoy => Fate::Decoy,
+            _ if i < self.pinned => Fate::Elsewhere,
+            _ => Fate::SlowPath,
+        }
+    }
+}
+
+impl fmt::Display for FatesLine<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.pages.len();
+        write!(f, "fates:")?;
+        if n <= FATE_PAGES {
+            for i in 0..n {
+                write!(f, " page {i}: {};", self.fate(i).name())?;
+            }
+        } else {
+            for fate in Fate::ALL {
+                write!(
+                    f,
+                    " {}: {};",
+                    fate.name(),
+                    (0..n).filter(|&i| self.fate(i) == fate).count()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}

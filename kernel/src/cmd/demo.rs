@@ -9,7 +9,7 @@ use crate::arch::s390x::sclp;
 use crate::kernel::spaces::{lrag_frames, space, FrameBuf, Frames, Space, Walk, SEED_PAGES, SEED_START};
 use crate::kernel::{self, Msg};
 use core::fmt::{self, Write};
-use foldkern::gup::scenario::{describe, Outcome, ResultLine, TraceLine};
+use foldkern::gup::scenario::{describe, FatesLine, Outcome, ResultLine, TraceLine};
 use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
 use foldkern::mm::{AsceType, PhysAddr, Prot, VirtAddr, PAGE_SIZE};
 
@@ -34,9 +34,6 @@ fn rule(title: &str) {
 const TRACED_PAGES: usize = 64;
 /// Most data frames a scenario maps its pages onto (round-robin).
 const DATA_FRAMES: usize = 4096;
-
-/// Most pages whose fates a `fates:` line lists one by one.
-const FATE_PAGES: usize = 8;
 
 /// Walk `pages` pages from `start` in `s` with every variant, printing traces,
 /// and compare with per-page LRAG. Each variant's result is followed by each
@@ -117,26 +114,13 @@ pub fn walk_all(
             verdict: outcome,
         };
         println!("    {line}");
-        {
-            let d = decoy.and_then(reference).map(Page::of);
-            let fate = |i: usize| match r.get(i) {
-                Some(&p) if i < o.pinned && lrag.get(i).is_some_and(|&f| p == f) => Fate::Buffer,
-                Some(&p) if i < o.pinned && Some(p) == d => Fate::Decoy,
-                _ if i < o.pinned => Fate::Elsewhere,
-                _ => Fate::SlowPath,
-            };
-            print!("    fates:");
-            if pages <= FATE_PAGES {
-                for i in 0..pages {
-                    print!(" page {i}: {};", fate(i).name());
-                }
-            } else {
-                for f in Fate::ALL {
-                    print!(" {}: {};", f.name(), (0..pages).filter(|&i| fate(i) == f).count());
-                }
-            }
-            println!();
-        }
+        let fates = FatesLine {
+            pinned: o.pinned,
+            pages: &r[..pages],
+            lrag: &lrag[..n_lrag],
+            decoy: decoy.and_then(reference).map(Page::of),
+        };
+        println!("    {fates}");
         let matches = outcome == Outcome::Correct;
         if Variant::FIXED.contains(&v) && !matches {
             all_ok = false;
@@ -169,33 +153,6 @@ impl fmt::Display for End {
         match self.0 {
             0 => write!(f, "0x10000000000000000"),
             e => write!(f, "{e:#x}"),
-        }
-    }
-}
-
-/// Where a page's data goes when Linux reads into it with the frames a walk
-/// took (block-device direct I/O takes them with one `get_user_pages_fast`).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Fate {
-    /// The page's own frame (LRAG's): correct.
-    Buffer,
-    /// The decoy's frame: the data lands one top entry away, silently.
-    Decoy,
-    /// Some other frame.
-    Elsewhere,
-    /// Not taken: the walk stopped first, and the slow path (which walks
-    /// under the mmap lock) takes the right frame.
-    SlowPath,
-}
-
-impl Fate {
-    const ALL: [Fate; 4] = [Fate::Buffer, Fate::Decoy, Fate::Elsewhere, Fate::SlowPath];
-    fn name(self) -> &'static str {
-        match self {
-            Fate::Buffer => "buffer",
-            Fate::Decoy => "decoy",
-            Fate::Elsewhere => "elsewhere",
-            Fate::SlowPath => "slow path",
         }
     }
 }
