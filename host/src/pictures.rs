@@ -478,7 +478,7 @@ fn labels(anchors: &[(f64, f64)]) -> Vec<((f64, f64), String)> {
 /// The rows of the pages box, from a `fates:` line: each page's fate (or,
 /// past [`foldkern::gup::scenario::FATE_PAGES`], how many pages have each),
 /// and whether the data goes to a wrong frame.
-fn fate_rows(fates: &str) -> Vec<(String, bool)> {
+fn fate_rows(fates: &str, pinned: &[&str]) -> Vec<(String, bool)> {
     use foldkern::gup::scenario::Fate;
     let say = |f: Fate| match f {
         Fate::Buffer => "its own frame, as LRAG gives",
@@ -492,7 +492,12 @@ fn fate_rows(fates: &str) -> Vec<(String, bool)> {
             let (what, name) = part.trim().rsplit_once(": ")?;
             let fate = Fate::from_name(name)?;
             Some(match what.strip_prefix("page ") {
-                Some(i) => (format!("page {i}: {}", say(fate)), fate.wrong()),
+                Some(i) => {
+                    // The frame taken, where the result line shows it.
+                    let frame = i.parse::<usize>().ok().and_then(|i| pinned.get(i));
+                    let frame = frame.map_or(String::new(), |f| format!("{f}, "));
+                    (format!("page {i}: {frame}{}", say(fate)), fate.wrong())
+                }
                 None => (format!("{what} page(s): {}", say(fate)), fate.wrong()),
             })
         })
@@ -575,7 +580,13 @@ pub fn layout(v: &Variant) -> Layout {
         title,
         rows,
     });
-    let pages: Vec<(String, bool)> = fate_rows(&v.fates);
+    // The frames the result line shows ("pinned 2 page(s): 0x400000 0x403000 -> ...").
+    let pinned: Vec<&str> = v
+        .result
+        .split_once("page(s):")
+        .map(|(_, r)| r.split_whitespace().take_while(|w| w.starts_with("0x")).collect())
+        .unwrap_or_default();
+    let pages: Vec<(String, bool)> = fate_rows(&v.fates, &pinned);
     boxes.push(Boxed {
         rect: (
             stack_x,
@@ -611,13 +622,13 @@ pub fn layout(v: &Variant) -> Layout {
         .map(|(_, l)| label_width(l))
         .fold(16.0, f64::max);
     for b in &mut boxes[stack..] {
-        let chars = b
-            .rows
-            .iter()
-            .chain([&b.title])
-            .map(|r| r.chars().count())
-            .max()
-            .unwrap_or(0);
+        // Room for a masked number's full 14 characters, so the width is the
+        // same whichever build's addresses a row shows.
+        let room = |r: &String| {
+            let m = masked(r, false);
+            m.chars().count() + 11 * m.matches("0x…").count()
+        };
+        let chars = b.rows.iter().chain([&b.title]).map(room).max().unwrap_or(0);
         b.rect.2 = (chars as f64 * 7.3 + widest + 30.0).max(230.0);
     }
     let lanes = (0..anchors.len().saturating_sub(1))
@@ -644,8 +655,10 @@ fn route(k: usize, (ax, ay): (f64, f64), (bx, by): (f64, f64), lane: f64) -> Str
     }
 }
 
-/// The SVG of one variant.
-pub fn variant_svg(v: &Variant) -> String {
+/// The SVG of one variant; with `mask`, the numbers that depend on the build
+/// shown as `0x…` ([`masked`]).
+pub fn variant_svg(v: &Variant, mask: bool) -> String {
+    let m = |s: &str| if mask { masked(s, false) } else { s.to_string() };
     let Layout {
         boxes: bx,
         anchors,
@@ -674,7 +687,7 @@ pub fn variant_svg(v: &Variant) -> String {
     );
     let _ = writeln!(o, r#"<rect width="{w:.0}" height="{h:.0}" fill="white"/>"#);
     let _ = writeln!(o, r#"<text x="20" y="24" font-size="14">{}</text>"#, esc(&v.heading));
-    let _ = writeln!(o, r#"<text x="20" y="44">{}</text>"#, esc(&masked(&v.result, false)));
+    let _ = writeln!(o, r#"<text x="20" y="44">{}</text>"#, esc(&m(&v.result)));
     for b in &bx {
         let (x, y, bw, bh) = b.rect;
         let _ = writeln!(
@@ -704,7 +717,7 @@ pub fn variant_svg(v: &Variant) -> String {
                 o,
                 r#"<text x="{tx:.0}" y="{:.0}">{}</text>"#,
                 y + 38.0 + 18.0 * i as f64,
-                esc(r)
+                esc(&m(r))
             );
         }
     }
@@ -881,7 +894,7 @@ pub fn files(prefix: &str, title: &str, sc: &Scenario, mask: bool) -> Vec<(Strin
             esc(&m(&lines.join("\n"), false)),
             esc(&v.name)
         );
-        out.push((name, variant_svg(v)));
+        out.push((name, variant_svg(v, mask)));
     }
     html.push_str("</body></html>\n");
     out.push((format!("{prefix}-tree.svg"), tree_svg(sc)));
