@@ -72,3 +72,91 @@ fn every_picture_renders_with_its_boxes() {
     }
     assert_eq!(n, 6, "the seed scenario's five variants and its address space");
 }
+
+/// The horizontal and vertical segments of every arrow (`<path d="M x y H x V y ...">`).
+fn segments(svg: &str) -> Vec<((f32, f32), (f32, f32))> {
+    let mut out = Vec::new();
+    for l in svg
+        .lines()
+        .filter(|l| l.starts_with("<path d=\"M ") && l.contains("marker-end"))
+    {
+        let d = &l[9..9 + l[9..].find('"').unwrap()];
+        let mut words = d.split(' ').skip(1);
+        let mut num = || words.next().unwrap().parse::<f32>().unwrap();
+        let (mut x, mut y) = (num(), num());
+        let mut words = d.split(' ').skip(3);
+        while let (Some(op), Some(v)) = (words.next(), words.next()) {
+            let v: f32 = v.parse().unwrap();
+            let next = match op {
+                "H" => (v, y),
+                "V" => (x, v),
+                _ => panic!("a curve in an arrow: {d}"),
+            };
+            out.push(((x, y), next));
+            (x, y) = next;
+        }
+    }
+    out
+}
+
+/// Every arrow of every variant's picture, for the seed and a scenario of
+/// each other ASCE type, runs in the gaps between boxes and the lanes above
+/// them: no segment passes through a box (its title or rows), only ends at
+/// one's edge.
+#[test]
+fn no_arrow_crosses_a_box() {
+    use foldkern::gup::GupFlags;
+    use foldkern::mm::AsceType;
+    use foldkern_host::pictures::{run, variant_svg, Spec};
+    let spec = |ty, start, pages, flags, hole, decoy| Spec {
+        ty,
+        start,
+        pages,
+        flags,
+        ro: false,
+        hole,
+        decoy,
+    };
+    let scenarios = [
+        spec(
+            AsceType::Region3,
+            0x100_7fff_f000,
+            2,
+            GupFlags::empty(),
+            None,
+            Some(0x100_0000_0000),
+        ),
+        spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000), None),
+        spec(
+            AsceType::Region2,
+            0x3ff_ffff_f000,
+            2,
+            GupFlags::empty(),
+            None,
+            Some(0x0),
+        ),
+        spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None, None),
+        spec(AsceType::Region3, 0x7ff_f000, 16, GupFlags::empty(), None, None),
+    ];
+    let mut arrows = 0;
+    for s in scenarios {
+        for v in run(&s).unwrap().variants {
+            let svg = variant_svg(&v, false);
+            let segs = segments(&svg);
+            arrows += segs.len();
+            for (x, y, w, h, _) in boxes(&svg) {
+                for &((x1, y1), (x2, y2)) in &segs {
+                    let (lo_x, hi_x) = (x1.min(x2).max(x + 1.0), x1.max(x2).min(x + w - 1.0));
+                    let (lo_y, hi_y) = (y1.min(y2).max(y + 1.0), y1.max(y2).min(y + h - 1.0));
+                    assert!(
+                        lo_x > hi_x || lo_y > hi_y,
+                        "{:?} {}: the segment ({x1}, {y1})-({x2}, {y2}) crosses the box at ({x}, {y}), {w} x {h}",
+                        s.ty,
+                        v.name
+                    );
+                }
+            }
+        }
+    }
+    assert!(arrows > 100, "only {arrows} arrow segments drawn");
+}
