@@ -14,8 +14,14 @@
 // at 2014, ...) are known: x0 = fd, x1 = buffer, x2 = length, x3 = offset,
 // x8 = 67 (pread64), every other argument register 0.
 //
-// Output, parsed by scripts/linux-gup.py:
+// Two crafted scenarios set x4 (pud slot 2010) to a table descriptor of a
+// page the caller owns and build fake pmd and PTE tables in its own pages,
+// naming two more of its own pages (physical addresses from
+// /proc/self/pagemap): only the caller's memory is involved.
+//
+// Output, parsed by scripts/linux_arm64.py:
 //   linux-gup-arm64: <scenario>: pud <index>: read returned <n>; data <ok|wrong>
+//   linux-gup-arm64: crafted-<read|write>: pud 2010: x4 <value>; <read|write> returned <n>; data <where>
 //   linux-gup-arm64: <scenario>: pud <index>: killed by signal <n>
 //   linux-gup-arm64: scan: <n> correct, <n> killed: <indices>
 #define _GNU_SOURCE
@@ -40,23 +46,29 @@
 
 static int fd = -1;
 
-/* pread64 with every argument register but x0..x3 and x8 zero. */
-static long pread_svc(int f, void *buf, size_t len, off_t off)
+/* pread64 (nr 67) or pwrite64 (68) with x4 = `x4` and x5..x7 zero. */
+static long rw_svc(long nr, int f, void *buf, size_t len, off_t off, long x4v)
 {
 	register long x0 __asm__("x0") = f;
 	register long x1 __asm__("x1") = (long)buf;
 	register long x2 __asm__("x2") = (long)len;
 	register long x3 __asm__("x3") = off;
-	register long x4 __asm__("x4") = 0;
+	register long x4 __asm__("x4") = x4v;
 	register long x5 __asm__("x5") = 0;
 	register long x6 __asm__("x6") = 0;
 	register long x7 __asm__("x7") = 0;
-	register long x8 __asm__("x8") = 67; /* __NR_pread64 */
+	register long x8 __asm__("x8") = nr;
 	__asm__ volatile("svc #0"
 			 : "+r"(x0)
 			 : "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5), "r"(x6), "r"(x7), "r"(x8)
 			 : "memory", "cc");
 	return x0;
+}
+
+/* pread64 with every argument register but x0..x3 and x8 zero. */
+static long pread_svc(int f, void *buf, size_t len, off_t off)
+{
+	return rw_svc(67, f, buf, len, off, 0);
 }
 
 static void fill(void *p, uint64_t v)
@@ -117,6 +129,77 @@ static int child(const char *name, unsigned long addr, int quiet)
 	return WIFEXITED(status) && WEXITSTATUS(status) == 2 ? 2 : 0;
 }
 
+/* The physical address of the page at `p` (/proc/self/pagemap, as root). */
+static uint64_t phys_of(void *p)
+{
+	uint64_t e = 0;
+	int f = open("/proc/self/pagemap", O_RDONLY);
+	if (f < 0 || pread(f, &e, 8, (uint64_t)p / PAGE * 8) != 8)
+		e = 0;
+	close(f);
+	return e >> 63 ? (e & ((1UL << 55) - 1)) * PAGE : 0;
+}
+
+/* arm64 descriptors as gup_fast reads them (16 KiB granule, output address
+ * below 2^48): a table descriptor, and a valid, young, writable (DBM), user,
+ * never-executable page descriptor. */
+#define TABLE(pa) ((pa) | 3)
+#define USER_PAGE(pa) ((pa) | 3 | 1UL << 6 | 1UL << 10 | 1UL << 51 | 1UL << 54)
+
+/* A read (or with `write`, a write) of 2 pages at a buffer in pud `slot`,
+ * issued with x4 set to a table descriptor of a page the caller owns, filled
+ * as a pmd table whose entry for the buffer names a second page of the
+ * caller's, filled as a PTE table naming two more of its pages, D. Only the
+ * caller's own pages are touched. Reports where the data went: into the
+ * buffer, or into D (read), or which the device got (write). */
+static int crafted(const char *name, unsigned long slot, int write)
+{
+	unsigned long addr = (slot << PUD_SHIFT) + IN_PUD;
+	char *buf = mmap((void *)addr, 2 * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	char *own = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf != (char *)addr || own == MAP_FAILED) {
+		printf("linux-gup-arm64: %s: error: mmap: %s\n", name, strerror(errno));
+		return 3;
+	}
+	uint64_t *pmds = (uint64_t *)own, *ptes = (uint64_t *)(own + PAGE);
+	char *d = own + 2 * PAGE;
+	memset(own, 0, 2 * PAGE);
+	fill(buf, 0x6275660062756600UL); /* "buf" */
+	fill(buf + PAGE, 0x6275660062756600UL);
+	fill(d, 0x6f776e306f776e30UL); /* "own0", "own1" */
+	fill(d + PAGE, 0x6f776e316f776e31UL);
+	uint64_t pmd_pa = phys_of(pmds), pte_pa = phys_of(ptes), d0 = phys_of(d), d1 = phys_of(d + PAGE);
+	if (!pmd_pa || !pte_pa || !d0 || !d1) {
+		printf("linux-gup-arm64: %s: error: no physical address in /proc/self/pagemap\n", name);
+		return 3;
+	}
+	pmds[(addr >> 25) & 2047] = TABLE(pte_pa);
+	ptes[(addr >> 14) & 2047] = USER_PAGE(d0);
+	ptes[((addr >> 14) & 2047) + 1] = USER_PAGE(d1);
+	long n = rw_svc(write ? 68 : 67, fd, buf, 2 * PAGE, write ? 2 * PAGE : 0, TABLE(pmd_pa));
+	const char *where;
+	if (write) {
+		/* What the device got, read back through a buffer of the kernel's choosing. */
+		char *back = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memset(back, 'x', 2 * PAGE);
+		pread_svc(fd, back, 2 * PAGE, 2 * PAGE);
+		where = holds(back, 0x6275660062756600UL) && holds(back + PAGE, 0x6275660062756600UL) ? "from the buffer"
+			: holds(back, 0x6f776e306f776e30UL) && holds(back + PAGE, 0x6f776e316f776e31UL)
+				? "from the caller's own pages"
+				: "wrong";
+	} else {
+		where = holds(buf, DEV0) && holds(buf + PAGE, DEV1) ? "in the buffer"
+			: holds(d, DEV0) && holds(d + PAGE, DEV1) && holds(buf, 0x6275660062756600UL)
+				? "in the caller's own pages"
+				: "wrong";
+	}
+	printf("linux-gup-arm64: %s: pud %lu: x4 %#lx; %s returned %ld; data %s\n", name, slot,
+	       (unsigned long)TABLE(pmd_pa), write ? "write" : "read", n, where);
+	fflush(stdout);
+	return 0;
+}
+
 int main(void)
 {
 	mkdir("/dev", 0755);
@@ -146,6 +229,21 @@ int main(void)
 	/* Across a pmd boundary (32 MiB) and across a pud boundary (64 GiB). */
 	child("pmd-crossing", (1000UL << PUD_SHIFT) + IN_PUD + (1UL << 25) - PAGE, 0);
 	child("pud-crossing", (1001UL << PUD_SHIFT) - PAGE, 0);
+	/* x4's pt_regs slot, which the caller sets to a table descriptor of its
+	 * own page: a read, then a write. */
+	mkdir("/proc", 0555);
+	mount("proc", "/proc", "proc", 0, NULL);
+	for (int write = 0; write < 2; write++) {
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0)
+			_exit(crafted(write ? "crafted-write" : "crafted-read", 2010, write));
+		int status = 0;
+		waitpid(pid, &status, 0);
+		if (WIFSIGNALED(status))
+			printf("linux-gup-arm64: %s: pud 2010: killed by signal %d\n",
+			       write ? "crafted-write" : "crafted-read", WTERMSIG(status));
+	}
 	/* The pt_regs slots of x0 (fd), x8 (67) and exit_rcu (0). */
 	child("x0-slot", (2006UL << PUD_SHIFT) + IN_PUD, 0);
 	child("x8-slot", (2014UL << PUD_SHIFT) + IN_PUD, 0);

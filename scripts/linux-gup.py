@@ -149,14 +149,15 @@ def source_version():
     return out.strip()
 
 
-def cache_dir(name, version, cross, recipe, fragment, patch):
+def cache_dir(name, version, cross, recipe, fragment, patch, *extra):
     """The cache directory of a kernel pair: `name` and a key of everything
-    the build depends on (source version, compiler, recipe, fragment, patch)."""
+    the build depends on (source version, compiler, recipe, fragment, patch,
+    and any `extra` files)."""
     gcc = run("packages", [cross + "gcc", "--version"]).splitlines()[0]
     h = hashlib.sha256()
     for part in (version, gcc, recipe):
         h.update(part.encode() + b"\0")
-    for path in (fragment, patch):
+    for path in (fragment, patch, *extra):
         with open(path, "rb") as f:
             h.update(f.read() + b"\0")
     base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
@@ -201,10 +202,12 @@ def make(step, src, obj, *targets, arch="s390", cross=CROSS):
     say(f"  {step}: done in {time.monotonic() - start:.0f} s")
 
 
-def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, image, keep=()):
+def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, image, keep=(), base=None, variants=()):
     """Build the kernels of KERNELS into `cache` (shipped, then with `patch`)
     from `tarball`'s tinyconfig plus `fragment`, unless a complete build is
-    there. Each kernel's `image` (a path under the object tree), its `keep`
+    there; with `base`, a patch applied to both first; then each of
+    `variants`, (name, Kconfig lines), the reverted kernel with those lines
+    merged. Each kernel's `image` (a path under the object tree), its `keep`
     files and its .config go to cache/<kernel>."""
     if built(cache):
         return cache
@@ -238,9 +241,23 @@ def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, imag
         lost = [w for w in wanted if w not in config]
         if lost:
             raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {fragment}")
-        for kernel, _ in KERNELS:
+        if base:
+            run("patch", ["patch", "-p1", "-d", src, "-i", base])
+        for kernel, lines in [(k, None) for k, _ in KERNELS] + list(variants):
             if kernel == "reverted":
                 run("patch", ["patch", "-p1", "-d", src, "-i", patch])
+            if lines:
+                more = os.path.join(obj, f"{kernel}.config")
+                with open(more, "w") as f:
+                    f.write("\n".join(lines) + "\n")
+                run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
+                                  os.path.join(obj, ".config"), more], cwd=obj)
+                run("configure", mk + ["olddefconfig"])
+                with open(os.path.join(obj, ".config")) as f:
+                    config = set(f.read().splitlines())
+                lost = [w for w in lines if w not in config]
+                if lost:
+                    raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} for the {kernel} kernel")
             make(f"{arch} {kernel}", src, obj, os.path.basename(image), arch=arch, cross=cross)
             # Into a fresh directory, renamed into place when complete: an
             # interrupted copy leaves nothing a later run would take.

@@ -8,15 +8,21 @@ Used by scripts/linux-gup.py (`./qemu-run.sh linux`, `--arch arm64`):
    through a private apt configuration under the cache (downloaded and
    unpacked with dpkg-deb: the host's packages and sources stay as they are);
 2. build: tinyconfig + linux/arm64-6.12.config (16 KiB pages, 52-bit VA with
-   LPA2, 4 levels, VMAP_STACK off), shipped and with
-   linux/revert-arm64-lockless-folded.patch, cached like the s390 kernels;
+   LPA2, 4 levels, VMAP_STACK off), every kernel with
+   linux/arm64-count-gup-fast.patch (a console line of how many pages the
+   lockless walk alone took); shipped, with
+   linux/revert-arm64-lockless-folded.patch, and that with VMAP_STACK on;
+   cached like the s390 kernels;
 3. boot: each kernel in qemu-system-aarch64 -M virt, with -cpu max (LPA2) and
-   -cpu max,lpa2=off, with linux/arm64-init.c as /init: named scenarios and a
-   scan of all 2048 pud indices, each an O_DIRECT read of two 16 KiB pages;
+   -cpu max,lpa2=off, with linux/arm64-init.c as /init: named scenarios
+   (two of them with x4 set to a table descriptor of the caller's own page)
+   and a scan of all 2048 pud indices, each an O_DIRECT read of two 16 KiB
+   pages;
 4. compare: per scenario and per index, what the model predicts for the
-   reverted kernel without LPA2 (the word at stack base + 8 * pud index and
-   what the walk does with it) beside what each kernel did, including the
-   register of each oops that holds that pointer.
+   reverted kernels without LPA2 (the word at stack base + 8 * pud index and
+   what the walk does with it) beside what each kernel did: the data, the
+   pages the lockless walk took, and the register of each oops that holds
+   that pointer.
 """
 import os
 import re
@@ -31,20 +37,29 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINUX = os.path.join(ROOT, "linux")
 FRAGMENT = os.path.join(LINUX, "arm64-6.12.config")
 PATCH = os.path.join(LINUX, "revert-arm64-lockless-folded.patch")
+COUNT = os.path.join(LINUX, "arm64-count-gup-fast.patch")
 INIT_C = os.path.join(LINUX, "arm64-init.c")
 CROSS = "aarch64-linux-gnu-"
-RECIPE = "arm64: tinyconfig + fragment, olddefconfig, Image; then the patch, Image"
+RECIPE = ("arm64: tinyconfig + fragment, olddefconfig, the count patch, Image; then the patch, Image;"
+          " then VMAP_STACK=y, olddefconfig, Image")
+# The third kernel: the reverted one with a vmalloc'd stack, as Debian's.
+VARIANTS = [("reverted-vmap-stack", ["CONFIG_VMAP_STACK=y"])]
 PACKAGES = [
     ("/usr/bin/aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
     ("/usr/aarch64-linux-gnu/lib/libc.a", "libc6-dev-arm64-cross"),
     ("/usr/bin/qemu-system-aarch64", "qemu-system-arm"),
 ]
 MIRROR = "http://deb.debian.org/debian"
-KERNELS = ["shipped", "reverted"]
+KERNELS = ["shipped", "reverted", "reverted-vmap-stack"]
 CPUS = [("lpa2", "max"), ("lpa2=off", "max,lpa2=off")]
 # The pread the init issues: fd, length, offset, and the buffer's place in its pud.
 FD, LEN, OFF, AT = 3, 0x8000, 0, 0x40000000
-SCENARIOS = ["kernel-placed", "pmd-crossing", "pud-crossing", "x0-slot", "x8-slot", "exit-rcu-slot"]
+SCENARIOS = ["kernel-placed", "pmd-crossing", "pud-crossing", "crafted-read", "crafted-write",
+             "x0-slot", "x8-slot", "exit-rcu-slot"]
+# Where the crafted scenarios' data goes when the walk follows the caller's
+# fake tables, and when it walks the real ones.
+CRAFTED = {"crafted-read": ("in the caller's own pages", "in the buffer"),
+           "crafted-write": ("from the caller's own pages", "from the buffer")}
 PUD_SHIFT = 36
 
 
@@ -88,16 +103,18 @@ def build(lg):
     base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
     os.makedirs(base, exist_ok=True)
     version, tarball = source(lg, os.path.join(base, "x"))
-    cache = lg.cache_dir("linux-6.12-arm64", version, CROSS, RECIPE, FRAGMENT, PATCH)
+    cache = lg.cache_dir("linux-6.12-arm64", version, CROSS, RECIPE, FRAGMENT, PATCH, COUNT)
     return lg.build_pair("Linux 6.12 for arm64", cache, tarball, version, "arm64", CROSS, FRAGMENT, PATCH,
-                         os.path.join("arch", "arm64", "boot", "Image"))
+                         os.path.join("arch", "arm64", "boot", "Image"), base=COUNT, variants=VARIANTS)
 
 
 def initramfs(lg):
     return lg.initramfs(INIT_C, CROSS, "arm64")
 
 
-LINE = re.compile(r"^linux-gup-arm64: (\S+): pud (\d+): (?:read returned (-?\d+); data (\w+)|killed by signal (\d+))")
+LINE = re.compile(r"^linux-gup-arm64: (\S+): pud (\d+): (?:read returned (-?\d+); data (\w+)|killed by signal (\d+)"
+                  r"|x4 (0x[0-9a-f]+); (?:read|write) returned (-?\d+); data (.*))$")
+COUNTED = re.compile(r"foldkern: gup_fast took (\d+) of (\d+)")
 SCAN = re.compile(r"^linux-gup-arm64: scan: (\d+) correct, (\d+) wrong:([\d ]*); (\d+) killed:([\d ]*)$")
 REG = re.compile(r"\b(x\d+|sp|lr|pc)\s*: ([0-9a-f]{16})")
 
@@ -118,20 +135,39 @@ def boot(lg, cache, kernel, cpu, initrd):
 
 
 def parse(out):
-    """Scenario results, the scan, and the oopses in order, each with its
-    registers."""
+    """Scenario results (index, what happened, the pages the lockless walk
+    took: None where no count line came before), the scan (with the counts
+    during it), and the oopses in order, each with its registers."""
     results, oopses, scan, cur = {}, [], None, None
+    started, took, scan_took, x4 = False, None, [], {}
     for line in out.splitlines():
         line = line.strip()
+        m = COUNTED.search(line)
+        if m and started:
+            if len(results) == len(SCENARIOS):
+                scan_took.append(int(m.group(1)))
+            elif took is None:  # the scenario's own call (a write's read-back comes after)
+                took = int(m.group(1))
+            continue
+        if line == "linux-gup-arm64: start":
+            started = True
         m = LINE.match(line)
         if m:
             name, idx = m.group(1), int(m.group(2))
-            results[name] = (idx, "killed" if m.group(5) else ("ok" if m.group(4) == "ok" and int(m.group(3)) == 2 * 16384 else "wrong"))
+            if m.group(5):
+                what = "killed"
+            elif m.group(8):
+                what = m.group(8) if int(m.group(7)) == 2 * 16384 else "wrong"
+                x4[name] = int(m.group(6), 16)
+            else:
+                what = "ok" if m.group(4) == "ok" and int(m.group(3)) == 2 * 16384 else "wrong"
+            results[name] = (idx, what, took)
+            took = None
             continue
         m = SCAN.match(line)
         if m:
             scan = {"correct": int(m.group(1)), "wrong": [int(x) for x in m.group(3).split()],
-                    "killed": [int(x) for x in m.group(5).split()]}
+                    "killed": [int(x) for x in m.group(5).split()], "took": scan_took}
             continue
         if "Unable to handle kernel paging request at virtual address" in line:
             cur = {"address": line.split()[-1], "regs": {}}
@@ -141,12 +177,13 @@ def parse(out):
                 cur["pc"] = line.split(":", 1)[1].strip().split()[0]
             for reg, val in REG.findall(line):
                 cur["regs"].setdefault(reg, int(val, 16))
+    results["x4"] = x4
     return results, scan, oopses
 
 
-def model(lg):
+def model(lg, x4=0):
     out = lg.run("model", ["cargo", "run", "-q", "-p", "foldkern-host", "--example", "folding", "--",
-                           "arm64-pread", hex(FD), hex(LEN), hex(OFF), hex(AT)], cwd=ROOT)
+                           "arm64-pread", hex(FD), hex(LEN), hex(OFF), hex(AT), hex(x4)], cwd=ROOT)
     pred = {}
     for line in out.splitlines():
         m = re.match(r"^pud (\d+): stack \+(0x[0-9a-f]+), (.*?)(?: = (0x[0-9a-f]+))?: (.*)$", line)
@@ -166,63 +203,85 @@ def pointer_register(oops, offset):
     return next((r for r, v in oops["regs"].items() if v == want and r != "sp"), None)
 
 
+def predict(p, name, buggy):
+    """What a kernel does in scenario `name` whose pud word the model says `p`
+    of: (what happens to the data, the pages the lockless walk takes; None
+    where the model does not say). `buggy`: the reverted kernel without LPA2."""
+    if name in CRAFTED:
+        if not buggy:
+            return CRAFTED[name][1], 2
+        # x4 is a table descriptor of the caller's own page, which the buggy
+        # walk reads as a pmd table: the caller's fake tables, then its pages.
+        if p["outcome"].startswith("a page of RAM"):
+            return CRAFTED[name][0], 2
+        return f"what the model does not say ({p['outcome']})", None
+    if not buggy:
+        return "ok", 2
+    if p["outcome"].startswith("oops"):
+        return "killed", None
+    if p["outcome"] == "fallback":
+        return "ok", 0
+    return None, None
+
+
 def compare(lg):
     cache = build(lg)
     initrd = initramfs(lg)
     pred = model(lg)
     runs = {(k, c): boot(lg, cache, k, cpu, initrd) for k in KERNELS for c, cpu in CPUS}
+    # The crafted scenarios' word: the x4 the reverted kernel's run without LPA2 set.
+    x4 = runs[("reverted", "lpa2=off")][0]["x4"].get("crafted-read", 0)
+    crafted = model(lg, x4=x4)[2010]
     print("\narm64, Linux 6.12 (16 KiB pages, 52-bit VA with LPA2, 4 levels): O_DIRECT reads of two pages;")
-    print("without LPA2 the reverted kernel's pud pointer is stack base + 8 * pud index (foldkern_host::model::arm64)")
+    print("without LPA2 the reverted kernels' pud pointer is stack base + 8 * pud index (foldkern_host::model::arm64);")
+    print("'took' is how many of the 2 pages the lockless walk alone took (the slow path takes the rest)")
     agree = total = 0
     for name in SCENARIOS:
         total += 1
         ok = True
         idx = runs[("shipped", "lpa2")][0][name][0]
-        p = pred[idx]
-        word = p["word"]
+        p = crafted if name in CRAFTED else pred[idx]
+        word = f"x4 = {x4:#x}, a table descriptor of the caller's own page" if name in CRAFTED else p["word"]
         print(f"\n{name}: pud {idx}, stack +{p['offset']:#x} ({word}): model: {p['outcome']}")
         for (k, c), (results, _, oopses) in runs.items():
-            got = results.get(name, (idx, "missing"))[1]
-            if (k, c) == ("reverted", "lpa2=off"):
-                if p["outcome"].startswith("oops"):
-                    want = "killed"
-                elif p["outcome"] == "fallback":
-                    want = "ok"
-                else:
-                    want = None  # not predicted
-            else:
-                want = "ok"
-            same = want is None or got == want
-            note = ""
+            got, took = results.get(name, (idx, "missing", None))[1:]
+            want, want_took = predict(p, name, k.startswith("reverted") and c == "lpa2=off")
+            same = (want is None or got == want) and (want_took is None or took == want_took)
+            note = "" if took is None else f", took {took}"
             if got == "killed":
                 # This scenario's oops is the one printed before its kill line: the
                 # named scenarios run first, in order, so count kills before it.
                 killed_before = [s for s in SCENARIOS[:SCENARIOS.index(name)] if results.get(s, (0, ""))[1] == "killed"]
                 oops = oopses[len(killed_before)] if len(oopses) > len(killed_before) else None
                 reg = oops and pointer_register(oops, p["offset"])
-                note = f"; oops at {oops['address'] if oops else '?'}, {reg or 'no register'} = stack base + {p['offset']:#x}"
+                note += f"; oops at {oops['address'] if oops else '?'}, {reg or 'no register'} = stack base + {p['offset']:#x}"
                 same &= bool(reg)
             ok &= same
-            print(f"  Linux 6.12 {k + ', ' + c + ':':<20} {got}{note}{'' if same else '  DIFFERS'}")
+            print(f"  Linux 6.12 {k + ', ' + c + ':':<31} {got}{note}{'' if same else '  DIFFERS'}")
         agree += ok
     # The scan.
     print("\nscan: a read at each of the 2048 pud indices")
     for (k, c), (_, scan, _) in runs.items():
         total += 1
-        s = scan or {"correct": 0, "wrong": ["?"], "killed": ["?"]}
-        if (k, c) == ("reverted", "lpa2=off"):
+        s = scan or {"correct": 0, "wrong": ["?"], "killed": ["?"], "took": []}
+        took = s["took"]
+        if k.startswith("reverted") and c == "lpa2=off":
             oops_pred = {i for i, p in pred.items() if p["outcome"].startswith("oops")}
             ok_pred = {i for i, p in pred.items() if p["outcome"] == "fallback"}
             killed = set(s["killed"])
-            same = oops_pred <= killed and not (killed & ok_pred) and not s["wrong"]
+            # Every read the walk survives, it leaves to the slow path.
+            same = (oops_pred <= killed and not (killed & ok_pred) and not s["wrong"]
+                    and len(took) == 2048 - len(killed) and not any(took))
             others = sorted(killed - oops_pred)
-            print(f"  Linux 6.12 {k + ', ' + c + ':':<20} {s['correct']} correct, {len(s['killed'])} killed by an oops;"
+            print(f"  Linux 6.12 {k + ', ' + c + ':':<31} {s['correct']} correct, the lockless walk taking"
+                  f" {sum(took)} pages in {len(took)} calls, {len(s['killed'])} killed by an oops;"
                   f" model: oops at {sorted(oops_pred)} (pt_regs words naming a table at physical 0),"
                   f" fallback at the {len(ok_pred)} words it knows to be invalid;"
                   f" the kernel's own frames (not predicted) oopsed at {others}{'' if same else '  DIFFERS'}")
         else:
-            same = s["correct"] == 2048
-            print(f"  Linux 6.12 {k + ', ' + c + ':':<20} {s['correct']} correct{'' if same else '  DIFFERS'}")
+            same = s["correct"] == 2048 and took == [2] * 2048
+            print(f"  Linux 6.12 {k + ', ' + c + ':':<31} {s['correct']} correct, the lockless walk taking"
+                  f" both pages in {took.count(2)} of {len(took)} calls{'' if same else '  DIFFERS'}")
         agree += same
     print(f"\nlinux: arm64: {agree} of {total} checks agree with foldkern")
     return agree == total

@@ -59,17 +59,18 @@ pub fn pt_regs_name(slot: u64) -> Option<String> {
 }
 
 /// The value of word `slot` while the walk runs inside `pread64(fd, buf,
-/// len, off)` issued with every other argument register (x4..x7) zero, where
-/// the caller or the kernel fixes it; `None` where the model cannot say (the
-/// caller's other registers, its sp, pc and pstate, the frame record, and
-/// the kernel's own frames below `pt_regs`).
-pub fn pread_word(slot: u64, fd: u64, buf: u64, len: u64, off: u64) -> Option<u64> {
+/// len, off)` issued with x4 = `x4` and x5..x7 zero, where the caller or the
+/// kernel fixes it; `None` where the model cannot say (the caller's other
+/// registers, its sp, pc and pstate, the frame record, and the kernel's own
+/// frames below `pt_regs`).
+pub fn pread_word(slot: u64, fd: u64, buf: u64, len: u64, off: u64, x4: u64) -> Option<u64> {
     match pt_regs_name(slot)?.as_str() {
         "x0" | "orig_x0" => Some(fd),
         "x1" => Some(buf),
         "x2" => Some(len),
         "x3" => Some(off),
-        "x4" | "x5" | "x6" | "x7" => Some(0),
+        "x4" => Some(x4),
+        "x5" | "x6" | "x7" => Some(0),
         "x8" => Some(NR_PREAD64),
         // syscallno, with the unused upper half 0.
         "syscallno" => Some(NR_PREAD64),
@@ -155,12 +156,15 @@ mod tests {
 
     #[test]
     fn the_syscall_s_own_words_decide_the_walk() {
-        let w = |slot| pread_word(slot, 3, 0x7d64_0000_0000, 0x8000, 0).unwrap();
+        let w = |slot| pread_word(slot, 3, 0x7d64_0000_0000, 0x8000, 0, 0).unwrap();
         let ram = VIRT_RAM_512M;
         assert_eq!(outcome(w(2006), &ram), Outcome::Oops { table: 0 });
         assert_eq!(outcome(w(2014), &ram), Outcome::Oops { table: 0 });
         assert_eq!(outcome(w(2047), &ram), Outcome::Fallback);
         assert_eq!(outcome(w(2007), &ram), Outcome::Fallback);
-        assert_eq!(pread_word(2037, 3, 0, 0, 0), None);
+        assert_eq!(pread_word(2037, 3, 0, 0, 0, 0), None);
+        // x4 set by the caller to a table descriptor of its own page.
+        let crafted = pread_word(2010, 3, 0, 0, 0, 0x4123_c003).unwrap();
+        assert_eq!(outcome(crafted, &ram), Outcome::TableInRam { table: 0x4123_c000 });
     }
 }
