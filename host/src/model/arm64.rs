@@ -77,7 +77,8 @@ pub fn pread_word(slot: u64, fd: u64, buf: u64, len: u64, off: u64, x4: u64) -> 
         // Written only by SDEI, EL1 exceptions, or with GIC priority masking
         // (pseudo-NMI, not configured): the stack's zeroed words.
         "sdei_ttbr1" | "pmr_save" | "lockdep_hardirqs" => Some(0),
-        // 0 for entries from user space.
+        // Never written on entry from user space (only from kernel mode), so
+        // 0: exec clears the top pt_regs and fork copies it.
         "exit_rcu" => Some(0),
         _ => None,
     }
