@@ -101,3 +101,111 @@ fn no_issue_numbers_in_code() {
         }
     }
 }
+
+/// The items a reader reads from `get_user_pages_fast` to the PTE loop, in
+/// the order docs/README.md ("Reading the walk") gives: (file, how each
+/// item's first line starts). The huge-entry branch (`gup_huge`) and the
+/// cold naming of errors are listed too: a reader meets them on the way.
+const READING_PATH: [(&str, &[&str]); 5] = [
+    (
+        "src/gup/slow.rs",
+        &["pub fn get_user_pages_fast", "fn internal_get_user_pages_fast"],
+    ),
+    (
+        "src/gup/policy.rs",
+        &[
+            "pub enum Offset",
+            "pub enum End",
+            "pub enum Next",
+            "pub trait Policy",
+            "impl<L: Layout> Policy for PreFix",
+            "impl Policy for AddrEndFolded",
+            "impl Policy for OffsetLockless",
+            "impl Policy for NextEntry",
+        ],
+    ),
+    (
+        "src/gup/fast.rs",
+        &[
+            "pub fn gup_fast",
+            "fn name<",
+            "fn check_named",
+            "fn off_page_table",
+            "fn take_error",
+            "const NO_PARENT",
+            "fn broken",
+            "struct Walker",
+            "impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<",
+            "fn gup_huge",
+        ],
+    ),
+    (
+        "src/gup/pte.rs",
+        &[
+            "pub(super) fn pte_range<",
+            "pub(super) fn pte_range_for",
+            "pub const fn pinnable_pfn",
+        ],
+    ),
+    (
+        "src/mm/pgtable.rs",
+        &[
+            "pub fn pgd_offset",
+            "pub fn offset_lockless",
+            "pub fn p4d_offset_lockless",
+            "pub fn pud_offset_lockless",
+            "pub fn pmd_offset_lockless",
+            "pub fn pte_offset",
+            "pub const fn addr_end",
+            "const fn entry_end",
+            "pub const fn rste_addr_end_folded",
+            "pub const fn in_common_form",
+        ],
+    ),
+];
+
+/// Most lines of code (without comments, attributes and blank lines) on the
+/// reading path: what it counts now, so that it does not grow unnoticed.
+const READING_PATH_CEILING: usize = 640;
+
+/// The lines of the item whose first line starts with `head` (after any
+/// `pub` prefix given), up to its closing brace at column 0 (or the `;` of a
+/// one-line item).
+fn item<'a>(text: &'a str, head: &str) -> Vec<&'a str> {
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.starts_with(head))
+        .unwrap_or_else(|| panic!("no item starting with {head:?}"));
+    if lines[start].ends_with(';') {
+        return vec![lines[start]];
+    }
+    let end = start + lines[start..].iter().position(|l| *l == "}").unwrap();
+    lines[start..=end].to_vec()
+}
+
+/// The reading path of the walk, counted: per file, the lines of code of the
+/// items a reader reads (`cargo test --test lints reading_path --
+/// --nocapture` prints them). Held under [`READING_PATH_CEILING`].
+#[test]
+fn the_reading_path_is_counted_and_does_not_grow() {
+    let mut total = 0;
+    for (file, heads) in READING_PATH {
+        let text = std::fs::read_to_string(file).unwrap();
+        let code = heads
+            .iter()
+            .flat_map(|h| item(&text, h))
+            .filter(|l| {
+                let t = l.trim();
+                !t.is_empty() && !t.starts_with("//") && !t.starts_with("#[")
+            })
+            .count();
+        println!("{file}: {code} lines of code");
+        total += code;
+    }
+    println!("reading path: {total} lines of code");
+    assert!(
+        total <= READING_PATH_CEILING,
+        "the reading path grew to {total} lines of code (at most {READING_PATH_CEILING})"
+    );
+}
