@@ -562,7 +562,16 @@ pub fn layout(v: &Variant) -> Layout {
     // the first, so the adjacency the bug depends on shows: the word a step
     // off a copy reads is the row right after it.
     if let Some(off) = v.off_copy {
-        copies.push((off, String::from("guard word: the step off the copy reads it")));
+        // In Linux's frame that word is no guard: name what Linux keeps there.
+        let linux = v.name == foldkern::gup::Variant::PreFixLinuxFrame.name();
+        let what = match linux {
+            true => format!(
+                "guard word (Linux: {}): the step off the copy reads it",
+                foldkern::gup::policy::LinuxFrame::AFTER.1
+            ),
+            false => String::from("guard word: the step off the copy reads it"),
+        };
+        copies.push((off, what));
     }
     copies.sort_by_key(|c| c.0);
     let first = copies.first().map_or(0, |c| c.0);
@@ -570,7 +579,7 @@ pub fn layout(v: &Variant) -> Layout {
     let stack_x = 20.0 + 190.0 * used.len() as f64;
     let mut rows: Vec<String> = copies.iter().map(|c| format!("+{:<3} {}", c.0 - first, c.1)).collect();
     if rows.is_empty() {
-        rows.push(String::from("no copies: this walk passes values down"));
+        rows.push(String::from("no copy read as an entry"));
     }
     let title = String::from("walker's stack frame (8-byte words, offsets in bytes)");
     let stack_h = 26.0 + 18.0 * copies.len().max(1) as f64;
@@ -664,7 +673,10 @@ pub fn variant_svg(v: &Variant, mask: bool) -> String {
         anchors,
         lanes,
     } = layout(v);
-    let w = bx.iter().map(|b| b.rect.0 + b.rect.2).fold(640.0, f64::max) + 20.0;
+    // Wide enough for the boxes, the heading (14 px monospace, about 8.5 px
+    // a character) and the result line (12 px, about 7.3), masked or not.
+    let text_w = (20.0 + 8.5 * v.heading.chars().count() as f64).max(20.0 + 7.3 * v.result.chars().count() as f64);
+    let w = bx.iter().map(|b| b.rect.0 + b.rect.2).fold(text_w, f64::max) + 20.0;
     let h = bx.iter().map(|b| b.rect.1 + b.rect.3).fold(0.0, f64::max) + 40.0;
     let labels = labels(&anchors);
     // Where a row's text starts in its box: after the widest label there.
