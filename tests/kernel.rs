@@ -1137,53 +1137,6 @@ fn bench_smoke_is_deterministic(k: &Path) -> Result<(), Failed> {
     )
 }
 
-/// The pictures come from the walk run on the host; the kernel's trace of
-/// The scenarios the pictures and the explainer are held to the kernel's
-/// trace with: the seed with its decoy, and one per other ASCE type (name,
-/// the `gup=` line, the same as a host [`foldkern_host::pictures::Spec`]).
-fn one_scenario_per_asce_type() -> [(&'static str, &'static str, foldkern_host::pictures::Spec); 4] {
-    use foldkern::gup::GupFlags;
-    use foldkern::mm::AsceType;
-    let spec = |ty, start, pages, flags, hole, decoy| foldkern_host::pictures::Spec {
-        ty,
-        start,
-        pages,
-        flags,
-        ro: false,
-        hole,
-        decoy,
-    };
-    [
-        (
-            "seed",
-            "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
-            spec(
-                AsceType::Region3,
-                0x100_7fff_f000,
-                2,
-                GupFlags::empty(),
-                None,
-                Some(0x100_0000_0000),
-            ),
-        ),
-        (
-            "segment",
-            "gup=2:0xfe000-0x102000:write:hole=0x100000",
-            spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000), None),
-        ),
-        (
-            "region-second",
-            "gup=4:0x3fffffff000-0x40000001000",
-            spec(AsceType::Region2, 0x3ff_ffff_f000, 2, GupFlags::empty(), None, None),
-        ),
-        (
-            "region-first",
-            "gup=5:0x1ffffffffff000-0x20000000001000",
-            spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None, None),
-        ),
-    ]
-}
-
 /// The explainer page (`foldkern_host::explain`) of the seed with its decoy
 /// and of one scenario per ASCE type: its steps are the kernel's trace of the
 /// same scenario (level, addresses, and the table entry or copy read, step by
@@ -1194,7 +1147,7 @@ fn one_scenario_per_asce_type() -> [(&'static str, &'static str, foldkern_host::
 /// target/explain/shots.
 fn the_explainer_in_a_real_browser_follows_the_kernel_s_trace(k: &Path) -> Result<(), Failed> {
     use foldkern_host::pictures::Place;
-    let scenarios = one_scenario_per_asce_type();
+    let scenarios = foldkern_host::pictures::one_scenario_per_asce_type();
     let dir = root().join("target/explain");
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut pages = Vec::new();
@@ -1272,7 +1225,7 @@ fn the_explainer_in_a_real_browser_follows_the_kernel_s_trace(k: &Path) -> Resul
 /// docs/pictures holds.
 fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Result<(), Failed> {
     use foldkern::mm::AsceType;
-    let scenarios = one_scenario_per_asce_type().map(|(_, line, spec)| (line, spec));
+    let scenarios = foldkern_host::pictures::one_scenario_per_asce_type().map(|(_, line, spec)| (line, spec));
     for (k_line, spec) in scenarios {
         let b = boot(k, k_line, &[], timeout())?;
         b.expect(b.status == Some(0), k_line)?;

@@ -188,6 +188,53 @@ pub struct Spec {
     pub decoy: Option<u64>,
 }
 
+/// The scenarios the pictures and the explainer are held to the kernel's
+/// trace with (the harness) and drawn by (the host tests): the seed with its
+/// decoy, and one per other ASCE type: (name, the `gup=` line, the same as a
+/// [`Spec`]).
+pub fn one_scenario_per_asce_type() -> [(&'static str, &'static str, Spec); 4] {
+    use foldkern::gup::GupFlags;
+    use foldkern::mm::AsceType;
+    let spec = |ty, start, pages, flags, hole, decoy| Spec {
+        ty,
+        start,
+        pages,
+        flags,
+        ro: false,
+        hole,
+        decoy,
+    };
+    [
+        (
+            "seed",
+            "gup=3:0x1007ffff000-0x10080001000:decoy=0x10000000000",
+            spec(
+                AsceType::Region3,
+                0x100_7fff_f000,
+                2,
+                GupFlags::empty(),
+                None,
+                Some(0x100_0000_0000),
+            ),
+        ),
+        (
+            "segment",
+            "gup=2:0xfe000-0x102000:write:hole=0x100000",
+            spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000), None),
+        ),
+        (
+            "region-second",
+            "gup=4:0x3fffffff000-0x40000001000",
+            spec(AsceType::Region2, 0x3ff_ffff_f000, 2, GupFlags::empty(), None, None),
+        ),
+        (
+            "region-first",
+            "gup=5:0x1ffffffffff000-0x20000000001000",
+            spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None, None),
+        ),
+    ]
+}
+
 /// Most data frames a scenario maps its pages onto (round-robin), as the kernel's.
 const DATA_FRAMES: usize = 4096;
 /// Most pages whose walks are traced, as the kernel's.

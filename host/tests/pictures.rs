@@ -107,37 +107,18 @@ fn segments(svg: &str) -> Vec<((f32, f32), (f32, f32))> {
 fn no_arrow_crosses_a_box() {
     use foldkern::gup::GupFlags;
     use foldkern::mm::AsceType;
-    use foldkern_host::pictures::{run, variant_svg, Spec};
-    let spec = |ty, start, pages, flags, hole, decoy| Spec {
-        ty,
-        start,
-        pages,
-        flags,
+    use foldkern_host::pictures::{one_scenario_per_asce_type, run, variant_svg, Spec};
+    let mut scenarios: Vec<Spec> = one_scenario_per_asce_type().map(|(_, _, spec)| spec).to_vec();
+    // And a range of 16 pages.
+    scenarios.push(Spec {
+        ty: AsceType::Region3,
+        start: 0x7ff_f000,
+        pages: 16,
+        flags: GupFlags::empty(),
         ro: false,
-        hole,
-        decoy,
-    };
-    let scenarios = [
-        spec(
-            AsceType::Region3,
-            0x100_7fff_f000,
-            2,
-            GupFlags::empty(),
-            None,
-            Some(0x100_0000_0000),
-        ),
-        spec(AsceType::Segment, 0xfe000, 4, GupFlags::WRITE, Some(0x100000), None),
-        spec(
-            AsceType::Region2,
-            0x3ff_ffff_f000,
-            2,
-            GupFlags::empty(),
-            None,
-            Some(0x0),
-        ),
-        spec(AsceType::Region1, 0x1f_ffff_ffff_f000, 2, GupFlags::empty(), None, None),
-        spec(AsceType::Region3, 0x7ff_f000, 16, GupFlags::empty(), None, None),
-    ];
+        hole: None,
+        decoy: None,
+    });
     let mut arrows = 0;
     for s in scenarios {
         for v in run(&s).unwrap().variants {
