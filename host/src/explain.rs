@@ -136,13 +136,11 @@ fn words(sc: &Scene, ptr: foldkern::mm::EntryPtr) -> Vec<Word> {
                 // offset in the walker's frame, as Linux's frame names its own.
                 Object::Copy(table) => {
                     let off = addr.wrapping_sub(sc.stack.base().as_u64());
-                    let slot = (off >= 16 && (off - 16).is_multiple_of(32))
-                        .then(|| Level::ALL.get(((off - 16) / 32) as usize))
-                        .flatten()
-                        .filter(|&&l| l < Level::Pmd);
-                    match slot {
-                        Some(l) => format!("frame +{off}: the {} copy, a {} entry", l.name(), table.hw_name()),
-                        None => format!("frame +{off}: guard word"),
+                    let l = sc.stack.slot_level(PhysAddr::new(addr));
+                    if sc.stack.slot(l).as_u64() == addr {
+                        format!("frame +{off}: the {} copy, a {} entry", l.name(), table.hw_name())
+                    } else {
+                        format!("frame +{off}: guard word")
                     }
                 }
             };

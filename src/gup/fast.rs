@@ -314,10 +314,13 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         self.ok(r).map(|()| val)
     }
 
-    /// `READ_ONCE(*ptr)` of the copy `pXd_offset` reads, the `level` loop's.
+    /// `READ_ONCE(*ptr)` of the copy the `level` loop's `pXd_offset` reads
+    /// (the loop above's).
     #[inline(always)]
     fn load(&mut self, ptr: PhysAddr, level: Level) -> Option<u64> {
-        let r = self.hooks.may_read(self.p, self.name(ptr, level));
+        let r = self
+            .hooks
+            .may_read(self.p, self.name(ptr, level.above().unwrap_or(level)));
         self.ok(r)?;
         // SAFETY: a copy on the walker's own stack frame.
         Some(unsafe { self.p.read_u64(ptr) })
@@ -356,7 +359,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     fn offset(&mut self, level: Level, parent: PhysAddr, val: u64, addr: VirtAddr) -> Option<PhysAddr> {
         let val = match Pol::OFFSET {
             Offset::Lockless => val,
-            Offset::Copy => self.load(parent, level.above().unwrap_or(level))?,
+            Offset::Copy => self.load(parent, level)?,
         };
         Some(offset_lockless(level, parent, val, addr))
     }
@@ -368,7 +371,7 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         let next = match Pol::NEXT {
             Next::Increment => ptr.add(8),
             Next::Reoffset => {
-                let val = self.load(parent, level.above().unwrap_or(level))?;
+                let val = self.load(parent, level)?;
                 offset_lockless(level, parent, val, addr)
             }
         };

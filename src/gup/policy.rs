@@ -189,6 +189,14 @@ impl WalkStack {
     pub fn slot(&self, level: Level) -> PhysAddr {
         self.base.add(16 + 32 * level as u64)
     }
+    /// The inverse of [`WalkStack::slot`] for the loops that pass copies down
+    /// (pgd..pud): the loop whose slot is `addr`, or, for a guard word, the
+    /// nearest slot before it.
+    #[inline]
+    pub fn slot_level(&self, addr: PhysAddr) -> Level {
+        let i = addr.0.wrapping_sub(self.base.0).saturating_sub(16) / 32;
+        Level::ALL[(i as usize).min(Level::Pud as usize)]
+    }
 }
 
 /// Where the copies lie on the walker's stack.
@@ -245,8 +253,7 @@ impl Layout for Guarded {
     }
     /// The copy at or before `addr` (the words after a copy are its guard words).
     fn name(stack: WalkStack, addr: PhysAddr, table: impl Fn(Level) -> Level) -> EntryPtr {
-        let i = (addr.0 - stack.base.0).saturating_sub(16) / 32;
-        let level = Level::ALL[(i as usize).min(Level::Pud as usize)];
+        let level = stack.slot_level(addr);
         let slot = stack.slot(level);
         EntryPtr::stack_copy(table(level), slot).add((addr.0 as i64 - slot.0 as i64) / 8)
     }

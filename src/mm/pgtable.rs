@@ -78,6 +78,7 @@ impl EntryPtr {
     /// `addr` rounded down to the table's size: foldkern allocates every table
     /// aligned to its size (a CRST to 16 KiB, a page table to 2 KiB), so an
     /// entry's address names its table.
+    #[inline]
     pub fn in_table(level: Level, addr: PhysAddr) -> EntryPtr {
         let origin = PhysAddr(addr.0 & !(level.table_bytes() - 1));
         EntryPtr::table(level, origin, ((addr.0 - origin.0) / 8) as usize)
