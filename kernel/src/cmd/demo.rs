@@ -4,13 +4,13 @@
 use super::cmdline::Scenario;
 use crate::arch::s390x::halt::{exit_failure, exit_success};
 use crate::arch::s390x::insn::Lra;
-use crate::arch::s390x::platform::{self, PLATFORM};
+use crate::arch::s390x::platform;
 use crate::arch::s390x::sclp;
-use crate::kernel::spaces::{lrag_frames, space, FrameBuf, Frames, Space, Walk, SEED_PAGES, SEED_START};
+use crate::kernel::spaces::{lrag_frames, space, FrameBuf, Frames, Walk, SEED_PAGES, SEED_START};
 use crate::kernel::{self, Msg};
 use core::fmt::{self, Write};
 use foldkern::gup::scenario::{describe, FatesLine, Outcome, ResultLine, TraceLine};
-use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant, WalkStack};
+use foldkern::gup::{prefix_walks_off, GupFlags, Page, Step, Variant};
 use foldkern::mm::{AsceType, PhysAddr, Prot, VirtAddr, PAGE_SIZE};
 
 struct Console;
@@ -35,21 +35,21 @@ const TRACED_PAGES: usize = 64;
 /// Most data frames a scenario maps its pages onto (round-robin).
 const DATA_FRAMES: usize = 4096;
 
-/// Walk `pages` pages from `start` in `s` with every variant, printing traces,
+/// Walk `pages` pages from `start` in `w`'s space with every variant, printing traces,
 /// and compare with per-page LRAG. Each variant's result is followed by each
 /// page's fate: where a read into the range would put its data, in its own
 /// frame, the `decoy`'s (a page mapped where a stale upper entry leads) or
 /// elsewhere, or left to the slow path (`scripts/linux-gup.py` sets these
 /// beside what Linux did). Returns whether the fixed variants agreed.
 pub fn walk_all(
-    s: &Space,
-    stack: WalkStack,
+    w: &Walk,
     start: VirtAddr,
     pages: usize,
     flags: GupFlags,
     trace: bool,
     decoy: Option<VirtAddr>,
 ) -> Result<bool, Msg> {
+    let s = w.space;
     let mut lrag_buf = FrameBuf::new(pages, PhysAddr::new(0))?;
     let mut r_buf = FrameBuf::new(pages, Page::default())?;
     let (lrag, r) = (lrag_buf.as_mut(), r_buf.as_mut());
@@ -83,13 +83,18 @@ pub fn walk_all(
     if !trace {
         println!("(traces not shown: more than {TRACED_PAGES} pages; the results follow)");
     }
+    // The reference translation, and with it the decoy's frame.
+    let reference = |va| match platform::lrag_via(s.asce(), va) {
+        Lra::Real(pa) => Some(PhysAddr::new(pa)),
+        _ => None,
+    };
+    let decoy = decoy.and_then(reference).map(Page::of);
     let mut all_ok = true;
     let mut results = [(Variant::PreFix, 0usize, false, 0u32, Outcome::Wrong); Variant::ALL.len()];
     for (k, v) in Variant::ALL.into_iter().enumerate() {
         println!();
         println!("  [{}] {}", v.name(), describe(v, ty));
         let mut t = |st: &Step| println!("    {}", TraceLine(st));
-        let w = Walk { space: s, stack };
         let o = w.gup_traced(v, start, pages, flags, r, if trace { Some(&mut t) } else { None });
         let o = match o {
             Ok(o) => o,
@@ -98,10 +103,6 @@ pub fn walk_all(
                 all_ok = false;
                 continue;
             }
-        };
-        let reference = |va| match platform::lrag_via(s.asce(), va) {
-            Lra::Real(pa) => Some(PhysAddr::new(pa)),
-            _ => None,
         };
         let outcome = Outcome::judge(ty, start, &o, r, &lrag[..n_lrag], reference);
         if let Some(viol) = o.first_violation {
@@ -118,7 +119,7 @@ pub fn walk_all(
             pinned: o.pinned,
             pages: &r[..pages],
             lrag: &lrag[..n_lrag],
-            decoy: decoy.and_then(reference).map(Page::of),
+            decoy,
         };
         println!("    {fates}");
         let matches = outcome == Outcome::Correct;
@@ -197,10 +198,15 @@ pub fn run() -> ! {
 
         rule("2. the seed scenario: gup_fast(0x1007ffff000, 2 pages) in a 3-level space");
         println!("columns: level, addr -> pXd_addr_end, entry value, entry type, pointer read");
-        // SAFETY: a frame of `f`, which outlives the walks.
-        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
         let decoy = Some(0x100_0000_0000);
-        let ok = walk_all(&s, stack, SEED_START, SEED_PAGES, GupFlags::empty(), true, decoy)?;
+        let ok = walk_all(
+            &Walk::new(&s, &f, 3),
+            SEED_START,
+            SEED_PAGES,
+            GupFlags::empty(),
+            true,
+            decoy,
+        )?;
         drop(s);
 
         rule("3. verdict");
@@ -259,16 +265,7 @@ pub fn scenario(sc: &Scenario) -> ! {
         }
         rule("scenario");
         foldkern::mm::ptdump::ptdump(&s, &mut Console)?;
-        let ok = walk_all(
-            &s,
-            // SAFETY: a frame of `f`, which outlives the walks.
-            unsafe { WalkStack::new(&PLATFORM, f.get(0)) },
-            start,
-            pages,
-            flags,
-            pages <= TRACED_PAGES,
-            decoy,
-        )?;
+        let ok = walk_all(&Walk::new(&s, &f, 0), start, pages, flags, pages <= TRACED_PAGES, decoy)?;
         drop(s);
         kernel::frames().lock().free_frames(block, data)?;
         Ok(ok)

@@ -34,9 +34,7 @@ kernel_test!(
     fn seed_prefix_walks_off_stack_copy() {
         let f = Frames::new(4)?;
         let s = seed_space(&f, false)?;
-        // SAFETY: a frame of `f`, which outlives every walk here.
-        let stack = unsafe { WalkStack::new(&PLATFORM, f.get(3)) };
-        let w = Walk { space: &s, stack };
+        let w = Walk::new(&s, &f, 3);
         let mut pages = [Page::from_pfn(0); SEED_PAGES];
         let o = w.gup(Variant::PreFix, SEED_START, SEED_PAGES, GupFlags::empty(), &mut pages)?;
         check_eq!(o.pinned, 1, "pages pinned before the walk went wrong");
@@ -45,7 +43,7 @@ kernel_test!(
                 check!(ptr.is_copy(), "pointer {ptr} is not a stack copy");
                 check_eq!(
                     ptr.addr(),
-                    stack.slot(Level::P4d).add(8),
+                    w.stack.slot(Level::P4d).add(8),
                     "pointer = the word after the p4d copy"
                 );
                 check_eq!(word.map(|w| w & !0xfff), Some(GUARD), "guard word read");

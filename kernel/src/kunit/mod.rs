@@ -43,10 +43,14 @@ pub struct KernelTest {
 }
 
 impl KernelTest {
+    /// Its module path below `kunit::`, if it is in a module below it.
+    pub fn module_below_kunit(&self) -> Option<&'static str> {
+        let m = self.module.strip_prefix("foldkern::kunit").unwrap_or(self.module);
+        m.strip_prefix("::")
+    }
     /// Name as reported: module path below `kunit::`, then the function.
     pub fn full_name(&self) -> Msg {
-        let m = self.module.strip_prefix("foldkern::kunit").unwrap_or(self.module);
-        match m.strip_prefix("::") {
+        match self.module_below_kunit() {
             Some(m) => Msg::new(format_args!("{m}::{}", self.name)),
             None => Msg::new(format_args!("{}", self.name)),
         }
@@ -261,8 +265,7 @@ pub fn run(filter: &str) -> ! {
 
 /// The KTAP subtest (suite) a test reports under: its module below `kunit::`.
 fn suite_of(t: &KernelTest) -> &'static str {
-    let m = t.module.strip_prefix("foldkern::kunit").unwrap_or(t.module);
-    m.strip_prefix("::").unwrap_or("kunit")
+    t.module_below_kunit().unwrap_or("kunit")
 }
 
 /// Run one test, failing it on leaked frames or unbalanced pins.
