@@ -8,8 +8,7 @@
 //! with its copies), the word read highlighted; at the end each page's pinned
 //! frame beside the reference's. `./qemu-run.sh pictures gup=...` writes it;
 //! `scripts/explainer-test.py` drives it in headless Chromium.
-use crate::pictures::{scene, Scene, Spec};
-use foldkern::gup::policy::Named;
+use crate::pictures::{described, esc, scene, Scene, Spec};
 use foldkern::gup::Variant;
 use foldkern::mm::{Level, Object, PhysAddr, Platform};
 use std::fmt::Write;
@@ -128,10 +127,7 @@ fn words(sc: &Scene, ptr: foldkern::mm::EntryPtr) -> Vec<Word> {
             let label = match p.object() {
                 Object::Table(_) if p.in_bounds() => format!("[{:#x}]", p.index()),
                 Object::Table(_) => "outside the table".to_string(),
-                Object::CopyRow(_) => {
-                    let d = Named(p).to_string();
-                    d.find(" (").map_or(d.clone(), |i| d[i + 2..d.len() - 1].to_string())
-                }
+                Object::CopyRow(_) => described(p),
                 // Guarded copies, named by the loop that wrote each and their
                 // offset in the walker's frame, as Linux's frame names its own.
                 Object::Copy(table) => {
@@ -177,7 +173,6 @@ pub fn run(spec: &Spec) -> Result<Vec<Walk>, String> {
             let before = if first { None } else { pointers[st.level as usize] };
             pointers[st.level as usize] = Some(st.ptr.addr().as_u64());
             last = Some(st.level);
-            let place = Named(st.ptr).to_string();
             steps.push(Step {
                 level: st.level.name(),
                 addr: st.addr,
@@ -186,9 +181,7 @@ pub fn run(spec: &Spec) -> Result<Vec<Walk>, String> {
                 read,
                 end,
                 ptr: st.ptr.addr().as_u64(),
-                place: place
-                    .find(" (")
-                    .map_or(place.clone(), |i| place[i + 2..place.len() - 1].to_string()),
+                place: described(st.ptr),
                 val: st.val,
                 kind: st.kind(),
                 words: words(&sc, st.ptr),
@@ -197,12 +190,11 @@ pub fn run(spec: &Spec) -> Result<Vec<Walk>, String> {
         };
         let (o, got) = sc.walk(spec, v, &mut record)?;
         let result = sc.result(spec, &o, &got);
-        let reference = |va| sc.space.lookup(va).ok().flatten().map(|t| t.pa);
         let pages = (0..spec.pages.min(4096))
             .map(|i| {
                 let va = spec.start.wrapping_add(i as u64 * 4096);
                 let pinned = (i < o.pinned).then(|| got[i].phys().as_u64());
-                (va, pinned, reference(va).map(|p| p.as_u64()))
+                (va, pinned, sc.reference(va).map(|p| p.as_u64()))
             })
             .collect();
         walks.push(Walk {
@@ -400,7 +392,7 @@ tr.bad td {{ background: #fbb; }}
 </script>
 </body></html>
 "#,
-        title_html = title.replace('&', "&amp;").replace('<', "&lt;"),
+        title_html = esc(title),
         data = data_js(title, walks)
     )
 }

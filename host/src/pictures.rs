@@ -281,12 +281,17 @@ impl Scene {
         Ok((o, got))
     }
 
+    /// The reference translation of `va` (the software walk's frame; the
+    /// kernel's is LRAG's), if it is mapped.
+    pub fn reference(&self, va: u64) -> Option<foldkern::mm::PhysAddr> {
+        self.space.lookup(va).ok().flatten().map(|t| t.pa)
+    }
+
     /// The result line of walk `o` (pages `got`), judged against the
     /// scene's reference, as the kernel prints it.
     pub fn result(&self, spec: &Spec, o: &foldkern::gup::GupOutcome, got: &[foldkern::gup::Page]) -> String {
         use foldkern::gup::scenario::{Outcome, ResultLine};
-        let reference = |va| self.space.lookup(va).ok().flatten().map(|t| t.pa);
-        let verdict = Outcome::judge(spec.ty, spec.start, o, got, &self.want, reference);
+        let verdict = Outcome::judge(spec.ty, spec.start, o, got, &self.want, |va| self.reference(va));
         ResultLine {
             outcome: o,
             pages: got,
@@ -364,6 +369,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
     use foldkern::gup::Variant as V;
     use foldkern::mm::WalkError;
     let sc = scene(spec)?;
+    let decoy = spec.decoy.and_then(|d| sc.reference(d)).map(foldkern::gup::Page::of);
     let mut variants = Vec::new();
     for v in V::ALL {
         let mut steps: Vec<foldkern::gup::Step> = Vec::new();
@@ -384,10 +390,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
             pinned: o.pinned,
             pages: &got,
             lrag: &sc.want,
-            decoy: spec
-                .decoy
-                .and_then(|d| sc.space.lookup(d).ok().flatten())
-                .map(|t| foldkern::gup::Page::of(t.pa)),
+            decoy,
         }
         .to_string();
         lines.push(fates.clone());
@@ -417,6 +420,14 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
     })
 }
 
+/// Where `ptr` points, in the walk's own words: what its trace line says in
+/// parentheses ("stack copy of a region-third entry", "Linux's frame: the
+/// p4d copy, a region-third entry", "segment table 0x...[0x7ff]").
+pub fn described(ptr: foldkern::mm::EntryPtr) -> String {
+    let d = foldkern::gup::policy::Named(ptr).to_string();
+    d.find(" (").map_or(d.clone(), |i| d[i + 2..d.len() - 1].to_string())
+}
+
 /// A step of the walk as the pictures draw it.
 fn step(s: &foldkern::gup::Step) -> Step {
     let place = match s.ptr.object() {
@@ -425,12 +436,8 @@ fn step(s: &foldkern::gup::Step) -> Step {
             base: s.ptr.base().as_u64(),
             index: s.ptr.index() as u64,
         },
-        _ => {
-            // A copy: the walk's own description of it.
-            let d = foldkern::gup::policy::Named(s.ptr).to_string();
-            let inner = d.find(" (").map_or(d.as_str(), |i| &d[i + 2..d.len() - 1]);
-            Place::Copy(inner.to_string())
-        }
+        // A copy: the walk's own description of it.
+        _ => Place::Copy(described(s.ptr)),
     };
     Step {
         level: s.level.name().to_string(),
@@ -451,6 +458,12 @@ pub struct Boxed {
     pub title: String,
     /// One line per entry or copy it shows.
     pub rows: Vec<String>,
+    /// The rows drawn on [`MARK_FILL`]: the guard word a walk stepped onto,
+    /// a page whose data goes to a wrong frame.
+    pub marked: Vec<usize>,
+    /// Where its rows' text starts, from its left edge: after the widest
+    /// step label drawn in it.
+    pub indent: f64,
 }
 
 /// One variant's picture laid out: the boxes, and for each step of the walk
@@ -464,6 +477,10 @@ pub struct Layout {
     pub anchors: Vec<(f64, f64)>,
     /// The y of the lane above the boxes that connector `k` runs along.
     pub lanes: Vec<f64>,
+    /// Each anchor's label: the steps read there ([`labels`]).
+    pub labels: Vec<((f64, f64), String)>,
+    /// The step off a copy: from the last copy read to the word after it.
+    pub step_off: Option<((f64, f64), (f64, f64))>,
 }
 
 /// Fill of a table box, of the stack frame, and of a flagged entry.
@@ -475,7 +492,8 @@ pub const MARK_FILL: &str = "#f5b7b1";
 
 const KINDS: [&str; 5] = ["region-first", "region-second", "region-third", "segment", "page"];
 
-fn esc(s: &str) -> String {
+/// `s` escaped for HTML and SVG text.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
@@ -602,6 +620,8 @@ pub fn layout(v: &Variant) -> Layout {
             fill: TABLE_FILL,
             title: format!("{} table", KINDS[*kind]),
             rows: entries.iter().map(|i| format!("[{i:#x}]")).collect(),
+            marked: Vec::new(),
+            indent: 0.0,
         });
         next_y.insert(col, y + h + 20.0);
     }
@@ -630,11 +650,14 @@ pub fn layout(v: &Variant) -> Layout {
     }
     let title = String::from("walker's stack frame (8-byte words, offsets in bytes)");
     let stack_h = 26.0 + 18.0 * copies.len().max(1) as f64;
+    let guard = v.off_copy.and_then(|off| copies.iter().position(|c| c.0 == off));
     boxes.push(Boxed {
         rect: (stack_x, top, 0.0, stack_h),
         fill: STACK_FILL,
         title,
         rows,
+        marked: guard.into_iter().collect(),
+        indent: 0.0,
     });
     // The frames the result line shows ("pinned 2 page(s): 0x400000 0x403000 -> ...").
     let pinned: Vec<&str> = v
@@ -656,6 +679,8 @@ pub fn layout(v: &Variant) -> Layout {
             .iter()
             .map(|(r, wrong)| if *wrong { format!("{r} (WRONG)") } else { r.clone() })
             .collect(),
+        marked: (0..pages.len()).filter(|&i| pages[i].1).collect(),
+        indent: 0.0,
     });
     let at_row = |b: &Boxed, row: usize| (b.rect.0, b.rect.1 + 34.0 + 18.0 * row as f64);
     let anchors: Vec<(f64, f64)> = v
@@ -670,13 +695,16 @@ pub fn layout(v: &Variant) -> Layout {
             Place::Copy(_) => at_row(&boxes[stack], copies.iter().position(|c| c.0 == s.at).unwrap()),
         })
         .collect();
+    let labels = labels(&anchors);
+    // Each box's rows start after the widest label drawn in it.
+    for b in &mut boxes {
+        let (x, y, _, h) = b.rect;
+        let inside = labels.iter().filter(|(a, _)| a.0 == x && a.1 > y && a.1 < y + h);
+        b.indent = inside.map(|(_, l)| label_width(l)).fold(16.0, f64::max) + 8.0;
+    }
     // The stack frame and pages boxes as wide as their longest row
     // (monospace, about 7.3 px a character) after the step labels.
-    let widest = labels(&anchors)
-        .iter()
-        .filter(|(a, _)| a.0 == stack_x)
-        .map(|(_, l)| label_width(l))
-        .fold(16.0, f64::max);
+    let widest = boxes[stack].indent - 8.0;
     for b in &mut boxes[stack..] {
         // Room for a masked number's full 14 characters, so the width is the
         // same whichever build's addresses a row shows.
@@ -690,7 +718,17 @@ pub fn layout(v: &Variant) -> Layout {
     let lanes = (0..anchors.len().saturating_sub(1))
         .map(|k| top - 8.0 - 4.0 * (k % lanes_used) as f64)
         .collect();
-    Layout { boxes, anchors, lanes }
+    let last_copy = v.steps.iter().rposition(|s| matches!(s.place, Place::Copy(_)));
+    let step_off = guard
+        .zip(last_copy)
+        .map(|(row, k)| (anchors[k], at_row(&boxes[stack], row)));
+    Layout {
+        boxes,
+        anchors,
+        lanes,
+        labels,
+        step_off,
+    }
 }
 
 /// The path of connector `k` from anchor `a` to `b` (left edges of rows):
@@ -719,22 +757,14 @@ pub fn variant_svg(v: &Variant, mask: bool) -> String {
         boxes: bx,
         anchors,
         lanes,
+        labels,
+        step_off,
     } = layout(v);
     // Wide enough for the boxes, the heading (14 px monospace, about 8.5 px
     // a character) and the result line (12 px, about 7.3), masked or not.
     let text_w = (20.0 + 8.5 * v.heading.chars().count() as f64).max(20.0 + 7.3 * v.result.chars().count() as f64);
     let w = bx.iter().map(|b| b.rect.0 + b.rect.2).fold(text_w, f64::max) + 20.0;
     let h = bx.iter().map(|b| b.rect.1 + b.rect.3).fold(0.0, f64::max) + 40.0;
-    let labels = labels(&anchors);
-    // Where a row's text starts in its box: after the widest label there.
-    let indent = |b: &Boxed| {
-        labels
-            .iter()
-            .filter(|(a, _)| a.0 == b.rect.0 && a.1 > b.rect.1 && a.1 < b.rect.1 + b.rect.3)
-            .map(|(_, l)| label_width(l))
-            .fold(16.0, f64::max)
-            + 8.0
-    };
     let mut o = String::new();
     let _ = writeln!(
         o,
@@ -761,9 +791,9 @@ pub fn variant_svg(v: &Variant, mask: bool) -> String {
             y + 16.0,
             esc(&b.title)
         );
-        let tx = x + indent(b);
+        let tx = x + b.indent;
         for (i, r) in b.rows.iter().enumerate() {
-            if r.contains("guard word") || r.ends_with("(WRONG)") {
+            if b.marked.contains(&i) {
                 let _ = writeln!(
                     o,
                     r#"<rect x="{:.0}" y="{:.0}" width="{:.0}" height="18" fill="{MARK_FILL}"/>"#,
@@ -796,19 +826,12 @@ pub fn variant_svg(v: &Variant, mask: bool) -> String {
     }
     // The step off a copy: from that copy down the gap to the guard word
     // after it.
-    if v.off_copy.is_some() {
-        let stack = bx.iter().position(|b| b.title.starts_with("walker's stack frame"));
-        let last_copy = v.steps.iter().rposition(|s| matches!(s.place, Place::Copy(_)));
-        if let (Some(b), Some(k)) = (stack, last_copy) {
-            let b = &bx[b];
-            let row = b.rows.iter().position(|r| r.contains("guard word")).unwrap_or(0);
-            let to = (b.rect.0, b.rect.1 + 34.0 + 18.0 * row as f64);
-            let _ = writeln!(
-                o,
-                r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3" marker-end="url(#arrow)"/>"##,
-                route(anchors.len(), anchors[k], to, 0.0)
-            );
-        }
+    if let Some((from, to)) = step_off {
+        let _ = writeln!(
+            o,
+            r##"<path d="{}" fill="none" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 3" marker-end="url(#arrow)"/>"##,
+            route(anchors.len(), from, to, 0.0)
+        );
     }
     for ((x, y), label) in &labels {
         // Red if any step there is one the kernel flagged.
