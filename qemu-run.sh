@@ -92,19 +92,30 @@ need_target() {
     fi
 }
 
-need_hercules() {
-    command -v hercules >/dev/null && command -v s390x-linux-gnu-objcopy >/dev/null && return 0
+# need WHAT WHY CHECK [APT-OPTION] PKG...: unless the shell command CHECK
+# succeeds, install PKG... from Debian's packages when root (one apt at a
+# time: the test command installs from parallel tests), or stop naming the
+# command that installs them.
+need() {
+    local what=$1 why=$2 check=$3
+    shift 3
+    eval "$check" && return 0
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "qemu-run.sh: installing hercules and binutils-s390x-linux-gnu..." >&2
+        echo "qemu-run.sh: installing $what ($why)..." >&2
         export DEBIAN_FRONTEND=noninteractive
-        # One apt at a time: the test command installs from parallel tests.
-        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q hercules binutils-s390x-linux-gnu \
-            || { apt-get update -q && apt-get install -y -q hercules binutils-s390x-linux-gnu; }' >&2
-        command -v hercules >/dev/null && command -v s390x-linux-gnu-objcopy >/dev/null && return 0
+        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q "$@" \
+            || { apt-get update -q && apt-get install -y -q "$@"; }' sh "$@" >&2
+        eval "$check" && return 0
     fi
-    echo "qemu-run.sh: Hercules is missing; install it with:" >&2
-    echo "    sudo apt-get install hercules binutils-s390x-linux-gnu" >&2
+    echo "qemu-run.sh: $what is missing; install it with:" >&2
+    echo "    sudo apt-get install $*" >&2
     exit 127
+}
+
+need_hercules() {
+    need "Hercules" "the suite's second emulator" \
+        'command -v hercules >/dev/null && command -v s390x-linux-gnu-objcopy >/dev/null' \
+        hercules binutils-s390x-linux-gnu
 }
 
 build() {
@@ -125,7 +136,6 @@ GIVEN_KERNEL=""
 LINUX_BENCH=""
 EMULATOR=qemu
 CPUS=1
-CPUS_GIVEN=""
 PICTURES=()
 SEEN=" "
 usage() {
@@ -164,7 +174,7 @@ while [ $# -gt 0 ]; do
         --cpus)
             once "$1"
             case "${2:-}" in
-                [1-8]) CPUS=$2; CPUS_GIVEN=1; shift 2 ;;
+                [1-8]) CPUS=$2; shift 2 ;;
                 *) usage "--cpus takes 1 to 8" ;;
             esac ;;
         --gdb) once "$1"; GDB=(-s -S); shift ;;
@@ -196,12 +206,12 @@ while [ $# -gt 0 ]; do
         *) usage "unknown argument $(shown "$1")" ;;
     esac
 done
-if [ "$EMULATOR" = qemu ] && [ -n "$CPUS_GIVEN" ]; then
-    usage "--cpus is for --emulator hercules (QEMU: -- -smp N)"
+if [ "$EMULATOR" = qemu ]; then
+    case "$SEEN" in *" --cpus "*) usage "--cpus is for --emulator hercules (QEMU: -- -smp N)" ;; esac
 fi
 if [ ${#GDB[@]} -gt 0 ]; then
     case "$MODE" in
-        test|pictures) usage "--gdb does not apply to $MODE" ;;
+        test|pictures|linux) usage "--gdb does not apply to $MODE" ;;
     esac
 fi
 if [ "$MODE" = test ] && [ -n "$GIVEN_KERNEL" ]; then
@@ -241,17 +251,8 @@ if [ -n "$GIVEN_KERNEL" ]; then
     [ "${hdr:36:4}" = 0016 ] || usage "--kernel: '$GIVEN_KERNEL' is an ELF executable for machine 0x${hdr:36:4}, not s390x (0x0016)"
 fi
 need_gdb() {
-    command -v gdb-multiarch >/dev/null && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "qemu-run.sh: installing gdb-multiarch (the instruction counts docs/bench.md quotes)..." >&2
-        export DEBIAN_FRONTEND=noninteractive
-        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q gdb-multiarch \
-            || { apt-get update -q && apt-get install -y -q gdb-multiarch; }' >&2
-        command -v gdb-multiarch >/dev/null && return 0
-    fi
-    echo "qemu-run.sh: gdb-multiarch is missing; install it with:" >&2
-    echo "    sudo apt-get install gdb-multiarch" >&2
-    exit 127
+    need "gdb-multiarch" "the instruction counts docs/bench.md quotes" \
+        'command -v gdb-multiarch >/dev/null' gdb-multiarch
 }
 
 if [ "$MODE" = linux ]; then
@@ -259,23 +260,14 @@ if [ "$MODE" = linux ]; then
     # line: nothing that chooses an emulator or adds to QEMU's applies.
     [ "$EMULATOR" = qemu ] || usage "linux runs on QEMU only"
     [ ${#QEMU_EXTRA[@]} -eq 0 ] || usage "QEMU arguments do not apply to linux (it boots several kernels)"
-    [ ${#GDB[@]} -eq 0 ] || usage "--gdb does not apply to linux"
     need_qemu
     [ -n "$GIVEN_KERNEL" ] && KERNEL=$GIVEN_KERNEL || build
     exec python3 scripts/linux-gup.py --kernel "$KERNEL"
 fi
 need_chromium() {
-    [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 -c 'import selenium' 2>/dev/null && return 0
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-        echo "qemu-run.sh: installing chromium, chromium-driver and python3-selenium (the explainer's browser test)..." >&2
-        export DEBIAN_FRONTEND=noninteractive
-        flock /tmp/foldkern-apt.lock sh -c 'apt-get install -y -q --no-install-recommends chromium chromium-driver python3-selenium \
-            || { apt-get update -q && apt-get install -y -q --no-install-recommends chromium chromium-driver python3-selenium; }' >&2
-        [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && return 0
-    fi
-    echo "qemu-run.sh: headless Chromium is missing; install it with:" >&2
-    echo "    sudo apt-get install chromium chromium-driver python3-selenium" >&2
-    exit 127
+    need "headless Chromium" "the explainer's browser test" \
+        "[ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] && /usr/bin/python3 -c 'import selenium' 2>/dev/null" \
+        --no-install-recommends chromium chromium-driver python3-selenium
 }
 
 if [ "$EMULATOR" = hercules ]; then
