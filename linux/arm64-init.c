@@ -40,6 +40,7 @@
 #include <unistd.h>
 
 #define PAGE 16384UL
+#include "init-pages.h"
 #define PUD_SHIFT 36
 /* Inside each pud's 64 GiB: clear of the binary's own mappings near 0. */
 #define IN_PUD 0x40000000UL
@@ -71,22 +72,12 @@ static long pread_svc(int f, void *buf, size_t len, off_t off)
 	return rw_svc(67, f, buf, len, off, 0);
 }
 
-static void fill(void *p, uint64_t v)
-{
-	for (uint64_t *w = p; w < (uint64_t *)((char *)p + PAGE); w++)
-		*w = v;
-}
-
-static int holds(const void *p, uint64_t v)
-{
-	for (const uint64_t *w = p; w < (const uint64_t *)((const char *)p + PAGE); w++)
-		if (*w != v)
-			return 0;
-	return 1;
-}
-
 #define DEV0 0x6465763000000000UL
 #define DEV1 0x6465763100000000UL
+/* The crafted scenarios' patterns: the buffer's, and the caller's own two pages'. */
+#define BUF 0x6275660062756600UL  /* "buf" */
+#define OWN0 0x6f776e306f776e30UL /* "own0" */
+#define OWN1 0x6f776e316f776e31UL /* "own1" */
 
 /* Read the device's two blocks into 2 pages at `addr` (0: kernel-chosen). */
 static int read_at(const char *name, unsigned long addr)
@@ -107,16 +98,17 @@ static int read_at(const char *name, unsigned long addr)
 	return ok ? 0 : 2;
 }
 
-/* Run `read_at(addr)` in a child; report a kill. Returns 1 if killed, 2 if
- * the data was wrong, 0 if right. */
-static int child(const char *name, unsigned long addr, int quiet)
+/* Run `scenario(name, addr)` (`read_at` or a crafted one) in a child; report
+ * a kill. Returns 1 if killed, 2 if the data was wrong, 0 if right. */
+static int child(const char *name, unsigned long addr, int quiet,
+		 int (*scenario)(const char *, unsigned long))
 {
 	fflush(stdout);
 	pid_t pid = fork();
 	if (pid == 0) {
 		if (quiet) /* the scan prints only its summary */
 			freopen("/dev/null", "w", stdout);
-		_exit(read_at(name, addr));
+		_exit(scenario(name, addr));
 	}
 	int status = 0;
 	waitpid(pid, &status, 0);
@@ -146,15 +138,15 @@ static uint64_t phys_of(void *p)
 #define TABLE(pa) ((pa) | 3)
 #define USER_PAGE(pa) ((pa) | 3 | 1UL << 6 | 1UL << 10 | 1UL << 51 | 1UL << 54)
 
-/* A read (or with `write`, a write) of 2 pages at a buffer in pud `slot`,
+/* A read (or with `write`, a write) of 2 pages at a buffer at `addr`,
  * issued with x4 set to a table descriptor of a page the caller owns, filled
  * as a pmd table whose entry for the buffer names a second page of the
  * caller's, filled as a PTE table naming two more of its pages, D. Only the
  * caller's own pages are touched. Reports where the data went: into the
  * buffer, or into D (read), or which the device got (write). */
-static int crafted(const char *name, unsigned long slot, int write)
+static int crafted(const char *name, unsigned long addr, int write)
 {
-	unsigned long addr = (slot << PUD_SHIFT) + IN_PUD;
+	unsigned long slot = (addr >> PUD_SHIFT) & 2047;
 	char *buf = mmap((void *)addr, 2 * PAGE, PROT_READ | PROT_WRITE,
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	char *own = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -165,10 +157,10 @@ static int crafted(const char *name, unsigned long slot, int write)
 	uint64_t *pmds = (uint64_t *)own, *ptes = (uint64_t *)(own + PAGE);
 	char *d = own + 2 * PAGE;
 	memset(own, 0, 2 * PAGE);
-	fill(buf, 0x6275660062756600UL); /* "buf" */
-	fill(buf + PAGE, 0x6275660062756600UL);
-	fill(d, 0x6f776e306f776e30UL); /* "own0", "own1" */
-	fill(d + PAGE, 0x6f776e316f776e31UL);
+	fill(buf, BUF);
+	fill(buf + PAGE, BUF);
+	fill(d, OWN0);
+	fill(d + PAGE, OWN1);
 	uint64_t pmd_pa = phys_of(pmds), pte_pa = phys_of(ptes), d0 = phys_of(d), d1 = phys_of(d + PAGE);
 	if (!pmd_pa || !pte_pa || !d0 || !d1) {
 		printf("linux-gup-arm64: %s: error: no physical address in /proc/self/pagemap\n", name);
@@ -184,13 +176,13 @@ static int crafted(const char *name, unsigned long slot, int write)
 		char *back = mmap(NULL, 2 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		memset(back, 'x', 2 * PAGE);
 		pread_svc(fd, back, 2 * PAGE, 2 * PAGE);
-		where = holds(back, 0x6275660062756600UL) && holds(back + PAGE, 0x6275660062756600UL) ? "from the buffer"
-			: holds(back, 0x6f776e306f776e30UL) && holds(back + PAGE, 0x6f776e316f776e31UL)
+		where = holds(back, BUF) && holds(back + PAGE, BUF) ? "from the buffer"
+			: holds(back, OWN0) && holds(back + PAGE, OWN1)
 				? "from the caller's own pages"
 				: "wrong";
 	} else {
 		where = holds(buf, DEV0) && holds(buf + PAGE, DEV1) ? "in the buffer"
-			: holds(d, DEV0) && holds(d + PAGE, DEV1) && holds(buf, 0x6275660062756600UL)
+			: holds(d, DEV0) && holds(d + PAGE, DEV1) && holds(buf, BUF)
 				? "in the caller's own pages"
 				: "wrong";
 	}
@@ -198,6 +190,16 @@ static int crafted(const char *name, unsigned long slot, int write)
 	       (unsigned long)TABLE(pmd_pa), write ? "write" : "read", n, where);
 	fflush(stdout);
 	return 0;
+}
+
+static int crafted_read(const char *name, unsigned long addr)
+{
+	return crafted(name, addr, 0);
+}
+
+static int crafted_write(const char *name, unsigned long addr)
+{
+	return crafted(name, addr, 1);
 }
 
 int main(void)
@@ -225,34 +227,25 @@ int main(void)
 		goto out;
 	}
 	printf("linux-gup-arm64: start\n");
-	child("kernel-placed", 0, 0);
+	child("kernel-placed", 0, 0, read_at);
 	/* Across a pmd boundary (32 MiB) and across a pud boundary (64 GiB). */
-	child("pmd-crossing", (1000UL << PUD_SHIFT) + IN_PUD + (1UL << 25) - PAGE, 0);
-	child("pud-crossing", (1001UL << PUD_SHIFT) - PAGE, 0);
+	child("pmd-crossing", (1000UL << PUD_SHIFT) + IN_PUD + (1UL << 25) - PAGE, 0, read_at);
+	child("pud-crossing", (1001UL << PUD_SHIFT) - PAGE, 0, read_at);
 	/* x4's pt_regs slot, which the caller sets to a table descriptor of its
 	 * own page: a read, then a write. */
 	mkdir("/proc", 0555);
 	mount("proc", "/proc", "proc", 0, NULL);
-	for (int write = 0; write < 2; write++) {
-		fflush(stdout);
-		pid_t pid = fork();
-		if (pid == 0)
-			_exit(crafted(write ? "crafted-write" : "crafted-read", 2010, write));
-		int status = 0;
-		waitpid(pid, &status, 0);
-		if (WIFSIGNALED(status))
-			printf("linux-gup-arm64: %s: pud 2010: killed by signal %d\n",
-			       write ? "crafted-write" : "crafted-read", WTERMSIG(status));
-	}
+	child("crafted-read", (2010UL << PUD_SHIFT) + IN_PUD, 0, crafted_read);
+	child("crafted-write", (2010UL << PUD_SHIFT) + IN_PUD, 0, crafted_write);
 	/* The pt_regs slots of x0 (fd), x8 (67) and exit_rcu (0). */
-	child("x0-slot", (2006UL << PUD_SHIFT) + IN_PUD, 0);
-	child("x8-slot", (2014UL << PUD_SHIFT) + IN_PUD, 0);
-	child("exit-rcu-slot", (2047UL << PUD_SHIFT) + IN_PUD, 0);
+	child("x0-slot", (2006UL << PUD_SHIFT) + IN_PUD, 0, read_at);
+	child("x8-slot", (2014UL << PUD_SHIFT) + IN_PUD, 0, read_at);
+	child("exit-rcu-slot", (2047UL << PUD_SHIFT) + IN_PUD, 0, read_at);
 	/* Every pud index. */
 	int killed = 0, wrong = 0;
 	static char list[2048 * 6], wlist[2048 * 6];
 	for (unsigned long i = 0; i < 2048; i++) {
-		int r = child("scan", (i << PUD_SHIFT) + IN_PUD, 1);
+		int r = child("scan", (i << PUD_SHIFT) + IN_PUD, 1, read_at);
 		if (r == 1) {
 			killed++;
 			sprintf(list + strlen(list), " %lu", i);

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #define PAGE 4096UL
+#include "init-pages.h"
 
 struct scenario {
 	const char *name;
@@ -54,20 +55,6 @@ static const struct scenario scenarios[] = {
 #define DECOY 0x6465636f79000000UL  /* "decoy" */
 #define BUF0 0x6275663000000000UL   /* "buf0": the buffer's page 0 to write */
 #define BUF1 0x6275663100000000UL   /* "buf1" */
-
-static void fill(void *p, uint64_t v)
-{
-	for (uint64_t *w = p; w < (uint64_t *)((char *)p + PAGE); w++)
-		*w = v;
-}
-
-static int holds(const void *p, uint64_t v)
-{
-	for (const uint64_t *w = p; w < (const uint64_t *)((const char *)p + PAGE); w++)
-		if (*w != v)
-			return 0;
-	return 1;
-}
 
 static void die(const char *name, const char *what)
 {
