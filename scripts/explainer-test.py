@@ -43,10 +43,6 @@ class Disagree(Exception):
     pass
 
 
-def text(d, id_):
-    return d.find_element("id", id_).text
-
-
 def check_page(d, path, outdir):
     d.get("file://" + os.path.abspath(path))
     fk = d.execute_script("return window.FK;")

@@ -31,6 +31,7 @@ equal). `--build` stops after
 step 2 and prints the cache directory. Every failing step stops the job
 naming the step and, where it is a missing package, the command.
 """
+import functools
 import hashlib
 import os
 import re
@@ -51,20 +52,24 @@ TARBALL = "/usr/src/linux-source-6.1.tar.xz"
 CROSS = "s390x-linux-gnu-"
 # Change this when the build steps below change: it is part of the cache key.
 RECIPE = "tinyconfig + fragment, olddefconfig, bzImage; then the patch, bzImage"
-# What each step needs: (how to tell it is there, the Debian package).
-PACKAGES = [
-    (TARBALL, "linux-source-6.1"),
+# What building any of the kernels needs: (how to tell it is there, the
+# Debian package).
+BUILD_TOOLS = [
     ("/usr/bin/make", "make"),
     ("/usr/bin/gcc", "gcc"),
     ("/usr/include/stdio.h", "libc6-dev"),
     ("/usr/bin/patch", "patch"),
-    (shutil.which(CROSS + "gcc") or "/usr/bin/" + CROSS + "gcc", "gcc-s390x-linux-gnu"),
-    ("/usr/s390x-linux-gnu/lib/libc.a", "libc6-dev-s390x-cross"),
     ("/usr/bin/flex", "flex"),
     ("/usr/bin/bison", "bison"),
     ("/usr/bin/bc", "bc"),
     ("/usr/include/libelf.h", "libelf-dev"),
     ("/usr/include/openssl/ssl.h", "libssl-dev"),
+]
+# And the s390x kernels: the source, the cross compiler, the emulator.
+PACKAGES = BUILD_TOOLS + [
+    (TARBALL, "linux-source-6.1"),
+    (shutil.which(CROSS + "gcc") or "/usr/bin/" + CROSS + "gcc", "gcc-s390x-linux-gnu"),
+    ("/usr/s390x-linux-gnu/lib/libc.a", "libc6-dev-s390x-cross"),
     ("/usr/bin/qemu-system-s390x", "qemu-system-misc"),
 ]
 
@@ -160,8 +165,13 @@ def cache_dir(name, version, cross, recipe, fragment, patch, *extra):
     for path in (fragment, patch, *extra):
         with open(path, "rb") as f:
             h.update(f.read() + b"\0")
-    base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
-    return os.path.join(base, f"{name}-" + h.hexdigest()[:16])
+    return os.path.join(cache_root(), f"{name}-" + h.hexdigest()[:16])
+
+
+def cache_root():
+    """Where built kernels and downloaded sources are kept, outside the
+    checkout: $FOLDKERN_CACHE, or ~/.cache/foldkern."""
+    return os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
 
 
 def built(cache):
@@ -202,6 +212,22 @@ def make(step, src, obj, *targets, arch="s390", cross=CROSS):
     say(f"  {step}: done in {time.monotonic() - start:.0f} s")
 
 
+def merge(src, obj, mk, fragment):
+    """Merge the Kconfig `fragment` into obj/.config (merge_config.sh, then
+    olddefconfig), failing if Kconfig dropped any of its lines."""
+    # merge_config.sh keeps its temporary files in the working directory.
+    run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
+                      os.path.join(obj, ".config"), fragment], cwd=obj)
+    run("configure", mk + ["olddefconfig"])
+    with open(os.path.join(obj, ".config")) as f:
+        config = set(f.read().splitlines())
+    with open(fragment) as f:
+        wanted = [line for line in f.read().splitlines() if line.startswith(("CONFIG_", "# CONFIG_"))]
+    lost = [w for w in wanted if w not in config]
+    if lost:
+        raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {fragment}")
+
+
 def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, image, keep=(), base=None, variants=()):
     """Build the kernels of KERNELS into `cache` (shipped, then with `patch`)
     from `tarball`'s tinyconfig plus `fragment`, unless a complete build is
@@ -230,17 +256,7 @@ def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, imag
         os.makedirs(obj)
         mk = ["make", "-C", src, f"O={obj}", f"ARCH={arch}", f"CROSS_COMPILE={cross}"]
         run("configure", mk + ["tinyconfig"])
-        # merge_config.sh keeps its temporary files in the working directory.
-        run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
-                          os.path.join(obj, ".config"), fragment], cwd=obj)
-        run("configure", mk + ["olddefconfig"])
-        with open(os.path.join(obj, ".config")) as f:
-            config = set(f.read().splitlines())
-        with open(fragment) as f:
-            wanted = [line for line in f.read().splitlines() if line.startswith(("CONFIG_", "# CONFIG_"))]
-        lost = [w for w in wanted if w not in config]
-        if lost:
-            raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} from {fragment}")
+        merge(src, obj, mk, fragment)
         if base:
             run("patch", ["patch", "-p1", "-d", src, "-i", base])
         for kernel, lines in [(k, None) for k, _ in KERNELS] + list(variants):
@@ -250,14 +266,7 @@ def build_pair(what, cache, tarball, version, arch, cross, fragment, patch, imag
                 more = os.path.join(obj, f"{kernel}.config")
                 with open(more, "w") as f:
                     f.write("\n".join(lines) + "\n")
-                run("configure", [os.path.join(src, "scripts", "kconfig", "merge_config.sh"), "-m", "-O", obj,
-                                  os.path.join(obj, ".config"), more], cwd=obj)
-                run("configure", mk + ["olddefconfig"])
-                with open(os.path.join(obj, ".config")) as f:
-                    config = set(f.read().splitlines())
-                lost = [w for w in lines if w not in config]
-                if lost:
-                    raise StepFailed(f"configure: Kconfig dropped {', '.join(lost)} for the {kernel} kernel")
+                merge(src, obj, mk, more)
             make(f"{arch} {kernel}", src, obj, os.path.basename(image), arch=arch, cross=cross)
             # Into a fresh directory, renamed into place when complete: an
             # interrupted copy leaves nothing a later run would take.
@@ -282,15 +291,20 @@ def build():
                       os.path.join("arch", "s390", "boot", "bzImage"), keep=("vmlinux",))
 
 
-def bench():
-    """scripts/linux-bench.py as a module: its newc writer and private apt state."""
+@functools.cache
+def script(name, file):
+    """scripts/`file` loaded (once) as the module `name`."""
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location(
-        "linux_bench", os.path.join(os.path.dirname(os.path.abspath(__file__)), "linux-bench.py"))
+    spec = importlib.util.spec_from_file_location(name, os.path.join(os.path.dirname(os.path.abspath(__file__)), file))
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def bench():
+    """scripts/linux-bench.py as a module: its newc writer and private apt state."""
+    return script("linux_bench", "linux-bench.py")
 
 
 def newc(entries):
@@ -440,14 +454,8 @@ def main(argv):
         if mode != "compare":
             return 0 if ok else 1
     if "arm64" in arches:
-        import importlib.util
-
-        spec = importlib.util.spec_from_file_location(
-            "linux_arm64", os.path.join(os.path.dirname(os.path.abspath(__file__)), "linux_arm64.py"))
-        arm64 = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(arm64)
         try:
-            ok &= arm64.compare(sys.modules[__name__])
+            ok &= script("linux_arm64", "linux_arm64.py").compare(sys.modules[__name__])
         except StepFailed as e:
             print(f"linux: arm64: failed: {e}", file=sys.stderr)
             ok = False

@@ -28,11 +28,6 @@ import os
 import re
 import subprocess
 
-import importlib.util
-
-_spec = importlib.util.spec_from_file_location(
-    "linux_gup", os.path.join(os.path.dirname(os.path.abspath(__file__)), "linux-gup.py"))
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINUX = os.path.join(ROOT, "linux")
 FRAGMENT = os.path.join(LINUX, "arm64-6.12.config")
@@ -60,28 +55,21 @@ SCENARIOS = ["kernel-placed", "pmd-crossing", "pud-crossing", "crafted-read", "c
 # fake tables, and when it walks the real ones.
 CRAFTED = {"crafted-read": ("in the caller's own pages", "in the buffer"),
            "crafted-write": ("from the caller's own pages", "from the buffer")}
-PUD_SHIFT = 36
 
 
-def helpers():
-    lg = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(lg)
-    return lg
-
-
-def apt(lg, cache, *args):
-    """apt-get or apt-cache `args` over a private state with bookworm-backports
-    as its only source (linux-bench.py's `apt_opts`); run in that state's
-    directory, where `apt-get download` leaves the package."""
-    base = os.path.join(os.path.dirname(cache), "apt-bookworm-backports")
+def apt(lg, *args):
+    """apt-get or apt-cache `args` over a private state under the cache with
+    bookworm-backports as its only source (linux-bench.py's `apt_opts`); run
+    in that state's directory, where `apt-get download` leaves the package."""
+    base = os.path.join(lg.cache_root(), "apt-bookworm-backports")
     opts = lg.bench().apt_opts("amd64", base, [(MIRROR, "bookworm-backports")])
     return lg.run("source", [args[0]] + opts + list(args[1:]), cwd=base), base
 
 
-def source(lg, cache_base):
+def source(lg):
     """linux-source-6.12's tarball, downloaded and unpacked under the cache."""
-    apt(lg, cache_base, "apt-get", "update", "-q")
-    out, base = apt(lg, cache_base, "apt-cache", "policy", "linux-source-6.12")
+    apt(lg, "apt-get", "update", "-q")
+    out, base = apt(lg, "apt-cache", "policy", "linux-source-6.12")
     m = re.search(r"Candidate: (\S+)", out)
     if not m or m.group(1) == "(none)":
         raise lg.StepFailed("source: linux-source-6.12 not found in bookworm-backports")
@@ -89,7 +77,7 @@ def source(lg, cache_base):
     tarball = os.path.join(base, "x", version, "usr", "src", "linux-source-6.12.tar.xz")
     if not os.path.exists(tarball):
         lg.say(f"downloading linux-source-6.12 {version} (bookworm-backports, private apt state)")
-        apt(lg, cache_base, "apt-get", "download", f"linux-source-6.12={version}")
+        apt(lg, "apt-get", "download", f"linux-source-6.12={version}")
         deb = next(f for f in os.listdir(base) if f.startswith("linux-source-6.12_") and f.endswith(".deb"))
         os.makedirs(os.path.join(base, "x", version), exist_ok=True)
         lg.run("source", ["dpkg-deb", "-x", os.path.join(base, deb), os.path.join(base, "x", version)])
@@ -98,11 +86,9 @@ def source(lg, cache_base):
 
 
 def build(lg):
-    lg.packages()
-    lg.packages(PACKAGES)
-    base = os.environ.get("FOLDKERN_CACHE") or os.path.join(os.path.expanduser("~"), ".cache", "foldkern")
-    os.makedirs(base, exist_ok=True)
-    version, tarball = source(lg, os.path.join(base, "x"))
+    lg.packages(lg.BUILD_TOOLS + PACKAGES)
+    os.makedirs(lg.cache_root(), exist_ok=True)
+    version, tarball = source(lg)
     cache = lg.cache_dir("linux-6.12-arm64", version, CROSS, RECIPE, FRAGMENT, PATCH, COUNT)
     return lg.build_pair("Linux 6.12 for arm64", cache, tarball, version, "arm64", CROSS, FRAGMENT, PATCH,
                          os.path.join("arch", "arm64", "boot", "Image"), base=COUNT, variants=VARIANTS)
@@ -230,8 +216,9 @@ def compare(lg):
     pred = model(lg)
     runs = {(k, c): boot(lg, cache, k, cpu, initrd) for k in KERNELS for c, cpu in CPUS}
     # The crafted scenarios' word: the x4 the reverted kernel's run without LPA2 set.
-    x4 = runs[("reverted", "lpa2=off")][0]["x4"].get("crafted-read", 0)
-    crafted = model(lg, x4=x4)[2010]
+    results = runs[("reverted", "lpa2=off")][0]
+    x4 = results["x4"].get("crafted-read", 0)
+    crafted = model(lg, x4=x4)[results.get("crafted-read", (2010,))[0]]
     print("\narm64, Linux 6.12 (16 KiB pages, 52-bit VA with LPA2, 4 levels): O_DIRECT reads of two pages;")
     print("without LPA2 the reverted kernels' pud pointer is stack base + 8 * pud index (foldkern_host::model::arm64);")
     print("'took' is how many of the 2 pages the lockless walk alone took (the slow path takes the rest)")
@@ -261,13 +248,13 @@ def compare(lg):
         agree += ok
     # The scan.
     print("\nscan: a read at each of the 2048 pud indices")
+    oops_pred = {i for i, p in pred.items() if p["outcome"].startswith("oops")}
+    ok_pred = {i for i, p in pred.items() if p["outcome"] == "fallback"}
     for (k, c), (_, scan, _) in runs.items():
         total += 1
         s = scan or {"correct": 0, "wrong": ["?"], "killed": ["?"], "took": []}
         took = s["took"]
         if k.startswith("reverted") and c == "lpa2=off":
-            oops_pred = {i for i, p in pred.items() if p["outcome"].startswith("oops")}
-            ok_pred = {i for i, p in pred.items() if p["outcome"] == "fallback"}
             killed = set(s["killed"])
             # Every read the walk survives, it leaves to the slow path.
             same = (oops_pred <= killed and not (killed & ok_pred) and not s["wrong"]

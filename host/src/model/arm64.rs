@@ -19,8 +19,6 @@
 //! the word is [`outcome`].
 use std::ops::Range;
 
-/// `PAGE_SHIFT` (16 KiB pages).
-pub const PAGE_SHIFT: u32 = 14;
 /// `PUD_SHIFT`: each pud entry maps 64 GiB.
 pub const PUD_SHIFT: u32 = 36;
 /// Entries of a 16 KiB table.
