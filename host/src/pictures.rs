@@ -422,7 +422,7 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
 
 /// Where `ptr` points, in the walk's own words: what its trace line says in
 /// parentheses ("stack copy of a region-third entry", "Linux's frame: the
-/// p4d copy, a region-third entry", "segment table 0x...[0x7ff]").
+/// p4d copy, a region-third entry", "segment table 0x...\[0x7ff\]").
 pub fn described(ptr: foldkern::mm::EntryPtr) -> String {
     let d = foldkern::gup::policy::Named(ptr).to_string();
     d.find(" (").map_or(d.clone(), |i| d[i + 2..d.len() - 1].to_string())
@@ -477,7 +477,7 @@ pub struct Layout {
     pub anchors: Vec<(f64, f64)>,
     /// The y of the lane above the boxes that connector `k` runs along.
     pub lanes: Vec<f64>,
-    /// Each anchor's label: the steps read there ([`labels`]).
+    /// Each anchor's label: the steps read there (`labels`).
     pub labels: Vec<((f64, f64), String)>,
     /// The step off a copy: from the last copy read to the word after it.
     pub step_off: Option<((f64, f64), (f64, f64))>,
