@@ -1137,6 +1137,39 @@ fn bench_smoke_is_deterministic(k: &Path) -> Result<(), Failed> {
     )
 }
 
+/// A scenario line as the kernel traced it and as the host's walk studied it.
+struct Studied {
+    /// The kernel's trace, read back.
+    kernel: foldkern_host::pictures::Scenario,
+    /// The same scenario walked on the host: pictures and explainer.
+    host: foldkern_host::pictures::Study,
+}
+
+/// Scenario `line` (`spec` on the host) booted once and walked on the host
+/// once, for both tests that hold the kernel's trace against the host's walk
+/// (the pictures and the explainer); the second to ask waits for the first.
+fn studied(k: &Path, line: &str, spec: &foldkern_host::pictures::Spec) -> Result<Arc<Studied>, String> {
+    type Slot = Arc<Mutex<Option<Result<Arc<Studied>, String>>>>;
+    static DONE: Mutex<BTreeMap<String, Slot>> = Mutex::new(BTreeMap::new());
+    let slot = DONE.lock().unwrap().entry(line.to_string()).or_default().clone();
+    let mut slot = slot.lock().unwrap();
+    let result = slot.get_or_insert_with(|| {
+        let b = boot(k, line, &[], timeout())?;
+        if b.status != Some(0) {
+            return Err(format!(
+                "expected {line} to pass; got status {:?}:\n{}",
+                b.status,
+                b.tail(12)
+            ));
+        }
+        let kernel =
+            foldkern_host::pictures::parse(&b.output).ok_or(format!("no variant's trace in {line}'s output"))?;
+        let host = foldkern_host::pictures::run(spec)?;
+        Ok(Arc::new(Studied { kernel, host }))
+    });
+    result.clone()
+}
+
 /// The explainer page (`foldkern_host::explain`) of the seed with its decoy
 /// and of one scenario per ASCE type: its steps are the kernel's trace of the
 /// same scenario (level, addresses, and the table entry or copy read, step by
@@ -1152,11 +1185,8 @@ fn the_explainer_in_a_real_browser_follows_the_kernel_s_trace(k: &Path) -> Resul
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut pages = Vec::new();
     for (name, line, spec) in scenarios {
-        let b = boot(k, line, &[], timeout())?;
-        b.expect(b.status == Some(0), line)?;
-        let kernel =
-            foldkern_host::pictures::parse(&b.output).ok_or(format!("no variant's trace in {line}'s output"))?;
-        let walks = foldkern_host::explain::run(&spec)?;
+        let studied = studied(k, line, &spec)?;
+        let (kernel, walks) = (&studied.kernel, &studied.host.walks);
         if walks.len() != kernel.variants.len() {
             return Err(format!(
                 "{line}: {} walks explained, {} traced by the kernel",
@@ -1201,7 +1231,7 @@ fn the_explainer_in_a_real_browser_follows_the_kernel_s_trace(k: &Path) -> Resul
             }
         }
         let path = dir.join(format!("{name}-explain.html"));
-        std::fs::write(&path, foldkern_host::explain::html(line, &walks)).unwrap();
+        std::fs::write(&path, foldkern_host::explain::html(line, walks)).unwrap();
         pages.push(path);
     }
     let out = Command::new("/usr/bin/python3")
@@ -1227,14 +1257,11 @@ fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Resu
     use foldkern::mm::AsceType;
     let scenarios = foldkern_host::pictures::one_scenario_per_asce_type().map(|(_, line, spec)| (line, spec));
     for (k_line, spec) in scenarios {
-        let b = boot(k, k_line, &[], timeout())?;
-        b.expect(b.status == Some(0), k_line)?;
-        let kernel =
-            foldkern_host::pictures::parse(&b.output).ok_or(format!("no variant's trace in {k_line}'s output"))?;
-        let host = foldkern_host::pictures::run(&spec)?;
+        let studied = studied(k, k_line, &spec)?;
+        let (kernel, host) = (&studied.kernel, &studied.host.scenario);
         let (from_kernel, from_host) = (
-            foldkern_host::pictures::files("seed", k_line, &kernel, true),
-            foldkern_host::pictures::files("seed", k_line, &host, true),
+            foldkern_host::pictures::files("seed", k_line, kernel, true),
+            foldkern_host::pictures::files("seed", k_line, host, true),
         );
         if from_host.len() != 7 || from_kernel.len() != from_host.len() {
             return Err(format!(
@@ -1254,7 +1281,7 @@ fn pictures_of_the_host_walk_are_the_kernel_trace_and_the_docs(k: &Path) -> Resu
         }
         // The committed seed pictures show the host walk's real (and, on the
         // host, reproducible) values, as the pictures job writes them.
-        for (name, body) in foldkern_host::pictures::files("seed", k_line, &host, false) {
+        for (name, body) in foldkern_host::pictures::files("seed", k_line, host, false) {
             let path = root().join("docs/pictures").join(&name);
             let have = std::fs::read_to_string(&path).unwrap_or_default();
             if have != body {

@@ -41,8 +41,8 @@ fn main() -> ExitCode {
         hole: sc.hole,
         decoy: sc.decoy,
     };
-    let sc = match foldkern_host::pictures::run(&spec) {
-        Ok(sc) => sc,
+    let study = match foldkern_host::pictures::run(&spec) {
+        Ok(study) => study,
         Err(e) => {
             eprintln!("pictures: the scenario failed: {e}");
             return ExitCode::FAILURE;
@@ -52,18 +52,11 @@ fn main() -> ExitCode {
         eprintln!("pictures: {dir}: {e}");
         return ExitCode::FAILURE;
     }
-    let walks = match foldkern_host::explain::run(&spec) {
-        Ok(w) => w,
-        Err(e) => {
-            eprintln!("pictures: the explainer's walk failed: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let explainer = (
         format!("{prefix}-explain.html"),
-        foldkern_host::explain::html(scenario, &walks),
+        foldkern_host::explain::html(scenario, &study.walks),
     );
-    for (name, body) in foldkern_host::pictures::files(prefix, scenario, &sc, false)
+    for (name, body) in foldkern_host::pictures::files(prefix, scenario, &study.scenario, false)
         .into_iter()
         .chain([explainer])
     {

@@ -8,7 +8,7 @@
 //! with its copies), the word read highlighted; at the end each page's pinned
 //! frame beside the reference's. `./qemu-run.sh pictures gup=...` writes it;
 //! `scripts/explainer-test.py` drives it in headless Chromium.
-use crate::pictures::{described, esc, scene, Scene, Spec};
+use crate::pictures::{described, esc, Scene, Spec};
 use foldkern::gup::Variant;
 use foldkern::mm::{Level, Object, PhysAddr, Platform};
 use std::fmt::Write;
@@ -150,62 +150,84 @@ fn words(sc: &Scene, ptr: foldkern::mm::EntryPtr) -> Vec<Word> {
         .collect()
 }
 
-/// Walk scenario `spec` with every variant, recording each step for the
-/// explainer.
-pub fn run(spec: &Spec) -> Result<Vec<Walk>, String> {
-    let sc = scene(spec)?;
-    let mut walks = Vec::new();
-    for v in Variant::ALL {
-        let mut steps: Vec<Step> = Vec::new();
-        let mut last: Option<Level> = None;
-        let mut pointers: [Option<u64>; 5] = [None; 5];
-        let mut record = |st: &foldkern::gup::Step| {
-            if steps.len() >= 4096 {
-                return;
-            }
-            // The loop's first entry when the walk came down from the level
-            // above (or starts), else a step of the same loop.
-            let first = match last {
-                None => true,
-                Some(l) => l < st.level,
-            };
-            let (how, read, end) = c_lines(v, st.level, first);
-            let before = if first { None } else { pointers[st.level as usize] };
-            pointers[st.level as usize] = Some(st.ptr.addr().as_u64());
-            last = Some(st.level);
-            steps.push(Step {
-                level: st.level.name(),
-                addr: st.addr,
-                next: st.next,
-                how,
-                read,
-                end,
-                ptr: st.ptr.addr().as_u64(),
-                place: described(st.ptr),
-                val: st.val,
-                kind: st.kind(),
-                words: words(&sc, st.ptr),
-                before,
-            });
-        };
-        let (o, got) = sc.walk(spec, v, &mut record)?;
-        let result = sc.result(spec, &o, &got);
-        let pages = (0..spec.pages.min(4096))
+/// What the explainer keeps of one variant's walk, recorded step by step
+/// while the walk runs (the words around each pointer are read then: later
+/// variants overwrite the walker's frame). [`crate::pictures::run`] feeds it
+/// from the same walk that draws the pictures.
+pub struct Recorder<'s> {
+    sc: &'s Scene,
+    v: Variant,
+    steps: Vec<Step>,
+    /// The level of the last step.
+    last: Option<Level>,
+    /// Each level's pointer at its last step.
+    pointers: [Option<u64>; 5],
+}
+
+impl<'s> Recorder<'s> {
+    /// Most steps kept.
+    const STEPS: usize = 4096;
+    /// Most pages shown in the final table.
+    const PAGES: usize = 4096;
+
+    /// A recorder of variant `v`'s walk of `sc`.
+    pub fn new(sc: &'s Scene, v: Variant) -> Self {
+        Recorder {
+            sc,
+            v,
+            steps: Vec::new(),
+            last: None,
+            pointers: [None; 5],
+        }
+    }
+
+    /// Keep the walk's step `st`.
+    pub fn record(&mut self, st: &foldkern::gup::Step) {
+        if self.steps.len() >= Self::STEPS {
+            return;
+        }
+        // The loop's first entry when the walk came down from the level
+        // above (or starts), else a step of the same loop.
+        let first = self.last.is_none_or(|l| l < st.level);
+        let (how, read, end) = c_lines(self.v, st.level, first);
+        let slot = &mut self.pointers[st.level as usize];
+        let before = if first { None } else { *slot };
+        *slot = Some(st.ptr.addr().as_u64());
+        self.last = Some(st.level);
+        self.steps.push(Step {
+            level: st.level.name(),
+            addr: st.addr,
+            next: st.next,
+            how,
+            read,
+            end,
+            ptr: st.ptr.addr().as_u64(),
+            place: described(st.ptr),
+            val: st.val,
+            kind: st.kind(),
+            words: words(self.sc, st.ptr),
+            before,
+        });
+    }
+
+    /// The walk, ended with outcome `o` and pages `got` of scenario `spec`.
+    pub fn finish(self, spec: &Spec, o: &foldkern::gup::GupOutcome, got: &[foldkern::gup::Page]) -> Walk {
+        let sc = self.sc;
+        let pages = (0..spec.pages.min(Self::PAGES))
             .map(|i| {
-                let va = spec.start.wrapping_add(i as u64 * 4096);
+                let va = spec.start.wrapping_add(i as u64 * foldkern::mm::PAGE_SIZE);
                 let pinned = (i < o.pinned).then(|| got[i].phys().as_u64());
                 (va, pinned, sc.reference(va).map(|p| p.as_u64()))
             })
             .collect();
-        walks.push(Walk {
-            name: v.name(),
-            version: version(v),
-            steps,
-            result,
+        Walk {
+            name: self.v.name(),
+            version: version(self.v),
+            steps: self.steps,
+            result: sc.result(spec, o, got),
             pages,
-        });
+        }
     }
-    Ok(walks)
 }
 
 fn js(s: &str) -> String {

@@ -362,24 +362,37 @@ pub fn scene(spec: &Spec) -> Result<Scene, String> {
     })
 }
 
+/// A scenario studied on the host: what its pictures draw, and what its
+/// explainer page shows, from one walk of each variant.
+pub struct Study {
+    /// The ptdump block and each variant's trace, as the kernel prints them.
+    pub scenario: Scenario,
+    /// Each variant's walk, step by step, for the explainer.
+    pub walks: Vec<crate::explain::Walk>,
+}
+
 /// Run scenario `spec` on the host as the kernel's `gup=` job runs it and
-/// collect what each variant's walk read, through the walk's explaining hooks.
-pub fn run(spec: &Spec) -> Result<Scenario, String> {
+/// collect what each variant's walk read, through the walk's explaining
+/// hooks: one walk per variant feeds both the pictures and the explainer.
+pub fn run(spec: &Spec) -> Result<Study, String> {
     use foldkern::gup::scenario::{describe, FatesLine, TraceLine};
     use foldkern::gup::Variant as V;
     use foldkern::mm::WalkError;
     let sc = scene(spec)?;
     let decoy = spec.decoy.and_then(|d| sc.reference(d)).map(foldkern::gup::Page::of);
-    let mut variants = Vec::new();
+    let (mut variants, mut walks) = (Vec::new(), Vec::new());
     for v in V::ALL {
         let mut steps: Vec<foldkern::gup::Step> = Vec::new();
-        // As the kernel, which prints no trace past TRACED_PAGES.
+        let mut explained = crate::explain::Recorder::new(&sc, v);
         let mut record = |st: &foldkern::gup::Step| {
+            // As the kernel, which prints no trace past TRACED_PAGES.
             if spec.pages <= TRACED_PAGES {
                 steps.push(*st)
             }
+            explained.record(st);
         };
         let (o, got) = sc.walk(spec, v, &mut record)?;
+        walks.push(explained.finish(spec, &o, &got));
         let mut lines: Vec<String> = steps.iter().map(|st| TraceLine(st).to_string()).collect();
         if let Some(viol) = o.first_violation {
             lines.push(format!("invariant violated: {viol}"));
@@ -414,10 +427,11 @@ pub fn run(spec: &Spec) -> Result<Scenario, String> {
             fates,
         });
     }
-    Ok(Scenario {
+    let scenario = Scenario {
         tree: sc.tree.clone(),
         variants,
-    })
+    };
+    Ok(Study { scenario, walks })
 }
 
 /// Where `ptr` points, in the walk's own words: what its trace line says in

@@ -121,7 +121,7 @@ fn no_arrow_crosses_a_box() {
     });
     let mut arrows = 0;
     for s in scenarios {
-        for v in run(&s).unwrap().variants {
+        for v in run(&s).unwrap().scenario.variants {
             let svg = variant_svg(&v, false);
             let segs = segments(&svg);
             arrows += segs.len();
