@@ -166,7 +166,7 @@ const READING_PATH: [(&str, &[&str]); 5] = [
 
 /// Most lines of code (without comments, attributes and blank lines) on the
 /// reading path: what it counts now, so that it does not grow unnoticed.
-const READING_PATH_CEILING: usize = 640;
+const READING_PATH_CEILING: usize = 580;
 
 /// The lines of the item whose first line starts with `head` (after any
 /// `pub` prefix given), up to its closing brace at column 0 (or the `;` of a

@@ -186,8 +186,9 @@ struct Walker<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> {
     pte_range: PteRange<P>,
     pages: &'b mut [Page],
     nr: usize,
-    /// Why the walk stopped abnormally. The range functions return a plain
-    /// "go on" bool (Linux's int) and leave the reason here.
+    /// Why the walk stopped abnormally. The range functions return only
+    /// whether the walk goes on (Linux's int, as an `Option`) and leave the
+    /// reason here.
     err: Option<WalkError>,
     policy: PhantomData<Pol>,
 }
@@ -335,33 +336,25 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         }
     }
 
-    /// The parent pointer the loop below the `level` loop starts from, for the
-    /// entry `val` read at `ptr`: `ptr` itself, or `&copy`, the value written
-    /// to the copy's slot first.
+    /// The first pointer of the `level` loop, below the entry `val` read at
+    /// `ptr`, and the parent pointer it was made from (which `pXd_next_entry`
+    /// offsets again): `pXd_offset_lockless(ptr, val, addr)` with the value
+    /// passed down, or `pXd_offset(&copy, addr)`, which reads the copy (`val`
+    /// stored in the walker's slot for the level above).
     #[inline(always)]
-    fn parent(&self, level: Level, ptr: PhysAddr, val: u64) -> PhysAddr {
-        match Pol::OFFSET {
-            Offset::Lockless => ptr,
+    fn offset(&mut self, level: Level, ptr: PhysAddr, val: u64, addr: VirtAddr) -> Option<(PhysAddr, PhysAddr)> {
+        let (parent, val) = match Pol::OFFSET {
+            Offset::Lockless => (ptr, val),
             Offset::Copy => {
-                let copy = Pol::Layout::slot(self.stack, level);
+                let above = level.above().unwrap_or(level);
+                let copy = Pol::Layout::slot(self.stack, above);
                 // SAFETY: a slot of the walker's own stack frame (WalkStack's
                 // contract: a 4 KiB frame the caller owns).
                 unsafe { self.p.write_u64(copy, val) };
-                copy
+                (copy, self.load(copy, level)?)
             }
-        }
-    }
-
-    /// `pXd_offset(parent, addr)` of the `level` loop:
-    /// `pXd_offset_lockless(parent, val, addr)` with the value passed down, or
-    /// `pXd_offset(&copy, addr)`, which reads the copy.
-    #[inline(always)]
-    fn offset(&mut self, level: Level, parent: PhysAddr, val: u64, addr: VirtAddr) -> Option<PhysAddr> {
-        let val = match Pol::OFFSET {
-            Offset::Lockless => val,
-            Offset::Copy => self.load(parent, level)?,
         };
-        Some(offset_lockless(level, parent, val, addr))
+        Some((parent, offset_lockless(level, parent, val, addr)))
     }
 
     /// The `level` loop's next pointer after `ptr`, for `addr`: `pXdp++`, or
@@ -393,24 +386,24 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         });
     }
 
-    /// `gup_pgd_range`. Like every range function: returns whether the walk goes on.
+    /// `gup_pgd_range`. Like every range function it returns Linux's int as
+    /// an `Option`: `None` (Linux's 0) stops the walk, and `?` passes that up.
     #[inline(always)]
-    fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> bool {
+    fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> Option<()> {
         let mut pgdp = pgd_offset(self.asce, addr);
         // The pgd loop reads the top table, whatever its level.
         let top = self.asce.asce_type().top();
         loop {
-            let Some(pgd) = self.read(pgdp, top, NO_PARENT).map(Pgd) else {
-                return false;
-            };
+            let pgd = Pgd(self.read(pgdp, top, NO_PARENT)?);
             let next = Self::addr_end(Level::Pgd, pgd.0, addr, end);
             self.step(Level::Pgd, addr, next, pgdp, pgd.0);
-            if pgd_none(pgd) || !self.gup_p4d_range(pgdp, pgd, addr, next) {
-                return false;
+            if pgd_none(pgd) {
+                return None;
             }
+            self.gup_p4d_range(pgdp, pgd, addr, next)?;
             addr = next;
             if addr == end {
-                return true;
+                return Some(());
             }
             pgdp = pgdp.add(8);
             self.hooks
@@ -420,107 +413,78 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
 
     /// `gup_p4d_range(pgdp, pgd, addr, end)`.
     #[inline(always)]
-    fn gup_p4d_range(&mut self, pgdp: PhysAddr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> bool {
-        let parent = self.parent(Level::Pgd, pgdp, pgd.0);
-        let Some(mut p4dp) = self.offset(Level::P4d, parent, pgd.0, addr) else {
-            return false;
-        };
+    fn gup_p4d_range(&mut self, pgdp: PhysAddr, pgd: Pgd, mut addr: VirtAddr, end: VirtAddr) -> Option<()> {
+        let (parent, mut p4dp) = self.offset(Level::P4d, pgdp, pgd.0, addr)?;
         loop {
-            let Some(p4d) = self.read(p4dp, Level::P4d, (parent, pgd.0)).map(P4d) else {
-                return false;
-            };
+            let p4d = P4d(self.read(p4dp, Level::P4d, (parent, pgd.0))?);
             let next = Self::addr_end(Level::P4d, p4d.0, addr, end);
             self.step(Level::P4d, addr, next, p4dp, p4d.0);
-            if p4d_none(p4d) || !self.gup_pud_range(p4dp, p4d, addr, next) {
-                return false;
+            if p4d_none(p4d) {
+                return None;
             }
+            self.gup_pud_range(p4dp, p4d, addr, next)?;
             addr = next;
             if addr == end {
-                return true;
+                return Some(());
             }
-            let Some(n) = self.next(Level::P4d, parent, p4dp, addr) else {
-                return false;
-            };
-            p4dp = n;
+            p4dp = self.next(Level::P4d, parent, p4dp, addr)?;
         }
     }
 
     /// `gup_pud_range(p4dp, p4d, addr, end)`, with `gup_huge_pud`.
     #[inline(always)]
-    fn gup_pud_range(&mut self, p4dp: PhysAddr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> bool {
-        let parent = self.parent(Level::P4d, p4dp, p4d.0);
-        let Some(mut pudp) = self.offset(Level::Pud, parent, p4d.0, addr) else {
-            return false;
-        };
+    fn gup_pud_range(&mut self, p4dp: PhysAddr, p4d: P4d, mut addr: VirtAddr, end: VirtAddr) -> Option<()> {
+        let (parent, mut pudp) = self.offset(Level::Pud, p4dp, p4d.0, addr)?;
         loop {
-            let Some(pud) = self.read(pudp, Level::Pud, (parent, p4d.0)).map(Pud) else {
-                return false;
-            };
+            let pud = Pud(self.read(pudp, Level::Pud, (parent, p4d.0))?);
             let next = Self::addr_end(Level::Pud, pud.0, addr, end);
             self.step(Level::Pud, addr, next, pudp, pud.0);
             if !pud_present(pud) {
-                return false;
+                return None;
             }
-            let went_on = if pud_large(pud) {
-                self.huge(pudp, pud.0, Level::Pud, addr, next)
+            if pud_large(pud) {
+                self.huge(pudp, pud.0, Level::Pud, addr, next)?;
             } else {
-                self.gup_pmd_range(pudp, pud, addr, next)
-            };
-            if !went_on {
-                return false;
+                self.gup_pmd_range(pudp, pud, addr, next)?;
             }
             addr = next;
             if addr == end {
-                return true;
+                return Some(());
             }
-            let Some(n) = self.next(Level::Pud, parent, pudp, addr) else {
-                return false;
-            };
-            pudp = n;
+            pudp = self.next(Level::Pud, parent, pudp, addr)?;
         }
     }
 
     /// `gup_pmd_range(pudp, pud, addr, end)`, with `gup_huge_pmd`.
     #[inline(always)]
-    fn gup_pmd_range(&mut self, pudp: PhysAddr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> bool {
-        let parent = self.parent(Level::Pud, pudp, pud.0);
-        let Some(mut pmdp) = self.offset(Level::Pmd, parent, pud.0, addr) else {
-            return false;
-        };
+    fn gup_pmd_range(&mut self, pudp: PhysAddr, pud: Pud, mut addr: VirtAddr, end: VirtAddr) -> Option<()> {
+        let (parent, mut pmdp) = self.offset(Level::Pmd, pudp, pud.0, addr)?;
         loop {
-            let Some(pmd) = self.read(pmdp, Level::Pmd, (parent, pud.0)).map(Pmd) else {
-                return false;
-            };
+            let pmd = Pmd(self.read(pmdp, Level::Pmd, (parent, pud.0))?);
             // A segment entry maps 1 MiB whether or not this level is folded, so
             // pmd_addr_end_folded would equal the static step here.
             let next = pmd_addr_end(addr, end);
             self.step(Level::Pmd, addr, next, pmdp, pmd.0);
             if !pmd_present(pmd) {
-                return false;
+                return None;
             }
-            let went_on = if pmd_large(pmd) {
-                self.huge(pmdp, pmd.0, Level::Pmd, addr, next)
+            if pmd_large(pmd) {
+                self.huge(pmdp, pmd.0, Level::Pmd, addr, next)?;
             } else {
-                self.gup_pte_range(pmd, addr, next)
-            };
-            if !went_on {
-                return false;
+                self.gup_pte_range(pmd, addr, next)?;
             }
             addr = next;
             if addr == end {
-                return true;
+                return Some(());
             }
-            let Some(n) = self.next(Level::Pmd, parent, pmdp, addr) else {
-                return false;
-            };
-            pmdp = n;
+            pmdp = self.next(Level::Pmd, parent, pmdp, addr)?;
         }
     }
 
     /// [`gup_huge`] for the large entry `val` at `ptr`, taking its pages after
     /// the walk's.
     #[inline(always)]
-    fn huge(&mut self, ptr: PhysAddr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> bool {
+    fn huge(&mut self, ptr: PhysAddr, val: u64, level: Level, addr: VirtAddr, end: VirtAddr) -> Option<()> {
         let (stack, asce) = (self.stack, self.asce);
         let name = move |ptr| name::<Pol::Layout>(stack, asce, ptr, level);
         let pages = &mut self.pages[self.nr..];
@@ -538,19 +502,19 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         if err.is_some() {
             self.err = err;
         }
-        went_on
+        went_on.then_some(())
     }
 
     /// `gup_pte_range(pmd, addr, end)`: the loop is [`super::pte::pte_range`].
     #[inline(always)]
-    fn gup_pte_range(&mut self, pmd: Pmd, addr: VirtAddr, end: VirtAddr) -> bool {
+    fn gup_pte_range(&mut self, pmd: Pmd, addr: VirtAddr, end: VirtAddr) -> Option<()> {
         let ptep: PhysAddr = pte_offset(pmd, addr);
         // [addr, end) lies inside one segment (pmd_addr_end), so the loop stays in
         // this page table; check that once instead of on every PTE.
         let n = (end.wrapping_sub(addr) / PAGE_SIZE) as usize;
         if Level::Pte.index(addr) + n > Level::Pte.entries() {
             self.err = Some(off_page_table(ptep, n));
-            return false;
+            return None;
         }
         let write = self.flags.contains(GupFlags::WRITE);
         let frames = self.pagemap.pages().len() as u64;
@@ -560,12 +524,12 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         let (done, stop) = (self.pte_range)(self.p, self.pagemap, ptep, out);
         self.nr += done;
         if done == n {
-            return true;
+            return Some(());
         }
         if let Some(e) = pte_defect(ptep.add(done as u64 * 8), stop) {
             self.err = Some(e);
         }
-        false
+        None
     }
 }
 
