@@ -325,15 +325,23 @@ def initramfs(init_c=INIT_C, cross=CROSS, name="s390x"):
     return path
 
 
-def qemu(step, kernel, args, timeout=300):
-    cmd = ["qemu-system-s390x", "-nodefaults", "-nographic", "-no-reboot", "-machine", "s390-ccw-virtio,accel=tcg",
-           "-chardev", "stdio,id=con0", "-device", "sclpconsole,chardev=con0", "-kernel", kernel] + args
+def console(step, cmd, timeout):
+    """Run the machine `cmd` to its end: its exit status and its console
+    (stdout and stderr). Past `timeout` seconds the step fails with the
+    console's end."""
     try:
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as e:
         out = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         raise StepFailed(f"{step}: no end after {timeout} s; the console ended:\n{out[-2000:]}")
     return r.returncode, r.stdout + r.stderr
+
+
+def qemu(step, kernel, args, timeout=300):
+    """Boot `kernel` (s390x) with `args` under QEMU: see `console`."""
+    cmd = ["qemu-system-s390x", "-nodefaults", "-nographic", "-no-reboot", "-machine", "s390-ccw-virtio,accel=tcg",
+           "-chardev", "stdio,id=con0", "-device", "sclpconsole,chardev=con0", "-kernel", kernel] + args
+    return console(step, cmd, timeout)
 
 
 LINUX_LINE = re.compile(r"^linux-gup: (\S+): (read|write) returned (-?\d+); page 0: (\w+); page 1: (\w+)")

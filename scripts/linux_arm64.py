@@ -26,7 +26,6 @@ Used by scripts/linux-gup.py (`./qemu-run.sh linux`, `--arch arm64`):
 """
 import os
 import re
-import subprocess
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LINUX = os.path.join(ROOT, "linux")
@@ -110,11 +109,7 @@ def boot(lg, cache, kernel, cpu, initrd):
     cmd = ["qemu-system-aarch64", "-M", "virt", "-cpu", cpu, "-m", "512M", "-nographic", "-no-reboot",
            "-kernel", os.path.join(cache, kernel, "Image"), "-initrd", initrd,
            "-append", "console=ttyAMA0 quiet"]
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired:
-        raise lg.StepFailed(f"boot (arm64 {kernel}, {cpu}): no end after 600 s")
-    out = r.stdout + r.stderr
+    _, out = lg.console(f"boot (arm64 {kernel}, {cpu})", cmd, 600)
     if "linux-gup-arm64: done" not in out:
         raise lg.StepFailed(f"boot (arm64 {kernel}, {cpu}): no 'linux-gup-arm64: done'; the console ended:\n{out[-3000:]}")
     return parse(out)
