@@ -141,6 +141,35 @@ fn the_trace_names_every_entry_read_in_order() {
 /// that entry maps: a range across a region-first (8 PiB) or region-second
 /// (4 TiB) boundary whose first part has a bad region-second or region-third
 /// entry pins nothing, although the part after the boundary is mapped.
+/// A table that starts where the walker's frame ends is named as a table:
+/// the frame's words are the 4096 bytes from its base, and the next byte is
+/// the table's first entry (the walk names a pointer by its address alone).
+#[test]
+fn a_table_right_after_the_walker_frame_is_a_table() {
+    let h = host(16, false);
+    let mut s = h.space(AsceType::Segment);
+    let top = s.asce().origin();
+    let below = PhysAddr::new(top.as_u64() - PAGE_SIZE);
+    assert!(
+        !h.frames.lock().is_allocated(below),
+        "the frame below the segment table ({below}) is taken: the test needs it for the walker"
+    );
+    h.frames.lock().reserve(below, top);
+    // SAFETY: a frame reserved above for this walker's stack.
+    let stack = unsafe { WalkStack::new(h.plat, below) };
+    assert_eq!(stack.base().as_u64() + PAGE_SIZE, top.as_u64());
+    s.map(0, pa(0x10000), 1, Prot::RW).unwrap();
+    let mut steps = Vec::new();
+    let mut pages = [Page::from_pfn(0); 1];
+    let mut record = |st: &Step| steps.push(*st);
+    let mut g = GupFast::new(h.plat, s.asce(), h.pagemap, stack, Variant::OffsetLockless).traced(&mut record);
+    let o = gup_fast(&mut g, 0, 1, GupFlags::GET, &mut pages);
+    release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
+    assert_eq!((o.pinned, o.error, o.violations), (1, None, 0));
+    let top_steps: Vec<EntryPtr> = steps.iter().filter(|st| st.level < Level::Pte).map(|st| st.ptr).collect();
+    assert_eq!(top_steps, [EntryPtr::table(Level::Pmd, top, 0); 4]);
+}
+
 #[test]
 fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
     let h = host(16, false);
@@ -1059,7 +1088,7 @@ fn gup_errors_say_what_went_wrong() {
         defect: Defect::PageTableOutsideMemory,
     };
     for (e, want) in [
-        (GupError::Walk(bad), format!("gup_fast: {bad}")),
+        (GupError::Walk(bad), format!("walk: {bad}")),
         (GupError::Fault(0x1000), "fault at 0x1000".into()),
         (
             GupError::Map(MapError::NoMemory),

@@ -119,8 +119,9 @@ impl<'a, P: Platform + ?Sized> GupFast<'a, P, Explain<'a>> {
 
 /// `gup_fast(start, nr_pages, flags, pages)` (v5.9: `internal_get_user_pages_fast`'s
 /// lockless part): pin up to `nr_pages` pages from `start` without locks,
-/// interrupts disabled. Returns how many it pinned (the pages are in
-/// `pages[..pinned]`); it stops at the first page it cannot handle. The
+/// interrupts disabled. Returns what it did ([`GupOutcome`]): how many it
+/// pinned (the pages are in `pages[..pinned]`; it stops at the first page it
+/// cannot handle) and why it stopped, if abnormally. The
 /// options `g` are borrowed, so one set serves any number of calls.
 // Never inlined, like the kernel function it is: its cost (and the benchmark's
 // figure for it) then does not depend on the code of whoever calls it.
@@ -291,7 +292,8 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
     }
 
     /// `READ_ONCE(*ptr)` of the `level` loop's entry, and the entry check Linux
-    /// does not make ([`check_entry`]: the walk follows origins it reads from
+    /// does not make ([`check_entry`], here its first test inline and the rest
+    /// in [`check_entry_slow`]: the walk follows origins it reads from
     /// memory). Its first test, the entry in the common form of its table,
     /// with `level`'s form: a loop that steps reads a table of its own level
     /// (one folded onto the top table runs once, access_ok having kept the
@@ -336,11 +338,12 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         }
     }
 
-    /// The first pointer of the `level` loop, below the entry `val` read at
-    /// `ptr`, and the parent pointer it was made from (which `pXd_next_entry`
-    /// offsets again): `pXd_offset_lockless(ptr, val, addr)` with the value
-    /// passed down, or `pXd_offset(&copy, addr)`, which reads the copy (`val`
-    /// stored in the walker's slot for the level above).
+    /// `(parent, first)` for the `level` loop below the entry `val` read at
+    /// `ptr`: `first` is its first pointer, made from `parent` (which
+    /// `pXd_next_entry` offsets again) by `pXd_offset_lockless(ptr, val,
+    /// addr)` with the value passed down (`parent` is `ptr`), or by
+    /// `pXd_offset(&copy, addr)`, which reads the copy (`parent` is the
+    /// walker's slot for the level above, `val` stored there first).
     #[inline(always)]
     fn offset(&mut self, level: Level, ptr: PhysAddr, val: u64, addr: VirtAddr) -> Option<(PhysAddr, PhysAddr)> {
         let (parent, val) = match Pol::OFFSET {
@@ -386,8 +389,10 @@ impl<'g, 'b, P: Platform + ?Sized, Pol: Policy, H: Hooks> Walker<'g, 'b, P, Pol,
         });
     }
 
-    /// `gup_pgd_range`. Like every range function it returns Linux's int as
+    /// `gup_pgd_range`. The range functions below it return Linux's int as
     /// an `Option`: `None` (Linux's 0) stops the walk, and `?` passes that up.
+    /// Linux's `gup_pgd_range` returns nothing; this one returns the same
+    /// `Option` so that its stops read as theirs do, and `run` ignores it.
     #[inline(always)]
     fn gup_pgd_range(&mut self, mut addr: VirtAddr, end: VirtAddr) -> Option<()> {
         let mut pgdp = pgd_offset(self.asce, addr);

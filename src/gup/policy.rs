@@ -1,8 +1,10 @@
 //! The three choices the 2020 thread argued over, as policies of the one walk
 //! in [`super::fast`], and where the walker keeps its entry copies.
 //!
-//! Each range function of the walk (`gup_p4d_range`, `gup_pud_range`,
-//! `gup_pmd_range`) gets its parent's pointer and value. A [`Policy`] says:
+//! Each range function below the top (`gup_p4d_range`, `gup_pud_range`,
+//! `gup_pmd_range`) gets its parent's pointer and value. A [`Policy`] says
+//! (the end for the pgd, p4d and pud loops; the pmd loop's is always the
+//! static 1 MiB step):
 //!
 //! * what the level's `pXd_offset` is given ([`Offset`]): the address of the
 //!   parent's stack copy (`pud_offset(&p4d, addr)`, v5.2..v5.8), or the table
@@ -184,7 +186,7 @@ impl WalkStack {
     pub fn base(&self) -> PhysAddr {
         self.base
     }
-    /// Slot of the guarded copy passed down from a `level` loop (pgd..pmd):
+    /// Slot of the guarded copy passed down from a `level` loop (pgd..pud):
     /// a guard word before it and three after.
     pub fn slot(&self, level: Level) -> PhysAddr {
         self.base.add(16 + 32 * level as u64)

@@ -13,15 +13,17 @@ use core::fmt;
 /// Why `get_user_pages_fast` pinned nothing (or stopped).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum GupError {
-    /// The lockless walk went wrong (only the pre-fix and next_entry variants do).
+    /// A walk met what it cannot walk: the lockless walk stepped off a copy
+    /// (the pre-fix and next_entry variants) or either walk read a corrupt or
+    /// freed table entry.
     Walk(WalkError),
     /// `-EFAULT`: the first page cannot be pinned (unmapped without POPULATE,
     /// read-only with WRITE, special, or outside the address space).
     Fault(u64),
     /// Populating failed.
     Map(MapError),
-    /// The flags name no reference kind or both (`gup_fast`/`gup_locked`), or
-    /// the caller named one the entry point sets itself: `-EINVAL`.
+    /// The flags name no reference kind or both (`gup_locked`), or the caller
+    /// named one the entry point sets itself, or FOLL_FAST_ONLY: `-EINVAL`.
     InvalidFlags(GupFlags),
     /// `FOLL_LONGTERM` met a page of the CMA range at this address. Linux
     /// migrates such a page out of CMA and pins the copy; foldkern does not
@@ -35,7 +37,7 @@ pub enum GupError {
 impl fmt::Display for GupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            GupError::Walk(e) => write!(f, "gup_fast: {e}"),
+            GupError::Walk(e) => write!(f, "walk: {e}"),
             GupError::Fault(a) => write!(f, "fault at {a:#x}"),
             GupError::Map(e) => write!(f, "populate: {e}"),
             GupError::Longterm(a) => write!(f, "FOLL_LONGTERM on a CMA page at {a:#x} (no migration here)"),
@@ -184,8 +186,9 @@ fn internal_get_user_pages_fast<P: Platform, H: Hooks>(
     flags: GupFlags,
     pages: &mut [Page],
 ) -> Result<(usize, GupOutcome), GupError> {
-    // gup_fast takes nothing for flags without exactly one reference kind
-    // or a range that wraps; those are refused below, off the fast path.
+    // gup_fast takes nothing for a range that wraps; that is refused below,
+    // off the fast path. (The flags name exactly one reference kind: every
+    // entry point sets its own through `with_kind`.)
     let mut g = GupFast::new(
         ctx.space.platform(),
         ctx.space.asce(),
@@ -205,7 +208,6 @@ fn internal_get_user_pages_fast<P: Platform, H: Hooks>(
     if n == want {
         return Ok((n, out));
     }
-    flags.refs().ok_or(GupError::InvalidFlags(flags))?;
     if wraps(start, want) {
         return Err(GupError::Overflow(start));
     }

@@ -16,13 +16,15 @@
 //! | region-2 (4)   | region-2 tbl | folded (same)  | region-3 tbl   | segment tbl    |
 //! | region-1 (5)   | region-1 tbl | region-2 tbl   | region-3 tbl   | segment tbl    |
 //!
-//! Pointers are [`EntryPtr`]s: an address plus the object it points into (a table of
-//! some level, or stack copies). `EntryPtr::add` is C pointer arithmetic;
-//! [`check_bounds`] (and [`read_entry`], which uses it) refuses to read outside the
-//! object and reports it: the gup walk's explaining hooks call it before every
-//! read, and without hooks the entry check names a word read off its object the
-//! same way ([`check_entry_slow`]), which is how the pre-fix walk is caught
-//! stepping off its stack copy.
+//! The checked walks' pointers are [`EntryPtr`]s: an address plus the object it
+//! points into (a table of some level, or stack copies); the lockless walk's are
+//! bare addresses, as Linux's, and [`TablePtr`] lets the same offsets serve both.
+//! `EntryPtr::add` is C pointer arithmetic; [`check_bounds`] (and
+//! [`read_entry`], which uses it) refuses to read outside the object and reports
+//! it: the gup walk's explaining hooks call it before every read, and without
+//! hooks the entry check names a word read off its object the same way
+//! ([`check_entry_slow`]), which is how the pre-fix walk is caught stepping off
+//! its stack copy.
 use super::addr::{PhysAddr, VirtAddr};
 use super::entry::*;
 use super::level::{Level, CRST_ENTRIES};
