@@ -9,8 +9,10 @@
 //! * what the level's `pXd_offset` is given ([`Offset`]): the address of the
 //!   parent's stack copy (`pud_offset(&p4d, addr)`, v5.2..v5.8), or the table
 //!   pointer with the value (`pud_offset_lockless(p4dp, p4d, addr)`, v5.9);
-//! * how the loop computes its end ([`End`]): the static `pud_addr_end`, or
-//!   the RFC's `pud_addr_end_folded(pud, addr, end)` from the entry's bits;
+//! * how the loop computes its end ([`End`]): the static `pXd_addr_end`, or
+//!   the RFC's `pXd_addr_end_folded(pXd, addr, end)` from the entry's bits
+//!   (the RFC folded the pgd and p4d ends; foldkern applies the rule to the
+//!   pud end too, where the p4d end already bounds the range);
 //! * how the loop reaches its next entry ([`Next`]): `pudp++`, or the thread's
 //!   `pud_next_entry(p4dp, pudp, next)` = `pud_offset(p4dp, next)`.
 //!
