@@ -166,7 +166,11 @@ fn a_table_right_after_the_walker_frame_is_a_table() {
     let o = gup_fast(&mut g, 0, 1, GupFlags::GET, &mut pages);
     release_pages(h.pagemap, &pages[..o.pinned]).unwrap();
     assert_eq!((o.pinned, o.error, o.violations), (1, None, 0));
-    let top_steps: Vec<EntryPtr> = steps.iter().filter(|st| st.level < Level::Pte).map(|st| st.ptr).collect();
+    let top_steps: Vec<EntryPtr> = steps
+        .iter()
+        .filter(|st| st.level < Level::Pte)
+        .map(|st| st.ptr)
+        .collect();
     assert_eq!(top_steps, [EntryPtr::table(Level::Pmd, top, 0); 4]);
 }
 
