@@ -6,7 +6,7 @@
 // takes the buffer's pages with one get_user_pages_fast() call (6.1:
 // bio_iov_iter_get_pages -> iov_iter_get_pages2), so where the data lands is
 // where that walk's frames were. The scenario table is scripts/linux-gup.py's
-// SCENARIOS; each runs in a fresh process (a new mm starts at 3 levels:
+// SCENARIOS and CLAIMS; each runs in a fresh process (a new mm starts at 3 levels:
 // init_new_context), which the mappings then upgrade as crst_table_upgrade
 // does.
 //
@@ -37,6 +37,7 @@ struct scenario {
 	unsigned long decoy;   /* a page mapped where a stale entry leads, or 0 */
 	unsigned long upgrade; /* a page mapped only to add levels, or 0 */
 	int write;             /* O_DIRECT write from the buffer, not a read */
+	int prot_none;         /* the buffer made PROT_NONE once it is filled */
 };
 
 static const struct scenario scenarios[] = {
@@ -46,6 +47,8 @@ static const struct scenario scenarios[] = {
 	{ "4-level-read-2g-decoy", 0x1007ffff000UL, 0x10000000000UL, 0x80000000000UL, 0 },
 	{ "3-level-write-decoy", 0x1007ffff000UL, 0x10000000000UL, 0, 1 },
 	{ "5-level-read-2g-decoy", 0x1007ffff000UL, 0x10000000000UL, 0x20000000000000UL, 0 },
+	/* Not a folding scenario: what gup_fast does with a PAGE_NONE PTE. */
+	{ "3-level-write-prot-none", 0x10000000UL, 0, 0, 1, 1 },
 };
 
 /* Fill patterns: one 64-bit word repeated over a page. */
@@ -113,6 +116,9 @@ static int run(const struct scenario *s)
 	} else {
 		fill(buf, BUF0);
 		fill(buf + PAGE, BUF1);
+		/* Present PTEs without the read bit: PAGE_NONE. */
+		if (s->prot_none && mprotect(buf, 2 * PAGE, PROT_NONE))
+			die(s->name, "mprotect");
 		n = pwrite(fd, buf, 2 * PAGE, 0);
 		const uint64_t want[2] = { BUF0, BUF1 };
 		for (int i = 0; i < 2; i++) {

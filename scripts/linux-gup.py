@@ -15,13 +15,17 @@
    script's recipe, so fresh clones and CI on the same machine reuse them;
 3. init: linux/gup-init.c as a static /init in a newc initramfs;
 4. boot: each kernel in qemu-system-s390x -M s390-ccw-virtio; the init runs
-   every scenario of SCENARIOS and reports where each page's data went;
+   every scenario of SCENARIOS and CLAIMS and reports where each page's data
+   went;
 5. predict: foldkern (the ELF given with --kernel) boots the same scenarios
    through its command line (`gup=...:decoy=...`); its `offset_lockless`
    variant predicts the shipped kernel and its "pre-fix, Linux's frame"
    variant the reverted one;
 6. compare: per scenario, both kernels beside the predictions, ending with
-   `linux: N of N scenarios agree with foldkern` (exit status 1 when not).
+   `linux: N of N scenarios agree with foldkern`; then each of CLAIMS, a
+   difference docs/linux-map.md states between foldkern and Linux, held
+   against what both kernels did (`linux: N of N stated differences hold in
+   the real kernels`). Exit status 1 when either falls short.
 
 `--layout` prints the layout of the reverted kernel's stack copies, read from
 the disassembly of its internal_get_user_pages_fast (the model's
@@ -99,6 +103,22 @@ SCENARIOS = {
     "5-level-read-2g-decoy": (
         "5 levels (a page at 8 PiB), read across 2 GiB, decoy 2 GiB lower",
         "gup=5:0x1007ffff000-0x10080001000:write:decoy=0x10000000000",
+    ),
+}
+# What the real kernels must do where docs/linux-map.md says foldkern differs
+# from them: (what, the Kconfig option the claim rests on being off, what each
+# kernel's line must say). Not folding scenarios: foldkern is not booted for
+# them.
+CLAIMS = {
+    # Without CONFIG_NUMA_BALANCING s390 has no pte_protnone, and the generic
+    # pte_access_permitted (pte_present) lets gup_fast pin a PAGE_NONE page
+    # for a read of it; the slow path would refuse the VMA (check_vma_flags:
+    # no VM_READ, -EFAULT). foldkern's PTE loop stops at it.
+    "3-level-write-prot-none": (
+        "O_DIRECT write from a PROT_NONE buffer (PAGE_NONE PTEs): gup_fast pins it "
+        "without NUMA_BALANCING; foldkern's PTE loop does not (linux-map.md)",
+        "CONFIG_NUMA_BALANCING",
+        ("write", 8192, ["buffer", "buffer"]),
     ),
 }
 # Which foldkern variant stands for which kernel.
@@ -356,10 +376,27 @@ def boot_linux(cache, kernel, initrd):
         m = LINUX_LINE.match(line.strip())
         if m:
             got[m.group(1)] = (m.group(2), int(m.group(3)), [m.group(4), m.group(5)])
-    if "linux-gup: done" not in out or set(got) != set(SCENARIOS):
-        raise StepFailed(f"boot ({kernel}): expected a line for each of {', '.join(SCENARIOS)} and "
+    if "linux-gup: done" not in out or set(got) != set(SCENARIOS) | set(CLAIMS):
+        raise StepFailed(f"boot ({kernel}): expected a line for each of {', '.join([*SCENARIOS, *CLAIMS])} and "
                          f"'linux-gup: done' (QEMU exit status {status}); the console ended:\n{out[-3000:]}")
     return got
+
+
+def claim(cache, linux, name):
+    """Whether both kernels did what CLAIMS[name] says, printed beside it;
+    a kernel built with the claim's option on cannot hold it."""
+    what, option, want = CLAIMS[name]
+    print(f"\n{name}: {what}")
+    ok = True
+    for kernel, _ in KERNELS:
+        with open(os.path.join(cache, kernel, "config")) as f:
+            off = f"{option}=y" not in f.read().splitlines()
+        op, n, got = linux[kernel][name]
+        same = off and (op, n, got) == want
+        ok &= same
+        print(f"  Linux 6.1 {kernel + ':':<24} {op} returned {n}; page 0: {got[0]}; page 1: {got[1]}"
+              f"{'' if off else f'  (built with {option}=y)'}{'' if same else '  DIFFERS'}")
+    return ok
 
 
 def foldkern(elf, spec):
@@ -524,7 +561,9 @@ def s390x(mode, elf):
                       f"{'' if same else '  DIFFERS'}")
             agree += ok
         print(f"\nlinux: {agree} of {len(SCENARIOS)} scenarios agree with foldkern")
-        return agree == len(SCENARIOS)
+        held = sum(claim(cache, linux, name) for name in CLAIMS)
+        print(f"linux: {held} of {len(CLAIMS)} stated differences hold in the real kernels")
+        return agree == len(SCENARIOS) and held == len(CLAIMS)
     except StepFailed as e:
         print(f"linux: failed: {e}", file=sys.stderr)
         return False
