@@ -101,7 +101,8 @@ static int run(const struct scenario *s)
 	char *decoy = s->decoy ? map_at(s, s->decoy, PAGE) : NULL;
 	if (decoy)
 		fill(decoy, DECOY);
-	/* Every page written first, so gup_fast finds present, writable PTEs. */
+	/* Every page written first, so gup_fast finds present, writable PTEs
+	 * (the PROT_NONE scenario then takes their read bit away). */
 	char *buf = map_at(s, s->buf, 2 * PAGE);
 	const char *fate[2];
 	ssize_t n;

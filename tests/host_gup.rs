@@ -137,10 +137,6 @@ fn the_trace_names_every_entry_read_in_order() {
     assert_eq!(Variant::from_name("next-entry"), None);
 }
 
-/// A corrupt entry stops the whole walk, even where the range goes on past what
-/// that entry maps: a range across a region-first (8 PiB) or region-second
-/// (4 TiB) boundary whose first part has a bad region-second or region-third
-/// entry pins nothing, although the part after the boundary is mapped.
 /// A table that starts where the walker's frame ends is named as a table:
 /// the frame's words are the 4096 bytes from its base, and the next byte is
 /// the table's first entry (the walk names a pointer by its address alone).
@@ -174,6 +170,10 @@ fn a_table_right_after_the_walker_frame_is_a_table() {
     assert_eq!(top_steps, [EntryPtr::table(Level::Pmd, top, 0); 4]);
 }
 
+/// A corrupt entry stops the whole walk, even where the range goes on past what
+/// that entry maps: a range across a region-first (8 PiB) or region-second
+/// (4 TiB) boundary whose first part has a bad region-second or region-third
+/// entry pins nothing, although the part after the boundary is mapped.
 #[test]
 fn a_bad_entry_stops_the_walk_even_where_the_range_goes_on() {
     let h = host(16, false);

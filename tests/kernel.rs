@@ -1153,11 +1153,21 @@ struct Studied {
 /// Scenario `line` (`spec` on the host) booted once and walked on the host
 /// once, for both tests that hold the kernel's trace against the host's walk
 /// (the pictures and the explainer); the second to ask waits for the first.
+/// Kept by line and spec together, so one line never answers for another
+/// spec.
 fn studied(k: &Path, line: &str, spec: &foldkern_host::pictures::Spec) -> Result<Arc<Studied>, String> {
     type Slot = Arc<Mutex<Option<Result<Arc<Studied>, String>>>>;
     static DONE: Mutex<BTreeMap<String, Slot>> = Mutex::new(BTreeMap::new());
-    let slot = DONE.lock().unwrap().entry(line.to_string()).or_default().clone();
-    let mut slot = slot.lock().unwrap();
+    let key = format!("{line} {spec:?}");
+    let slot = DONE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key)
+        .or_default()
+        .clone();
+    // A test that panicked while studying leaves the slot empty: the next
+    // one studies again and reports its own failure.
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
     let result = slot.get_or_insert_with(|| {
         let b = boot(k, line, &[], timeout())?;
         if b.status != Some(0) {
