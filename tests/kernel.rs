@@ -1147,7 +1147,7 @@ struct Studied {
     /// The kernel's trace, read back.
     kernel: foldkern_host::pictures::Scenario,
     /// The same scenario walked on the host: pictures and explainer.
-    host: foldkern_host::pictures::Study,
+    host: foldkern_host::study::Study,
 }
 
 /// Scenario `line` (`spec` on the host) booted once and walked on the host
@@ -1179,7 +1179,7 @@ fn studied(k: &Path, line: &str, spec: &foldkern_host::pictures::Spec) -> Result
         }
         let kernel =
             foldkern_host::pictures::parse(&b.output).ok_or(format!("no variant's trace in {line}'s output"))?;
-        let host = foldkern_host::pictures::run(spec)?;
+        let host = foldkern_host::study::run(spec)?;
         Ok(Arc::new(Studied { kernel, host }))
     });
     result.clone()

@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         hole: sc.hole,
         decoy: sc.decoy,
     };
-    let study = match foldkern_host::pictures::run(&spec) {
+    let study = match foldkern_host::study::run(&spec) {
         Ok(study) => study,
         Err(e) => {
             eprintln!("pictures: the scenario failed: {e}");

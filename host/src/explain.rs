@@ -152,7 +152,7 @@ fn words(sc: &Scene, ptr: foldkern::mm::EntryPtr) -> Vec<Word> {
 
 /// What the explainer keeps of one variant's walk, recorded step by step
 /// while the walk runs (the words around each pointer are read then: later
-/// variants overwrite the walker's frame). [`crate::pictures::run`] feeds it
+/// variants overwrite the walker's frame). `study::run` feeds it
 /// from the same walk that draws the pictures.
 pub struct Recorder<'s> {
     sc: &'s Scene,

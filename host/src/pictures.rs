@@ -1,7 +1,8 @@
-//! Pictures of a scenario (host only), drawn from the walk's own steps: [`run`]
-//! builds the `gup=` scenario's space on the host through the `Platform` seam
-//! and walks it with the one gup_fast walk of every variant, its explaining
-//! hooks recording each entry read. For the scenario, one SVG per gup_fast variant (the tables the walk
+//! Pictures of a scenario (host only), drawn from the walk's own steps:
+//! [`scene`] builds the `gup=` scenario's space on the host through the
+//! `Platform` seam, and `study::run` walks it with the one gup_fast
+//! walk of every variant, its explaining hooks recording each entry read into
+//! a [`Recorder`]. For the scenario, one SVG per gup_fast variant (the tables the walk
 //! read as boxes with the indices it used, the walker's stack copies beside
 //! them, every pointer it followed as an arrow routed between the boxes, each
 //! step numbered where it read, the step that left a copy or read a stale
@@ -95,7 +96,7 @@ fn parse_place(s: &str) -> Option<Place> {
 }
 
 /// Parse the kernel's output of one scenario (`gup=...`) or the demo's first
-/// scenario. `None` if it holds no variant. (The pictures come from [`run`];
+/// scenario. `None` if it holds no variant. (The pictures come from the host walk, `study::run`;
 /// this reads what the kernel printed, so a test can hold the two together.)
 pub fn parse(output: &str) -> Option<Scenario> {
     let mut tree = Vec::new();
@@ -259,6 +260,8 @@ pub struct Scene {
     /// must not pin (the kernel's reference is LRAG; the harness holds the two
     /// outputs together).
     pub want: Vec<foldkern::mm::PhysAddr>,
+    /// The decoy page's frame, if the scenario maps one.
+    pub decoy: Option<foldkern::gup::Page>,
 }
 
 impl Scene {
@@ -352,6 +355,11 @@ pub fn scene(spec: &Spec) -> Result<Scene, String> {
             _ => break,
         }
     }
+    // The decoy's frame as the reference translates it, as the `fates:` line names it.
+    let decoy = spec
+        .decoy
+        .and_then(|d| s.lookup(d).ok().flatten())
+        .map(|t| foldkern::gup::Page::of(t.pa));
     Ok(Scene {
         plat,
         map,
@@ -359,51 +367,62 @@ pub fn scene(spec: &Spec) -> Result<Scene, String> {
         space: s,
         tree,
         want,
+        decoy,
     })
 }
 
-/// A scenario studied on the host: what its pictures draw, and what its
-/// explainer page shows, from one walk of each variant.
-pub struct Study {
-    /// The ptdump block and each variant's trace, as the kernel prints them.
-    pub scenario: Scenario,
-    /// Each variant's walk, step by step, for the explainer.
-    pub walks: Vec<crate::explain::Walk>,
+/// What the pictures keep of one variant's walk of a [`Scene`], recorded
+/// step by step while the walk runs (`study::run` feeds it).
+pub struct Recorder {
+    /// The walk's variant.
+    v: foldkern::gup::Variant,
+    /// Whether the walk's steps are kept: as the kernel, which prints no
+    /// trace past [`TRACED_PAGES`].
+    traced: bool,
+    steps: Vec<foldkern::gup::Step>,
 }
 
-/// Run scenario `spec` on the host as the kernel's `gup=` job runs it and
-/// collect what each variant's walk read, through the walk's explaining
-/// hooks: one walk per variant feeds both the pictures and the explainer.
-pub fn run(spec: &Spec) -> Result<Study, String> {
-    use foldkern::gup::scenario::{describe, FatesLine, TraceLine};
-    use foldkern::gup::Variant as V;
-    use foldkern::mm::WalkError;
-    let sc = scene(spec)?;
-    let decoy = spec.decoy.and_then(|d| sc.reference(d)).map(foldkern::gup::Page::of);
-    let (mut variants, mut walks) = (Vec::new(), Vec::new());
-    for v in V::ALL {
-        let mut steps: Vec<foldkern::gup::Step> = Vec::new();
-        let mut explained = crate::explain::Recorder::new(&sc, v);
-        let mut record = |st: &foldkern::gup::Step| {
-            // As the kernel, which prints no trace past TRACED_PAGES.
-            if spec.pages <= TRACED_PAGES {
-                steps.push(*st)
-            }
-            explained.record(st);
-        };
-        let (o, got) = sc.walk(spec, v, &mut record)?;
-        walks.push(explained.finish(spec, &o, &got));
+impl Recorder {
+    /// A recorder of variant `v`'s walk of scenario `spec`.
+    pub fn new(spec: &Spec, v: foldkern::gup::Variant) -> Self {
+        Recorder {
+            v,
+            traced: spec.pages <= TRACED_PAGES,
+            steps: Vec::new(),
+        }
+    }
+
+    /// Keep the walk's step `st`.
+    pub fn record(&mut self, st: &foldkern::gup::Step) {
+        if self.traced {
+            self.steps.push(*st);
+        }
+    }
+
+    /// The variant's part of the output, as the kernel prints it, for the
+    /// walk of `sc` (scenario `spec`) that ended with outcome `o` and pages
+    /// `got`.
+    pub fn finish(
+        self,
+        sc: &Scene,
+        spec: &Spec,
+        o: &foldkern::gup::GupOutcome,
+        got: &[foldkern::gup::Page],
+    ) -> Variant {
+        use foldkern::gup::scenario::{describe, FatesLine, TraceLine};
+        use foldkern::mm::WalkError;
+        let (v, steps) = (self.v, self.steps);
         let mut lines: Vec<String> = steps.iter().map(|st| TraceLine(st).to_string()).collect();
         if let Some(viol) = o.first_violation {
             lines.push(format!("invariant violated: {viol}"));
         }
-        let result = sc.result(spec, &o, &got);
+        let result = sc.result(spec, o, got);
         lines.push(result.clone());
         let fates = FatesLine {
             pinned: o.pinned,
-            pages: &got,
+            pages: got,
             lrag: &sc.want,
-            decoy,
+            decoy: sc.decoy,
         }
         .to_string();
         lines.push(fates.clone());
@@ -416,7 +435,7 @@ pub fn run(spec: &Spec) -> Result<Study, String> {
             Some(WalkError::OffObject { ptr, .. }) if ptr.is_copy() => Some(ptr.addr().as_u64()),
             _ => None,
         };
-        variants.push(Variant {
+        Variant {
             name: v.name().to_string(),
             heading: format!("[{}] {}", v.name(), describe(v, spec.ty)),
             lines,
@@ -425,13 +444,8 @@ pub fn run(spec: &Spec) -> Result<Study, String> {
             off_copy,
             result,
             fates,
-        });
+        }
     }
-    let scenario = Scenario {
-        tree: sc.tree.clone(),
-        variants,
-    };
-    Ok(Study { scenario, walks })
 }
 
 /// Where `ptr` points, in the walk's own words: what its trace line says in

@@ -107,7 +107,8 @@ fn segments(svg: &str) -> Vec<((f32, f32), (f32, f32))> {
 fn no_arrow_crosses_a_box() {
     use foldkern::gup::GupFlags;
     use foldkern::mm::AsceType;
-    use foldkern_host::pictures::{one_scenario_per_asce_type, run, variant_svg, Spec};
+    use foldkern_host::pictures::{one_scenario_per_asce_type, variant_svg, Spec};
+    use foldkern_host::study::run;
     let mut scenarios: Vec<Spec> = one_scenario_per_asce_type().map(|(_, _, spec)| spec).to_vec();
     // And a range of 16 pages.
     scenarios.push(Spec {
