@@ -400,14 +400,15 @@ impl Recorder {
     }
 
     /// The variant's part of the output, as the kernel prints it, for the
-    /// walk of `sc` (scenario `spec`) that ended with outcome `o` and pages
-    /// `got`.
+    /// walk of `sc` (scenario `spec`) that ended with outcome `o`, pages
+    /// `got` and the result line `result` ([`Scene::result`]).
     pub fn finish(
         self,
         sc: &Scene,
         spec: &Spec,
         o: &foldkern::gup::GupOutcome,
         got: &[foldkern::gup::Page],
+        result: String,
     ) -> Variant {
         use foldkern::gup::scenario::{describe, FatesLine, TraceLine};
         use foldkern::mm::WalkError;
@@ -416,7 +417,6 @@ impl Recorder {
         if let Some(viol) = o.first_violation {
             lines.push(format!("invariant violated: {viol}"));
         }
-        let result = sc.result(spec, o, got);
         lines.push(result.clone());
         let fates = FatesLine {
             pinned: o.pinned,

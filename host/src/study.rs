@@ -32,8 +32,10 @@ pub fn run(spec: &Spec) -> Result<Study, String> {
             explained.record(st);
         };
         let (o, got) = sc.walk(spec, v, &mut record)?;
-        variants.push(drawn.finish(&sc, spec, &o, &got));
-        walks.push(explained.finish(spec, &o, &got));
+        // The result line, judged once for both.
+        let result = sc.result(spec, &o, &got);
+        variants.push(drawn.finish(&sc, spec, &o, &got, result.clone()));
+        walks.push(explained.finish(spec, &o, &got, result));
     }
     let scenario = Scenario {
         tree: sc.tree.clone(),
