@@ -382,6 +382,12 @@ def boot_linux(cache, kernel, initrd):
     return got
 
 
+def linux_line(kernel, result):
+    """What `kernel` did in one scenario, `result` as `boot_linux` parsed it."""
+    op, n, got = result
+    return f"  Linux 6.1 {kernel + ':':<24} {op} returned {n}; page 0: {got[0]}; page 1: {got[1]}"
+
+
 def claim(cache, linux, name):
     """Whether both kernels did what CLAIMS[name] says, printed beside it;
     a kernel built with the claim's option on cannot hold it."""
@@ -391,11 +397,10 @@ def claim(cache, linux, name):
     for kernel, _ in KERNELS:
         with open(os.path.join(cache, kernel, "config")) as f:
             off = f"{option}=y" not in f.read().splitlines()
-        op, n, got = linux[kernel][name]
-        same = off and (op, n, got) == want
+        same = off and linux[kernel][name] == want
         ok &= same
-        print(f"  Linux 6.1 {kernel + ':':<24} {op} returned {n}; page 0: {got[0]}; page 1: {got[1]}"
-              f"{'' if off else f'  (built with {option}=y)'}{'' if same else '  DIFFERS'}")
+        print(linux_line(kernel, linux[kernel][name])
+              + f"{'' if off else f'  (built with {option}=y)'}{'' if same else '  DIFFERS'}")
     return ok
 
 
@@ -550,13 +555,13 @@ def s390x(mode, elf):
             print(f"  (foldkern: ./qemu-run.sh {spec})")
             ok = True
             for kernel, variant in KERNELS:
-                op, n, got = linux[kernel][name]
+                _, n, got = linux[kernel][name]
                 raw = fates[variant]
                 want = [FOLDKERN_TO_LINUX[f] for f in raw]
                 same = got == want and n == 8192
                 shown = [w + (" (the slow path's)" if r == "slow path" else "") for w, r in zip(want, raw)]
                 ok &= same
-                print(f"  Linux 6.1 {kernel + ':':<24} {op} returned {n}; page 0: {got[0]}; page 1: {got[1]}")
+                print(linux_line(kernel, linux[kernel][name]))
                 print(f"    foldkern {variant + ':':<23} page 0: {shown[0]}; page 1: {shown[1]}"
                       f"{'' if same else '  DIFFERS'}")
             agree += ok
